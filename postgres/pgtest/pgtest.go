@@ -1,0 +1,199 @@
+// Package pgtest gives tests their own migrated PostgreSQL database: a real
+// server, never a mock. The server is CDP_TEST_DATABASE_URL when set (any
+// role allowed to create databases), else a private cluster under
+// <repository>/.cdp/test/pg, started on demand and shared by every test
+// process (fsync off: test data only).
+//
+// The migrations are applied once per distinct migration set into a
+// template database; each test then gets CREATE DATABASE ... TEMPLATE, a
+// copy that costs milliseconds, dropped when the test ends. Tests using it
+// can run in parallel, within and across packages.
+package pgtest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cdp-project/cdp/localpg"
+	"github.com/cdp-project/cdp/postgres"
+)
+
+var (
+	setupOnce sync.Once
+	adminURL  string
+	template  string
+	setupErr  error
+	counter   atomic.Int64
+)
+
+// NewDB returns the URL of a fresh, migrated database that is dropped when
+// the test ends.
+func NewDB(t testing.TB) string {
+	t.Helper()
+	setupOnce.Do(func() { adminURL, template, setupErr = setup(context.Background()) })
+	if setupErr != nil {
+		t.Fatalf("test database: %v", setupErr)
+	}
+	name := fmt.Sprintf("t_%d_%d", os.Getpid(), counter.Add(1))
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		t.Fatalf("test database: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+template); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, adminURL)
+		if err != nil {
+			t.Errorf("drop test database: %v", err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop test database: %v", err)
+		}
+	})
+	return withDatabase(adminURL, name)
+}
+
+// NewStore returns a store on a fresh database, closed when the test ends.
+func NewStore(t testing.TB) (*postgres.DB, string) {
+	t.Helper()
+	u := NewDB(t)
+	db, err := postgres.Open(context.Background(), u, postgres.Options{MaxConns: 8})
+	if err != nil {
+		t.Fatalf("open test database: %v", err)
+	}
+	t.Cleanup(db.Close)
+	return db, u
+}
+
+// BinDir returns the directory of the PostgreSQL programs (pg_dump) that
+// match the test server.
+func BinDir() (string, error) { return localpg.FindBinDir() }
+
+func setup(ctx context.Context) (admin, tmpl string, err error) {
+	admin = os.Getenv("CDP_TEST_DATABASE_URL")
+	if admin == "" {
+		root, err := repoRoot()
+		if err != nil {
+			return "", "", err
+		}
+		c := &localpg.Cluster{Dir: filepath.Join(root, ".cdp", "test", "pg"), Fast: true, Database: "postgres"}
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		defer cancel()
+		if admin, err = c.Start(ctx); err != nil {
+			return "", "", err
+		}
+	}
+	ms, err := postgres.Migrations()
+	if err != nil {
+		return "", "", err
+	}
+	h := sha256.New()
+	for _, m := range ms {
+		h.Write(m.Checksum)
+	}
+	tmpl = "cdp_tmpl_" + hex.EncodeToString(h.Sum(nil))[:16]
+	return admin, tmpl, ensureTemplate(ctx, admin, tmpl)
+}
+
+// ensureTemplate creates the migrated template database once, under an
+// advisory lock shared by every test process; it also drops the databases
+// of test processes that died without cleaning up.
+func ensureTemplate(ctx context.Context, admin, tmpl string) error {
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return fmt.Errorf("connect to test server: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(7399)"); err != nil {
+		return err
+	}
+	defer conn.Exec(ctx, "SELECT pg_advisory_unlock(7399)")
+	dropOrphans(ctx, conn)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", tmpl).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	building := tmpl + "_build"
+	conn.Exec(ctx, "DROP DATABASE IF EXISTS "+building+" WITH (FORCE)")
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+building); err != nil {
+		return fmt.Errorf("create template: %w", err)
+	}
+	db, err := postgres.Open(ctx, withDatabase(admin, building), postgres.Options{MaxConns: 2})
+	if err != nil {
+		return err
+	}
+	_, err = db.Migrate(ctx)
+	db.Close()
+	if err != nil {
+		return fmt.Errorf("migrate template: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+building+" RENAME TO "+tmpl); err != nil {
+		return fmt.Errorf("finish template: %w", err)
+	}
+	_, err = conn.Exec(ctx, "ALTER DATABASE "+tmpl+" WITH IS_TEMPLATE true")
+	return err
+}
+
+// dropOrphans drops test databases whose process no longer runs.
+func dropOrphans(ctx context.Context, conn *pgx.Conn) {
+	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 't\_%\_%'`)
+	if err != nil {
+		return
+	}
+	names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+	for _, n := range names {
+		parts := strings.Split(n, "_")
+		pid, err := strconv.Atoi(parts[1])
+		if err != nil || pid == os.Getpid() || syscall.Kill(pid, 0) == nil {
+			continue
+		}
+		conn.Exec(ctx, "DROP DATABASE IF EXISTS "+n+" WITH (FORCE)")
+	}
+}
+
+func withDatabase(rawURL, db string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL
+	}
+	u.Path = "/" + db
+	return u.String()
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		if d == filepath.Dir(d) {
+			return "", fmt.Errorf("no go.mod above %s", dir)
+		}
+	}
+}

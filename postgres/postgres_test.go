@@ -1,0 +1,311 @@
+package postgres_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/ingest"
+	"github.com/cdp-project/cdp/postgres"
+	"github.com/cdp-project/cdp/postgres/pgtest"
+	"github.com/cdp-project/cdp/vault"
+)
+
+func TestMigrateIsIdempotentAndCurrent(t *testing.T) {
+	t.Parallel()
+	db, _ := pgtest.NewStore(t)
+	ctx := context.Background()
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(applied) != 0 {
+		t.Errorf("template database should be migrated already, applied %v", applied)
+	}
+	st, err := db.MigrationStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Current() {
+		t.Errorf("status %+v, want current", st)
+	}
+}
+
+func TestMigrationStatusOfEmptyDatabase(t *testing.T) {
+	t.Parallel()
+	db, _ := pgtest.NewStore(t)
+	ctx := context.Background()
+	// Simulate a database that was never migrated.
+	if err := db.ExecForTest(ctx, "DROP TABLE schema_migrations"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := db.MigrationStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Current() || len(st.Pending) == 0 {
+		t.Errorf("status %+v, want pending migrations", st)
+	}
+}
+
+func TestMigrateRefusesAnEditedMigration(t *testing.T) {
+	t.Parallel()
+	db, _ := pgtest.NewStore(t)
+	ctx := context.Background()
+	if err := db.ExecForTest(ctx, "UPDATE schema_migrations SET checksum = '\\x00' WHERE version = 1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Migrate(ctx); !errors.Is(err, postgres.ErrSchema) {
+		t.Fatalf("Migrate: %v, want ErrSchema", err)
+	}
+}
+
+func newVault(t *testing.T, db *postgres.DB) *vault.Vault {
+	t.Helper()
+	kr, err := vault.ParseKeyring(strings.NewReader(testIdentity))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, created, err := db.EnsureVaultKeys(context.Background(), func() ([]vault.StoredKey, error) { return vault.NewKeys(kr) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !created {
+		t.Fatal("fresh database should get new vault keys")
+	}
+	v, err := vault.Open(kr, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// testIdentity is a master identity made for this test binary.
+var testIdentity = func() string {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		panic(err)
+	}
+	return id.String() + "\n"
+}()
+
+func TestEnsureVaultKeysAgreesUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	db, _ := pgtest.NewStore(t)
+	kr, err := vault.ParseKeyring(strings.NewReader(testIdentity))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	results := make([][]vault.StoredKey, 4)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			keys, _, err := db.EnsureVaultKeys(context.Background(), func() ([]vault.StoredKey, error) { return vault.NewKeys(kr) })
+			if err != nil {
+				t.Error(err)
+			}
+			results[i] = keys
+		}()
+	}
+	wg.Wait()
+	for _, r := range results[1:] {
+		if len(r) != 2 || r[0].ID != results[0][0].ID || r[1].ID != results[0][1].ID {
+			t.Fatalf("callers disagree on the vault keys: %v vs %v", r, results[0])
+		}
+	}
+}
+
+func testImporter(t *testing.T, db *postgres.DB) ingest.Importer {
+	t.Helper()
+	ctx := context.Background()
+	for _, s := range []string{"sales", "billing"} {
+		if _, err := db.AddSource(ctx, identity.Source{Name: s, Department: s, Priority: 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nz, err := identity.NewNormalizer("GB", identity.DMY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ingest.Importer{Vault: newVault(t, db), Store: db, Normalizer: nz, Actor: "test:importer", BatchSize: 3}
+}
+
+func importCSV(t *testing.T, im ingest.Importer, csv string) (ingest.Summary, []ingest.Result) {
+	t.Helper()
+	r, err := ingest.NewCSVReader(strings.NewReader(csv), ingest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []ingest.Result
+	sum, err := im.Import(context.Background(), r, func(res ingest.Result) { results = append(results, res) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum, results
+}
+
+const header = "source,source_id,given_name,family_name,email,phone,country\n"
+
+func TestUpsertCreatesUpdatesAndKeepsHistory(t *testing.T) {
+	t.Parallel()
+	db, _ := pgtest.NewStore(t)
+	im := testImporter(t, db)
+	ctx := context.Background()
+
+	sum, first := importCSV(t, im, header+
+		"sales,s1,Anna,Schmidt,anna@example.com,07700 900123,GB\n"+
+		"sales,s2,Ben,Jones,ben@example.com,,GB\n"+
+		"billing,b1,Anna,Schmidt,anna@example.com,,GB\n")
+	if sum.Created != 3 || sum.Total() != 3 {
+		t.Fatalf("first import: %+v", sum)
+	}
+
+	keyBefore, err := db.BytesForTest(ctx, "SELECT wrapped_key FROM records WHERE source = 'sales' ORDER BY created_at, id OFFSET 1 LIMIT 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Same records again: unchanged. One changed: updated, same id.
+	sum, second := importCSV(t, im, header+
+		"sales,s1,Anna,Schmidt,anna@example.com,07700 900123,GB\n"+
+		"sales,s2,Ben,Jones,ben.jones@example.com,,GB\n"+
+		"billing,b1,Anna,Schmidt,anna@example.com,,GB\n")
+	if sum.Unchanged != 2 || sum.Updated != 1 || sum.Created != 0 {
+		t.Fatalf("second import: %+v", sum)
+	}
+	for i := range first {
+		if first[i].RecordID != second[i].RecordID {
+			t.Errorf("record %d changed id: %v -> %v", i, first[i].RecordID, second[i].RecordID)
+		}
+	}
+	if second[1].Status != ingest.StatusUpdated {
+		t.Errorf("second record status %s, want updated", second[1].Status)
+	}
+	n, err := db.RecordCount(ctx)
+	if err != nil || n != 3 {
+		t.Fatalf("RecordCount = %d, %v; want 3", n, err)
+	}
+	versions, err := db.CountForTest(ctx, "SELECT count(*) FROM record_versions WHERE record_id = $1 AND version = 1", second[1].RecordID)
+	if err != nil || versions != 1 {
+		t.Fatalf("history rows = %d, %v; want the first version kept", versions, err)
+	}
+	keyAfter, err := db.BytesForTest(ctx, "SELECT wrapped_key FROM records WHERE id = $1", second[1].RecordID)
+	if err != nil || !bytes.Equal(keyBefore, keyAfter) {
+		t.Fatalf("the updated record changed its subject key (%v): a record keeps one key for life", err)
+	}
+	keys, err := db.CountForTest(ctx, "SELECT count(DISTINCT wrapped_key) FROM records")
+	if err != nil || keys != 3 {
+		t.Fatalf("%d distinct subject keys, %v; want one per record", keys, err)
+	}
+}
+
+func TestRepeatedRecordInOneFileIsAppliedInOrder(t *testing.T) {
+	t.Parallel()
+	db, _ := pgtest.NewStore(t)
+	im := testImporter(t, db)
+	sum, res := importCSV(t, im, header+
+		"sales,s1,Anna,Schmidt,anna@example.com,,GB\n"+
+		"sales,s1,Anna,Schmidt,anna.schmidt@example.com,,GB\n"+
+		"sales,s1,Anna,Schmidt,anna.schmidt@example.com,,GB\n")
+	if sum.Created != 1 || sum.Updated != 1 || sum.Unchanged != 1 {
+		t.Fatalf("summary %+v, want created, updated, unchanged", sum)
+	}
+	if res[0].RecordID != res[2].RecordID {
+		t.Errorf("one source id gave two records")
+	}
+}
+
+func TestConcurrentImportsOfTheSameRecords(t *testing.T) {
+	t.Parallel()
+	db, _ := pgtest.NewStore(t)
+	im := testImporter(t, db)
+	csv := header
+	for i := range 50 {
+		csv += "sales,id" + string(rune('a'+i%26)) + string(rune('a'+i/26)) + ",Anna,Schmidt,,,GB\n"
+	}
+	var wg sync.WaitGroup
+	sums := make([]ingest.Summary, 4)
+	for i := range sums {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, _ := ingest.NewCSVReader(strings.NewReader(csv), ingest.Options{})
+			s, err := im.Import(context.Background(), r, nil)
+			if err != nil {
+				t.Error(err)
+			}
+			sums[i] = s
+		}()
+	}
+	wg.Wait()
+	created := 0
+	for _, s := range sums {
+		created += s.Created
+	}
+	if created != 50 {
+		t.Errorf("created %d records over 4 concurrent imports of 50, want 50", created)
+	}
+}
+
+func TestTokens(t *testing.T) {
+	t.Parallel()
+	db, _ := pgtest.NewStore(t)
+	ctx := context.Background()
+	tok, cred, err := auth.NewToken("crm-sync", "sales", []auth.Role{auth.RoleIngest}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	id, secret, err := auth.ParseCredential(cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := db.Token(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := stored.Authenticate(secret, time.Now())
+	if err != nil || p.ID != "crm-sync" || p.Department != "sales" || !p.Has(auth.RoleIngest) {
+		t.Fatalf("Authenticate = %+v, %v", p, err)
+	}
+	if strings.Contains(string(stored.SecretHash), string(secret)) {
+		t.Fatal("secret stored in plaintext")
+	}
+	if err := db.RevokeToken(ctx, id, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ = db.Token(ctx, id)
+	if _, err := stored.Authenticate(secret, time.Now()); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Fatalf("revoked token: %v", err)
+	}
+	if _, err := db.Token(ctx, "nosuchtoken0"); !errors.Is(err, postgres.ErrNotFound) {
+		t.Fatalf("unknown token: %v", err)
+	}
+}
+
+func TestSources(t *testing.T) {
+	t.Parallel()
+	db, _ := pgtest.NewStore(t)
+	ctx := context.Background()
+	if _, err := db.AddSource(ctx, identity.Source{Name: "sales", Department: "sales", Priority: 70}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AddSource(ctx, identity.Source{Name: "sales", Department: "sales"}); !errors.Is(err, postgres.ErrConflict) {
+		t.Fatalf("duplicate source: %v", err)
+	}
+	srcs, err := db.Sources(ctx)
+	if err != nil || len(srcs) != 1 || srcs[0].Priority != 70 {
+		t.Fatalf("Sources = %+v, %v", srcs, err)
+	}
+}
