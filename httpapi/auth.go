@@ -1,0 +1,58 @@
+package httpapi
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/derrors"
+)
+
+const localPrincipal = "principal"
+
+// authenticate requires a valid API token holding role.
+func (s *Server) authenticate(role auth.Role) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		h := c.Get(fiber.HeaderAuthorization)
+		cred, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || cred == "" {
+			return problem(fiber.StatusUnauthorized, "unauthenticated", "Authentication required",
+				"send an API token as 'Authorization: Bearer cdp_...'")
+		}
+		id, secret, err := auth.ParseCredential(strings.TrimSpace(cred))
+		if err != nil {
+			return unauthenticated()
+		}
+		tok, err := s.tokens.Token(c.UserContext(), id)
+		if errors.Is(err, derrors.ErrNotFound) {
+			return unauthenticated()
+		}
+		if err != nil {
+			return err
+		}
+		p, err := tok.Authenticate(secret, time.Now())
+		if err != nil {
+			return unauthenticated()
+		}
+		c.Locals(localPrincipal, p)
+		if !p.Has(role) {
+			return problem(fiber.StatusForbidden, "forbidden", "Not allowed", "this token lacks the role "+string(role))
+		}
+		return c.Next()
+	}
+}
+
+// unauthenticated does not say which check failed: unknown, wrong, expired
+// and revoked tokens look alike to the caller.
+func unauthenticated() *Problem {
+	return problem(fiber.StatusUnauthorized, "unauthenticated", "Authentication required",
+		"the token is malformed, unknown, expired or revoked")
+}
+
+func principal(c *fiber.Ctx) auth.Principal {
+	p, _ := c.Locals(localPrincipal).(auth.Principal)
+	return p
+}

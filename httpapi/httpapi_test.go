@@ -1,0 +1,424 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/httpapi"
+	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/ingest"
+	"github.com/cdp-project/cdp/postgres"
+	"github.com/cdp-project/cdp/postgres/pgtest"
+	"github.com/cdp-project/cdp/vault"
+)
+
+// syncBuffer collects log output from concurrent handlers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type env struct {
+	t      *testing.T
+	srv    *httpapi.Server
+	url    string
+	db     *postgres.DB
+	logs   *syncBuffer
+	tokens map[string]string // by name
+}
+
+func newEnv(t *testing.T, ready ...httpapi.Check) *env {
+	t.Helper()
+	db, _ := pgtest.NewStore(t)
+	ctx := context.Background()
+	id, _ := age.GenerateX25519Identity()
+	kr, err := vault.ParseKeyring(strings.NewReader(id.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _, err := db.EnsureVaultKeys(ctx, func() ([]vault.StoredKey, error) { return vault.NewKeys(kr) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.Open(kr, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"sales", "billing"} {
+		if _, err := db.AddSource(ctx, identity.Source{Name: s, Department: s, Priority: 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := &env{t: t, db: db, logs: &syncBuffer{}, tokens: map[string]string{}}
+	for name, spec := range map[string]struct {
+		dept  string
+		roles []auth.Role
+	}{
+		"sales-ingest":   {"sales", []auth.Role{auth.RoleIngest}},
+		"sales-reader":   {"sales", []auth.Role{auth.RoleReader}},
+		"billing-ingest": {"billing", []auth.Role{auth.RoleIngest}},
+	} {
+		tok, cred, err := auth.NewToken(name, spec.dept, spec.roles, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.CreateToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		e.tokens[name] = cred
+	}
+	expired, cred, _ := auth.NewToken("old", "sales", []auth.Role{auth.RoleIngest}, time.Nanosecond)
+	db.CreateToken(ctx, expired)
+	e.tokens["expired"] = cred
+
+	if ready == nil {
+		ready = []httpapi.Check{{Name: "database", Check: db.Ping}}
+	}
+	e.srv = httpapi.New(httpapi.Config{
+		Log:      slog.New(slog.NewJSONHandler(e.logs, nil)),
+		Tokens:   db,
+		Sources:  db,
+		Importer: ingest.Importer{Vault: v, Store: db, Normalizer: identity.Normalizer{DefaultRegion: "GB"}},
+		Registry: prometheus.NewRegistry(),
+		Ready:    ready,
+		// A small limit to test oversized bodies.
+		MaxBodyBytes: 64 << 10,
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go e.srv.Serve(ln)
+	t.Cleanup(func() { e.srv.Shutdown(context.Background()) })
+	e.url = "http://" + ln.Addr().String()
+	return e
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("response %d is not JSON: %v: %s", r.status, err, r.body)
+	}
+}
+
+func (e *env) do(method, path, token, contentType string, body string) response {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.url+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+type problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail"`
+	RequestID string `json:"request_id"`
+	Errors    []struct {
+		Line   int    `json:"line"`
+		Field  string `json:"field"`
+		Reason string `json:"reason"`
+	} `json:"errors"`
+}
+
+func (e *env) wantProblem(r response, status int, typ string) problem {
+	return wantProblem(e.t, r, status, typ)
+}
+
+func wantProblem(t *testing.T, r response, status int, typ string) problem {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("content type %q, want application/problem+json", ct)
+	}
+	var p problem
+	r.json(t, &p)
+	if p.Type != typ || p.Status != status || p.Title == "" || p.RequestID == "" {
+		t.Errorf("problem %+v, want type %s", p, typ)
+	}
+	return p
+}
+
+type ingestResponse struct {
+	Summary map[string]int `json:"summary"`
+	Results []struct {
+		Line     int    `json:"line"`
+		Status   string `json:"status"`
+		RecordID string `json:"record_id"`
+		Errors   []struct {
+			Field  string `json:"field"`
+			Reason string `json:"reason"`
+		} `json:"errors"`
+	} `json:"results"`
+}
+
+func (e *env) recordCount() int64 {
+	n, err := e.db.RecordCount(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+func TestPostRecords(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	body := `[
+		{"source":"sales","source_id":"S-1","given_name":"Anna","family_name":"Schmidt","email":"anna@example.com","birth_date":"31/02/1980"},
+		{"source":"sales","given_name":"No Id"},
+		{"source":"sales","source_id":"S-3","full_name":"Ben Jones","phone":"07700 900123","loyalty":"gold"}
+	]`
+	r := e.do("POST", "/v1/records", e.tokens["sales-ingest"], "application/json", body)
+	if r.status != 200 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	var got ingestResponse
+	r.json(t, &got)
+	if got.Summary["created"] != 2 || got.Summary["rejected"] != 1 || len(got.Results) != 3 {
+		t.Fatalf("response %s", r.body)
+	}
+	if got.Results[1].Status != "rejected" || got.Results[1].Line != 2 || got.Results[1].Errors[0].Field != "source_id" {
+		t.Errorf("rejection %+v", got.Results[1])
+	}
+	if got.Results[0].RecordID == "" {
+		t.Error("no record id for a created record")
+	}
+	// Re-sending is idempotent.
+	r = e.do("POST", "/v1/records", e.tokens["sales-ingest"], "application/json", body)
+	r.json(t, &got)
+	if got.Summary["unchanged"] != 2 || got.Summary["created"] != 0 {
+		t.Errorf("re-send: %s", r.body)
+	}
+	if n := e.recordCount(); n != 2 {
+		t.Errorf("%d records stored, want 2", n)
+	}
+}
+
+func TestPostRecordsNDJSON(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	body := `{"source_id":"1","given_name":"Anna"}` + "\n" + `{"source_id":"2",` + "\n" + `{"source_id":"3","given_name":"Carl"}`
+	r := e.do("POST", "/v1/records?source=sales", e.tokens["sales-ingest"], "application/x-ndjson; charset=utf-8", body)
+	var got ingestResponse
+	r.json(t, &got)
+	if r.status != 200 || got.Summary["created"] != 2 || got.Results[1].Status != "rejected" || got.Results[1].Line != 2 {
+		t.Fatalf("status %d: %s\n%s", r.status, r.body, e.logs)
+	}
+}
+
+func TestPostRecordsBadInputWritesNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	good := `{"source":"sales","source_id":"1","given_name":"Anna"}`
+	tests := []struct {
+		name, token, ctype, body string
+		status                   int
+		typ                      string
+	}{
+		{"no token", "", "application/json", "[" + good + "]", 401, "/problems/unauthenticated"},
+		{"garbage token", "cdp_nope", "application/json", "[" + good + "]", 401, "/problems/unauthenticated"},
+		{"unknown token", "cdp_aaaaaaaaaaaa_" + strings.Repeat("A", 43), "application/json", "[" + good + "]", 401, "/problems/unauthenticated"},
+		{"expired token", e.tokens["expired"], "application/json", "[" + good + "]", 401, "/problems/unauthenticated"},
+		{"wrong role", e.tokens["sales-reader"], "application/json", "[" + good + "]", 403, "/problems/forbidden"},
+		{"content type", e.tokens["sales-ingest"], "text/csv", "source,source_id\n", 415, "/problems/unsupported-media-type"},
+		{"no content type", e.tokens["sales-ingest"], "", "[" + good + "]", 415, "/problems/unsupported-media-type"},
+		{"invalid utf-8", e.tokens["sales-ingest"], "application/json", `[{"source":"sales","source_id":"1","given_name":"Zo` + "\xff" + `"}]`, 400, "/problems/invalid-utf8"},
+		{"not an array", e.tokens["sales-ingest"], "application/json", good, 400, "/problems/malformed-body"},
+		{"broken array", e.tokens["sales-ingest"], "application/json", "[" + good + ",", 400, "/problems/malformed-body"},
+		{"unknown source", e.tokens["sales-ingest"], "application/json", `[` + good + `,{"source":"hr","source_id":"2","given_name":"B"}]`, 422, "/problems/unknown-source"},
+		{"other department", e.tokens["billing-ingest"], "application/json", "[" + good + "]", 403, "/problems/forbidden-source"},
+		{"bad source parameter", e.tokens["sales-ingest"], "application/json", "[" + good + "]", 400, "/problems/invalid-request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := "/v1/records"
+			if tt.name == "bad source parameter" {
+				path += "?source=%20x"
+			}
+			r := e.do("POST", path, tt.token, tt.ctype, tt.body)
+			p := wantProblem(t, r, tt.status, tt.typ)
+			if strings.Contains(string(r.body), "Anna") || strings.Contains(string(r.body), "Zo") {
+				t.Errorf("error body echoes a personal value: %s", r.body)
+			}
+			if tt.status == 401 && r.header.Get("WWW-Authenticate") == "" {
+				t.Error("401 without WWW-Authenticate")
+			}
+			if tt.typ == "/problems/unknown-source" && (len(p.Errors) != 1 || p.Errors[0].Line != 2) {
+				t.Errorf("unknown source errors %+v, want line 2 named", p.Errors)
+			}
+		})
+	}
+	if n := e.recordCount(); n != 0 {
+		t.Errorf("%d records written by rejected requests", n)
+	}
+}
+
+// TestBodyTooLarge sends only the headers of an oversized request: the
+// server must answer 413 from the declared length without reading the body.
+func TestBodyTooLarge(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/records HTTP/1.1\r\nHost: cdp\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n[", e.tokens["sales-ingest"], 1<<20)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	wantProblem(t, response{status: resp.StatusCode, header: resp.Header, body: b}, 413, "/problems/body-too-large")
+}
+
+func TestTooManyRecords(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range 10001 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(`{}`)
+	}
+	b.WriteString("]")
+	// Within the byte limit of this test server (64 KiB)? No: 10001 "{}," is 30 KB.
+	r := e.do("POST", "/v1/records", e.tokens["sales-ingest"], "application/json", b.String())
+	e.wantProblem(r, 413, "/problems/too-many-records")
+}
+
+func TestHealthReadyMetrics(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if r := e.do("GET", "/healthz", "", "", ""); r.status != 200 {
+		t.Errorf("healthz %d", r.status)
+	}
+	r := e.do("GET", "/readyz", "", "", "")
+	if r.status != 200 || !strings.Contains(string(r.body), `"database":"ok"`) {
+		t.Errorf("readyz %d %s", r.status, r.body)
+	}
+	e.do("POST", "/v1/records", e.tokens["sales-ingest"], "application/json", `[{"source":"sales","source_id":"1","given_name":"A"}]`)
+	r = e.do("GET", "/metrics", "", "", "")
+	for _, want := range []string{`cdp_http_requests_total{method="GET",route="/readyz",status="200"} 1`, `cdp_ingest_records_total{status="created"} 1`} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if r := e.do("GET", "/openapi.yaml", "", "", ""); r.status != 200 || !bytes.Contains(r.body, []byte("/v1/records")) {
+		t.Errorf("openapi %d", r.status)
+	}
+	e.wantProblem(e.do("GET", "/nowhere", "", "", ""), 404, "/problems/not-found")
+}
+
+func TestReadyzFails(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, httpapi.Check{Name: "keys", Check: func(context.Context) error { return errors.New("no key loaded") }})
+	p := e.wantProblem(e.do("GET", "/readyz", "", "", ""), 503, "/problems/not-ready")
+	if len(p.Errors) != 1 || p.Errors[0].Field != "keys" {
+		t.Errorf("errors %+v", p.Errors)
+	}
+}
+
+func TestRequestID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	req, _ := http.NewRequest("GET", e.url+"/healthz", nil)
+	req.Header.Set("X-Request-ID", "abc-123")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("X-Request-ID"); got != "abc-123" {
+		t.Errorf("X-Request-ID %q, want the caller's", got)
+	}
+	req.Header.Set("X-Request-ID", "evil\"id with spaces")
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("X-Request-ID"); got == "" || strings.Contains(got, " ") {
+		t.Errorf("X-Request-ID %q, want a fresh one", got)
+	}
+}
+
+// TestLogsHoldNoPersonalData sends personal data through every path that
+// logs, then searches the log for it.
+func TestLogsHoldNoPersonalData(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	secrets := []string{"Wilhelmina", "Oyelaran-Brightwater", "wilhelmina.ob@example.org", "7700900987", "17 Quayside Lane"}
+	body := `[{"source":"sales","source_id":"wilhelmina.ob@example.org","given_name":"Wilhelmina","family_name":"Oyelaran-Brightwater",` +
+		`"email":"wilhelmina.ob@example.org","phone":"07700 900987","street":"17 Quayside Lane"},` +
+		`{"source":"sales","source_id":"x","given_name":"Wilhelmina` + "\x01" + `"}]`
+	e.do("POST", "/v1/records", e.tokens["sales-ingest"], "application/json", body)
+	e.do("POST", "/v1/records?email=wilhelmina.ob@example.org", e.tokens["sales-ingest"], "application/json", body)
+	e.do("POST", "/v1/records", e.tokens["billing-ingest"], "application/json", body)
+	e.do("GET", "/v1/profiles?email=wilhelmina.ob@example.org", "", "", "")
+	logs := e.logs.String()
+	if testing.Verbose() {
+		t.Log(logs)
+	}
+	if !strings.Contains(logs, `"route":"/v1/records"`) {
+		t.Fatalf("no request logged: %s", logs)
+	}
+	for _, s := range secrets {
+		if strings.Contains(logs, s) {
+			t.Errorf("log holds %q:\n%s", s, logs)
+		}
+	}
+}

@@ -1,0 +1,161 @@
+package httpapi
+
+import (
+	"bytes"
+	"fmt"
+	"mime"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	"github.com/cdp-project/cdp/ingest"
+)
+
+// recordResult is the answer for one record of an ingest batch.
+type recordResult struct {
+	Line     int              `json:"line"`
+	Status   ingest.Status    `json:"status"`
+	RecordID *uuid.UUID       `json:"record_id,omitempty"`
+	Errors   []ingest.Problem `json:"errors,omitempty"`
+}
+
+type ingestSummary struct {
+	Received  int `json:"received"`
+	Created   int `json:"created"`
+	Updated   int `json:"updated"`
+	Unchanged int `json:"unchanged"`
+	Rejected  int `json:"rejected"`
+}
+
+type ingestResponse struct {
+	Summary ingestSummary  `json:"summary"`
+	Results []recordResult `json:"results"`
+}
+
+// postRecords ingests a batch of records from a department: a JSON array or
+// NDJSON. The whole body is read and checked before anything is written:
+// an unreadable body, an unknown source or another department's source
+// fails the request and writes nothing; a malformed record is rejected on
+// its own and the others are stored.
+func (s *Server) postRecords(c *fiber.Ctx) error {
+	p := principal(c)
+	mediaType, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
+	if err != nil {
+		mediaType = ""
+	}
+	opts := ingest.Options{Source: strings.Clone(c.Query("source"))}
+	if opts.Source != "" {
+		if err := ingest.ValidateSourceName(opts.Source); err != nil {
+			return problem(fiber.StatusBadRequest, "invalid-request", "Invalid request", err.Error())
+		}
+	}
+	body := c.Body()
+	if !utf8.Valid(body) {
+		return problem(fiber.StatusBadRequest, "invalid-utf8", "Body is not valid UTF-8",
+			"the request body must be UTF-8 encoded")
+	}
+	var r ingest.Reader
+	switch mediaType {
+	case "application/json":
+		r, err = ingest.NewJSONArrayReader(bytes.NewReader(body), opts)
+		if err != nil {
+			return problem(fiber.StatusBadRequest, "malformed-body", "Malformed request body", "expected a JSON array of record objects")
+		}
+	case "application/x-ndjson", "application/ndjson", "application/jsonl":
+		r = ingest.NewNDJSONReader(bytes.NewReader(body), opts)
+	default:
+		return problem(fiber.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+			"send application/json (an array of records) or application/x-ndjson (one record per line)")
+	}
+	inputs, err := ingest.ReadAll(r)
+	if err != nil {
+		return problem(fiber.StatusBadRequest, "malformed-body", "Malformed request body", err.Error())
+	}
+	if len(inputs) > s.maxRecords {
+		return problem(fiber.StatusRequestEntityTooLarge, "too-many-records", "Too many records",
+			fmt.Sprintf("a request may carry at most %d records; send %d in several requests", s.maxRecords, len(inputs)))
+	}
+	if err := s.checkSources(c, p.Department, inputs); err != nil {
+		return err
+	}
+
+	im := s.importer
+	im.Actor = p.Actor()
+	im.Sources = nil // checked above, for the whole batch
+	im.Progress = nil
+	resp := ingestResponse{Results: make([]recordResult, 0, len(inputs))}
+	sum, err := im.Import(c.UserContext(), ingest.NewSliceReader(inputs), func(res ingest.Result) {
+		rr := recordResult{Line: res.Line, Status: res.Status, Errors: res.Problems}
+		if res.RecordID != uuid.Nil {
+			id := res.RecordID
+			rr.RecordID = &id
+		}
+		resp.Results = append(resp.Results, rr)
+		s.metrics.ingested.WithLabelValues(string(res.Status)).Inc()
+	})
+	if err != nil {
+		return fmt.Errorf("ingest batch: %w", err)
+	}
+	resp.Summary = ingestSummary{
+		Received: sum.Total(), Created: sum.Created, Updated: sum.Updated,
+		Unchanged: sum.Unchanged, Rejected: sum.Rejected,
+	}
+	return c.JSON(resp)
+}
+
+// checkSources fails the request when a record names a source that is not
+// registered (422) or belongs to another department (403).
+func (s *Server) checkSources(c *fiber.Ctx, department string, inputs []ingest.Input) error {
+	sources, err := s.sources.Sources(c.UserContext())
+	if err != nil {
+		return err
+	}
+	owner := make(map[string]string, len(sources))
+	for _, src := range sources {
+		owner[src.Name] = src.Department
+	}
+	unknown := map[string][]int{}
+	foreign := map[string][]int{}
+	for _, in := range inputs {
+		name := in.Record.Source
+		if in.Rejected() || name == "" {
+			continue
+		}
+		dept, ok := owner[name]
+		switch {
+		case !ok:
+			unknown[name] = append(unknown[name], in.Line)
+		case dept != department:
+			foreign[name] = append(foreign[name], in.Line)
+		}
+	}
+	if len(unknown) > 0 {
+		p := problem(fiber.StatusUnprocessableEntity, "unknown-source", "Unknown source",
+			"records name sources that are not registered; nothing was written")
+		p.Errors = sourceErrors(unknown, "not a registered source")
+		return p
+	}
+	if len(foreign) > 0 {
+		p := problem(fiber.StatusForbidden, "forbidden-source", "Source not writable by this department",
+			"a token of department "+department+" may only write that department's sources; nothing was written")
+		p.Errors = sourceErrors(foreign, "belongs to another department")
+		return p
+	}
+	return nil
+}
+
+func sourceErrors(bySource map[string][]int, reason string) []FieldError {
+	names := make([]string, 0, len(bySource))
+	for n := range bySource {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []FieldError
+	for _, n := range names {
+		out = append(out, FieldError{Line: bySource[n][0], Field: "source", Reason: fmt.Sprintf("%q %s (%d records)", n, reason, len(bySource[n]))})
+	}
+	return out
+}

@@ -1,0 +1,189 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/ingest"
+)
+
+//go:embed openapi.yaml
+var openapiYAML []byte
+
+// TokenStore finds stored API tokens by id.
+type TokenStore interface {
+	Token(ctx context.Context, id string) (auth.Token, error)
+}
+
+// SourceStore lists the registered sources.
+type SourceStore interface {
+	Sources(ctx context.Context) ([]identity.Source, error)
+}
+
+// Check is one readiness check: it returns nil when its part is ready.
+type Check struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Config holds what the server is built from. Every field is required
+// unless marked optional.
+type Config struct {
+	Log     *slog.Logger
+	Tokens  TokenStore
+	Sources SourceStore
+	// Importer is the template of the import pipeline; each request runs a
+	// copy with its own actor.
+	Importer ingest.Importer
+	// Ready lists the readiness checks of /readyz.
+	Ready []Check
+	// Registry receives the server's metrics and is served at /metrics.
+	Registry *prometheus.Registry
+	// MaxBodyBytes bounds request bodies (default 16 MiB).
+	MaxBodyBytes int
+	// MaxBatchRecords bounds the records of one ingest request (default 10000).
+	MaxBatchRecords int
+}
+
+// Server is the HTTP API.
+type Server struct {
+	app        *fiber.App
+	log        *slog.Logger
+	tokens     TokenStore
+	sources    SourceStore
+	importer   ingest.Importer
+	ready      []Check
+	maxBody    int
+	maxRecords int
+	metrics    *metrics
+}
+
+// New builds the server and its routes.
+func New(cfg Config) *Server {
+	s := &Server{
+		log:        cfg.Log,
+		tokens:     cfg.Tokens,
+		sources:    cfg.Sources,
+		importer:   cfg.Importer,
+		ready:      cfg.Ready,
+		maxBody:    cfg.MaxBodyBytes,
+		maxRecords: cfg.MaxBatchRecords,
+		metrics:    newMetrics(cfg.Registry),
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = 16 << 20
+	}
+	if s.maxRecords <= 0 {
+		s.maxRecords = 10000
+	}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "cdp",
+		BodyLimit:             s.maxBody,
+		ErrorHandler:          s.errorHandler,
+		DisableStartupMessage: true,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          60 * time.Second,
+		IdleTimeout:           120 * time.Second,
+	})
+	s.app.Use(s.requestContext)
+	s.routes(cfg.Registry)
+	return s
+}
+
+func (s *Server) routes(reg *prometheus.Registry) {
+	s.app.Get("/healthz", s.healthz)
+	s.app.Get("/readyz", s.readyz)
+	s.app.Get("/metrics", metricsHandler(reg))
+	s.app.Get("/openapi.yaml", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, "application/yaml")
+		return c.Send(openapiYAML)
+	})
+
+	v1 := s.app.Group("/v1")
+	v1.Post("/records", s.authenticate(auth.RoleIngest), s.postRecords)
+}
+
+// Serve answers requests on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+
+// Shutdown stops accepting connections and waits for running requests to
+// finish, at most until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+
+// App exposes the fiber app to tests in this package's callers that drive
+// requests in memory (app.Test).
+func (s *Server) App() *fiber.App { return s.app }
+
+const localRequestID = "request_id"
+
+// requestContext gives every request an id (the caller's X-Request-ID when
+// it is sane), logs it once done, and counts it.
+func (s *Server) requestContext(c *fiber.Ctx) error {
+	start := time.Now()
+	id := c.Get("X-Request-ID")
+	if !saneRequestID(id) {
+		id = newRequestID()
+	} else {
+		id = string([]byte(id)) // fiber reuses header buffers
+	}
+	c.Locals(localRequestID, id)
+	c.Set("X-Request-ID", id)
+	err := c.Next()
+	if err != nil {
+		if herr := s.errorHandler(c, err); herr != nil {
+			s.log.Error("write error response", slog.String("request_id", id), slog.String("error", herr.Error()))
+		}
+	}
+	status := c.Response().StatusCode()
+	route := c.Route().Path
+	elapsed := time.Since(start)
+	s.metrics.requests.WithLabelValues(c.Method(), route, strconv.Itoa(status)).Inc()
+	s.metrics.duration.WithLabelValues(c.Method(), route).Observe(elapsed.Seconds())
+	attrs := []slog.Attr{
+		slog.String("request_id", id),
+		slog.String("method", c.Method()),
+		slog.String("route", route), // the pattern: no ids, no query string
+		slog.Int("status", status),
+		slog.Float64("ms", float64(elapsed.Microseconds())/1000),
+	}
+	if p, ok := c.Locals(localPrincipal).(auth.Principal); ok {
+		attrs = append(attrs, slog.String("principal", p.Actor()))
+	}
+	s.log.LogAttrs(c.UserContext(), slog.LevelInfo, "request", attrs...)
+	return nil
+}
+
+func newRequestID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func requestID(c *fiber.Ctx) string {
+	id, _ := c.Locals(localRequestID).(string)
+	return id
+}
