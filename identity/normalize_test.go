@@ -382,3 +382,22 @@ func FuzzNormalize(f *testing.F) {
 		_ = BlockingKeys(&n)
 	})
 }
+
+func BenchmarkNormalize(b *testing.B) {
+	nz := Normalizer{DefaultRegion: "GB"}
+	var a Attributes
+	a.Set(GivenName, "Anna-Lena")
+	a.Set(FamilyName, "Müller")
+	a.Set(BirthDate, "31/01/1980")
+	a.Set(Email, "Anna.Mueller@Example.com")
+	a.Set(Phone, "0151 23456789")
+	a.Set(Street, "Hauptstraße 12")
+	a.Set(Postcode, "10115")
+	a.Set(City, "Berlin")
+	a.Set(Country, "DE")
+	b.ReportAllocs()
+	for b.Loop() {
+		n := nz.Normalize(&a)
+		_ = BlockingKeys(&n)
+	}
+}

@@ -1,0 +1,54 @@
+# cdp: `make run` starts the service, `make test` runs every test.
+# Both work on a fresh machine with Go and PostgreSQL 15+ binaries installed.
+
+GO        ?= go
+BIN       := bin/cdp
+FUZZTIME  ?= 30s
+BENCH_DIR := .cdp/bench
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
+
+.PHONY: build
+build: ## build bin/cdp
+	$(GO) build -o $(BIN) ./cmd/cdp
+
+.PHONY: run
+run: build ## serve on 127.0.0.1:8080 with a private PostgreSQL, development keys and demo data under .cdp/
+	$(BIN) serve --dev
+
+.PHONY: test
+test: ## unit and integration tests, against a real PostgreSQL (a private cluster under .cdp/test)
+	$(GO) test -race -count=1 ./...
+
+.PHONY: bench
+bench: build ## benchmarks: normalising, sealing, and `cdp import` of 1,000,000 demo records next to a plain COPY
+	$(GO) test -run '^$$' -bench . -benchmem ./identity/ ./vault/
+	CDP_TEST_DATABASE_URL=$$($(BIN) db url --data-dir $(BENCH_DIR)) \
+		$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./demo/ ./cmd/cdp/
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "$$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l .)" || (gofmt -l .; echo 'run gofmt -w'; exit 1)
+	$(GO) vet ./...
+
+.PHONY: db-stop
+db-stop: build ## stop the private PostgreSQL clusters (development, tests, benchmarks)
+	$(BIN) db stop
+	$(BIN) db stop --data-dir .cdp/test
+	$(BIN) db stop --data-dir $(BENCH_DIR)
+
+.PHONY: clean
+clean: db-stop ## stop the clusters and remove bin/ and .cdp/ (keys and data included)
+	rm -rf bin .cdp

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Config is every setting of cdp, parsed once from flags and CDP_*
+// environment variables (a flag wins over its variable, a variable over the
+// default) and passed down as a plain value.
+type Config struct {
+	DataDir         string
+	DatabaseURL     string
+	PGBin           string
+	KeyFile         string
+	RecipientsFile  string
+	Listen          string
+	LogLevel        string
+	DefaultRegion   string
+	DateOrder       string
+	MaxBodyBytes    int
+	BatchSize       int
+	ShutdownTimeout time.Duration
+}
+
+// setting describes one configuration value: its flag, its variable, its
+// default and which group of commands uses it.
+type setting struct {
+	group string // "global", "db", "keys", "serve", "ingest"
+	flag  string
+	env   string
+	def   string
+	help  string
+	bind  func(c *Config) any // pointer to the field
+}
+
+var settings = []setting{
+	{"global", "data-dir", "CDP_DATA_DIR", ".cdp", "directory for local state: the private PostgreSQL cluster, development keys", func(c *Config) any { return &c.DataDir }},
+	{"global", "log-level", "CDP_LOG_LEVEL", "info", "log level: debug, info, warn, error", func(c *Config) any { return &c.LogLevel }},
+	{"db", "database-url", "CDP_DATABASE_URL", "", "PostgreSQL URL; empty: the private cluster under <data-dir>/pg, started on demand", func(c *Config) any { return &c.DatabaseURL }},
+	{"db", "pg-bin", "CDP_PG_BIN", "", "directory of the PostgreSQL 15+ programs for the private cluster; empty: found on PATH or /usr/lib/postgresql", func(c *Config) any { return &c.PGBin }},
+	{"keys", "key-file", "CDP_KEY_FILE", "", "age identity file of the master key; empty: <data-dir>/keys/master.key", func(c *Config) any { return &c.KeyFile }},
+	{"keys", "recipients-file", "CDP_RECIPIENTS_FILE", "", "extra age recipients vault keys are also sealed to (escrow, next master key)", func(c *Config) any { return &c.RecipientsFile }},
+	{"serve", "listen", "CDP_LISTEN", "127.0.0.1:8080", "HTTP listen address", func(c *Config) any { return &c.Listen }},
+	{"serve", "max-body-bytes", "CDP_MAX_BODY_BYTES", "16777216", "largest accepted request body", func(c *Config) any { return &c.MaxBodyBytes }},
+	{"serve", "shutdown-timeout", "CDP_SHUTDOWN_TIMEOUT", "15s", "how long SIGTERM waits for running requests", func(c *Config) any { return &c.ShutdownTimeout }},
+	{"ingest", "default-region", "CDP_DEFAULT_REGION", "GB", "ISO 3166 region for phone numbers of records without a country", func(c *Config) any { return &c.DefaultRegion }},
+	{"ingest", "date-order", "CDP_DATE_ORDER", "DMY", "how NN/NN/YYYY dates are read: DMY or MDY", func(c *Config) any { return &c.DateOrder }},
+	{"ingest", "batch-size", "CDP_BATCH_SIZE", "2000", "records written per transaction by imports", func(c *Config) any { return &c.BatchSize }},
+}
+
+// bindSettings registers the settings of the given groups on fs, with
+// defaults taken from the environment. A malformed variable is an error.
+func bindSettings(fs *flag.FlagSet, cfg *Config, getenv func(string) string, groups ...string) error {
+	for _, s := range settings {
+		if !slices.Contains(groups, s.group) {
+			continue
+		}
+		def := s.def
+		if v := getenv(s.env); v != "" {
+			def = v
+		}
+		usage := fmt.Sprintf("%s (env %s)", s.help, s.env)
+		switch p := s.bind(cfg).(type) {
+		case *string:
+			fs.StringVar(p, s.flag, def, usage)
+		case *int:
+			if err := (intValue{p}).Set(def); err != nil {
+				return fmt.Errorf("%s: %w", s.env, err)
+			}
+			fs.Var(intValue{p}, s.flag, usage)
+		case *time.Duration:
+			if err := (durationValue{p}).Set(def); err != nil {
+				return fmt.Errorf("%s: %w", s.env, err)
+			}
+			fs.Var(durationValue{p}, s.flag, usage)
+		}
+	}
+	return nil
+}
+
+type intValue struct{ p *int }
+
+func (v intValue) String() string {
+	if v.p == nil {
+		return "0"
+	}
+	return strconv.Itoa(*v.p)
+}
+func (v intValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("want a positive whole number, got %q", s)
+	}
+	*v.p = n
+	return nil
+}
+
+type durationValue struct{ p *time.Duration }
+
+func (v durationValue) String() string {
+	if v.p == nil {
+		return "0s"
+	}
+	return v.p.String()
+}
+func (v durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return fmt.Errorf("want a duration such as 15s, got %q", s)
+	}
+	*v.p = d
+	return nil
+}
+
+// keyFile is the master key file in use.
+func (c *Config) keyFile() string {
+	if c.KeyFile != "" {
+		return c.KeyFile
+	}
+	return filepath.Join(c.DataDir, "keys", "master.key")
+}
+
+// printSettings writes the configuration table (cdp help config).
+func printSettings(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "FLAG\tENVIRONMENT\tDEFAULT\tMEANING")
+	for _, s := range settings {
+		def := s.def
+		if def == "" {
+			def = "-"
+		}
+		fmt.Fprintf(tw, "--%s\t%s\t%s\t%s\n", s.flag, s.env, def, s.help)
+	}
+	tw.Flush()
+}
+
+// splitList splits a comma-separated flag value.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,223 @@
+// Command cdp is the customer data platform: one binary that serves the API,
+// migrates the database, imports department records, manages keys and
+// tokens, and generates demo data. Run `cdp help` for the commands and
+// `cdp help config` for every setting.
+//
+// This package only wires: it parses configuration, constructs the parts
+// from the other packages and runs them. It holds no domain logic.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"golang.org/x/term"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// cli is the process environment a command runs in.
+type cli struct {
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// command is one cdp subcommand.
+type command struct {
+	name    string // one or two words: "serve", "db url"
+	args    string // the arguments after the flags, for usage
+	summary string
+	groups  []string // the setting groups it reads
+	// flags registers the command's own flags and returns the function
+	// that runs it.
+	flags func(fs *flag.FlagSet, cfg *Config) func(ctx context.Context, cl *cli, args []string) error
+}
+
+// commands lists every subcommand, in the order of `cdp help`.
+func commands() []command {
+	return []command{
+		serveCommand(),
+		migrateCommand(),
+		importCommand(),
+		sourcesAddCommand(),
+		sourcesListCommand(),
+		tokenCreateCommand(),
+		tokenListCommand(),
+		tokenRevokeCommand(),
+		keysGenerateCommand(),
+		keysShowCommand(),
+		keysRotateCommand(),
+		dbURLCommand(),
+		dbStopCommand(),
+		demoGenerateCommand(),
+	}
+}
+
+// exitRejected is the exit status of an import that completed but rejected
+// some records.
+const exitRejected = 3
+
+// errRejected reports an import that rejected records.
+var errRejected = errors.New("some records were rejected")
+
+// errUsage reports wrong arguments; the command's usage follows.
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cl := &cli{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	cmds := commands()
+	if len(args) == 0 {
+		printHelp(stderr, cmds)
+		return 2
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 && args[1] == "config" {
+			printSettings(stdout)
+			return 0
+		}
+		if len(args) > 1 {
+			if c, _, ok := findCommand(cmds, args[1:]); ok {
+				fs, _ := newFlagSet(c, getenv)
+				fs.SetOutput(stdout)
+				fs.Usage()
+				return 0
+			}
+			fmt.Fprintf(stderr, "cdp: no command %q\n", strings.Join(args[1:], " "))
+			return 2
+		}
+		printHelp(stdout, cmds)
+		return 0
+	}
+	c, rest, ok := findCommand(cmds, args)
+	if !ok {
+		fmt.Fprintf(stderr, "cdp: unknown command %q (see `cdp help`)\n", strings.Join(args, " "))
+		return 2
+	}
+	fs, cfg := newFlagSet(c, getenv)
+	fs.SetOutput(stderr)
+	if cfg.err != nil {
+		fmt.Fprintf(stderr, "cdp %s: %v\n", c.name, cfg.err)
+		return 2
+	}
+	runCmd := c.flags(fs, &cfg.Config)
+	positional, err := parseInterspersed(fs, rest)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2 // flag printed the error and the usage
+	}
+	err = runCmd(ctx, cl, positional)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errRejected):
+		return exitRejected
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "cdp %s: %v\n", c.name, err)
+		fs.Usage()
+		return 2
+	}
+	fmt.Fprintf(stderr, "cdp %s: %v\n", c.name, err)
+	return 1
+}
+
+// parseInterspersed parses flags that may stand before, between or after
+// the positional arguments (`cdp sources add sales --department sales`);
+// "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
+
+type boundConfig struct {
+	Config
+	err error
+}
+
+func newFlagSet(c command, getenv func(string) string) (*flag.FlagSet, *boundConfig) {
+	fs := flag.NewFlagSet("cdp "+c.name, flag.ContinueOnError)
+	cfg := &boundConfig{}
+	cfg.err = bindSettings(fs, &cfg.Config, getenv, append([]string{"global"}, c.groups...)...)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "usage: cdp %s [flags] %s\n\n%s\n\nflags:\n", c.name, c.args, c.summary)
+		fs.PrintDefaults()
+	}
+	return fs, cfg
+}
+
+func findCommand(cmds []command, args []string) (command, []string, bool) {
+	for _, c := range cmds {
+		words := strings.Fields(c.name)
+		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == c.name {
+			return c, args[len(words):], true
+		}
+	}
+	return command{}, nil, false
+}
+
+func printHelp(w io.Writer, cmds []command) {
+	fmt.Fprintln(w, "cdp: GDPR-compliant customer data platform")
+	fmt.Fprintln(w, "\nusage: cdp <command> [flags] [arguments]")
+	fmt.Fprintln(w, "\ncommands:")
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	for _, c := range cmds {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, firstSentence(c.summary))
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\n`cdp help <command>` or `cdp <command> --help` describes a command;")
+	fmt.Fprintln(w, "`cdp help config` lists every setting with its flag and CDP_* variable.")
+}
+
+func firstSentence(s string) string {
+	if i := strings.Index(s, ". "); i >= 0 {
+		return s[:i+1]
+	}
+	return s
+}
+
+// newLogger builds the JSON logger every command logs through.
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

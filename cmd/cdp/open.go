@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/localpg"
+	"github.com/cdp-project/cdp/postgres"
+	"github.com/cdp-project/cdp/vault"
+)
+
+// cluster is the private PostgreSQL cluster under the data directory.
+func (c *Config) cluster() *localpg.Cluster {
+	return &localpg.Cluster{Dir: filepath.Join(c.DataDir, "pg"), BinDir: c.PGBin}
+}
+
+// databaseURL returns CDP_DATABASE_URL, or starts the private cluster and
+// returns its URL.
+func (c *Config) databaseURL(ctx context.Context) (string, error) {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL, nil
+	}
+	url, err := c.cluster().Start(ctx)
+	if err != nil {
+		return "", fmt.Errorf("private PostgreSQL cluster: %w", err)
+	}
+	return url, nil
+}
+
+// openDB connects to the database in use.
+func (c *Config) openDB(ctx context.Context) (*postgres.DB, error) {
+	url, err := c.databaseURL(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return postgres.Open(ctx, url, postgres.Options{})
+}
+
+// openMigratedDB connects and checks that the schema is current.
+func (c *Config) openMigratedDB(ctx context.Context) (*postgres.DB, error) {
+	db, err := c.openDB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := db.MigrationStatus(ctx)
+	if err == nil && !st.Current() {
+		err = fmt.Errorf("the database needs migrations %v: run `cdp migrate`: %w", st.Pending, postgres.ErrSchema)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// loadKeyring reads the master key file and extra recipients.
+func (c *Config) loadKeyring() (*vault.Keyring, error) {
+	return vault.LoadKeyring(c.keyFile(), c.RecipientsFile)
+}
+
+// openVault opens the vault keys stored in the database with the master
+// key, creating them on first use.
+func (c *Config) openVault(ctx context.Context, db *postgres.DB) (*vault.Vault, error) {
+	kr, err := c.loadKeyring()
+	if err != nil {
+		return nil, err
+	}
+	keys, _, err := db.EnsureVaultKeys(ctx, func() ([]vault.StoredKey, error) { return vault.NewKeys(kr) })
+	if err != nil {
+		return nil, fmt.Errorf("vault keys: %w", err)
+	}
+	v, err := vault.Open(kr, keys)
+	if errors.Is(err, vault.ErrWrongKey) {
+		return nil, fmt.Errorf("the master key %s cannot open this database's vault (a different key file?): %w", c.keyFile(), err)
+	}
+	return v, err
+}
+
+// normalizer builds the record normaliser from the settings.
+func (c *Config) normalizer() (identity.Normalizer, error) {
+	order, err := identity.ParseDateOrder(c.DateOrder)
+	if err != nil {
+		return identity.Normalizer{}, err
+	}
+	return identity.NewNormalizer(c.DefaultRegion, order)
+}

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/demo"
+	"github.com/cdp-project/cdp/httpapi"
+	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/ingest"
+	"github.com/cdp-project/cdp/postgres"
+	"github.com/cdp-project/cdp/vault"
+)
+
+func serveCommand() command {
+	return command{
+		name:    "serve",
+		summary: "Serve the HTTP API. With --dev (what `make run` uses) it also creates development keys when none exist, loads a demo dataset into an empty database and prints a demo API token.",
+		groups:  []string{"db", "keys", "serve", "ingest"},
+		flags: func(fs *flag.FlagSet, cfg *Config) func(context.Context, *cli, []string) error {
+			dev := fs.Bool("dev", false, "development mode: generate keys if missing, load demo data into an empty database, print a demo token")
+			migrate := fs.Bool("migrate", true, "apply pending migrations at start")
+			demoPeople := fs.Int("demo-people", 1000, "with --dev: number of synthetic persons in the demo dataset")
+			return func(ctx context.Context, cl *cli, args []string) error {
+				if len(args) > 0 {
+					return fmt.Errorf("unexpected arguments %q: %w", args, errUsage)
+				}
+				return serve(ctx, cl, cfg, *dev, *migrate, *demoPeople)
+			}
+		},
+	}
+}
+
+func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeople int) error {
+	log, err := newLogger(cl.stderr, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	if dev {
+		if err := ensureDevKey(cl, cfg); err != nil {
+			return err
+		}
+	}
+	db, err := cfg.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if migrate {
+		applied, err := db.Migrate(ctx)
+		if err != nil {
+			return err
+		}
+		for _, m := range applied {
+			log.Info("migration applied", slog.String("name", m))
+		}
+	}
+	v, err := cfg.openVault(ctx, db)
+	if err != nil {
+		return err
+	}
+	nz, err := cfg.normalizer()
+	if err != nil {
+		return err
+	}
+	importer := ingest.Importer{Vault: v, Store: db, Normalizer: nz, BatchSize: cfg.BatchSize}
+
+	var token string
+	if dev {
+		if err := loadDemo(ctx, cl, db, importer, demoPeople); err != nil {
+			return err
+		}
+		if token, err = demoToken(ctx, cfg, db); err != nil {
+			return err
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := httpapi.New(httpapi.Config{
+		Log:          log,
+		Tokens:       db,
+		Sources:      db,
+		Importer:     importer,
+		Registry:     reg,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		Ready: []httpapi.Check{
+			{Name: "database", Check: db.Ping},
+			{Name: "migrations", Check: migrationsCurrent(db)},
+			{Name: "keys", Check: keysWork(v)},
+		},
+	})
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	url := "http://" + ln.Addr().String()
+	log.Info("serving", slog.String("url", url))
+	fmt.Fprintf(cl.stdout, "cdp is serving on %s\n", url)
+	if token != "" {
+		fmt.Fprintf(cl.stdout, "demo API token (department sales; roles %s):\n  %s\n", strings.Join(roleNames(auth.Roles()), ", "), token)
+		fmt.Fprintf(cl.stdout, "try: curl -s %s/readyz\n", url)
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	<-served
+	log.Info("stopped")
+	return nil
+}
+
+func migrationsCurrent(db *postgres.DB) func(context.Context) error {
+	return func(ctx context.Context) error {
+		st, err := db.MigrationStatus(ctx)
+		if err != nil {
+			return err
+		}
+		if !st.Current() {
+			return fmt.Errorf("pending migrations: %v", st.Pending)
+		}
+		return nil
+	}
+}
+
+// keysWork checks that the vault seals and opens: the KEK and the index key
+// are loaded and usable.
+func keysWork(v *vault.Vault) func(context.Context) error {
+	return func(context.Context) error {
+		k, err := v.NewSubjectKey([16]byte{1})
+		if err != nil {
+			return err
+		}
+		sealed, err := k.Seal(vault.ContextAttributes, []vault.Item{{Tag: 1, Value: []byte("probe")}})
+		if err != nil {
+			return err
+		}
+		if _, err := v.OpenSubjectKey(k.ID, k.KEK, k.Wrapped); err != nil {
+			return err
+		}
+		_, err = k.Open(vault.ContextAttributes, sealed, nil)
+		return err
+	}
+}
+
+// ensureDevKey creates a development master key when none exists.
+func ensureDevKey(cl *cli, cfg *Config) error {
+	if _, err := os.Stat(cfg.keyFile()); err == nil {
+		return nil
+	}
+	rcpt, err := vault.GenerateKeyFile(cfg.keyFile())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cl.stdout, "created a development master key at %s (recipient %s)\n", cfg.keyFile(), vault.ShortRecipient(rcpt))
+	return nil
+}
+
+// demoSources are the departments of the demo dataset, with their
+// survivorship priority; billing holds one record per customer.
+var demoSources = []identity.Source{
+	{Name: "billing", Department: "billing", Priority: 90, UniqueRecords: true},
+	{Name: "sales", Department: "sales", Priority: 70},
+	{Name: "support", Department: "support", Priority: 60},
+	{Name: "marketing", Department: "marketing", Priority: 50},
+}
+
+// loadDemo fills an empty database with the demo dataset.
+func loadDemo(ctx context.Context, cl *cli, db *postgres.DB, im ingest.Importer, people int) error {
+	n, err := db.RecordCount(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	for _, s := range demoSources {
+		if _, err := db.AddSource(ctx, s); err != nil && !errors.Is(err, postgres.ErrConflict) {
+			return err
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := demo.Generate(&buf, demo.Options{People: people, Seed: 1}); err != nil {
+		return fmt.Errorf("generate demo data: %w", err)
+	}
+	r, err := ingest.NewCSVReader(&buf, ingest.Options{})
+	if err != nil {
+		return err
+	}
+	im.Actor = "system:demo"
+	sum, err := im.Import(ctx, r, nil)
+	if err != nil {
+		return fmt.Errorf("load demo data: %w", err)
+	}
+	fmt.Fprintf(cl.stdout, "loaded the demo dataset: ")
+	sum.Print(cl.stdout)
+	return nil
+}
+
+// demoToken returns the demo API token kept in the data directory, creating
+// a new one when there is none or it no longer works.
+func demoToken(ctx context.Context, cfg *Config, db *postgres.DB) (string, error) {
+	path := filepath.Join(cfg.DataDir, "demo-token")
+	if data, err := os.ReadFile(path); err == nil {
+		cred := strings.TrimSpace(string(data))
+		if id, secret, err := auth.ParseCredential(cred); err == nil {
+			if t, err := db.Token(ctx, id); err == nil {
+				if _, err := t.Authenticate(secret, time.Now()); err == nil {
+					return cred, nil
+				}
+			}
+		}
+	}
+	t, cred, err := auth.NewToken("demo", "sales", auth.Roles(), 0)
+	if err != nil {
+		return "", err
+	}
+	if err := db.CreateToken(ctx, t); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(cred+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("keep demo token: %w", err)
+	}
+	return cred, nil
+}
+
+func roleNames(rs []auth.Role) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = string(r)
+	}
+	return out
+}

@@ -1,0 +1,93 @@
+package archtest
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/cdp-project/cdp"
+
+type pkg struct {
+	ImportPath string
+	Doc        string
+	Deps       []string
+	Name       string
+}
+
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-json", module+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	var pkgs []pkg
+	for {
+		var p pkg
+		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+// forbidden lists, per package, dependencies it must not have, directly or
+// through others.
+var forbidden = map[string][]string{
+	// Domain packages: pure Go, testable in memory.
+	"identity": {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", "net/http"},
+	"vault":    {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", "net/http"},
+	"auth":     {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", "net/http"},
+	"ingest":   {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", "net/http"},
+	"derrors":  {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2"},
+	"demo":     {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", module + "/identity"},
+	// The HTTP layer never speaks SQL.
+	"httpapi": {"github.com/jackc/pgx/v5", module + "/postgres"},
+	// The store knows nothing of HTTP.
+	"postgres": {"github.com/gofiber/fiber/v2", "net/http"},
+	// The cluster manager runs programs, it speaks no SQL.
+	"localpg": {"github.com/jackc/pgx/v5"},
+}
+
+func TestDependencyRules(t *testing.T) {
+	for _, p := range listPackages(t) {
+		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+		for _, dep := range forbidden[rel] {
+			for _, d := range p.Deps {
+				if d == dep || strings.HasPrefix(d, dep+"/") {
+					t.Errorf("%s depends on %s (through %s)", rel, dep, d)
+					break
+				}
+			}
+		}
+		// Only the store, its test helper and the command import pgx.
+		if slices.Contains(p.Deps, "github.com/jackc/pgx/v5") &&
+			!slices.Contains([]string{"postgres", "postgres/pgtest", "cmd/cdp"}, rel) {
+			t.Errorf("%s depends on pgx: only package postgres speaks SQL", rel)
+		}
+		// Only the HTTP layer and the command import fiber.
+		if slices.Contains(p.Deps, "github.com/gofiber/fiber/v2") && rel != "httpapi" && rel != "cmd/cdp" {
+			t.Errorf("%s depends on fiber: only package httpapi speaks HTTP", rel)
+		}
+	}
+}
+
+func TestEveryPackageIsDocumented(t *testing.T) {
+	for _, p := range listPackages(t) {
+		want := "Package " + p.Name + " "
+		if p.Name == "main" {
+			want = "Command "
+		}
+		if !strings.HasPrefix(p.Doc, strings.TrimSpace(want)) {
+			t.Errorf("%s: package doc %q should start with %q", p.ImportPath, p.Doc, want)
+		}
+	}
+}
