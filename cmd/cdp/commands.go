@@ -14,6 +14,7 @@ import (
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
+	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/vault"
 )
 
@@ -114,7 +115,7 @@ func sourcesAddCommand() command {
 			dept := fs.String("department", "", "department that owns the source (required)")
 			priority := fs.Int("priority", 100, "survivorship priority: higher wins when sources disagree")
 			unique := fs.Bool("unique", false, "the source holds at most one record per person")
-			return func(ctx context.Context, cl *cli, args []string) error {
+			return cfg.withDB(func(ctx context.Context, cl *cli, args []string, db *postgres.DB) error {
 				if len(args) != 1 {
 					return fmt.Errorf("want one source name: %w", errUsage)
 				}
@@ -124,18 +125,13 @@ func sourcesAddCommand() command {
 				if err := auth.ValidateDepartment(*dept); err != nil {
 					return fmt.Errorf("--department: %w", err)
 				}
-				db, err := cfg.openMigratedDB(ctx)
-				if err != nil {
-					return err
-				}
-				defer db.Close()
 				s, err := db.AddSource(ctx, identity.Source{Name: args[0], Department: *dept, Priority: *priority, UniqueRecords: *unique})
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(cl.stdout, "registered source %s (department %s, priority %d)\n", s.Name, s.Department, s.Priority)
 				return nil
-			}
+			})
 		},
 	}
 }
@@ -146,15 +142,10 @@ func sourcesListCommand() command {
 		summary: "List the registered sources.",
 		groups:  []string{"db"},
 		flags: func(fs *flag.FlagSet, cfg *Config) func(context.Context, *cli, []string) error {
-			return func(ctx context.Context, cl *cli, args []string) error {
+			return cfg.withDB(func(ctx context.Context, cl *cli, args []string, db *postgres.DB) error {
 				if err := noArgs(args); err != nil {
 					return err
 				}
-				db, err := cfg.openMigratedDB(ctx)
-				if err != nil {
-					return err
-				}
-				defer db.Close()
 				srcs, err := db.Sources(ctx)
 				if err != nil {
 					return err
@@ -165,7 +156,7 @@ func sourcesListCommand() command {
 					fmt.Fprintf(tw, "%s\t%s\t%d\t%v\n", s.Name, s.Department, s.Priority, s.UniqueRecords)
 				}
 				return tw.Flush()
-			}
+			})
 		},
 	}
 }
@@ -184,7 +175,7 @@ func tokenCreateCommand() command {
 				return nil
 			})
 			expires := fs.Duration("expires", 0, "lifetime, e.g. 720h; 0: no expiry")
-			return func(ctx context.Context, cl *cli, args []string) error {
+			return cfg.withDB(func(ctx context.Context, cl *cli, args []string, db *postgres.DB) error {
 				if err := noArgs(args); err != nil {
 					return err
 				}
@@ -200,17 +191,12 @@ func tokenCreateCommand() command {
 				if err != nil {
 					return err
 				}
-				db, err := cfg.openMigratedDB(ctx)
-				if err != nil {
-					return err
-				}
-				defer db.Close()
 				if err := db.CreateToken(ctx, t); err != nil {
 					return err
 				}
 				fmt.Fprintln(cl.stdout, cred)
 				return nil
-			}
+			})
 		},
 	}
 }
@@ -221,15 +207,10 @@ func tokenListCommand() command {
 		summary: "List API tokens (never their secrets).",
 		groups:  []string{"db"},
 		flags: func(fs *flag.FlagSet, cfg *Config) func(context.Context, *cli, []string) error {
-			return func(ctx context.Context, cl *cli, args []string) error {
+			return cfg.withDB(func(ctx context.Context, cl *cli, args []string, db *postgres.DB) error {
 				if err := noArgs(args); err != nil {
 					return err
 				}
-				db, err := cfg.openMigratedDB(ctx)
-				if err != nil {
-					return err
-				}
-				defer db.Close()
 				ts, err := db.Tokens(ctx)
 				if err != nil {
 					return err
@@ -251,7 +232,7 @@ func tokenListCommand() command {
 						strings.Join(roleNames(t.Roles), ","), t.CreatedAt.Format(time.DateOnly), state)
 				}
 				return tw.Flush()
-			}
+			})
 		},
 	}
 }
@@ -263,21 +244,16 @@ func tokenRevokeCommand() command {
 		summary: "Revoke an API token at once.",
 		groups:  []string{"db"},
 		flags: func(fs *flag.FlagSet, cfg *Config) func(context.Context, *cli, []string) error {
-			return func(ctx context.Context, cl *cli, args []string) error {
+			return cfg.withDB(func(ctx context.Context, cl *cli, args []string, db *postgres.DB) error {
 				if len(args) != 1 {
 					return fmt.Errorf("want one token id: %w", errUsage)
 				}
-				db, err := cfg.openMigratedDB(ctx)
-				if err != nil {
-					return err
-				}
-				defer db.Close()
 				if err := db.RevokeToken(ctx, args[0], time.Now()); err != nil {
 					return err
 				}
 				fmt.Fprintf(cl.stdout, "revoked %s\n", args[0])
 				return nil
-			}
+			})
 		},
 	}
 }
@@ -315,7 +291,7 @@ func keysShowCommand() command {
 		summary: "Show the master recipients and the vault keys sealed to them.",
 		groups:  []string{"db", "keys"},
 		flags: func(fs *flag.FlagSet, cfg *Config) func(context.Context, *cli, []string) error {
-			return func(ctx context.Context, cl *cli, args []string) error {
+			return cfg.withDB(func(ctx context.Context, cl *cli, args []string, db *postgres.DB) error {
 				if err := noArgs(args); err != nil {
 					return err
 				}
@@ -323,11 +299,6 @@ func keysShowCommand() command {
 				if err != nil {
 					return err
 				}
-				db, err := cfg.openMigratedDB(ctx)
-				if err != nil {
-					return err
-				}
-				defer db.Close()
 				keys, err := db.VaultKeys(ctx)
 				if err != nil {
 					return err
@@ -345,7 +316,7 @@ func keysShowCommand() command {
 					fmt.Fprintf(cl.stdout, "  %s key %d created %s\n", k.Kind, k.ID, k.CreatedAt.Format(time.RFC3339))
 				}
 				return nil
-			}
+			})
 		},
 	}
 }

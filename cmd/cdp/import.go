@@ -56,11 +56,7 @@ func runImport(ctx context.Context, cl *cli, cfg *Config, files []string, source
 		return err
 	}
 	defer db.Close()
-	v, err := cfg.openVault(ctx, db)
-	if err != nil {
-		return err
-	}
-	nz, err := cfg.normalizer()
+	im, _, err := cfg.importer(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -68,11 +64,8 @@ func runImport(ctx context.Context, cl *cli, cfg *Config, files []string, source
 	if err != nil {
 		return err
 	}
-	im := ingest.Importer{
-		Vault: v, Store: db, Normalizer: nz, BatchSize: cfg.BatchSize,
-		Actor:   cliActor(),
-		Sources: sourceCheck(ctx, cl, db, known, addSources),
-	}
+	im.Actor = cliActor()
+	im.Sources = sourceCheck(ctx, cl, db, known, addSources)
 	rejected := 0
 	for _, name := range files {
 		sum, err := importFile(ctx, cl, im, name, source, format)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/localpg"
 	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/vault"
@@ -77,6 +78,33 @@ func (c *Config) openVault(ctx context.Context, db *postgres.DB) (*vault.Vault, 
 		return nil, fmt.Errorf("the master key %s cannot open this database's vault (a different key file?): %w", c.keyFile(), err)
 	}
 	return v, err
+}
+
+// importer builds the import pipeline on an open database: the vault (keys
+// created on first use) and the normaliser from the settings.
+func (c *Config) importer(ctx context.Context, db *postgres.DB) (ingest.Importer, *vault.Vault, error) {
+	v, err := c.openVault(ctx, db)
+	if err != nil {
+		return ingest.Importer{}, nil, err
+	}
+	nz, err := c.normalizer()
+	if err != nil {
+		return ingest.Importer{}, nil, err
+	}
+	return ingest.Importer{Vault: v, Store: db, Normalizer: nz, BatchSize: c.BatchSize}, v, nil
+}
+
+// withDB adapts a command body that needs the migrated database: it
+// connects, runs the body and closes the connection.
+func (c *Config) withDB(body func(ctx context.Context, cl *cli, args []string, db *postgres.DB) error) func(context.Context, *cli, []string) error {
+	return func(ctx context.Context, cl *cli, args []string) error {
+		db, err := c.openMigratedDB(ctx)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return body(ctx, cl, args, db)
+	}
 }
 
 // normalizer builds the record normaliser from the settings.

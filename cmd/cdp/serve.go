@@ -68,15 +68,10 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 			log.Info("migration applied", slog.String("name", m))
 		}
 	}
-	v, err := cfg.openVault(ctx, db)
+	importer, v, err := cfg.importer(ctx, db)
 	if err != nil {
 		return err
 	}
-	nz, err := cfg.normalizer()
-	if err != nil {
-		return err
-	}
-	importer := ingest.Importer{Vault: v, Store: db, Normalizer: nz, BatchSize: cfg.BatchSize}
 
 	var token string
 	if dev {
