@@ -31,8 +31,12 @@ type country struct {
 	// use the city's landline templates, as in the NANP.
 	mobiles []string
 
-	postcode   func(r *rand.Rand, c *city) string
-	nationalID func(r *rand.Rand, p *person) string
+	postcode func(r *rand.Rand, c *city) string
+	// nationalID issues a person's identifier. Identifiers are numbered
+	// 0 to nidSpace-1 and issued through t.nextID, so no two persons get
+	// the same one (see unique.go).
+	nationalID func(t *countryTables, r *rand.Rand, p *person) string
+	nidSpace   uint64
 	altID      func(id string) string // another common way of writing an id
 	// phoneOK rejects rendered numbers the numbering plan does not allow;
 	// nil accepts every rendering.
@@ -100,6 +104,11 @@ type countryTables struct {
 	offices                                 [][]string // per city: shared office landlines
 	recent                                  [32]nameRef
 	recentN                                 int
+
+	mobileT  []phoneTemplate   // the country's mobile templates
+	landT    [][]phoneTemplate // per city: its landline templates
+	ids      sequence          // national identifiers, over [0, nidSpace)
+	deptNext []uint64          // FR: identifiers issued per département
 }
 
 // nameRef remembers a recent person's name, so that an unrelated person
@@ -122,9 +131,18 @@ func newCountryTables(c *country, r *rand.Rand) *countryTables {
 		w[i] = c.cities[i].weight
 	}
 	t.cityW = newSampler(w)
+	t.mobileT = newPhoneTemplates(c.mobiles, r)
+	t.landT = make([][]phoneTemplate, len(c.cities))
+	for i := range c.cities {
+		t.landT[i] = newPhoneTemplates(strings.Split(c.cities[i].land, "|"), r)
+	}
+	t.ids = newSequence(c.nidSpace, r)
+	if c.code == "FR" {
+		t.deptNext = make([]uint64, 100)
+	}
 	t.offices = make([][]string, len(c.cities))
 	for i := range c.cities {
-		t.offices[i] = []string{t.landline(r, &c.cities[i]), t.landline(r, &c.cities[i])}
+		t.offices[i] = []string{t.landline(r, i), t.landline(r, i)}
 	}
 	return t
 }
@@ -134,19 +152,45 @@ func (t *countryTables) remember(n nameRef) {
 	t.recentN++
 }
 
-// landline draws a fixed-line number of the city, grouped with spaces.
-func (t *countryTables) landline(r *rand.Rand, c *city) string {
-	return t.phone(r, pickTemplate(r, c.land))
+// landline issues a new fixed-line number of the city (by index), grouped
+// with spaces.
+func (t *countryTables) landline(r *rand.Rand, cityIdx int) string {
+	return t.issuePhone(r, t.landT[cityIdx])
 }
 
-// mobile draws a mobile number, grouped with spaces.
-func (t *countryTables) mobile(r *rand.Rand, c *city) string {
-	if len(t.mobiles) == 0 {
-		return t.landline(r, c)
+// mobile issues a new mobile number, grouped with spaces. In the NANP
+// mobiles have the city's area codes.
+func (t *countryTables) mobile(r *rand.Rand, cityIdx int) string {
+	if len(t.mobileT) == 0 {
+		return t.landline(r, cityIdx)
 	}
-	return t.phone(r, t.mobiles[r.IntN(len(t.mobiles))])
+	return t.issuePhone(r, t.mobileT)
 }
 
+// issuePhone issues the next unused number of a template picked at
+// random among alts, moving on to the other templates when it is used up.
+// Every number is issued once, so persons never share a number unless the
+// model gives one to several on purpose. Only when every template is used
+// up, which takes hundreds of millions of persons (see
+// TestCounterCapacity), are numbers drawn freely again.
+func (t *countryTables) issuePhone(r *rand.Rand, alts []phoneTemplate) string {
+	k := r.IntN(len(alts))
+	for j := range alts {
+		pt := &alts[(k+j)%len(alts)]
+		for {
+			v, ok := pt.seq.take()
+			if !ok {
+				break
+			}
+			if s := renderIndex(pt.tmpl, v); t.phoneOK == nil || t.phoneOK(s) {
+				return s
+			}
+		}
+	}
+	return t.phone(r, alts[k].tmpl)
+}
+
+// phone draws a number of a template at random.
 func (t *countryTables) phone(r *rand.Rand, tmpl string) string {
 	for {
 		s := renderPhone(r, tmpl)
@@ -156,19 +200,14 @@ func (t *countryTables) phone(r *rand.Rand, tmpl string) string {
 	}
 }
 
-func pickTemplate(r *rand.Rand, alternatives string) string {
-	n := strings.Count(alternatives, "|")
-	if n == 0 {
-		return alternatives
+// nextID returns the number of the next national identifier to issue.
+// Once all are issued (ten million persons of one country at the least,
+// see TestCounterCapacity), numbers are drawn freely.
+func (t *countryTables) nextID(r *rand.Rand) uint64 {
+	if v, ok := t.ids.take(); ok {
+		return v
 	}
-	k := r.IntN(n + 1)
-	for ; k > 0; k-- {
-		alternatives = alternatives[strings.IndexByte(alternatives, '|')+1:]
-	}
-	if i := strings.IndexByte(alternatives, '|'); i >= 0 {
-		return alternatives[:i]
-	}
-	return alternatives
+	return r.Uint64N(t.ids.domain)
 }
 
 // renderPhone fills a template: 'x' is any digit, 'n' a digit 2-9, other
@@ -286,41 +325,80 @@ func iePostcode(r *rand.Rand, c *city) string {
 }
 
 // National identifiers. Each has a valid shape and, where the scheme has
-// one, a correct check digit; none is a real person's identifier.
+// one, a correct check digit; none is a real person's identifier. Each
+// scheme numbers its identifiers and writes the v-th injectively, so that
+// identifiers issued through nextID (a permuted counter) never repeat.
 
-// gbNINO draws a National Insurance number "AB 12 34 56 C".
-func gbNINO(r *rand.Rand, _ *person) string {
+// gbNINOPairs are the allowed two-letter prefixes of a National Insurance
+// number.
+var gbNINOPairs = func() []string {
 	const first = "ABCEGHJKLMNOPRSTWXYZ"
 	const second = "ABCEGHJKLMNPRSTWXYZ"
-	for {
-		a, b := first[r.IntN(len(first))], second[r.IntN(len(second))]
-		switch string([]byte{a, b}) {
-		case "BG", "GB", "KN", "NK", "NT", "TN", "ZZ":
-			continue
+	var out []string
+	for i := 0; i < len(first); i++ {
+		for j := 0; j < len(second); j++ {
+			switch p := string([]byte{first[i], second[j]}); p {
+			case "BG", "GB", "KN", "NK", "NT", "TN", "ZZ":
+			default:
+				out = append(out, p)
+			}
 		}
-		d := padInt(r.IntN(1000000), 6)
-		return string([]byte{a, b}) + " " + d[0:2] + " " + d[2:4] + " " + d[4:6] + " " + string("ABCD"[r.IntN(4)])
+	}
+	return out
+}()
+
+// gbNINOSpace numbers the prefix and the six digits; the suffix letter
+// is drawn apart, so persons differ even without it.
+var gbNINOSpace = uint64(len(gbNINOPairs)) * 1_000_000
+
+// gbNINO issues a National Insurance number "AB 12 34 56 C".
+func gbNINO(t *countryTables, r *rand.Rand, _ *person) string {
+	v := t.nextID(r)
+	d := padInt(int(v%1_000_000), 6)
+	return gbNINOPairs[v/1_000_000] + " " + d[0:2] + " " + d[2:4] + " " + d[4:6] + " " + string("ABCD"[r.IntN(4)])
+}
+
+// usSSNSpace numbers areas 001-899 but 666, groups 01-99, serials 0001-9999.
+const usSSNSpace = 898 * 99 * 9999
+
+// usSSN issues a Social Security number "123-45-6789" whose area is never
+// 000, 666 or 9xx. Numbers whose nine digits would pass the Dutch
+// elfproef are skipped, so that an SSN written without dashes is never
+// also a BSN: national identifiers differ across countries too.
+func usSSN(t *countryTables, r *rand.Rand, _ *person) string {
+	for {
+		v := t.nextID(r)
+		area := 1 + int(v/(99*9999))
+		if area >= 666 {
+			area++
+		}
+		v %= 99 * 9999
+		s := padInt(area, 3) + "-" + padInt(1+int(v/9999), 2) + "-" + padInt(1+int(v%9999), 4)
+		if d := stripDashes(s); elfproef(d[:8]) != int(d[8]-'0') {
+			return s
+		}
 	}
 }
 
-// usSSN draws a Social Security number "123-45-6789" whose area is never
-// 000, 666 or 9xx.
-func usSSN(r *rand.Rand, _ *person) string {
-	area := 1 + r.IntN(899)
-	if area == 666 {
-		area = 665
+// elfproef returns the check digit the Dutch eleven test gives eight
+// digits: their weighted sum (weights 9 to 2) modulo 11; 10 means no
+// valid ninth digit.
+func elfproef(d string) int {
+	sum := 0
+	for i := 0; i < 8; i++ {
+		sum += (9 - i) * int(d[i]-'0')
 	}
-	return padInt(area, 3) + "-" + padInt(1+r.IntN(99), 2) + "-" + padInt(1+r.IntN(9999), 4)
+	return sum % 11
 }
 
-// deTaxID draws an 11-digit Steuer-Identifikationsnummer with its
+// deTaxIDSpace numbers the first ten digits, the first never 0.
+const deTaxIDSpace = 9_000_000_000
+
+// deTaxID issues an 11-digit Steuer-Identifikationsnummer with its
 // ISO 7064 MOD 11,10 check digit.
-func deTaxID(r *rand.Rand, _ *person) string {
+func deTaxID(t *countryTables, r *rand.Rand, _ *person) string {
 	var b [11]byte
-	b[0] = '1' + byte(r.IntN(9))
-	for i := 1; i < 10; i++ {
-		b[i] = '0' + byte(r.IntN(10))
-	}
+	copy(b[:], padInt(int(1_000_000_000+t.nextID(r)), 10))
 	product := 10
 	for i := 0; i < 10; i++ {
 		sum := (int(b[i]-'0') + product) % 10
@@ -337,10 +415,16 @@ func deTaxID(r *rand.Rand, _ *person) string {
 	return string(b[:])
 }
 
-// frNIR draws a 15-digit numéro de sécurité sociale: sex, year and month of
-// birth, département (often the one the person lives in), commune, order
-// number and the 97-complement key.
-func frNIR(r *rand.Rand, p *person) string {
+// frNIRSpace numbers the commune (001-990) and order (001-999) parts,
+// which are issued per département.
+const frNIRSpace = 990 * 999
+
+// frNIR issues a 15-digit numéro de sécurité sociale: sex, year and month
+// of birth, département (often the one the person lives in), commune,
+// order number and the 97-complement key. Commune and order come from the
+// département's own counter, so (département, commune, order) is never
+// repeated, whatever the sex and birth date.
+func frNIR(t *countryTables, r *rand.Rand, p *person) string {
 	sex := 1
 	switch p.gender {
 	case 'f':
@@ -348,17 +432,35 @@ func frNIR(r *rand.Rand, p *person) string {
 	case 0:
 		sex = 1 + r.IntN(2)
 	}
-	dept := 1 + r.IntN(95)
-	if dept == 20 {
-		dept = 21
-	}
+	dept := randomDept(r)
 	if r.IntN(2) == 0 && len(p.home.postcode) == 5 {
 		dept, _ = strconv.Atoi(p.home.postcode[:2])
 	}
+	var v uint64
+	for tries := 0; ; tries++ {
+		if n := t.deptNext[dept]; n < t.ids.domain {
+			t.deptNext[dept]++
+			v = t.ids.permute(n)
+			break
+		}
+		if tries == 1000 { // every département used up: draw freely
+			v = r.Uint64N(t.ids.domain)
+			break
+		}
+		dept = randomDept(r)
+	}
 	s := strconv.Itoa(sex) + padInt(p.birth.y%100, 2) + padInt(p.birth.m, 2) + padInt(dept, 2) +
-		padInt(1+r.IntN(990), 3) + padInt(1+r.IntN(999), 3)
+		padInt(1+int(v/999), 3) + padInt(1+int(v%999), 3)
 	n, _ := strconv.ParseInt(s, 10, 64)
 	return s + padInt(int(97-n%97), 2)
+}
+
+// randomDept draws a metropolitan département number, Corsica (20) aside.
+func randomDept(r *rand.Rand) int {
+	if d := 1 + r.IntN(95); d != 20 {
+		return d
+	}
+	return 21
 }
 
 // frNIRSpaced writes a NIR the way it is printed on the carte Vitale.
@@ -369,35 +471,31 @@ func frNIRSpaced(id string) string {
 	return id[0:1] + " " + id[1:3] + " " + id[3:5] + " " + id[5:7] + " " + id[7:10] + " " + id[10:13] + " " + id[13:15]
 }
 
-// nlBSN draws a 9-digit burgerservicenummer that passes the elfproef.
-func nlBSN(r *rand.Rand, _ *person) string {
+// nlBSNSpace numbers the first eight digits, the first never 0.
+const nlBSNSpace = 90_000_000
+
+// nlBSN issues a 9-digit burgerservicenummer that passes the elfproef;
+// the one in eleven numbers whose check would be 10 is skipped.
+func nlBSN(t *countryTables, r *rand.Rand, _ *person) string {
 	for {
-		var b [9]byte
-		sum := 0
-		for i := 0; i < 8; i++ {
-			d := r.IntN(10)
-			if i == 0 {
-				d = 1 + r.IntN(9)
-			}
-			b[i] = '0' + byte(d)
-			sum += (9 - i) * d
-		}
-		if c := sum % 11; c < 10 {
-			b[8] = '0' + byte(c)
-			return string(b[:])
+		d := padInt(int(10_000_000+t.nextID(r)), 8)
+		if c := elfproef(d); c < 10 {
+			return d + string(byte('0'+c))
 		}
 	}
 }
 
-// iePPS draws a Personal Public Service number: seven digits and the
+// iePPSSpace numbers the seven digits.
+const iePPSSpace = 10_000_000
+
+// iePPS issues a Personal Public Service number: seven digits and the
 // MOD 23 check letter ("1234567T").
-func iePPS(r *rand.Rand, _ *person) string {
+func iePPS(t *countryTables, r *rand.Rand, _ *person) string {
 	var b [8]byte
+	copy(b[:], padInt(int(t.nextID(r)), 7))
 	sum := 0
 	for i := 0; i < 7; i++ {
-		d := r.IntN(10)
-		b[i] = '0' + byte(d)
-		sum += (8 - i) * d
+		sum += (8 - i) * int(b[i]-'0')
 	}
 	b[7] = "WABCDEFGHIJKLMNOPQRSTUV"[sum%23]
 	return string(b[:])

@@ -155,46 +155,19 @@ const (
 type idSpace struct {
 	prefix string
 	kind   idKind
-	width  int    // characters after the prefix
-	bits   uint   // the permutation works on [0, 2^bits)
-	domain uint64 // number of distinct ids
-	add    [3]uint64
-	mul    [3]uint64
+	width  int // characters after the prefix
+	permutation
 }
 
 func newIDSpace(prefix string, kind idKind, width int, bits uint, r *rand.Rand) idSpace {
-	s := idSpace{prefix: prefix, kind: kind, width: width, bits: bits, domain: 1 << bits}
+	domain := uint64(1) << bits
 	if kind == idDecimal {
-		s.domain = 1
+		domain = 1
 		for i := 0; i < width; i++ {
-			s.domain *= 10
+			domain *= 10
 		}
 	}
-	for i := range s.add {
-		s.add[i] = r.Uint64()
-		s.mul[i] = r.Uint64() | 1 // odd: a bijection modulo 2^bits
-	}
-	return s
-}
-
-// permute maps i in [0, domain) to a distinct value in [0, domain). Each
-// round (add, odd multiply, xorshift) is a bijection of [0, 2^bits);
-// values that land outside the domain are walked again ("cycle walking"),
-// which keeps the map a bijection of the domain.
-func (s *idSpace) permute(i uint64) uint64 {
-	mask := uint64(1)<<s.bits - 1
-	h := s.bits / 2
-	x := i
-	for {
-		for k := 0; k < 3; k++ {
-			x = (x + s.add[k]) & mask
-			x = (x * s.mul[k]) & mask
-			x ^= x >> h
-		}
-		if x < s.domain {
-			return x
-		}
-	}
+	return idSpace{prefix: prefix, kind: kind, width: width, permutation: newPermutationBits(domain, bits, r)}
 }
 
 func (s *idSpace) format(v uint64) string {

@@ -50,7 +50,7 @@
 // person, 1% share an office landline with unrelated persons in their city,
 // and some households share one email address. Placeholder values
 // (test@example.com, noemail@example.com, 0000000000) appear in a few
-// records of unrelated persons.
+// records of unrelated persons. Nothing else is shared: see Uniqueness.
 //
 // Each person has 1 to 5 records (mean 2.4) in distinct departments when
 // possible. About 5% have two records in one department (two support
@@ -83,6 +83,36 @@
 // its country code always comes with the country column. Departments other
 // than the four defaults get a middle-of-the-road profile.
 //
+// # Uniqueness
+//
+// As in real life, an email address, a phone number or a national
+// identifier belongs to one person. Persons share one only where the model
+// says so: a household's mailbox and landline (its members hold them), a
+// city's office lines (a few unrelated persons each) and the placeholders.
+// This holds by construction, for any number of records, without
+// remembering issued values: each value is issued from a counter through a
+// seeded permutation (like source_id) and written so that the value
+// determines the counter.
+//
+// Email addresses end in a tag: digits after the name part, or letters
+// after the two digits of a birth year. The kind of tag, the tag and the
+// domain (one of three dozen providers under the reserved domains, or an
+// employer's domain) identify the issue, so two persons never get the same
+// address, however common their name: anna.schmidt4821@example.com,
+// a.schmidt84qx@post.example.net, schmidt.family12@example.org (a
+// household's), anna.schmidt73@globex.example.com (work). A typo a
+// department makes touches the name part only and case changes are undone
+// by lower-casing, so a variant of one person's address is never another
+// person's. Phone numbers are issued per numbering template, and the
+// templates of a country do not overlap (a test checks). National ids are
+// numbered within their scheme, the French NIR per département whatever
+// the birth date; US SSNs whose digits would pass the Dutch eleven test
+// are skipped, so no SSN is also a BSN. The counters last for more than
+// 100 million persons; beyond that phones and ids would be drawn freely.
+// A national number written without its country code is a different
+// number in another country (the same 06 digits in FR and NL); such
+// records always carry the country.
+//
 // # Formats
 //
 // Postcodes have their country's shape: GB "SW1A 1AA", DE and FR 5 digits,
@@ -99,10 +129,10 @@
 // Everything is synthetic: no record describes a real person. Emails use
 // only the reserved example domains (example.com, example.net, example.org
 // and their subdomains, RFC 2606). Phone numbers and national identifiers
-// are drawn at random within valid ranges, because fictional ranges (such
-// as Ofcom's 07700 900xxx) fail validation; a drawn value can therefore
-// coincide with a real one. Never call, text or look up values from this
-// data.
+// are taken, in scrambled order, from valid ranges, because fictional
+// ranges (such as Ofcom's 07700 900xxx) fail validation; a value can
+// therefore coincide with a real one. Never call, text or look up values
+// from this data.
 //
 // # Dependencies
 //

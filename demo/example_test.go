@@ -18,16 +18,13 @@ func ExampleGenerate() {
 	fmt.Println(st.People, "people,", st.Records, "records")
 	// Output:
 	// source,source_id,given_name,family_name,full_name,birth_date,gender,email,phone,street,address_line2,postcode,city,region,country,national_id,customer_since,entity_id
-	// support,TCK-762442781,,,Marco de Jong,,,m.dejong66@mail.example.org,,Beatrixstr. 10,,8923CK,Leeuwarden,,NL,,,P0000003
-	// billing,ACC-0797604114,Raymond,White,Raymond White,,,raymondwhite@example.org,07755009197,38 Westfield Road,,S5 9AD,Sheffield,Yorkshire and the Humber,GB,WJ 01 02 27 C,2018-09-01,P0000001
-	// support,TCK-090286250,,,Daniel Gerard,,,daniel.g@example.org,06 13 12 55 72,,,,,,FR,,,P0000002
-	// billing,ACC-9334504375,Marco,De Jong,,,,m.dejong66@mail.example.org,+31 6 50013501,Beatrixstr. 10,,8923 CK,Ljouwert,Friesland,NL,881657281,2010-05-05,P0000003
-	// marketing,b79edc8db6ad,Raymond,White,,1978-09-24,m,raymondwhite@example.org,,,,,,,GB,,,P0000001
-	// sales,S-GPOOSBIV,Marco,de Jong,,18/12/1966,m,m.dejong66@mail.example.org,+31 6 50013501,Beatrixstraat 10,,8923 CK,Leeuwarden,,NL,,2010-01-30,P0000003
-	// support,TCK-655350081,Raymond,White,,,,raymondwhite@example.org,07755 009197,,,,,,GB,,,P0000001
-	// sales,S-ZIDUCR62,Raymond,White,,24/09/1978,,raymondwhite@example.org,+44 7755 009197,38 Westfield Road,,s5 9ad,Sheffield,,GB,,2018-05-06,P0000001
-	// sales,S-NHCIISWH,Daniel,Gérard,,23/05/1979,,daniel.g@example.org,+33 6 13 12 55 72,95 Rue Principale,,75018,Paris,Île-de-France,FR,,2024-04-15,P0000002
-	// 3 people, 9 records
+	// marketing,40280f6a57df,Wilhelmina,van Beek,,1986-11-29,,wvanbeek4534@example.com,,,,,,,NL,,,P0000002
+	// billing,ACC-5506215743,WILHELMINA,VAN BEEK,,19861129,f,wvanbeek4534@example.com,+31638382903,ROZENSTR. 48,,6224 RB,MAASTRICHT,Limburg,NL,123225358,2024-07-08,P0000002
+	// sales,S-B4GLJJNT,Sara,Carter,,09/09/1966,f,s.carter66pi@mail.example.net,+1 619-804-2248,,,,,,,,2019-10-24,P0000001
+	// support,TCK-370809528,Sarah,Stevens,,,,sarah.stevens935@mail.example.org,07448 535767,,,,,,GB,,,P0000003
+	// support,TCK-279248429,,,"Carter, Sara",1966-09-09,,s.carter66pi@mail.example.net,(619) 804-2248,,,92127,San Diego,CA,US,,,P0000001
+	// marketing,a3afe5caec37,Sara,Carter,,,,s.carter66pi@mail.example.net,+16198042248,,,,,,US,,,P0000001
+	// 3 people, 6 records
 }
 
 func ExampleHeader() {

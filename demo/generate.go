@@ -96,7 +96,7 @@ type generator struct {
 	r           *rand.Rand
 	countries   []*countryTables
 	countryPick sampler
-	domainPick  sampler
+	mail        mailSpaces
 	depts       []*department
 	perm, picks []int
 	group       [4]person
@@ -121,7 +121,7 @@ func newGenerator(seed int64, departments []string, write func(*row) error) *gen
 		w[i] = c.weight
 	}
 	g.countryPick = newSampler(w)
-	g.domainPick = newSampler(emailDomainWeights)
+	g.mail = newMailSpaces(g.r)
 	for i, name := range departments {
 		g.depts = append(g.depts, newDepartment(name, g.r))
 		g.perm = append(g.perm, i)

@@ -127,5 +127,6 @@ var countryDE = country{
 	},
 	postcode:   numericPostcode,
 	nationalID: deTaxID,
+	nidSpace:   deTaxIDSpace,
 	altID:      deTaxIDSpaced,
 }

@@ -83,7 +83,7 @@ var countryFR = country{
 	cities: []city{
 		{"Paris", "Île-de-France", 25, "", nil, 75001, 75020, "1 4x xx xx xx|1 5x xx xx xx"},
 		{"Marseille", "Provence-Alpes-Côte d'Azur", 8, "", nil, 13001, 13016, "4 91 xx xx xx"},
-		{"Lyon", "Auvergne-Rhône-Alpes", 7, "", nil, 69001, 69009, "4 7x xx xx xx"},
+		{"Lyon", "Auvergne-Rhône-Alpes", 7, "", nil, 69001, 69009, "4 72 xx xx xx|4 78 xx xx xx"},
 		{"Toulouse", "Occitanie", 6, "", []string{"31000", "31100", "31200", "31300", "31400", "31500"}, 0, 0, "5 61 xx xx xx|5 62 xx xx xx"},
 		{"Nice", "Provence-Alpes-Côte d'Azur", 4, "", []string{"06000", "06100", "06200", "06300"}, 0, 0, "4 93 xx xx xx"},
 		{"Nantes", "Pays de la Loire", 4, "", []string{"44000", "44100", "44200", "44300"}, 0, 0, "2 40 xx xx xx"},
@@ -93,7 +93,7 @@ var countryFR = country{
 		{"Lille", "Hauts-de-France", 4, "", []string{"59000", "59160", "59260", "59777", "59800"}, 0, 0, "3 20 xx xx xx"},
 		{"Rennes", "Bretagne", 3, "", []string{"35000", "35200", "35700"}, 0, 0, "2 99 xx xx xx"},
 		{"Reims", "Grand Est", 2, "", []string{"51100"}, 0, 0, "3 26 xx xx xx"},
-		{"Le Havre", "Normandie", 2, "", []string{"76600", "76610", "76620"}, 0, 0, "2 35 xx xx xx"},
+		{"Le Havre", "Normandie", 2, "", []string{"76600", "76610", "76620"}, 0, 0, "2 35 2x xx xx|2 35 4x xx xx|2 35 5x xx xx"},
 		{"Saint-Étienne", "Auvergne-Rhône-Alpes", 2, "St-Étienne", []string{"42000", "42100"}, 0, 0, "4 77 xx xx xx"},
 		{"Toulon", "Provence-Alpes-Côte d'Azur", 2, "", []string{"83000", "83100", "83200"}, 0, 0, "4 94 xx xx xx"},
 		{"Grenoble", "Auvergne-Rhône-Alpes", 2, "", []string{"38000", "38100"}, 0, 0, "4 76 xx xx xx"},
@@ -109,7 +109,7 @@ var countryFR = country{
 		{"Amiens", "Hauts-de-France", 1, "", []string{"80000", "80080", "80090"}, 0, 0, "3 22 xx xx xx"},
 		{"Metz", "Grand Est", 1, "", []string{"57000", "57050", "57070"}, 0, 0, "3 87 xx xx xx"},
 		{"Orléans", "Centre-Val de Loire", 1, "", []string{"45000", "45100"}, 0, 0, "2 38 xx xx xx"},
-		{"Rouen", "Normandie", 2, "", []string{"76000", "76100"}, 0, 0, "2 35 xx xx xx"},
+		{"Rouen", "Normandie", 2, "", []string{"76000", "76100"}, 0, 0, "2 35 7x xx xx|2 35 8x xx xx|2 32 xx xx xx"},
 		{"Caen", "Normandie", 1, "", []string{"14000"}, 0, 0, "2 31 xx xx xx"},
 	},
 	mobiles: []string{
@@ -119,5 +119,6 @@ var countryFR = country{
 	},
 	postcode:   numericPostcode,
 	nationalID: frNIR,
+	nidSpace:   frNIRSpace,
 	altID:      frNIRSpaced,
 }

@@ -139,5 +139,6 @@ var countryGB = country{
 	},
 	postcode:   gbPostcode,
 	nationalID: gbNINO,
+	nidSpace:   gbNINOSpace,
 	altID:      stripSpaces,
 }

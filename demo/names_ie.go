@@ -61,7 +61,7 @@ var countryIE = country{
 	numberFirst: true, maxHouse: 120,
 	flats: []string{"Apartment ", "Apt ", "Flat "}, pFlat: 0.15,
 	cities: []city{
-		{"Dublin", "Co. Dublin", 30, "Baile Átha Cliath", []string{"D01", "D02", "D03", "D04", "D05", "D06", "D07", "D08", "D09", "D11", "D12", "D13", "D14", "D15", "D16", "D17", "D18", "D20", "D22", "D24", "D6W"}, 0, 0, "1 nxx xxxx"},
+		{"Dublin", "Co. Dublin", 30, "Baile Átha Cliath", []string{"D01", "D02", "D03", "D04", "D05", "D06", "D07", "D08", "D09", "D11", "D12", "D13", "D14", "D15", "D16", "D17", "D18", "D20", "D22", "D24", "D6W"}, 0, 0, "1 3xx xxxx|1 4xx xxxx|1 5xx xxxx|1 6xx xxxx|1 7xx xxxx|1 9xx xxxx"},
 		{"Cork", "Co. Cork", 10, "Corcaigh", []string{"T12", "T23"}, 0, 0, "21 4xx xxxx"},
 		{"Limerick", "Co. Limerick", 5, "Luimneach", []string{"V94"}, 0, 0, "61 nxxxxx"},
 		{"Galway", "Co. Galway", 5, "Gaillimh", []string{"H91"}, 0, 0, "91 nxxxxx"},
@@ -83,5 +83,6 @@ var countryIE = country{
 	mobiles:    []string{"83 xxx xxxx", "85 xxx xxxx", "86 xxx xxxx", "87 xxx xxxx", "89 xxx xxxx"},
 	postcode:   iePostcode,
 	nationalID: iePPS,
+	nidSpace:   iePPSSpace,
 	altID:      lowerID,
 }

@@ -101,5 +101,6 @@ var countryNL = country{
 	mobiles:    []string{"6 1xxxxxxx", "6 2xxxxxxx", "6 3xxxxxxx", "6 4xxxxxxx", "6 5xxxxxxx"},
 	postcode:   nlPostcode,
 	nationalID: nlBSN,
+	nidSpace:   nlBSNSpace,
 	altID:      nlBSNDotted,
 }

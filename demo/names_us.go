@@ -115,6 +115,7 @@ var countryUS = country{
 	},
 	postcode:   numericPostcode,
 	nationalID: usSSN,
+	nidSpace:   usSSNSpace,
 	altID:      stripDashes,
 	phoneOK:    usExchangeOK,
 }

@@ -1,6 +1,9 @@
 package demo
 
-import "strconv"
+import (
+	"math/rand/v2"
+	"strconv"
+)
 
 // person is the true data of one synthetic person. Records are renderings
 // of a person through a department's habits (vary.go).
@@ -88,7 +91,7 @@ func (g *generator) household(limit int) []person {
 	g.fill(&group[0], t, first)
 	head := &group[0]
 	if kind != single && head.landline == "" && r.Float64() < 0.8 {
-		head.landline = t.landline(r, head.home.city)
+		head.landline = t.landline(r, head.home.cityIdx)
 	}
 	switch kind {
 	case couple:
@@ -180,16 +183,16 @@ func (g *generator) fill(p *person, t *countryTables, m member) {
 			p.old = g.address(t, same)
 		}
 	}
-	p.mobile = t.mobile(r, p.home.city)
+	p.mobile = t.mobile(r, p.home.cityIdx)
 	p.landline = m.landline
 	if m.home == nil && r.Float64() < 0.25 {
-		p.landline = t.landline(r, p.home.city)
+		p.landline = t.landline(r, p.home.cityIdx)
 	}
 	if r.Float64() < 0.01 {
 		p.office = t.offices[p.home.cityIdx][r.IntN(len(t.offices[p.home.cityIdx]))]
 	}
 	g.emails(p)
-	p.nid = t.nationalID(r, p)
+	p.nid = t.nationalID(t, r, p)
 	p.since = g.customerSince(p.birth)
 }
 
@@ -341,30 +344,75 @@ func (g *generator) houseNumber(c *country) string {
 	return s
 }
 
-// emailDomains are the reserved example domains (RFC 2606) and
-// subdomains of them; no real provider is ever used.
-var emailDomains = []string{
-	"example.com", "example.net", "example.org", "mail.example.org",
-	"post.example.net", "web.example.com", "inbox.example.com",
+// weightedDomain is an email domain and its relative share of addresses.
+type weightedDomain struct {
+	domain string
+	weight int
 }
 
-var emailDomainWeights = []float64{34, 24, 18, 9, 6, 5, 4}
+// emailProviders are the mail providers persons have their personal and
+// household addresses at: the reserved example domains (RFC 2606) and
+// subdomains of them, never a real provider.
+var emailProviders = []weightedDomain{
+	{"example.com", 30}, {"example.net", 22}, {"example.org", 14},
+	{"mail.example.com", 4}, {"mail.example.net", 3}, {"mail.example.org", 4},
+	{"post.example.com", 2}, {"post.example.net", 4}, {"post.example.org", 2},
+	{"web.example.com", 4}, {"web.example.net", 2}, {"web.example.org", 3},
+	{"inbox.example.com", 3}, {"inbox.example.net", 2}, {"inbox.example.org", 1},
+	{"online.example.com", 2}, {"online.example.net", 2}, {"home.example.com", 2},
+	{"home.example.net", 2}, {"home.example.org", 1}, {"my.example.com", 2},
+	{"my.example.net", 1}, {"box.example.org", 2}, {"mx.example.net", 1},
+	{"live.example.com", 2}, {"email.example.com", 2}, {"email.example.org", 1},
+	{"mailbox.example.net", 2}, {"freemail.example.net", 2}, {"webmail.example.org", 1},
+	{"cloud.example.com", 2}, {"me.example.org", 1}, {"mailhub.example.org", 1},
+	{"net.example.org", 1}, {"connect.example.com", 1}, {"letterbox.example.net", 1},
+}
 
-// employers are made-up companies; work addresses live under a reserved
-// domain ("anna.schmidt@globex.example.com").
-var employers = []string{
-	"acme", "globex", "initech", "umbrella", "hooli", "soylent", "contoso", "northwind",
-	"fabrikam", "wayne", "stark", "tyrell", "cyberdyne", "wonka", "aperture", "vandelay",
-	"oscorp", "dunder-mifflin", "massive-dynamic", "gringotts",
+// employers are made-up companies, each with its domain under a reserved
+// one ("globex.example.net"); work addresses live there. The weights are
+// relative company sizes. No employer domain is a provider's.
+var employers = []weightedDomain{
+	{"acme.example.com", 12}, {"globex.example.net", 12}, {"initech.example.com", 10},
+	{"umbrella.example.org", 10}, {"hooli.example.com", 9}, {"soylent.example.net", 9},
+	{"contoso.example.com", 8}, {"northwind.example.org", 8}, {"fabrikam.example.com", 7},
+	{"wayne.example.net", 7}, {"stark.example.com", 6}, {"tyrell.example.org", 6},
+	{"cyberdyne.example.net", 5}, {"wonka.example.com", 5}, {"aperture.example.org", 5},
+	{"vandelay.example.com", 4}, {"oscorp.example.net", 4}, {"dunder-mifflin.example.com", 4},
+	{"massive-dynamic.example.org", 4}, {"gringotts.example.net", 3}, {"monarch.example.com", 3},
+	{"gekko.example.net", 3}, {"bluth.example.org", 3}, {"prestige.example.com", 3},
+	{"sterling-cooper.example.net", 3}, {"pied-piper.example.com", 2}, {"krusty.example.org", 2},
+	{"blue-sun.example.net", 2}, {"weyland.example.com", 2}, {"nakatomi.example.org", 2},
+	{"ollivanders.example.net", 2}, {"spacely.example.com", 2}, {"cogswell.example.org", 2},
+	{"mooby.example.net", 1}, {"duff.example.com", 1}, {"lacuna.example.org", 1},
+	{"virtucon.example.net", 1}, {"zorg.example.com", 1}, {"rekall.example.org", 1},
+	{"dharma.example.net", 1},
 }
 
 // genericEmails and genericPhone are placeholder values that several
-// unrelated persons share, as they do in real systems.
+// unrelated persons share, as they do in real systems. No issued address
+// equals one: an issued local part ends with a tag that follows the digits
+// of a birth year or is itself digits.
 var genericEmails = []string{"test@example.com", "noemail@example.com", "none@example.org"}
 
 const genericPhone = "0000000000"
 
-// emails draws the personal and sometimes a work address of a person.
+// mailSpaces are the three address spaces of a run (see unique.go).
+type mailSpaces struct {
+	numbered, lettered, work *mailboxSpace
+}
+
+func newMailSpaces(r *rand.Rand) mailSpaces {
+	return mailSpaces{
+		numbered: newMailboxSpace(emailProviders, r),
+		lettered: newMailboxSpace(emailProviders, r),
+		work:     newMailboxSpace(employers, r),
+	}
+}
+
+// emails issues the personal and sometimes a work address of a person.
+// Every address carries a tag from its space's counter, so no two persons
+// get the same address, however common their name: anna.schmidt4821@,
+// a.schmidt84qx@, schmidt.anna17@ (see unique.go).
 func (g *generator) emails(p *person) {
 	r := g.r
 	german := p.t.code == "DE" && r.Float64() < 0.7
@@ -376,34 +424,33 @@ func (g *generator) emails(p *person) {
 		ft = "mail"
 	}
 	yy := padInt(p.birth.y%100, 2)
-	var local string
 	switch u := r.IntN(100); {
 	case u < 28:
-		local = gt + "." + ft
+		p.personal = g.mail.numbered.numbered(gt + "." + ft)
 	case u < 38:
-		local = initial(gt) + "." + ft + yy
+		p.personal = g.mail.lettered.lettered(initial(gt) + "." + ft + yy)
 	case u < 52:
-		local = gt + ft
+		p.personal = g.mail.numbered.numbered(gt + ft)
 	case u < 59:
-		local = ft + "." + gt
+		p.personal = g.mail.numbered.numbered(ft + "." + gt)
 	case u < 63:
-		local = gt + "_" + ft
+		p.personal = g.mail.numbered.numbered(gt + "_" + ft)
+	case u < 67:
+		p.personal = g.mail.numbered.numbered(gt + "." + ft + ".")
 	case u < 73:
-		local = gt + "." + ft + padInt(r.IntN(100), 2)
+		p.personal = g.mail.lettered.lettered(gt + "." + ft + yy)
 	case u < 79:
-		local = gt + yy
+		p.personal = g.mail.lettered.lettered(gt + yy)
 	case u < 83:
-		local = ft + initial(gt)
+		p.personal = g.mail.numbered.numbered(ft + initial(gt))
 	case u < 87:
-		local = gt + "." + initial(ft)
+		p.personal = g.mail.numbered.numbered(gt + "." + initial(ft))
 	default:
-		local = initial(gt) + ft
+		p.personal = g.mail.numbered.numbered(initial(gt) + ft)
 	}
-	p.personal = local + "@" + emailDomains[g.domainPick.pick(r)]
 	p.work = ""
 	if r.Float64() < 0.3 {
-		company := employers[r.IntN(len(employers))]
-		tld := [...]string{".example.com", ".example.net", ".example.org"}[r.IntN(3)]
+		var local string
 		switch u := r.IntN(10); {
 		case u < 6:
 			local = gt + "." + ft
@@ -412,27 +459,27 @@ func (g *generator) emails(p *person) {
 		default:
 			local = gt + "." + initial(ft)
 		}
-		p.work = local + "@" + company + tld
+		p.work = g.mail.work.numbered(local)
 	}
 }
 
-// sharedEmail is a household's common address ("the.schmidts@example.net").
+// householdMailboxes are the shapes of a household's shared address: the
+// family token goes between before and after, and a numbered tag follows
+// ("schmidt.family12@", "the.schmidts12@", "schmidtfamily12@").
+var householdMailboxes = [...]struct{ before, after string }{
+	{"", ".family"}, {"the.", "s"}, {"", "family"},
+}
+
+// sharedEmail issues a household's common address. It is an issue of the
+// numbered space like any personal address, so it is the household's
+// alone; the household's members all hold it, on purpose.
 func (g *generator) sharedEmail(head *person) string {
-	r := g.r
 	ft := emailToken(head.family, head.t.code == "DE")
 	if ft == "" {
 		ft = "home"
 	}
-	var local string
-	switch r.IntN(3) {
-	case 0:
-		local = ft + ".family"
-	case 1:
-		local = "the." + ft + "s"
-	default:
-		local = ft + "family" + padInt(r.IntN(100), 2)
-	}
-	return local + "@" + emailDomains[g.domainPick.pick(r)]
+	s := householdMailboxes[g.r.IntN(len(householdMailboxes))]
+	return g.mail.numbered.numbered(s.before + ft + s.after)
 }
 
 // entityID formats the ground-truth id of the n-th person: P0000001.

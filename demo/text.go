@@ -120,14 +120,16 @@ func isASCII(s string) bool {
 }
 
 // emailToken turns a name into the characters an email local part uses:
-// lower case, folded, without spaces or apostrophes.
+// lower case, folded, without spaces or apostrophes. It keeps letters and
+// hyphens only: a token never holds a digit, which the address tags rely
+// on (see unique.go).
 func emailToken(s string, german bool) string {
 	s = fold(s, german)
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-':
+		case c >= 'a' && c <= 'z', c == '-':
 			b = append(b, c)
 		case c >= 'A' && c <= 'Z':
 			b = append(b, c+'a'-'A')

@@ -269,8 +269,12 @@ func (g *generator) email(p *person, d *department) string {
 	case u < 0.025:
 		e = strings.ToUpper(e)
 	case u < 0.03:
+		// A typo in the name part only: the tag, and with it the owner
+		// of the address, stays recognisable (see unique.go), so a
+		// mistyped address is never another person's.
 		if at := strings.IndexByte(e, '@'); at > 0 {
-			e = typo(g.r, e[:at]) + e[at:]
+			k := tagStart(e[:at])
+			e = typo(g.r, e[:k]) + e[k:]
 		}
 	}
 	return e
@@ -401,6 +405,12 @@ func digitTypo(g *generator, s string) string {
 		return s
 	}
 	i := idx[g.r.IntN(len(idx))]
-	b[i] = '0' + byte((int(b[i]-'0')+1+g.r.IntN(9))%10)
+	if d := int(b[i] - '0'); i == 0 && d != 0 {
+		// A leading digit stays non-zero, so that identifiers which never
+		// start with 0 (Steuer-ID, BSN) keep their shape.
+		b[i] = '1' + byte((d+g.r.IntN(8))%9)
+	} else {
+		b[i] = '0' + byte((d+1+g.r.IntN(9))%10)
+	}
 	return string(b)
 }
