@@ -1,41 +1,22 @@
 package identity
 
-import (
-	"strconv"
-)
+// CandidateRules are the blocking rules whose keys a store indexes so that
+// a new record finds its candidates without a full run: the strong
+// identifiers (indexed on their own) and these three, which survive a typo
+// in any one other field.
+var CandidateRules = [3]string{"given+family", "birth_date+family", "postcode+family"}
 
-// BlockingKeys returns the blocking keys of a record: short strings under
-// which records that might be the same person meet, so that matching compares
-// a record only with the few others that share a key instead of with every
-// record. Each key names its rule ("e:" exact email, "dob:" birth date with
-// family-name sound, ...). Stored only as blind indexes.
-func BlockingKeys(n *Normalized) []string {
-	keys := make([]string, 0, 8)
-	add := func(rule, v string) {
-		if v != "" {
-			keys = append(keys, rule+v)
+// CandidateKeys returns the record's keys under CandidateRules ("" where a
+// rule does not apply).
+func CandidateKeys(n *Normalized) [3]string {
+	r := prepare(n, 0)
+	var keys [3]string
+	for _, rule := range defaultBlocking() {
+		for i, name := range CandidateRules {
+			if rule.name == name {
+				keys[i] = rule.key(&r)
+			}
 		}
-	}
-	add("e:", n.Email)
-	add("p:", n.Phone)
-	add("n:", n.NationalID)
-	family := Soundex(n.FamilyName)
-	given := Soundex(n.GivenName)
-	if n.BirthDate.Valid {
-		dob := strconv.Itoa(n.BirthDate.Year*10000 + n.BirthDate.Month*100 + n.BirthDate.Day)
-		add("dob:", dob)
-		if family != "" {
-			add("fy:", family+"|"+strconv.Itoa(n.BirthDate.Year))
-		}
-	}
-	if family != "" && given != "" {
-		add("gf:", given+"|"+family)
-	}
-	if n.Postcode != "" && family != "" {
-		add("fp:", family+"|"+n.Postcode)
-	}
-	if n.Postcode != "" && given != "" {
-		add("gp:", given+"|"+n.Postcode)
 	}
 	return keys
 }

@@ -63,6 +63,19 @@ func (n *Normalized) MarshalBinary() ([]byte, error) {
 	}
 	b = append(b, valid)
 	b = binary.AppendUvarint(b, uint64(n.Flags))
+	names := byte(0)
+	if n.FullNameGiven {
+		names |= 1
+	}
+	if n.NamesDerived {
+		names |= 2
+	}
+	b = append(b, names)
+	b = binary.AppendUvarint(b, uint64(len(n.Extra)))
+	for _, e := range n.Extra {
+		b = appendString(b, e.Name)
+		b = appendString(b, e.Value)
+	}
 	return b, nil
 }
 
@@ -86,18 +99,44 @@ func (n *Normalized) UnmarshalBinary(b []byte) error {
 	out.BirthDate = Date{Year: int(year), Month: int(b[k]), Day: int(b[k+1]), Valid: b[k+2] == 1}
 	b = b[k+3:]
 	flags, k := binary.Uvarint(b)
-	if k <= 0 || k != len(b) || flags >= uint64(flagEnd) {
+	if k <= 0 || flags >= uint64(flagEnd) {
 		return fmt.Errorf("decode match keys: bad flags: %w", ErrInvalid)
 	}
 	out.Flags = Flags(flags)
+	b = b[k:]
+	if len(b) < 1 || b[0] > 3 {
+		return fmt.Errorf("decode match keys: truncated: %w", ErrInvalid)
+	}
+	out.FullNameGiven, out.NamesDerived = b[0]&1 != 0, b[0]&2 != 0
+	count, k := binary.Uvarint(b[1:])
+	if k <= 0 || count > MaxExtraAttributes {
+		return fmt.Errorf("decode match keys: bad extra count: %w", ErrInvalid)
+	}
+	b = b[1+k:]
+	for range count {
+		var e Extra
+		if e.Name, b, err = readString(b); err != nil {
+			return fmt.Errorf("decode match keys: %w", err)
+		}
+		if e.Value, b, err = readString(b); err != nil {
+			return fmt.Errorf("decode match keys: %w", err)
+		}
+		out.Extra = append(out.Extra, e)
+	}
+	if len(b) != 0 {
+		return fmt.Errorf("decode match keys: trailing bytes: %w", ErrInvalid)
+	}
 	*n = out
 	return nil
 }
 
+// MaxExtraAttributes bounds the extra attributes of a record.
+const MaxExtraAttributes = 64
+
 func (n *Normalized) stringFields() []*string {
 	return []*string{
 		&n.GivenName, &n.FamilyName, &n.FullName, &n.Gender, &n.Email, &n.Phone,
-		&n.PhoneDigit, &n.Street, &n.Postcode, &n.City, &n.Region, &n.Country, &n.NationalID,
+		&n.PhoneDigit, &n.Street, &n.Line2, &n.Postcode, &n.City, &n.Region, &n.Country, &n.NationalID,
 	}
 }
 

@@ -50,12 +50,21 @@ type Normalized struct {
 	Phone      string // E.164; "" when not a possible number
 	PhoneDigit string // the digits as written, for fuzzy comparison
 	Street     string // folded, common abbreviations unified
+	Line2      string // address_line2 folded (often a locality)
 	Postcode   string // folded, without spaces
 	City       string // folded
 	Region     string // folded
 	Country    string // ISO 3166-1 alpha-2, or the folded value when unknown
 	NationalID string // upper case letters and digits only
-	Flags      Flags
+	// FullNameGiven says full_name was in the record (not derived from the
+	// given and family names).
+	FullNameGiven bool
+	// NamesDerived says the given and family names were derived from
+	// full_name (the record had neither).
+	NamesDerived bool
+	// Extra holds the extra attributes with folded values.
+	Extra []Extra
+	Flags Flags
 }
 
 // LogValue redacts normalised values: only the flags reach a log line.
@@ -88,8 +97,10 @@ func (nz Normalizer) Normalize(a *Attributes) Normalized {
 	n.GivenName = NameKey(a.Get(GivenName))
 	n.FamilyName = NameKey(a.Get(FamilyName))
 	n.FullName = NameKey(a.Get(FullName))
+	n.FullNameGiven = n.FullName != ""
 	if n.FullName != "" && n.GivenName == "" && n.FamilyName == "" {
 		n.GivenName, n.FamilyName = splitFullName(a.Get(FullName))
+		n.NamesDerived = true
 	}
 	if n.FullName == "" && (n.GivenName != "" || n.FamilyName != "") {
 		n.FullName = strings.TrimSpace(n.GivenName + " " + n.FamilyName)
@@ -134,10 +145,16 @@ func (nz Normalizer) Normalize(a *Attributes) Normalized {
 	}
 
 	n.Street = StreetKey(a.Get(Street))
+	n.Line2 = NameKey(a.Get(AddressLine2))
 	n.Postcode = strings.ReplaceAll(Fold(a.Get(Postcode)), " ", "")
 	n.City = NameKey(a.Get(City))
 	n.Region = NameKey(a.Get(Region))
 	n.NationalID = NormalizeNationalID(a.Get(NationalID))
+	for _, e := range a.Extra() {
+		if v := NameKey(e.Value); v != "" {
+			n.Extra = append(n.Extra, Extra{Name: strings.ToLower(e.Name), Value: v})
+		}
+	}
 	return n
 }
 

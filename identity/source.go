@@ -12,5 +12,14 @@ type Source struct {
 	// UniqueRecords says the source holds at most one record per person, so
 	// two of its records never belong to one profile.
 	UniqueRecords bool
-	CreatedAt     time.Time
+	// UniqueIdentifiers lists the identifiers ("email", "phone",
+	// "national_id") the source has verified: a profile may not hold two
+	// different values of one of them from such sources.
+	UniqueIdentifiers []string
+	CreatedAt         time.Time
+}
+
+// Rules returns what resolution needs to know of the source.
+func (s Source) Rules() SourceRules {
+	return SourceRules{UniqueRecords: s.UniqueRecords, UniqueIdentifiers: s.UniqueIdentifiers}
 }

@@ -1,0 +1,309 @@
+package identity
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Clustering joins linked records into profiles, strongest links first,
+// and refuses a join that would make a profile impossible:
+//
+//   - a steward said two of its records are different people (cannot-link);
+//   - it would hold two records of a source that has one record per person;
+//   - it would hold two different values of an identifier a source verified;
+//   - it would hold more distinct values of an identifier than the limit;
+//   - two of its records clearly differ (a weak bridge between two groups:
+//     A resembles B and B resembles C, but A and C are different people).
+
+// vetoBits is the evidence, in bits and without the prior, below which two
+// records clearly differ.
+const vetoBits = -12
+
+// maxBridgeChecks bounds the record pairs compared across two groups before
+// joining them.
+const maxBridgeChecks = 64
+
+type clusters struct {
+	recs    []rec
+	sc      *scorer
+	parent  []int32
+	members [][]int32 // by root
+	// Per root: the unique-record sources present, and the identifier
+	// values held: each the value's hash with the identifier kind in its
+	// top two bits and, in bit 61, whether a verifying source holds it.
+	uniqueSources [][]int32
+	idents        [][]uint64
+	cannot        map[int32][]int32
+	mustLinks     []Link
+
+	uniqueSource []bool    // by source index
+	verifies     [][3]bool // by source index: which identifiers it verified
+	limits       [3]int    // email, phone, national id
+	identKinds   [3]string // "email", "phone", "national_id"
+	sourceNames  []string  // by source index
+	keys         []string  // entry keys, for messages
+	// household, when set, reports a pair that looks like two members of
+	// one household rather than one person; such a pair across two groups
+	// keeps them apart like a pair that clearly differs.
+	household func(pair) bool
+}
+
+var identKinds = [3]string{"email", "phone", "national_id"}
+
+func newClusters(recs []rec, entries []Entry, sources []string, opts Options, sc *scorer) *clusters {
+	n := len(recs)
+	c := &clusters{
+		recs:          recs,
+		sc:            sc,
+		parent:        make([]int32, n),
+		members:       make([][]int32, n),
+		uniqueSources: make([][]int32, n),
+		idents:        make([][]uint64, n),
+		cannot:        map[int32][]int32{},
+		uniqueSource:  make([]bool, len(sources)),
+		verifies:      make([][3]bool, len(sources)),
+		identKinds:    identKinds,
+		sourceNames:   sources,
+		keys:          make([]string, n),
+	}
+	for i := range entries {
+		c.keys[i] = entries[i].Key
+	}
+	limits := opts.Limits
+	if limits == nil {
+		limits = DefaultLimits
+	}
+	for k, kind := range identKinds {
+		c.limits[k] = limits[kind]
+		if c.limits[k] <= 0 {
+			c.limits[k] = DefaultLimits[kind]
+		}
+	}
+	for si, name := range sources {
+		rules := opts.Sources[name]
+		c.uniqueSource[si] = rules.UniqueRecords
+		for k, kind := range identKinds {
+			c.verifies[si][k] = slices.Contains(rules.UniqueIdentifiers, kind)
+		}
+	}
+	for i := range recs {
+		c.parent[i] = int32(i)
+		c.members[i] = []int32{int32(i)}
+		r := &recs[i]
+		if c.uniqueSource[r.source] {
+			c.uniqueSources[i] = []int32{r.source}
+		}
+		for k, vk := range [3]int{vEmail, vPhone, vNationalID} {
+			if h := r.v[vk].h; h != 0 {
+				e := uint64(k)<<62 | h&hashBits
+				if c.verifies[r.source][k] {
+					e |= verifiedBit
+				}
+				c.idents[i] = append(c.idents[i], e)
+			}
+		}
+	}
+	return c
+}
+
+func (c *clusters) find(x int32) int32 {
+	for c.parent[x] != x {
+		c.parent[x] = c.parent[c.parent[x]]
+		x = c.parent[x]
+	}
+	return x
+}
+
+// addConstraints applies steward decisions: must-links join at once,
+// cannot-links are remembered. Decisions that contradict each other are an
+// error.
+func (c *clusters) addConstraints(cs []Constraint, index map[string]int32) error {
+	for _, k := range cs {
+		a, okA := index[k.A]
+		b, okB := index[k.B]
+		if !okA || !okB || k.Same {
+			continue
+		}
+		c.cannot[a] = append(c.cannot[a], b)
+		c.cannot[b] = append(c.cannot[b], a)
+	}
+	for _, k := range cs {
+		a, okA := index[k.A]
+		b, okB := index[k.B]
+		if !okA || !okB || !k.Same {
+			continue
+		}
+		ra, rb := c.find(a), c.find(b)
+		if ra == rb {
+			continue
+		}
+		if x, y, ok := c.cannotBetween(ra, rb); ok {
+			return fmt.Errorf("steward decisions contradict each other: %s and %s must be one person, but %s and %s must not: %w",
+				k.A, k.B, c.keys[x], c.keys[y], ErrInvalid)
+		}
+		if reason := c.hardConflict(ra, rb); reason != "" {
+			return fmt.Errorf("%s and %s cannot be one person: %s: %w", k.A, k.B, reason, ErrInvalid)
+		}
+		c.union(ra, rb)
+		c.mustLinks = append(c.mustLinks, Link{A: a, B: b, Probability: 1, Rule: "steward"})
+	}
+	return nil
+}
+
+// merge joins the profiles of a and b unless a guard refuses; it returns
+// the refusal's reason ("" when they were already one profile).
+func (c *clusters) merge(a, b int32) (bool, string) {
+	ra, rb := c.find(a), c.find(b)
+	if ra == rb {
+		return false, ""
+	}
+	if x, y, ok := c.cannotBetween(ra, rb); ok {
+		return false, fmt.Sprintf("a steward decided records %s and %s are different people", c.keys[x], c.keys[y])
+	}
+	if reason := c.hardConflict(ra, rb); reason != "" {
+		return false, reason
+	}
+	for k, kind := range c.identKinds {
+		if distinctUnion(c.idents[ra], c.idents[rb], uint64(k)) > c.limits[k] {
+			return false, fmt.Sprintf("more than %d distinct %s values in one profile", c.limits[k], kind)
+		}
+	}
+	if x, y, ok := c.bridge(ra, rb); ok {
+		return false, fmt.Sprintf("records %s and %s clearly differ", c.keys[x], c.keys[y])
+	}
+	c.union(ra, rb)
+	return true, ""
+}
+
+// hardConflict says why two profiles can never be one, or "": a source
+// with one record per person holds a record in both, or they hold two
+// different values of an identifier a source verified.
+func (c *clusters) hardConflict(ra, rb int32) string {
+	for _, s := range c.uniqueSources[ra] {
+		if slices.Contains(c.uniqueSources[rb], s) {
+			return fmt.Sprintf("source %s holds one record per person", c.sourceNames[s])
+		}
+	}
+	for _, v := range c.idents[ra] {
+		if v&verifiedBit == 0 {
+			continue
+		}
+		for _, w := range c.idents[rb] {
+			if w&verifiedBit != 0 && v>>62 == w>>62 && v&hashBits != w&hashBits {
+				return "two different verified " + c.identKinds[v>>62] + " values"
+			}
+		}
+	}
+	return ""
+}
+
+// cannotBetween finds a cannot-link between two profiles.
+func (c *clusters) cannotBetween(ra, rb int32) (int32, int32, bool) {
+	if len(c.cannot) == 0 {
+		return 0, 0, false
+	}
+	for _, x := range c.members[ra] {
+		for _, y := range c.cannot[x] {
+			if c.find(y) == rb {
+				return x, y, true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+// bridge looks for two records, one in each profile, that clearly differ.
+func (c *clusters) bridge(ra, rb int32) (int32, int32, bool) {
+	ma, mb := c.members[ra], c.members[rb]
+	if len(ma) == 1 && len(mb) == 1 {
+		return 0, 0, false // the link itself is the only evidence
+	}
+	total := len(ma) * len(mb)
+	step := max(1, total/maxBridgeChecks)
+	for k := 0; k < total; k += step {
+		x, y := ma[k/len(mb)], mb[k%len(mb)]
+		p := c.sc.pairOf(c.recs, x, y)
+		if c.sc.bits(c.recs, p)-c.sc.priorBits < vetoBits || c.household != nil && c.household(p) {
+			return x, y, true
+		}
+	}
+	return 0, 0, false
+}
+
+func (c *clusters) union(ra, rb int32) {
+	if len(c.members[ra]) < len(c.members[rb]) {
+		ra, rb = rb, ra
+	}
+	c.parent[rb] = ra
+	c.members[ra] = append(c.members[ra], c.members[rb]...)
+	c.members[rb] = nil
+	c.uniqueSources[ra] = append(c.uniqueSources[ra], c.uniqueSources[rb]...)
+	c.uniqueSources[rb] = nil
+	for _, v := range c.idents[rb] {
+		if !slices.Contains(c.idents[ra], v) {
+			c.idents[ra] = append(c.idents[ra], v)
+		}
+	}
+	c.idents[rb] = nil
+}
+
+const (
+	verifiedBit = 1 << 61
+	hashBits    = 1<<61 - 1
+)
+
+// distinctUnion counts the distinct values of one identifier kind in two
+// profiles.
+func distinctUnion(a, b []uint64, kind uint64) int {
+	n := 0
+	counted := func(list []uint64, upto int, h uint64) bool {
+		for _, w := range list[:upto] {
+			if w>>62 == kind && w&hashBits == h {
+				return true
+			}
+		}
+		return false
+	}
+	for i, v := range a {
+		if v>>62 == kind && !counted(a, i, v&hashBits) {
+			n++
+		}
+	}
+	for i, v := range b {
+		if v>>62 == kind && !counted(a, len(a), v&hashBits) && !counted(b, i, v&hashBits) {
+			n++
+		}
+	}
+	return n
+}
+
+// anchors returns, for every entry, the index of its profile's anchor: the
+// member with the smallest key.
+func (c *clusters) anchors(entries []Entry) []int32 {
+	out := make([]int32, len(entries))
+	for _, ms := range c.members {
+		if len(ms) == 0 {
+			continue
+		}
+		anchor := ms[0]
+		for _, m := range ms[1:] {
+			if entries[m].Key < entries[anchor].Key {
+				anchor = m
+			}
+		}
+		for _, m := range ms {
+			out[m] = anchor
+		}
+	}
+	return out
+}
+
+func (c *clusters) count() int {
+	n := 0
+	for _, ms := range c.members {
+		if len(ms) > 0 {
+			n++
+		}
+	}
+	return n
+}

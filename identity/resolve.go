@@ -1,0 +1,416 @@
+package identity
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Entry is one source record as resolution sees it.
+type Entry struct {
+	// Key identifies the record and is stable (its id). A profile is named
+	// after its oldest record: the smallest key.
+	Key    string
+	Source string
+	Match  Normalized
+	// Profile is the profile the record belonged to before this run ("":
+	// none). Links inside a previous profile are made first, so that when
+	// guards force a choice (a source with one record per person), the
+	// record that was there keeps its place and a newcomer does not push it
+	// out.
+	Profile string
+}
+
+// SourceRules are what a source promises about its records.
+type SourceRules struct {
+	// UniqueRecords: the source holds at most one record per person, so two
+	// of its records never belong to one profile.
+	UniqueRecords bool
+	// UniqueIdentifiers lists identifiers ("email", "phone",
+	// "national_id") that the source has verified: a profile may not hold
+	// two different values of one of them from such sources.
+	UniqueIdentifiers []string
+}
+
+// Constraint is a data steward's decision about two records: the same
+// person (must-link) or not (cannot-link). Every run respects it.
+type Constraint struct {
+	A, B string // record keys
+	Same bool
+}
+
+// Options configure a resolution.
+type Options struct {
+	// Model scores the pairs; nil trains one on the entries first.
+	Model *Model
+	// Sources holds the rules of each source by name.
+	Sources map[string]SourceRules
+	// Constraints are steward decisions.
+	Constraints []Constraint
+	// Limits bounds the distinct values of an identifier one profile may
+	// hold (default: DefaultLimits).
+	Limits map[string]int
+	// Workers is the number of goroutines (default GOMAXPROCS).
+	Workers int
+	// MaxBlock is the largest block whose records are compared pairwise
+	// (default 500); larger blocks are too common to tell anything.
+	MaxBlock int
+	// NoTermFrequencies scores exact agreement with the model's average
+	// weight instead of by how rare the value is among the entries: for
+	// resolving a small neighbourhood of records, whose value frequencies
+	// say nothing about the whole population.
+	NoTermFrequencies bool
+}
+
+// DefaultLimits are the most distinct values of each identifier a profile
+// may hold: more is the mark of people welded together, not of one person.
+var DefaultLimits = map[string]int{"email": 10, "phone": 10, "national_id": 10}
+
+// Link joins two records, with the evidence for it.
+type Link struct {
+	A, B        int32   // entry indexes
+	Probability float64 // match probability from the model
+	Rule        string  // "" probabilistic; "email", "phone", "national_id": deterministic; "steward": a must-link
+}
+
+// Refusal is a link that scored high enough but was not made, and why.
+type Refusal struct {
+	Link
+	Reason string
+}
+
+// Resolution is the outcome of resolving a set of records.
+type Resolution struct {
+	Model *Model
+	// Profile gives each entry's profile, as the index of the profile's
+	// anchor entry (the smallest key among its records).
+	Profile []int32
+	// Links are the links that joined records into profiles.
+	Links []Link
+	// Review lists pairs a data steward should decide: they scored between
+	// the review and link thresholds and ended in different profiles.
+	Review []Link
+	// Refused lists links the guards refused.
+	Refused []Refusal
+	Stats   Stats
+
+	recs  []rec
+	comps []comparison
+}
+
+// Levels explains a pair: the level name of every comparison that could
+// tell something (both records had the values). It names levels, never
+// values.
+func (r *Resolution) Levels(a, b int32) map[string]string {
+	out := map[string]string{}
+	p := compareAll(&r.recs[a], &r.recs[b], r.comps)
+	for ci, c := range r.comps {
+		if l := p >> (4 * ci) & 0xF; l != 0 {
+			out[c.name] = c.levels[l-1]
+		}
+	}
+	return out
+}
+
+// Stats describe the work a resolution did.
+type Stats struct {
+	Records       int     `json:"records"`
+	Comparisons   int     `json:"comparisons"`    // candidate pairs compared
+	RandomPairs   int     `json:"random_pairs"`   // pairs compared to estimate u (0 with a given model)
+	SkippedBlocks int     `json:"skipped_blocks"` // blocks too large to compare
+	Profiles      int     `json:"profiles"`
+	Seconds       float64 `json:"seconds"`
+}
+
+// minTermFrequencyRecords is how many records value frequencies need to
+// mean something; with fewer, exact agreement weighs the model's average.
+const minTermFrequencyRecords = 1000
+
+// run is the prepared state shared by training and resolving.
+type run struct {
+	recs     []rec
+	sources  []string
+	comps    []comparison
+	tf       []termFrequencies
+	shared   map[string]map[string]bool
+	blk      *blocks
+	pairs    []pair
+	workers  int
+	maxBlock int
+	start    time.Time
+}
+
+func newRun(entries []Entry, opts Options, model *Model) (*run, error) {
+	r := &run{start: time.Now(), workers: opts.Workers, maxBlock: opts.MaxBlock}
+	if r.workers <= 0 {
+		r.workers = runtime.GOMAXPROCS(0)
+	}
+	if r.maxBlock <= 0 {
+		r.maxBlock = 500
+	}
+	r.recs, r.sources = prepareAll(entries, r.workers)
+	var extras []string
+	r.comps, extras = comparisonsFor(entries, model)
+	setExtras(r.recs, extras)
+	if len(r.comps) > maxComparisons {
+		return nil, fmt.Errorf("%d comparisons, at most %d fit: %w", len(r.comps), maxComparisons, ErrInvalid)
+	}
+	r.tf = countTerms(r.recs, r.comps)
+	r.shared = sharedIdentifiers(r.recs)
+	// Generic identifiers block nothing; shared ones still block (a shared
+	// office line may be one person's), they only never link by rule.
+	r.blk = buildBlocks(r.recs, defaultBlocking(), func(rule string, _ *rec, key string) bool {
+		return GenericIdentifier(rule, key)
+	})
+	r.pairs = r.blk.candidates(r.recs, r.comps, r.maxBlock, r.workers)
+	return r, nil
+}
+
+func (r *run) train() (*Model, int) {
+	return train(r.recs, r.comps, r.tf, r.pairs, r.blk, r.maxBlock, r.workers)
+}
+
+// Train estimates a model from the entries (see the package's training
+// notes in train.go) without resolving them.
+func Train(entries []Entry, opts Options) (*Model, Stats, error) {
+	r, err := newRun(entries, opts, nil)
+	if err != nil {
+		return nil, Stats{}, err
+	}
+	m, samples := r.train()
+	return m, Stats{
+		Records: len(entries), Comparisons: len(r.pairs), RandomPairs: samples,
+		SkippedBlocks: r.blk.skipped, Seconds: time.Since(r.start).Seconds(),
+	}, nil
+}
+
+// Resolve links the entries into profiles, training a model on them first
+// when opts.Model is nil.
+func Resolve(entries []Entry, opts Options) (*Resolution, error) {
+	r, err := newRun(entries, opts, opts.Model)
+	if err != nil {
+		return nil, err
+	}
+	recs, comps, pairs, workers, shared := r.recs, r.comps, r.pairs, r.workers, r.shared
+	res := &Resolution{Model: opts.Model, recs: recs, comps: comps}
+	res.Stats.Records = len(entries)
+	res.Stats.Comparisons = len(pairs)
+	res.Stats.SkippedBlocks = r.blk.skipped
+	if res.Model == nil {
+		res.Model, res.Stats.RandomPairs = r.train()
+	}
+	r.blk = nil // the blocks served candidates and training; their memory goes
+	if err := res.Model.Validate(); err != nil {
+		return nil, err
+	}
+	tf := r.tf
+	if opts.NoTermFrequencies || len(entries) < minTermFrequencyRecords {
+		tf = make([]termFrequencies, len(comps))
+	}
+	sc, err := newScorer(res.Model, comps, tf)
+	if err != nil {
+		return nil, err
+	}
+
+	// Score every candidate; keep those that may link or need review.
+	idents := identifierComparisons(comps)
+	guardGiven := givenNamesReliable(res.Model)
+	reviewBits := bitsOf(res.Model.ReviewThreshold)
+	linkBits := bitsOf(res.Model.LinkThreshold)
+	scored := scorePairs(recs, pairs, sc, workers, func(p pair, bits float64) (edge, bool) {
+		e := edge{pair: p, bits: bits}
+		if bits < linkBits {
+			if rule := deterministicRule(recs, p, sc, idents, shared); rule != "" {
+				e.rule = rule
+				return e, true
+			}
+		} else if guardGiven && !personEvidence(recs, p, sc, idents, shared) {
+			e.review = true
+		}
+		return e, bits >= reviewBits
+	})
+
+	c := newClusters(recs, entries, r.sources, opts, sc)
+	if guardGiven {
+		c.household = func(p pair) bool { return household(recs, p, sc, idents, shared) }
+	}
+	keyIndex := make(map[string]int32, len(entries))
+	for i, e := range entries {
+		keyIndex[e.Key] = int32(i)
+	}
+	if err := c.addConstraints(opts.Constraints, keyIndex); err != nil {
+		return nil, err
+	}
+	// Strongest evidence first: steward decisions (applied above), links
+	// inside previous profiles, rules, then scores.
+	incumbent := func(e edge) bool {
+		p := entries[e.a].Profile
+		return p != "" && p == entries[e.b].Profile
+	}
+	sort.Slice(scored, func(i, j int) bool {
+		if ii, ij := incumbent(scored[i]), incumbent(scored[j]); ii != ij {
+			return ii
+		}
+		if (scored[i].rule != "") != (scored[j].rule != "") {
+			return scored[i].rule != ""
+		}
+		if scored[i].bits != scored[j].bits {
+			return scored[i].bits > scored[j].bits
+		}
+		// Ties by record keys, not positions: the outcome must not depend
+		// on the order records were given in.
+		ki, kj := pairKey(entries, scored[i].pair), pairKey(entries, scored[j].pair)
+		if ki[0] != kj[0] {
+			return ki[0] < kj[0]
+		}
+		return ki[1] < kj[1]
+	})
+	for _, e := range scored {
+		l := Link{A: e.a, B: e.b, Probability: probability(e.bits), Rule: e.rule}
+		if e.rule == "" && (e.bits < linkBits || e.review) {
+			continue // review band: decided below
+		}
+		switch ok, reason := c.merge(e.a, e.b); {
+		case ok:
+			res.Links = append(res.Links, l)
+		case reason != "":
+			res.Refused = append(res.Refused, Refusal{Link: l, Reason: reason})
+		}
+	}
+	for _, e := range scored {
+		if e.rule == "" && (e.bits < linkBits || e.review) && c.find(e.a) != c.find(e.b) {
+			res.Review = append(res.Review, Link{A: e.a, B: e.b, Probability: probability(e.bits)})
+		}
+	}
+	res.Links = append(c.mustLinks, res.Links...)
+	res.Profile = c.anchors(entries)
+	res.Stats.Profiles = c.count()
+	res.Stats.Seconds = time.Since(r.start).Seconds()
+	return res, nil
+}
+
+// pairKey is a pair's record keys, smaller first.
+func pairKey(entries []Entry, p pair) [2]string {
+	a, b := entries[p.a].Key, entries[p.b].Key
+	if a > b {
+		a, b = b, a
+	}
+	return [2]string{a, b}
+}
+
+// edge is a scored candidate pair.
+type edge struct {
+	pair
+	bits   float64
+	rule   string
+	review bool // scored to link, but only a steward may decide
+}
+
+func scorePairs(recs []rec, pairs []pair, sc *scorer, workers int, keep func(pair, float64) (edge, bool)) []edge {
+	out := make([][]edge, workers)
+	var wg sync.WaitGroup
+	chunk := (len(pairs) + workers - 1) / workers
+	for w := range workers {
+		lo, hi := w*chunk, min(len(pairs), (w+1)*chunk)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, p := range pairs[lo:hi] {
+				if e, ok := keep(p, sc.bits(recs, p)); ok {
+					out[w] = append(out[w], e)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return slices.Concat(out...)
+}
+
+func prepareAll(entries []Entry, workers int) ([]rec, []string) {
+	sourceIndex := map[string]int32{}
+	var sources []string
+	ids := make([]int32, len(entries))
+	for i := range entries {
+		s := entries[i].Source
+		id, ok := sourceIndex[s]
+		if !ok {
+			id = int32(len(sources))
+			sourceIndex[s] = id
+			sources = append(sources, s)
+		}
+		ids[i] = id
+	}
+	recs := make([]rec, len(entries))
+	var wg sync.WaitGroup
+	chunk := (len(entries) + workers - 1) / workers
+	for w := range workers {
+		lo, hi := w*chunk, min(len(entries), (w+1)*chunk)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				recs[i] = prepare(&entries[i].Match, ids[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return recs, sources
+}
+
+// comparisonsFor returns the core comparisons plus one per extra attribute:
+// those the model was trained with, or, for training, the extras present
+// in at least 5% of the records (at most three). It also returns the extra
+// attributes' names in comparison order.
+func comparisonsFor(entries []Entry, m *Model) ([]comparison, []string) {
+	comps := coreComparisons()
+	var extras []string
+	if m != nil {
+		for _, c := range m.Comparisons {
+			if name, ok := strings.CutPrefix(c.Name, "extra:"); ok {
+				comps = append(comps, extraComparison(name, len(extras)))
+				extras = append(extras, name)
+			}
+		}
+		return comps, extras
+	}
+	fill := map[string]int{}
+	for i := range entries {
+		for _, e := range entries[i].Match.Extra {
+			fill[e.Name]++
+		}
+	}
+	var names []string
+	for name, n := range fill {
+		if n*20 >= len(entries) {
+			names = append(names, name)
+		}
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if fill[names[i]] != fill[names[j]] {
+			return fill[names[i]] > fill[names[j]]
+		}
+		return names[i] < names[j]
+	})
+	for _, name := range names[:min(len(names), maxComparisons-len(comps))] {
+		comps = append(comps, extraComparison(name, len(extras)))
+		extras = append(extras, name)
+	}
+	return comps, extras
+}
+
+// identifierComparisons are the indexes of the strong-identifier
+// comparisons.
+func identifierComparisons(comps []comparison) []int {
+	var out []int
+	for i, c := range comps {
+		switch c.name {
+		case "email", "phone", "national_id":
+			out = append(out, i)
+		}
+	}
+	return out
+}
