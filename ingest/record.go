@@ -25,7 +25,7 @@ var (
 const (
 	MaxValueBytes    = 4096 // any attribute value
 	MaxSourceIDBytes = 256
-	MaxExtras        = 64
+	MaxExtras        = identity.MaxExtraAttributes
 	MaxNameBytes     = 64 // extra attribute names
 )
 
@@ -37,6 +37,9 @@ type Input struct {
 	Line     int
 	Record   identity.Record
 	Problems []Problem
+	// Truth is the entity_id column of labelled evaluation data, kept only
+	// when Options.KeepTruth is set.
+	Truth string
 }
 
 // Rejected reports whether the input has problems.
@@ -68,6 +71,9 @@ type Options struct {
 	// Source, when set, is the source of every record: records that name
 	// another source are rejected, records that name none get this one.
 	Source string
+	// KeepTruth keeps the entity_id column in Input.Truth, for evaluation.
+	// Imports never set it: the truth is not data.
+	KeepTruth bool
 }
 
 // columnKind is what an input column feeds.
@@ -127,6 +133,8 @@ func (b *builder) set(c column, v string) {
 		b.source, b.hasSource = strings.TrimSpace(v), true
 	case colSourceID:
 		b.in.Record.SourceID = strings.TrimSpace(v)
+	case colIgnored:
+		b.in.Truth = v
 	case colField:
 		b.in.Record.Set(c.field, v)
 	case colExtra:
@@ -147,6 +155,9 @@ func (b *builder) set(c column, v string) {
 
 // finish applies the record-level rules and returns the input.
 func (b *builder) finish(opts Options) Input {
+	if !opts.KeepTruth {
+		b.in.Truth = ""
+	}
 	r := &b.in.Record
 	switch {
 	case opts.Source != "" && b.source != "" && b.source != opts.Source:
@@ -201,8 +212,8 @@ func checkName(name string) string {
 	return ""
 }
 
-// ValidateSourceName checks the form of a source name: 1 to 128 letters,
-// digits, '_', '.', '-', starting with a letter or digit.
+// ValidateSourceName checks the form of a source name: 1 to 128 bytes of
+// printable UTF-8 without leading or trailing space.
 func ValidateSourceName(name string) error {
 	if reason := sourceNameProblem(name); reason != "" {
 		return fmt.Errorf("source name %q: %s: %w", name, reason, ErrFormat)
@@ -212,13 +223,17 @@ func ValidateSourceName(name string) error {
 
 func sourceNameProblem(name string) string {
 	if name == "" || len(name) > 128 {
-		return "must be 1 to 128 characters"
+		return "must be 1 to 128 bytes"
 	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-		if !alnum && (i == 0 || c != '_' && c != '.' && c != '-') {
-			return "may hold only letters, digits, '_', '.', '-' and must start with a letter or digit"
+	if strings.TrimSpace(name) != name {
+		return "must not begin or end with a space"
+	}
+	if reason := checkValue(name, 128); reason != "" {
+		return reason
+	}
+	for _, r := range name {
+		if r == '\t' || r == '\n' || r == '\r' {
+			return "contains a control character"
 		}
 	}
 	return ""

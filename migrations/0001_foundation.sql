@@ -15,7 +15,7 @@ CREATE UNIQUE INDEX vault_keys_one_index_key ON vault_keys (kind) WHERE kind = '
 
 -- Sources: the systems departments send records from.
 CREATE TABLE sources (
-    name            text        PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$'),
+    name            text        PRIMARY KEY CHECK (octet_length(name) BETWEEN 1 AND 128 AND name !~ '[[:cntrl:]]' AND name = btrim(name)),
     department      text        NOT NULL CHECK (department ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
     priority        integer     NOT NULL DEFAULT 100,
     unique_records  boolean     NOT NULL DEFAULT false,
@@ -42,7 +42,9 @@ CREATE TABLE records (
     email_index        bytea,
     phone_index        bytea,
     national_id_index  bytea,
-    block_keys         bytea       NOT NULL,
+    name_key           bytea,
+    birth_key          bytea,
+    place_key          bytea,
     flags              smallint    NOT NULL DEFAULT 0,
     version            integer     NOT NULL DEFAULT 1,
     created_at         timestamptz NOT NULL,
@@ -55,6 +57,11 @@ CREATE TABLE records (
 CREATE INDEX records_email_index ON records (email_index) WHERE email_index IS NOT NULL;
 CREATE INDEX records_phone_index ON records (phone_index) WHERE phone_index IS NOT NULL;
 CREATE INDEX records_national_id_index ON records (national_id_index) WHERE national_id_index IS NOT NULL;
+-- Blocking keys (identity.CandidateRules) for finding a new record's
+-- candidates without a full resolution run.
+CREATE INDEX records_name_key ON records (name_key) WHERE name_key IS NOT NULL;
+CREATE INDEX records_birth_key ON records (birth_key) WHERE birth_key IS NOT NULL;
+CREATE INDEX records_place_key ON records (place_key) WHERE place_key IS NOT NULL;
 
 -- Earlier versions of updated records, sealed under the record's own key.
 CREATE TABLE record_versions (

@@ -86,7 +86,8 @@ func isUniqueViolation(err error) bool {
 
 // Advisory lock namespaces (the first key of two-key advisory locks).
 const (
-	lockMigrate int32 = 7301
-	lockVault   int32 = 7302
-	lockRecords int32 = 7303
+	lockMigrate    int32 = 7301
+	lockVault      int32 = 7302
+	lockRecords    int32 = 7303
+	lockResolution int32 = 7304
 )

@@ -110,7 +110,7 @@ func lookupExisting(ctx context.Context, tx pgx.Tx, batch []*ingest.Sealed) (map
 
 var recordColumns = []string{
 	"id", "source", "source_key", "kek_id", "wrapped_key", "attrs", "match", "fingerprint",
-	"email_index", "phone_index", "national_id_index", "block_keys", "flags",
+	"email_index", "phone_index", "national_id_index", "name_key", "birth_key", "place_key", "flags",
 	"version", "created_at", "created_by", "updated_at", "updated_by",
 }
 
@@ -125,7 +125,8 @@ func insertRecords(ctx context.Context, tx pgx.Tx, actor string, now time.Time, 
 			s := recs[i]
 			return []any{
 				[16]byte(s.ID), s.Source, s.SourceKey, s.Key.KEK, s.Key.Wrapped, s.Attrs, s.Match, s.Fingerprint,
-				nilIfEmpty(s.Email), nilIfEmpty(s.Phone), nilIfEmpty(s.NationalID), notNil(s.Blocks), int16(s.Flags),
+				nilIfEmpty(s.Email), nilIfEmpty(s.Phone), nilIfEmpty(s.NationalID),
+				nilIfEmpty(s.Candidate[0]), nilIfEmpty(s.Candidate[1]), nilIfEmpty(s.Candidate[2]), int16(s.Flags),
 				int32(1), now, actor, now, actor,
 			}, nil
 		}))
@@ -144,12 +145,14 @@ func updateRecords(ctx context.Context, tx pgx.Tx, actor string, now time.Time, 
 	n := len(recs)
 	ids := make([][16]byte, n)
 	attrs, match, fps := make([][]byte, n), make([][]byte, n), make([][]byte, n)
-	emails, phones, nids, blocks := make([][]byte, n), make([][]byte, n), make([][]byte, n), make([][]byte, n)
+	emails, phones, nids := make([][]byte, n), make([][]byte, n), make([][]byte, n)
+	names, births, places := make([][]byte, n), make([][]byte, n), make([][]byte, n)
 	flags := make([]int16, n)
 	for i, s := range recs {
 		ids[i], attrs[i], match[i], fps[i] = s.ID, s.Attrs, s.Match, s.Fingerprint
 		emails[i], phones[i], nids[i] = nilIfEmpty(s.Email), nilIfEmpty(s.Phone), nilIfEmpty(s.NationalID)
-		blocks[i], flags[i] = notNil(s.Blocks), int16(s.Flags)
+		names[i], births[i], places[i] = nilIfEmpty(s.Candidate[0]), nilIfEmpty(s.Candidate[1]), nilIfEmpty(s.Candidate[2])
+		flags[i] = int16(s.Flags)
 	}
 	_, err := tx.Exec(ctx, `
 		INSERT INTO record_versions (record_id, version, attrs, fingerprint, flags, written_at, written_by, superseded_at, superseded_by)
@@ -162,12 +165,13 @@ func updateRecords(ctx context.Context, tx pgx.Tx, actor string, now time.Time, 
 		UPDATE records r SET
 			attrs = u.attrs, match = u.match, fingerprint = u.fingerprint,
 			email_index = u.email_index, phone_index = u.phone_index, national_id_index = u.national_id_index,
-			block_keys = u.block_keys, flags = u.flags,
-			version = r.version + 1, updated_at = $10, updated_by = $11
-		FROM unnest($1::uuid[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bytea[], $7::bytea[], $8::bytea[], $9::smallint[])
-			AS u(id, attrs, match, fingerprint, email_index, phone_index, national_id_index, block_keys, flags)
+			name_key = u.name_key, birth_key = u.birth_key, place_key = u.place_key, flags = u.flags,
+			version = r.version + 1, updated_at = $12, updated_by = $13
+		FROM unnest($1::uuid[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bytea[], $7::bytea[],
+			$8::bytea[], $9::bytea[], $10::bytea[], $11::smallint[])
+			AS u(id, attrs, match, fingerprint, email_index, phone_index, national_id_index, name_key, birth_key, place_key, flags)
 		WHERE r.id = u.id`,
-		ids, attrs, match, fps, emails, phones, nids, blocks, flags, now, actor)
+		ids, attrs, match, fps, emails, phones, nids, names, births, places, flags, now, actor)
 	if err != nil {
 		return fmt.Errorf("update records: %w", err)
 	}
@@ -177,14 +181,6 @@ func updateRecords(ctx context.Context, tx pgx.Tx, actor string, now time.Time, 
 func nilIfEmpty(b []byte) []byte {
 	if len(b) == 0 {
 		return nil
-	}
-	return b
-}
-
-// notNil stores an empty list as empty, not NULL.
-func notNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
 	}
 	return b
 }

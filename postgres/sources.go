@@ -12,9 +12,12 @@ import (
 // AddSource registers a source. It fails with ErrConflict when the name is
 // taken.
 func (db *DB) AddSource(ctx context.Context, s identity.Source) (identity.Source, error) {
-	err := db.pool.QueryRow(ctx, `INSERT INTO sources (name, department, priority, unique_records)
-		VALUES ($1, $2, $3, $4) RETURNING created_at`,
-		s.Name, s.Department, s.Priority, s.UniqueRecords).Scan(&s.CreatedAt)
+	if s.UniqueIdentifiers == nil {
+		s.UniqueIdentifiers = []string{}
+	}
+	err := db.pool.QueryRow(ctx, `INSERT INTO sources (name, department, priority, unique_records, unique_identifiers)
+		VALUES ($1, $2, $3, $4, $5) RETURNING created_at`,
+		s.Name, s.Department, s.Priority, s.UniqueRecords, s.UniqueIdentifiers).Scan(&s.CreatedAt)
 	if isUniqueViolation(err) {
 		return s, fmt.Errorf("source %q: %w", s.Name, ErrConflict)
 	}
@@ -26,13 +29,13 @@ func (db *DB) AddSource(ctx context.Context, s identity.Source) (identity.Source
 
 // Sources returns every registered source, by name.
 func (db *DB) Sources(ctx context.Context) ([]identity.Source, error) {
-	rows, err := db.pool.Query(ctx, "SELECT name, department, priority, unique_records, created_at FROM sources ORDER BY name")
+	rows, err := db.pool.Query(ctx, "SELECT name, department, priority, unique_records, unique_identifiers, created_at FROM sources ORDER BY name")
 	if err != nil {
 		return nil, fmt.Errorf("sources: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (identity.Source, error) {
 		var s identity.Source
-		err := r.Scan(&s.Name, &s.Department, &s.Priority, &s.UniqueRecords, &s.CreatedAt)
+		err := r.Scan(&s.Name, &s.Department, &s.Priority, &s.UniqueRecords, &s.UniqueIdentifiers, &s.CreatedAt)
 		return s, err
 	})
 	if err != nil {

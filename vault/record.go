@@ -11,6 +11,7 @@ import (
 const (
 	ContextAttributes Context = 1 // the attributes as the source sent them
 	ContextMatch      Context = 2 // the normalised match keys
+	ContextNote       Context = 3 // a staff member's note (a steward's reason)
 )
 
 // SealedRecord is a source record ready for storage: nothing in it reveals a
@@ -24,7 +25,9 @@ type SealedRecord struct {
 	Email       []byte // blind indexes of the strong identifiers (nil when absent)
 	Phone       []byte
 	NationalID  []byte
-	Blocks      []byte // the blind indexes of the blocking keys, concatenated
+	// Candidate holds the blind indexes of the record's keys under
+	// identity.CandidateRules (nil where a rule does not apply).
+	Candidate [3][]byte
 }
 
 // SealRecord seals a record and its match keys under the subject key and
@@ -54,8 +57,10 @@ func (k *SubjectKey) SealRecord(ix *Index, r *identity.Record, n *identity.Norma
 	if n.NationalID != "" {
 		s.NationalID = ix.SumString(IndexNationalID, n.NationalID)
 	}
-	for _, b := range identity.BlockingKeys(n) {
-		s.Blocks = ix.AppendSum(s.Blocks, IndexBlock, []byte(b))
+	for i, k := range identity.CandidateKeys(n) {
+		if k != "" {
+			s.Candidate[i] = ix.SumString(IndexBlock, identity.CandidateRules[i]+"\x00"+k)
+		}
 	}
 	return s, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -263,7 +264,7 @@ func TestSealRecordAndOpenSelectedFields(t *testing.T) {
 		t.Errorf("OpenRecord all = %+v, %v", full, err)
 	}
 	m, err := sk.OpenMatch(s.Match)
-	if err != nil || m != n {
+	if err != nil || !reflect.DeepEqual(m, n) {
 		t.Errorf("OpenMatch = %+v, %v", m, err)
 	}
 	// Any change to the record changes its fingerprint.
