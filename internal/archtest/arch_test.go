@@ -49,6 +49,7 @@ var forbidden = map[string][]string{
 	"ingest":   {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", "net/http"},
 	"derrors":  {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2"},
 	"demo":     {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", module + "/identity"},
+	"resolver": {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", "net/http", module + "/postgres"},
 	// The HTTP layer never speaks SQL.
 	"httpapi": {"github.com/jackc/pgx/v5", module + "/postgres"},
 	// The store knows nothing of HTTP.

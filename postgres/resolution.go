@@ -1,0 +1,334 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cdp-project/cdp/resolver"
+)
+
+// Apply writes the outcome of a resolution run in one transaction:
+// memberships, profiles (created, re-anchored, merged away with a
+// redirect), links, open review pairs, the profile history, the steward
+// decision it applies, and the run itself.
+func (db *DB) Apply(ctx context.Context, a *resolver.Apply) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		now := time.Now().UTC()
+		if err := writeDecision(ctx, tx, a.Decision); err != nil {
+			return err
+		}
+		existed, err := existingProfiles(ctx, tx, a)
+		if err != nil {
+			return err
+		}
+		if err := writeMembers(ctx, tx, a, now); err != nil {
+			return err
+		}
+		vanished, err := dropVanished(ctx, tx, a, existed)
+		if err != nil {
+			return err
+		}
+		if err := writeLinks(ctx, tx, a, now); err != nil {
+			return err
+		}
+		if err := writeReview(ctx, tx, a, now); err != nil {
+			return err
+		}
+		if err := writeEvents(ctx, tx, a, existed, vanished, now); err != nil {
+			return err
+		}
+		stats, err := json.Marshal(a.Report)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO resolution_runs (id, kind, actor, started_at, finished_at, model_version, stats)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			[16]byte(a.RunID), a.Kind, a.Actor, a.Started, now, nullVersion(a.ModelVersion), stats)
+		if err != nil {
+			return fmt.Errorf("record resolution run: %w", err)
+		}
+		return nil
+	})
+}
+
+func nullVersion(v int) *int {
+	if v == 0 {
+		return nil
+	}
+	return &v
+}
+
+func writeDecision(ctx context.Context, tx pgx.Tx, d *resolver.Decision) error {
+	if d == nil {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO steward_decisions (id, kind, actor, at, profiles, records, kek_id, wrapped_key, note)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		[16]byte(d.ID), d.Kind, d.Actor, d.At, uuids(d.Profiles), uuids(d.Records), d.Note.KEK, d.Note.Wrapped, d.Note.Sealed)
+	if err != nil {
+		return fmt.Errorf("record decision: %w", err)
+	}
+	for _, c := range d.Constraints {
+		_, err := tx.Exec(ctx, `INSERT INTO identity_constraints (record_a, record_b, same, decision_id)
+			VALUES ($1, $2, $3, $4)
+			ON CONFLICT (record_a, record_b) DO UPDATE SET same = EXCLUDED.same, decision_id = EXCLUDED.decision_id`,
+			c.A, c.B, c.Same, [16]byte(d.ID))
+		if err != nil {
+			return fmt.Errorf("record constraint: %w", err)
+		}
+	}
+	if d.ReviewPair != nil {
+		_, err := tx.Exec(ctx, "UPDATE review_pairs SET decided_at = $2, decision_id = $3 WHERE id = $1",
+			[16]byte(*d.ReviewPair), d.At, [16]byte(d.ID))
+		if err != nil {
+			return fmt.Errorf("decide review pair: %w", err)
+		}
+	}
+	return nil
+}
+
+// existingProfiles returns which of the run's profiles (new and previous)
+// exist before it writes.
+func existingProfiles(ctx context.Context, tx pgx.Tx, a *resolver.Apply) (map[uuid.UUID]bool, error) {
+	ids := make([][16]byte, 0, len(a.Anchors))
+	for p := range a.Anchors {
+		ids = append(ids, p)
+	}
+	for _, p := range a.Previous {
+		ids = append(ids, p)
+	}
+	rows, err := tx.Query(ctx, "SELECT id FROM profiles WHERE id = ANY($1)", ids)
+	if err != nil {
+		return nil, fmt.Errorf("read profiles: %w", err)
+	}
+	defer rows.Close()
+	existed := map[uuid.UUID]bool{}
+	for rows.Next() {
+		var id [16]byte
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		existed[id] = true
+	}
+	return existed, rows.Err()
+}
+
+func writeMembers(ctx context.Context, tx pgx.Tx, a *resolver.Apply, now time.Time) error {
+	if a.Full {
+		if _, err := tx.Exec(ctx, "DELETE FROM profile_members"); err != nil {
+			return fmt.Errorf("clear memberships: %w", err)
+		}
+	} else if _, err := tx.Exec(ctx, "DELETE FROM profile_members WHERE record_id = ANY($1)", uuids(a.Scope)); err != nil {
+		return fmt.Errorf("clear memberships: %w", err)
+	}
+	profiles := make([]uuid.UUID, 0, len(a.Anchors))
+	for p := range a.Anchors {
+		profiles = append(profiles, p)
+	}
+	sort.Slice(profiles, func(i, j int) bool { return profiles[i].String() < profiles[j].String() })
+	if _, err := tx.Exec(ctx, "CREATE TEMP TABLE run_profiles (id uuid, anchor uuid) ON COMMIT DROP"); err != nil {
+		return err
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"run_profiles"}, []string{"id", "anchor"},
+		pgx.CopyFromSlice(len(profiles), func(i int) ([]any, error) {
+			return []any{[16]byte(profiles[i]), [16]byte(a.Anchors[profiles[i]])}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("stage profiles: %w", err)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO profiles (id, anchor, created_at, updated_at)
+		SELECT id, anchor, $1, $1 FROM run_profiles
+		ON CONFLICT (id) DO UPDATE SET anchor = EXCLUDED.anchor, updated_at = EXCLUDED.updated_at
+		WHERE profiles.anchor <> EXCLUDED.anchor`, now)
+	if err != nil {
+		return fmt.Errorf("write profiles: %w", err)
+	}
+	// A profile id that comes back (a split undone) is no longer a redirect.
+	if _, err := tx.Exec(ctx, "DELETE FROM profile_redirects WHERE old_id IN (SELECT id FROM run_profiles)"); err != nil {
+		return fmt.Errorf("write profiles: %w", err)
+	}
+	records := make([]uuid.UUID, 0, len(a.Members))
+	for r := range a.Members {
+		records = append(records, r)
+	}
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"profile_members"}, []string{"record_id", "profile_id"},
+		pgx.CopyFromSlice(len(records), func(i int) ([]any, error) {
+			return []any{[16]byte(records[i]), [16]byte(a.Members[records[i]])}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("write memberships: %w", err)
+	}
+	return nil
+}
+
+// dropVanished deletes the previous profiles that no longer have records
+// and leaves a redirect to the profile that took most of them. It returns
+// each vanished profile with that target.
+func dropVanished(ctx context.Context, tx pgx.Tx, a *resolver.Apply, existed map[uuid.UUID]bool) (map[uuid.UUID]uuid.UUID, error) {
+	moved := map[uuid.UUID]map[uuid.UUID]int{} // old profile -> new profile -> records
+	for rec, old := range a.Previous {
+		if _, still := a.Anchors[old]; still {
+			continue
+		}
+		if moved[old] == nil {
+			moved[old] = map[uuid.UUID]int{}
+		}
+		moved[old][a.Members[rec]]++
+	}
+	vanished := map[uuid.UUID]uuid.UUID{}
+	for old, targets := range moved {
+		if !existed[old] {
+			continue
+		}
+		var best uuid.UUID
+		n := -1
+		for t, k := range targets {
+			if k > n || k == n && t.String() < best.String() {
+				best, n = t, k
+			}
+		}
+		vanished[old] = best
+	}
+	if a.Full {
+		// Profiles of records that no longer exist go too.
+		if _, err := tx.Exec(ctx, `DELETE FROM profiles p WHERE NOT EXISTS (SELECT 1 FROM profile_members m WHERE m.profile_id = p.id)`); err != nil {
+			return nil, fmt.Errorf("drop empty profiles: %w", err)
+		}
+	}
+	for old, target := range vanished {
+		if _, err := tx.Exec(ctx, "DELETE FROM profiles WHERE id = $1", [16]byte(old)); err != nil {
+			return nil, fmt.Errorf("drop profile: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO profile_redirects (old_id, new_id) VALUES ($1, $2)
+			ON CONFLICT (old_id) DO UPDATE SET new_id = EXCLUDED.new_id, at = now()`, [16]byte(old), [16]byte(target)); err != nil {
+			return nil, fmt.Errorf("redirect profile: %w", err)
+		}
+		if _, err := tx.Exec(ctx, "UPDATE profile_redirects SET new_id = $2 WHERE new_id = $1", [16]byte(old), [16]byte(target)); err != nil {
+			return nil, fmt.Errorf("redirect profile: %w", err)
+		}
+	}
+	return vanished, nil
+}
+
+func writeLinks(ctx context.Context, tx pgx.Tx, a *resolver.Apply, now time.Time) error {
+	var err error
+	if a.Full {
+		_, err = tx.Exec(ctx, "DELETE FROM identity_links")
+	} else {
+		_, err = tx.Exec(ctx, "DELETE FROM identity_links WHERE record_a = ANY($1) OR record_b = ANY($1)", uuids(a.Scope))
+	}
+	if err != nil {
+		return fmt.Errorf("clear links: %w", err)
+	}
+	version := nullVersion(a.ModelVersion)
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"identity_links"}, []string{"record_a", "record_b", "probability", "rule", "model_version", "created_at"},
+		pgx.CopyFromSlice(len(a.Links), func(i int) ([]any, error) {
+			l := a.Links[i]
+			return []any{[16]byte(l.A), [16]byte(l.B), l.Probability, l.Rule, version, now}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("write links: %w", err)
+	}
+	return nil
+}
+
+func writeReview(ctx context.Context, tx pgx.Tx, a *resolver.Apply, now time.Time) error {
+	var err error
+	if a.Full {
+		_, err = tx.Exec(ctx, "DELETE FROM review_pairs WHERE decided_at IS NULL")
+	} else {
+		_, err = tx.Exec(ctx, `DELETE FROM review_pairs WHERE decided_at IS NULL AND (record_a = ANY($1) OR record_b = ANY($1))`, uuids(a.Scope))
+	}
+	if err != nil {
+		return fmt.Errorf("clear review pairs: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE run_review (id uuid, record_a uuid, record_b uuid, probability double precision,
+		levels jsonb, reason text) ON COMMIT DROP`); err != nil {
+		return err
+	}
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"run_review"}, []string{"id", "record_a", "record_b", "probability", "levels", "reason"},
+		pgx.CopyFromSlice(len(a.Review), func(i int) ([]any, error) {
+			r := a.Review[i]
+			levels, err := json.Marshal(r.Levels)
+			if err != nil {
+				return nil, err
+			}
+			return []any{[16]byte(uuid.Must(uuid.NewV7())), [16]byte(r.A), [16]byte(r.B), r.Probability, levels, r.Reason}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("stage review pairs: %w", err)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO review_pairs (id, record_a, record_b, probability, levels, reason, model_version, created_at)
+		SELECT id, record_a, record_b, probability, levels, reason, $1, $2 FROM run_review
+		ON CONFLICT (record_a, record_b) DO NOTHING`, nullVersion(a.ModelVersion), now)
+	if err != nil {
+		return fmt.Errorf("write review pairs: %w", err)
+	}
+	return nil
+}
+
+// writeEvents records each profile's history: created, records added and
+// removed, merged into another, split from another.
+func writeEvents(ctx context.Context, tx pgx.Tx, a *resolver.Apply, existed map[uuid.UUID]bool, vanished map[uuid.UUID]uuid.UUID, now time.Time) error {
+	type event struct {
+		profile, record, other uuid.UUID
+		kind                   string
+	}
+	var evs []event
+	created := map[uuid.UUID]bool{}
+	for p, anchor := range a.Anchors {
+		if !existed[p] {
+			created[p] = true
+			evs = append(evs, event{profile: p, record: anchor, kind: "created"})
+		}
+	}
+	splitFrom := map[uuid.UUID]uuid.UUID{}
+	for rec, p := range a.Members {
+		old, had := a.Previous[rec]
+		if had && old == p {
+			continue
+		}
+		if !created[p] {
+			evs = append(evs, event{profile: p, record: rec, kind: "record_added"})
+		}
+		if had {
+			if _, gone := vanished[old]; !gone {
+				evs = append(evs, event{profile: old, record: rec, kind: "record_removed"})
+				if created[p] {
+					splitFrom[p] = old
+				}
+			}
+		}
+	}
+	for p, old := range splitFrom {
+		evs = append(evs, event{profile: p, other: old, kind: "split_from"})
+	}
+	for old, target := range vanished {
+		evs = append(evs, event{profile: old, other: target, kind: "merged_into"}, event{profile: target, other: old, kind: "absorbed"})
+	}
+	var decision any
+	if a.Decision != nil {
+		decision = [16]byte(a.Decision.ID)
+	}
+	nullable := func(id uuid.UUID) any {
+		if id == uuid.Nil {
+			return nil
+		}
+		return [16]byte(id)
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"profile_events"}, []string{"profile_id", "kind", "record_id", "other_id", "run_id", "decision_id", "at"},
+		pgx.CopyFromSlice(len(evs), func(i int) ([]any, error) {
+			e := evs[i]
+			return []any{[16]byte(e.profile), e.kind, nullable(e.record), nullable(e.other), [16]byte(a.RunID), decision, now}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("write profile history: %w", err)
+	}
+	return nil
+}

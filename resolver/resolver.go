@@ -1,0 +1,532 @@
+// Package resolver runs identity resolution over the store: it opens the
+// sealed match keys of the records concerned, runs the engine of package
+// identity on them, and writes back which profile each record belongs to,
+// the links that justify it and the pairs a steward should review.
+//
+// A full run resolves every record. An incremental run resolves the records
+// an import just wrote together with their neighbourhood: the records that
+// share a candidate key with them (identity.CandidateRules and the strong
+// identifiers, found through blind indexes) and every record of the
+// profiles involved, so that a profile is always resolved whole. Steward
+// decisions (merge, split, match, distinct) become constraints that every
+// later run respects, and are applied with an incremental run at once.
+//
+// Runs are serialised by a lock in the store: a run reads, computes and
+// writes a consistent state.
+//
+// resolver imports identity, vault and the store interface it declares;
+// never a database or HTTP package.
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cdp-project/cdp/derrors"
+	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/vault"
+)
+
+// Sentinel errors.
+var (
+	// ErrNotFound reports an unknown profile, record or review pair.
+	ErrNotFound = derrors.ErrNotFound
+	// ErrConflict reports a steward decision that contradicts an earlier
+	// one or a rule (a source with one record per person).
+	ErrConflict = derrors.New(derrors.ErrConflict, "conflicting decision")
+	// ErrInvalid reports a malformed request.
+	ErrInvalid = derrors.New(derrors.ErrInvalid, "invalid")
+)
+
+// StoredMatch is one record's sealed match keys as stored.
+type StoredMatch struct {
+	ID      uuid.UUID
+	Source  string
+	Profile uuid.UUID // uuid.Nil before the first resolution
+	KEK     int32
+	Wrapped []byte
+	Match   []byte
+}
+
+// Store is what the resolver reads and writes.
+type Store interface {
+	// LockResolution serialises runs; unlock releases the lock.
+	LockResolution(ctx context.Context) (unlock func(), err error)
+	// AllMatches returns every record's sealed match keys.
+	AllMatches(ctx context.Context) ([]StoredMatch, error)
+	// Neighbourhood returns the records that share a candidate key with
+	// the given records, the given records themselves, and every record of
+	// the profiles any of them belongs to. Keys shared by more than
+	// maxShared records are too common to tell anything and are skipped.
+	Neighbourhood(ctx context.Context, ids []uuid.UUID, maxShared int) ([]StoredMatch, error)
+	// ProfileMatches returns the records of the given profiles.
+	ProfileMatches(ctx context.Context, profiles []uuid.UUID) ([]StoredMatch, error)
+	// Constraints returns the steward constraints among the given records
+	// (all of them when ids is nil).
+	Constraints(ctx context.Context, ids []uuid.UUID) ([]identity.Constraint, error)
+	Sources(ctx context.Context) ([]identity.Source, error)
+	// ActiveModel returns the model in use and its version; ErrNotFound
+	// when none was trained yet.
+	ActiveModel(ctx context.Context) (*identity.Model, int, error)
+	// SaveModel stores a new model version and makes it active.
+	SaveModel(ctx context.Context, m *identity.Model) (int, error)
+	// RecordCount is the number of stored records.
+	RecordCount(ctx context.Context) (int64, error)
+	// Apply writes the outcome of a run in one transaction.
+	Apply(ctx context.Context, a *Apply) error
+}
+
+// Apply is the outcome of a run, for the store to write.
+type Apply struct {
+	RunID        uuid.UUID
+	Kind         string // "full", "incremental", "decision"
+	Actor        string
+	Started      time.Time
+	ModelVersion int
+	Decision     *Decision // the steward decision the run applies, if any
+	// Full replaces every membership, link and open review pair; otherwise
+	// only those of the records in Scope.
+	Full  bool
+	Scope []uuid.UUID
+	// Members gives each record of the scope its profile; Anchors each
+	// profile its anchor record.
+	Members map[uuid.UUID]uuid.UUID
+	Anchors map[uuid.UUID]uuid.UUID
+	// Previous is the profile of each record of the scope before the run
+	// (absent: none).
+	Previous map[uuid.UUID]uuid.UUID
+	Links    []Link
+	Review   []ReviewPair
+	Report   Report
+	// Refused are the links the guards refused (not stored; they explain a
+	// steward decision that could not take effect).
+	Refused []Refusal
+}
+
+// Refusal is a link the guards refused, with the reason.
+type Refusal struct {
+	A, B   uuid.UUID
+	Reason string
+}
+
+// Link is a link between two records (A < B).
+type Link struct {
+	A, B        uuid.UUID
+	Probability float64
+	Rule        string
+}
+
+// Why a pair is up for review.
+const (
+	// ReasonReviewBand: it scored between the review and link thresholds.
+	ReasonReviewBand = "review_band"
+	// ReasonGivenNamesDiffer: it scored to link, but the given names
+	// clearly differ and no personal identifier agrees (a household, twins).
+	ReasonGivenNamesDiffer = "given_names_differ"
+)
+
+// ReviewPair is a pair for a steward (A < B).
+type ReviewPair struct {
+	A, B        uuid.UUID
+	Probability float64
+	Levels      map[string]string
+	Reason      string
+}
+
+// Decision is a steward's decision with its constraints.
+type Decision struct {
+	ID          uuid.UUID
+	Kind        string // merge, split, match, distinct
+	Actor       string
+	At          time.Time
+	Profiles    []uuid.UUID
+	Records     []uuid.UUID
+	Note        SealedNote
+	Constraints []identity.Constraint // keys are record ids
+	ReviewPair  *uuid.UUID            // the review pair it decides
+}
+
+// SealedNote is a steward's note sealed under its own key.
+type SealedNote struct {
+	KEK     int32
+	Wrapped []byte
+	Sealed  []byte
+}
+
+// Report says what a run did.
+type Report struct {
+	Kind            string  `json:"kind"`
+	Records         int     `json:"records"`
+	Comparisons     int     `json:"comparisons"`
+	ProfilesBefore  int     `json:"profiles_before"`
+	ProfilesAfter   int     `json:"profiles_after"`
+	Created         int     `json:"profiles_created"`
+	Merged          int     `json:"profiles_merged"`
+	Moved           int     `json:"records_moved"`
+	Links           int     `json:"links"`
+	Review          int     `json:"review_pairs"`
+	Refused         int     `json:"refused_links"`
+	ModelVersion    int     `json:"model_version"`
+	Trained         bool    `json:"trained"`
+	ResolveSeconds  float64 `json:"resolve_seconds"`
+	Seconds         float64 `json:"seconds"`
+	ProfilesTouched []uuid.UUID
+}
+
+// Resolver runs resolution over a store.
+type Resolver struct {
+	Store Store
+	Vault *vault.Vault
+	// Limits bounds identifier values per profile (identity.DefaultLimits
+	// when nil).
+	Limits map[string]int
+	// TrainAt is how many records a store needs before a model is trained
+	// on them; below, the built-in default model scores (default 1000).
+	TrainAt int
+	// MaxShared bounds how common a candidate key may be (default 200).
+	MaxShared int
+}
+
+// Full resolves every record, training a model first when there is none.
+func (r *Resolver) Full(ctx context.Context, actor string) (*Report, error) {
+	unlock, err := r.Store.LockResolution(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	start := time.Now()
+	stored, err := r.Store.AllMatches(ctx)
+	if err != nil {
+		return nil, err
+	}
+	model, version, trained, err := r.model(ctx, stored, true)
+	if err != nil {
+		return nil, err
+	}
+	constraints, err := r.Store.Constraints(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	a, err := r.resolve(ctx, stored, model, constraints, false)
+	if err != nil {
+		return nil, err
+	}
+	a.Kind, a.Full, a.Actor, a.Started, a.ModelVersion = "full", true, actor, start, version
+	a.Report.Trained = trained
+	return r.apply(ctx, a)
+}
+
+// Train estimates a new model from every stored record and makes it active.
+func (r *Resolver) Train(ctx context.Context) (*identity.Model, int, error) {
+	stored, err := r.Store.AllMatches(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	entries, err := r.open(stored)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(entries) < 2 {
+		return nil, 0, fmt.Errorf("training needs records; the store has %d: %w", len(entries), ErrInvalid)
+	}
+	m, _, err := identity.Train(entries, identity.Options{})
+	if err != nil {
+		return nil, 0, err
+	}
+	v, err := r.Store.SaveModel(ctx, m)
+	if err != nil {
+		return nil, 0, err
+	}
+	m.Version = v
+	return m, v, nil
+}
+
+// Incremental resolves the given records (just written) with their
+// neighbourhood.
+func (r *Resolver) Incremental(ctx context.Context, actor string, ids []uuid.UUID) (*Report, error) {
+	if len(ids) == 0 {
+		return &Report{Kind: "incremental"}, nil
+	}
+	unlock, err := r.Store.LockResolution(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return r.incremental(ctx, actor, ids, nil)
+}
+
+func (r *Resolver) incremental(ctx context.Context, actor string, ids []uuid.UUID, d *Decision) (*Report, error) {
+	start := time.Now()
+	model, version, trained, err := r.model(ctx, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	if trained {
+		// The first model was just trained on the whole store: resolve it
+		// whole, once.
+		stored, err := r.Store.AllMatches(ctx)
+		if err != nil {
+			return nil, err
+		}
+		constraints, err := r.Store.Constraints(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		a, err := r.resolve(ctx, stored, model, constraints, false)
+		if err != nil {
+			return nil, err
+		}
+		a.Kind, a.Full, a.Actor, a.Started, a.ModelVersion, a.Decision = "full", true, actor, start, version, d
+		a.Report.Trained = true
+		return r.apply(ctx, a)
+	}
+	stored, err := r.Store.Neighbourhood(ctx, ids, r.maxShared())
+	if err != nil {
+		return nil, err
+	}
+	scope := make([]uuid.UUID, len(stored))
+	for i, s := range stored {
+		scope[i] = s.ID
+	}
+	constraints, err := r.Store.Constraints(ctx, scope)
+	if err != nil {
+		return nil, err
+	}
+	if d != nil {
+		constraints = withDecision(constraints, d.Constraints)
+	}
+	a, err := r.resolve(ctx, stored, model, constraints, true)
+	if err != nil {
+		return nil, err
+	}
+	if d != nil {
+		if err := d.check(a); err != nil {
+			return nil, err
+		}
+	}
+	a.Kind, a.Actor, a.Started, a.ModelVersion, a.Decision = "incremental", actor, start, version, d
+	if d != nil {
+		a.Kind = "decision"
+	}
+	a.Scope = scope
+	return r.apply(ctx, a)
+}
+
+// withDecision adds a decision's constraints; on a pair decided before,
+// the newer decision replaces the older one.
+func withDecision(stored, decided []identity.Constraint) []identity.Constraint {
+	replaced := map[[2]string]bool{}
+	for _, c := range decided {
+		replaced[[2]string{c.A, c.B}] = true
+	}
+	out := make([]identity.Constraint, 0, len(stored)+len(decided))
+	for _, c := range stored {
+		if !replaced[[2]string{c.A, c.B}] {
+			out = append(out, c)
+		}
+	}
+	return append(out, decided...)
+}
+
+func (r *Resolver) maxShared() int {
+	if r.MaxShared > 0 {
+		return r.MaxShared
+	}
+	return 200
+}
+
+// model returns the active model, training the first one when the store
+// has enough records (all holds them when the caller loaded them already).
+func (r *Resolver) model(ctx context.Context, all []StoredMatch, full bool) (*identity.Model, int, bool, error) {
+	m, v, err := r.Store.ActiveModel(ctx)
+	if err == nil {
+		m.Version = v
+		return m, v, false, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return nil, 0, false, err
+	}
+	trainAt := r.TrainAt
+	if trainAt <= 0 {
+		trainAt = 1000
+	}
+	n, err := r.Store.RecordCount(ctx)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if n < int64(trainAt) {
+		return identity.DefaultModel(), 0, false, nil
+	}
+	if all == nil {
+		if all, err = r.Store.AllMatches(ctx); err != nil {
+			return nil, 0, false, err
+		}
+	}
+	entries, err := r.open(all)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	m, _, err = identity.Train(entries, identity.Options{})
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if v, err = r.Store.SaveModel(ctx, m); err != nil {
+		return nil, 0, false, err
+	}
+	m.Version = v
+	return m, v, true, nil
+}
+
+// open decrypts the match keys of stored records, in parallel. Entry keys
+// are record ids.
+func (r *Resolver) open(stored []StoredMatch) ([]identity.Entry, error) {
+	entries := make([]identity.Entry, len(stored))
+	workers := runtime.GOMAXPROCS(0)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	chunk := (len(stored) + workers - 1) / workers
+	for w := range workers {
+		lo, hi := w*chunk, min(len(stored), (w+1)*chunk)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				s := &stored[i]
+				key, err := r.Vault.OpenSubjectKey(s.ID, s.KEK, s.Wrapped)
+				if err != nil {
+					errs[w] = fmt.Errorf("record %s: %w", s.ID, err)
+					return
+				}
+				n, err := key.OpenMatch(s.Match)
+				if err != nil {
+					errs[w] = fmt.Errorf("record %s: %w", s.ID, err)
+					return
+				}
+				entries[i] = identity.Entry{Key: s.ID.String(), Source: s.Source, Match: n}
+				if s.Profile != uuid.Nil {
+					entries[i].Profile = s.Profile.String()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return entries, nil
+}
+
+// resolve runs the engine and turns its outcome into an Apply.
+func (r *Resolver) resolve(ctx context.Context, stored []StoredMatch, model *identity.Model, constraints []identity.Constraint, neighbourhood bool) (*Apply, error) {
+	entries, err := r.open(stored)
+	if err != nil {
+		return nil, err
+	}
+	sources, err := r.Store.Sources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rules := make(map[string]identity.SourceRules, len(sources))
+	for _, s := range sources {
+		rules[s.Name] = s.Rules()
+	}
+	res, err := identity.Resolve(entries, identity.Options{
+		Model: model, Sources: rules, Constraints: constraints, Limits: r.Limits,
+		NoTermFrequencies: neighbourhood,
+	})
+	if err != nil {
+		if errors.Is(err, identity.ErrInvalid) {
+			return nil, fmt.Errorf("%w: %w", ErrConflict, err)
+		}
+		return nil, err
+	}
+	a := &Apply{
+		RunID:    uuid.Must(uuid.NewV7()),
+		Members:  make(map[uuid.UUID]uuid.UUID, len(stored)),
+		Anchors:  map[uuid.UUID]uuid.UUID{},
+		Previous: make(map[uuid.UUID]uuid.UUID, len(stored)),
+	}
+	for i, s := range stored {
+		anchor := stored[res.Profile[i]].ID
+		pid := uuid.MustParse(identity.ProfileID(anchor.String()))
+		a.Members[s.ID] = pid
+		a.Anchors[pid] = anchor
+		if s.Profile != uuid.Nil {
+			a.Previous[s.ID] = s.Profile
+		}
+	}
+	for _, l := range res.Links {
+		x, y := ordered(stored[l.A].ID, stored[l.B].ID)
+		a.Links = append(a.Links, Link{A: x, B: y, Probability: l.Probability, Rule: l.Rule})
+	}
+	for _, l := range res.Review {
+		x, y := ordered(stored[l.A].ID, stored[l.B].ID)
+		reason := ReasonReviewBand
+		if l.Probability >= model.LinkThreshold {
+			reason = ReasonGivenNamesDiffer
+		}
+		a.Review = append(a.Review, ReviewPair{A: x, B: y, Probability: l.Probability, Levels: res.Levels(l.A, l.B), Reason: reason})
+	}
+	for _, f := range res.Refused {
+		a.Refused = append(a.Refused, Refusal{A: stored[f.A].ID, B: stored[f.B].ID, Reason: f.Reason})
+	}
+	a.Report = Report{
+		Records: len(stored), Comparisons: res.Stats.Comparisons, Links: len(a.Links),
+		Review: len(a.Review), Refused: len(res.Refused), ResolveSeconds: res.Stats.Seconds,
+	}
+	return a, nil
+}
+
+func ordered(a, b uuid.UUID) (uuid.UUID, uuid.UUID) {
+	if a.String() > b.String() {
+		return b, a
+	}
+	return a, b
+}
+
+// apply completes the report from the membership change and writes it.
+func (r *Resolver) apply(ctx context.Context, a *Apply) (*Report, error) {
+	rep := &a.Report
+	rep.Kind, rep.ModelVersion = a.Kind, a.ModelVersion
+	before, after := map[uuid.UUID]bool{}, map[uuid.UUID]bool{}
+	for id, p := range a.Members {
+		after[p] = true
+		old, ok := a.Previous[id]
+		if ok {
+			before[old] = true
+		}
+		if !ok || old != p {
+			rep.Moved++
+		}
+	}
+	touched := map[uuid.UUID]bool{}
+	for p := range after {
+		if !before[p] {
+			rep.Created++
+		}
+		touched[p] = true
+	}
+	for p := range before {
+		if !after[p] {
+			rep.Merged++
+		}
+		touched[p] = true
+	}
+	rep.ProfilesBefore, rep.ProfilesAfter = len(before), len(after)
+	for p := range touched {
+		rep.ProfilesTouched = append(rep.ProfilesTouched, p)
+	}
+	sort.Slice(rep.ProfilesTouched, func(i, j int) bool { return rep.ProfilesTouched[i].String() < rep.ProfilesTouched[j].String() })
+	rep.Seconds = time.Since(a.Started).Seconds()
+	if err := r.Store.Apply(ctx, a); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}

@@ -1,0 +1,288 @@
+package resolver_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"filippo.io/age"
+	"github.com/google/uuid"
+
+	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/ingest"
+	"github.com/cdp-project/cdp/postgres"
+	"github.com/cdp-project/cdp/postgres/pgtest"
+	"github.com/cdp-project/cdp/resolver"
+	"github.com/cdp-project/cdp/vault"
+)
+
+type env struct {
+	t   *testing.T
+	db  *postgres.DB
+	im  ingest.Importer
+	r   *resolver.Resolver
+	ids map[string]uuid.UUID // source/source_id -> record id
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	db, _ := pgtest.NewStore(t)
+	ctx := context.Background()
+	id, _ := age.GenerateX25519Identity()
+	kr, err := vault.ParseKeyring(strings.NewReader(id.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _, err := db.EnsureVaultKeys(ctx, func() ([]vault.StoredKey, error) { return vault.NewKeys(kr) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.Open(kr, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []identity.Source{
+		{Name: "sales", Department: "sales", Priority: 70},
+		{Name: "support", Department: "support", Priority: 60},
+		{Name: "billing", Department: "billing", Priority: 90, UniqueRecords: true, UniqueIdentifiers: []string{"national_id"}},
+	} {
+		if _, err := db.AddSource(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nz, _ := identity.NewNormalizer("GB", identity.DMY)
+	return &env{
+		t: t, db: db,
+		im:  ingest.Importer{Vault: v, Store: db, Normalizer: nz, Actor: "test"},
+		r:   &resolver.Resolver{Store: db, Vault: v},
+		ids: map[string]uuid.UUID{},
+	}
+}
+
+const header = "source,source_id,given_name,family_name,birth_date,email,phone,street,postcode,city,country,national_id\n"
+
+// load imports rows and returns the ids of created or updated records.
+func (e *env) load(rows ...string) []uuid.UUID {
+	e.t.Helper()
+	r, err := ingest.NewCSVReader(strings.NewReader(header+strings.Join(rows, "\n")+"\n"), ingest.Options{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var changed []uuid.UUID
+	_, err = e.im.Import(context.Background(), r, func(res ingest.Result) {
+		if res.Status == ingest.StatusRejected {
+			e.t.Fatalf("line %d rejected: %v", res.Line, res.Problems)
+		}
+		if res.Status != ingest.StatusUnchanged {
+			changed = append(changed, res.RecordID)
+		}
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for i, row := range rows {
+		f := strings.Split(row, ",")
+		if i < len(changed) {
+			e.ids[f[0]+"/"+f[1]] = changed[i]
+		}
+	}
+	return changed
+}
+
+// profile returns the profile of a record named source/source_id.
+func (e *env) profile(name string) uuid.UUID {
+	e.t.Helper()
+	ms, err := e.db.AllMatches(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.ID == e.ids[name] {
+			return m.Profile
+		}
+	}
+	e.t.Fatalf("record %s not found", name)
+	return uuid.Nil
+}
+
+func (e *env) sameProfile(a, b string) bool { return e.profile(a) == e.profile(b) }
+
+var people = []string{
+	"sales,s1,Anna,Schmidt,1980-02-01,anna.schmidt@example.com,07700 900123,12 High Street,SW1A 1AA,London,GB,",
+	"support,t1,Ana,Schmidt,01/02/1980,anna.schmidt@example.com,,,,,GB,",
+	"billing,b1,Anna,Schmit,1980-02-01,,07700 900123,12 High St.,SW1A1AA,London,GB,QQ123456C",
+	"sales,s2,Ben,Jones,1975-07-14,ben.jones@example.org,07700 900456,4 Park Road,M1 1AE,Manchester,GB,",
+	"billing,b2,Benjamin,Jones,14/07/1975,ben.jones@example.org,,4 Park Rd,M11AE,Manchester,GB,QQ654321A",
+	"support,t3,Carla,Gomez,1990-12-30,carla@example.net,,,,,GB,",
+}
+
+func TestFullResolutionIsStable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.load(people...)
+	rep, err := e.r.Full(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ProfilesAfter != 3 {
+		t.Fatalf("profiles %d, want 3 (Anna, Ben, Carla): %+v", rep.ProfilesAfter, rep)
+	}
+	if !e.sameProfile("sales/s1", "support/t1") || !e.sameProfile("sales/s1", "billing/b1") || !e.sameProfile("sales/s2", "billing/b2") {
+		t.Error("records of one person in different profiles")
+	}
+	if e.sameProfile("sales/s1", "sales/s2") || e.sameProfile("sales/s1", "support/t3") {
+		t.Error("different people in one profile")
+	}
+	// The profile id derives from the oldest record.
+	if want := uuid.MustParse(identity.ProfileID(e.ids["sales/s1"].String())); e.profile("sales/s1") != want {
+		t.Errorf("profile id %s, want the one derived from the anchor %s", e.profile("sales/s1"), want)
+	}
+	before := map[string]uuid.UUID{}
+	for name := range e.ids {
+		before[name] = e.profile(name)
+	}
+	rep, err = e.r.Full(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Created != 0 || rep.Merged != 0 || rep.Moved != 0 {
+		t.Errorf("re-resolving the same data changed something: %+v", rep)
+	}
+	// Unrelated records change nothing for existing profiles.
+	changed := e.load("sales,s9,Dora,Keller,1966-05-05,dora@example.com,,,,,GB,")
+	if rep, err = e.r.Incremental(ctx, "test", changed); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Created != 1 || rep.Moved != 1 {
+		t.Errorf("an unrelated record: %+v, want one new profile", rep)
+	}
+	for name, p := range before {
+		if e.profile(name) != p {
+			t.Errorf("record %s changed profile after an unrelated import", name)
+		}
+	}
+}
+
+func TestIncrementalJoinsTheRightProfile(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.load(people...)
+	if _, err := e.r.Full(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	anna := e.profile("sales/s1")
+	// A new support record of Anna, found through her email.
+	changed := e.load("support,t7,Anna,Schmidt,,anna.schmidt@example.com,,,,,GB,")
+	rep, err := e.r.Incremental(ctx, "test", changed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.profile("support/t7") != anna {
+		t.Errorf("the new record is in %s, want Anna's profile %s (%+v)", e.profile("support/t7"), anna, rep)
+	}
+	if rep.Created != 0 || rep.Merged != 0 {
+		t.Errorf("report %+v: a record joining a profile creates and merges nothing", rep)
+	}
+}
+
+func TestMergeAndSplitAreKeptByLaterRuns(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.load(people...)
+	if _, err := e.r.Full(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	carla, ben := e.profile("support/t3"), e.profile("sales/s2")
+
+	// Bad requests change nothing.
+	for _, tc := range []struct {
+		err  error
+		call func() error
+	}{
+		{resolver.ErrInvalid, func() error { _, err := e.r.Merge(ctx, "steward", []uuid.UUID{carla, carla}, "same"); return err }},
+		{resolver.ErrInvalid, func() error { _, err := e.r.Merge(ctx, "steward", []uuid.UUID{carla, ben}, "  "); return err }},
+		{resolver.ErrNotFound, func() error {
+			_, err := e.r.Merge(ctx, "steward", []uuid.UUID{carla, uuid.New()}, "same")
+			return err
+		}},
+		{resolver.ErrNotFound, func() error {
+			_, err := e.r.Split(ctx, "steward", ben, []uuid.UUID{e.ids["support/t3"]}, "x")
+			return err
+		}},
+		{resolver.ErrInvalid, func() error {
+			_, err := e.r.Split(ctx, "steward", ben, []uuid.UUID{e.ids["sales/s2"], e.ids["billing/b2"]}, "x")
+			return err
+		}},
+	} {
+		if err := tc.call(); !errors.Is(err, tc.err) {
+			t.Errorf("got %v, want %v", err, tc.err)
+		}
+	}
+	if e.profile("support/t3") != carla || e.profile("sales/s2") != ben {
+		t.Fatal("a failed request changed profiles")
+	}
+
+	// Merge Carla into Ben's profile (a steward knows better).
+	if _, err := e.r.Merge(ctx, "steward", []uuid.UUID{carla, ben}, "Confirmed by phone"); err != nil {
+		t.Fatal(err)
+	}
+	if !e.sameProfile("support/t3", "sales/s2") {
+		t.Fatal("merge did not join the profiles")
+	}
+	if _, err := e.r.Full(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if !e.sameProfile("support/t3", "sales/s2") {
+		t.Fatal("a later full run undid the merge")
+	}
+
+	// Split Carla out again: she stays apart in later runs.
+	merged := e.profile("sales/s2")
+	if _, err := e.r.Split(ctx, "steward", merged, []uuid.UUID{e.ids["support/t3"]}, "Merged by mistake"); err != nil {
+		t.Fatal(err)
+	}
+	if e.sameProfile("support/t3", "sales/s2") {
+		t.Fatal("split did not separate")
+	}
+	if _, err := e.r.Full(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if e.sameProfile("support/t3", "sales/s2") || !e.sameProfile("sales/s2", "billing/b2") {
+		t.Fatal("a later full run undid the split")
+	}
+}
+
+func TestConflictingDecisionsAreRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.load(people...)
+	if _, err := e.r.Full(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	// Split Anna's support record out: it is another Anna.
+	if _, err := e.r.Split(ctx, "steward", e.profile("sales/s1"), []uuid.UUID{e.ids["support/t1"]}, "another Anna"); err != nil {
+		t.Fatal(err)
+	}
+	// A newer decision on the same records replaces the older one: merging
+	// them back is allowed (the steward changed their mind)...
+	if _, err := e.r.Merge(ctx, "steward", []uuid.UUID{e.profile("support/t1"), e.profile("support/t3")}, "same person"); err != nil {
+		t.Fatal(err)
+	}
+	// ...but a merge that would join records an earlier decision keeps
+	// apart, through others, conflicts and changes nothing: Anna's profile
+	// with the one holding t1, from Anna's oldest record, leaves the split
+	// between t1 and Anna's billing record standing.
+	before := e.profile("support/t3")
+	_, err := e.r.Merge(ctx, "steward", []uuid.UUID{e.profile("sales/s1"), e.profile("support/t3")}, "same person")
+	if !errors.Is(err, resolver.ErrConflict) {
+		t.Fatalf("contradicting merge: %v, want ErrConflict", err)
+	}
+	if e.profile("support/t3") != before || e.sameProfile("support/t3", "sales/s1") {
+		t.Fatal("a refused decision changed profiles")
+	}
+}
