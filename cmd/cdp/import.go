@@ -14,9 +14,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/postgres"
+	"github.com/cdp-project/cdp/resolver"
 )
 
 func importCommand() command {
@@ -30,6 +33,7 @@ func importCommand() command {
 			source := fs.String("source", "", "the source of every record; records naming another source are rejected")
 			format := fs.String("format", "auto", "input format: auto (by file name), csv, ndjson or json")
 			addSources := fs.Bool("add-sources", false, "register unknown sources (department derived from the name) instead of rejecting their records")
+			noResolve := fs.Bool("no-resolve", false, "do not link the imported records into profiles (run `cdp resolve` later)")
 			return func(ctx context.Context, cl *cli, args []string) error {
 				if len(args) == 0 {
 					return fmt.Errorf("name at least one file: %w", errUsage)
@@ -44,19 +48,19 @@ func importCommand() command {
 						return err
 					}
 				}
-				return runImport(ctx, cl, cfg, args, *source, *format, *addSources)
+				return runImport(ctx, cl, cfg, args, *source, *format, *addSources, !*noResolve)
 			}
 		},
 	}
 }
 
-func runImport(ctx context.Context, cl *cli, cfg *Config, files []string, source, format string, addSources bool) error {
+func runImport(ctx context.Context, cl *cli, cfg *Config, files []string, source, format string, addSources, resolve bool) error {
 	db, err := cfg.openMigratedDB(ctx)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	im, _, err := cfg.importer(ctx, db)
+	im, v, err := cfg.importer(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -67,17 +71,48 @@ func runImport(ctx context.Context, cl *cli, cfg *Config, files []string, source
 	im.Actor = cliActor()
 	im.Sources = sourceCheck(ctx, cl, db, known, addSources)
 	rejected := 0
+	var changed []uuid.UUID
+	collect := func(res ingest.Result) {
+		if res.Status == ingest.StatusCreated || res.Status == ingest.StatusUpdated {
+			changed = append(changed, res.RecordID)
+		}
+	}
 	for _, name := range files {
-		sum, err := importFile(ctx, cl, im, name, source, format)
+		sum, err := importFile(ctx, cl, im, name, source, format, collect)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		rejected += sum.Rejected
 	}
+	if resolve && len(changed) > 0 {
+		if err := resolveImported(ctx, cl, db, &resolver.Resolver{Store: db, Vault: v}, changed); err != nil {
+			return fmt.Errorf("the records are imported, but linking them failed (run `cdp resolve`): %w", err)
+		}
+	}
 	if rejected > 0 {
 		return errRejected
 	}
 	return nil
+}
+
+// resolveImported links what an import changed: with its neighbourhood
+// when it is a small part of the store, by re-resolving everything when it
+// is most of it (a first bulk load).
+func resolveImported(ctx context.Context, cl *cli, db *postgres.DB, r *resolver.Resolver, changed []uuid.UUID) error {
+	total, err := db.RecordCount(ctx)
+	if err != nil {
+		return err
+	}
+	var rep *resolver.Report
+	if len(changed) > 20000 || int64(len(changed))*3 > total {
+		rep, err = r.Full(ctx, cliActor())
+	} else {
+		rep, err = r.Incremental(ctx, cliActor(), changed)
+	}
+	if err != nil {
+		return err
+	}
+	return printReport(cl.stdout, rep, false)
 }
 
 // sourceCheck accepts registered sources, and registers unknown ones when
@@ -150,7 +185,7 @@ func readerFormat(format, name string) (string, error) {
 	return "", fmt.Errorf("%s: cannot tell the format from the name; pass --format: %w", name, errUsage)
 }
 
-func importFile(ctx context.Context, cl *cli, im ingest.Importer, name, source, format string) (ingest.Summary, error) {
+func importFile(ctx context.Context, cl *cli, im ingest.Importer, name, source, format string, emit func(ingest.Result)) (ingest.Summary, error) {
 	var in io.Reader
 	var size int64
 	if name == "-" {
@@ -184,7 +219,7 @@ func importFile(ctx context.Context, cl *cli, im ingest.Importer, name, source, 
 	}
 	p := newProgress(cl.stderr, filepath.Base(name), size, counted)
 	im.Progress = p.update
-	sum, err := im.Import(ctx, r, nil)
+	sum, err := im.Import(ctx, r, emit)
 	p.done()
 	fmt.Fprintf(cl.stdout, "%s: ", name)
 	sum.Print(cl.stdout)

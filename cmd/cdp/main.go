@@ -55,6 +55,9 @@ func commands() []command {
 		serveCommand(),
 		migrateCommand(),
 		importCommand(),
+		resolveCommand(),
+		resolveTrainCommand(),
+		resolveStatusCommand(),
 		sourcesAddCommand(),
 		sourcesListCommand(),
 		tokenCreateCommand(),
@@ -66,6 +69,7 @@ func commands() []command {
 		dbURLCommand(),
 		dbStopCommand(),
 		demoGenerateCommand(),
+		evalCommand(),
 	}
 }
 
@@ -177,14 +181,17 @@ func newFlagSet(c command, getenv func(string) string) (*flag.FlagSet, *boundCon
 	return fs, cfg
 }
 
+// findCommand finds the command named by the first words of args, the
+// longest name winning ("resolve train" over "resolve").
 func findCommand(cmds []command, args []string) (command, []string, bool) {
+	best, n := command{}, 0
 	for _, c := range cmds {
 		words := strings.Fields(c.name)
-		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == c.name {
-			return c, args[len(words):], true
+		if len(words) > n && len(args) >= len(words) && strings.Join(args[:len(words)], " ") == c.name {
+			best, n = c, len(words)
 		}
 	}
-	return command{}, nil, false
+	return best, args[n:], n > 0
 }
 
 func printHelp(w io.Writer, cmds []command) {

@@ -10,6 +10,7 @@ import (
 	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/localpg"
 	"github.com/cdp-project/cdp/postgres"
+	"github.com/cdp-project/cdp/resolver"
 	"github.com/cdp-project/cdp/vault"
 )
 
@@ -92,6 +93,15 @@ func (c *Config) importer(ctx context.Context, db *postgres.DB) (ingest.Importer
 		return ingest.Importer{}, nil, err
 	}
 	return ingest.Importer{Vault: v, Store: db, Normalizer: nz, BatchSize: c.BatchSize}, v, nil
+}
+
+// resolver builds the identity resolver on an open database.
+func (c *Config) resolver(ctx context.Context, db *postgres.DB) (*resolver.Resolver, error) {
+	v, err := c.openVault(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	return &resolver.Resolver{Store: db, Vault: v}, nil
 }
 
 // withDB adapts a command body that needs the migrated database: it

@@ -22,6 +22,7 @@ import (
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/postgres"
+	"github.com/cdp-project/cdp/resolver"
 	"github.com/cdp-project/cdp/vault"
 )
 
@@ -209,7 +210,11 @@ func loadDemo(ctx context.Context, cl *cli, db *postgres.DB, im ingest.Importer,
 	}
 	fmt.Fprintf(cl.stdout, "loaded the demo dataset: ")
 	sum.Print(cl.stdout)
-	return nil
+	rep, err := (&resolver.Resolver{Store: db, Vault: im.Vault}).Full(ctx, "system:demo")
+	if err != nil {
+		return fmt.Errorf("link demo data: %w", err)
+	}
+	return printReport(cl.stdout, rep, false)
 }
 
 // demoToken returns the demo API token kept in the data directory, creating
