@@ -90,4 +90,5 @@ const (
 	lockVault      int32 = 7302
 	lockRecords    int32 = 7303
 	lockResolution int32 = 7304
+	lockAudit      int32 = 7305
 )

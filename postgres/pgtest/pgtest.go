@@ -197,3 +197,49 @@ func repoRoot() (string, error) {
 		}
 	}
 }
+
+// AppRole is the login role tests connect as to act as the service: a
+// member of cdp_app, so it may only insert into the audit log.
+const AppRole = "cdp_test_app"
+
+var appRoleOnce sync.Once
+var appRoleErr error
+
+// AppURL returns dbURL (from NewDB) connecting as AppRole instead of the
+// owner of the database.
+func AppURL(t testing.TB, dbURL string) string {
+	t.Helper()
+	appRoleOnce.Do(func() {
+		ctx := context.Background()
+		db, err := postgres.Open(ctx, dbURL, postgres.Options{MaxConns: 1})
+		if err != nil {
+			appRoleErr = err
+			return
+		}
+		defer db.Close()
+		appRoleErr = db.EnsureServiceRole(ctx, AppRole, AppRole)
+	})
+	if appRoleErr != nil {
+		t.Fatalf("test service role: %v", appRoleErr)
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(AppRole, AppRole)
+	return u.String()
+}
+
+// NewAppStore returns a store on a fresh database connected as AppRole,
+// and the owner's store of the same database (for setting up and for
+// simulating damage), both closed when the test ends.
+func NewAppStore(t testing.TB) (app, owner *postgres.DB) {
+	t.Helper()
+	owner, u := NewStore(t)
+	app, err := postgres.Open(context.Background(), AppURL(t, u), postgres.Options{MaxConns: 8})
+	if err != nil {
+		t.Fatalf("open test database as the service role: %v", err)
+	}
+	t.Cleanup(app.Close)
+	return app, owner
+}

@@ -1,0 +1,127 @@
+package cdp.access_test
+
+import rego.v1
+
+import data.cdp.access
+
+catalogue := {
+	"support": {"legal_basis": "contract", "requires_consent": false, "allows_objection": false},
+	"billing": {"legal_basis": "contract", "requires_consent": false, "allows_objection": false},
+	"marketing": {"legal_basis": "consent", "requires_consent": true, "allows_objection": true},
+	"analytics": {"legal_basis": "legitimate_interests", "requires_consent": false, "allows_objection": true},
+	"fraud_prevention": {"legal_basis": "legitimate_interests", "requires_consent": false, "allows_objection": true},
+	"legal_claims": {"legal_basis": "legal_obligation", "requires_consent": false, "allows_objection": false},
+}
+
+sources := [
+	{"name": "billing", "department": "billing", "legal_basis": "contract", "purposes": []},
+	{"name": "newsletter", "department": "marketing", "legal_basis": "consent", "purposes": ["marketing"]},
+]
+
+req(roles, purpose, consent) := {
+	"principal": {"kind": "staff", "id": "alice", "department": "support", "roles": roles},
+	"action": "read",
+	"purpose": purpose,
+	"purposes": catalogue,
+	"resource": {"profile_id": "p1", "self": false, "consent": consent, "restricted": false, "legal_hold": false, "sources": sources},
+}
+
+test_support_reads_contact_details if {
+	d := access.decision with input as req(["reader"], "support", {})
+	d.allow
+	"email" in d.fields
+	"phone" in d.fields
+	"street" in d.fields
+	not "national_id" in d.fields
+	not "birth_date" in d.fields
+	d.sources == ["billing"]
+}
+
+test_marketing_needs_consent if {
+	d := access.decision with input as req(["reader"], "marketing", {"marketing": "withdrawn"})
+	not d.allow
+	contains(d.reason, "no consent")
+}
+
+test_marketing_with_consent_sees_name_and_email_only if {
+	d := access.decision with input as req(["reader"], "marketing", {"marketing": "granted"})
+	d.allow
+	{f | some f in d.fields} == {"given_name", "family_name", "full_name", "email"}
+	d.sources == ["billing", "newsletter"]
+}
+
+test_consent_data_serves_only_its_purpose if {
+	d := access.decision with input as req(["reader"], "billing", {"marketing": "granted"})
+	d.allow
+	d.sources == ["billing"]
+}
+
+test_national_id_only_for_purposes_that_need_it if {
+	every p in ["support", "billing", "marketing", "analytics"] {
+		d := access.decision with input as req(["dpo"], p, {"marketing": "granted"})
+		not "national_id" in d.fields
+	}
+	d := access.decision with input as req(["dpo"], "legal_claims", {})
+	"national_id" in d.fields
+}
+
+test_reader_may_not_use_legal_claims if {
+	d := access.decision with input as req(["reader"], "legal_claims", {})
+	not d.allow
+}
+
+allowed(r) if {
+	d := access.decision with input as r
+	d.allow
+}
+
+test_restricted_profile_only_for_legal_claims if {
+	r := json.patch(req(["dpo"], "support", {}), [{"op": "replace", "path": "/resource/restricted", "value": true}])
+	not allowed(r)
+	allowed(json.patch(r, [{"op": "replace", "path": "/purpose", "value": "legal_claims"}]))
+}
+
+test_objection_stops_analytics if {
+	not allowed(req(["reader"], "analytics", {"analytics": "objected"}))
+	allowed(req(["reader"], "analytics", {}))
+}
+
+test_unknown_purpose_denied if {
+	d := access.decision with input as req(["dpo"], "curiosity", {})
+	not d.allow
+	contains(d.reason, "unknown purpose")
+}
+
+test_no_roles_no_data if {
+	not allowed(req([], "support", {}))
+	not allowed(req(["ingest"], "support", {}))
+}
+
+test_customer_reads_own_profile if {
+	r := {
+		"principal": {"kind": "customer", "id": "k1", "roles": []},
+		"action": "read", "purpose": "self_service", "purposes": catalogue,
+		"resource": {"profile_id": "p1", "self": true, "consent": {}, "sources": sources},
+	}
+	d := access.decision with input as r
+	d.allow
+	"national_id" in d.fields
+	d.sources == ["billing", "newsletter"]
+	not allowed(json.patch(r, [{"op": "replace", "path": "/resource/self", "value": false}]))
+	not allowed(json.patch(r, [{"op": "replace", "path": "/action", "value": "erase"}]))
+	not allowed(json.patch(r, [{"op": "replace", "path": "/purpose", "value": "marketing"}]))
+}
+
+test_steward_actions_show_no_attributes if {
+	r := json.patch(req(["steward"], "support", {}), [{"op": "replace", "path": "/action", "value": "lineage"}])
+	d := access.decision with input as r
+	d.allow
+	d.fields == []
+	not allowed(json.patch(r, [{"op": "replace", "path": "/principal/roles", "value": ["reader"]}]))
+}
+
+test_audit_queries_are_for_the_dpo if {
+	r := json.patch(req(["dpo"], "legal_claims", {}), [{"op": "replace", "path": "/action", "value": "audit"}])
+	allowed(r)
+	not allowed(json.patch(r, [{"op": "replace", "path": "/principal/roles", "value": ["reader"]}]))
+}

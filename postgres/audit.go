@@ -1,0 +1,213 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cdp-project/cdp/audit"
+)
+
+var auditColumns = []string{
+	"seq", "at", "principal_kind", "principal", "department", "action", "purpose", "profiles", "fields",
+	"decision_id", "policy_revision", "request_id", "client", "outcome", "reason", "prev_hash", "hash",
+}
+
+// AppendAudit appends entries after the chain's head in one transaction
+// (see audit.Store). The service role may only insert audit rows; it reads
+// the head through audit_head().
+func (db *DB) AppendAudit(ctx context.Context, entries []audit.Entry, link func(audit.Head, []audit.Entry) audit.Head) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, 0)", lockAudit); err != nil {
+			return fmt.Errorf("lock audit chain: %w", err)
+		}
+		var head audit.Head
+		err := tx.QueryRow(ctx, "SELECT seq, hash FROM audit_head()").Scan(&head.Seq, &head.Hash)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("read audit head: %w", err)
+		}
+		link(head, entries)
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"audit_log"}, auditColumns,
+			pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) {
+				e := &entries[i]
+				profiles := make([][16]byte, len(e.Profiles))
+				for j, p := range e.Profiles {
+					id, err := uuid.Parse(p)
+					if err != nil {
+						return nil, fmt.Errorf("audit entry profile %q: %w", p, err)
+					}
+					profiles[j] = id
+				}
+				return []any{e.Seq, e.At, e.PrincipalKind, e.Principal, e.Department, e.Action, e.Purpose,
+					profiles, nonNil(e.Fields), e.DecisionID, e.PolicyRevision, e.RequestID, e.Client, e.Outcome, e.Reason,
+					e.Prev, e.Hash}, nil
+			}))
+		if err != nil {
+			return fmt.Errorf("write audit entries: %w", err)
+		}
+		return nil
+	})
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// AppendCheckpoint stores a signed checkpoint.
+func (db *DB) AppendCheckpoint(ctx context.Context, c audit.Checkpoint) error {
+	// No ON CONFLICT: it needs SELECT, which the service role lacks. Two
+	// processes may sign the same head; the first checkpoint stands.
+	_, err := db.pool.Exec(ctx, `INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES ($1, $2, $3, $4, $5)`,
+		c.Seq, c.Hash, c.At, c.KeyID, c.Signature)
+	if err != nil && !isUniqueViolation(err) {
+		return fmt.Errorf("write audit checkpoint: %w", err)
+	}
+	return nil
+}
+
+// AuditQuery selects audit entries; zero fields match everything.
+type AuditQuery struct {
+	Profile   uuid.UUID
+	Principal string
+	Purpose   string
+	From, To  time.Time
+	After     int64 // entries after this sequence number
+	Limit     int
+}
+
+// AuditEntries returns the entries matching q, in chain order.
+func (db *DB) AuditEntries(ctx context.Context, q AuditQuery) ([]audit.Entry, error) {
+	var profile any
+	if q.Profile != uuid.Nil {
+		profile = [16]byte(q.Profile)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := db.pool.Query(ctx, `SELECT seq, at, principal_kind, principal, department, action, purpose, profiles, fields,
+		decision_id, policy_revision, request_id, client, outcome, reason, prev_hash, hash
+		FROM audit_entries($1, $2, $3, $4, $5, $6, $7)`,
+		profile, nullString(q.Principal), nullString(q.Purpose), nullTime(q.From), nullTime(q.To), q.After, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read audit log: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (audit.Entry, error) {
+		var e audit.Entry
+		var profiles [][16]byte
+		err := r.Scan(&e.Seq, &e.At, &e.PrincipalKind, &e.Principal, &e.Department, &e.Action, &e.Purpose, &profiles,
+			&e.Fields, &e.DecisionID, &e.PolicyRevision, &e.RequestID, &e.Client, &e.Outcome, &e.Reason, &e.Prev, &e.Hash)
+		for _, p := range profiles {
+			e.Profiles = append(e.Profiles, uuid.UUID(p).String())
+		}
+		return e, err
+	})
+}
+
+// AuditCheckpoints returns the signed checkpoints in order.
+func (db *DB) AuditCheckpoints(ctx context.Context) ([]audit.Checkpoint, error) {
+	rows, err := db.pool.Query(ctx, "SELECT seq, hash, at, key_id, signature FROM audit_checkpoint_list()")
+	if err != nil {
+		return nil, fmt.Errorf("read audit checkpoints: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (audit.Checkpoint, error) {
+		var c audit.Checkpoint
+		err := r.Scan(&c.Seq, &c.Hash, &c.At, &c.KeyID, &c.Signature)
+		return c, err
+	})
+}
+
+// VerifyAudit walks the whole chain with v, page by page.
+func (db *DB) VerifyAudit(ctx context.Context, v *audit.Verifier) (audit.VerifyReport, error) {
+	var after int64
+	for {
+		page, err := db.AuditEntries(ctx, AuditQuery{After: after, Limit: 5000})
+		if err != nil {
+			return audit.VerifyReport{}, err
+		}
+		for i := range page {
+			if err := v.Next(&page[i]); err != nil {
+				return audit.VerifyReport{}, err
+			}
+		}
+		if len(page) < 5000 {
+			return v.Finish()
+		}
+		after = page[len(page)-1].Seq
+	}
+}
+
+// AuditPrivileges reports whether the connected role could change the
+// audit log; the service must not be able to.
+func (db *DB) AuditPrivileges(ctx context.Context) (canModify bool, err error) {
+	err = db.pool.QueryRow(ctx, `SELECT
+		has_table_privilege('audit_log', 'UPDATE') OR has_table_privilege('audit_log', 'DELETE')
+		OR has_table_privilege('audit_log', 'TRUNCATE')`).Scan(&canModify)
+	if err != nil {
+		return false, fmt.Errorf("audit privileges: %w", err)
+	}
+	return canModify, nil
+}
+
+// EnsureServiceRole creates (or updates the password of) the login role the
+// service connects as, a member of cdp_app. It needs a role that may create
+// roles (the private cluster's owner). Roles belong to the cluster, so
+// processes working on different databases may race: a lost race is
+// retried.
+func (db *DB) EnsureServiceRole(ctx context.Context, name, password string) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if err = db.ensureServiceRole(ctx, name, password); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("service role %s: %w", name, err)
+}
+
+func (db *DB) ensureServiceRole(ctx context.Context, name, password string) error {
+	ident := pgx.Identifier{name}.Sanitize()
+	pw := "'" + escapeLiteral(password) + "'"
+	var exists bool
+	if err := db.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", name).Scan(&exists); err != nil {
+		return err
+	}
+	stmt := "CREATE ROLE " + ident + " LOGIN PASSWORD " + pw + " IN ROLE cdp_app"
+	if exists {
+		stmt = "ALTER ROLE " + ident + " LOGIN PASSWORD " + pw
+	}
+	if _, err := db.pool.Exec(ctx, stmt); err != nil {
+		return err
+	}
+	_, err := db.pool.Exec(ctx, "GRANT cdp_app TO "+ident)
+	return err
+}
+
+func escapeLiteral(s string) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\'' {
+			out = append(out, '\'')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
+
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

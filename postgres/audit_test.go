@@ -1,0 +1,168 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cdp-project/cdp/audit"
+	"github.com/cdp-project/cdp/postgres"
+	"github.com/cdp-project/cdp/postgres/pgtest"
+)
+
+func auditEntry(i int, profile uuid.UUID) audit.Entry {
+	return audit.Entry{
+		PrincipalKind: "staff", Principal: fmt.Sprintf("agent-%d", i%4), Department: "support",
+		Action: "read", Purpose: []string{"support", "billing"}[i%2], Profiles: []string{profile.String()},
+		Fields: []string{"email", "given_name"}, DecisionID: uuid.NewString(), PolicyRevision: "r1",
+		RequestID: fmt.Sprintf("req-%d", i), Client: "c1", Outcome: audit.Allowed, Reason: "read for support",
+	}
+}
+
+// writeChain records n entries through a Writer as concurrent requests.
+func writeChain(t *testing.T, db *postgres.DB, key ed25519.PrivateKey, n int, profiles []uuid.UUID) {
+	t.Helper()
+	w := audit.NewWriter(db, audit.WriterOptions{Key: key, CheckpointEvery: 50, OnError: func(err error) { t.Error(err) }})
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if _, err := w.Record(context.Background(), auditEntry(i, profiles[i%len(profiles)])); err != nil {
+				t.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	w.Close()
+}
+
+func verifyAudit(ctx context.Context, db *postgres.DB, pub ed25519.PublicKey) (audit.VerifyReport, error) {
+	cps, err := db.AuditCheckpoints(ctx)
+	if err != nil {
+		return audit.VerifyReport{}, err
+	}
+	v, err := audit.NewVerifier(pub, cps)
+	if err != nil {
+		return audit.VerifyReport{}, err
+	}
+	return db.VerifyAudit(ctx, v)
+}
+
+func TestAuditChainInTheDatabase(t *testing.T) {
+	t.Parallel()
+	app, owner := pgtest.NewAppStore(t)
+	ctx := context.Background()
+	pub, key, _ := ed25519.GenerateKey(rand.Reader)
+	profiles := []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}
+	writeChain(t, app, key, 300, profiles)
+
+	rep, err := verifyAudit(ctx, app, pub)
+	if err != nil || rep.Entries != 300 || rep.Checkpoints == 0 {
+		t.Fatalf("verify: %+v, %v", rep, err)
+	}
+
+	t.Run("queries", func(t *testing.T) {
+		es, err := app.AuditEntries(ctx, postgres.AuditQuery{Profile: profiles[1], Limit: 1000})
+		if err != nil || len(es) != 100 {
+			t.Fatalf("by profile: %d entries, %v", len(es), err)
+		}
+		es, err = app.AuditEntries(ctx, postgres.AuditQuery{Principal: "agent-1", Purpose: "billing", Limit: 1000})
+		if err != nil || len(es) != 75 {
+			t.Fatalf("by principal and purpose: %d entries, %v", len(es), err)
+		}
+		es, err = app.AuditEntries(ctx, postgres.AuditQuery{From: time.Now().Add(time.Hour), Limit: 1000})
+		if err != nil || len(es) != 0 {
+			t.Fatalf("in the future: %d entries, %v", len(es), err)
+		}
+		es, err = app.AuditEntries(ctx, postgres.AuditQuery{After: 290, Limit: 5})
+		if err != nil || len(es) != 5 || es[0].Seq != 291 {
+			t.Fatalf("paging: %+v, %v", es, err)
+		}
+	})
+
+	t.Run("the service role cannot change the log", func(t *testing.T) {
+		canModify, err := app.AuditPrivileges(ctx)
+		if err != nil || canModify {
+			t.Fatalf("service role may modify the audit log: %v, %v", canModify, err)
+		}
+		for _, stmt := range []string{
+			"UPDATE audit_log SET purpose = 'marketing' WHERE seq = 1",
+			"DELETE FROM audit_log WHERE seq = 1",
+			"TRUNCATE audit_log",
+			"SELECT count(*) FROM audit_log",
+			"DELETE FROM audit_checkpoints",
+			"ALTER TABLE audit_log DISABLE TRIGGER ALL",
+		} {
+			if err := app.ExecForTest(ctx, stmt); err == nil || !strings.Contains(err.Error(), "denied") && !strings.Contains(err.Error(), "owner") {
+				t.Errorf("%s: got %v, want permission denied", stmt, err)
+			}
+		}
+		if canModify, _ := owner.AuditPrivileges(ctx); !canModify {
+			t.Error("the owner is reported unable to modify the log: the check proves nothing")
+		}
+	})
+
+	tamper := []struct {
+		name, stmt, want string
+	}{
+		{"changed", "UPDATE audit_log SET purpose = 'marketing' WHERE seq = 120", "entry 120 was changed"},
+		{"deleted", "DELETE FROM audit_log WHERE seq = 57", "entry 58 follows entry 56"},
+		{"reordered", "UPDATE audit_log SET seq = -seq WHERE seq IN (10, 11); UPDATE audit_log SET seq = CASE seq WHEN -10 THEN 11 ELSE 10 END WHERE seq IN (-10, -11)", "entry 10 does not continue the chain"},
+		{"inserted", "INSERT INTO audit_log SELECT seq + 1000, at, principal_kind, principal, department, action, purpose, profiles, fields, decision_id, policy_revision, request_id, client, outcome, reason, prev_hash, hash FROM audit_log WHERE seq = 300", "entry 1300 follows entry 300"},
+		{"tail truncated", "DELETE FROM audit_log WHERE seq > 280", "but the log ends at entry 280"},
+	}
+	for _, tc := range tamper {
+		t.Run(tc.name, func(t *testing.T) {
+			// Each case damages the log, then puts it back.
+			mustExec(t, owner, "CREATE TABLE IF NOT EXISTS audit_keep AS SELECT * FROM audit_log WITH NO DATA")
+			mustExec(t, owner, "TRUNCATE audit_keep")
+			mustExec(t, owner, "INSERT INTO audit_keep SELECT * FROM audit_log")
+			mustExec(t, owner, tc.stmt)
+			_, err := verifyAudit(ctx, app, pub)
+			if !errors.Is(err, audit.ErrBroken) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want %q", err, tc.want)
+			}
+			mustExec(t, owner, "TRUNCATE audit_log")
+			mustExec(t, owner, "INSERT INTO audit_log SELECT * FROM audit_keep")
+			if _, err := verifyAudit(ctx, app, pub); err != nil {
+				t.Fatalf("restored log: %v", err)
+			}
+		})
+	}
+}
+
+func mustExec(t *testing.T, db *postgres.DB, stmt string) {
+	t.Helper()
+	if err := db.ExecForTest(context.Background(), stmt); err != nil {
+		t.Fatalf("%s: %v", stmt, err)
+	}
+}
+
+func TestAuditWritesFailClosed(t *testing.T) {
+	t.Parallel()
+	app, owner := pgtest.NewAppStore(t)
+	ctx := context.Background()
+	w := audit.NewWriter(app, audit.WriterOptions{})
+	defer w.Close()
+	if _, err := w.Record(ctx, auditEntry(1, uuid.New())); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, owner, "REVOKE INSERT ON audit_log FROM cdp_app")
+	defer owner.ExecForTest(ctx, "GRANT INSERT ON audit_log TO cdp_app")
+	if _, err := w.Record(ctx, auditEntry(2, uuid.New())); !errors.Is(err, audit.ErrUnavailable) {
+		t.Fatalf("got %v, want ErrUnavailable", err)
+	}
+	mustExec(t, owner, "GRANT INSERT ON audit_log TO cdp_app")
+	if e, err := w.Record(ctx, auditEntry(3, uuid.New())); err != nil || e.Seq != 2 {
+		t.Fatalf("after the grant: %+v, %v", e, err)
+	}
+}
