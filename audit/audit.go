@@ -172,3 +172,13 @@ func Sign(key ed25519.PrivateKey, head Head, at time.Time) Checkpoint {
 func (c *Checkpoint) VerifySignature(pub ed25519.PublicKey) bool {
 	return c.KeyID == KeyID(pub) && ed25519.Verify(pub, checkpointMessage(c), c.Signature)
 }
+
+// Query selects entries; zero fields match everything.
+type Query struct {
+	Profile   string // a profile id
+	Principal string
+	Purpose   string
+	From, To  time.Time // From <= at < To
+	After     int64     // entries after this sequence number (paging)
+	Limit     int       // at most this many (default 100)
+}

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,12 +21,16 @@ import (
 	"filippo.io/age"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cdp-project/cdp/access"
+	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/httpapi"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
+	"github.com/cdp-project/cdp/policy"
 	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/postgres/pgtest"
+	"github.com/cdp-project/cdp/resolver"
 	"github.com/cdp-project/cdp/vault"
 )
 
@@ -50,14 +56,18 @@ type env struct {
 	t      *testing.T
 	srv    *httpapi.Server
 	url    string
-	db     *postgres.DB
+	db     *postgres.DB // the service's role
+	owner  string       // the schema owner's URL, to simulate damage
+	audit  *audit.Writer
 	logs   *syncBuffer
 	tokens map[string]string // by name
 }
 
+// newEnv serves the whole API as production wires it: the service's
+// database role, the embedded policy, the audit writer, the resolver.
 func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 	t.Helper()
-	db, _ := pgtest.NewStore(t)
+	db, _, owner := pgtest.NewAppStore(t)
 	ctx := context.Background()
 	id, _ := age.GenerateX25519Identity()
 	kr, err := vault.ParseKeyring(strings.NewReader(id.String()))
@@ -72,19 +82,28 @@ func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"sales", "billing"} {
-		if _, err := db.AddSource(ctx, identity.Source{Name: s, Department: s, Priority: 100}); err != nil {
+	for _, s := range []identity.Source{
+		{Name: "sales", Department: "sales", Priority: 70},
+		{Name: "billing", Department: "billing", Priority: 90, UniqueRecords: true},
+		{Name: "newsletter", Department: "marketing", Priority: 50, LegalBasis: "consent", Purposes: []string{"marketing"}},
+	} {
+		if _, err := db.AddSource(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 	}
-	e := &env{t: t, db: db, logs: &syncBuffer{}, tokens: map[string]string{}}
+	e := &env{t: t, db: db, owner: owner, logs: &syncBuffer{}, tokens: map[string]string{}}
 	for name, spec := range map[string]struct {
 		dept  string
 		roles []auth.Role
 	}{
-		"sales-ingest":   {"sales", []auth.Role{auth.RoleIngest}},
-		"sales-reader":   {"sales", []auth.Role{auth.RoleReader}},
-		"billing-ingest": {"billing", []auth.Role{auth.RoleIngest}},
+		"sales-ingest":     {"sales", []auth.Role{auth.RoleIngest}},
+		"sales-reader":     {"sales", []auth.Role{auth.RoleReader}},
+		"billing-ingest":   {"billing", []auth.Role{auth.RoleIngest}},
+		"marketing-ingest": {"marketing", []auth.Role{auth.RoleIngest}},
+		"support-reader":   {"support", []auth.Role{auth.RoleReader}},
+		"steward":          {"support", []auth.Role{auth.RoleSteward}},
+		"dpo":              {"legal", []auth.Role{auth.RoleDPO}},
+		"all-roles":        {"sales", auth.Roles()},
 	} {
 		tok, cred, err := auth.NewToken(name, spec.dept, spec.roles, 0)
 		if err != nil {
@@ -99,6 +118,13 @@ func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 	db.CreateToken(ctx, expired)
 	e.tokens["expired"] = cred
 
+	pol, err := policy.Load(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, signer, _ := ed25519.GenerateKey(rand.Reader)
+	e.audit = audit.NewWriter(db, audit.WriterOptions{Key: signer})
+	res := &resolver.Resolver{Store: db, Vault: v}
 	if ready == nil {
 		ready = []httpapi.Check{{Name: "database", Check: db.Ping}}
 	}
@@ -111,13 +137,19 @@ func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 		Ready:    ready,
 		// A small limit to test oversized bodies.
 		MaxBodyBytes: 64 << 10,
+		Access:       access.New(access.Config{Store: db, Vault: v, Policy: pol, Audit: e.audit, Resolver: res}),
+		Reviews:      db,
+		Resolver:     res,
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go e.srv.Serve(ln)
-	t.Cleanup(func() { e.srv.Shutdown(context.Background()) })
+	t.Cleanup(func() {
+		e.srv.Shutdown(context.Background())
+		e.audit.Close()
+	})
 	e.url = "http://" + ln.Addr().String()
 	return e
 }

@@ -7,8 +7,10 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/ingest"
+	"github.com/cdp-project/cdp/resolver"
 )
 
 // Problem is an RFC 9457 problem details object. It is also an error, so a
@@ -46,18 +48,25 @@ var errorTable = []struct {
 	status int
 	slug   string
 	title  string
+	detail string // replaces the error's text when set
 }{
-	{ingest.ErrUnknownSource, fiber.StatusUnprocessableEntity, "unknown-source", "Unknown source"},
-	{ingest.ErrForbiddenSource, fiber.StatusForbidden, "forbidden-source", "Source not writable by this department"},
-	{ingest.ErrFormat, fiber.StatusBadRequest, "malformed-body", "Malformed request body"},
-	{derrors.ErrUnauthenticated, fiber.StatusUnauthorized, "unauthenticated", "Authentication required"},
-	{derrors.ErrForbidden, fiber.StatusForbidden, "forbidden", "Not allowed"},
-	{derrors.ErrInvalid, fiber.StatusBadRequest, "invalid-request", "Invalid request"},
-	{derrors.ErrUnprocessable, fiber.StatusUnprocessableEntity, "unprocessable", "Request cannot be processed"},
-	{derrors.ErrNotFound, fiber.StatusNotFound, "not-found", "Not found"},
-	{derrors.ErrConflict, fiber.StatusConflict, "conflict", "Conflict"},
-	{derrors.ErrTooLarge, fiber.StatusRequestEntityTooLarge, "too-large", "Request too large"},
-	{derrors.ErrUnavailable, fiber.StatusServiceUnavailable, "unavailable", "Service unavailable"},
+	{access.ErrUnavailable, fiber.StatusServiceUnavailable, "unavailable", "Service unavailable",
+		"the access could not be decided or audited, so nothing was returned; try again later"},
+	{access.ErrPurpose, fiber.StatusBadRequest, "invalid-purpose", "Missing or unknown purpose", ""},
+	{access.ErrNotFound, fiber.StatusNotFound, "not-found", "Not found", ""},
+	{resolver.ErrConflict, fiber.StatusConflict, "conflicting-decision", "Conflicting steward decision", ""},
+	{ingest.ErrUnknownSource, fiber.StatusUnprocessableEntity, "unknown-source", "Unknown source", ""},
+	{ingest.ErrForbiddenSource, fiber.StatusForbidden, "forbidden-source", "Source not writable by this department", ""},
+	{ingest.ErrFormat, fiber.StatusBadRequest, "malformed-body", "Malformed request body", ""},
+	{derrors.ErrUnauthenticated, fiber.StatusUnauthorized, "unauthenticated", "Authentication required", ""},
+	{derrors.ErrForbidden, fiber.StatusForbidden, "forbidden", "Not allowed", ""},
+	{derrors.ErrInvalid, fiber.StatusBadRequest, "invalid-request", "Invalid request", ""},
+	{derrors.ErrUnprocessable, fiber.StatusUnprocessableEntity, "unprocessable", "Request cannot be processed", ""},
+	{derrors.ErrNotFound, fiber.StatusNotFound, "not-found", "Not found", ""},
+	{derrors.ErrConflict, fiber.StatusConflict, "conflict", "Conflict", ""},
+	{derrors.ErrTooLarge, fiber.StatusRequestEntityTooLarge, "too-large", "Request too large", ""},
+	{derrors.ErrUnavailable, fiber.StatusServiceUnavailable, "unavailable", "Service unavailable",
+		"a part of the service is unavailable; try again later"},
 }
 
 // errorHandler turns every error a handler returns into problem+json.
@@ -101,7 +110,14 @@ func (s *Server) toProblem(c *fiber.Ctx, err error) *Problem {
 	}
 	for _, e := range errorTable {
 		if errors.Is(err, e.err) {
-			return problem(e.status, e.slug, e.title, err.Error())
+			detail := err.Error()
+			if e.detail != "" {
+				detail = e.detail
+				// The cause stays in the logs, with the request id.
+				s.log.WarnContext(c.UserContext(), "request refused", slog.String("request_id", requestID(c)),
+					slog.String("route", c.Route().Path), slog.String("error", err.Error()))
+			}
+			return problem(e.status, e.slug, e.title, detail)
 		}
 	}
 	// Unexpected: log it (errors carry ids and field names, not values) and

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"mime"
 	"sort"
 	"strings"
@@ -16,10 +17,11 @@ import (
 
 // recordResult is the answer for one record of an ingest batch.
 type recordResult struct {
-	Line     int              `json:"line"`
-	Status   ingest.Status    `json:"status"`
-	RecordID *uuid.UUID       `json:"record_id,omitempty"`
-	Errors   []ingest.Problem `json:"errors,omitempty"`
+	Line      int              `json:"line"`
+	Status    ingest.Status    `json:"status"`
+	RecordID  *uuid.UUID       `json:"record_id,omitempty"`
+	ProfileID *uuid.UUID       `json:"profile_id,omitempty"`
+	Errors    []ingest.Problem `json:"errors,omitempty"`
 }
 
 type ingestSummary struct {
@@ -31,8 +33,18 @@ type ingestSummary struct {
 }
 
 type ingestResponse struct {
-	Summary ingestSummary  `json:"summary"`
-	Results []recordResult `json:"results"`
+	Summary    ingestSummary  `json:"summary"`
+	Resolution resolution     `json:"resolution"`
+	Results    []recordResult `json:"results"`
+}
+
+// resolution says whether the batch's records were linked into profiles
+// before the answer. When linking fails the records are kept, and the next
+// resolution run links them.
+type resolution struct {
+	Resolved        bool        `json:"resolved"`
+	ProfilesTouched []uuid.UUID `json:"profiles_touched"`
+	Detail          string      `json:"detail,omitempty"`
 }
 
 // postRecords ingests a batch of records from a department: a JSON array or
@@ -99,6 +111,7 @@ func (s *Server) postRecords(c *fiber.Ctx) error {
 	if err != nil {
 		return fmt.Errorf("ingest batch: %w", err)
 	}
+	s.resolve(c, &resp)
 	resp.Summary = ingestSummary{
 		Received: sum.Total(), Created: sum.Created, Updated: sum.Updated,
 		Unchanged: sum.Unchanged, Rejected: sum.Rejected,
@@ -158,4 +171,39 @@ func sourceErrors(bySource map[string][]int, reason string) []FieldError {
 		out = append(out, FieldError{Line: bySource[n][0], Field: "source", Reason: fmt.Sprintf("%q %s (%d records)", n, reason, len(bySource[n]))})
 	}
 	return out
+}
+
+// resolve links the created and updated records of a batch into profiles
+// and tells each record its profile.
+func (s *Server) resolve(c *fiber.Ctx, resp *ingestResponse) {
+	resp.Resolution.ProfilesTouched = []uuid.UUID{}
+	var ids []uuid.UUID
+	for _, r := range resp.Results {
+		if r.RecordID != nil && (r.Status == ingest.StatusCreated || r.Status == ingest.StatusUpdated) {
+			ids = append(ids, *r.RecordID)
+		}
+	}
+	if len(ids) == 0 {
+		resp.Resolution.Resolved = true
+		return
+	}
+	rep, err := s.resolver.Incremental(c.UserContext(), principal(c).Actor(), ids)
+	if err != nil {
+		s.log.ErrorContext(c.UserContext(), "resolve ingested records", slog.String("request_id", requestID(c)),
+			slog.Int("records", len(ids)), slog.String("error", err.Error()))
+		resp.Resolution.Detail = "the records are stored; linking them failed and the next resolution run will link them"
+		return
+	}
+	resp.Resolution.Resolved = true
+	resp.Resolution.ProfilesTouched = rep.ProfilesTouched
+	for i := range resp.Results {
+		r := &resp.Results[i]
+		if r.RecordID == nil {
+			continue
+		}
+		if p, ok := rep.Members[*r.RecordID]; ok {
+			p := p
+			r.ProfileID = &p
+		}
+	}
 }

@@ -11,11 +11,14 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
+	"github.com/cdp-project/cdp/resolver"
 )
 
 //go:embed openapi.yaml
@@ -54,6 +57,18 @@ type Config struct {
 	MaxBodyBytes int
 	// MaxBatchRecords bounds the records of one ingest request (default 10000).
 	MaxBatchRecords int
+	// Access is the read path: every route that returns personal data, and
+	// the steward and audit routes, go through it.
+	Access *access.Service
+	// Reviews finds review pairs for steward decisions.
+	Reviews access.ReviewStore
+	// Resolver links ingested records before the ingest request answers.
+	Resolver Resolver
+}
+
+// Resolver resolves just-written records against the existing profiles.
+type Resolver interface {
+	Incremental(ctx context.Context, actor string, ids []uuid.UUID) (*resolver.Report, error)
 }
 
 // Server is the HTTP API.
@@ -67,6 +82,9 @@ type Server struct {
 	maxBody    int
 	maxRecords int
 	metrics    *metrics
+	access     *access.Service
+	reviews    access.ReviewStore
+	resolver   Resolver
 }
 
 // New builds the server and its routes.
@@ -80,6 +98,9 @@ func New(cfg Config) *Server {
 		maxBody:    cfg.MaxBodyBytes,
 		maxRecords: cfg.MaxBatchRecords,
 		metrics:    newMetrics(cfg.Registry),
+		access:     cfg.Access,
+		reviews:    cfg.Reviews,
+		resolver:   cfg.Resolver,
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = 16 << 20
@@ -112,6 +133,19 @@ func (s *Server) routes(reg *prometheus.Registry) {
 
 	v1 := s.app.Group("/v1")
 	v1.Post("/records", s.authenticate(auth.RoleIngest), s.postRecords)
+
+	// The read path: the policy decides who may do what with which
+	// profile, so these only require a valid token.
+	staff := s.authenticate("")
+	v1.Get("/profiles", staff, s.findProfiles)
+	v1.Post("/profiles/merge", staff, s.mergeProfiles)
+	v1.Get("/profiles/:id", staff, s.getProfile)
+	v1.Get("/profiles/:id/records", staff, s.getProfileRecords)
+	v1.Get("/profiles/:id/lineage", staff, s.getProfileLineage)
+	v1.Post("/profiles/:id/split", staff, s.splitProfile)
+	v1.Get("/review", staff, s.listReview)
+	v1.Post("/review/:pair", staff, s.decideReview)
+	v1.Get("/audit", staff, s.getAudit)
 }
 
 // Serve answers requests on ln until Shutdown.

@@ -16,7 +16,13 @@ type Source struct {
 	// "national_id") the source has verified: a profile may not hold two
 	// different values of one of them from such sources.
 	UniqueIdentifiers []string
-	CreatedAt         time.Time
+	// LegalBasis is the GDPR Art. 6(1) basis under which the source
+	// collected its records (consent.LegalBasis names; "contract" unless
+	// said otherwise), and Purposes the purposes it collected them for
+	// (none: any purpose its basis supports). The access policy reads both.
+	LegalBasis string
+	Purposes   []string
+	CreatedAt  time.Time
 }
 
 // Rules returns what resolution needs to know of the source.

@@ -61,13 +61,13 @@ func TestDecide(t *testing.T) {
 		sources string
 	}{
 		{"support reads contact details", input([]auth.Role{auth.RoleReader}, "support", nil), true,
-			"address_line2,city,country,email,family_name,full_name,given_name,phone,postcode,region,street", "billing"},
+			"address_line2,city,country,email,family_name,full_name,given_name,phone,postcode,region,source_id,street", "billing"},
 		{"marketing without consent", input([]auth.Role{auth.RoleReader}, "marketing", map[string]string{"marketing": "withdrawn"}), false, "", ""},
 		{"marketing with consent", input([]auth.Role{auth.RoleReader}, "marketing", map[string]string{"marketing": "granted"}), true,
 			"email,family_name,full_name,given_name", "billing,newsletter"},
 		{"a reader may not claim legal claims", input([]auth.Role{auth.RoleReader}, "legal_claims", nil), false, "", ""},
 		{"the DPO may", input([]auth.Role{auth.RoleDPO}, "legal_claims", nil), true,
-			"address_line2,birth_date,city,country,email,extra,family_name,full_name,gender,given_name,national_id,phone,postcode,region,street", "billing"},
+			"address_line2,birth_date,city,country,email,extra,family_name,full_name,gender,given_name,national_id,phone,postcode,region,source_id,street", "billing"},
 		{"unknown purpose", input([]auth.Role{auth.RoleDPO}, "curiosity", nil), false, "", ""},
 		{"an ingest token reads nothing", input([]auth.Role{auth.RoleIngest}, "support", nil), false, "", ""},
 	}

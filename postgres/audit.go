@@ -72,21 +72,15 @@ func (db *DB) AppendCheckpoint(ctx context.Context, c audit.Checkpoint) error {
 	return nil
 }
 
-// AuditQuery selects audit entries; zero fields match everything.
-type AuditQuery struct {
-	Profile   uuid.UUID
-	Principal string
-	Purpose   string
-	From, To  time.Time
-	After     int64 // entries after this sequence number
-	Limit     int
-}
-
 // AuditEntries returns the entries matching q, in chain order.
-func (db *DB) AuditEntries(ctx context.Context, q AuditQuery) ([]audit.Entry, error) {
+func (db *DB) AuditEntries(ctx context.Context, q audit.Query) ([]audit.Entry, error) {
 	var profile any
-	if q.Profile != uuid.Nil {
-		profile = [16]byte(q.Profile)
+	if q.Profile != "" {
+		id, err := uuid.Parse(q.Profile)
+		if err != nil {
+			return nil, fmt.Errorf("audit query profile %q: %w", q.Profile, ErrInvalid)
+		}
+		profile = [16]byte(id)
 	}
 	limit := q.Limit
 	if limit <= 0 {
@@ -124,11 +118,11 @@ func (db *DB) AuditCheckpoints(ctx context.Context) ([]audit.Checkpoint, error) 
 	})
 }
 
-// VerifyAudit walks the whole chain with v, page by page.
-func (db *DB) VerifyAudit(ctx context.Context, v *audit.Verifier) (audit.VerifyReport, error) {
-	var after int64
+// VerifyAudit walks the chain after the entry after (0: from the start)
+// to its end with v, page by page.
+func (db *DB) VerifyAudit(ctx context.Context, v *audit.Verifier, after int64) (audit.VerifyReport, error) {
 	for {
-		page, err := db.AuditEntries(ctx, AuditQuery{After: after, Limit: 5000})
+		page, err := db.AuditEntries(ctx, audit.Query{After: after, Limit: 5000})
 		if err != nil {
 			return audit.VerifyReport{}, err
 		}
@@ -154,6 +148,16 @@ func (db *DB) AuditPrivileges(ctx context.Context) (canModify bool, err error) {
 		return false, fmt.Errorf("audit privileges: %w", err)
 	}
 	return canModify, nil
+}
+
+// AppRoleExists reports whether the migrations have created the cdp_app
+// role (roles belong to the cluster).
+func (db *DB) AppRoleExists(ctx context.Context) (bool, error) {
+	var ok bool
+	if err := db.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cdp_app')").Scan(&ok); err != nil {
+		return false, fmt.Errorf("roles: %w", err)
+	}
+	return ok, nil
 }
 
 // EnsureServiceRole creates (or updates the password of) the login role the

@@ -54,12 +54,12 @@ func verifyAudit(ctx context.Context, db *postgres.DB, pub ed25519.PublicKey) (a
 	if err != nil {
 		return audit.VerifyReport{}, err
 	}
-	return db.VerifyAudit(ctx, v)
+	return db.VerifyAudit(ctx, v, 0)
 }
 
 func TestAuditChainInTheDatabase(t *testing.T) {
 	t.Parallel()
-	app, owner := pgtest.NewAppStore(t)
+	app, owner, _ := pgtest.NewAppStore(t)
 	ctx := context.Background()
 	pub, key, _ := ed25519.GenerateKey(rand.Reader)
 	profiles := []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}
@@ -71,19 +71,19 @@ func TestAuditChainInTheDatabase(t *testing.T) {
 	}
 
 	t.Run("queries", func(t *testing.T) {
-		es, err := app.AuditEntries(ctx, postgres.AuditQuery{Profile: profiles[1], Limit: 1000})
+		es, err := app.AuditEntries(ctx, audit.Query{Profile: profiles[1].String(), Limit: 1000})
 		if err != nil || len(es) != 100 {
 			t.Fatalf("by profile: %d entries, %v", len(es), err)
 		}
-		es, err = app.AuditEntries(ctx, postgres.AuditQuery{Principal: "agent-1", Purpose: "billing", Limit: 1000})
+		es, err = app.AuditEntries(ctx, audit.Query{Principal: "agent-1", Purpose: "billing", Limit: 1000})
 		if err != nil || len(es) != 75 {
 			t.Fatalf("by principal and purpose: %d entries, %v", len(es), err)
 		}
-		es, err = app.AuditEntries(ctx, postgres.AuditQuery{From: time.Now().Add(time.Hour), Limit: 1000})
+		es, err = app.AuditEntries(ctx, audit.Query{From: time.Now().Add(time.Hour), Limit: 1000})
 		if err != nil || len(es) != 0 {
 			t.Fatalf("in the future: %d entries, %v", len(es), err)
 		}
-		es, err = app.AuditEntries(ctx, postgres.AuditQuery{After: 290, Limit: 5})
+		es, err = app.AuditEntries(ctx, audit.Query{After: 290, Limit: 5})
 		if err != nil || len(es) != 5 || es[0].Seq != 291 {
 			t.Fatalf("paging: %+v, %v", es, err)
 		}
@@ -149,7 +149,7 @@ func mustExec(t *testing.T, db *postgres.DB, stmt string) {
 
 func TestAuditWritesFailClosed(t *testing.T) {
 	t.Parallel()
-	app, owner := pgtest.NewAppStore(t)
+	app, owner, _ := pgtest.NewAppStore(t)
 	ctx := context.Background()
 	w := audit.NewWriter(app, audit.WriterOptions{})
 	defer w.Close()

@@ -18,6 +18,8 @@ var (
 	ErrNotFound = derrors.ErrNotFound
 	// ErrConflict reports a write that conflicts with stored data.
 	ErrConflict = derrors.ErrConflict
+	// ErrInvalid reports a value the schema does not accept.
+	ErrInvalid = derrors.New(derrors.ErrInvalid, "invalid value")
 	// ErrSchema reports a database whose migrations do not match this binary.
 	ErrSchema = derrors.New(derrors.ErrUnavailable, "database schema mismatch")
 )
@@ -76,6 +78,12 @@ func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// isCheckViolation reports a check constraint violation.
+func isCheckViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23514"
 }
 
 // isUniqueViolation reports a unique constraint violation.

@@ -14,6 +14,7 @@ func (db *DB) VaultKeys(ctx context.Context) ([]vault.StoredKey, error) {
 	return vaultKeys(ctx, db.pool)
 }
 
+// querier is a pool or a transaction.
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }

@@ -162,22 +162,24 @@ type SealedNote struct {
 
 // Report says what a run did.
 type Report struct {
-	Kind            string  `json:"kind"`
-	Records         int     `json:"records"`
-	Comparisons     int     `json:"comparisons"`
-	ProfilesBefore  int     `json:"profiles_before"`
-	ProfilesAfter   int     `json:"profiles_after"`
-	Created         int     `json:"profiles_created"`
-	Merged          int     `json:"profiles_merged"`
-	Moved           int     `json:"records_moved"`
-	Links           int     `json:"links"`
-	Review          int     `json:"review_pairs"`
-	Refused         int     `json:"refused_links"`
-	ModelVersion    int     `json:"model_version"`
-	Trained         bool    `json:"trained"`
-	ResolveSeconds  float64 `json:"resolve_seconds"`
-	Seconds         float64 `json:"seconds"`
-	ProfilesTouched []uuid.UUID
+	Kind            string      `json:"kind"`
+	Records         int         `json:"records"`
+	Comparisons     int         `json:"comparisons"`
+	ProfilesBefore  int         `json:"profiles_before"`
+	ProfilesAfter   int         `json:"profiles_after"`
+	Created         int         `json:"profiles_created"`
+	Merged          int         `json:"profiles_merged"`
+	Moved           int         `json:"records_moved"`
+	Links           int         `json:"links"`
+	Review          int         `json:"review_pairs"`
+	Refused         int         `json:"refused_links"`
+	ModelVersion    int         `json:"model_version"`
+	Trained         bool        `json:"trained"`
+	ResolveSeconds  float64     `json:"resolve_seconds"`
+	Seconds         float64     `json:"seconds"`
+	ProfilesTouched []uuid.UUID `json:"profiles_touched"`
+	// Members is the profile of every record the run resolved.
+	Members map[uuid.UUID]uuid.UUID `json:"-"`
 }
 
 // Resolver runs resolution over a store.
@@ -524,6 +526,7 @@ func (r *Resolver) apply(ctx context.Context, a *Apply) (*Report, error) {
 		rep.ProfilesTouched = append(rep.ProfilesTouched, p)
 	}
 	sort.Slice(rep.ProfilesTouched, func(i, j int) bool { return rep.ProfilesTouched[i].String() < rep.ProfilesTouched[j].String() })
+	rep.Members = a.Members
 	rep.Seconds = time.Since(a.Started).Seconds()
 	if err := r.Store.Apply(ctx, a); err != nil {
 		return nil, err

@@ -21,6 +21,7 @@ const (
 	IndexBlock
 	IndexFingerprint
 	IndexSuppression
+	IndexClient // network addresses of callers, pseudonymised in the audit log
 
 	indexKindEnd
 )
@@ -33,6 +34,7 @@ var indexKindNames = [indexKindEnd]string{
 	IndexBlock:       "block",
 	IndexFingerprint: "fingerprint",
 	IndexSuppression: "suppression",
+	IndexClient:      "client",
 }
 
 // String returns the kind's name.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/postgres"
@@ -28,14 +29,14 @@ func noArgs(args []string) error {
 func migrateCommand() command {
 	return command{
 		name:    "migrate",
-		summary: "Apply the pending database migrations.",
+		summary: "Apply the pending database migrations, as the owner of the schema (CDP_MIGRATE_DATABASE_URL).",
 		groups:  []string{"db"},
 		flags: func(fs *flag.FlagSet, cfg *Config) func(context.Context, *cli, []string) error {
 			return func(ctx context.Context, cl *cli, args []string) error {
 				if err := noArgs(args); err != nil {
 					return err
 				}
-				db, err := cfg.openDB(ctx)
+				db, err := cfg.openOwnerDB(ctx)
 				if err != nil {
 					return err
 				}
@@ -59,14 +60,19 @@ func migrateCommand() command {
 func dbURLCommand() command {
 	return command{
 		name:    "db url",
-		summary: "Print the connection URL of the database in use, starting the private cluster if needed.",
+		summary: "Print the connection URL of the database in use (as the service's role), starting the private cluster if needed.",
 		groups:  []string{"db"},
 		flags: func(fs *flag.FlagSet, cfg *Config) func(context.Context, *cli, []string) error {
+			owner := fs.Bool("owner", false, "print the URL of the schema's owner, which migrations use (it can change the audit log)")
 			return func(ctx context.Context, cl *cli, args []string) error {
 				if err := noArgs(args); err != nil {
 					return err
 				}
-				url, err := cfg.databaseURL(ctx)
+				get := cfg.databaseURL
+				if *owner {
+					get = cfg.ownerURL
+				}
+				url, err := get(ctx)
 				if err != nil {
 					return err
 				}
@@ -115,6 +121,8 @@ func sourcesAddCommand() command {
 			dept := fs.String("department", "", "department that owns the source (required)")
 			priority := fs.Int("priority", 100, "survivorship priority: higher wins when sources disagree")
 			unique := fs.Bool("unique", false, "the source holds at most one record per person")
+			basis := fs.String("legal-basis", "contract", "GDPR Art. 6(1) basis the records were collected under: consent, contract, legal_obligation, vital_interests, public_task, legitimate_interests")
+			purposes := fs.String("purposes", "", "comma-separated purposes the records were collected for (empty: any purpose the basis supports)")
 			return cfg.withDB(func(ctx context.Context, cl *cli, args []string, db *postgres.DB) error {
 				if len(args) != 1 {
 					return fmt.Errorf("want one source name: %w", errUsage)
@@ -125,11 +133,16 @@ func sourcesAddCommand() command {
 				if err := auth.ValidateDepartment(*dept); err != nil {
 					return fmt.Errorf("--department: %w", err)
 				}
-				s, err := db.AddSource(ctx, identity.Source{Name: args[0], Department: *dept, Priority: *priority, UniqueRecords: *unique})
+				lb, err := consent.ParseLegalBasis(*basis)
+				if err != nil {
+					return fmt.Errorf("--legal-basis: %w", err)
+				}
+				s, err := db.AddSource(ctx, identity.Source{Name: args[0], Department: *dept, Priority: *priority, UniqueRecords: *unique,
+					LegalBasis: string(lb), Purposes: splitList(*purposes)})
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cl.stdout, "registered source %s (department %s, priority %d)\n", s.Name, s.Department, s.Priority)
+				fmt.Fprintf(cl.stdout, "registered source %s (department %s, priority %d, legal basis %s)\n", s.Name, s.Department, s.Priority, s.LegalBasis)
 				return nil
 			})
 		},
@@ -151,9 +164,13 @@ func sourcesListCommand() command {
 					return err
 				}
 				tw := tabwriter.NewWriter(cl.stdout, 2, 8, 2, ' ', 0)
-				fmt.Fprintln(tw, "SOURCE\tDEPARTMENT\tPRIORITY\tUNIQUE")
+				fmt.Fprintln(tw, "SOURCE\tDEPARTMENT\tPRIORITY\tUNIQUE\tLEGAL BASIS\tPURPOSES")
 				for _, s := range srcs {
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%v\n", s.Name, s.Department, s.Priority, s.UniqueRecords)
+					ps := strings.Join(s.Purposes, ",")
+					if ps == "" {
+						ps = "-"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%v\t%s\t%s\n", s.Name, s.Department, s.Priority, s.UniqueRecords, s.LegalBasis, ps)
 				}
 				return tw.Flush()
 			})

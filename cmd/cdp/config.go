@@ -18,6 +18,7 @@ import (
 type Config struct {
 	DataDir         string
 	DatabaseURL     string
+	MigrateURL      string
 	PGBin           string
 	KeyFile         string
 	RecipientsFile  string
@@ -28,6 +29,9 @@ type Config struct {
 	MaxBodyBytes    int
 	BatchSize       int
 	ShutdownTimeout time.Duration
+	AuditKeyFile    string
+	PolicyDir       string
+	AllowAuditOwner bool
 }
 
 // setting describes one configuration value: its flag, its variable, its
@@ -45,9 +49,13 @@ var settings = []setting{
 	{"global", "data-dir", "CDP_DATA_DIR", ".cdp", "directory for local state: the private PostgreSQL cluster, development keys", func(c *Config) any { return &c.DataDir }},
 	{"global", "log-level", "CDP_LOG_LEVEL", "info", "log level: debug, info, warn, error", func(c *Config) any { return &c.LogLevel }},
 	{"db", "database-url", "CDP_DATABASE_URL", "", "PostgreSQL URL; empty: the private cluster under <data-dir>/pg, started on demand", func(c *Config) any { return &c.DatabaseURL }},
+	{"db", "migrate-database-url", "CDP_MIGRATE_DATABASE_URL", "", "PostgreSQL URL of the schema's owner, for migrations; empty: CDP_DATABASE_URL, or the private cluster's owner", func(c *Config) any { return &c.MigrateURL }},
 	{"db", "pg-bin", "CDP_PG_BIN", "", "directory of the PostgreSQL 15+ programs for the private cluster; empty: found on PATH or /usr/lib/postgresql", func(c *Config) any { return &c.PGBin }},
 	{"keys", "key-file", "CDP_KEY_FILE", "", "age identity file of the master key; empty: <data-dir>/keys/master.key", func(c *Config) any { return &c.KeyFile }},
 	{"keys", "recipients-file", "CDP_RECIPIENTS_FILE", "", "extra age recipients vault keys are also sealed to (escrow, next master key)", func(c *Config) any { return &c.RecipientsFile }},
+	{"keys", "audit-key-file", "CDP_AUDIT_KEY_FILE", "", "ed25519 key (PEM) that signs audit checkpoints; empty: <data-dir>/keys/audit.key", func(c *Config) any { return &c.AuditKeyFile }},
+	{"serve", "policy-dir", "CDP_POLICY_DIR", "", "directory of Rego files replacing the embedded access policy", func(c *Config) any { return &c.PolicyDir }},
+	{"serve", "allow-audit-owner", "CDP_ALLOW_AUDIT_OWNER", "false", "serve even when the database role could change the audit log (a single-role development database only)", func(c *Config) any { return &c.AllowAuditOwner }},
 	{"serve", "listen", "CDP_LISTEN", "127.0.0.1:8080", "HTTP listen address", func(c *Config) any { return &c.Listen }},
 	{"serve", "max-body-bytes", "CDP_MAX_BODY_BYTES", "16777216", "largest accepted request body", func(c *Config) any { return &c.MaxBodyBytes }},
 	{"serve", "shutdown-timeout", "CDP_SHUTDOWN_TIMEOUT", "15s", "how long SIGTERM waits for running requests", func(c *Config) any { return &c.ShutdownTimeout }},
@@ -76,6 +84,12 @@ func bindSettings(fs *flag.FlagSet, cfg *Config, getenv func(string) string, gro
 				return fmt.Errorf("%s: %w", s.env, err)
 			}
 			fs.Var(intValue{p}, s.flag, usage)
+		case *bool:
+			b, err := strconv.ParseBool(def)
+			if err != nil {
+				return fmt.Errorf("%s: want true or false, got %q", s.env, def)
+			}
+			fs.BoolVar(p, s.flag, b, usage)
 		case *time.Duration:
 			if err := (durationValue{p}).Set(def); err != nil {
 				return fmt.Errorf("%s: %w", s.env, err)
@@ -126,6 +140,14 @@ func (c *Config) keyFile() string {
 		return c.KeyFile
 	}
 	return filepath.Join(c.DataDir, "keys", "master.key")
+}
+
+// auditKeyFile is the audit signing key file in use.
+func (c *Config) auditKeyFile() string {
+	if c.AuditKeyFile != "" {
+		return c.AuditKeyFile
+	}
+	return filepath.Join(c.DataDir, "keys", "audit.key")
 }
 
 // printSettings writes the configuration table (cdp help config).

@@ -28,15 +28,19 @@ import (
 
 // cliEnv is one isolated installation: its own data directory (keys) and
 // database.
+// The commands connect as the service's role (a member of cdp_app, which
+// may only append to the audit log); migrations run as the owner.
 type cliEnv struct {
 	t       *testing.T
 	dataDir string
-	dbURL   string
+	dbURL   string // the owner's
+	appURL  string // the service's
 }
 
 func newCLIEnv(t *testing.T) *cliEnv {
 	t.Helper()
-	return &cliEnv{t: t, dataDir: t.TempDir(), dbURL: pgtest.NewDB(t)}
+	u := pgtest.NewDB(t)
+	return &cliEnv{t: t, dataDir: t.TempDir(), dbURL: u, appURL: pgtest.AppURL(t, u)}
 }
 
 func (e *cliEnv) getenv(k string) string {
@@ -44,6 +48,8 @@ func (e *cliEnv) getenv(k string) string {
 	case "CDP_DATA_DIR":
 		return e.dataDir
 	case "CDP_DATABASE_URL":
+		return e.appURL
+	case "CDP_MIGRATE_DATABASE_URL":
 		return e.dbURL
 	case "CDP_LOG_LEVEL":
 		return "warn"

@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"path/filepath"
 
 	"github.com/cdp-project/cdp/identity"
@@ -19,9 +23,13 @@ func (c *Config) cluster() *localpg.Cluster {
 	return &localpg.Cluster{Dir: filepath.Join(c.DataDir, "pg"), BinDir: c.PGBin}
 }
 
-// databaseURL returns CDP_DATABASE_URL, or starts the private cluster and
-// returns its URL.
-func (c *Config) databaseURL(ctx context.Context) (string, error) {
+// ownerURL returns the URL migrations run with: CDP_MIGRATE_DATABASE_URL,
+// else CDP_DATABASE_URL, else the private cluster's owner (starting the
+// cluster).
+func (c *Config) ownerURL(ctx context.Context) (string, error) {
+	if c.MigrateURL != "" {
+		return c.MigrateURL, nil
+	}
 	if c.DatabaseURL != "" {
 		return c.DatabaseURL, nil
 	}
@@ -32,7 +40,57 @@ func (c *Config) databaseURL(ctx context.Context) (string, error) {
 	return url, nil
 }
 
-// openDB connects to the database in use.
+// serviceRole is the login role the service uses in the private cluster: a
+// member of cdp_app, which may only insert into the audit log.
+const serviceRole = "cdp_service"
+
+// databaseURL returns the URL the service works with: CDP_DATABASE_URL, or
+// in the private cluster the service role (created once the migrations
+// have created cdp_app; until then, the owner).
+func (c *Config) databaseURL(ctx context.Context) (string, error) {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL, nil
+	}
+	owner, err := c.ownerURL(ctx)
+	if err != nil {
+		return "", err
+	}
+	u, err := neturl.Parse(owner)
+	if err != nil {
+		return "", fmt.Errorf("private cluster url: %w", err)
+	}
+	ownerPassword, _ := u.User.Password()
+	db, err := postgres.Open(ctx, owner, postgres.Options{MaxConns: 1})
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	ready, err := db.AppRoleExists(ctx)
+	if err != nil || !ready {
+		return owner, err
+	}
+	// The password derives from the owner's, kept in the cluster's state
+	// file: nothing more to store.
+	mac := hmac.New(sha256.New, []byte(ownerPassword))
+	mac.Write([]byte("cdp service role password v1"))
+	password := base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	if err := db.EnsureServiceRole(ctx, serviceRole, password); err != nil {
+		return "", err
+	}
+	u.User = neturl.UserPassword(serviceRole, password)
+	return u.String(), nil
+}
+
+// openOwnerDB connects with the owner's URL, for migrations.
+func (c *Config) openOwnerDB(ctx context.Context) (*postgres.DB, error) {
+	url, err := c.ownerURL(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return postgres.Open(ctx, url, postgres.Options{})
+}
+
+// openDB connects to the database in use, as the service.
 func (c *Config) openDB(ctx context.Context) (*postgres.DB, error) {
 	url, err := c.databaseURL(ctx)
 	if err != nil {

@@ -16,11 +16,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/cdp-project/cdp/access"
+	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/demo"
 	"github.com/cdp-project/cdp/httpapi"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
+	"github.com/cdp-project/cdp/policy"
 	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/resolver"
 	"github.com/cdp-project/cdp/vault"
@@ -54,21 +57,32 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 		if err := ensureDevKey(cl, cfg); err != nil {
 			return err
 		}
+		if err := ensureDevAuditKey(cl, cfg); err != nil {
+			return err
+		}
 	}
-	db, err := cfg.openDB(ctx)
+	if migrate {
+		if err := migrateAsOwner(ctx, cfg, log); err != nil {
+			return err
+		}
+	}
+	db, err := cfg.openMigratedDB(ctx)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if migrate {
-		applied, err := db.Migrate(ctx)
-		if err != nil {
-			return err
-		}
-		for _, m := range applied {
-			log.Info("migration applied", slog.String("name", m))
-		}
+	if err := checkAuditRole(ctx, cfg, db); err != nil {
+		return err
 	}
+	auditKey, err := audit.LoadKey(cfg.auditKeyFile())
+	if err != nil {
+		return fmt.Errorf("%w (create one with `cdp audit keygen`, or run with --dev)", err)
+	}
+	pol, err := policy.Load(ctx, cfg.PolicyDir)
+	if err != nil {
+		return err
+	}
+	log.Info("policy loaded", slog.String("origin", pol.Origin()), slog.String("revision", pol.Revision()))
 	importer, v, err := cfg.importer(ctx, db)
 	if err != nil {
 		return err
@@ -84,8 +98,19 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 		}
 	}
 
+	writer := audit.NewWriter(db, audit.WriterOptions{Key: auditKey, OnError: func(err error) {
+		log.Error("audit checkpoint", slog.String("error", err.Error()))
+	}})
+	defer writer.Close() // after the server stopped: signs the last checkpoint
+	res := &resolver.Resolver{Store: db, Vault: v}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cdp_audit_commits_total", Help: "Transactions that committed audit entries."},
+			func() float64 { b, _ := writer.Stats(); return float64(b) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cdp_audit_entries_total", Help: "Audit entries committed."},
+			func() float64 { _, e := writer.Stats(); return float64(e) }),
+	)
 	srv := httpapi.New(httpapi.Config{
 		Log:          log,
 		Tokens:       db,
@@ -93,10 +118,16 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 		Importer:     importer,
 		Registry:     reg,
 		MaxBodyBytes: cfg.MaxBodyBytes,
+		Access: access.New(access.Config{
+			Store: db, Vault: v, Policy: pol, Audit: writer, Resolver: res, DefaultRegion: cfg.DefaultRegion,
+		}),
+		Reviews:  db,
+		Resolver: res,
 		Ready: []httpapi.Check{
 			{Name: "database", Check: db.Ping},
 			{Name: "migrations", Check: migrationsCurrent(db)},
 			{Name: "keys", Check: keysWork(v)},
+			{Name: "audit_role", Check: func(ctx context.Context) error { return checkAuditRole(ctx, cfg, db) }},
 		},
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -126,6 +157,37 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 	}
 	<-served
 	log.Info("stopped")
+	return nil
+}
+
+// migrateAsOwner applies pending migrations with the owner's connection.
+func migrateAsOwner(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	owner, err := cfg.openOwnerDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer owner.Close()
+	applied, err := owner.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range applied {
+		log.Info("migration applied", slog.String("name", m))
+	}
+	return nil
+}
+
+// checkAuditRole refuses a database role that could change the audit log:
+// the service must only be able to append to it.
+func checkAuditRole(ctx context.Context, cfg *Config, db *postgres.DB) error {
+	canModify, err := db.AuditPrivileges(ctx)
+	if err != nil {
+		return err
+	}
+	if canModify && !cfg.AllowAuditOwner {
+		return errors.New("the database role of CDP_DATABASE_URL can change or delete audit entries: " +
+			"connect as a role that is a member of cdp_app (see the README), or set CDP_ALLOW_AUDIT_OWNER=true on a development database")
+	}
 	return nil
 }
 
@@ -178,10 +240,10 @@ func ensureDevKey(cl *cli, cfg *Config) error {
 // demoSources are the departments of the demo dataset, with their
 // survivorship priority; billing holds one record per customer.
 var demoSources = []identity.Source{
-	{Name: "billing", Department: "billing", Priority: 90, UniqueRecords: true},
-	{Name: "sales", Department: "sales", Priority: 70},
-	{Name: "support", Department: "support", Priority: 60},
-	{Name: "marketing", Department: "marketing", Priority: 50},
+	{Name: "billing", Department: "billing", Priority: 90, UniqueRecords: true, LegalBasis: "contract"},
+	{Name: "sales", Department: "sales", Priority: 70, LegalBasis: "contract"},
+	{Name: "support", Department: "support", Priority: 60, LegalBasis: "contract"},
+	{Name: "marketing", Department: "marketing", Priority: 50, LegalBasis: "consent", Purposes: []string{"marketing"}},
 }
 
 // loadDemo fills an empty database with the demo dataset.

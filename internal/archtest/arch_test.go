@@ -53,6 +53,9 @@ var forbidden = map[string][]string{
 	// Policy and audit decide and record; they neither store nor serve.
 	"policy": {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", module + "/postgres", module + "/vault"}, // OPA itself imports net/http; its network builtins are disabled
 	"audit":  {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", "net/http", module + "/postgres", module + "/vault"},
+	// The read path decides, opens and records; it neither stores nor serves.
+	"access":  {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", module + "/postgres", module + "/httpapi"},
+	"consent": {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", "net/http", module + "/postgres"},
 	// The HTTP layer never speaks SQL.
 	"httpapi": {"github.com/jackc/pgx/v5", module + "/postgres"},
 	// The store knows nothing of HTTP.

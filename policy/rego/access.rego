@@ -19,11 +19,13 @@ package cdp.access
 
 import rego.v1
 
-# The attributes of a profile, as field names.
+# The attributes of a profile, as field names: the canonical attributes,
+# "extra" (a department's own columns) and "source_id" (a department's own
+# id of its record, personal data because some use an email as id).
 all_fields := {
 	"given_name", "family_name", "full_name", "birth_date", "gender",
 	"email", "phone", "street", "address_line2", "postcode", "city",
-	"region", "country", "national_id", "extra",
+	"region", "country", "national_id", "extra", "source_id",
 }
 
 # Data minimisation: what each purpose needs, no more. Nobody sees a national
@@ -33,23 +35,36 @@ purpose_fields := {
 	"support": {
 		"given_name", "family_name", "full_name", "email", "phone",
 		"street", "address_line2", "postcode", "city", "region", "country",
+		"source_id",
 	},
 	"billing": {
 		"given_name", "family_name", "full_name", "email",
 		"street", "address_line2", "postcode", "city", "region", "country",
+		"source_id",
 	},
 	"marketing": {"given_name", "family_name", "full_name", "email"},
 	"analytics": {"gender", "birth_date", "postcode", "city", "region", "country"},
+	# Stewards compare records to decide links: everything that matching
+	# uses, but no national id and no department's own columns.
+	"data_quality": {
+		"given_name", "family_name", "full_name", "birth_date", "gender",
+		"email", "phone", "street", "address_line2", "postcode", "city",
+		"region", "country", "source_id",
+	},
 	"fraud_prevention": all_fields,
 	"legal_claims": all_fields,
+	"compliance": all_fields,
 	"self_service": all_fields,
 }
 
 # The purposes each staff role may declare for reading profiles.
 role_purposes := {
 	"reader": {"support", "billing", "marketing", "analytics"},
-	"steward": {"support"},
-	"dpo": {"support", "billing", "marketing", "analytics", "fraud_prevention", "legal_claims"},
+	"steward": {"support", "data_quality"},
+	"dpo": {
+		"support", "billing", "marketing", "analytics", "fraud_prevention",
+		"legal_claims", "data_quality", "compliance",
+	},
 }
 
 # The roles each action needs, beyond reading.
@@ -165,13 +180,21 @@ source_serves(s) if {
 	consent_state == "granted"
 }
 
+# Actions that show no attribute: ids, scores, levels and decisions only
+# (a lineage also shows the stewards' notes).
+attribute_free := {"lineage", "review", "merge", "split", "decide", "audit"}
+
 allowed_fields := purpose_fields[input.purpose] if {
-	not input.action in {"lineage", "review", "merge", "split", "decide", "audit"}
+	not input.action in attribute_free
 }
 
-# Steward and audit actions show ids, scores and decisions, no attribute.
+allowed_fields := {"note"} if {
+	input.action == "lineage"
+}
+
 allowed_fields := set() if {
-	input.action in {"lineage", "review", "merge", "split", "decide", "audit"}
+	input.action in attribute_free
+	input.action != "lineage"
 }
 
 default decision := {"allow": false, "fields": [], "sources": [], "reason": "no rule decides this request"}

@@ -10,7 +10,9 @@ catalogue := {
 	"marketing": {"legal_basis": "consent", "requires_consent": true, "allows_objection": true},
 	"analytics": {"legal_basis": "legitimate_interests", "requires_consent": false, "allows_objection": true},
 	"fraud_prevention": {"legal_basis": "legitimate_interests", "requires_consent": false, "allows_objection": true},
-	"legal_claims": {"legal_basis": "legal_obligation", "requires_consent": false, "allows_objection": false},
+	"legal_claims": {"legal_basis": "legitimate_interests", "requires_consent": false, "allows_objection": false},
+	"data_quality": {"legal_basis": "legitimate_interests", "requires_consent": false, "allows_objection": false},
+	"compliance": {"legal_basis": "legal_obligation", "requires_consent": false, "allows_objection": false},
 }
 
 sources := [
@@ -113,15 +115,40 @@ test_customer_reads_own_profile if {
 }
 
 test_steward_actions_show_no_attributes if {
-	r := json.patch(req(["steward"], "support", {}), [{"op": "replace", "path": "/action", "value": "lineage"}])
+	r := json.patch(req(["steward"], "data_quality", {}), [{"op": "replace", "path": "/action", "value": "merge"}])
 	d := access.decision with input as r
 	d.allow
 	d.fields == []
 	not allowed(json.patch(r, [{"op": "replace", "path": "/principal/roles", "value": ["reader"]}]))
 }
 
+test_lineage_shows_notes_only if {
+	r := json.patch(req(["steward"], "data_quality", {}), [{"op": "replace", "path": "/action", "value": "lineage"}])
+	d := access.decision with input as r
+	d.fields == ["note"]
+}
+
+test_stewards_compare_records_without_national_ids if {
+	d := access.decision with input as req(["steward"], "data_quality", {})
+	d.allow
+	"birth_date" in d.fields
+	"email" in d.fields
+	not "national_id" in d.fields
+	not "extra" in d.fields
+	not allowed(req(["reader"], "data_quality", {}))
+	not allowed(req(["steward"], "billing", {}))
+}
+
+test_compliance_is_for_the_dpo if {
+	d := access.decision with input as req(["dpo"], "compliance", {})
+	d.allow
+	"national_id" in d.fields
+	not allowed(req(["reader"], "compliance", {}))
+	not allowed(req(["steward"], "compliance", {}))
+}
+
 test_audit_queries_are_for_the_dpo if {
-	r := json.patch(req(["dpo"], "legal_claims", {}), [{"op": "replace", "path": "/action", "value": "audit"}])
+	r := json.patch(req(["dpo"], "compliance", {}), [{"op": "replace", "path": "/action", "value": "audit"}])
 	allowed(r)
 	not allowed(json.patch(r, [{"op": "replace", "path": "/principal/roles", "value": ["reader"]}]))
 }

@@ -231,9 +231,9 @@ func AppURL(t testing.TB, dbURL string) string {
 }
 
 // NewAppStore returns a store on a fresh database connected as AppRole,
-// and the owner's store of the same database (for setting up and for
-// simulating damage), both closed when the test ends.
-func NewAppStore(t testing.TB) (app, owner *postgres.DB) {
+// and the owner's store of the same database with its URL (for setting up
+// and for simulating damage), closed when the test ends.
+func NewAppStore(t testing.TB) (app, owner *postgres.DB, ownerURL string) {
 	t.Helper()
 	owner, u := NewStore(t)
 	app, err := postgres.Open(context.Background(), AppURL(t, u), postgres.Options{MaxConns: 8})
@@ -241,5 +241,20 @@ func NewAppStore(t testing.TB) (app, owner *postgres.DB) {
 		t.Fatalf("open test database as the service role: %v", err)
 	}
 	t.Cleanup(app.Close)
-	return app, owner
+	return app, owner, u
+}
+
+// Exec runs statements on the database at dbURL, for tests that simulate
+// damage or outages (REVOKE INSERT ON audit_log FROM cdp_app).
+func Exec(t testing.TB, dbURL, sql string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
 }

@@ -1,0 +1,392 @@
+// Package access is the one path every read of personal data takes, over
+// HTTP, the CLI and export jobs alike:
+//
+//	validate the purpose -> load the sealed resource -> policy decision (OPA)
+//	  -> open only the allowed fields of the allowed sources -> minimise
+//	  -> audit entry committed -> hand the result to the caller
+//
+// Nothing else in cdp opens sealed attributes for a reader. A denial looks
+// exactly like an unknown profile (ErrNotFound), so a caller cannot learn
+// that a person exists; it is audited all the same. When the audit entry
+// cannot be committed the read fails (ErrUnavailable) and its result is
+// dropped: nothing leaves without a durable record of who read what, why,
+// on which decision.
+//
+// Steward actions (merge, split, review decisions) and the DPO's audit
+// queries pass through here too: they are authorised by the same policy
+// and recorded in the same log.
+//
+// access imports the domain packages (auth, policy, audit, consent,
+// identity, resolver, vault) and declares the Store it reads; never a
+// database or HTTP package.
+package access
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cdp-project/cdp/audit"
+	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/consent"
+	"github.com/cdp-project/cdp/derrors"
+	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/policy"
+	"github.com/cdp-project/cdp/resolver"
+	"github.com/cdp-project/cdp/vault"
+)
+
+// Sentinel errors.
+var (
+	// ErrNotFound reports a profile that does not exist or that the caller
+	// may not see: the two are indistinguishable on purpose.
+	ErrNotFound = derrors.New(derrors.ErrNotFound, "profile not found")
+	// ErrPurpose reports a missing or unknown purpose.
+	ErrPurpose = derrors.New(derrors.ErrInvalid, "purpose")
+	// ErrInvalid reports another invalid request value.
+	ErrInvalid = derrors.New(derrors.ErrInvalid, "invalid request")
+	// ErrForbidden reports an action the caller may not take where denying
+	// reveals nothing about a person (the audit log).
+	ErrForbidden = derrors.ErrForbidden
+	// ErrUnavailable reports that the read could not be audited or decided:
+	// it did not happen.
+	ErrUnavailable = derrors.New(derrors.ErrUnavailable, "access unavailable")
+)
+
+// Actions, as the policy and the audit log name them.
+const (
+	ActionRead    = "read"
+	ActionSearch  = "search"
+	ActionRecords = "records"
+	ActionLineage = "lineage"
+	ActionReview  = "review"
+	ActionMerge   = "merge"
+	ActionSplit   = "split"
+	ActionDecide  = "decide"
+	ActionAudit   = "audit"
+)
+
+// Request says who asks and why.
+type Request struct {
+	Principal auth.Principal
+	Purpose   string
+	RequestID string
+	// Client is the caller's network address; the audit log keeps a keyed
+	// hash of it, never the address.
+	Client string
+	// Subject is, for a customer, the profile their identity is linked to.
+	Subject uuid.UUID
+}
+
+// StoredRecord is a source record as stored: sealed.
+type StoredRecord = resolver.StoredRecord
+
+// Store is what the read path reads.
+type Store interface {
+	// ProfileRecords returns the current id of a profile (following
+	// merges) and its records. ErrNotFound when there is no such profile.
+	ProfileRecords(ctx context.Context, id uuid.UUID) (uuid.UUID, []StoredRecord, error)
+	// ProfilesByIndex returns the profiles holding a record whose blind
+	// index of kind ("email", "phone") is sum, at most limit.
+	ProfilesByIndex(ctx context.Context, kind string, sum []byte, limit int) ([]uuid.UUID, error)
+	Sources(ctx context.Context) ([]identity.Source, error)
+	Purposes(ctx context.Context) ([]consent.Purpose, error)
+	// ProfileLineage returns the history of a profile.
+	ProfileLineage(ctx context.Context, id uuid.UUID) (*resolver.Lineage, error)
+	// OpenReviews returns undecided review pairs, most likely first, after
+	// the given pair (paging; uuid.Nil: from the start).
+	OpenReviews(ctx context.Context, after uuid.UUID, limit int) ([]Review, error)
+	// ReviewPair returns one review pair.
+	ReviewPair(ctx context.Context, id uuid.UUID) (resolver.OpenReview, error)
+	AuditEntries(ctx context.Context, q audit.Query) ([]audit.Entry, error)
+}
+
+// Recorder makes audit entries durable (audit.Writer).
+type Recorder interface {
+	RecordAll(ctx context.Context, es []audit.Entry) ([]audit.Entry, error)
+}
+
+// Config builds a Service. Every field is required unless marked optional.
+type Config struct {
+	Store    Store
+	Vault    *vault.Vault
+	Policy   *policy.Engine
+	Audit    Recorder
+	Resolver *resolver.Resolver
+	// Survivorship chooses golden values (optional: the default rules).
+	Survivorship identity.Survivorship
+	// DefaultRegion reads phone numbers without a country prefix in
+	// lookups (optional: "GB").
+	DefaultRegion string
+	// CatalogueTTL is how long sources and purposes are cached (optional:
+	// two seconds).
+	CatalogueTTL time.Duration
+}
+
+// Service is the read path.
+type Service struct {
+	store    Store
+	vault    *vault.Vault
+	policy   *policy.Engine
+	audit    Recorder
+	resolver *resolver.Resolver
+	rules    identity.Survivorship
+	region   string
+	ttl      time.Duration
+
+	mu        sync.Mutex
+	loadedAt  time.Time
+	catalogue *catalogue
+}
+
+// New builds the read path.
+func New(cfg Config) *Service {
+	s := &Service{
+		store: cfg.Store, vault: cfg.Vault, policy: cfg.Policy, audit: cfg.Audit, resolver: cfg.Resolver,
+		rules: cfg.Survivorship, region: cfg.DefaultRegion, ttl: cfg.CatalogueTTL,
+	}
+	if s.rules == nil {
+		s.rules = identity.DefaultSurvivorship()
+	}
+	if s.region == "" {
+		s.region = "GB"
+	}
+	if s.ttl <= 0 {
+		s.ttl = 2 * time.Second
+	}
+	return s
+}
+
+// PolicyRevision identifies the policy that decides.
+func (s *Service) PolicyRevision() string { return s.policy.Revision() }
+
+// catalogue is the cached view of sources and purposes the policy needs.
+type catalogue struct {
+	sources  map[string]identity.Source
+	purposes map[string]consent.Purpose
+	input    map[string]policy.Purpose
+}
+
+func (s *Service) catalogue_(ctx context.Context) (*catalogue, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.catalogue != nil && time.Since(s.loadedAt) < s.ttl {
+		return s.catalogue, nil
+	}
+	srcs, err := s.store.Sources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := s.store.Purposes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := &catalogue{
+		sources:  make(map[string]identity.Source, len(srcs)),
+		purposes: make(map[string]consent.Purpose, len(ps)),
+		input:    make(map[string]policy.Purpose, len(ps)),
+	}
+	for _, src := range srcs {
+		c.sources[src.Name] = src
+	}
+	for _, p := range ps {
+		c.purposes[p.ID] = p
+		c.input[p.ID] = policy.Purpose{LegalBasis: string(p.LegalBasis), RequiresConsent: p.RequiresConsent, AllowsObjection: p.AllowsObjection}
+	}
+	s.catalogue, s.loadedAt = c, time.Now()
+	return c, nil
+}
+
+// Forget drops the cached catalogue (after a change to sources or
+// purposes), so the next request reads it anew.
+func (s *Service) Forget() {
+	s.mu.Lock()
+	s.catalogue = nil
+	s.mu.Unlock()
+}
+
+// checkPurpose validates the declared purpose.
+func (s *Service) checkPurpose(ctx context.Context, req *Request) (*catalogue, error) {
+	cat, err := s.catalogue_(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if req.Principal.Kind == auth.Customer {
+		if req.Purpose == "" {
+			req.Purpose = consent.SelfService
+		}
+		return cat, nil
+	}
+	if req.Purpose == "" {
+		return nil, fmt.Errorf("declare why you read personal data: ?purpose= or the X-Purpose header, one of %s: %w", purposeList(cat), ErrPurpose)
+	}
+	if _, ok := cat.purposes[req.Purpose]; !ok {
+		return nil, fmt.Errorf("unknown purpose %q: want one of %s: %w", clip(req.Purpose), purposeList(cat), ErrPurpose)
+	}
+	return cat, nil
+}
+
+func purposeList(c *catalogue) string {
+	ids := make([]string, 0, len(c.purposes))
+	for id := range c.purposes {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	out := ""
+	for i, id := range ids {
+		if i > 0 {
+			out += ", "
+		}
+		out += id
+	}
+	return out
+}
+
+// clip bounds a caller's value echoed in an error (purposes are ids, not
+// personal data, but a caller may send anything).
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+// resource is a loaded profile.
+type resource struct {
+	id      uuid.UUID
+	records []StoredRecord
+}
+
+// decide asks the policy about one profile.
+func (s *Service) decide(ctx context.Context, cat *catalogue, req *Request, action string, res *resource) (policy.Decision, error) {
+	in := policy.Input{
+		Principal: req.Principal,
+		Action:    action,
+		Purpose:   req.Purpose,
+		Purposes:  cat.input,
+		Resource:  policy.Resource{Consent: map[string]string{}},
+	}
+	if res != nil {
+		in.Resource.ProfileID = res.id.String()
+		in.Resource.Self = req.Principal.Kind == auth.Customer && req.Subject != uuid.Nil && req.Subject == res.id
+		seen := map[string]bool{}
+		for _, r := range res.records {
+			if seen[r.Source] {
+				continue
+			}
+			seen[r.Source] = true
+			src := cat.sources[r.Source]
+			in.Resource.Sources = append(in.Resource.Sources, policy.Source{
+				Name: r.Source, Department: src.Department, LegalBasis: src.LegalBasis, Purposes: src.Purposes,
+			})
+		}
+	}
+	// Until a person says otherwise, each purpose has its default state.
+	for id, p := range cat.purposes {
+		in.Resource.Consent[id] = string(p.DefaultState)
+	}
+	d, err := s.policy.Decide(ctx, in)
+	if err != nil {
+		return d, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return d, nil
+}
+
+// entry is the audit entry of one decision.
+func (s *Service) entry(req *Request, action string, profiles []string, d policy.Decision, outcome string, fields []string) audit.Entry {
+	reason := d.Reason
+	if outcome == audit.NotFound {
+		reason = "no such profile"
+	}
+	return audit.Entry{
+		PrincipalKind:  string(req.Principal.Kind),
+		Principal:      req.Principal.ID,
+		Department:     req.Principal.Department,
+		Action:         action,
+		Purpose:        req.Purpose,
+		Profiles:       profiles,
+		Fields:         fields,
+		DecisionID:     d.ID,
+		PolicyRevision: s.policy.Revision(),
+		RequestID:      req.RequestID,
+		Client:         s.client(req.Client),
+		Outcome:        outcome,
+		Reason:         reason,
+	}
+}
+
+// client pseudonymises a network address: a keyed hash, the same for the
+// same address, useless without the index key.
+func (s *Service) client(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		addr = ap.Addr().String()
+	}
+	return hex.EncodeToString(s.vault.Index().SumString(vault.IndexClient, addr))
+}
+
+// record commits entries; failure means the caller gets nothing.
+func (s *Service) record(ctx context.Context, es ...audit.Entry) error {
+	if _, err := s.audit.RecordAll(ctx, es); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// load reads a profile's sealed records; a missing profile is audited as
+// such and reported as ErrNotFound.
+func (s *Service) load(ctx context.Context, req *Request, action string, id uuid.UUID) (*resource, error) {
+	cur, recs, err := s.store.ProfileRecords(ctx, id)
+	if errors.Is(err, derrors.ErrNotFound) {
+		if err := s.record(ctx, s.entry(req, action, []string{id.String()}, policy.Decision{}, audit.NotFound, nil)); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("profile %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &resource{id: cur, records: recs}, nil
+}
+
+// authorize loads and decides one profile; a denial is audited and
+// reported as ErrNotFound. The allowed decision is returned unaudited: the
+// caller audits it with the fields it returns.
+func (s *Service) authorize(ctx context.Context, cat *catalogue, req *Request, action string, id uuid.UUID) (*resource, policy.Decision, error) {
+	res, err := s.load(ctx, req, action, id)
+	if err != nil {
+		return nil, policy.Decision{}, err
+	}
+	d, err := s.decide(ctx, cat, req, action, res)
+	if err != nil {
+		if aerr := s.record(ctx, s.entry(req, action, []string{res.id.String()}, d, audit.Denied, nil)); aerr != nil {
+			return nil, d, aerr
+		}
+		return nil, d, err
+	}
+	if !d.Allow {
+		if err := s.record(ctx, s.entry(req, action, []string{res.id.String()}, d, audit.Denied, nil)); err != nil {
+			return nil, d, err
+		}
+		return nil, d, fmt.Errorf("profile %s: %w", id, ErrNotFound)
+	}
+	return res, d, nil
+}
+
+// Grant is what a response says about the decision that allowed it.
+type Grant struct {
+	Purpose        string   `json:"purpose"`
+	DecisionID     string   `json:"decision_id"`
+	PolicyRevision string   `json:"policy_revision"`
+	Fields         []string `json:"fields"`
+	AuditSeq       int64    `json:"audit_seq"`
+}

@@ -1,0 +1,321 @@
+package access
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cdp-project/cdp/audit"
+	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/policy"
+	"github.com/cdp-project/cdp/vault"
+)
+
+// Attribute is a golden value with its provenance.
+type Attribute struct {
+	Value      string    `json:"value"`
+	Source     string    `json:"source"`
+	RecordID   string    `json:"record_id"`
+	Rule       string    `json:"rule"`
+	RecordedAt time.Time `json:"recorded_at"`
+	LegalBasis string    `json:"legal_basis"`
+}
+
+// Profile is a golden profile as one reader may see it.
+type Profile struct {
+	ID uuid.UUID `json:"id"`
+	// Attributes holds the golden values the decision allows, by canonical
+	// name; a department's own columns appear as "extra:<name>".
+	Attributes map[string]Attribute `json:"attributes"`
+	// Sources are the sources whose records served the answer.
+	Sources []string `json:"sources"`
+	Access  Grant    `json:"access"`
+}
+
+// Record is one source record as one reader may see it.
+type Record struct {
+	ID         uuid.UUID         `json:"id"`
+	Source     string            `json:"source"`
+	Department string            `json:"department"`
+	LegalBasis string            `json:"legal_basis"`
+	SourceID   string            `json:"source_id,omitempty"`
+	Attributes map[string]string `json:"attributes"`
+	Extra      map[string]string `json:"extra,omitempty"`
+	Version    int               `json:"version"`
+	CreatedAt  time.Time         `json:"created_at"`
+	UpdatedAt  time.Time         `json:"updated_at"`
+}
+
+// ProfileRecords is a profile's source records as one reader may see them.
+type ProfileRecords struct {
+	ProfileID uuid.UUID `json:"profile_id"`
+	Records   []Record  `json:"records"`
+	Access    Grant     `json:"access"`
+}
+
+// opened is a profile's records opened under a decision.
+type opened struct {
+	inputs  []identity.GoldenInput
+	records []Record
+	sources []string
+}
+
+// open decrypts only what the decision allows: the allowed fields of the
+// records of the allowed sources. Records of other sources stay sealed.
+func (s *Service) open(cat *catalogue, res *resource, d policy.Decision) (*opened, error) {
+	want := func(f identity.Field) bool { return d.AllowsField(f.String()) }
+	withID, withExtra := d.AllowsField("source_id"), d.AllowsField("extra")
+	o := &opened{}
+	seen := map[string]bool{}
+	for _, sr := range res.records {
+		if !d.AllowsSource(sr.Source) {
+			continue
+		}
+		key, err := s.vault.OpenSubjectKey(sr.ID, sr.KEK, sr.Wrapped)
+		if err != nil {
+			return nil, fmt.Errorf("record %s: %w", sr.ID, err)
+		}
+		rec, err := key.OpenRecord(sr.Attrs, want, withID, withExtra)
+		if err != nil {
+			return nil, fmt.Errorf("record %s: %w", sr.ID, err)
+		}
+		src := cat.sources[sr.Source]
+		o.inputs = append(o.inputs, identity.GoldenInput{
+			RecordID: sr.ID.String(), Source: sr.Source, Priority: src.Priority, UpdatedAt: sr.UpdatedAt, Record: rec,
+		})
+		out := Record{
+			ID: sr.ID, Source: sr.Source, Department: src.Department, LegalBasis: src.LegalBasis,
+			Attributes: map[string]string{}, Version: sr.Version, CreatedAt: sr.CreatedAt, UpdatedAt: sr.UpdatedAt,
+		}
+		if withID {
+			out.SourceID = rec.SourceID
+		}
+		for _, f := range identity.Fields() {
+			if v := rec.Get(f); v != "" && want(f) {
+				out.Attributes[f.String()] = v
+			}
+		}
+		if extra := rec.Extra(); withExtra && len(extra) > 0 {
+			out.Extra = make(map[string]string, len(extra))
+			for _, x := range extra {
+				out.Extra[x.Name] = x.Value
+			}
+		}
+		o.records = append(o.records, out)
+		if !seen[sr.Source] {
+			seen[sr.Source] = true
+			o.sources = append(o.sources, sr.Source)
+		}
+	}
+	sort.Strings(o.sources)
+	return o, nil
+}
+
+// golden builds the profile one decision allows.
+func (s *Service) golden(cat *catalogue, res *resource, d policy.Decision) (*Profile, []string, error) {
+	o, err := s.open(cat, res, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := &Profile{ID: res.id, Attributes: map[string]Attribute{}, Sources: o.sources}
+	if p.Sources == nil {
+		p.Sources = []string{}
+	}
+	fields := map[string]bool{}
+	for name, g := range s.rules.Golden(o.inputs) {
+		field := name
+		if strings.HasPrefix(name, "extra:") {
+			field = "extra"
+		}
+		if !d.AllowsField(field) {
+			continue // survivorship never sees more than it was given; belt and braces
+		}
+		p.Attributes[name] = Attribute{
+			Value: g.Value, Source: g.Source, RecordID: g.RecordID, Rule: string(g.Rule),
+			RecordedAt: g.RecordedAt, LegalBasis: cat.sources[g.Source].LegalBasis,
+		}
+		fields[field] = true
+	}
+	return p, sortedKeys(fields), nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func grant(req *Request, d policy.Decision, fields []string, e audit.Entry) Grant {
+	if fields == nil {
+		fields = []string{}
+	}
+	return Grant{Purpose: req.Purpose, DecisionID: d.ID, PolicyRevision: d.Revision, Fields: fields, AuditSeq: e.Seq}
+}
+
+// Profile reads a golden profile.
+func (s *Service) Profile(ctx context.Context, req Request, id uuid.UUID) (*Profile, error) {
+	cat, err := s.checkPurpose(ctx, &req)
+	if err != nil {
+		return nil, err
+	}
+	res, d, err := s.authorize(ctx, cat, &req, ActionRead, id)
+	if err != nil {
+		return nil, err
+	}
+	p, fields, err := s.golden(cat, res, d)
+	if err != nil {
+		return nil, err
+	}
+	es, err := s.audit.RecordAll(ctx, []audit.Entry{s.entry(&req, ActionRead, []string{res.id.String()}, d, audit.Allowed, fields)})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	p.Access = grant(&req, d, fields, es[0])
+	return p, nil
+}
+
+// Records reads a profile's source records.
+func (s *Service) Records(ctx context.Context, req Request, id uuid.UUID) (*ProfileRecords, error) {
+	cat, err := s.checkPurpose(ctx, &req)
+	if err != nil {
+		return nil, err
+	}
+	res, d, err := s.authorize(ctx, cat, &req, ActionRecords, id)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.open(cat, res, d)
+	if err != nil {
+		return nil, err
+	}
+	fields := map[string]bool{}
+	for _, r := range o.records {
+		for f := range r.Attributes {
+			fields[f] = true
+		}
+		if r.SourceID != "" {
+			fields["source_id"] = true
+		}
+		if len(r.Extra) > 0 {
+			fields["extra"] = true
+		}
+	}
+	list := sortedKeys(fields)
+	es, err := s.audit.RecordAll(ctx, []audit.Entry{s.entry(&req, ActionRecords, []string{res.id.String()}, d, audit.Allowed, list)})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	out := &ProfileRecords{ProfileID: res.id, Records: o.records, Access: grant(&req, d, list, es[0])}
+	if out.Records == nil {
+		out.Records = []Record{}
+	}
+	return out, nil
+}
+
+// Lookup is a search by a strong identifier.
+type Lookup struct {
+	Email string
+	Phone string
+}
+
+// MaxResults bounds the profiles one lookup returns.
+const MaxResults = 20
+
+// Find looks profiles up by email address or phone number, through blind
+// indexes. The policy decides per profile; profiles it denies are left
+// out; every profile returned has its own audit entry, and a lookup that
+// returns nothing is audited too.
+func (s *Service) Find(ctx context.Context, req Request, q Lookup) ([]*Profile, error) {
+	cat, err := s.checkPurpose(ctx, &req)
+	if err != nil {
+		return nil, err
+	}
+	var kind, value string
+	switch {
+	case q.Email != "" && q.Phone != "":
+		return nil, fmt.Errorf("look up by one of email or phone, not both: %w", ErrInvalid)
+	case q.Email != "":
+		e, ok := identity.NormalizeEmail(q.Email)
+		if !ok {
+			return nil, fmt.Errorf("email: not a valid email address: %w", ErrInvalid)
+		}
+		kind, value = "email", e
+	case q.Phone != "":
+		p, ok := identity.NormalizePhone(q.Phone, s.region)
+		if !ok {
+			return nil, fmt.Errorf("phone: not a possible phone number: %w", ErrInvalid)
+		}
+		kind, value = "phone", p
+	default:
+		return nil, fmt.Errorf("give email= or phone= to look profiles up: %w", ErrInvalid)
+	}
+	ids, err := s.store.ProfilesByIndex(ctx, kind, s.indexSum(kind, value), MaxResults)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		found   []*Profile
+		entries []audit.Entry
+	)
+	for _, id := range ids {
+		cur, recs, err := s.store.ProfileRecords(ctx, id)
+		if err != nil {
+			continue // resolved away meanwhile
+		}
+		res := &resource{id: cur, records: recs}
+		d, err := s.decide(ctx, cat, &req, ActionSearch, res)
+		if err != nil {
+			entries = append(entries, s.entry(&req, ActionSearch, []string{cur.String()}, d, audit.Denied, nil))
+			if aerr := s.record(ctx, entries...); aerr != nil {
+				return nil, aerr
+			}
+			return nil, err
+		}
+		if !d.Allow {
+			entries = append(entries, s.entry(&req, ActionSearch, []string{cur.String()}, d, audit.Denied, nil))
+			continue
+		}
+		p, fields, err := s.golden(cat, res, d)
+		if err != nil {
+			return nil, err
+		}
+		p.Access = grant(&req, d, fields, audit.Entry{})
+		found = append(found, p)
+		entries = append(entries, s.entry(&req, ActionSearch, []string{cur.String()}, d, audit.Allowed, fields))
+	}
+	if len(entries) == 0 {
+		e := s.entry(&req, ActionSearch, nil, policy.Decision{}, audit.NotFound, nil)
+		e.Reason = "no profile matches"
+		entries = append(entries, e)
+	}
+	es, err := s.audit.RecordAll(ctx, entries)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	i := 0
+	for _, e := range es {
+		if e.Outcome == audit.Allowed {
+			found[i].Access.AuditSeq = e.Seq
+			i++
+		}
+	}
+	if found == nil {
+		found = []*Profile{}
+	}
+	return found, nil
+}
+
+func (s *Service) indexSum(kind, value string) []byte {
+	k := vault.IndexEmail
+	if kind == "phone" {
+		k = vault.IndexPhone
+	}
+	return s.vault.Index().SumString(k, value)
+}

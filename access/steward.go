@@ -1,0 +1,253 @@
+package access
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cdp-project/cdp/audit"
+	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/policy"
+	"github.com/cdp-project/cdp/resolver"
+)
+
+// Lineage is how a profile came to be (resolver.Lineage), with the
+// decision that let the caller see it.
+type Lineage struct {
+	*resolver.Lineage
+	Access Grant `json:"access"`
+}
+
+// Review is a pair of records a steward should decide.
+type Review = resolver.Review
+
+// Lineage reads how a profile came to be.
+func (s *Service) Lineage(ctx context.Context, req Request, id uuid.UUID) (*Lineage, error) {
+	stewardPurpose(&req)
+	cat, err := s.checkPurpose(ctx, &req)
+	if err != nil {
+		return nil, err
+	}
+	res, d, err := s.authorize(ctx, cat, &req, ActionLineage, id)
+	if err != nil {
+		return nil, err
+	}
+	rl, err := s.store.ProfileLineage(ctx, res.id)
+	if err != nil {
+		return nil, err
+	}
+	l := &Lineage{Lineage: rl}
+	var fields []string
+	if d.AllowsField("note") {
+		for i := range l.Decisions {
+			note, err := s.resolver.OpenNote(l.Decisions[i].ID, l.Decisions[i].Sealed)
+			if err != nil {
+				return nil, err
+			}
+			l.Decisions[i].Note = note
+			fields = []string{"note"}
+		}
+	}
+	es, err := s.audit.RecordAll(ctx, []audit.Entry{s.entry(&req, ActionLineage, []string{res.id.String()}, d, audit.Allowed, fields)})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	l.Access = grant(&req, d, fields, es[0])
+	return l, nil
+}
+
+// Reviews lists undecided review pairs, most likely first.
+func (s *Service) Reviews(ctx context.Context, req Request, after uuid.UUID, limit int) ([]Review, Grant, error) {
+	stewardPurpose(&req)
+	cat, err := s.checkPurpose(ctx, &req)
+	if err != nil {
+		return nil, Grant{}, err
+	}
+	d, err := s.decide(ctx, cat, &req, ActionReview, nil)
+	if err != nil {
+		return nil, Grant{}, err
+	}
+	if !d.Allow {
+		if err := s.record(ctx, s.entry(&req, ActionReview, nil, d, audit.Denied, nil)); err != nil {
+			return nil, Grant{}, err
+		}
+		return nil, Grant{}, fmt.Errorf("%s: %w", d.Reason, ErrForbidden)
+	}
+	if limit <= 0 || limit > 500 {
+		limit = 100
+	}
+	rs, err := s.store.OpenReviews(ctx, after, limit)
+	if err != nil {
+		return nil, Grant{}, err
+	}
+	var profiles []string
+	seen := map[uuid.UUID]bool{}
+	for _, r := range rs {
+		for _, p := range []uuid.UUID{r.ProfileA, r.ProfileB} {
+			if !seen[p] {
+				seen[p] = true
+				profiles = append(profiles, p.String())
+			}
+		}
+	}
+	es, err := s.audit.RecordAll(ctx, []audit.Entry{s.entry(&req, ActionReview, profiles, d, audit.Allowed, nil)})
+	if err != nil {
+		return nil, Grant{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if rs == nil {
+		rs = []Review{}
+	}
+	return rs, grant(&req, d, nil, es[0]), nil
+}
+
+// steward authorises a steward action on profiles: every one must be
+// allowed, and the action is audited before it happens.
+func (s *Service) steward(ctx context.Context, req *Request, action string, profiles []uuid.UUID) ([]uuid.UUID, error) {
+	stewardPurpose(req)
+	cat, err := s.checkPurpose(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	current := make([]uuid.UUID, 0, len(profiles))
+	ids := make([]string, 0, len(profiles))
+	var last policy.Decision
+	for _, p := range profiles {
+		res, d, err := s.authorize(ctx, cat, req, action, p)
+		if err != nil {
+			return nil, err
+		}
+		current = append(current, res.id)
+		ids = append(ids, res.id.String())
+		last = d
+	}
+	if err := s.record(ctx, s.entry(req, action, ids, last, audit.Allowed, nil)); err != nil {
+		return nil, err
+	}
+	return current, nil
+}
+
+// stewardPurpose declares data_quality for steward work that declared no
+// purpose: lineage, review, merge, split and decisions show no attribute.
+func stewardPurpose(req *Request) {
+	if req.Purpose == "" && req.Principal.Kind == auth.Staff {
+		req.Purpose = "data_quality"
+	}
+}
+
+// Merge makes profiles one (see resolver.Merge).
+func (s *Service) Merge(ctx context.Context, req Request, profiles []uuid.UUID, note string) (*resolver.Report, error) {
+	if len(profiles) < 2 || len(profiles) > 50 {
+		return nil, fmt.Errorf("merge takes 2 to 50 profiles: %w", ErrInvalid)
+	}
+	current, err := s.steward(ctx, &req, ActionMerge, profiles)
+	if err != nil {
+		return nil, err
+	}
+	return s.resolver.Merge(ctx, req.Principal.Actor(), current, note)
+}
+
+// Split moves records out of a profile (see resolver.Split).
+func (s *Service) Split(ctx context.Context, req Request, profile uuid.UUID, records []uuid.UUID, note string) (*resolver.Report, error) {
+	if len(records) == 0 || len(records) > 1000 {
+		return nil, fmt.Errorf("split takes 1 to 1000 records: %w", ErrInvalid)
+	}
+	current, err := s.steward(ctx, &req, ActionSplit, []uuid.UUID{profile})
+	if err != nil {
+		return nil, err
+	}
+	return s.resolver.Split(ctx, req.Principal.Actor(), current[0], records, note)
+}
+
+// ReviewStore is what deciding a review pair reads.
+type ReviewStore interface {
+	resolver.ReviewStore
+	Review(ctx context.Context, id uuid.UUID) (Review, error)
+}
+
+// Decide settles a review pair (see resolver.Decide).
+func (s *Service) Decide(ctx context.Context, req Request, reviews ReviewStore, pair uuid.UUID, same bool, note string) (*resolver.Report, error) {
+	r, err := reviews.Review(ctx, pair)
+	if err != nil {
+		return nil, err
+	}
+	profiles := []uuid.UUID{r.ProfileA}
+	if r.ProfileB != r.ProfileA {
+		profiles = append(profiles, r.ProfileB)
+	}
+	if _, err := s.steward(ctx, &req, ActionDecide, profiles); err != nil {
+		return nil, err
+	}
+	return s.resolver.Decide(ctx, req.Principal.Actor(), reviews, pair, same, note)
+}
+
+// AuditLog answers a DPO's question about the audit log ("who read this
+// person's data", "what did this principal read between T1 and T2"). It
+// is itself audited, under the purpose compliance.
+func (s *Service) AuditLog(ctx context.Context, req Request, q audit.Query) ([]audit.Entry, Grant, error) {
+	req.Purpose = "compliance"
+	cat, err := s.checkPurpose(ctx, &req)
+	if err != nil {
+		return nil, Grant{}, err
+	}
+	if req.Principal.Kind != auth.Staff {
+		return nil, Grant{}, fmt.Errorf("the audit log is for the DPO: %w", ErrForbidden)
+	}
+	d, err := s.decide(ctx, cat, &req, ActionAudit, nil)
+	if err != nil {
+		return nil, Grant{}, err
+	}
+	var profiles []string
+	if q.Profile != "" {
+		if _, err := uuid.Parse(q.Profile); err != nil {
+			return nil, Grant{}, fmt.Errorf("profile: not a profile id: %w", ErrInvalid)
+		}
+		profiles = []string{q.Profile}
+	}
+	if !d.Allow {
+		if err := s.record(ctx, s.entry(&req, ActionAudit, profiles, d, audit.Denied, nil)); err != nil {
+			return nil, Grant{}, err
+		}
+		return nil, Grant{}, fmt.Errorf("%s: %w", d.Reason, ErrForbidden)
+	}
+	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
+		return nil, Grant{}, fmt.Errorf("from must be before to: %w", ErrInvalid)
+	}
+	if q.Limit <= 0 || q.Limit > 1000 {
+		q.Limit = 100
+	}
+	e := s.entry(&req, ActionAudit, profiles, d, audit.Allowed, nil)
+	e.Reason = auditQueryReason(q)
+	es, err := s.audit.RecordAll(ctx, []audit.Entry{e})
+	if err != nil {
+		return nil, Grant{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	out, err := s.store.AuditEntries(ctx, q)
+	if err != nil {
+		return nil, Grant{}, err
+	}
+	if out == nil {
+		out = []audit.Entry{}
+	}
+	return out, grant(&req, d, nil, es[0]), nil
+}
+
+// auditQueryReason describes a DPO's query in its own audit entry: which
+// principal, purpose and period it asked about (no personal data).
+func auditQueryReason(q audit.Query) string {
+	r := "audit query"
+	if q.Principal != "" {
+		r += " principal=" + clip(q.Principal)
+	}
+	if q.Purpose != "" {
+		r += " purpose=" + clip(q.Purpose)
+	}
+	if !q.From.IsZero() {
+		r += " from=" + q.From.UTC().Format(time.RFC3339)
+	}
+	if !q.To.IsZero() {
+		r += " to=" + q.To.UTC().Format(time.RFC3339)
+	}
+	return r
+}

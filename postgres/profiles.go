@@ -1,0 +1,276 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cdp-project/cdp/consent"
+	"github.com/cdp-project/cdp/resolver"
+)
+
+// currentProfile follows a merged profile's redirect to the profile that
+// holds its records now.
+func currentProfile(ctx context.Context, q pgx.Tx, id uuid.UUID) (uuid.UUID, error) {
+	var cur [16]byte
+	err := q.QueryRow(ctx, `SELECT id FROM profiles WHERE id = $1
+		UNION ALL
+		SELECT r.new_id FROM profile_redirects r JOIN profiles p ON p.id = r.new_id
+		WHERE r.old_id = $1 AND NOT EXISTS (SELECT 1 FROM profiles WHERE id = $1)`, [16]byte(id)).Scan(&cur)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, fmt.Errorf("profile %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("profile %s: %w", id, err)
+	}
+	return cur, nil
+}
+
+// ProfileRecords returns the current id of a profile and its records,
+// sealed (see resolver.Store). Records whose key was destroyed are left out.
+func (db *DB) ProfileRecords(ctx context.Context, id uuid.UUID) (uuid.UUID, []resolver.StoredRecord, error) {
+	var (
+		cur  uuid.UUID
+		recs []resolver.StoredRecord
+	)
+	err := db.readTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if cur, err = currentProfile(ctx, tx, id); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT r.id, r.source, r.kek_id, r.wrapped_key, r.attrs, r.version, r.created_at, r.updated_at
+			FROM profile_members m JOIN records r ON r.id = m.record_id
+			WHERE m.profile_id = $1 AND r.wrapped_key IS NOT NULL
+			ORDER BY r.id`, [16]byte(cur))
+		if err != nil {
+			return err
+		}
+		recs, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (resolver.StoredRecord, error) {
+			var r resolver.StoredRecord
+			var rid [16]byte
+			err := row.Scan(&rid, &r.Source, &r.KEK, &r.Wrapped, &r.Attrs, &r.Version, &r.CreatedAt, &r.UpdatedAt)
+			r.ID = rid
+			return r, err
+		})
+		return err
+	})
+	if err != nil {
+		return uuid.Nil, nil, fmt.Errorf("read profile: %w", err)
+	}
+	return cur, recs, nil
+}
+
+// readTx runs fn in a read-only transaction with a consistent snapshot.
+func (db *DB) readTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// ProfilesByIndex returns the profiles holding a record with the given
+// blind index of an email address or phone number.
+func (db *DB) ProfilesByIndex(ctx context.Context, kind string, sum []byte, limit int) ([]uuid.UUID, error) {
+	var column string
+	switch kind {
+	case "email":
+		column = "email_index"
+	case "phone":
+		column = "phone_index"
+	default:
+		return nil, fmt.Errorf("lookup by %q: %w", kind, ErrInvalid)
+	}
+	rows, err := db.pool.Query(ctx, `SELECT DISTINCT m.profile_id FROM records r JOIN profile_members m ON m.record_id = r.id
+		WHERE r.`+column+` = $1 AND r.wrapped_key IS NOT NULL ORDER BY m.profile_id LIMIT $2`, sum, limit)
+	if err != nil {
+		return nil, fmt.Errorf("lookup: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[[16]byte])
+	if err != nil {
+		return nil, fmt.Errorf("lookup: %w", err)
+	}
+	out := make([]uuid.UUID, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out, nil
+}
+
+// Purposes returns the purpose catalogue.
+func (db *DB) Purposes(ctx context.Context) ([]consent.Purpose, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id, description, legal_basis, requires_consent, allows_objection, default_state,
+		retention_days, created_at FROM purposes ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("purposes: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (consent.Purpose, error) {
+		var p consent.Purpose
+		err := r.Scan(&p.ID, &p.Description, &p.LegalBasis, &p.RequiresConsent, &p.AllowsObjection, &p.DefaultState,
+			&p.RetentionDays, &p.CreatedAt)
+		return p, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("purposes: %w", err)
+	}
+	return out, nil
+}
+
+// ProfileLineage returns how a profile came to be (see resolver.Lineage).
+func (db *DB) ProfileLineage(ctx context.Context, id uuid.UUID) (*resolver.Lineage, error) {
+	l := &resolver.Lineage{ProfileID: id}
+	err := db.readTx(ctx, func(tx pgx.Tx) error {
+		cur, err := currentProfile(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		l.ProfileID = cur
+		p := [16]byte(cur)
+		rows, err := tx.Query(ctx, `SELECT r.id, r.source, r.version, r.created_at, r.created_by, r.updated_at
+			FROM profile_members m JOIN records r ON r.id = m.record_id WHERE m.profile_id = $1 ORDER BY r.created_at, r.id`, p)
+		if err != nil {
+			return err
+		}
+		if l.Records, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (resolver.LineageRecord, error) {
+			var r resolver.LineageRecord
+			var rid [16]byte
+			err := row.Scan(&rid, &r.Source, &r.Version, &r.CreatedAt, &r.CreatedBy, &r.UpdatedAt)
+			r.ID = rid
+			return r, err
+		}); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT l.record_a, l.record_b, l.probability, l.rule, l.model_version, l.created_at
+			FROM identity_links l JOIN profile_members m ON m.record_id = l.record_a
+			WHERE m.profile_id = $1 ORDER BY l.record_a, l.record_b`, p)
+		if err != nil {
+			return err
+		}
+		if l.Links, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (resolver.LineageLink, error) {
+			var k resolver.LineageLink
+			var a, b [16]byte
+			err := row.Scan(&a, &b, &k.Probability, &k.Rule, &k.ModelVersion, &k.CreatedAt)
+			k.A, k.B = a, b
+			return k, err
+		}); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT d.id, d.kind, d.actor, d.at, d.profiles, d.records, d.kek_id, d.wrapped_key, d.note
+			FROM steward_decisions d
+			WHERE d.profiles @> ARRAY[$1::uuid]
+			   OR d.records && (SELECT array_agg(record_id) FROM profile_members WHERE profile_id = $1)
+			ORDER BY d.at, d.id`, p)
+		if err != nil {
+			return err
+		}
+		if l.Decisions, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (resolver.LineageDecision, error) {
+			var d resolver.LineageDecision
+			var did [16]byte
+			var profiles, records [][16]byte
+			err := row.Scan(&did, &d.Kind, &d.Actor, &d.At, &profiles, &records, &d.Sealed.KEK, &d.Sealed.Wrapped, &d.Sealed.Sealed)
+			d.ID, d.Profiles, d.Records = did, toUUIDs(profiles), toUUIDs(records)
+			return d, err
+		}); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT kind, record_id, other_id, run_id, decision_id, at FROM profile_events
+			WHERE profile_id = $1 OR profile_id IN (SELECT old_id FROM profile_redirects WHERE new_id = $1)
+			ORDER BY id`, p)
+		if err != nil {
+			return err
+		}
+		if l.Events, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (resolver.LineageEvent, error) {
+			var e resolver.LineageEvent
+			var rec, other, decision *[16]byte
+			var run [16]byte
+			err := row.Scan(&e.Kind, &rec, &other, &run, &decision, &e.At)
+			e.RecordID, e.OtherID, e.DecisionID, e.RunID = optUUID(rec), optUUID(other), optUUID(decision), run
+			return e, err
+		}); err != nil {
+			return err
+		}
+		l.Review, err = reviews(ctx, tx, `WHERE rp.decided_at IS NULL AND (ma.profile_id = $1 OR mb.profile_id = $1)
+			ORDER BY rp.probability DESC, rp.id`, p)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("profile lineage: %w", err)
+	}
+	return l, nil
+}
+
+func toUUIDs(ids [][16]byte) []uuid.UUID {
+	out := make([]uuid.UUID, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
+}
+
+func optUUID(id *[16]byte) *uuid.UUID {
+	if id == nil {
+		return nil
+	}
+	u := uuid.UUID(*id)
+	return &u
+}
+
+const reviewSelect = `SELECT rp.id, rp.record_a, rp.record_b, ma.profile_id, mb.profile_id, rp.probability, rp.levels, rp.reason,
+	rp.model_version, rp.created_at
+	FROM review_pairs rp JOIN profile_members ma ON ma.record_id = rp.record_a JOIN profile_members mb ON mb.record_id = rp.record_b `
+
+func reviews(ctx context.Context, q querier, where string, args ...any) ([]resolver.Review, error) {
+	rows, err := q.Query(ctx, reviewSelect+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (resolver.Review, error) {
+		var r resolver.Review
+		var id, a, b, pa, pb [16]byte
+		var levels []byte
+		err := row.Scan(&id, &a, &b, &pa, &pb, &r.Probability, &levels, &r.Reason, &r.ModelVersion, &r.CreatedAt)
+		if err != nil {
+			return r, err
+		}
+		r.ID, r.A, r.B, r.ProfileA, r.ProfileB = id, a, b, pa, pb
+		return r, json.Unmarshal(levels, &r.Levels)
+	})
+}
+
+// OpenReviews returns undecided review pairs, most likely first, after the
+// pair after (uuid.Nil: from the start).
+func (db *DB) OpenReviews(ctx context.Context, after uuid.UUID, limit int) ([]resolver.Review, error) {
+	var out []resolver.Review
+	var err error
+	if after == uuid.Nil {
+		out, err = reviews(ctx, db.pool, `WHERE rp.decided_at IS NULL ORDER BY rp.probability DESC, rp.id DESC LIMIT $1`, limit)
+	} else {
+		out, err = reviews(ctx, db.pool, `WHERE rp.decided_at IS NULL
+			AND (rp.probability, rp.id) < (SELECT probability, id FROM review_pairs WHERE id = $2)
+			ORDER BY rp.probability DESC, rp.id DESC LIMIT $1`, limit, [16]byte(after))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("review pairs: %w", err)
+	}
+	return out, nil
+}
+
+// Review returns one review pair with the profiles of its records.
+func (db *DB) Review(ctx context.Context, id uuid.UUID) (resolver.Review, error) {
+	rs, err := reviews(ctx, db.pool, `WHERE rp.id = $1`, [16]byte(id))
+	if err != nil {
+		return resolver.Review{}, fmt.Errorf("review pair: %w", err)
+	}
+	if len(rs) == 0 {
+		return resolver.Review{}, fmt.Errorf("review pair %s: %w", id, ErrNotFound)
+	}
+	return rs[0], nil
+}

@@ -1,0 +1,88 @@
+package resolver
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Lineage is how a profile came to be: its records, the links that joined
+// them with their scores or rules, the stewards' decisions, the history of
+// records joining and leaving, and the pairs waiting for review. It holds
+// ids, scores and level names; no attribute.
+type Lineage struct {
+	ProfileID uuid.UUID         `json:"profile_id"`
+	Records   []LineageRecord   `json:"records"`
+	Links     []LineageLink     `json:"links"`
+	Decisions []LineageDecision `json:"decisions"`
+	Events    []LineageEvent    `json:"events"`
+	Review    []Review          `json:"review"`
+}
+
+// LineageRecord is a record of the profile, without its attributes.
+type LineageRecord struct {
+	ID        uuid.UUID `json:"id"`
+	Source    string    `json:"source"`
+	Version   int       `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// LineageLink is a link between two records of the profile.
+type LineageLink struct {
+	A            uuid.UUID `json:"record_a"`
+	B            uuid.UUID `json:"record_b"`
+	Probability  float64   `json:"probability"`
+	Rule         string    `json:"rule"` // "" scored; email, phone, national_id; steward
+	ModelVersion *int      `json:"model_version,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// LineageDecision is a steward's decision about records of the profile.
+type LineageDecision struct {
+	ID       uuid.UUID   `json:"id"`
+	Kind     string      `json:"kind"`
+	Actor    string      `json:"actor"`
+	At       time.Time   `json:"at"`
+	Profiles []uuid.UUID `json:"profiles"`
+	Records  []uuid.UUID `json:"records"`
+	Note     string      `json:"note,omitempty"`
+	Sealed   SealedNote  `json:"-"`
+}
+
+// LineageEvent is one step of the profile's history.
+type LineageEvent struct {
+	Kind       string     `json:"kind"`
+	RecordID   *uuid.UUID `json:"record_id,omitempty"`
+	OtherID    *uuid.UUID `json:"other_profile_id,omitempty"`
+	RunID      uuid.UUID  `json:"run_id"`
+	DecisionID *uuid.UUID `json:"decision_id,omitempty"`
+	At         time.Time  `json:"at"`
+}
+
+// Review is a pair of records a steward should decide.
+type Review struct {
+	ID           uuid.UUID         `json:"id"`
+	A            uuid.UUID         `json:"record_a"`
+	B            uuid.UUID         `json:"record_b"`
+	ProfileA     uuid.UUID         `json:"profile_a"`
+	ProfileB     uuid.UUID         `json:"profile_b"`
+	Probability  float64           `json:"probability"`
+	Levels       map[string]string `json:"levels"`
+	Reason       string            `json:"reason"`
+	ModelVersion *int              `json:"model_version,omitempty"`
+	CreatedAt    time.Time         `json:"created_at"`
+}
+
+// StoredRecord is a source record as stored: sealed under its own key.
+type StoredRecord struct {
+	ID        uuid.UUID
+	Source    string
+	KEK       int32
+	Wrapped   []byte
+	Attrs     []byte
+	Version   int
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
