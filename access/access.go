@@ -108,6 +108,12 @@ type Store interface {
 	AuditEntries(ctx context.Context, q audit.Query) ([]audit.Entry, error)
 }
 
+// Decider decides access (policy.Engine).
+type Decider interface {
+	Decide(ctx context.Context, in policy.Input) (policy.Decision, error)
+	Revision() string
+}
+
 // Recorder makes audit entries durable (audit.Writer).
 type Recorder interface {
 	RecordAll(ctx context.Context, es []audit.Entry) ([]audit.Entry, error)
@@ -117,7 +123,7 @@ type Recorder interface {
 type Config struct {
 	Store    Store
 	Vault    *vault.Vault
-	Policy   *policy.Engine
+	Policy   Decider
 	Audit    Recorder
 	Resolver *resolver.Resolver
 	// Survivorship chooses golden values (optional: the default rules).
@@ -134,7 +140,7 @@ type Config struct {
 type Service struct {
 	store    Store
 	vault    *vault.Vault
-	policy   *policy.Engine
+	policy   Decider
 	audit    Recorder
 	resolver *resolver.Resolver
 	rules    identity.Survivorship
@@ -266,12 +272,17 @@ type resource struct {
 
 // decide asks the policy about one profile.
 func (s *Service) decide(ctx context.Context, cat *catalogue, req *Request, action string, res *resource) (policy.Decision, error) {
+	// The policy sees the declared purpose's catalogue entry (none when it
+	// is not in the catalogue) and the person's state for every purpose.
 	in := policy.Input{
 		Principal: req.Principal,
 		Action:    action,
 		Purpose:   req.Purpose,
-		Purposes:  cat.input,
-		Resource:  policy.Resource{Consent: map[string]string{}},
+		Purposes:  map[string]policy.Purpose{},
+		Resource:  policy.Resource{Consent: make(map[string]string, len(cat.purposes))},
+	}
+	if p, ok := cat.input[req.Purpose]; ok {
+		in.Purposes[req.Purpose] = p
 	}
 	if res != nil {
 		in.Resource.ProfileID = res.id.String()
@@ -288,6 +299,8 @@ func (s *Service) decide(ctx context.Context, cat *catalogue, req *Request, acti
 			})
 		}
 	}
+	// In name order: equal resources make equal inputs (the policy's memo).
+	sort.Slice(in.Resource.Sources, func(i, j int) bool { return in.Resource.Sources[i].Name < in.Resource.Sources[j].Name })
 	// Until a person says otherwise, each purpose has its default state.
 	for id, p := range cat.purposes {
 		in.Resource.Consent[id] = string(p.DefaultState)

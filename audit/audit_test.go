@@ -184,17 +184,27 @@ type memStore struct {
 	commits     int
 }
 
-func (m *memStore) AppendAudit(ctx context.Context, es []audit.Entry, link func(audit.Head, []audit.Entry) audit.Head) error {
+func (m *memStore) AuditHead(ctx context.Context) (audit.Head, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return audit.Head{}, m.fail
+	}
+	if n := len(m.entries); n > 0 {
+		return audit.Head{Seq: m.entries[n-1].Seq, Hash: m.entries[n-1].Hash}, nil
+	}
+	return audit.Head{}, nil
+}
+
+func (m *memStore) InsertAudit(ctx context.Context, es []audit.Entry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.fail != nil {
 		return m.fail
 	}
-	var head audit.Head
-	if n := len(m.entries); n > 0 {
-		head = audit.Head{Seq: m.entries[n-1].Seq, Hash: m.entries[n-1].Hash}
+	if es[0].Seq != int64(len(m.entries))+1 {
+		return audit.ErrRace // the primary key on seq refuses it
 	}
-	link(head, es)
 	m.entries = append(m.entries, es...)
 	m.commits++
 	time.Sleep(time.Millisecond) // a commit takes time: others gather meanwhile
@@ -266,5 +276,37 @@ func TestWriterAfterClose(t *testing.T) {
 	w.Close()
 	if _, err := w.Record(context.Background(), entry(1)); !errors.Is(err, audit.ErrUnavailable) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestWritersOfTwoProcessesNeverFork runs two writers on one store, as two
+// serve processes on one database: each learns of the other's entries by
+// losing a race, and the chain stays one.
+func TestWritersOfTwoProcessesNeverFork(t *testing.T) {
+	st := &memStore{}
+	a := audit.NewWriter(st, audit.WriterOptions{})
+	b := audit.NewWriter(st, audit.WriterOptions{})
+	var wg sync.WaitGroup
+	for i := 0; i < 400; i++ {
+		w := a
+		if i%2 == 1 {
+			w = b
+		}
+		wg.Add(1)
+		go func(i int, w *audit.Writer) {
+			defer wg.Done()
+			if _, err := w.Record(context.Background(), entry(i)); err != nil {
+				t.Error(err)
+			}
+		}(i, w)
+	}
+	wg.Wait()
+	a.Close()
+	b.Close()
+	if len(st.entries) != 400 {
+		t.Fatalf("%d entries stored, want 400", len(st.entries))
+	}
+	if err := verify(t, nil, nil, st.entries); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -12,13 +12,19 @@ import (
 
 // Store persists entries and checkpoints.
 type Store interface {
-	// AppendAudit appends entries in one transaction after the chain's
-	// head, which it reads under a lock and hands to link to number and
-	// hash them; link returns the new head.
-	AppendAudit(ctx context.Context, entries []Entry, link func(Head, []Entry) Head) error
+	// AuditHead returns the last entry of the chain (zero when empty).
+	AuditHead(ctx context.Context) (Head, error)
+	// InsertAudit stores linked entries atomically, in one round trip.
+	// It fails with ErrRace, storing nothing, when another writer took
+	// one of their sequence numbers first.
+	InsertAudit(ctx context.Context, entries []Entry) error
 	// AppendCheckpoint stores a signed checkpoint.
 	AppendCheckpoint(ctx context.Context, c Checkpoint) error
 }
+
+// ErrRace reports entries numbered after a head that another writer (a
+// second process on the same database) has moved on from.
+var ErrRace = errors.New("another writer appended to the audit log first")
 
 // WriterOptions tune a Writer.
 type WriterOptions struct {
@@ -141,7 +147,10 @@ func (w *Writer) Close() {
 
 func (w *Writer) loop() {
 	defer w.wg.Done()
-	var head Head
+	var (
+		head  Head
+		known bool // head is what the database holds, as far as we know
+	)
 	since, lastCheckpoint := 0, time.Now()
 	for {
 		var first *pending
@@ -180,13 +189,7 @@ func (w *Writer) loop() {
 		for i, p := range batch {
 			entries[i] = p.entry
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		var next Head
-		err := w.store.AppendAudit(ctx, entries, func(h Head, es []Entry) Head {
-			next = Link(h, es)
-			return next
-		})
-		cancel()
+		next, err := w.append(entries, &head, &known)
 		if err != nil {
 			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 		} else {
@@ -206,6 +209,35 @@ func (w *Writer) loop() {
 			since, lastCheckpoint = 0, time.Now()
 		}
 	}
+}
+
+// append numbers and hashes entries after the head this writer believes
+// in and stores them in one round trip. The head is read from the store
+// only when unknown: at start, after a failure, or when another writer
+// raced ahead (the store refuses numbers already taken, so the chain never
+// forks).
+func (w *Writer) append(entries []Entry, head *Head, known *bool) (Head, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if !*known {
+			h, err := w.store.AuditHead(ctx)
+			if err != nil {
+				return Head{}, err
+			}
+			*head, *known = h, true
+		}
+		next := Link(*head, entries)
+		if err = w.store.InsertAudit(ctx, entries); err == nil {
+			return next, nil
+		}
+		*known = false
+		if !errors.Is(err, ErrRace) {
+			return Head{}, err
+		}
+	}
+	return Head{}, err
 }
 
 func (w *Writer) checkpoint(head Head) {

@@ -64,6 +64,10 @@ type Config struct {
 	Reviews access.ReviewStore
 	// Resolver links ingested records before the ingest request answers.
 	Resolver Resolver
+	// TokenCacheTTL is how long a token read from the store is trusted
+	// before it is read again: the longest a revocation may take to act
+	// (default 5s; negative: read on every request).
+	TokenCacheTTL time.Duration
 }
 
 // Resolver resolves just-written records against the existing profiles.
@@ -85,6 +89,7 @@ type Server struct {
 	access     *access.Service
 	reviews    access.ReviewStore
 	resolver   Resolver
+	tokenCache *tokenCache
 }
 
 // New builds the server and its routes.
@@ -101,6 +106,10 @@ func New(cfg Config) *Server {
 		access:     cfg.Access,
 		reviews:    cfg.Reviews,
 		resolver:   cfg.Resolver,
+		tokenCache: &tokenCache{ttl: cfg.TokenCacheTTL, m: map[string]cachedToken{}},
+	}
+	if cfg.TokenCacheTTL == 0 {
+		s.tokenCache.ttl = 5 * time.Second
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = 16 << 20

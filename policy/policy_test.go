@@ -149,8 +149,77 @@ decision := http.send({"method": "get", "url": "http://example.com"})
 	}
 }
 
-func BenchmarkDecide(b *testing.B) {
-	e, err := Load(context.Background(), "")
+func TestMemoIsExact(t *testing.T) {
+	ctx := context.Background()
+	e, err := Load(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.memo == nil || e.memo.use.profileID || e.memo.use.principalID {
+		t.Fatalf("the embedded policy reads no profile or principal id, so it is memoised without them: %+v", e.memo)
+	}
+	in := input([]auth.Role{auth.RoleReader}, "marketing", map[string]string{"marketing": "granted"})
+	first, _ := e.Decide(ctx, in)
+	in.Resource.ProfileID, in.Principal.ID = "p2", "bob"
+	second, _ := e.Decide(ctx, in)
+	if evaluated, memoised := e.Stats(); evaluated != 1 || memoised != 1 {
+		t.Fatalf("stats %d evaluated, %d memoised", evaluated, memoised)
+	}
+	if first.ID == second.ID || strings.Join(first.Fields, ",") != strings.Join(second.Fields, ",") || !second.Allow {
+		t.Errorf("memoised decision %+v after %+v", second, first)
+	}
+	// Anything the decision depends on is in the key.
+	in.Resource.Consent = map[string]string{"marketing": "withdrawn"}
+	if d, _ := e.Decide(ctx, in); d.Allow {
+		t.Error("a withdrawn consent got the memoised allow")
+	}
+	in.Resource.Consent = map[string]string{"marketing": "granted"}
+	in.Principal.Roles = []auth.Role{auth.RoleIngest}
+	if d, _ := e.Decide(ctx, in); d.Allow {
+		t.Error("another role got the memoised allow")
+	}
+
+	dir := t.TempDir()
+	write := func(src string) *Engine {
+		t.Helper()
+		os.WriteFile(filepath.Join(dir, "p.rego"), []byte("package cdp.access\nimport rego.v1\n"+src), 0o644)
+		e, err := Load(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	// A policy that reads the profile id keys its memo by it.
+	e = write(`decision := {"allow": input.resource.profile_id == "p1", "fields": ["email"], "sources": [], "reason": "only p1"}`)
+	in.Resource.ProfileID = "p1"
+	if d, _ := e.Decide(ctx, in); !d.Allow {
+		t.Fatal("p1 denied")
+	}
+	in.Resource.ProfileID = "p2"
+	if d, _ := e.Decide(ctx, in); d.Allow {
+		t.Error("p2 got p1's decision")
+	}
+	for name, src := range map[string]string{
+		"whole input": `decision := {"allow": count(input) > 0, "fields": [], "sources": [], "reason": "x"}`,
+		"input value": "x := input\ndecision := {\"allow\": x.resource.profile_id == \"p1\", \"fields\": [], \"sources\": [], \"reason\": \"x\"}",
+		"dynamic key": "k := \"resource\"\ndecision := {\"allow\": input[k].profile_id == \"p1\", \"fields\": [], \"sources\": [], \"reason\": \"x\"}",
+		"time":        `decision := {"allow": time.now_ns() > 0, "fields": [], "sources": [], "reason": "x"}`,
+	} {
+		if e := write(src); e.memo != nil {
+			t.Errorf("%s: a policy that may depend on more than the key is memoised", name)
+		}
+	}
+}
+
+// BenchmarkEvaluate measures one evaluation of the embedded policy by
+// OPA; BenchmarkDecide a decision whose input was decided before (the
+// memo).
+func BenchmarkEvaluate(b *testing.B) { benchDecide(b, WithoutMemo()) }
+
+func BenchmarkDecide(b *testing.B) { benchDecide(b) }
+
+func benchDecide(b *testing.B, opts ...Option) {
+	e, err := Load(context.Background(), "", opts...)
 	if err != nil {
 		b.Fatal(err)
 	}

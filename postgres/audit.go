@@ -12,45 +12,49 @@ import (
 	"github.com/cdp-project/cdp/audit"
 )
 
+// AuditHead returns the last entry of the chain (see audit.Store). The
+// service role reads it through audit_head(): it may not read the table.
+func (db *DB) AuditHead(ctx context.Context) (audit.Head, error) {
+	var head audit.Head
+	err := db.pool.QueryRow(ctx, "SELECT seq, hash FROM audit_head()").Scan(&head.Seq, &head.Hash)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return head, fmt.Errorf("read audit head: %w", err)
+	}
+	return head, nil
+}
+
 var auditColumns = []string{
 	"seq", "at", "principal_kind", "principal", "department", "action", "purpose", "profiles", "fields",
 	"decision_id", "policy_revision", "request_id", "client", "outcome", "reason", "prev_hash", "hash",
 }
 
-// AppendAudit appends entries after the chain's head in one transaction
-// (see audit.Store). The service role may only insert audit rows; it reads
-// the head through audit_head().
-func (db *DB) AppendAudit(ctx context.Context, entries []audit.Entry, link func(audit.Head, []audit.Entry) audit.Head) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, 0)", lockAudit); err != nil {
-			return fmt.Errorf("lock audit chain: %w", err)
-		}
-		var head audit.Head
-		err := tx.QueryRow(ctx, "SELECT seq, hash FROM audit_head()").Scan(&head.Seq, &head.Hash)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("read audit head: %w", err)
-		}
-		link(head, entries)
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"audit_log"}, auditColumns,
-			pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) {
-				e := &entries[i]
-				profiles := make([][16]byte, len(e.Profiles))
-				for j, p := range e.Profiles {
-					id, err := uuid.Parse(p)
-					if err != nil {
-						return nil, fmt.Errorf("audit entry profile %q: %w", p, err)
-					}
-					profiles[j] = id
+// InsertAudit stores linked entries (see audit.Store) with one COPY, a
+// single statement: the entries are committed together or not at all. A
+// sequence number already taken (another process appended first) is
+// audit.ErrRace.
+func (db *DB) InsertAudit(ctx context.Context, entries []audit.Entry) error {
+	_, err := db.pool.CopyFrom(ctx, pgx.Identifier{"audit_log"}, auditColumns,
+		pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) {
+			e := &entries[i]
+			profiles := make([][16]byte, len(e.Profiles))
+			for j, p := range e.Profiles {
+				id, err := uuid.Parse(p)
+				if err != nil {
+					return nil, fmt.Errorf("audit entry profile %q: %w", p, ErrInvalid)
 				}
-				return []any{e.Seq, e.At, e.PrincipalKind, e.Principal, e.Department, e.Action, e.Purpose,
-					profiles, nonNil(e.Fields), e.DecisionID, e.PolicyRevision, e.RequestID, e.Client, e.Outcome, e.Reason,
-					e.Prev, e.Hash}, nil
-			}))
-		if err != nil {
-			return fmt.Errorf("write audit entries: %w", err)
-		}
-		return nil
-	})
+				profiles[j] = id
+			}
+			return []any{e.Seq, e.At, e.PrincipalKind, e.Principal, e.Department, e.Action, e.Purpose,
+				profiles, nonNil(e.Fields), e.DecisionID, e.PolicyRevision, e.RequestID, e.Client, e.Outcome, e.Reason,
+				e.Prev, e.Hash}, nil
+		}))
+	if isUniqueViolation(err) {
+		return fmt.Errorf("write audit entries: %w", audit.ErrRace)
+	}
+	if err != nil {
+		return fmt.Errorf("write audit entries: %w", err)
+	}
+	return nil
 }
 
 func nonNil(s []string) []string {

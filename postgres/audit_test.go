@@ -166,3 +166,34 @@ func TestAuditWritesFailClosed(t *testing.T) {
 		t.Fatalf("after the grant: %+v, %v", e, err)
 	}
 }
+
+// TestTwoWritersShareOneChain runs two writers on one database, as two
+// serve processes would: the primary key on seq refuses the loser of each
+// race, which rereads the head, and the chain never forks.
+func TestTwoWritersShareOneChain(t *testing.T) {
+	t.Parallel()
+	app, _, _ := pgtest.NewAppStore(t)
+	ctx := context.Background()
+	pub, key, _ := ed25519.GenerateKey(rand.Reader)
+	ws := []*audit.Writer{
+		audit.NewWriter(app, audit.WriterOptions{Key: key, CheckpointEvery: 40}),
+		audit.NewWriter(app, audit.WriterOptions{Key: key, CheckpointEvery: 40}),
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 300; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if _, err := ws[i%2].Record(ctx, auditEntry(i, uuid.New())); err != nil {
+				t.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	ws[0].Close()
+	ws[1].Close()
+	rep, err := verifyAudit(ctx, app, pub)
+	if err != nil || rep.Entries != 300 {
+		t.Fatalf("two writers: %+v, %v", rep, err)
+	}
+}

@@ -32,6 +32,8 @@ type Config struct {
 	AuditKeyFile    string
 	PolicyDir       string
 	AllowAuditOwner bool
+	GCPercent       int
+	DBMaxConns      int
 }
 
 // setting describes one configuration value: its flag, its variable, its
@@ -56,6 +58,8 @@ var settings = []setting{
 	{"keys", "audit-key-file", "CDP_AUDIT_KEY_FILE", "", "ed25519 key (PEM) that signs audit checkpoints; empty: <data-dir>/keys/audit.key", func(c *Config) any { return &c.AuditKeyFile }},
 	{"serve", "policy-dir", "CDP_POLICY_DIR", "", "directory of Rego files replacing the embedded access policy", func(c *Config) any { return &c.PolicyDir }},
 	{"serve", "allow-audit-owner", "CDP_ALLOW_AUDIT_OWNER", "false", "serve even when the database role could change the audit log (a single-role development database only)", func(c *Config) any { return &c.AllowAuditOwner }},
+	{"serve", "gc-percent", "CDP_GC_PERCENT", "400", "Go garbage collector target (GOGC): the server allocates per request, and a higher target trades memory for CPU", func(c *Config) any { return &c.GCPercent }},
+	{"db", "db-max-conns", "CDP_DB_MAX_CONNS", "16", "largest number of database connections of a process", func(c *Config) any { return &c.DBMaxConns }},
 	{"serve", "listen", "CDP_LISTEN", "127.0.0.1:8080", "HTTP listen address", func(c *Config) any { return &c.Listen }},
 	{"serve", "max-body-bytes", "CDP_MAX_BODY_BYTES", "16777216", "largest accepted request body", func(c *Config) any { return &c.MaxBodyBytes }},
 	{"serve", "shutdown-timeout", "CDP_SHUTDOWN_TIMEOUT", "15s", "how long SIGTERM waits for running requests", func(c *Config) any { return &c.ShutdownTimeout }},

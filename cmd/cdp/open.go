@@ -96,7 +96,7 @@ func (c *Config) openDB(ctx context.Context) (*postgres.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return postgres.Open(ctx, url, postgres.Options{})
+	return postgres.Open(ctx, url, postgres.Options{MaxConns: int32(c.DBMaxConns)})
 }
 
 // openMigratedDB connects and checks that the schema is current.

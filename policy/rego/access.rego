@@ -7,7 +7,9 @@
 #   action:    "read" | "search" | "records" | "lineage" | "review" | "merge" |
 #              "split" | "decide" | "export" | "erase" | "audit"
 #   purpose:   a purpose id from the catalogue (input.purposes)
-#   purposes:  the catalogue: {id: {legal_basis, requires_consent, allows_objection}}
+#   purposes:  the catalogue entry of the declared purpose (empty when the
+#              purpose is not in the catalogue):
+#              {id: {legal_basis, requires_consent, allows_objection}}
 #   resource:  {profile_id, self (the principal is the data subject),
 #               consent: {purpose: "granted"|"denied"|"withdrawn"|"objected"|"expired"},
 #               restricted, legal_hold,
@@ -29,8 +31,9 @@ all_fields := {
 }
 
 # Data minimisation: what each purpose needs, no more. Nobody sees a national
-# id without a purpose that needs one. (Written out in full: ground values
-# are compiled once, unions would be computed at every decision.)
+# id without a purpose that needs one. (Written out in full, all_fields
+# included: a ground value costs nothing at evaluation, a reference to
+# another rule would rebuild the whole object at every decision.)
 purpose_fields := {
 	"support": {
 		"given_name", "family_name", "full_name", "email", "phone",
@@ -51,10 +54,26 @@ purpose_fields := {
 		"email", "phone", "street", "address_line2", "postcode", "city",
 		"region", "country", "source_id",
 	},
-	"fraud_prevention": all_fields,
-	"legal_claims": all_fields,
-	"compliance": all_fields,
-	"self_service": all_fields,
+	"fraud_prevention": {
+		"given_name", "family_name", "full_name", "birth_date", "gender",
+		"email", "phone", "street", "address_line2", "postcode", "city",
+		"region", "country", "national_id", "extra", "source_id",
+	},
+	"legal_claims": {
+		"given_name", "family_name", "full_name", "birth_date", "gender",
+		"email", "phone", "street", "address_line2", "postcode", "city",
+		"region", "country", "national_id", "extra", "source_id",
+	},
+	"compliance": {
+		"given_name", "family_name", "full_name", "birth_date", "gender",
+		"email", "phone", "street", "address_line2", "postcode", "city",
+		"region", "country", "national_id", "extra", "source_id",
+	},
+	"self_service": {
+		"given_name", "family_name", "full_name", "birth_date", "gender",
+		"email", "phone", "street", "address_line2", "postcode", "city",
+		"region", "country", "national_id", "extra", "source_id",
+	},
 }
 
 # The purposes each staff role may declare for reading profiles.
@@ -85,20 +104,60 @@ action_roles := {
 # What customers may do with their own profile.
 customer_actions := {"read", "records", "export"}
 
-catalogue := object.get(input, "purposes", {})
+# Actions that show no attribute: ids, scores, levels and decisions only
+# (a lineage also shows the stewards' notes).
+attribute_free := {"lineage", "review", "merge", "split", "decide", "audit"}
 
-purpose := catalogue[input.purpose]
+purpose := input.purposes[input.purpose]
 
-consent_state := object.get(object.get(input.resource, "consent", {}), input.purpose, "")
+consent_state := object.get(input.resource.consent, input.purpose, "")
 
 staff if input.principal.kind == "staff"
 
 customer if input.principal.kind == "customer"
 
-# The first reason that denies the request, checked in order (the first
-# that holds ends the evaluation).
+# A request is permitted when every condition holds; this conjunction is
+# what most requests evaluate. Only a refused request looks for the reason,
+# in denial below.
+permitted if {
+	staff
+	purpose
+	role_allows_action
+	role_allows_purpose
+	not restriction_blocks
+	not consent_blocks
+	not objection_blocks
+}
+
+permitted if {
+	customer
+	input.purpose == "self_service"
+	input.resource.self
+	input.action in customer_actions
+}
+
+# A restricted profile (Art. 18) is only stored, or read to establish,
+# exercise or defend legal claims; the person themselves still sees it.
+restriction_blocks if {
+	input.resource.restricted
+	input.purpose != "legal_claims"
+}
+
+# Consent-based purposes need consent granted and not expired.
+consent_blocks if {
+	purpose.requires_consent
+	consent_state != "granted"
+}
+
+# An objection (Art. 21) stops processing for purposes that allow one.
+objection_blocks if {
+	purpose.allows_objection
+	consent_state == "objected"
+}
+
+# Why a request is refused: the first reason that holds, in order.
 denial := "unknown purpose" if {
-	not catalogue[input.purpose]
+	not purpose
 	input.purpose != "self_service"
 } else := "unknown principal kind" if {
 	not staff
@@ -116,90 +175,59 @@ denial := "unknown purpose" if {
 	staff
 	input.purpose == "self_service"
 } else := "no role allows this action" if {
-	staff
 	not role_allows_action
 } else := "no role allows this purpose" if {
-	staff
 	not role_allows_purpose
 } else := "processing is restricted" if {
-	# A restricted profile (Art. 18) is only stored, or read to establish,
-	# exercise or defend legal claims.
-	input.resource.restricted
-	input.purpose != "legal_claims"
-	not customer
+	restriction_blocks
 } else := "no consent for this purpose" if {
-	# Consent-based purposes need consent granted and not expired.
-	staff
-	purpose.requires_consent
-	consent_state != "granted"
+	consent_blocks
 } else := "the person objected to this purpose" if {
-	# An objection (Art. 21) stops processing for purposes that allow one.
-	staff
-	purpose.allows_objection
-	consent_state == "objected"
-}
+	objection_blocks
+} else := "no rule permits this request"
 
 role_allows_action if {
 	some r in input.principal.roles
-	r in object.get(action_roles, input.action, set())
+	r in action_roles[input.action]
 }
 
 role_allows_purpose if {
 	some r in input.principal.roles
-	input.purpose in object.get(role_purposes, r, set())
+	input.purpose in role_purposes[r]
 }
 
 # Sources whose data may serve this purpose: collected for it (or for any
 # purpose), and when collected under consent, only while consent holds.
+# Customers see what every source holds about them.
 allowed_sources contains s.name if {
-	some s in input.resource.sources
-	source_serves(s)
-}
-
-source_serves(s) if {
 	customer
+	some s in input.resource.sources
 }
 
-source_serves(s) if {
+allowed_sources contains s.name if {
 	staff
-	purposes := object.get(s, "purposes", [])
-	count(purposes) == 0
+	some s in input.resource.sources
 	s.legal_basis != "consent"
+	serves_purpose(s)
 }
 
-source_serves(s) if {
+allowed_sources contains s.name if {
 	staff
-	input.purpose in object.get(s, "purposes", [])
-	s.legal_basis != "consent"
-}
-
-source_serves(s) if {
-	staff
-	s.legal_basis == "consent"
-	input.purpose in object.get(s, "purposes", [])
 	consent_state == "granted"
+	some s in input.resource.sources
+	s.legal_basis == "consent"
+	input.purpose in s.purposes
 }
 
-# Actions that show no attribute: ids, scores, levels and decisions only
-# (a lineage also shows the stewards' notes).
-attribute_free := {"lineage", "review", "merge", "split", "decide", "audit"}
+serves_purpose(s) if count(s.purposes) == 0
 
-allowed_fields := purpose_fields[input.purpose] if {
-	not input.action in attribute_free
-}
+serves_purpose(s) if input.purpose in s.purposes
 
 allowed_fields := {"note"} if {
 	input.action == "lineage"
-}
-
-allowed_fields := set() if {
+} else := set() if {
 	input.action in attribute_free
-	input.action != "lineage"
-}
-
-default decision := {"allow": false, "fields": [], "sources": [], "reason": "no rule decides this request"}
-
-decision := {"allow": false, "fields": [], "sources": [], "reason": denial} if denial
+} else := purpose_fields[input.purpose]
 
 decision := {
 	"allow": true,
@@ -207,6 +235,6 @@ decision := {
 	"sources": sort(allowed_sources),
 	"reason": concat(" ", [input.action, "for", input.purpose]),
 } if {
-	not denial
+	permitted
 	allowed_fields
-}
+} else := {"allow": false, "fields": [], "sources": [], "reason": denial}

@@ -1,0 +1,354 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"net"
+	"os"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+
+	"github.com/cdp-project/cdp/access"
+	"github.com/cdp-project/cdp/audit"
+	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/demo"
+	"github.com/cdp-project/cdp/httpapi"
+	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/ingest"
+	"github.com/cdp-project/cdp/policy"
+	"github.com/cdp-project/cdp/postgres"
+	"github.com/cdp-project/cdp/postgres/pgtest"
+	"github.com/cdp-project/cdp/resolver"
+	"github.com/cdp-project/cdp/vault"
+)
+
+// timedDecider measures the policy's evaluation time.
+type timedDecider struct {
+	*policy.Engine
+	calls, nanos atomic.Int64
+}
+
+func (d *timedDecider) Decide(ctx context.Context, in policy.Input) (policy.Decision, error) {
+	start := time.Now()
+	dec, err := d.Engine.Decide(ctx, in)
+	d.nanos.Add(int64(time.Since(start)))
+	d.calls.Add(1)
+	return dec, err
+}
+
+// bypass stands in for the policy and the audit log in the benchmark
+// harness only: it allows what the policy would allow a support read
+// (the same fields, the sources not collected under consent) without
+// evaluating anything, and records nothing.
+type bypass struct {
+	fields []string
+}
+
+func (b bypass) Revision() string { return "bypass" }
+
+func (b bypass) Decide(ctx context.Context, in policy.Input) (policy.Decision, error) {
+	var sources []string
+	for _, s := range in.Resource.Sources {
+		if s.LegalBasis != "consent" {
+			sources = append(sources, s.Name)
+		}
+	}
+	sort.Strings(sources)
+	return policy.Decision{ID: "bypass", Allow: true, Fields: b.fields, Sources: sources, Revision: "bypass"}, nil
+}
+
+func (bypass) RecordAll(ctx context.Context, es []audit.Entry) ([]audit.Entry, error) { return es, nil }
+
+// BenchmarkReadProfile serves GET /v1/profiles/{id}?purpose=support to 64
+// concurrent clients, through the full read path (OPA decision, audit
+// entry committed with group commit) and, for comparison, with the policy
+// and the audit log bypassed inside this harness. It prints throughput,
+// p50 and p99 latency of each, the policy's time per decision and the
+// audit entries per commit.
+//
+// `make bench` points CDP_TEST_DATABASE_URL at a durable cluster (fsync
+// on), so every audit commit is a real flush. CDP_BENCH_SECONDS sets the
+// measuring time per path (default 10), CDP_BENCH_PEOPLE the demo size
+// (default 5000).
+func BenchmarkReadProfile(b *testing.B) {
+	seconds, people := envInt("CDP_BENCH_SECONDS", 10), envInt("CDP_BENCH_PEOPLE", 5000)
+	ctx := context.Background()
+	// The server runs as `cdp serve` runs it: its GC target
+	// (CDP_GC_PERCENT) and connection pool (CDP_DB_MAX_CONNS) defaults.
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
+	}
+	_, _, ownerURL := pgtest.NewAppStore(b)
+	db, err := postgres.Open(ctx, pgtest.AppURL(b, ownerURL), postgres.Options{MaxConns: 16})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	id, _ := age.GenerateX25519Identity()
+	kr, _ := vault.ParseKeyring(strings.NewReader(id.String()))
+	keys, _, err := db.EnsureVaultKeys(ctx, func() ([]vault.StoredKey, error) { return vault.NewKeys(kr) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := vault.Open(kr, keys)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range []identity.Source{
+		{Name: "billing", Department: "billing", Priority: 90, UniqueRecords: true},
+		{Name: "sales", Department: "sales", Priority: 70},
+		{Name: "support", Department: "support", Priority: 60},
+		{Name: "marketing", Department: "marketing", Priority: 50, LegalBasis: "consent", Purposes: []string{"marketing"}},
+	} {
+		if _, err := db.AddSource(ctx, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := demo.Generate(&buf, demo.Options{People: people, Seed: 7}); err != nil {
+		b.Fatal(err)
+	}
+	r, err := ingest.NewCSVReader(&buf, ingest.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	im := ingest.Importer{Vault: v, Store: db, Normalizer: identity.Normalizer{DefaultRegion: "GB"}, Actor: "bench"}
+	if _, err := im.Import(ctx, r, nil); err != nil {
+		b.Fatal(err)
+	}
+	res := &resolver.Resolver{Store: db, Vault: v}
+	if _, err := res.Full(ctx, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	profiles := profileIDs(b, ownerURL)
+	tok, cred, _ := auth.NewToken("bench-reader", "support", []auth.Role{auth.RoleReader}, 0)
+	if err := db.CreateToken(ctx, tok); err != nil {
+		b.Fatal(err)
+	}
+
+	engine, err := policy.Load(ctx, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	timed := &timedDecider{Engine: engine}
+	_, signer, _ := ed25519.GenerateKey(rand.Reader)
+	writer := audit.NewWriter(db, audit.WriterOptions{Key: signer})
+	defer writer.Close()
+	probe, err := engine.Decide(ctx, policy.Input{
+		Principal: auth.Principal{Kind: auth.Staff, ID: tok.Principal, Department: tok.Department, Roles: tok.Roles}, Action: "read", Purpose: "support",
+		Purposes: map[string]policy.Purpose{"support": {LegalBasis: "contract"}},
+	})
+	if err != nil || !probe.Allow {
+		b.Fatalf("probe decision %+v %v", probe, err)
+	}
+
+	serve := func(dec access.Decider, rec access.Recorder) string {
+		srv := httpapi.New(httpapi.Config{
+			Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Tokens: db, Sources: db, Importer: im,
+			Registry: prometheus.NewRegistry(), Reviews: db, Resolver: res,
+			Access: access.New(access.Config{Store: db, Vault: v, Policy: dec, Audit: rec, Resolver: res}),
+		})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		go srv.Serve(ln)
+		b.Cleanup(func() { srv.Shutdown(context.Background()) })
+		return "http://" + ln.Addr().String()
+	}
+	auditedURL := serve(timed, writer)
+	unmemoised, err := policy.Load(ctx, "", policy.WithoutMemo())
+	if err != nil {
+		b.Fatal(err)
+	}
+	timedRaw := &timedDecider{Engine: unmemoised}
+	rawURL := serve(timedRaw, writer)
+	bypassedURL := serve(bypass{fields: probe.Fields}, bypass{})
+
+	for b.Loop() {
+		cpu0 := processCPU()
+		byp := loadResult{rps: 1}
+		if os.Getenv("CDP_BENCH_ONLY") != "audited" {
+			byp = load(b, bypassedURL, cred, profiles, time.Duration(seconds)*time.Second)
+		}
+		cpu1 := processCPU()
+		calls0, nanos0 := timed.calls.Load(), timed.nanos.Load()
+		commits0, entries0 := writer.Stats()
+		aud := load(b, auditedURL, cred, profiles, time.Duration(seconds)*time.Second)
+		cpu2 := processCPU()
+		raw := load(b, rawURL, cred, profiles, time.Duration(seconds)*time.Second)
+		if os.Getenv("CDP_BENCH_CPU") != "" {
+			fmt.Printf("  cpu seconds (this process / postgres): bypassed %.1f / %.1f, audited %.1f / %.1f\n",
+				cpu1.self-cpu0.self, cpu1.pg-cpu0.pg, cpu2.self-cpu1.self, cpu2.pg-cpu1.pg)
+		}
+		calls, nanos := timed.calls.Load()-calls0, timed.nanos.Load()-nanos0
+		commits, entries := writer.Stats()
+		commits, entries = commits-commits0, entries-entries0
+
+		fmt.Printf("GET /v1/profiles/{id} (purpose support), 64 concurrent clients, %d s each, %d profiles:\n", seconds, len(profiles))
+		fmt.Printf("  bypassed (no policy, no audit): %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms\n", byp.rps, byp.p50, byp.p99)
+		fmt.Printf("  audited  (OPA + audit commit):  %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms\n", aud.rps, aud.p50, aud.p99)
+		fmt.Printf("  audited / bypassed throughput: %.2f (target >= 0.50); audited p99 %.2f ms (target < 25 ms)\n", aud.rps/byp.rps, aud.p99)
+		fmt.Printf("  audited, OPA evaluating every decision (no memo): %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms; %.1f us per evaluation under load\n",
+			raw.rps, raw.p50, raw.p99, float64(timedRaw.nanos.Load())/float64(max(timedRaw.calls.Load(), 1))/1e3)
+		evaluated, memoised := engine.Stats()
+		fmt.Printf("  policy: %.1f us per decision under load (%d decisions: %d evaluated by OPA, the rest answered from the memo of identical inputs)\n",
+			float64(nanos)/float64(max(calls, 1))/1e3, calls, evaluated)
+		_ = memoised
+		fmt.Printf("  audit: %.1f entries per commit (%d commits)\n", float64(entries)/float64(max(commits, 1)), commits)
+		b.ReportMetric(aud.rps, "audited-req/s")
+		b.ReportMetric(byp.rps, "bypassed-req/s")
+		b.ReportMetric(aud.p99, "audited-p99-ms")
+		b.ReportMetric(float64(entries)/float64(max(commits, 1)), "entries/commit")
+	}
+	if err := verifyChain(ctx, db, signer); err != nil {
+		b.Fatalf("the audit chain written under load does not verify: %v", err)
+	}
+}
+
+func verifyChain(ctx context.Context, db interface {
+	AuditCheckpoints(context.Context) ([]audit.Checkpoint, error)
+	VerifyAudit(context.Context, *audit.Verifier, int64) (audit.VerifyReport, error)
+}, key ed25519.PrivateKey) error {
+	cps, err := db.AuditCheckpoints(ctx)
+	if err != nil {
+		return err
+	}
+	v, err := audit.NewVerifier(key.Public().(ed25519.PublicKey), cps)
+	if err != nil {
+		return err
+	}
+	_, err = db.VerifyAudit(ctx, v, 0)
+	return err
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+func profileIDs(tb testing.TB, url string) []uuid.UUID {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, _ := conn.Query(ctx, "SELECT id FROM profiles")
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[[16]byte])
+	if err != nil || len(ids) == 0 {
+		tb.Fatalf("profiles: %d, %v", len(ids), err)
+	}
+	out := make([]uuid.UUID, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
+}
+
+type loadResult struct {
+	rps, p50, p99 float64
+}
+
+// load runs 64 clients against url for d (after a one-second warm-up) and
+// measures throughput and latency. The clients use fasthttp's client,
+// which costs the shared CPUs less than net/http's.
+func load(tb testing.TB, url, token string, ids []uuid.UUID, d time.Duration) loadResult {
+	const clients = 64
+	client := &fasthttp.HostClient{Addr: strings.TrimPrefix(url, "http://"), MaxConns: clients}
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		failures  atomic.Int64
+		wg        sync.WaitGroup
+	)
+	warm := time.Now().Add(time.Second)
+	end := warm.Add(d)
+	auth := "Bearer " + token
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			rng := mrand.New(mrand.NewPCG(seed, 1))
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			var mine []time.Duration
+			for {
+				start := time.Now()
+				if start.After(end) {
+					break
+				}
+				req.SetRequestURI(url + "/v1/profiles/" + ids[rng.IntN(len(ids))].String() + "?purpose=support")
+				req.Header.Set("Authorization", auth)
+				if err := client.DoTimeout(req, resp, 30*time.Second); err != nil || resp.StatusCode() != 200 {
+					failures.Add(1)
+					continue
+				}
+				if start.After(warm) {
+					mine = append(mine, time.Since(start))
+				}
+			}
+			mu.Lock()
+			latencies = append(latencies, mine...)
+			mu.Unlock()
+		}(uint64(c))
+	}
+	wg.Wait()
+	if n := failures.Load(); n > 0 {
+		tb.Fatalf("%d requests failed", n)
+	}
+	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
+	pct := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(len(latencies)))) - 1
+		return float64(latencies[max(i, 0)].Microseconds()) / 1000
+	}
+	return loadResult{rps: float64(len(latencies)) / d.Seconds(), p50: pct(0.50), p99: pct(0.99)}
+}
+
+type cpuTimes struct{ self, pg float64 }
+
+// processCPU reads the CPU seconds used by this process and by every
+// postgres process (for CDP_BENCH_CPU=1: where does the time go).
+func processCPU() cpuTimes {
+	read := func(pid string) float64 {
+		data, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			return 0
+		}
+		f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+		u, _ := strconv.ParseFloat(f[11], 64)
+		s, _ := strconv.ParseFloat(f[12], 64)
+		return (u + s) / 100
+	}
+	t := cpuTimes{self: read("self")}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		comm, err := os.ReadFile("/proc/" + e.Name() + "/comm")
+		if err == nil && strings.TrimSpace(string(comm)) == "postgres" {
+			t.pg += read(e.Name())
+		}
+	}
+	return t
+}
