@@ -314,9 +314,12 @@ func (s *Service) decide(ctx context.Context, cat *catalogue, req *Request, acti
 
 // entry is the audit entry of one decision.
 func (s *Service) entry(req *Request, action string, profiles []string, d policy.Decision, outcome string, fields []string) audit.Entry {
-	reason := d.Reason
+	reason, revision := d.Reason, d.Revision
 	if outcome == audit.NotFound {
 		reason = "no such profile"
+	}
+	if revision == "" {
+		revision = s.policy.Revision() // no decision was made
 	}
 	return audit.Entry{
 		PrincipalKind:  string(req.Principal.Kind),
@@ -327,7 +330,7 @@ func (s *Service) entry(req *Request, action string, profiles []string, d policy
 		Profiles:       profiles,
 		Fields:         fields,
 		DecisionID:     d.ID,
-		PolicyRevision: s.policy.Revision(),
+		PolicyRevision: revision,
 		RequestID:      req.RequestID,
 		Client:         s.client(req.Client),
 		Outcome:        outcome,

@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -128,6 +129,19 @@ func (s *Service) steward(ctx context.Context, req *Request, action string, prof
 	return current, nil
 }
 
+// checkNote refuses a steward decision without a usable reason before
+// anything is decided or audited.
+func checkNote(note string) error {
+	note = strings.TrimSpace(note)
+	if note == "" {
+		return fmt.Errorf("reason: a steward decision needs a reason: %w", ErrInvalid)
+	}
+	if len(note) > resolver.MaxNoteBytes {
+		return fmt.Errorf("reason: at most %d bytes: %w", resolver.MaxNoteBytes, ErrInvalid)
+	}
+	return nil
+}
+
 // stewardPurpose declares data_quality for steward work that declared no
 // purpose: lineage, review, merge, split and decisions show no attribute.
 func stewardPurpose(req *Request) {
@@ -141,6 +155,9 @@ func (s *Service) Merge(ctx context.Context, req Request, profiles []uuid.UUID, 
 	if len(profiles) < 2 || len(profiles) > 50 {
 		return nil, fmt.Errorf("merge takes 2 to 50 profiles: %w", ErrInvalid)
 	}
+	if err := checkNote(note); err != nil {
+		return nil, err
+	}
 	current, err := s.steward(ctx, &req, ActionMerge, profiles)
 	if err != nil {
 		return nil, err
@@ -152,6 +169,9 @@ func (s *Service) Merge(ctx context.Context, req Request, profiles []uuid.UUID, 
 func (s *Service) Split(ctx context.Context, req Request, profile uuid.UUID, records []uuid.UUID, note string) (*resolver.Report, error) {
 	if len(records) == 0 || len(records) > 1000 {
 		return nil, fmt.Errorf("split takes 1 to 1000 records: %w", ErrInvalid)
+	}
+	if err := checkNote(note); err != nil {
+		return nil, err
 	}
 	current, err := s.steward(ctx, &req, ActionSplit, []uuid.UUID{profile})
 	if err != nil {
@@ -168,6 +188,9 @@ type ReviewStore interface {
 
 // Decide settles a review pair (see resolver.Decide).
 func (s *Service) Decide(ctx context.Context, req Request, reviews ReviewStore, pair uuid.UUID, same bool, note string) (*resolver.Report, error) {
+	if err := checkNote(note); err != nil {
+		return nil, err
+	}
 	r, err := reviews.Review(ctx, pair)
 	if err != nil {
 		return nil, err

@@ -395,6 +395,9 @@ func TestStewardsMergeSplitAndReview(t *testing.T) {
 	if r.status != 200 || !strings.Contains(string(r.body), `"pairs":[`) {
 		t.Errorf("review list: %d %s", r.status, r.body)
 	}
+	for _, q := range []string{"limit=0", "limit=501", "after=nope"} {
+		e.wantProblem(e.get(e.tokens["steward"], "/v1/review?"+q), 400, "/problems/invalid-request")
+	}
 	if r := e.get(e.tokens["support-reader"], "/v1/review?purpose=support"); r.status != 403 {
 		t.Errorf("a reader lists review pairs: %d %s", r.status, r.body)
 	}
@@ -428,7 +431,7 @@ func TestAuditLogIsForTheDPO(t *testing.T) {
 	if r.status != 200 || len(got.Entries) < 2 {
 		t.Errorf("what did this principal read: %d %s", r.status, r.body)
 	}
-	for _, q := range []string{"from=yesterday", "profile=42", "limit=-1", "from=2026-02-01&to=2026-01-01"} {
+	for _, q := range []string{"from=yesterday", "profile=42", "limit=-1", "limit=0", "after=x", "from=2026-02-01&to=2026-01-01"} {
 		e.wantProblem(e.get(e.tokens["dpo"], "/v1/audit?"+q), 400, "/problems/invalid-request")
 	}
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -172,7 +173,7 @@ func (s *Server) listReview(c *fiber.Ctx) error {
 			return problem(fiber.StatusBadRequest, "invalid-request", "Invalid request", "after: not a review pair id")
 		}
 	}
-	limit, err := queryInt(c, "limit", 100, 500)
+	limit, err := queryInt(c, "limit", 100, 1, 500)
 	if err != nil {
 		return err
 	}
@@ -181,7 +182,7 @@ func (s *Server) listReview(c *fiber.Ctx) error {
 		return err
 	}
 	out := reviewList{Pairs: rs, Access: g}
-	if len(rs) == limit {
+	if len(rs) > 0 && len(rs) == limit {
 		out.Next = rs[len(rs)-1].ID.String()
 	}
 	return c.JSON(out)
@@ -237,12 +238,12 @@ func (s *Server) getAudit(c *fiber.Ctx) error {
 	if q.To, err = queryTime(c, "to"); err != nil {
 		return err
 	}
-	after, err := queryInt(c, "after", 0, 1<<62)
+	after, err := queryInt(c, "after", 0, 0, 1<<62)
 	if err != nil {
 		return err
 	}
 	q.After = int64(after)
-	if q.Limit, err = queryInt(c, "limit", 100, 1000); err != nil {
+	if q.Limit, err = queryInt(c, "limit", 100, 1, 1000); err != nil {
 		return err
 	}
 	req := accessRequest(c)
@@ -251,21 +252,21 @@ func (s *Server) getAudit(c *fiber.Ctx) error {
 		return err
 	}
 	out := auditResponse{Entries: es, Access: g}
-	if len(es) == q.Limit {
+	if len(es) > 0 && len(es) == q.Limit {
 		out.Next = es[len(es)-1].Seq
 	}
 	return c.JSON(out)
 }
 
-func queryInt(c *fiber.Ctx, name string, def, max int) (int, error) {
+func queryInt(c *fiber.Ctx, name string, def, min, max int) (int, error) {
 	v := c.Query(name)
 	if v == "" {
 		return def, nil
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 || n > max {
+	if err != nil || n < min || n > max {
 		return 0, problem(fiber.StatusBadRequest, "invalid-request", "Invalid request",
-			name+": want a whole number from 0 to "+strconv.Itoa(max))
+			fmt.Sprintf("%s: want a whole number from %d to %d", name, min, max))
 	}
 	return n, nil
 }

@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	_ "embed"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -127,6 +129,12 @@ func New(cfg Config) *Server {
 		IdleTimeout:           120 * time.Second,
 	})
 	s.app.Use(s.requestContext)
+	// A panic in a handler answers 500 and is logged; it never takes the
+	// process down.
+	s.app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, e any) {
+		s.log.Error("handler panicked", slog.String("request_id", requestID(c)), slog.String("route", c.Route().Path),
+			slog.String("panic", fmt.Sprintf("%T", e)))
+	}}))
 	s.routes(cfg.Registry)
 	return s
 }

@@ -3,11 +3,14 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,23 +29,7 @@ import (
 // private cluster: the test cluster runs without fsync and would flatter
 // the numbers.
 func BenchmarkImport(b *testing.B) {
-	n := 1_000_000
-	if v, err := strconv.Atoi(os.Getenv("CDP_BENCH_RECORDS")); err == nil && v > 0 {
-		n = v
-	}
-	file := filepath.Join(b.TempDir(), "demo.csv")
-	f, err := os.Create(file)
-	if err != nil {
-		b.Fatal(err)
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	if _, err := demo.Generate(w, demo.Options{Records: n, Seed: 1}); err != nil {
-		b.Fatal(err)
-	}
-	if err := w.Flush(); err != nil {
-		b.Fatal(err)
-	}
-	f.Close()
+	n, file := benchFile(b)
 
 	for b.Loop() {
 		dbURL := pgtest.NewDB(b)
@@ -70,7 +57,7 @@ func BenchmarkImport(b *testing.B) {
 		}
 		out.Reset()
 		start := time.Now()
-		if code := run(context.Background(), []string{"import", file}, env, nil, &out, &errs); code != 0 {
+		if code := run(context.Background(), []string{"import", "--no-resolve", file}, env, nil, &out, &errs); code != 0 {
 			b.Fatalf("import: exit %d: %s", code, errs.String())
 		}
 		elapsed := time.Since(start)
@@ -78,12 +65,97 @@ func BenchmarkImport(b *testing.B) {
 			b.Fatalf("import did not create %d records: %s", n, out.String())
 		}
 		copyElapsed := plainCopy(b, dbURL, file)
+
+		// The database path of resolution: read and open every record's
+		// match keys, train, resolve, write the profiles.
+		out.Reset()
+		start = time.Now()
+		if code := run(context.Background(), []string{"resolve", "--all", "--json"}, env, nil, &out, &errs); code != 0 {
+			b.Fatalf("resolve: exit %d: %s", code, errs.String())
+		}
+		resolveElapsed := time.Since(start)
+		var rep struct {
+			Comparisons    int     `json:"comparisons"`
+			ProfilesAfter  int     `json:"profiles_after"`
+			ResolveSeconds float64 `json:"resolve_seconds"`
+			Trained        bool    `json:"trained"`
+		}
+		if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
+			b.Fatalf("resolve report: %v: %s", err, out.String())
+		}
+		b.ReportMetric(resolveElapsed.Seconds(), "resolve-db-s")
+		fmt.Printf("cdp resolve --all (database path, model trained first: %v): %d records in %.1fs = %.0f records/s; engine %.1fs, %d comparisons, %d profiles\n",
+			rep.Trained, n, resolveElapsed.Seconds(), float64(n)/resolveElapsed.Seconds(), rep.ResolveSeconds, rep.Comparisons, rep.ProfilesAfter)
 		b.ReportMetric(float64(n)/elapsed.Seconds(), "records/s")
 		b.ReportMetric(float64(n)/copyElapsed.Seconds(), "copy-records/s")
 		b.ReportMetric(elapsed.Seconds(), "import-s")
 		fmt.Printf("cdp import: %d records in %.1fs = %.0f records/s (sealed, blind-indexed, upserted); plain COPY of the same CSV: %.1fs = %.0f records/s\n",
 			n, elapsed.Seconds(), float64(n)/elapsed.Seconds(), copyElapsed.Seconds(), float64(n)/copyElapsed.Seconds())
 	}
+}
+
+// benchFile writes the demo file of the benchmarks: CDP_BENCH_RECORDS
+// records (default 1,000,000) from `cdp demo generate`, truth included.
+func benchFile(b *testing.B) (int, string) {
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("CDP_BENCH_RECORDS")); err == nil && v > 0 {
+		n = v
+	}
+	file := filepath.Join(b.TempDir(), "demo.csv")
+	f, err := os.Create(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	if _, err := demo.Generate(w, demo.Options{Records: n, Seed: 1}); err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	return n, file
+}
+
+// BenchmarkResolveInMemory runs `cdp eval` on the demo file in a process
+// of its own, to measure its peak memory: the engine's resolution of a
+// million records (target: under 60 s and 4 GiB), its accuracy against
+// the demo's truth, records/s and comparisons/s.
+func BenchmarkResolveInMemory(b *testing.B) {
+	n, file := benchFile(b)
+	for b.Loop() {
+		cmd := exec.Command(os.Args[0], "eval", file)
+		cmd.Env = append(os.Environ(), "CDP_BENCH_RUN_MAIN=1")
+		var out, errs strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errs
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("cdp eval: %v: %s", err, errs.String())
+		}
+		wall := time.Since(start)
+		var rep struct {
+			F1          float64 `json:"f1"`
+			Comparisons int     `json:"comparisons"`
+			Seconds     float64 `json:"seconds"`
+		}
+		if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
+			b.Fatalf("eval report: %v: %s", err, out.String())
+		}
+		rss := float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / (1 << 20) // KiB to GiB
+		b.ReportMetric(rep.Seconds, "resolve-s")
+		b.ReportMetric(rss, "peak-GiB")
+		fmt.Printf("cdp eval (in memory): %d records resolved in %.1fs (%.0f records/s, %.0f comparisons/s, %d comparisons); "+
+			"whole process %.1fs with reading and normalising; peak memory %.2f GiB; pairwise F1 %.3f\n",
+			n, rep.Seconds, float64(n)/rep.Seconds, float64(rep.Comparisons)/rep.Seconds, rep.Comparisons, wall.Seconds(), rss, rep.F1)
+	}
+}
+
+// TestMain lets a benchmark run the command in a process of its own.
+func TestMain(m *testing.M) {
+	if os.Getenv("CDP_BENCH_RUN_MAIN") == "1" {
+		os.Exit(run(context.Background(), os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
 }
 
 // plainCopy loads the CSV with COPY into a table of text columns without

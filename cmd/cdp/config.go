@@ -34,6 +34,7 @@ type Config struct {
 	AllowAuditOwner bool
 	GCPercent       int
 	DBMaxConns      int
+	MemoryLimit     string
 }
 
 // setting describes one configuration value: its flag, its variable, its
@@ -49,6 +50,7 @@ type setting struct {
 
 var settings = []setting{
 	{"global", "data-dir", "CDP_DATA_DIR", ".cdp", "directory for local state: the private PostgreSQL cluster, development keys", func(c *Config) any { return &c.DataDir }},
+	{"global", "memory-limit", "CDP_MEMORY_LIMIT", "3GiB", "soft limit of the Go heap (GOMEMLIMIT wins when set): the garbage collector works harder near it, so resolving a million records stays under 4 GiB", func(c *Config) any { return &c.MemoryLimit }},
 	{"global", "log-level", "CDP_LOG_LEVEL", "info", "log level: debug, info, warn, error", func(c *Config) any { return &c.LogLevel }},
 	{"db", "database-url", "CDP_DATABASE_URL", "", "PostgreSQL URL; empty: the private cluster under <data-dir>/pg, started on demand", func(c *Config) any { return &c.DatabaseURL }},
 	{"db", "migrate-database-url", "CDP_MIGRATE_DATABASE_URL", "", "PostgreSQL URL of the schema's owner, for migrations; empty: CDP_DATABASE_URL, or the private cluster's owner", func(c *Config) any { return &c.MigrateURL }},
@@ -136,6 +138,24 @@ func (v durationValue) Set(s string) error {
 	}
 	*v.p = d
 	return nil
+}
+
+// memoryLimit parses a size such as 3GiB, 512MiB or a number of bytes.
+func memoryLimit(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		factor int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"B", 1}, {"", 1}}
+	for _, u := range units {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+			if err != nil || n <= 0 {
+				break
+			}
+			return n * u.factor, nil
+		}
+	}
+	return 0, fmt.Errorf("memory limit %q: want a size such as 3GiB or 512MiB", s)
 }
 
 // keyFile is the master key file in use.

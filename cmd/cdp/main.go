@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -130,6 +131,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return 0
 		}
 		return 2 // flag printed the error and the usage
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		limit, err := memoryLimit(cfg.MemoryLimit)
+		if err != nil {
+			fmt.Fprintf(stderr, "cdp %s: %v\n", c.name, err)
+			return 2
+		}
+		debug.SetMemoryLimit(limit)
 	}
 	err = runCmd(ctx, cl, positional)
 	switch {
