@@ -21,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/age"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,7 +37,6 @@ import (
 	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/postgres/pgtest"
 	"github.com/cdp-project/cdp/resolver"
-	"github.com/cdp-project/cdp/vault"
 )
 
 // timedDecider measures the policy's evaluation time.
@@ -103,16 +101,7 @@ func BenchmarkReadProfile(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	id, _ := age.GenerateX25519Identity()
-	kr, _ := vault.ParseKeyring(strings.NewReader(id.String()))
-	keys, _, err := db.EnsureVaultKeys(ctx, func() ([]vault.StoredKey, error) { return vault.NewKeys(kr) })
-	if err != nil {
-		b.Fatal(err)
-	}
-	v, err := vault.Open(kr, keys)
-	if err != nil {
-		b.Fatal(err)
-	}
+	v := pgtest.NewVault(b, db)
 	for _, s := range []identity.Source{
 		{Name: "billing", Department: "billing", Priority: 90, UniqueRecords: true},
 		{Name: "sales", Department: "sales", Priority: 70},

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/age"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cdp-project/cdp/access"
@@ -31,7 +30,6 @@ import (
 	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/postgres/pgtest"
 	"github.com/cdp-project/cdp/resolver"
-	"github.com/cdp-project/cdp/vault"
 )
 
 // syncBuffer collects log output from concurrent handlers.
@@ -69,19 +67,7 @@ func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 	t.Helper()
 	db, _, owner := pgtest.NewAppStore(t)
 	ctx := context.Background()
-	id, _ := age.GenerateX25519Identity()
-	kr, err := vault.ParseKeyring(strings.NewReader(id.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, _, err := db.EnsureVaultKeys(ctx, func() ([]vault.StoredKey, error) { return vault.NewKeys(kr) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.Open(kr, keys)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := pgtest.NewVault(t, db)
 	for _, s := range []identity.Source{
 		{Name: "sales", Department: "sales", Priority: 70},
 		{Name: "billing", Department: "billing", Priority: 90, UniqueRecords: true},

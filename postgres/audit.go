@@ -102,8 +102,12 @@ func (db *DB) AuditEntries(ctx context.Context, q audit.Query) ([]audit.Entry, e
 		var profiles [][16]byte
 		err := r.Scan(&e.Seq, &e.At, &e.PrincipalKind, &e.Principal, &e.Department, &e.Action, &e.Purpose, &profiles,
 			&e.Fields, &e.DecisionID, &e.PolicyRevision, &e.RequestID, &e.Client, &e.Outcome, &e.Reason, &e.Prev, &e.Hash)
-		for _, p := range profiles {
-			e.Profiles = append(e.Profiles, uuid.UUID(p).String())
+		e.Profiles = make([]string, len(profiles))
+		for i, p := range profiles {
+			e.Profiles[i] = uuid.UUID(p).String()
+		}
+		if e.Fields == nil {
+			e.Fields = []string{}
 		}
 		return e, err
 	})

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"filippo.io/age"
 	"github.com/google/uuid"
 
 	"github.com/cdp-project/cdp/identity"
@@ -14,7 +13,6 @@ import (
 	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/postgres/pgtest"
 	"github.com/cdp-project/cdp/resolver"
-	"github.com/cdp-project/cdp/vault"
 )
 
 type env struct {
@@ -29,19 +27,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	db, _ := pgtest.NewStore(t)
 	ctx := context.Background()
-	id, _ := age.GenerateX25519Identity()
-	kr, err := vault.ParseKeyring(strings.NewReader(id.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, _, err := db.EnsureVaultKeys(ctx, func() ([]vault.StoredKey, error) { return vault.NewKeys(kr) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.Open(kr, keys)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := pgtest.NewVault(t, db)
 	for _, s := range []identity.Source{
 		{Name: "sales", Department: "sales", Priority: 70},
 		{Name: "support", Department: "support", Priority: 60},

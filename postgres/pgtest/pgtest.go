@@ -26,10 +26,12 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdp-project/cdp/localpg"
 	"github.com/cdp-project/cdp/postgres"
+	"github.com/cdp-project/cdp/vault"
 )
 
 var (
@@ -257,4 +259,27 @@ func Exec(t testing.TB, dbURL, sql string) {
 	if _, err := conn.Exec(ctx, sql); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
+}
+
+// NewVault opens the vault of a test database under a fresh master key,
+// creating its vault keys.
+func NewVault(t testing.TB, db *postgres.DB) *vault.Vault {
+	t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := vault.ParseKeyring(strings.NewReader(id.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _, err := db.EnsureVaultKeys(context.Background(), func() ([]vault.StoredKey, error) { return vault.NewKeys(kr) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.Open(kr, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
