@@ -5,6 +5,7 @@ GO        ?= go
 BIN       := bin/cdp
 FUZZTIME  ?= 30s
 BENCH_DIR := .cdp/bench
+KRATOS    := bin/kratos
 
 .DEFAULT_GOAL := help
 
@@ -20,8 +21,15 @@ build: ## build bin/cdp
 run: build ## serve on 127.0.0.1:8080 with a private PostgreSQL, development keys and demo data under .cdp/
 	$(BIN) serve --dev
 
+.PHONY: kratos
+kratos: $(KRATOS) ## build bin/kratos, the Ory Kratos server of the tests and local development (tools/kratos)
+
+$(KRATOS): tools/kratos/go.mod tools/kratos/go.sum tools/kratos/main.go
+	cd tools/kratos && CGO_ENABLED=1 $(GO) build -tags sqlite \
+		-ldflags '-X github.com/ory/kratos/driver/config.Version=v1.3.1' -o ../../$(KRATOS) .
+
 .PHONY: test
-test: ## unit and integration tests, against a real PostgreSQL (a private cluster under .cdp/test)
+test: kratos ## unit and integration tests, against a real PostgreSQL (a private cluster under .cdp/test) and a real Ory Kratos
 	$(GO) test -race -count=1 ./...
 
 .PHONY: bench

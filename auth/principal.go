@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/cdp-project/cdp/derrors"
 )
 
@@ -93,4 +95,26 @@ func (p Principal) LogValue() slog.Value {
 		slog.String("id", p.ID),
 		slog.String("department", p.Department),
 	)
+}
+
+// CustomerSession is a data subject as their Ory Kratos session shows them.
+type CustomerSession struct {
+	IdentityID    uuid.UUID
+	SessionID     string
+	Email         string
+	EmailVerified bool
+	GivenName     string
+	FamilyName    string
+	// AAL is the session's authenticator assurance level ("aal1", "aal2").
+	AAL string
+}
+
+// Principal is the customer as the one asking.
+func (c CustomerSession) Principal() Principal {
+	return Principal{Kind: Customer, ID: c.IdentityID.String(), Credential: c.SessionID}
+}
+
+// LogValue logs the customer without personal data.
+func (c CustomerSession) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("identity", c.IdentityID.String()))
 }

@@ -56,6 +56,8 @@ var forbidden = map[string][]string{
 	// The read path decides, opens and records; it neither stores nor serves.
 	"access":  {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", module + "/postgres", module + "/httpapi"},
 	"consent": {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", "net/http", module + "/postgres"},
+	// The Kratos client asks Kratos about sessions; it stores and serves nothing.
+	"kratos": {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", module + "/postgres", module + "/access"},
 	// The HTTP layer never speaks SQL.
 	"httpapi": {"github.com/jackc/pgx/v5", module + "/postgres"},
 	// The store knows nothing of HTTP.

@@ -1,0 +1,106 @@
+// Package kratos checks customers' Ory Kratos sessions: it asks the
+// configured Kratos public API who a session token or session cookie
+// belongs to (github.com/ory/kratos-client-go) and turns the answer into an
+// auth.CustomerSession. Inactive, expired, revoked and forged sessions are
+// all ErrUnauthenticated; a Kratos that does not answer is ErrUnavailable.
+//
+// kratos imports auth, derrors and the Kratos client; no database, no
+// HTTP server.
+package kratos
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	client "github.com/ory/kratos-client-go"
+
+	"github.com/google/uuid"
+
+	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/derrors"
+)
+
+// Sentinel errors.
+var (
+	ErrUnauthenticated = derrors.New(derrors.ErrUnauthenticated, "no valid Kratos session")
+	ErrUnavailable     = derrors.New(derrors.ErrUnavailable, "Kratos unavailable")
+)
+
+// Client asks one Kratos public API about sessions.
+type Client struct {
+	api *client.APIClient
+}
+
+// New builds a client of the Kratos public API at publicURL.
+func New(publicURL string) (*Client, error) {
+	u, err := url.Parse(publicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("Kratos public URL %q: want http(s)://host[:port]", publicURL)
+	}
+	cfg := client.NewConfiguration()
+	cfg.Servers = client.ServerConfigurations{{URL: strings.TrimSuffix(publicURL, "/")}}
+	cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	cfg.UserAgent = "cdp"
+	return &Client{api: client.NewAPIClient(cfg)}, nil
+}
+
+// Session returns the customer whose session the token (the
+// X-Session-Token of native apps) or the cookie header
+// (ory_kratos_session of browsers) names.
+func (c *Client) Session(ctx context.Context, token, cookie string) (auth.CustomerSession, error) {
+	if token == "" && cookie == "" {
+		return auth.CustomerSession{}, fmt.Errorf("send a session token (X-Session-Token) or the ory_kratos_session cookie: %w", ErrUnauthenticated)
+	}
+	req := c.api.FrontendAPI.ToSession(ctx)
+	if token != "" {
+		req = req.XSessionToken(token)
+	} else {
+		req = req.Cookie(cookie)
+	}
+	s, resp, err := req.Execute()
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	switch {
+	case resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden):
+		return auth.CustomerSession{}, fmt.Errorf("the session is unknown, expired or revoked: %w", ErrUnauthenticated)
+	case err != nil:
+		return auth.CustomerSession{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return customer(s)
+}
+
+// customer reads what cdp needs from a session.
+func customer(s *client.Session) (auth.CustomerSession, error) {
+	if s.Active == nil || !*s.Active || s.Identity == nil {
+		return auth.CustomerSession{}, fmt.Errorf("the session is not active: %w", ErrUnauthenticated)
+	}
+	if s.ExpiresAt != nil && !time.Now().Before(*s.ExpiresAt) {
+		return auth.CustomerSession{}, fmt.Errorf("the session expired: %w", ErrUnauthenticated)
+	}
+	id, err := uuid.Parse(s.Identity.Id)
+	if err != nil {
+		return auth.CustomerSession{}, fmt.Errorf("Kratos identity id %q: %w", s.Identity.Id, ErrUnavailable)
+	}
+	c := auth.CustomerSession{IdentityID: id, SessionID: s.Id}
+	if s.AuthenticatorAssuranceLevel != nil {
+		c.AAL = string(*s.AuthenticatorAssuranceLevel)
+	}
+	if traits, ok := s.Identity.Traits.(map[string]any); ok {
+		c.Email, _ = traits["email"].(string)
+		if name, ok := traits["name"].(map[string]any); ok {
+			c.GivenName, _ = name["first"].(string)
+			c.FamilyName, _ = name["last"].(string)
+		}
+	}
+	for _, a := range s.Identity.VerifiableAddresses {
+		if a.Via == "email" && strings.EqualFold(a.Value, c.Email) && a.Verified {
+			c.EmailVerified = true
+		}
+	}
+	return c, nil
+}
