@@ -81,8 +81,10 @@ type Request struct {
 	// Client is the caller's network address; the audit log keeps a keyed
 	// hash of it, never the address.
 	Client string
-	// Subject is, for a customer, the profile their identity is linked to.
-	Subject uuid.UUID
+	// Subject is, for a customer, the profile their identity is linked to,
+	// and SubjectRecord the record that links it.
+	Subject       uuid.UUID
+	SubjectRecord uuid.UUID
 }
 
 // StoredRecord is a source record as stored: sealed.
@@ -91,8 +93,9 @@ type StoredRecord = resolver.StoredRecord
 // Store is what the read path reads.
 type Store interface {
 	// ProfileRecords returns the current id of a profile (following
-	// merges) and its records. ErrNotFound when there is no such profile.
-	ProfileRecords(ctx context.Context, id uuid.UUID) (uuid.UUID, []StoredRecord, error)
+	// merges), its records and their consent events. ErrNotFound when
+	// there is no such profile.
+	ProfileRecords(ctx context.Context, id uuid.UUID) (uuid.UUID, []StoredRecord, []consent.Event, error)
 	// ProfilesByIndex returns the profiles holding a record whose blind
 	// index of kind ("email", "phone") is sum, at most limit.
 	ProfilesByIndex(ctx context.Context, kind string, sum []byte, limit int) ([]uuid.UUID, error)
@@ -177,6 +180,7 @@ func (s *Service) PolicyRevision() string { return s.policy.Revision() }
 type catalogue struct {
 	sources  map[string]identity.Source
 	purposes map[string]consent.Purpose
+	list     []consent.Purpose
 	input    map[string]policy.Purpose
 }
 
@@ -198,6 +202,7 @@ func (s *Service) catalogue_(ctx context.Context) (*catalogue, error) {
 		sources:  make(map[string]identity.Source, len(srcs)),
 		purposes: make(map[string]consent.Purpose, len(ps)),
 		input:    make(map[string]policy.Purpose, len(ps)),
+		list:     ps,
 	}
 	for _, src := range srcs {
 		c.sources[src.Name] = src
@@ -268,6 +273,7 @@ func clip(s string) string {
 type resource struct {
 	id      uuid.UUID
 	records []StoredRecord
+	events  []consent.Event
 }
 
 // decide asks the policy about one profile.
@@ -301,9 +307,14 @@ func (s *Service) decide(ctx context.Context, cat *catalogue, req *Request, acti
 	}
 	// In name order: equal resources make equal inputs (the policy's memo).
 	sort.Slice(in.Resource.Sources, func(i, j int) bool { return in.Resource.Sources[i].Name < in.Resource.Sources[j].Name })
-	// Until a person says otherwise, each purpose has its default state.
-	for id, p := range cat.purposes {
-		in.Resource.Consent[id] = string(p.DefaultState)
+	// The person's state for every purpose, derived from their events
+	// (each purpose's default until they said something).
+	var events []consent.Event
+	if res != nil {
+		events = res.events
+	}
+	for id, c := range consent.Derive(cat.list, events, time.Now()) {
+		in.Resource.Consent[id] = string(c.State)
 	}
 	d, err := s.policy.Decide(ctx, in)
 	if err != nil {
@@ -361,7 +372,7 @@ func (s *Service) record(ctx context.Context, es ...audit.Entry) error {
 // load reads a profile's sealed records; a missing profile is audited as
 // such and reported as ErrNotFound.
 func (s *Service) load(ctx context.Context, req *Request, action string, id uuid.UUID) (*resource, error) {
-	cur, recs, err := s.store.ProfileRecords(ctx, id)
+	cur, recs, events, err := s.store.ProfileRecords(ctx, id)
 	if errors.Is(err, derrors.ErrNotFound) {
 		if err := s.record(ctx, s.entry(req, action, []string{id.String()}, policy.Decision{}, audit.NotFound, nil)); err != nil {
 			return nil, err
@@ -371,7 +382,7 @@ func (s *Service) load(ctx context.Context, req *Request, action string, id uuid
 	if err != nil {
 		return nil, err
 	}
-	return &resource{id: cur, records: recs}, nil
+	return &resource{id: cur, records: recs, events: events}, nil
 }
 
 // authorize loads and decides one profile; a denial is audited and

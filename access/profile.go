@@ -265,11 +265,11 @@ func (s *Service) Find(ctx context.Context, req Request, q Lookup) ([]*Profile, 
 		entries []audit.Entry
 	)
 	for _, id := range ids {
-		cur, recs, err := s.store.ProfileRecords(ctx, id)
+		cur, recs, events, err := s.store.ProfileRecords(ctx, id)
 		if err != nil {
 			continue // resolved away meanwhile
 		}
-		res := &resource{id: cur, records: recs}
+		res := &resource{id: cur, records: recs, events: events}
 		d, err := s.decide(ctx, cat, &req, ActionSearch, res)
 		if err != nil {
 			entries = append(entries, s.entry(&req, ActionSearch, []string{cur.String()}, d, audit.Denied, nil))

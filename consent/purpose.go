@@ -11,15 +11,32 @@
 package consent
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cdp-project/cdp/derrors"
 )
 
-// ErrInvalid reports a purpose or consent value that is not valid.
-var ErrInvalid = derrors.New(derrors.ErrInvalid, "invalid consent data")
+// Sentinel errors.
+var (
+	// ErrInvalid reports a purpose, notice or consent value that is not
+	// valid.
+	ErrInvalid = derrors.New(derrors.ErrInvalid, "invalid consent data")
+	// ErrNotApplicable reports a statement that does not apply to the
+	// purpose: a grant for a purpose that does not rest on consent, an
+	// objection to one that allows none.
+	ErrNotApplicable = derrors.New(derrors.ErrUnprocessable, "not applicable to this purpose")
+	// ErrUnknownPurpose reports a purpose that is not in the catalogue.
+	ErrUnknownPurpose = derrors.New(derrors.ErrNotFound, "unknown purpose")
+	// ErrUnknownNotice reports a notice version that does not exist or is
+	// not the one in effect.
+	ErrUnknownNotice = derrors.New(derrors.ErrUnprocessable, "unknown or superseded notice")
+)
 
 // LegalBasis is a lawful basis of processing, GDPR Art. 6(1)(a)-(f).
 type LegalBasis string
@@ -78,8 +95,11 @@ type Purpose struct {
 	// consent purposes, granted for the others.
 	DefaultState State `json:"default_state"`
 	// RetentionDays is how long data kept for the purpose is retained.
-	RetentionDays int       `json:"retention_days"`
-	CreatedAt     time.Time `json:"created_at"`
+	RetentionDays int `json:"retention_days"`
+	// Sharing marks a purpose that sells or shares data with third
+	// parties: a Global Privacy Control signal objects to it.
+	Sharing   bool      `json:"sharing"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 var purposeID = regexp.MustCompile(`^[a-z][a-z0-9_]{1,62}$`)
@@ -115,4 +135,29 @@ func (p *Purpose) Validate() error {
 		return fmt.Errorf("purpose %s: retention_days must be between 1 and 36600: %w", p.ID, ErrInvalid)
 	}
 	return nil
+}
+
+// Notice is one published version of the privacy notice of a purpose: the
+// exact text a person was shown. Versions are never edited; a new text is
+// a new version.
+type Notice struct {
+	Purpose     string    `json:"purpose"`
+	Version     int       `json:"version"`
+	Text        string    `json:"text"`
+	SHA256      string    `json:"sha256"` // hex of the text's SHA-256
+	EffectiveAt time.Time `json:"effective_at"`
+	PublishedAt time.Time `json:"published_at"`
+	PublishedBy string    `json:"published_by"`
+}
+
+// MaxNoticeBytes bounds a notice's text.
+const MaxNoticeBytes = 64 << 10
+
+// NewNotice validates a notice text and fills in its hash.
+func NewNotice(purpose, text string, effective time.Time, by string) (Notice, error) {
+	if strings.TrimSpace(text) == "" || len(text) > MaxNoticeBytes || !utf8.ValidString(text) {
+		return Notice{}, fmt.Errorf("notice text: 1 to %d bytes of UTF-8: %w", MaxNoticeBytes, ErrInvalid)
+	}
+	sum := sha256.Sum256([]byte(text))
+	return Notice{Purpose: purpose, Text: text, SHA256: hex.EncodeToString(sum[:]), EffectiveAt: effective.UTC(), PublishedBy: by}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cdp-project/cdp/audit"
+	"github.com/cdp-project/cdp/internal/kratostest"
 	"github.com/cdp-project/cdp/postgres/pgtest"
 )
 
@@ -474,4 +475,10 @@ func decodeJSON(t *testing.T, b []byte) map[string]any {
 		t.Fatalf("not JSON: %s", b)
 	}
 	return m
+}
+
+// customer returns a verified Kratos customer with a fresh session.
+func (e *env) customer(email string) kratostest.Customer {
+	e.t.Helper()
+	return e.kratos.Account(e.t, email, "correct horse battery staple 7", "Wilhelmina", "Oyelaran-Brightwater")
 }

@@ -26,6 +26,8 @@ import (
 	"github.com/cdp-project/cdp/httpapi"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
+	"github.com/cdp-project/cdp/internal/kratostest"
+	"github.com/cdp-project/cdp/kratos"
 	"github.com/cdp-project/cdp/policy"
 	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/postgres/pgtest"
@@ -59,6 +61,7 @@ type env struct {
 	audit  *audit.Writer
 	logs   *syncBuffer
 	tokens map[string]string // by name
+	kratos *kratostest.Server
 }
 
 // newEnv serves the whole API as production wires it: the service's
@@ -87,6 +90,7 @@ func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 		"billing-ingest":   {"billing", []auth.Role{auth.RoleIngest}},
 		"marketing-ingest": {"marketing", []auth.Role{auth.RoleIngest}},
 		"support-reader":   {"support", []auth.Role{auth.RoleReader}},
+		"marketing-reader": {"marketing", []auth.Role{auth.RoleReader}},
 		"steward":          {"support", []auth.Role{auth.RoleSteward}},
 		"dpo":              {"legal", []auth.Role{auth.RoleDPO}},
 		"all-roles":        {"sales", auth.Roles()},
@@ -111,6 +115,11 @@ func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 	_, signer, _ := ed25519.GenerateKey(rand.Reader)
 	e.audit = audit.NewWriter(db, audit.WriterOptions{Key: signer})
 	res := &resolver.Resolver{Store: db, Vault: v}
+	e.kratos = kratostest.Start(t)
+	sessions, err := kratos.New(e.kratos.PublicURL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if ready == nil {
 		ready = []httpapi.Check{{Name: "database", Check: db.Ping}}
 	}
@@ -126,6 +135,10 @@ func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 		Access:       access.New(access.Config{Store: db, Vault: v, Policy: pol, Audit: e.audit, Resolver: res}),
 		Reviews:      db,
 		Resolver:     res,
+		Sessions:     sessions,
+		Customers:    db,
+		Consents:     db,
+		Catalogue:    db,
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -155,16 +168,36 @@ func (r response) json(t *testing.T, v any) {
 
 func (e *env) do(method, path, token, contentType string, body string) response {
 	e.t.Helper()
-	req, err := http.NewRequest(method, e.url+path, strings.NewReader(body))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	req := e.request(method, path, token)
+	if body != "" {
+		req.Body = io.NopCloser(strings.NewReader(body))
+		req.ContentLength = int64(len(body))
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	return e.send(req)
+}
+
+// request builds a request with a staff token or, for a token of Kratos's
+// form, a customer's session.
+func (e *env) request(method, path, token string) *http.Request {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.url+path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	switch {
+	case strings.HasPrefix(token, "ory_st_"):
+		req.Header.Set("X-Session-Token", token)
+	case token != "":
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return req
+}
+
+func (e *env) send(req *http.Request) response {
+	e.t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)

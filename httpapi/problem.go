@@ -8,8 +8,10 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/cdp-project/cdp/access"
+	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/ingest"
+	"github.com/cdp-project/cdp/kratos"
 	"github.com/cdp-project/cdp/resolver"
 )
 
@@ -54,6 +56,14 @@ var errorTable = []struct {
 		"the access could not be decided or audited, so nothing was returned; try again later"},
 	{access.ErrPurpose, fiber.StatusBadRequest, "invalid-purpose", "Missing or unknown purpose", ""},
 	{access.ErrNotFound, fiber.StatusNotFound, "not-found", "Not found", ""},
+	{consent.ErrUnknownPurpose, fiber.StatusNotFound, "unknown-purpose", "Unknown purpose", ""},
+	{consent.ErrUnknownNotice, fiber.StatusUnprocessableEntity, "unknown-notice", "Unknown or superseded notice", ""},
+	{consent.ErrNotApplicable, fiber.StatusUnprocessableEntity, "not-applicable", "Not applicable to this purpose", ""},
+	{consent.ErrInvalid, fiber.StatusBadRequest, "invalid-consent", "Invalid consent data", ""},
+	{access.ErrUnchanged, fiber.StatusConflict, "unchanged", "Nothing to change", ""},
+	{access.ErrUnverified, fiber.StatusForbidden, "unverified", "Email address not verified", ""},
+	{kratos.ErrUnavailable, fiber.StatusServiceUnavailable, "unavailable", "Sign-in unavailable",
+		"Ory Kratos did not answer; try again later"},
 	{resolver.ErrConflict, fiber.StatusConflict, "conflicting-decision", "Conflicting steward decision", ""},
 	{ingest.ErrUnknownSource, fiber.StatusUnprocessableEntity, "unknown-source", "Unknown source", ""},
 	{ingest.ErrForbiddenSource, fiber.StatusForbidden, "forbidden-source", "Source not writable by this department", ""},

@@ -14,12 +14,14 @@ import (
 // routeCall is how the route walk calls one route.
 type routeCall struct {
 	path, ctype, body string
+	customer          bool // with the customer's Kratos session instead of the staff token
 }
 
 // routeCalls says, for every route of the API, how to call it with
 // arguments that reach its data. A route missing here fails the walk:
 // whoever adds a route must say how it is reached.
 func routeCalls(w, b uuid.UUID) map[string][]routeCall {
+	wp := "/v1/profiles/" + w.String()
 	return map[string][]routeCall{
 		"GET /healthz":      {{path: "/healthz"}},
 		"GET /readyz":       {{path: "/readyz"}},
@@ -41,6 +43,28 @@ func routeCalls(w, b uuid.UUID) map[string][]routeCall {
 			body: `{"profiles":["` + w.String() + `","` + b.String() + `"],"reason":"walk"}`}},
 		"POST /v1/profiles/:id/split": {{path: "/v1/profiles/" + w.String() + "/split", ctype: "application/json",
 			body: `{"records":["` + uuid.NewString() + `"],"reason":"walk"}`}},
+
+		"GET /v1/profiles/:id/consents":       {{path: wp + "/consents"}},
+		"GET /v1/profiles/:id/consents/proof": {{path: wp + "/consents/proof"}},
+		"POST /v1/profiles/:id/consents": {{path: wp + "/consents", ctype: "application/json",
+			body: `{"purpose":"partner_sharing","state":"granted","notice_version":1,"method":"call_centre","evidence":{"call":"c-1"}}`}},
+		"GET /v1/consents/conflicts":   {{path: "/v1/consents/conflicts"}},
+		"GET /v1/purposes":             {{path: "/v1/purposes"}},
+		"GET /v1/purposes/:id/notices": {{path: "/v1/purposes/marketing/notices"}},
+		"POST /v1/purposes": {{path: "/v1/purposes", ctype: "application/json",
+			body: `{"id":"surveys","description":"Customer satisfaction surveys.","legal_basis":"consent","retention_days":365}`}},
+		"PUT /v1/purposes/:id": {{path: "/v1/purposes/surveys", ctype: "application/json",
+			body: `{"description":"Customer satisfaction surveys by email.","legal_basis":"consent","retention_days":365}`}},
+		"POST /v1/purposes/:id/notices": {{path: "/v1/purposes/surveys/notices", ctype: "application/json",
+			body: `{"text":"May we ask you, now and then, how we did?"}`}},
+
+		// A customer: Wilhelmina herself, logged in through Kratos.
+		"GET /v1/me":                  {{path: "/v1/me", customer: true}},
+		"GET /v1/me/records":          {{path: "/v1/me/records", customer: true}},
+		"GET /v1/me/consents":         {{path: "/v1/me/consents", customer: true}},
+		"GET /v1/me/consents/history": {{path: "/v1/me/consents/history", customer: true}},
+		"PUT /v1/me/consents/:purpose": {{path: "/v1/me/consents/marketing", customer: true, ctype: "application/json",
+			body: `{"state":"granted","notice_version":1}`}},
 	}
 }
 
@@ -70,15 +94,20 @@ func TestEveryRouteDecidesAndAuditsBeforePersonalData(t *testing.T) {
 	sort.Strings(routes)
 	// Mutating routes last, so reads see the seeded profiles.
 	sort.SliceStable(routes, func(i, j int) bool {
-		return !strings.HasPrefix(routes[i], "POST") && strings.HasPrefix(routes[j], "POST")
+		return strings.HasPrefix(routes[i], "GET") && !strings.HasPrefix(routes[j], "GET")
 	})
+	me := e.customer(person["email"])
 
 	walk := func(t *testing.T, auditWorks bool) {
 		shown := 0
 		for _, route := range routes {
 			for _, c := range calls[route] {
 				method := strings.Fields(route)[0]
-				r := e.do(method, c.path, e.tokens["all-roles"], c.ctype, c.body)
+				token := e.tokens["all-roles"]
+				if c.customer {
+					token = me.SessionToken
+				}
+				r := e.do(method, c.path, token, c.ctype, c.body)
 				if r.status >= 500 && auditWorks {
 					t.Errorf("%s %s: %d %s", method, c.path, r.status, r.body)
 				}

@@ -66,6 +66,14 @@ type Config struct {
 	Reviews access.ReviewStore
 	// Resolver links ingested records before the ingest request answers.
 	Resolver Resolver
+	// Sessions checks customers' Ory Kratos sessions (optional: without
+	// it, /v1/me answers 503).
+	Sessions SessionChecker
+	// Customers links customers' identities to their profiles.
+	Customers access.CustomerStore
+	// Consents and Catalogue keep consent events, purposes and notices.
+	Consents  access.ConsentStore
+	Catalogue access.CatalogueStore
 	// TokenCacheTTL is how long a token read from the store is trusted
 	// before it is read again: the longest a revocation may take to act
 	// (default 5s; negative: read on every request).
@@ -92,6 +100,10 @@ type Server struct {
 	reviews    access.ReviewStore
 	resolver   Resolver
 	tokenCache *tokenCache
+	sessions   SessionChecker
+	customers  access.CustomerStore
+	consents   access.ConsentStore
+	catalogue  access.CatalogueStore
 }
 
 // New builds the server and its routes.
@@ -109,6 +121,10 @@ func New(cfg Config) *Server {
 		reviews:    cfg.Reviews,
 		resolver:   cfg.Resolver,
 		tokenCache: &tokenCache{ttl: cfg.TokenCacheTTL, m: map[string]cachedToken{}},
+		sessions:   cfg.Sessions,
+		customers:  cfg.Customers,
+		consents:   cfg.Consents,
+		catalogue:  cfg.Catalogue,
 	}
 	if cfg.TokenCacheTTL == 0 {
 		s.tokenCache.ttl = 5 * time.Second
@@ -163,6 +179,26 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	v1.Get("/review", staff, s.listReview)
 	v1.Post("/review/:pair", staff, s.decideReview)
 	v1.Get("/audit", staff, s.getAudit)
+
+	// Consent: departments record what they collected, the DPO proves it
+	// and keeps the catalogue of purposes and notices.
+	v1.Get("/profiles/:id/consents", staff, s.getProfileConsents)
+	v1.Post("/profiles/:id/consents", staff, s.postProfileConsent)
+	v1.Get("/profiles/:id/consents/proof", staff, s.getConsentProof)
+	v1.Get("/consents/conflicts", staff, s.getConflicts)
+	v1.Get("/purposes", staff, s.getPurposes)
+	v1.Post("/purposes", staff, s.postPurpose)
+	v1.Put("/purposes/:id", staff, s.putPurpose)
+	v1.Get("/purposes/:id/notices", staff, s.getNotices)
+	v1.Post("/purposes/:id/notices", staff, s.postNotice)
+
+	// Customers, with their Ory Kratos session.
+	me := v1.Group("/me", s.customer)
+	me.Get("", s.getMe)
+	me.Get("/records", s.getMyRecords)
+	me.Get("/consents", s.getMyConsents)
+	me.Get("/consents/history", s.getMyConsentHistory)
+	me.Put("/consents/:purpose", s.putMyConsent)
 }
 
 // Serve answers requests on ln until Shutdown.

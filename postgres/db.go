@@ -86,6 +86,12 @@ func isCheckViolation(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "23514"
 }
 
+// isForeignKeyViolation reports a foreign key violation.
+func isForeignKeyViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23503"
+}
+
 // isUniqueViolation reports a unique constraint violation.
 func isUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError

@@ -304,8 +304,9 @@ func TestSources(t *testing.T) {
 	if _, err := db.AddSource(ctx, identity.Source{Name: "sales", Department: "sales"}); !errors.Is(err, postgres.ErrConflict) {
 		t.Fatalf("duplicate source: %v", err)
 	}
+	// sales, and self_service: the migrations register the customers' own.
 	srcs, err := db.Sources(ctx)
-	if err != nil || len(srcs) != 1 || srcs[0].Priority != 70 {
+	if err != nil || len(srcs) != 2 || srcs[0].Priority != 70 || srcs[1].Name != "self_service" || !srcs[1].UniqueRecords {
 		t.Fatalf("Sources = %+v, %v", srcs, err)
 	}
 }

@@ -31,24 +31,34 @@ func currentProfile(ctx context.Context, q pgx.Tx, id uuid.UUID) (uuid.UUID, err
 	return cur, nil
 }
 
-// ProfileRecords returns the current id of a profile and its records,
-// sealed (see access.Store). Records whose key was destroyed are left out.
-// One statement, one round trip: this is the read path's hot query.
-func (db *DB) ProfileRecords(ctx context.Context, id uuid.UUID) (uuid.UUID, []resolver.StoredRecord, error) {
-	rows, err := db.pool.Query(ctx, `WITH cur AS (
-			SELECT id FROM profiles WHERE id = $1
-			UNION ALL
-			SELECT r.new_id FROM profile_redirects r JOIN profiles p ON p.id = r.new_id
-			WHERE r.old_id = $1 AND NOT EXISTS (SELECT 1 FROM profiles WHERE id = $1)
-			LIMIT 1)
+// currentCTE finds the profile $1 is, or was merged into.
+const currentCTE = `WITH cur AS (
+		SELECT id FROM profiles WHERE id = $1
+		UNION ALL
+		SELECT r.new_id FROM profile_redirects r JOIN profiles p ON p.id = r.new_id
+		WHERE r.old_id = $1 AND NOT EXISTS (SELECT 1 FROM profiles WHERE id = $1)
+		LIMIT 1)`
+
+// ProfileRecords returns the current id of a profile, its records, sealed,
+// and the consent events of those records (see access.Store). Records
+// whose key was destroyed are left out. Two statements in one pipelined
+// round trip: this is the read path's hot query.
+func (db *DB) ProfileRecords(ctx context.Context, id uuid.UUID) (uuid.UUID, []resolver.StoredRecord, []consent.Event, error) {
+	b := &pgx.Batch{}
+	b.Queue(currentCTE+`
 		SELECT cur.id, r.id, r.source, r.kek_id, r.wrapped_key, r.attrs, r.version, r.created_at, r.updated_at
 		FROM cur LEFT JOIN profile_members m ON m.profile_id = cur.id
 		LEFT JOIN records r ON r.id = m.record_id AND r.wrapped_key IS NOT NULL
 		ORDER BY r.id`, [16]byte(id))
+	b.Queue(currentCTE+`
+		SELECT `+consentColumns+` FROM cur JOIN profile_members m ON m.profile_id = cur.id
+		JOIN consent_events e ON e.record_id = m.record_id`, [16]byte(id))
+	br := db.pool.SendBatch(ctx, b)
+	defer br.Close()
+	rows, err := br.Query()
 	if err != nil {
-		return uuid.Nil, nil, fmt.Errorf("read profile: %w", err)
+		return uuid.Nil, nil, nil, fmt.Errorf("read profile: %w", err)
 	}
-	defer rows.Close()
 	var (
 		cur   uuid.UUID
 		found bool
@@ -66,7 +76,8 @@ func (db *DB) ProfileRecords(ctx context.Context, id uuid.UUID) (uuid.UUID, []re
 			updatedAt *time.Time
 		)
 		if err := rows.Scan(&pid, &rid, &source, &kek, &r.Wrapped, &r.Attrs, &version, &createdAt, &updatedAt); err != nil {
-			return uuid.Nil, nil, fmt.Errorf("read profile: %w", err)
+			rows.Close()
+			return uuid.Nil, nil, nil, fmt.Errorf("read profile: %w", err)
 		}
 		cur, found = pid, true
 		if rid == nil {
@@ -75,13 +86,22 @@ func (db *DB) ProfileRecords(ctx context.Context, id uuid.UUID) (uuid.UUID, []re
 		r.ID, r.Source, r.KEK, r.Version, r.CreatedAt, r.UpdatedAt = *rid, *source, *kek, *version, *createdAt, *updatedAt
 		recs = append(recs, r)
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
-		return uuid.Nil, nil, fmt.Errorf("read profile: %w", err)
+		return uuid.Nil, nil, nil, fmt.Errorf("read profile: %w", err)
+	}
+	rows, err = br.Query()
+	if err != nil {
+		return uuid.Nil, nil, nil, fmt.Errorf("read consent: %w", err)
+	}
+	events, err := pgx.CollectRows(rows, scanConsent)
+	if err != nil {
+		return uuid.Nil, nil, nil, fmt.Errorf("read consent: %w", err)
 	}
 	if !found {
-		return uuid.Nil, nil, fmt.Errorf("profile %s: %w", id, ErrNotFound)
+		return uuid.Nil, nil, nil, fmt.Errorf("profile %s: %w", id, ErrNotFound)
 	}
-	return cur, recs, nil
+	return cur, recs, events, nil
 }
 
 // readTx runs fn in a read-only transaction with a consistent snapshot.
@@ -121,25 +141,6 @@ func (db *DB) ProfilesByIndex(ctx context.Context, kind string, sum []byte, limi
 	out := make([]uuid.UUID, len(ids))
 	for i, id := range ids {
 		out[i] = id
-	}
-	return out, nil
-}
-
-// Purposes returns the purpose catalogue.
-func (db *DB) Purposes(ctx context.Context) ([]consent.Purpose, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id, description, legal_basis, requires_consent, allows_objection, default_state,
-		retention_days, created_at FROM purposes ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("purposes: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (consent.Purpose, error) {
-		var p consent.Purpose
-		err := r.Scan(&p.ID, &p.Description, &p.LegalBasis, &p.RequiresConsent, &p.AllowsObjection, &p.DefaultState,
-			&p.RetentionDays, &p.CreatedAt)
-		return p, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("purposes: %w", err)
 	}
 	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/resolver"
 )
 
@@ -41,6 +42,9 @@ func (db *DB) Apply(ctx context.Context, a *resolver.Apply) error {
 			return err
 		}
 		if err := writeEvents(ctx, tx, a, existed, vanished, now); err != nil {
+			return err
+		}
+		if err := reconcileConsent(ctx, tx, a, now); err != nil {
 			return err
 		}
 		stats, err := json.Marshal(a.Report)
@@ -329,6 +333,69 @@ func writeEvents(ctx context.Context, tx pgx.Tx, a *resolver.Apply, existed map[
 		}))
 	if err != nil {
 		return fmt.Errorf("write profile history: %w", err)
+	}
+	return nil
+}
+
+// reconcileConsent combines the consent of profiles that merged. Events
+// stay attached to their records, so a merged profile holds the events of
+// every part; taken alone, the latest would win. Instead, for each purpose
+// on which two parts had said different things, the most restrictive state
+// wins: it is written as a new event on the profile's anchor record,
+// flagged as a conflict for the DPO, and the events of both sides stay as
+// they were, evidence included. A later statement of the person overrides
+// it as usual. A split needs nothing: each part keeps its records' events.
+func reconcileConsent(ctx context.Context, tx pgx.Tx, a *resolver.Apply, now time.Time) error {
+	// Only the profiles of this run that hold consent events: usually few.
+	rows, err := tx.Query(ctx, `SELECT `+consentColumns+`, m.profile_id FROM consent_events e
+		JOIN profile_members m ON m.record_id = e.record_id JOIN run_profiles rp ON rp.id = m.profile_id`)
+	if err != nil {
+		return fmt.Errorf("reconcile consent: %w", err)
+	}
+	events, err := pgx.CollectRows(rows, scanConflict)
+	if err != nil {
+		return fmt.Errorf("reconcile consent: %w", err)
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	rows, err = tx.Query(ctx, `SELECT `+purposeColumns+` FROM purposes ORDER BY id`)
+	if err != nil {
+		return fmt.Errorf("reconcile consent: %w", err)
+	}
+	purposes, err := pgx.CollectRows(rows, scanPurpose)
+	if err != nil {
+		return fmt.Errorf("reconcile consent: %w", err)
+	}
+	// The parts of each profile: the profile each record was in before the
+	// run (records the run did not touch stayed where they were).
+	parts := map[uuid.UUID]map[uuid.UUID][]consent.Event{}
+	for _, h := range events {
+		part := h.ProfileID
+		if _, inScope := a.Members[h.Record]; inScope {
+			part = h.Record // new to any profile: a part of its own
+			if prev, ok := a.Previous[h.Record]; ok {
+				part = prev
+			}
+		}
+		if parts[h.ProfileID] == nil {
+			parts[h.ProfileID] = map[uuid.UUID][]consent.Event{}
+		}
+		parts[h.ProfileID][part] = append(parts[h.ProfileID][part], h.Event)
+	}
+	var out []consent.Event
+	for profile, ps := range parts {
+		if len(ps) < 2 {
+			continue
+		}
+		out = append(out, consent.Reconcile(purposes, ps, a.Anchors[profile], a.Actor, now)...)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"consent_events"}, consentCopyColumns, consentCopy(out))
+	if err != nil {
+		return fmt.Errorf("reconcile consent: %w", err)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ const (
 	ContextAttributes Context = 1 // the attributes as the source sent them
 	ContextMatch      Context = 2 // the normalised match keys
 	ContextNote       Context = 3 // a staff member's note (a steward's reason)
+	ContextEvidence   Context = 4 // the evidence of a consent event (client, user agent, session, reference)
 )
 
 // SealedRecord is a source record ready for storage: nothing in it reveals a

@@ -99,3 +99,14 @@ func TestServeRefusesARoleThatCanRewriteTheAuditLog(t *testing.T) {
 		t.Errorf("serve as the owner: exit %d, %s", code, errs)
 	}
 }
+
+func TestServeRefusesBadSurvivorshipRules(t *testing.T) {
+	t.Parallel()
+	e := newCLIEnv(t)
+	file := filepath.Join(t.TempDir(), "rules.json")
+	os.WriteFile(file, []byte(`{"email": "loudest"}`), 0o644)
+	code, _, errs := e.run("serve", "--dev", "--listen", "127.0.0.1:0", "--demo-people", "10", "--survivorship-file", file)
+	if code != 1 || !strings.Contains(errs, "survivorship rules") {
+		t.Errorf("serve with an unknown rule: exit %d, %s", code, errs)
+	}
+}

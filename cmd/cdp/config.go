@@ -35,12 +35,14 @@ type Config struct {
 	GCPercent       int
 	DBMaxConns      int
 	MemoryLimit     string
+	Survivorship    string
+	KratosPublicURL string
 }
 
 // setting describes one configuration value: its flag, its variable, its
 // default and which group of commands uses it.
 type setting struct {
-	group string // "global", "db", "keys", "serve", "ingest"
+	group string // "global", "db", "keys", "serve", "ingest", "policy"
 	flag  string
 	env   string
 	def   string
@@ -58,7 +60,9 @@ var settings = []setting{
 	{"keys", "key-file", "CDP_KEY_FILE", "", "age identity file of the master key; empty: <data-dir>/keys/master.key", func(c *Config) any { return &c.KeyFile }},
 	{"keys", "recipients-file", "CDP_RECIPIENTS_FILE", "", "extra age recipients vault keys are also sealed to (escrow, next master key)", func(c *Config) any { return &c.RecipientsFile }},
 	{"keys", "audit-key-file", "CDP_AUDIT_KEY_FILE", "", "ed25519 key (PEM) that signs audit checkpoints; empty: <data-dir>/keys/audit.key", func(c *Config) any { return &c.AuditKeyFile }},
-	{"serve", "policy-dir", "CDP_POLICY_DIR", "", "directory of Rego files replacing the embedded access policy", func(c *Config) any { return &c.PolicyDir }},
+	{"policy", "policy-dir", "CDP_POLICY_DIR", "", "directory of Rego files replacing the embedded access policy", func(c *Config) any { return &c.PolicyDir }},
+	{"serve", "survivorship-file", "CDP_SURVIVORSHIP_FILE", "", "JSON object of attribute to survivorship rule (source_priority, most_recent, most_frequent, longest) over the defaults, e.g. {\"email\": \"source_priority\"}", func(c *Config) any { return &c.Survivorship }},
+	{"serve", "kratos-public-url", "CDP_KRATOS_PUBLIC_URL", "", "public API of the Ory Kratos that customers log in with (/v1/me); empty: customer routes answer 503", func(c *Config) any { return &c.KratosPublicURL }},
 	{"serve", "allow-audit-owner", "CDP_ALLOW_AUDIT_OWNER", "false", "serve even when the database role could change the audit log (a single-role development database only)", func(c *Config) any { return &c.AllowAuditOwner }},
 	{"serve", "gc-percent", "CDP_GC_PERCENT", "400", "Go garbage collector target (GOGC): the server allocates per request, and a higher target trades memory for CPU", func(c *Config) any { return &c.GCPercent }},
 	{"db", "db-max-conns", "CDP_DB_MAX_CONNS", "16", "largest number of database connections of a process", func(c *Config) any { return &c.DBMaxConns }},

@@ -59,6 +59,7 @@ func commands() []command {
 		resolveCommand(),
 		resolveTrainCommand(),
 		resolveStatusCommand(),
+		consentImportCommand(),
 		sourcesAddCommand(),
 		sourcesListCommand(),
 		tokenCreateCommand(),

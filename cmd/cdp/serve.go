@@ -24,6 +24,7 @@ import (
 	"github.com/cdp-project/cdp/httpapi"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
+	"github.com/cdp-project/cdp/kratos"
 	"github.com/cdp-project/cdp/policy"
 	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/resolver"
@@ -34,7 +35,7 @@ func serveCommand() command {
 	return command{
 		name:    "serve",
 		summary: "Serve the HTTP API. With --dev (what `make run` uses) it also creates development keys when none exist, loads a demo dataset into an empty database and prints a demo API token.",
-		groups:  []string{"db", "keys", "serve", "ingest"},
+		groups:  []string{"db", "keys", "serve", "ingest", "policy"},
 		flags: func(fs *flag.FlagSet, cfg *Config) func(context.Context, *cli, []string) error {
 			dev := fs.Bool("dev", false, "development mode: generate keys if missing, load demo data into an empty database, print a demo token")
 			migrate := fs.Bool("migrate", true, "apply pending migrations at start")
@@ -86,6 +87,16 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 	if err != nil {
 		return err
 	}
+	rules := identity.DefaultSurvivorship()
+	if cfg.Survivorship != "" {
+		data, err := os.ReadFile(cfg.Survivorship)
+		if err != nil {
+			return fmt.Errorf("survivorship rules: %w", err)
+		}
+		if rules, err = identity.ParseSurvivorship(data); err != nil {
+			return fmt.Errorf("survivorship rules %s: %w", cfg.Survivorship, err)
+		}
+	}
 	log.Info("policy loaded", slog.String("origin", pol.Origin()), slog.String("revision", pol.Revision()))
 	importer, v, err := cfg.importer(ctx, db)
 	if err != nil {
@@ -115,6 +126,17 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cdp_audit_entries_total", Help: "Audit entries committed."},
 			func() float64 { _, e := writer.Stats(); return float64(e) }),
 	)
+	var sessions httpapi.SessionChecker
+	if cfg.KratosPublicURL != "" {
+		k, err := kratos.New(cfg.KratosPublicURL)
+		if err != nil {
+			return err
+		}
+		sessions = k
+		log.Info("customer sessions checked by Ory Kratos", slog.String("url", cfg.KratosPublicURL))
+	} else {
+		log.Warn("no Ory Kratos configured (CDP_KRATOS_PUBLIC_URL): customer routes answer 503")
+	}
 	srv := httpapi.New(httpapi.Config{
 		Log:          log,
 		Tokens:       db,
@@ -123,10 +145,14 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 		Registry:     reg,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Access: access.New(access.Config{
-			Store: db, Vault: v, Policy: pol, Audit: writer, Resolver: res, DefaultRegion: cfg.DefaultRegion,
+			Store: db, Vault: v, Policy: pol, Audit: writer, Resolver: res, DefaultRegion: cfg.DefaultRegion, Survivorship: rules,
 		}),
-		Reviews:  db,
-		Resolver: res,
+		Reviews:   db,
+		Resolver:  res,
+		Sessions:  sessions,
+		Customers: db,
+		Consents:  db,
+		Catalogue: db,
 		Ready: []httpapi.Check{
 			{Name: "database", Check: db.Ping},
 			{Name: "migrations", Check: migrationsCurrent(db)},

@@ -5,7 +5,12 @@
 #
 #   principal: {kind: "staff"|"customer", id, department, roles: [...]}
 #   action:    "read" | "search" | "records" | "lineage" | "review" | "merge" |
-#              "split" | "decide" | "export" | "erase" | "audit"
+#              "split" | "decide" | "export" | "erase" | "audit" |
+#              "consents" (read consent state and history) |
+#              "record_consent" (record a person's statement) |
+#              "proof" (consent history with notices and sealed evidence) |
+#              "conflicts" (consent conflicts of merges) |
+#              "catalogue" (change purposes, publish notices)
 #   purpose:   a purpose id from the catalogue (input.purposes)
 #   purposes:  the catalogue entry of the declared purpose (empty when the
 #              purpose is not in the catalogue):
@@ -99,14 +104,30 @@ action_roles := {
 	"export": {"dpo"},
 	"erase": {"dpo"},
 	"audit": {"dpo"},
+	"consents": {"reader", "steward", "dpo", "ingest"},
+	"record_consent": {"ingest", "dpo"},
+	"proof": {"dpo"},
+	"conflicts": {"dpo"},
+	"catalogue": {"dpo"},
+}
+
+# Consent work happens under its own purpose, whoever does it (a
+# department recording what it collected, a reader checking a state):
+# keeping records of consent is what Art. 7(1) demands.
+consent_actions := {"consents", "record_consent", "proof"}
+
+consent_fields := {
+	"consents": {"consent"},
+	"record_consent": {"consent"},
+	"proof": {"consent", "consent_evidence"},
 }
 
 # What customers may do with their own profile.
-customer_actions := {"read", "records", "export"}
+customer_actions := {"read", "records", "export", "consents", "record_consent"}
 
 # Actions that show no attribute: ids, scores, levels and decisions only
 # (a lineage also shows the stewards' notes).
-attribute_free := {"lineage", "review", "merge", "split", "decide", "audit"}
+attribute_free := {"lineage", "review", "merge", "split", "decide", "audit", "conflicts", "catalogue"}
 
 purpose := input.purposes[input.purpose]
 
@@ -141,6 +162,7 @@ permitted if {
 restriction_blocks if {
 	input.resource.restricted
 	input.purpose != "legal_claims"
+	input.purpose != "consent_management" # a withdrawal is always heard
 }
 
 # Consent-based purposes need consent granted and not expired.
@@ -196,6 +218,11 @@ role_allows_purpose if {
 	input.purpose in role_purposes[r]
 }
 
+role_allows_purpose if {
+	input.action in consent_actions
+	input.purpose == "consent_management"
+}
+
 # Sources whose data may serve this purpose: collected for it (or for any
 # purpose), and when collected under consent, only while consent holds.
 # Customers see what every source holds about them.
@@ -225,6 +252,8 @@ serves_purpose(s) if input.purpose in s.purposes
 
 allowed_fields := {"note"} if {
 	input.action == "lineage"
+} else := consent_fields[input.action] if {
+	input.action in consent_actions
 } else := set() if {
 	input.action in attribute_free
 } else := purpose_fields[input.purpose]

@@ -13,6 +13,7 @@ catalogue := {
 	"legal_claims": {"legal_basis": "legitimate_interests", "requires_consent": false, "allows_objection": false},
 	"data_quality": {"legal_basis": "legitimate_interests", "requires_consent": false, "allows_objection": false},
 	"compliance": {"legal_basis": "legal_obligation", "requires_consent": false, "allows_objection": false},
+	"consent_management": {"legal_basis": "legal_obligation", "requires_consent": false, "allows_objection": false},
 }
 
 sources := [
@@ -151,4 +152,60 @@ test_audit_queries_are_for_the_dpo if {
 	r := json.patch(req(["dpo"], "compliance", {}), [{"op": "replace", "path": "/action", "value": "audit"}])
 	allowed(r)
 	not allowed(json.patch(r, [{"op": "replace", "path": "/principal/roles", "value": ["reader"]}]))
+}
+
+test_catalogue_and_conflicts_are_for_the_dpo if {
+	every a in ["conflicts", "catalogue"] {
+		r := json.patch(req(["dpo"], "compliance", {}), [{"op": "replace", "path": "/action", "value": a}])
+		d := access.decision with input as r
+		d.allow
+		d.fields == []
+		not allowed(json.patch(r, [{"op": "replace", "path": "/principal/roles", "value": ["reader", "steward", "ingest", "admin"]}]))
+	}
+}
+
+consent_req(roles, action) := json.patch(req(roles, "consent_management", {}), [{"op": "replace", "path": "/action", "value": action}])
+
+test_departments_record_consent_they_collected if {
+	d := access.decision with input as consent_req(["ingest"], "record_consent")
+	d.allow
+	d.fields == ["consent"]
+	not allowed(consent_req(["reader"], "record_consent"))
+}
+
+test_consent_state_is_readable_by_staff_roles if {
+	every r in ["reader", "steward", "dpo", "ingest"] {
+		allowed(consent_req([r], "consents"))
+	}
+	not allowed(consent_req(["admin"], "consents"))
+}
+
+test_proof_with_evidence_is_for_the_dpo if {
+	d := access.decision with input as consent_req(["dpo"], "proof")
+	d.allow
+	"consent_evidence" in d.fields
+	not allowed(consent_req(["reader"], "proof"))
+	not allowed(consent_req(["ingest"], "proof"))
+}
+
+test_consent_work_needs_its_own_purpose if {
+	not allowed(json.patch(req(["ingest"], "support", {}), [{"op": "replace", "path": "/action", "value": "record_consent"}]))
+	not allowed(json.patch(consent_req(["reader"], "read"), []))
+}
+
+test_a_restricted_profile_still_hears_a_withdrawal if {
+	r := json.patch(consent_req(["ingest"], "record_consent"), [{"op": "replace", "path": "/resource/restricted", "value": true}])
+	allowed(r)
+}
+
+test_customers_manage_their_own_consent if {
+	r := {
+		"principal": {"kind": "customer", "id": "k1", "roles": []},
+		"action": "record_consent", "purpose": "self_service", "purposes": catalogue,
+		"resource": {"profile_id": "p1", "self": true, "consent": {}, "sources": sources},
+	}
+	allowed(r)
+	allowed(json.patch(r, [{"op": "replace", "path": "/action", "value": "consents"}]))
+	not allowed(json.patch(r, [{"op": "replace", "path": "/action", "value": "proof"}]))
+	not allowed(json.patch(r, [{"op": "replace", "path": "/resource/self", "value": false}]))
 }

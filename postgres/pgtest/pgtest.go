@@ -250,15 +250,40 @@ func NewAppStore(t testing.TB) (app, owner *postgres.DB, ownerURL string) {
 // damage or outages (REVOKE INSERT ON audit_log FROM cdp_app).
 func Exec(t testing.TB, dbURL, sql string) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbURL)
+	if err := TryExec(t, dbURL, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// TryExec runs statements on the database at dbURL and returns their
+// error, for tests that check what a role may not do.
+func TryExec(t testing.TB, dbURL, sql string) error {
+	t.Helper()
+	conn := connect(t, dbURL)
+	defer conn.Close(context.Background())
+	_, err := conn.Exec(context.Background(), sql)
+	return err
+}
+
+// Count runs a query returning one number.
+func Count(t testing.TB, dbURL, query string) int64 {
+	t.Helper()
+	conn := connect(t, dbURL)
+	defer conn.Close(context.Background())
+	var n int64
+	if err := conn.QueryRow(context.Background(), query).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+func connect(t testing.TB, dbURL string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
+	return conn
 }
 
 // NewVault opens the vault of a test database under a fresh master key,

@@ -1,0 +1,134 @@
+package access
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cdp-project/cdp/audit"
+	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/consent"
+)
+
+// Catalogue actions, as the policy names them.
+const (
+	ActionConflicts = "conflicts"
+	ActionCatalogue = "catalogue"
+)
+
+// CatalogueStore is where purposes and notices are kept.
+type CatalogueStore interface {
+	Purposes(ctx context.Context) ([]consent.Purpose, error)
+	CreatePurpose(ctx context.Context, p consent.Purpose) (consent.Purpose, error)
+	UpdatePurpose(ctx context.Context, p consent.Purpose) (consent.Purpose, error)
+	Notices(ctx context.Context, purpose string) ([]consent.Notice, error)
+	PublishNotice(ctx context.Context, n consent.Notice) (consent.Notice, error)
+	ConsentConflicts(ctx context.Context, limit int) ([]consent.Conflict, error)
+}
+
+// dpoAction decides an action on no profile under the purpose compliance,
+// and audits it, allowed or denied, with reason as the entry's reason.
+func (s *Service) dpoAction(ctx context.Context, req *Request, action, reason string) (Grant, error) {
+	req.Purpose = "compliance"
+	cat, err := s.checkPurpose(ctx, req)
+	if err != nil {
+		return Grant{}, err
+	}
+	if req.Principal.Kind != auth.Staff {
+		return Grant{}, fmt.Errorf("%s is for the DPO: %w", action, ErrForbidden)
+	}
+	d, err := s.decide(ctx, cat, req, action, nil)
+	if err != nil {
+		return Grant{}, err
+	}
+	if !d.Allow {
+		if err := s.record(ctx, s.entry(req, action, nil, d, audit.Denied, nil)); err != nil {
+			return Grant{}, err
+		}
+		return Grant{}, fmt.Errorf("%s: %w", d.Reason, ErrForbidden)
+	}
+	e := s.entry(req, action, nil, d, audit.Allowed, nil)
+	e.Reason = reason
+	es, err := s.audit.RecordAll(ctx, []audit.Entry{e})
+	if err != nil {
+		return Grant{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return grant(req, d, nil, es[0]), nil
+}
+
+// Conflicts lists the consent conflicts that merges left for the DPO,
+// newest first.
+func (s *Service) Conflicts(ctx context.Context, req Request, store CatalogueStore, limit int) ([]consent.Conflict, Grant, error) {
+	g, err := s.dpoAction(ctx, &req, ActionConflicts, "consent conflicts")
+	if err != nil {
+		return nil, g, err
+	}
+	out, err := store.ConsentConflicts(ctx, limit)
+	if err != nil {
+		return nil, g, err
+	}
+	for i := range out {
+		out[i].Evidence = nil
+	}
+	return out, g, nil
+}
+
+// PurposeChange is a purpose as the DPO creates or changes it.
+type PurposeChange struct {
+	ID              string             `json:"id"`
+	Description     string             `json:"description"`
+	LegalBasis      consent.LegalBasis `json:"legal_basis"`
+	AllowsObjection bool               `json:"allows_objection"`
+	RetentionDays   int                `json:"retention_days"`
+	Sharing         bool               `json:"sharing"`
+}
+
+// SavePurpose creates a purpose (create) or changes one. The policy's
+// cached view of the catalogue is dropped, so the next decision uses it.
+func (s *Service) SavePurpose(ctx context.Context, req Request, store CatalogueStore, c PurposeChange, create bool) (consent.Purpose, error) {
+	p := consent.Purpose{ID: c.ID, Description: c.Description, LegalBasis: c.LegalBasis, AllowsObjection: c.AllowsObjection,
+		RetentionDays: c.RetentionDays, Sharing: c.Sharing}
+	if err := p.Validate(); err != nil {
+		return p, err
+	}
+	verb := "update"
+	if create {
+		verb = "create"
+	}
+	if _, err := s.dpoAction(ctx, &req, ActionCatalogue, verb+" purpose "+p.ID); err != nil {
+		return p, err
+	}
+	var err error
+	if create {
+		p, err = store.CreatePurpose(ctx, p)
+	} else {
+		p, err = store.UpdatePurpose(ctx, p)
+	}
+	s.Forget()
+	return p, err
+}
+
+// PublishNotice publishes a new version of a purpose's notice, in effect
+// from effective (default: now). Published versions never change. Any
+// purpose may have a notice (Art. 13 informs of every purpose); a grant of
+// consent must name the one it answered.
+func (s *Service) PublishNotice(ctx context.Context, req Request, store CatalogueStore, purpose, text string, effective time.Time) (consent.Notice, error) {
+	if effective.IsZero() {
+		effective = time.Now()
+	}
+	n, err := consent.NewNotice(purpose, text, effective, req.Principal.Actor())
+	if err != nil {
+		return n, err
+	}
+	cat, err := s.catalogue_(ctx)
+	if err != nil {
+		return n, err
+	}
+	if _, ok := cat.purposes[purpose]; !ok {
+		return n, fmt.Errorf("purpose %q is not in the catalogue: %w", clip(purpose), consent.ErrUnknownPurpose)
+	}
+	if _, err := s.dpoAction(ctx, &req, ActionCatalogue, "publish notice of "+purpose); err != nil {
+		return n, err
+	}
+	return store.PublishNotice(ctx, n)
+}

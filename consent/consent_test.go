@@ -1,0 +1,161 @@
+package consent_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cdp-project/cdp/consent"
+)
+
+var catalogue = []consent.Purpose{
+	{ID: "marketing", LegalBasis: consent.BasisConsent, RequiresConsent: true, DefaultState: consent.Denied},
+	{ID: "analytics", LegalBasis: consent.BasisLegitimateInterests, AllowsObjection: true, DefaultState: consent.Granted},
+	{ID: "billing", LegalBasis: consent.BasisContract, DefaultState: consent.Granted},
+}
+
+func event(purpose string, st consent.State, at time.Time) consent.Event {
+	return consent.Event{ID: uuid.New(), Purpose: purpose, State: st, At: at, RecordedAt: at}
+}
+
+func TestDeriveLatestStatementStands(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	expires := t0.Add(48 * time.Hour)
+	grant := event("marketing", consent.Granted, t0)
+	grant.ExpiresAt = &expires
+	cases := []struct {
+		name   string
+		events []consent.Event
+		now    time.Time
+		want   map[string]consent.State
+	}{
+		{"defaults", nil, t0, map[string]consent.State{"marketing": consent.Denied, "analytics": consent.Granted, "billing": consent.Granted}},
+		{"granted", []consent.Event{grant}, t0.Add(time.Hour), map[string]consent.State{"marketing": consent.Granted}},
+		{"expired", []consent.Event{grant}, expires, map[string]consent.State{"marketing": consent.Expired}},
+		{"withdrawn after", []consent.Event{grant, event("marketing", consent.Withdrawn, t0.Add(time.Hour))}, t0.Add(2 * time.Hour),
+			map[string]consent.State{"marketing": consent.Withdrawn}},
+		{"order of arrival does not matter", []consent.Event{event("marketing", consent.Withdrawn, t0.Add(time.Hour)), grant}, t0.Add(2 * time.Hour),
+			map[string]consent.State{"marketing": consent.Withdrawn}},
+		{"objection, then lifted", []consent.Event{event("analytics", consent.Objected, t0), event("analytics", consent.Granted, t0.Add(time.Hour))}, t0.Add(2 * time.Hour),
+			map[string]consent.State{"analytics": consent.Granted}},
+		{"unknown purposes ignored", []consent.Event{event("astrology", consent.Granted, t0)}, t0, map[string]consent.State{"marketing": consent.Denied}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := consent.Derive(catalogue, tc.events, tc.now)
+			if len(got) != len(catalogue) {
+				t.Fatalf("%d purposes derived, want %d", len(got), len(catalogue))
+			}
+			for p, want := range tc.want {
+				if got[p].State != want {
+					t.Errorf("%s: %s, want %s", p, got[p].State, want)
+				}
+			}
+		})
+	}
+}
+
+func TestCheck(t *testing.T) {
+	m, a, b := catalogue[0], catalogue[1], catalogue[2]
+	ok := []struct {
+		p  consent.Purpose
+		st consent.State
+		v  int
+	}{{m, consent.Granted, 1}, {m, consent.Denied, 1}, {m, consent.Withdrawn, 0}, {a, consent.Objected, 0}, {a, consent.Granted, 0}}
+	for _, c := range ok {
+		if err := consent.Check(c.p, c.st, c.v); err != nil {
+			t.Errorf("%s %s: %v", c.p.ID, c.st, err)
+		}
+	}
+	bad := []struct {
+		p    consent.Purpose
+		st   consent.State
+		v    int
+		want error
+	}{
+		{m, consent.Granted, 0, consent.ErrInvalid},        // no notice shown
+		{b, consent.Granted, 1, consent.ErrNotApplicable},  // contract: nothing to consent to
+		{b, consent.Objected, 0, consent.ErrNotApplicable}, // contract: no objection
+		{m, consent.Objected, 0, consent.ErrNotApplicable}, // consent is withdrawn, not objected to
+		{m, consent.Expired, 1, consent.ErrInvalid},        // a derived state, not a statement
+	}
+	for _, c := range bad {
+		if err := consent.Check(c.p, c.st, c.v); !errors.Is(err, c.want) {
+			t.Errorf("%s %s: got %v, want %v", c.p.ID, c.st, err, c.want)
+		}
+	}
+}
+
+func TestPurposeValidation(t *testing.T) {
+	p := consent.Purpose{ID: "loyalty", Description: "Loyalty points", LegalBasis: consent.BasisConsent, RetentionDays: 365, AllowsObjection: true}
+	if err := p.Validate(); err != nil || !p.RequiresConsent || p.AllowsObjection || p.DefaultState != consent.Denied {
+		t.Errorf("consent purpose: %+v, %v", p, err)
+	}
+	for _, bad := range []consent.Purpose{
+		{ID: "X", Description: "d", LegalBasis: consent.BasisContract, RetentionDays: 1},
+		{ID: "self_service", Description: "d", LegalBasis: consent.BasisContract, RetentionDays: 1},
+		{ID: "ok_id", Description: "", LegalBasis: consent.BasisContract, RetentionDays: 1},
+		{ID: "ok_id", Description: "d", LegalBasis: "whim", RetentionDays: 1},
+		{ID: "ok_id", Description: "d", LegalBasis: consent.BasisContract, RetentionDays: 0},
+	} {
+		if err := bad.Validate(); !errors.Is(err, consent.ErrInvalid) {
+			t.Errorf("%+v accepted: %v", bad, err)
+		}
+	}
+}
+
+func TestNoticeHash(t *testing.T) {
+	n, err := consent.NewNotice("marketing", "We send a newsletter.", time.Now(), "staff:dpo")
+	sum := sha256.Sum256([]byte("We send a newsletter."))
+	if err != nil || n.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Fatalf("%+v %v", n, err)
+	}
+	if _, err := consent.NewNotice("marketing", "  ", time.Now(), "x"); !errors.Is(err, consent.ErrInvalid) {
+		t.Error("an empty notice was accepted")
+	}
+}
+
+func TestReconcileMostRestrictiveWins(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := t0.Add(24 * time.Hour)
+	past := t0.Add(time.Hour)
+	expiredGrant := event("marketing", consent.Granted, t0)
+	expiredGrant.ExpiresAt = &past
+	a, b, c, anchor := uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	cases := []struct {
+		name  string
+		parts map[uuid.UUID][]consent.Event
+		want  map[string]consent.State // purposes that get a merge event
+	}{
+		{"agreeing parts", map[uuid.UUID][]consent.Event{
+			a: {event("marketing", consent.Granted, t0)}, b: {event("marketing", consent.Granted, t0.Add(time.Hour))}}, nil},
+		{"one part silent", map[uuid.UUID][]consent.Event{a: {event("marketing", consent.Granted, t0)}, b: nil}, nil},
+		{"withdrawn beats a later grant", map[uuid.UUID][]consent.Event{
+			a: {event("marketing", consent.Withdrawn, t0)}, b: {event("marketing", consent.Granted, t0.Add(time.Hour))}},
+			map[string]consent.State{"marketing": consent.Withdrawn}},
+		{"an expired grant has no say", map[uuid.UUID][]consent.Event{
+			a: {expiredGrant}, b: {event("marketing", consent.Granted, t0.Add(2*time.Hour))}}, nil},
+		{"objection beats a lifted one, per purpose", map[uuid.UUID][]consent.Event{
+			a: {event("analytics", consent.Objected, t0), event("marketing", consent.Denied, t0)},
+			b: {event("analytics", consent.Granted, t0)},
+			c: {event("marketing", consent.Granted, t0)}},
+			map[string]consent.State{"analytics": consent.Objected, "marketing": consent.Denied}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := consent.Reconcile(catalogue, tc.parts, anchor, "system:test", now)
+			if len(got) != len(tc.want) {
+				t.Fatalf("%d events, want %d: %+v", len(got), len(tc.want), got)
+			}
+			for _, e := range got {
+				if tc.want[e.Purpose] != e.State || !e.Conflict || e.Method != consent.MethodMerge || e.Record != anchor || !e.At.Equal(now) {
+					t.Errorf("event %+v, want state %s", e, tc.want[e.Purpose])
+				}
+			}
+		})
+	}
+}

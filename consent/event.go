@@ -1,0 +1,195 @@
+package consent
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Method says how a consent event was collected.
+type Method string
+
+// The methods.
+const (
+	MethodSelfService    Method = "self_service"    // the customer, logged in through Kratos
+	MethodDepartmentForm Method = "department_form" // a paper or web form of a department
+	MethodCallCentre     Method = "call_centre"     // said on the phone to an agent
+	MethodImport         Method = "import"          // a bulk import of consents collected elsewhere
+	MethodGPC            Method = "gpc"             // a Global Privacy Control signal (Sec-GPC: 1)
+	MethodMerge          Method = "merge"           // profiles merged with differing states: the most restrictive
+)
+
+// Methods a department may record with.
+func DepartmentMethods() []Method {
+	return []Method{MethodDepartmentForm, MethodCallCentre, MethodImport}
+}
+
+// ParseMethod parses a method a department may record with.
+func ParseMethod(s string) (Method, error) {
+	for _, m := range DepartmentMethods() {
+		if string(m) == s {
+			return m, nil
+		}
+	}
+	return "", fmt.Errorf("method %q: want department_form, call_centre or import: %w", s, ErrInvalid)
+}
+
+// Event is one statement of a person about one purpose. Events are never
+// changed: the current state is derived from them.
+type Event struct {
+	ID uuid.UUID `json:"id"`
+	// Record is the source record the event is attached to: the
+	// department's record when a department collected it, the customer's
+	// self-service record when they said it themselves. Events follow
+	// their records through merges and splits.
+	Record        uuid.UUID  `json:"record_id"`
+	Purpose       string     `json:"purpose"`
+	State         State      `json:"state"`
+	NoticeVersion int        `json:"notice_version,omitempty"` // the notice shown; 0 when none applies
+	Method        Method     `json:"method"`
+	Origin        string     `json:"origin"` // the department or channel
+	Actor         string     `json:"actor"`  // who recorded it: staff:<name>, customer:<kratos id>, system:...
+	At            time.Time  `json:"at"`     // when the person said it
+	RecordedAt    time.Time  `json:"recorded_at"`
+	ExpiresAt     *time.Time `json:"expires_at,omitempty"`
+	// Conflict marks an event written because merged profiles disagreed:
+	// the DPO should look at the evidence of both sides.
+	Conflict bool `json:"conflict,omitempty"`
+	// Evidence is sealed under the record's key (client address, user
+	// agent, Kratos session, a department's reference).
+	Evidence []byte `json:"-"`
+}
+
+// restrictiveness orders states from the most permissive to the most
+// restrictive, for combining merged profiles.
+var restrictiveness = map[State]int{Granted: 0, Expired: 1, Denied: 2, Withdrawn: 3, Objected: 4}
+
+// MoreRestrictive reports whether a restricts more than b.
+func MoreRestrictive(a, b State) bool { return restrictiveness[a] > restrictiveness[b] }
+
+// Current is the state of one purpose for one person, with the event it
+// comes from (none: the purpose's default).
+type Current struct {
+	Purpose string `json:"purpose"`
+	State   State  `json:"state"`
+	Default bool   `json:"default"` // no event: the purpose's default state applies
+	Event   *Event `json:"event,omitempty"`
+}
+
+// Derive computes the current state of every purpose of the catalogue from
+// a person's events: the latest statement about a purpose stands (a grant
+// whose expiry passed is expired); a purpose without any event is in its
+// default state. Events about purposes outside the catalogue are ignored.
+func Derive(purposes []Purpose, events []Event, now time.Time) map[string]Current {
+	latest := map[string]*Event{}
+	for i := range events {
+		e := &events[i]
+		if l, ok := latest[e.Purpose]; !ok || later(e, l) {
+			latest[e.Purpose] = e
+		}
+	}
+	out := make(map[string]Current, len(purposes))
+	for _, p := range purposes {
+		e, ok := latest[p.ID]
+		if !ok {
+			out[p.ID] = Current{Purpose: p.ID, State: p.DefaultState, Default: true}
+			continue
+		}
+		st := e.State
+		if st == Granted && e.ExpiresAt != nil && !now.Before(*e.ExpiresAt) {
+			st = Expired
+		}
+		out[p.ID] = Current{Purpose: p.ID, State: st, Event: e}
+	}
+	return out
+}
+
+// later orders events by when they were said, then recorded, then by id:
+// the same order on every read.
+func later(a, b *Event) bool {
+	if !a.At.Equal(b.At) {
+		return a.At.After(b.At)
+	}
+	if !a.RecordedAt.Equal(b.RecordedAt) {
+		return a.RecordedAt.After(b.RecordedAt)
+	}
+	return a.ID.String() > b.ID.String()
+}
+
+// Sort orders events as history: oldest first.
+func Sort(events []Event) {
+	sort.Slice(events, func(i, j int) bool { return later(&events[j], &events[i]) })
+}
+
+// Check validates a statement about a purpose before it is recorded:
+// grants and denials only for purposes that rest on consent (and only on
+// a notice of that purpose), withdrawals of consent, objections only where
+// the purpose allows one.
+func Check(p Purpose, st State, noticeVersion int) error {
+	switch {
+	case st == Granted && !p.RequiresConsent && p.AllowsObjection:
+		return nil // lifts an objection
+	case st == Granted || st == Denied || st == Withdrawn:
+		if !p.RequiresConsent {
+			return fmt.Errorf("purpose %s rests on %s, not on consent: it cannot be %s (object to it instead, where the purpose allows it): %w",
+				p.ID, p.LegalBasis, st, ErrNotApplicable)
+		}
+		if st != Withdrawn && noticeVersion <= 0 {
+			return fmt.Errorf("a %s for %s must name the notice version shown to the person: %w", st, p.ID, ErrInvalid)
+		}
+	case st == Objected:
+		if !p.AllowsObjection {
+			return fmt.Errorf("purpose %s does not allow an objection (Art. 21): %w", p.ID, ErrNotApplicable)
+		}
+	default:
+		return fmt.Errorf("state %q: want granted, denied, withdrawn or objected: %w", st, ErrInvalid)
+	}
+	return nil
+}
+
+// Conflict is an event written because merged profiles disagreed, with
+// the profile it belongs to now.
+type Conflict struct {
+	Event
+	ProfileID uuid.UUID `json:"profile_id"`
+}
+
+// Reconcile combines the consent of the parts of a merged profile (each
+// part: the events of the records that came from one former profile).
+// For every purpose on which two parts currently say different things,
+// the most restrictive state wins: Reconcile returns it as a new event on
+// the anchor record, marked as a conflict, with the method merge. Parts
+// that said nothing, or whose grant expired, have no say; parts that
+// agree need nothing.
+func Reconcile(purposes []Purpose, parts map[uuid.UUID][]Event, anchor uuid.UUID, actor string, now time.Time) []Event {
+	var out []Event
+	for _, p := range purposes {
+		var states []State
+		for _, events := range parts {
+			c := Derive([]Purpose{p}, events, now)[p.ID]
+			if c.Default || c.State == Expired {
+				continue
+			}
+			if !slices.Contains(states, c.State) {
+				states = append(states, c.State)
+			}
+		}
+		if len(states) < 2 {
+			continue
+		}
+		strictest := states[0]
+		for _, st := range states[1:] {
+			if MoreRestrictive(st, strictest) {
+				strictest = st
+			}
+		}
+		out = append(out, Event{
+			ID: uuid.Must(uuid.NewV7()), Record: anchor, Purpose: p.ID, State: strictest, Method: MethodMerge,
+			Origin: "merge", Actor: actor, At: now, RecordedAt: now, Conflict: true,
+		})
+	}
+	return out
+}
