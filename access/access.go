@@ -58,6 +58,9 @@ var (
 	// ErrUnavailable reports that the read could not be audited or decided:
 	// it did not happen.
 	ErrUnavailable = derrors.New(derrors.ErrUnavailable, "access unavailable")
+	// ErrGone reports, to the DPO only, a profile that was erased; anyone
+	// else is told it does not exist.
+	ErrGone = derrors.New(derrors.ErrNotFound, "profile erased")
 )
 
 // Actions, as the policy and the audit log name them.
@@ -109,6 +112,8 @@ type Store interface {
 	// ReviewPair returns one review pair.
 	ReviewPair(ctx context.Context, id uuid.UUID) (resolver.OpenReview, error)
 	AuditEntries(ctx context.Context, q audit.Query) ([]audit.Entry, error)
+	// ErasedBy reports whether a profile id was erased, by which request.
+	ErasedBy(ctx context.Context, profile uuid.UUID) (uuid.UUID, time.Time, bool, error)
 }
 
 // Decider decides access (policy.Engine).
@@ -295,6 +300,12 @@ func (s *Service) decide(ctx context.Context, cat *catalogue, req *Request, acti
 		in.Resource.Self = req.Principal.Kind == auth.Customer && req.Subject != uuid.Nil && req.Subject == res.id
 		seen := map[string]bool{}
 		for _, r := range res.records {
+			switch r.Restriction {
+			case "restriction":
+				in.Resource.Restricted = true
+			case "legal_hold":
+				in.Resource.Restricted, in.Resource.LegalHold = true, true
+			}
 			if seen[r.Source] {
 				continue
 			}
@@ -376,6 +387,13 @@ func (s *Service) load(ctx context.Context, req *Request, action string, id uuid
 	if errors.Is(err, derrors.ErrNotFound) {
 		if err := s.record(ctx, s.entry(req, action, []string{id.String()}, policy.Decision{}, audit.NotFound, nil)); err != nil {
 			return nil, err
+		}
+		if req.Principal.Kind == auth.Staff && req.Principal.Has(auth.RoleDPO) {
+			if by, at, erased, err := s.store.ErasedBy(ctx, id); err != nil {
+				return nil, err
+			} else if erased {
+				return nil, fmt.Errorf("profile %s was erased on %s by request %s: %w", id, at.UTC().Format(time.RFC3339), by, ErrGone)
+			}
 		}
 		return nil, fmt.Errorf("profile %s: %w", id, ErrNotFound)
 	}

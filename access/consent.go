@@ -360,55 +360,9 @@ func (s *Service) ConsentProof(ctx context.Context, req Request, id uuid.UUID, s
 	if err != nil {
 		return nil, err
 	}
-	notices := map[string]map[int]consent.Notice{}
-	records := map[uuid.UUID]*StoredRecord{}
-	for i := range res.records {
-		records[res.records[i].ID] = &res.records[i]
-	}
-	now := time.Now().UTC()
-	out := &Proof{ProfileID: res.id, GeneratedAt: now, Current: map[string]consent.State{}, Events: []ProofEvent{}}
-	for p, c := range consent.Derive(cat.list, res.events, now) {
-		out.Current[p] = c.State
-	}
-	events := append([]consent.Event(nil), res.events...)
-	consent.Sort(events)
-	for _, e := range events {
-		pe := ProofEvent{Event: e}
-		pe.Evidence = nil
-		rec := records[e.Record]
-		if rec != nil {
-			pe.Source = rec.Source
-		}
-		if e.NoticeVersion > 0 {
-			if notices[e.Purpose] == nil {
-				ns, err := store.Notices(ctx, e.Purpose)
-				if err != nil {
-					return nil, err
-				}
-				notices[e.Purpose] = map[int]consent.Notice{}
-				for _, n := range ns {
-					notices[e.Purpose][n.Version] = n
-				}
-			}
-			if n, ok := notices[e.Purpose][e.NoticeVersion]; ok {
-				pe.Notice = &n
-			}
-		}
-		if len(e.Evidence) > 0 && rec != nil && d.AllowsField("consent_evidence") {
-			key, err := s.vault.OpenSubjectKey(rec.ID, rec.KEK, rec.Wrapped)
-			if err != nil {
-				return nil, err
-			}
-			items, err := key.Open(vault.ContextEvidence, e.Evidence, nil)
-			if err != nil || len(items) != 1 || json.Unmarshal(items[0].Value, &pe.Evidence) != nil {
-				return nil, fmt.Errorf("consent event %s: evidence: %w", e.ID, vault.ErrCorrupt)
-			}
-		}
-		pe.Event.Evidence = nil
-		if e.Conflict {
-			out.Conflicts++
-		}
-		out.Events = append(out.Events, pe)
+	out, err := s.proof(ctx, cat, res, d.AllowsField("consent_evidence"), store)
+	if err != nil {
+		return nil, err
 	}
 	fields := []string{"consent", "consent_evidence"}
 	es, err := s.audit.RecordAll(ctx, []audit.Entry{s.entry(&req, ActionProof, []string{res.id.String()}, d, audit.Allowed, fields)})
@@ -481,4 +435,60 @@ func (s *Service) HonourGPC(ctx context.Context, req Request, id uuid.UUID, stor
 		return 0, err
 	}
 	return len(todo), store.AppendConsent(ctx, todo)
+}
+
+// proof assembles a profile's consent events, oldest first, each with the
+// exact notice text shown and, when allowed, the evidence opened.
+func (s *Service) proof(ctx context.Context, cat *catalogue, res *resource, withEvidence bool, store ConsentStore) (*Proof, error) {
+	notices := map[string]map[int]consent.Notice{}
+	records := map[uuid.UUID]*StoredRecord{}
+	for i := range res.records {
+		records[res.records[i].ID] = &res.records[i]
+	}
+	now := time.Now().UTC()
+	out := &Proof{ProfileID: res.id, GeneratedAt: now, Current: map[string]consent.State{}, Events: []ProofEvent{}}
+	for p, c := range consent.Derive(cat.list, res.events, now) {
+		out.Current[p] = c.State
+	}
+	events := append([]consent.Event(nil), res.events...)
+	consent.Sort(events)
+	for _, e := range events {
+		pe := ProofEvent{Event: e}
+		pe.Evidence = nil
+		rec := records[e.Record]
+		if rec != nil {
+			pe.Source = rec.Source
+		}
+		if e.NoticeVersion > 0 {
+			if notices[e.Purpose] == nil {
+				ns, err := store.Notices(ctx, e.Purpose)
+				if err != nil {
+					return nil, err
+				}
+				notices[e.Purpose] = map[int]consent.Notice{}
+				for _, n := range ns {
+					notices[e.Purpose][n.Version] = n
+				}
+			}
+			if n, ok := notices[e.Purpose][e.NoticeVersion]; ok {
+				pe.Notice = &n
+			}
+		}
+		if len(e.Evidence) > 0 && rec != nil && withEvidence {
+			key, err := s.vault.OpenSubjectKey(rec.ID, rec.KEK, rec.Wrapped)
+			if err != nil {
+				return nil, err
+			}
+			items, err := key.Open(vault.ContextEvidence, e.Evidence, nil)
+			if err != nil || len(items) != 1 || json.Unmarshal(items[0].Value, &pe.Evidence) != nil {
+				return nil, fmt.Errorf("consent event %s: evidence: %w", e.ID, vault.ErrCorrupt)
+			}
+		}
+		pe.Event.Evidence = nil
+		if e.Conflict {
+			out.Conflicts++
+		}
+		out.Events = append(out.Events, pe)
+	}
+	return out, nil
 }

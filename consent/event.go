@@ -20,6 +20,7 @@ const (
 	MethodImport         Method = "import"          // a bulk import of consents collected elsewhere
 	MethodGPC            Method = "gpc"             // a Global Privacy Control signal (Sec-GPC: 1)
 	MethodMerge          Method = "merge"           // profiles merged with differing states: the most restrictive
+	MethodRequest        Method = "request"         // an objection (Art. 21) made through a data-subject request
 )
 
 // Methods a department may record with.

@@ -13,11 +13,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cdp-project/cdp/access"
@@ -27,11 +29,13 @@ import (
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/internal/kratostest"
+	"github.com/cdp-project/cdp/jobs"
 	"github.com/cdp-project/cdp/kratos"
 	"github.com/cdp-project/cdp/policy"
 	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/postgres/pgtest"
 	"github.com/cdp-project/cdp/resolver"
+	"github.com/cdp-project/cdp/vault"
 )
 
 // syncBuffer collects log output from concurrent handlers.
@@ -62,6 +66,8 @@ type env struct {
 	logs   *syncBuffer
 	tokens map[string]string // by name
 	kratos *kratostest.Server
+	vault  *vault.Vault
+	pub    ed25519.PublicKey // of the audit checkpoints
 }
 
 // newEnv serves the whole API as production wires it: the service's
@@ -112,7 +118,8 @@ func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, signer, _ := ed25519.GenerateKey(rand.Reader)
+	pub, signer, _ := ed25519.GenerateKey(rand.Reader)
+	e.vault, e.pub = v, pub
 	e.audit = audit.NewWriter(db, audit.WriterOptions{Key: signer})
 	res := &resolver.Resolver{Store: db, Vault: v}
 	e.kratos = kratostest.Start(t)
@@ -123,6 +130,17 @@ func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 	if ready == nil {
 		ready = []httpapi.Check{{Name: "database", Check: db.Ping}}
 	}
+	svc := access.New(access.Config{Store: db, Vault: v, Policy: pol, Audit: e.audit, Resolver: res})
+	runner, err := jobs.New(db.Pool(), func(ctx context.Context, id uuid.UUID) error {
+		return svc.Execute(ctx, db, db, db, id)
+	}, db.OpenRequestIDs, jobs.Options{Log: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), SweepEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runner.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { runner.Stop(context.Background()) })
 	e.srv = httpapi.New(httpapi.Config{
 		Log:      slog.New(slog.NewJSONHandler(e.logs, nil)),
 		Tokens:   db,
@@ -132,7 +150,9 @@ func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 		Ready:    ready,
 		// A small limit to test oversized bodies.
 		MaxBodyBytes: 64 << 10,
-		Access:       access.New(access.Config{Store: db, Vault: v, Policy: pol, Audit: e.audit, Resolver: res}),
+		Access:       svc,
+		Requests:     db,
+		Queue:        runner,
 		Reviews:      db,
 		Resolver:     res,
 		Sessions:     sessions,

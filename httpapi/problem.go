@@ -10,6 +10,7 @@ import (
 	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/derrors"
+	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/kratos"
 	"github.com/cdp-project/cdp/resolver"
@@ -55,7 +56,13 @@ var errorTable = []struct {
 	{access.ErrUnavailable, fiber.StatusServiceUnavailable, "unavailable", "Service unavailable",
 		"the access could not be decided or audited, so nothing was returned; try again later"},
 	{access.ErrPurpose, fiber.StatusBadRequest, "invalid-purpose", "Missing or unknown purpose", ""},
+	{access.ErrGone, fiber.StatusGone, "erased", "Erased", ""},
+	{access.ErrExportExpired, fiber.StatusGone, "export-expired", "Export expired", ""},
 	{access.ErrNotFound, fiber.StatusNotFound, "not-found", "Not found", ""},
+	{dsr.ErrStepUp, fiber.StatusForbidden, "step-up-required", "Second factor required", ""},
+	{dsr.ErrTransition, fiber.StatusConflict, "invalid-transition", "Not allowed in the request's state", ""},
+	{dsr.ErrNotFound, fiber.StatusNotFound, "not-found", "Not found", ""},
+	{dsr.ErrInvalid, fiber.StatusBadRequest, "invalid-request", "Invalid request", ""},
 	{consent.ErrUnknownPurpose, fiber.StatusNotFound, "unknown-purpose", "Unknown purpose", ""},
 	{consent.ErrUnknownNotice, fiber.StatusUnprocessableEntity, "unknown-notice", "Unknown or superseded notice", ""},
 	{consent.ErrNotApplicable, fiber.StatusUnprocessableEntity, "not-applicable", "Not applicable to this purpose", ""},

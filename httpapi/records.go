@@ -30,6 +30,8 @@ type ingestSummary struct {
 	Updated   int `json:"updated"`
 	Unchanged int `json:"unchanged"`
 	Rejected  int `json:"rejected"`
+	// Suppressed counts records of erased people, not written.
+	Suppressed int `json:"suppressed"`
 }
 
 type ingestResponse struct {
@@ -114,7 +116,7 @@ func (s *Server) postRecords(c *fiber.Ctx) error {
 	s.resolve(c, &resp)
 	resp.Summary = ingestSummary{
 		Received: sum.Total(), Created: sum.Created, Updated: sum.Updated,
-		Unchanged: sum.Unchanged, Rejected: sum.Rejected,
+		Unchanged: sum.Unchanged, Rejected: sum.Rejected, Suppressed: sum.Suppressed,
 	}
 	return c.JSON(resp)
 }

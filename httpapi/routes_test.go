@@ -20,7 +20,7 @@ type routeCall struct {
 // routeCalls says, for every route of the API, how to call it with
 // arguments that reach its data. A route missing here fails the walk:
 // whoever adds a route must say how it is reached.
-func routeCalls(w, b uuid.UUID) map[string][]routeCall {
+func routeCalls(w, b uuid.UUID, request, myRequest string) map[string][]routeCall {
 	wp := "/v1/profiles/" + w.String()
 	return map[string][]routeCall{
 		"GET /healthz":      {{path: "/healthz"}},
@@ -58,6 +58,14 @@ func routeCalls(w, b uuid.UUID) map[string][]routeCall {
 		"POST /v1/purposes/:id/notices": {{path: "/v1/purposes/surveys/notices", ctype: "application/json",
 			body: `{"text":"May we ask you, now and then, how we did?"}`}},
 
+		"POST /v1/requests": {{path: "/v1/requests", ctype: "application/json",
+			body: `{"type":"portability","profile_id":"` + w.String() + `","verification":{"method":"walk"}}`}},
+		"GET /v1/requests":            {{path: "/v1/requests?state=completed"}},
+		"GET /v1/requests/:id":        {{path: "/v1/requests/" + request}},
+		"GET /v1/requests/:id/export": {{path: "/v1/requests/" + request + "/export"}, {path: "/v1/requests/" + request + "/export?format=csv"}},
+		"POST /v1/requests/:id/:action": {{path: "/v1/requests/" + request + "/extend", ctype: "application/json",
+			body: `{"months":1,"reason":"walking every route of the API"}`}},
+
 		// A customer: Wilhelmina herself, logged in through Kratos.
 		"GET /v1/me":                  {{path: "/v1/me", customer: true}},
 		"GET /v1/me/records":          {{path: "/v1/me/records", customer: true}},
@@ -65,6 +73,10 @@ func routeCalls(w, b uuid.UUID) map[string][]routeCall {
 		"GET /v1/me/consents/history": {{path: "/v1/me/consents/history", customer: true}},
 		"PUT /v1/me/consents/:purpose": {{path: "/v1/me/consents/marketing", customer: true, ctype: "application/json",
 			body: `{"state":"granted","notice_version":1}`}},
+		"POST /v1/me/requests":           {{path: "/v1/me/requests", customer: true, ctype: "application/json", body: `{"type":"restriction"}`}},
+		"GET /v1/me/requests":            {{path: "/v1/me/requests", customer: true}},
+		"GET /v1/me/requests/:id":        {{path: "/v1/me/requests/" + myRequest, customer: true}},
+		"GET /v1/me/requests/:id/export": {{path: "/v1/me/requests/" + myRequest + "/export", customer: true}},
 	}
 }
 
@@ -78,7 +90,14 @@ func TestEveryRouteDecidesAndAuditsBeforePersonalData(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	w, b := e.seed()
-	calls := routeCalls(w, b)
+	me := e.customer(person["email"])
+	request := e.intake("access", w, true, "")
+	e.complete(request.ID)
+	r := e.do("POST", "/v1/me/requests", me.SessionToken, "application/json", `{"type":"access"}`)
+	var mine requestBody
+	r.json(t, &mine)
+	e.complete(mine.ID)
+	calls := routeCalls(w, b, request.ID, mine.ID)
 
 	var routes []string
 	for _, r := range e.srv.App().GetRoutes(true) {
@@ -96,7 +115,6 @@ func TestEveryRouteDecidesAndAuditsBeforePersonalData(t *testing.T) {
 	sort.SliceStable(routes, func(i, j int) bool {
 		return strings.HasPrefix(routes[i], "GET") && !strings.HasPrefix(routes[j], "GET")
 	})
-	me := e.customer(person["email"])
 
 	walk := func(t *testing.T, auditWorks bool) {
 		shown := 0

@@ -74,6 +74,12 @@ type Config struct {
 	// Consents and Catalogue keep consent events, purposes and notices.
 	Consents  access.ConsentStore
 	Catalogue access.CatalogueStore
+	// Requests keeps data-subject requests; Queue runs approved ones.
+	Requests access.RequestStore
+	Queue    access.Queue
+	// StepUp requires customers to log in with a second factor (AAL2)
+	// for erasure and export requests.
+	StepUp bool
 	// TokenCacheTTL is how long a token read from the store is trusted
 	// before it is read again: the longest a revocation may take to act
 	// (default 5s; negative: read on every request).
@@ -104,6 +110,9 @@ type Server struct {
 	customers  access.CustomerStore
 	consents   access.ConsentStore
 	catalogue  access.CatalogueStore
+	requests   access.RequestStore
+	queue      access.Queue
+	stepUp     bool
 }
 
 // New builds the server and its routes.
@@ -125,6 +134,9 @@ func New(cfg Config) *Server {
 		customers:  cfg.Customers,
 		consents:   cfg.Consents,
 		catalogue:  cfg.Catalogue,
+		requests:   cfg.Requests,
+		queue:      cfg.Queue,
+		stepUp:     cfg.StepUp,
 	}
 	if cfg.TokenCacheTTL == 0 {
 		s.tokenCache.ttl = 5 * time.Second
@@ -192,6 +204,13 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	v1.Get("/purposes/:id/notices", staff, s.getNotices)
 	v1.Post("/purposes/:id/notices", staff, s.postNotice)
 
+	// Data-subject requests, for the DPO.
+	v1.Post("/requests", staff, s.postRequest)
+	v1.Get("/requests", staff, s.listRequests)
+	v1.Get("/requests/:id", staff, s.getRequest)
+	v1.Get("/requests/:id/export", staff, s.getExport)
+	v1.Post("/requests/:id/:action", staff, s.decideRequest)
+
 	// Customers, with their Ory Kratos session.
 	me := v1.Group("/me", s.customer)
 	me.Get("", s.getMe)
@@ -199,6 +218,10 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	me.Get("/consents", s.getMyConsents)
 	me.Get("/consents/history", s.getMyConsentHistory)
 	me.Put("/consents/:purpose", s.putMyConsent)
+	me.Post("/requests", s.postMyRequest)
+	me.Get("/requests", s.listMyRequests)
+	me.Get("/requests/:id", s.getMyRequest)
+	me.Get("/requests/:id/export", s.getExport)
 }
 
 // Serve answers requests on ln until Shutdown.

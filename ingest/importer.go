@@ -24,6 +24,9 @@ const (
 	StatusUpdated   Status = "updated"
 	StatusUnchanged Status = "unchanged"
 	StatusRejected  Status = "rejected"
+	// StatusSuppressed: a new record of a person who was erased (one of
+	// their strong identifiers is suppressed); nothing was written.
+	StatusSuppressed Status = "suppressed"
 )
 
 // Result is the outcome for one input record.

@@ -12,7 +12,7 @@ const maxReasonLines = 5
 
 // Summary counts what an import did.
 type Summary struct {
-	Created, Updated, Unchanged, Rejected int
+	Created, Updated, Unchanged, Rejected, Suppressed int
 	// Reasons groups rejections by reason, most frequent first when listed
 	// with RejectReasons.
 	Reasons map[string]*Reason
@@ -30,7 +30,7 @@ type Reason struct {
 func newSummary() Summary { return Summary{Reasons: make(map[string]*Reason)} }
 
 // Total is the number of records read.
-func (s *Summary) Total() int { return s.Created + s.Updated + s.Unchanged + s.Rejected }
+func (s *Summary) Total() int { return s.Created + s.Updated + s.Unchanged + s.Rejected + s.Suppressed }
 
 func (s *Summary) add(r Result) {
 	switch r.Status {
@@ -40,6 +40,8 @@ func (s *Summary) add(r Result) {
 		s.Updated++
 	case StatusUnchanged:
 		s.Unchanged++
+	case StatusSuppressed:
+		s.Suppressed++
 	case StatusRejected:
 		s.Rejected++
 		for _, p := range r.Problems {
@@ -85,6 +87,9 @@ func (s *Summary) Rate() float64 {
 func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "%d records in %s (%.0f records/s): %d created, %d updated, %d unchanged, %d rejected\n",
 		s.Total(), s.Elapsed.Round(time.Millisecond), s.Rate(), s.Created, s.Updated, s.Unchanged, s.Rejected)
+	if s.Suppressed > 0 {
+		fmt.Fprintf(w, "  suppressed %d× (people who were erased; lift a suppression with a new lawful basis)\n", s.Suppressed)
+	}
 	for _, r := range s.RejectReasons() {
 		more := ""
 		if r.Count > len(r.Lines) {

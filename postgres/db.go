@@ -27,6 +27,11 @@ var (
 // DB is a PostgreSQL database holding the cdp schema.
 type DB struct {
 	pool *pgxpool.Pool
+	// EraseHook, when set, runs inside an erasure's transaction after the
+	// keys were destroyed and before it commits: tests kill the process
+	// there to show that an interrupted erasure is all or nothing and is
+	// finished by the next process.
+	EraseHook func()
 }
 
 // Options tune the connection pool.
@@ -54,6 +59,9 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	}
 	return &DB{pool: pool}, nil
 }
+
+// Pool is the connection pool, for River's driver (package jobs).
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
 // Close closes every connection.
 func (db *DB) Close() { db.pool.Close() }

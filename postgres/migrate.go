@@ -5,12 +5,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/cdp-project/cdp/migrations"
 )
@@ -112,7 +117,25 @@ func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 		}
 		applied = append(applied, m.Name)
 	}
+	// River's tables, the durable job queue, after ours.
+	res, err := riverMigrator(db).Migrate(ctx, rivermigrate.DirectionUp, nil)
+	if err != nil {
+		return applied, fmt.Errorf("migrate River's job tables: %w", err)
+	}
+	for _, v := range res.Versions {
+		applied = append(applied, fmt.Sprintf("river %03d_%s", v.Version, v.Name))
+	}
 	return applied, nil
+}
+
+func riverMigrator(db *DB) *rivermigrate.Migrator[pgx.Tx] {
+	m, err := rivermigrate.New(riverpgxv5.New(db.pool), &rivermigrate.Config{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		panic(err) // only on an invalid configuration
+	}
+	return m
 }
 
 // MigrationStatus compares the applied migrations with the embedded ones.
@@ -137,7 +160,18 @@ func (db *DB) MigrationStatus(ctx context.Context) (MigrationStatus, error) {
 		}
 		return st, nil
 	}
-	return checkApplied(ctx, conn.Conn(), ms)
+	st, err := checkApplied(ctx, conn.Conn(), ms)
+	if err != nil {
+		return st, err
+	}
+	v, err := riverMigrator(db).Validate(ctx, nil)
+	if err != nil {
+		return st, fmt.Errorf("migration status: River: %w", err)
+	}
+	if !v.OK {
+		st.Pending = append(st.Pending, "river ("+strings.Join(v.Messages, "; ")+")")
+	}
+	return st, nil
 }
 
 func checkApplied(ctx context.Context, conn *pgx.Conn, ms []Migration) (MigrationStatus, error) {

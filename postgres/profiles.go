@@ -46,7 +46,8 @@ const currentCTE = `WITH cur AS (
 func (db *DB) ProfileRecords(ctx context.Context, id uuid.UUID) (uuid.UUID, []resolver.StoredRecord, []consent.Event, error) {
 	b := &pgx.Batch{}
 	b.Queue(currentCTE+`
-		SELECT cur.id, r.id, r.source, r.kek_id, r.wrapped_key, r.attrs, r.version, r.created_at, r.updated_at
+		SELECT cur.id, r.id, r.source, r.kek_id, r.wrapped_key, r.attrs, r.version, r.created_at, r.updated_at,
+			(SELECT min(x.reason) FROM record_restrictions x WHERE x.record_id = r.id AND x.lifted_at IS NULL)
 		FROM cur LEFT JOIN profile_members m ON m.profile_id = cur.id
 		LEFT JOIN records r ON r.id = m.record_id AND r.wrapped_key IS NOT NULL
 		ORDER BY r.id`, [16]byte(id))
@@ -74,8 +75,9 @@ func (db *DB) ProfileRecords(ctx context.Context, id uuid.UUID) (uuid.UUID, []re
 			version   *int
 			createdAt *time.Time
 			updatedAt *time.Time
+			restrict  *string
 		)
-		if err := rows.Scan(&pid, &rid, &source, &kek, &r.Wrapped, &r.Attrs, &version, &createdAt, &updatedAt); err != nil {
+		if err := rows.Scan(&pid, &rid, &source, &kek, &r.Wrapped, &r.Attrs, &version, &createdAt, &updatedAt, &restrict); err != nil {
 			rows.Close()
 			return uuid.Nil, nil, nil, fmt.Errorf("read profile: %w", err)
 		}
@@ -84,6 +86,9 @@ func (db *DB) ProfileRecords(ctx context.Context, id uuid.UUID) (uuid.UUID, []re
 			continue // a profile whose records are all erased
 		}
 		r.ID, r.Source, r.KEK, r.Version, r.CreatedAt, r.UpdatedAt = *rid, *source, *kek, *version, *createdAt, *updatedAt
+		if restrict != nil {
+			r.Restriction = *restrict
+		}
 		recs = append(recs, r)
 	}
 	rows.Close()

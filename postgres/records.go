@@ -26,10 +26,16 @@ func (db *DB) UpsertRecords(ctx context.Context, actor string, batch []*ingest.S
 		if err != nil {
 			return err
 		}
+		suppressed, err := suppressedRecords(ctx, tx, batch, existing)
+		if err != nil {
+			return err
+		}
 		var created, updated []*ingest.Sealed
 		for i, s := range batch {
 			ex, ok := existing[recordKey(s.Source, s.SourceKey)]
 			switch {
+			case !ok && suppressed[i]:
+				outcomes[i] = ingest.Outcome{Status: ingest.StatusSuppressed}
 			case !ok:
 				created = append(created, s)
 				outcomes[i] = ingest.Outcome{ID: s.ID, Status: ingest.StatusCreated}
@@ -53,6 +59,56 @@ func (db *DB) UpsertRecords(ctx context.Context, actor string, batch []*ingest.S
 		return nil, err
 	}
 	return outcomes, nil
+}
+
+// suppressedRecords marks the new records of the batch that hold a
+// suppressed identifier: a person who was erased is not silently
+// recreated. One query per batch, on the suppressions' primary key.
+func suppressedRecords(ctx context.Context, tx pgx.Tx, batch []*ingest.Sealed, existing map[string]ingest.Existing) (map[int]bool, error) {
+	var kinds []string
+	var sums [][]byte
+	for _, s := range batch {
+		if _, ok := existing[recordKey(s.Source, s.SourceKey)]; ok {
+			continue
+		}
+		for kind, sum := range map[string][]byte{"email": s.Email, "phone": s.Phone, "national_id": s.NationalID} {
+			if len(sum) > 0 {
+				kinds, sums = append(kinds, kind), append(sums, sum)
+			}
+		}
+	}
+	if len(sums) == 0 {
+		return nil, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT s.kind, s.blind_index FROM suppressions s
+		JOIN unnest($1::text[], $2::bytea[]) AS b (kind, sum) ON s.kind = b.kind AND s.blind_index = b.sum
+		WHERE s.lifted_at IS NULL`, kinds, sums)
+	if err != nil {
+		return nil, fmt.Errorf("check suppressions: %w", err)
+	}
+	hit := map[string]bool{}
+	for rows.Next() {
+		var kind string
+		var sum []byte
+		if err := rows.Scan(&kind, &sum); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("check suppressions: %w", err)
+		}
+		hit[kind+"\x00"+string(sum)] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(hit) == 0 {
+		return nil, err
+	}
+	out := map[int]bool{}
+	for i, s := range batch {
+		for kind, sum := range map[string][]byte{"email": s.Email, "phone": s.Phone, "national_id": s.NationalID} {
+			if len(sum) > 0 && hit[kind+"\x00"+string(sum)] {
+				out[i] = true
+			}
+		}
+	}
+	return out, nil
 }
 
 func recordKey(source string, sourceKey []byte) string { return source + "\x00" + string(sourceKey) }

@@ -85,4 +85,7 @@ type StoredRecord struct {
 	Version   int
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Restriction is why processing of the record is restricted
+	// ("restriction": Art. 18; "legal_hold": kept after an erasure), or "".
+	Restriction string
 }

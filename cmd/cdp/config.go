@@ -37,6 +37,9 @@ type Config struct {
 	MemoryLimit     string
 	Survivorship    string
 	KratosPublicURL string
+	StepUp          bool
+	JobTimeout      time.Duration
+	JobRescueAfter  time.Duration
 }
 
 // setting describes one configuration value: its flag, its variable, its
@@ -63,6 +66,9 @@ var settings = []setting{
 	{"policy", "policy-dir", "CDP_POLICY_DIR", "", "directory of Rego files replacing the embedded access policy", func(c *Config) any { return &c.PolicyDir }},
 	{"serve", "survivorship-file", "CDP_SURVIVORSHIP_FILE", "", "JSON object of attribute to survivorship rule (source_priority, most_recent, most_frequent, longest) over the defaults, e.g. {\"email\": \"source_priority\"}", func(c *Config) any { return &c.Survivorship }},
 	{"serve", "kratos-public-url", "CDP_KRATOS_PUBLIC_URL", "", "public API of the Ory Kratos that customers log in with (/v1/me); empty: customer routes answer 503", func(c *Config) any { return &c.KratosPublicURL }},
+	{"serve", "step-up", "CDP_STEP_UP", "false", "customers must log in with a second factor (Kratos AAL2) to request erasure, access or portability", func(c *Config) any { return &c.StepUp }},
+	{"serve", "job-timeout", "CDP_JOB_TIMEOUT", "2m", "longest run of one request job", func(c *Config) any { return &c.JobTimeout }},
+	{"serve", "job-rescue-after", "CDP_JOB_RESCUE_AFTER", "5m", "how long a job may stay running before it is taken as orphaned by a dead process and run again (more than the job timeout)", func(c *Config) any { return &c.JobRescueAfter }},
 	{"serve", "allow-audit-owner", "CDP_ALLOW_AUDIT_OWNER", "false", "serve even when the database role could change the audit log (a single-role development database only)", func(c *Config) any { return &c.AllowAuditOwner }},
 	{"serve", "gc-percent", "CDP_GC_PERCENT", "400", "Go garbage collector target (GOGC): the server allocates per request, and a higher target trades memory for CPU", func(c *Config) any { return &c.GCPercent }},
 	{"db", "db-max-conns", "CDP_DB_MAX_CONNS", "16", "largest number of database connections of a process", func(c *Config) any { return &c.DBMaxConns }},

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/cdp-project/cdp/httpapi"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
+	"github.com/cdp-project/cdp/jobs"
 	"github.com/cdp-project/cdp/kratos"
 	"github.com/cdp-project/cdp/policy"
 	"github.com/cdp-project/cdp/postgres"
@@ -137,6 +139,29 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 	} else {
 		log.Warn("no Ory Kratos configured (CDP_KRATOS_PUBLIC_URL): customer routes answer 503")
 	}
+	svc := access.New(access.Config{
+		Store: db, Vault: v, Policy: pol, Audit: writer, Resolver: res, DefaultRegion: cfg.DefaultRegion, Survivorship: rules,
+	})
+	if os.Getenv("CDP_TEST_PAUSE_ERASURE") != "" {
+		// Tests only: hold every erasure open before it commits, so that
+		// the test can kill the process in the middle of one.
+		db.EraseHook = func() {
+			log.Warn("erasure paused before commit (CDP_TEST_PAUSE_ERASURE)")
+			time.Sleep(time.Hour)
+		}
+	}
+	runner, err := jobs.New(db.Pool(), func(ctx context.Context, id uuid.UUID) error {
+		return svc.Execute(ctx, db, db, db, id)
+	}, db.OpenRequestIDs, jobs.Options{Log: log, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter})
+	if err != nil {
+		return err
+	}
+	// Not the serve context: on SIGTERM, running jobs finish (Stop below)
+	// instead of being cancelled.
+	if err := runner.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start the job runner: %w", err)
+	}
+	reg.MustRegister(requestGauges(db)...)
 	srv := httpapi.New(httpapi.Config{
 		Log:          log,
 		Tokens:       db,
@@ -144,15 +169,16 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 		Importer:     importer,
 		Registry:     reg,
 		MaxBodyBytes: cfg.MaxBodyBytes,
-		Access: access.New(access.Config{
-			Store: db, Vault: v, Policy: pol, Audit: writer, Resolver: res, DefaultRegion: cfg.DefaultRegion, Survivorship: rules,
-		}),
-		Reviews:   db,
-		Resolver:  res,
-		Sessions:  sessions,
-		Customers: db,
-		Consents:  db,
-		Catalogue: db,
+		Access:       svc,
+		Reviews:      db,
+		Resolver:     res,
+		Sessions:     sessions,
+		Customers:    db,
+		Consents:     db,
+		Catalogue:    db,
+		Requests:     db,
+		Queue:        runner,
+		StepUp:       cfg.StepUp,
 		Ready: []httpapi.Check{
 			{Name: "database", Check: db.Ping},
 			{Name: "migrations", Check: migrationsCurrent(db)},
@@ -186,6 +212,9 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	<-served
+	if err := runner.Stop(sctx); err != nil {
+		log.Warn("job runner stop", slog.String("error", err.Error()))
+	}
 	log.Info("stopped")
 	return nil
 }
@@ -342,4 +371,28 @@ func roleNames(rs []auth.Role) []string {
 		out[i] = string(r)
 	}
 	return out
+}
+
+// requestGauges count open, due-soon (within seven days) and overdue
+// data-subject requests at every scrape.
+func requestGauges(db *postgres.DB) []prometheus.Collector {
+	count := func(pick func(open, soon, overdue int64) int64) func() float64 {
+		return func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			open, soon, overdue, err := db.RequestCounts(ctx, time.Now(), 7*24*time.Hour)
+			if err != nil {
+				return -1
+			}
+			return float64(pick(open, soon, overdue))
+		}
+	}
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdp_requests_open", Help: "Data-subject requests not yet closed."},
+			count(func(o, _, _ int64) int64 { return o })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdp_requests_due_soon", Help: "Open requests due within seven days."},
+			count(func(_, s, _ int64) int64 { return s })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdp_requests_overdue", Help: "Open requests past their Art. 12(3) deadline."},
+			count(func(_, _, o int64) int64 { return o })),
+	}
 }

@@ -58,6 +58,9 @@ var forbidden = map[string][]string{
 	"consent": {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", "net/http", module + "/postgres"},
 	// The Kratos client asks Kratos about sessions; it stores and serves nothing.
 	"kratos": {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", module + "/postgres", module + "/access"},
+	// Data-subject requests: the domain is pure, the job runner runs no SQL.
+	"dsr":  {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", "net/http", module + "/postgres"},
+	"jobs": {"github.com/gofiber/fiber/v2", module + "/postgres", module + "/httpapi"},
 	// The HTTP layer never speaks SQL.
 	"httpapi": {"github.com/jackc/pgx/v5", module + "/postgres"},
 	// The store knows nothing of HTTP.
@@ -79,7 +82,7 @@ func TestDependencyRules(t *testing.T) {
 		}
 		// Only the store, its test helper and the command import pgx.
 		if slices.Contains(p.Deps, "github.com/jackc/pgx/v5") &&
-			!slices.Contains([]string{"postgres", "postgres/pgtest", "cmd/cdp"}, rel) {
+			!slices.Contains([]string{"postgres", "postgres/pgtest", "cmd/cdp", "jobs"}, rel) {
 			t.Errorf("%s depends on pgx: only package postgres speaks SQL", rel)
 		}
 		// Only the HTTP layer and the command import fiber.

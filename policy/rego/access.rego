@@ -10,7 +10,9 @@
 #              "record_consent" (record a person's statement) |
 #              "proof" (consent history with notices and sealed evidence) |
 #              "conflicts" (consent conflicts of merges) |
-#              "catalogue" (change purposes, publish notices)
+#              "catalogue" (change purposes, publish notices) |
+#              "requests" (the DPO handles data-subject requests) |
+#              "request" (a customer makes one)
 #   purpose:   a purpose id from the catalogue (input.purposes)
 #   purposes:  the catalogue entry of the declared purpose (empty when the
 #              purpose is not in the catalogue):
@@ -109,6 +111,7 @@ action_roles := {
 	"proof": {"dpo"},
 	"conflicts": {"dpo"},
 	"catalogue": {"dpo"},
+	"requests": {"dpo"},
 }
 
 # Consent work happens under its own purpose, whoever does it (a
@@ -123,11 +126,11 @@ consent_fields := {
 }
 
 # What customers may do with their own profile.
-customer_actions := {"read", "records", "export", "consents", "record_consent"}
+customer_actions := {"read", "records", "export", "consents", "record_consent", "request"}
 
 # Actions that show no attribute: ids, scores, levels and decisions only
 # (a lineage also shows the stewards' notes).
-attribute_free := {"lineage", "review", "merge", "split", "decide", "audit", "conflicts", "catalogue"}
+attribute_free := {"lineage", "review", "merge", "split", "decide", "audit", "conflicts", "catalogue", "requests", "request"}
 
 purpose := input.purposes[input.purpose]
 
@@ -163,6 +166,7 @@ restriction_blocks if {
 	input.resource.restricted
 	input.purpose != "legal_claims"
 	input.purpose != "consent_management" # a withdrawal is always heard
+	input.purpose != "compliance" # answering the person's own requests (Art. 15-21) is a legal obligation
 }
 
 # Consent-based purposes need consent granted and not expired.
@@ -228,6 +232,15 @@ role_allows_purpose if {
 # Customers see what every source holds about them.
 allowed_sources contains s.name if {
 	customer
+	some s in input.resource.sources
+}
+
+# The DPO answering the person's access request (Art. 15) sees every
+# record held about them, whatever it was collected for.
+allowed_sources contains s.name if {
+	staff
+	input.action == "export"
+	input.purpose == "compliance"
 	some s in input.resource.sources
 }
 

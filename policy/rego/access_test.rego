@@ -82,6 +82,9 @@ test_restricted_profile_only_for_legal_claims if {
 	r := json.patch(req(["dpo"], "support", {}), [{"op": "replace", "path": "/resource/restricted", "value": true}])
 	not allowed(r)
 	allowed(json.patch(r, [{"op": "replace", "path": "/purpose", "value": "legal_claims"}]))
+	# The DPO still answers the person's own requests about it.
+	allowed(json.patch(r, [{"op": "replace", "path": "/purpose", "value": "compliance"}]))
+	not allowed(json.patch(r, [{"op": "replace", "path": "/purpose", "value": "marketing"}]))
 }
 
 test_objection_stops_analytics if {
@@ -155,7 +158,7 @@ test_audit_queries_are_for_the_dpo if {
 }
 
 test_catalogue_and_conflicts_are_for_the_dpo if {
-	every a in ["conflicts", "catalogue"] {
+	every a in ["conflicts", "catalogue", "requests"] {
 		r := json.patch(req(["dpo"], "compliance", {}), [{"op": "replace", "path": "/action", "value": a}])
 		d := access.decision with input as r
 		d.allow
@@ -208,4 +211,16 @@ test_customers_manage_their_own_consent if {
 	allowed(json.patch(r, [{"op": "replace", "path": "/action", "value": "consents"}]))
 	not allowed(json.patch(r, [{"op": "replace", "path": "/action", "value": "proof"}]))
 	not allowed(json.patch(r, [{"op": "replace", "path": "/resource/self", "value": false}]))
+}
+
+test_access_exports_show_every_source if {
+	consent_source := {"name": "newsletter", "department": "marketing", "legal_basis": "consent", "purposes": ["marketing"]}
+	r := json.patch(req(["dpo"], "compliance", {}), [
+		{"op": "replace", "path": "/action", "value": "export"},
+		{"op": "add", "path": "/resource/sources/-", "value": consent_source},
+	])
+	d := access.decision with input as r
+	"newsletter" in d.sources
+	read := access.decision with input as json.patch(r, [{"op": "replace", "path": "/action", "value": "read"}])
+	not "newsletter" in read.sources
 }

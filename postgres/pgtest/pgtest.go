@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,6 +113,14 @@ func setup(ctx context.Context) (admin, tmpl string, err error) {
 	h := sha256.New()
 	for _, m := range ms {
 		h.Write(m.Checksum)
+	}
+	// River's migrations come with its module: a new version, a new template.
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/riverqueue/river" {
+				h.Write([]byte(d.Version))
+			}
+		}
 	}
 	tmpl = "cdp_tmpl_" + hex.EncodeToString(h.Sum(nil))[:16]
 	return admin, tmpl, ensureTemplate(ctx, admin, tmpl)
@@ -275,6 +284,21 @@ func Count(t testing.TB, dbURL, query string) int64 {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n
+}
+
+// Query runs a query returning one text value ("" for NULL).
+func Query(t testing.TB, dbURL, query string) string {
+	t.Helper()
+	conn := connect(t, dbURL)
+	defer conn.Close(context.Background())
+	var v *string
+	if err := conn.QueryRow(context.Background(), query).Scan(&v); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	if v == nil {
+		return ""
+	}
+	return *v
 }
 
 func connect(t testing.TB, dbURL string) *pgx.Conn {

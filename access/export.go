@@ -1,0 +1,215 @@
+package access
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cdp-project/cdp/audit"
+	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/consent"
+	"github.com/cdp-project/cdp/derrors"
+	"github.com/cdp-project/cdp/dsr"
+	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/resolver"
+)
+
+// ExportSchema names the version of the export package's JSON schema
+// (documented in openapi.yaml as Export). A change that removes or
+// renames a field is a new version.
+const ExportSchema = "cdp.export/1"
+
+// Export is everything an access (Art. 15) or portability (Art. 20)
+// request delivers about a person.
+type Export struct {
+	Schema      string    `json:"schema"`
+	Request     uuid.UUID `json:"request_id"`
+	GeneratedAt time.Time `json:"generated_at"`
+	// Profile is the golden profile, each attribute with its provenance.
+	Profile *Profile `json:"profile"`
+	// Records are every source record held about the person.
+	Records []Record `json:"records"`
+	// Consent is the consent history with the exact notice texts.
+	Consent *Proof `json:"consent"`
+	// Purposes are what the data is used for: legal basis, retention and
+	// the person's state.
+	Purposes []ExportPurpose `json:"purposes"`
+	// Reads are who read the person's data, when and why (the audit log).
+	Reads []ExportRead `json:"reads"`
+	// Lineage is how the records were linked into the profile.
+	Lineage *resolver.Lineage `json:"lineage"`
+	Access  Grant             `json:"access"`
+}
+
+// ExportPurpose is a purpose as the export explains it.
+type ExportPurpose struct {
+	ID            string             `json:"id"`
+	Description   string             `json:"description"`
+	LegalBasis    consent.LegalBasis `json:"legal_basis"`
+	RetentionDays int                `json:"retention_days"`
+	State         consent.State      `json:"state"`
+}
+
+// ExportRead is one access to the person's data, from the audit log.
+type ExportRead struct {
+	At            time.Time `json:"at"`
+	PrincipalKind string    `json:"principal_kind"`
+	Principal     string    `json:"principal"`
+	Department    string    `json:"department,omitempty"`
+	Action        string    `json:"action"`
+	Purpose       string    `json:"purpose"`
+	Fields        []string  `json:"fields"`
+	Outcome       string    `json:"outcome"`
+}
+
+// maxExportReads bounds the audit entries one export lists.
+const maxExportReads = 100000
+
+// DownloadExport delivers the export of a completed access or portability
+// request, while it has not expired: to the DPO, or to the customer who
+// made it. The download is decided by the policy and audited.
+func (s *Service) DownloadExport(ctx context.Context, req Request, store RequestStore, consents ConsentStore, id uuid.UUID) (*Export, error) {
+	r, err := store.Request(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if req.Principal.Kind == auth.Customer {
+		if r.Customer == nil || r.Customer.String() != req.Principal.ID {
+			return nil, fmt.Errorf("request %s: %w", id, dsr.ErrNotFound)
+		}
+	} else if err := s.requestDecision(ctx, &req, []uuid.UUID{r.Profile}, "download export of request "+id.String()); err != nil {
+		return nil, err
+	}
+	if r.Type != dsr.Access && r.Type != dsr.Portability {
+		return nil, fmt.Errorf("request %s is a %s request: it has no export: %w", id, r.Type, dsr.ErrInvalid)
+	}
+	if r.State != dsr.Completed || r.ClosedAt == nil {
+		return nil, fmt.Errorf("request %s is %s: the export is ready once it is completed: %w", id, r.State, dsr.ErrTransition)
+	}
+	if time.Since(*r.ClosedAt) > ExportValidity {
+		return nil, fmt.Errorf("the export of request %s expired on %s: make a new request: %w", id,
+			r.ClosedAt.Add(ExportValidity).UTC().Format(time.DateOnly), ErrExportExpired)
+	}
+	return s.export(ctx, req, r.Request, consents)
+}
+
+// ErrExportExpired reports an export whose download window passed.
+var ErrExportExpired = derrors.New(derrors.ErrNotFound, "export expired")
+
+func (s *Service) export(ctx context.Context, req Request, r dsr.Request, consents ConsentStore) (*Export, error) {
+	cat, err := s.checkPurpose(ctx, &req)
+	if err != nil {
+		return nil, err
+	}
+	res, d, err := s.authorize(ctx, cat, &req, ActionExport, r.Profile)
+	if err != nil {
+		return nil, err
+	}
+	p, _, err := s.golden(cat, res, d)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.open(cat, res, d)
+	if err != nil {
+		return nil, err
+	}
+	proof, err := s.proof(ctx, cat, res, d.AllowsField("consent_evidence") || req.Principal.Kind == auth.Customer, consents)
+	if err != nil {
+		return nil, err
+	}
+	lineage, err := s.store.ProfileLineage(ctx, res.id)
+	if err != nil {
+		return nil, err
+	}
+	out := &Export{Schema: ExportSchema, Request: r.ID, GeneratedAt: time.Now().UTC(), Profile: p, Records: o.records,
+		Consent: proof, Purposes: []ExportPurpose{}, Reads: []ExportRead{}, Lineage: lineage}
+	if out.Records == nil {
+		out.Records = []Record{}
+	}
+	for _, cp := range cat.list {
+		out.Purposes = append(out.Purposes, ExportPurpose{ID: cp.ID, Description: cp.Description, LegalBasis: cp.LegalBasis,
+			RetentionDays: cp.RetentionDays, State: proof.Current[cp.ID]})
+	}
+	ids := []string{res.id.String()}
+	if r.Profile != res.id {
+		ids = append(ids, r.Profile.String())
+	}
+	for _, pid := range ids {
+		var after int64
+		for len(out.Reads) < maxExportReads {
+			page, err := s.store.AuditEntries(ctx, audit.Query{Profile: pid, After: after, Limit: 5000})
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range page {
+				out.Reads = append(out.Reads, ExportRead{At: e.At, PrincipalKind: e.PrincipalKind, Principal: e.Principal,
+					Department: e.Department, Action: e.Action, Purpose: e.Purpose, Fields: e.Fields, Outcome: e.Outcome})
+			}
+			if len(page) < 5000 {
+				break
+			}
+			after = page[len(page)-1].Seq
+		}
+	}
+	sort.SliceStable(out.Reads, func(i, j int) bool { return out.Reads[i].At.Before(out.Reads[j].At) })
+	fields := map[string]bool{"consent": true}
+	for _, rec := range o.records {
+		for f := range rec.Attributes {
+			fields[f] = true
+		}
+		if rec.SourceID != "" {
+			fields["source_id"] = true
+		}
+		if len(rec.Extra) > 0 {
+			fields["extra"] = true
+		}
+	}
+	list := sortedKeys(fields)
+	e := s.entry(&req, ActionExport, []string{res.id.String()}, d, audit.Allowed, list)
+	e.Reason = "export of request " + r.ID.String()
+	es, err := s.audit.RecordAll(ctx, []audit.Entry{e})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	out.Access = grant(&req, d, list, es[0])
+	return out, nil
+}
+
+// WriteRecordsCSV writes an export's records as CSV: one row per record,
+// the canonical columns of the import format, then the extra columns.
+func WriteRecordsCSV(w io.Writer, x *Export) error {
+	cw := csv.NewWriter(w)
+	header := []string{"record_id", "source", "department", "legal_basis", "source_id"}
+	for _, f := range identity.Fields() {
+		header = append(header, f.String())
+	}
+	extras := map[string]bool{}
+	for _, r := range x.Records {
+		for k := range r.Extra {
+			extras[k] = true
+		}
+	}
+	extraCols := sortedKeys(extras)
+	if err := cw.Write(append(header, extraCols...)); err != nil {
+		return err
+	}
+	for _, r := range x.Records {
+		row := []string{r.ID.String(), r.Source, r.Department, r.LegalBasis, r.SourceID}
+		for _, f := range identity.Fields() {
+			row = append(row, r.Attributes[f.String()])
+		}
+		for _, k := range extraCols {
+			row = append(row, r.Extra[k])
+		}
+		if err := cw.Write(row); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}

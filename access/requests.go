@@ -1,0 +1,392 @@
+package access
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cdp-project/cdp/audit"
+	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/derrors"
+	"github.com/cdp-project/cdp/dsr"
+	"github.com/cdp-project/cdp/vault"
+)
+
+// Request actions, as the policy names them.
+const (
+	ActionRequests = "requests" // the DPO handles requests
+	ActionRequest  = "request"  // a customer makes one
+	ActionExport   = "export"
+)
+
+// RequestStore keeps data-subject requests.
+type RequestStore interface {
+	CreateRequest(ctx context.Context, r dsr.Stored, first dsr.StoredEvent) error
+	Request(ctx context.Context, id uuid.UUID) (dsr.Stored, error)
+	Requests(ctx context.Context, f dsr.Filter) ([]dsr.Stored, error)
+	RequestEvents(ctx context.Context, id uuid.UUID) ([]dsr.StoredEvent, error)
+	EarlierRequest(ctx context.Context, profile uuid.UUID, customer *uuid.UUID, typ dsr.Type, since time.Time) (uuid.UUID, bool, error)
+	Transition(ctx context.Context, id uuid.UUID, from, to dsr.State, c dsr.Change, e dsr.StoredEvent) error
+}
+
+// Queue runs approved requests as durable jobs.
+type Queue interface {
+	Enqueue(ctx context.Context, request uuid.UUID) error
+}
+
+// Intake is a new request.
+type Intake struct {
+	Type     dsr.Type  `json:"type"`
+	Profile  uuid.UUID `json:"profile_id"`
+	Purposes []string  `json:"purposes"` // objection: the purposes objected to
+	// Verification is how the DPO verified the person's identity (sealed);
+	// none: the request waits for verification and its clock stops.
+	Verification map[string]string `json:"verification"`
+}
+
+// RequestView is a request with its history, reasons opened.
+type RequestView struct {
+	dsr.Request
+	Overdue      bool              `json:"overdue"`
+	Events       []EventView       `json:"events"`
+	Verification map[string]string `json:"verification,omitempty"` // the DPO only
+}
+
+// EventView is a transition with its reason.
+type EventView struct {
+	dsr.Event
+	Reason string `json:"reason,omitempty"`
+}
+
+// StepUp lists the request types that need a second factor (AAL2) when a
+// customer makes them, when configured.
+var StepUp = []dsr.Type{dsr.Erasure, dsr.Access, dsr.Portability}
+
+// requestDecision decides the DPO's request work (purpose compliance) and
+// audits it with the profile concerned.
+func (s *Service) requestDecision(ctx context.Context, req *Request, profiles []uuid.UUID, reason string) error {
+	ids := make([]string, len(profiles))
+	for i, p := range profiles {
+		ids[i] = p.String()
+	}
+	req.Purpose = "compliance"
+	cat, err := s.checkPurpose(ctx, req)
+	if err != nil {
+		return err
+	}
+	if req.Principal.Kind != auth.Staff {
+		return fmt.Errorf("requests are handled by the DPO: %w", ErrForbidden)
+	}
+	d, err := s.decide(ctx, cat, req, ActionRequests, nil)
+	if err != nil {
+		return err
+	}
+	if !d.Allow {
+		if err := s.record(ctx, s.entry(req, ActionRequests, ids, d, audit.Denied, nil)); err != nil {
+			return err
+		}
+		return fmt.Errorf("%s: %w", d.Reason, ErrForbidden)
+	}
+	e := s.entry(req, ActionRequests, ids, d, audit.Allowed, nil)
+	e.Reason = reason
+	return s.record(ctx, e)
+}
+
+// NewRequest takes a request the DPO received on behalf of a person.
+func (s *Service) NewRequest(ctx context.Context, req Request, store RequestStore, in Intake) (*RequestView, error) {
+	if _, err := dsr.ParseType(string(in.Type)); err != nil {
+		return nil, err
+	}
+	if err := s.checkObjection(ctx, in); err != nil {
+		return nil, err
+	}
+	cur, _, _, err := s.store.ProfileRecords(ctx, in.Profile)
+	if errors.Is(err, derrors.ErrNotFound) {
+		return nil, fmt.Errorf("profile %s: %w", in.Profile, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.requestDecision(ctx, &req, []uuid.UUID{cur}, "intake "+string(in.Type)); err != nil {
+		return nil, err
+	}
+	return s.intake(ctx, req, store, in, cur, nil, "dpo", in.Verification)
+}
+
+// checkObjection checks the purposes of an objection against the catalogue.
+func (s *Service) checkObjection(ctx context.Context, in Intake) error {
+	if in.Type != dsr.Objection {
+		if len(in.Purposes) > 0 {
+			return fmt.Errorf("purposes: only an objection names purposes: %w", dsr.ErrInvalid)
+		}
+		return nil
+	}
+	cat, err := s.catalogue_(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range in.Purposes {
+		pp, ok := cat.purposes[p]
+		if !ok {
+			return fmt.Errorf("purposes: %q is not in the catalogue: %w", clip(p), dsr.ErrInvalid)
+		}
+		if !pp.AllowsObjection && !pp.RequiresConsent {
+			return fmt.Errorf("purposes: %s rests on %s and allows no objection (Art. 21): %w", p, pp.LegalBasis, dsr.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// NewMyRequest takes a customer's own request: their Kratos session
+// verified who they are. Erasure and exports may need a second factor.
+func (s *Service) NewMyRequest(ctx context.Context, req Request, store RequestStore, in Intake, session auth.CustomerSession, stepUp bool) (*RequestView, error) {
+	if _, err := dsr.ParseType(string(in.Type)); err != nil {
+		return nil, err
+	}
+	if err := s.checkObjection(ctx, in); err != nil {
+		return nil, err
+	}
+	if stepUp && slices.Contains(StepUp, in.Type) && session.AAL != "aal2" {
+		return nil, fmt.Errorf("a %s request needs a login with a second factor (AAL2); this session is %s: %w", in.Type, session.AAL, dsr.ErrStepUp)
+	}
+	cat, err := s.checkPurpose(ctx, &req)
+	if err != nil {
+		return nil, err
+	}
+	res, d, err := s.authorize(ctx, cat, &req, ActionRequest, req.Subject)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.record(ctx, s.entry(&req, ActionRequest, []string{res.id.String()}, d, audit.Allowed, nil)); err != nil {
+		return nil, err
+	}
+	id := session.IdentityID
+	evidence := map[string]string{"method": "kratos_session", "kratos_identity": id.String(), "kratos_session": session.SessionID, "aal": session.AAL}
+	return s.intake(ctx, req, store, in, res.id, &id, "self_service", evidence)
+}
+
+func (s *Service) intake(ctx context.Context, req Request, store RequestStore, in Intake, profile uuid.UUID, customer *uuid.UUID,
+	channel string, evidence map[string]string) (*RequestView, error) {
+	now := time.Now().UTC()
+	r := dsr.Request{
+		ID: uuid.Must(uuid.NewV7()), Type: in.Type, State: dsr.Received, Profile: profile, Customer: customer, Channel: channel,
+		Details: dsr.Details{Purposes: in.Purposes}, ReceivedAt: now, ReceivedBy: req.Principal.Actor(), UpdatedAt: now,
+	}
+	if dup, ok, err := store.EarlierRequest(ctx, profile, customer, in.Type, now.Add(-dsr.DuplicateWindow)); err != nil {
+		return nil, err
+	} else if ok {
+		r.DuplicateOf = &dup // linked, never a shortcut: it is verified and decided like any other
+	}
+	key, err := s.vault.NewSubjectKey(r.ID)
+	if err != nil {
+		return nil, err
+	}
+	stored := dsr.Stored{Request: r, KEK: key.KEK, Wrapped: key.Wrapped}
+	first := dsr.StoredEvent{Event: dsr.Event{To: dsr.Received, Actor: req.Principal.Actor(), At: now}}
+	if len(evidence) > 0 {
+		if stored.Evidence, err = sealJSON(key, evidence); err != nil {
+			return nil, err
+		}
+		stored.State, stored.VerifiedAt = dsr.Verified, &now
+		first.To = dsr.Verified
+	}
+	stored.Due = dsr.Due(now, stored.VerifiedAt, 0, now)
+	if err := store.CreateRequest(ctx, stored, first); err != nil {
+		return nil, err
+	}
+	return s.view(ctx, store, r.ID, req.Principal.Kind == auth.Staff)
+}
+
+func sealJSON(key *vault.SubjectKey, v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxEvidenceBytes {
+		return nil, fmt.Errorf("at most %d bytes of text: %w", MaxEvidenceBytes, dsr.ErrInvalid)
+	}
+	return key.Seal(vault.ContextNote, []vault.Item{{Tag: 1, Value: b}})
+}
+
+func (s *Service) requestKey(r dsr.Stored) (*vault.SubjectKey, error) {
+	return s.vault.OpenSubjectKey(r.ID, r.KEK, r.Wrapped)
+}
+
+func openText(key *vault.SubjectKey, sealed []byte) (string, error) {
+	if len(sealed) == 0 {
+		return "", nil
+	}
+	items, err := key.Open(vault.ContextNote, sealed, nil)
+	if err != nil || len(items) != 1 {
+		return "", fmt.Errorf("sealed text: %w", vault.ErrCorrupt)
+	}
+	return string(items[0].Value), nil
+}
+
+// view reads a request with its history; the verification evidence only
+// for the DPO.
+func (s *Service) view(ctx context.Context, store RequestStore, id uuid.UUID, dpo bool) (*RequestView, error) {
+	r, err := store.Request(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	key, err := s.requestKey(r)
+	if err != nil {
+		return nil, err
+	}
+	es, err := store.RequestEvents(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	v := &RequestView{Request: r.Request, Overdue: r.Overdue(time.Now()), Events: make([]EventView, len(es))}
+	for i, e := range es {
+		v.Events[i].Event = e.Event
+		if v.Events[i].Reason, err = openText(key, e.Reason); err != nil {
+			return nil, err
+		}
+	}
+	if dpo && len(r.Evidence) > 0 {
+		text, err := openText(key, r.Evidence)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(text), &v.Verification); err != nil {
+			return nil, fmt.Errorf("verification: %w", vault.ErrCorrupt)
+		}
+	}
+	return v, nil
+}
+
+// GetRequest reads a request for the DPO.
+func (s *Service) GetRequest(ctx context.Context, req Request, store RequestStore, id uuid.UUID) (*RequestView, error) {
+	r, err := store.Request(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.requestDecision(ctx, &req, []uuid.UUID{r.Profile}, "read request "+id.String()); err != nil {
+		return nil, err
+	}
+	return s.view(ctx, store, id, true)
+}
+
+// GetMyRequest reads one of a customer's own requests.
+func (s *Service) GetMyRequest(ctx context.Context, req Request, store RequestStore, id uuid.UUID, customer uuid.UUID) (*RequestView, error) {
+	r, err := store.Request(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Customer == nil || *r.Customer != customer {
+		return nil, fmt.Errorf("request %s: %w", id, dsr.ErrNotFound) // someone else's looks like none
+	}
+	return s.view(ctx, store, id, false)
+}
+
+// ListRequests lists requests for the DPO.
+func (s *Service) ListRequests(ctx context.Context, req Request, store RequestStore, f dsr.Filter) ([]dsr.Request, error) {
+	if err := s.requestDecision(ctx, &req, nil, "list requests"); err != nil {
+		return nil, err
+	}
+	return listed(store.Requests(ctx, f))
+}
+
+// ListMyRequests lists a customer's own requests.
+func (s *Service) ListMyRequests(ctx context.Context, store RequestStore, customer uuid.UUID) ([]dsr.Request, error) {
+	return listed(store.Requests(ctx, dsr.Filter{Customer: customer, Limit: 200, Now: time.Now()}))
+}
+
+func listed(rs []dsr.Stored, err error) ([]dsr.Request, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make([]dsr.Request, len(rs))
+	for i := range rs {
+		out[i] = rs[i].Request
+	}
+	return out, nil
+}
+
+// Decision is the DPO's step on a request.
+type Decision struct {
+	Action       string            `json:"action"` // verify, approve, reject, extend
+	Reason       string            `json:"reason"`
+	Verification map[string]string `json:"verification"` // verify
+	Months       int               `json:"months"`       // extend
+}
+
+// MaxReasonBytes bounds a reason.
+const MaxReasonBytes = 2000
+
+// DecideRequest moves a request one step: verify (with the evidence of
+// how), approve (its job is queued), reject (with a reason), extend (once,
+// by up to two months, with a reason the person is told).
+func (s *Service) DecideRequest(ctx context.Context, req Request, store RequestStore, q Queue, id uuid.UUID, dec Decision) (*RequestView, error) {
+	r, err := store.Request(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(dec.Reason) > MaxReasonBytes {
+		return nil, fmt.Errorf("reason: at most %d bytes: %w", MaxReasonBytes, dsr.ErrInvalid)
+	}
+	if err := s.requestDecision(ctx, &req, []uuid.UUID{r.Profile}, dec.Action+" request "+id.String()); err != nil {
+		return nil, err
+	}
+	key, err := s.requestKey(r)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	e := dsr.StoredEvent{Event: dsr.Event{Actor: req.Principal.Actor(), At: now}}
+	if dec.Reason != "" {
+		if e.Reason, err = key.Seal(vault.ContextNote, []vault.Item{{Tag: 1, Value: []byte(dec.Reason)}}); err != nil {
+			return nil, err
+		}
+	}
+	var c dsr.Change
+	from, to := r.State, r.State
+	switch dec.Action {
+	case "verify":
+		if len(dec.Verification) == 0 {
+			return nil, fmt.Errorf("verification: say how the person's identity was verified: %w", dsr.ErrInvalid)
+		}
+		if c.Evidence, err = sealJSON(key, dec.Verification); err != nil {
+			return nil, err
+		}
+		to, c.VerifiedAt = dsr.Verified, &now
+		due := dsr.Due(r.ReceivedAt, &now, r.ExtendedBy, now)
+		c.Due = &due
+	case "approve":
+		to = dsr.Approved
+	case "reject":
+		if len(dec.Reason) < 10 {
+			return nil, fmt.Errorf("reason: a rejection tells the person why (Art. 12(4)), at least 10 bytes: %w", dsr.ErrInvalid)
+		}
+		to, c.Outcome = dsr.Rejected, "rejected"
+	case "extend":
+		if err := dsr.CheckExtension(&r.Request, dec.Months, dec.Reason, now); err != nil {
+			return nil, err
+		}
+		c.Extend = dec.Months
+		due := dsr.Due(r.ReceivedAt, r.VerifiedAt, dec.Months, now)
+		c.Due = &due
+	default:
+		return nil, fmt.Errorf("action %q: want verify, approve, reject or extend: %w", clip(dec.Action), dsr.ErrInvalid)
+	}
+	if from != to && !dsr.CanMove(from, to) {
+		return nil, fmt.Errorf("a %s request cannot be %s: %w", from, dec.Action+"d", dsr.ErrTransition)
+	}
+	if err := store.Transition(ctx, id, from, to, c, e); err != nil {
+		return nil, err
+	}
+	if to == dsr.Approved {
+		if err := q.Enqueue(ctx, id); err != nil {
+			// Approved and recorded; the sweeper queues it on its next round.
+			return nil, fmt.Errorf("request %s is approved, its job will be queued shortly: %w", id, err)
+		}
+	}
+	return s.view(ctx, store, id, true)
+}

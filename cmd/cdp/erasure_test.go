@@ -1,0 +1,166 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cdp-project/cdp/postgres/pgtest"
+)
+
+// server is `cdp serve` in a process of its own (this test binary run as
+// cdp), so that a test can kill it.
+type server struct {
+	cmd   *exec.Cmd
+	out   *lockedBuffer
+	url   string
+	token string
+}
+
+func (e *cliEnv) startProcess(env []string, args ...string) *server {
+	e.t.Helper()
+	s := &server{out: &lockedBuffer{}}
+	s.cmd = exec.Command(os.Args[0], append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	s.cmd.Env = append(os.Environ(), "CDP_BENCH_RUN_MAIN=1", "CDP_DATA_DIR="+e.dataDir, "CDP_DATABASE_URL="+e.appURL,
+		"CDP_MIGRATE_DATABASE_URL="+e.dbURL, "CDP_LOG_LEVEL=warn")
+	s.cmd.Env = append(s.cmd.Env, env...)
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := s.cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { s.cmd.Process.Kill(); s.cmd.Wait() })
+	re := regexp.MustCompile(`serving on (http://\S+)`)
+	tok := regexp.MustCompile(`(cdp_\S+)`)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		if m := re.FindStringSubmatch(s.out.String()); m != nil {
+			s.url = m[1]
+			if t := tok.FindStringSubmatch(s.out.String()); t != nil {
+				s.token = t[1]
+			}
+			return s
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("serve did not start:\n%s", s.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *server) call(t *testing.T, token, method, path, body string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, s.url+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// An erasure interrupted by a kill in the middle of its transaction (keys
+// destroyed, records not yet deleted, nothing committed) changes nothing;
+// the next process rescues the job and finishes it. Then the erasure's
+// proofs hold: the records are gone, the dump holds none of the person's
+// values, the DPO is told 410, and the audit chain verifies.
+func TestErasureSurvivesAKill(t *testing.T) {
+	t.Parallel()
+	e := newCLIEnv(t)
+	a := e.startProcess([]string{"CDP_TEST_PAUSE_ERASURE=1"}, "--dev", "--demo-people", "40")
+	if a.token == "" {
+		t.Fatalf("no demo token:\n%s", a.out.String())
+	}
+	profile := strings.TrimSpace(pgtest.Query(t, e.dbURL,
+		`SELECT profile_id::text FROM profile_members GROUP BY profile_id HAVING count(*) >= 2 ORDER BY profile_id LIMIT 1`))
+	records := pgtest.Query(t, e.dbURL, `SELECT string_agg(record_id::text, ',') FROM profile_members WHERE profile_id = '`+profile+`'`)
+
+	// The person's values, as the DPO reads them before the erasure.
+	code, body := a.call(t, a.token, "GET", "/v1/profiles/"+profile+"?purpose=compliance", "")
+	if code != 200 {
+		t.Fatalf("read: %d %s", code, body)
+	}
+	var p struct {
+		Attributes map[string]struct {
+			Value string `json:"value"`
+		} `json:"attributes"`
+	}
+	json.Unmarshal(body, &p)
+	var values []string
+	for f, a := range p.Attributes {
+		if f == "email" || f == "phone" || f == "family_name" || f == "street" || f == "national_id" {
+			values = append(values, strings.ToLower(a.Value))
+		}
+	}
+	if len(values) < 2 {
+		t.Fatalf("too few values to look for: %s", body)
+	}
+
+	code, body = a.call(t, a.token, "POST", "/v1/requests", `{"type":"erasure","profile_id":"`+profile+`","verification":{"method":"id_document"}}`)
+	var req struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal(body, &req)
+	if code != 201 {
+		t.Fatalf("intake: %d %s", code, body)
+	}
+	if code, body := a.call(t, a.token, "POST", "/v1/requests/"+req.ID+"/approve", ""); code != 200 {
+		t.Fatalf("approve: %d %s", code, body)
+	}
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(a.out.String(), "erasure paused before commit"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the erasure never started:\n%s", a.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	a.cmd.Process.Signal(syscall.SIGKILL)
+	a.cmd.Wait()
+	if n := pgtest.Count(t, e.dbURL, `SELECT count(*) FROM records WHERE wrapped_key IS NOT NULL AND id::text = ANY(string_to_array('`+records+`', ','))`); n < 2 {
+		t.Fatalf("the killed erasure left %d of the person's records with their keys: it was not all or nothing", n)
+	}
+
+	b := e.startProcess([]string{"CDP_JOB_TIMEOUT=2s", "CDP_JOB_RESCUE_AFTER=3s"})
+	var state string
+	for deadline := time.Now().Add(150 * time.Second); state != "completed"; {
+		code, body := b.call(t, a.token, "GET", "/v1/requests/"+req.ID, "")
+		var r struct {
+			State string `json:"state"`
+		}
+		json.Unmarshal(body, &r)
+		state = r.State
+		if code != 200 || time.Now().After(deadline) {
+			t.Fatalf("after the restart the request is %s (%d):\n%s", state, code, b.out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n := pgtest.Count(t, e.dbURL, `SELECT count(*) FROM records WHERE id::text = ANY(string_to_array('`+records+`', ','))`); n != 0 {
+		t.Errorf("%d of the person's records are left", n)
+	}
+	if code, _ := b.call(t, a.token, "GET", "/v1/profiles/"+profile+"?purpose=compliance", ""); code != 410 {
+		t.Errorf("the DPO reads the erased profile: %d, want 410", code)
+	}
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	b.cmd.Wait()
+
+	dump := strings.ToLower(stripHex(pgDump(t, e.dbURL)))
+	for _, v := range values {
+		if strings.Contains(dump, v) {
+			t.Errorf("the dump holds a value of the erased person")
+		}
+	}
+	if code, out, errs := e.run("audit", "verify"); code != 0 {
+		t.Errorf("audit verify after the erasure: exit %d\n%s\n%s", code, out, errs)
+	}
+}

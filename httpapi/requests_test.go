@@ -1,0 +1,492 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cdp-project/cdp/audit"
+	"github.com/cdp-project/cdp/postgres"
+	"github.com/cdp-project/cdp/postgres/pgtest"
+	"github.com/cdp-project/cdp/vault"
+)
+
+type requestBody struct {
+	ID          string `json:"id"`
+	Type        string `json:"type"`
+	State       string `json:"state"`
+	ProfileID   string `json:"profile_id"`
+	Channel     string `json:"channel"`
+	DueAt       string `json:"due_at"`
+	DuplicateOf string `json:"duplicate_of"`
+	Outcome     string `json:"outcome"`
+	Overdue     bool   `json:"overdue"`
+	Events      []struct {
+		From   string `json:"from"`
+		To     string `json:"to"`
+		Actor  string `json:"actor"`
+		Reason string `json:"reason"`
+	} `json:"events"`
+	Verification map[string]string `json:"verification"`
+}
+
+// intake files a request as the DPO; verified when verification is set.
+func (e *env) intake(typ string, profile uuid.UUID, verified bool, extra string) requestBody {
+	e.t.Helper()
+	body := fmt.Sprintf(`{"type":%q,"profile_id":%q%s`, typ, profile, extra)
+	if verified {
+		body += `,"verification":{"method":"id_document","reference":"seen at the counter, ticket 5521"}`
+	}
+	r := e.do("POST", "/v1/requests", e.tokens["dpo"], "application/json", body+"}")
+	var out requestBody
+	r.json(e.t, &out)
+	if r.status != 201 {
+		e.t.Fatalf("intake: %d %s", r.status, r.body)
+	}
+	return out
+}
+
+func (e *env) act(id, action, body string) response {
+	e.t.Helper()
+	return e.do("POST", "/v1/requests/"+id+"/"+action, e.tokens["dpo"], "application/json", body)
+}
+
+// waitState polls a request until it reaches state.
+func (e *env) waitState(id, state string) requestBody {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var out requestBody
+		r := e.get(e.tokens["dpo"], "/v1/requests/"+id)
+		r.json(e.t, &out)
+		if out.State == state {
+			return out
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("request %s is %s after 30s, want %s: %s", id, out.State, state, r.body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// complete takes a verified request through approval to completion.
+func (e *env) complete(id string) requestBody {
+	e.t.Helper()
+	if r := e.act(id, "approve", ""); r.status != 200 {
+		e.t.Fatalf("approve: %d %s", r.status, r.body)
+	}
+	return e.waitState(id, "completed")
+}
+
+// An access request from intake to download: the export holds the golden
+// profile with provenance, every record, the consent history with notice
+// texts, purposes with legal bases and retention, who read the data, and
+// the lineage; the download is audited.
+func TestAccessRequestFromIntakeToDownload(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w, _ := e.seed()
+	if r := e.get(e.tokens["sales-reader"], "/v1/profiles/"+w.String()+"?purpose=support"); r.status != 200 {
+		t.Fatalf("read: %d", r.status)
+	}
+	if r := e.do("POST", "/v1/profiles/"+w.String()+"/consents", e.tokens["marketing-ingest"], "application/json",
+		`{"purpose":"marketing","state":"granted","notice_version":1}`); r.status != 201 {
+		t.Fatalf("consent: %d %s", r.status, r.body)
+	}
+	req := e.intake("access", w, false, "")
+	if req.State != "received" || req.Channel != "dpo" {
+		t.Fatalf("unverified intake: %+v", req)
+	}
+	wantProblem(t, e.act(req.ID, "approve", ""), 409, "/problems/invalid-transition")
+	wantProblem(t, e.get(e.tokens["dpo"], "/v1/requests/"+req.ID+"/export"), 409, "/problems/invalid-transition")
+	r := e.act(req.ID, "verify", `{"verification":{"method":"video_call","reference":"call 77"}}`)
+	var v requestBody
+	r.json(t, &v)
+	if r.status != 200 || v.State != "verified" || v.Verification["method"] != "video_call" {
+		t.Fatalf("verify: %d %s", r.status, r.body)
+	}
+	done := e.complete(req.ID)
+	states := []string{}
+	for _, ev := range done.Events {
+		states = append(states, ev.To)
+	}
+	if strings.Join(states, ",") != "received,verified,approved,in_progress,completed" {
+		t.Errorf("history: %v", states)
+	}
+
+	r = e.get(e.tokens["dpo"], "/v1/requests/"+req.ID+"/export")
+	var x struct {
+		Schema  string `json:"schema"`
+		Profile struct {
+			Attributes map[string]struct {
+				Value  string `json:"value"`
+				Source string `json:"source"`
+				Rule   string `json:"rule"`
+			} `json:"attributes"`
+		} `json:"profile"`
+		Records []struct {
+			Source string `json:"source"`
+		} `json:"records"`
+		Consent struct {
+			Events []struct {
+				Notice struct {
+					Text string `json:"text"`
+				} `json:"notice"`
+			} `json:"events"`
+		} `json:"consent"`
+		Purposes []struct {
+			ID            string `json:"id"`
+			LegalBasis    string `json:"legal_basis"`
+			RetentionDays int    `json:"retention_days"`
+			State         string `json:"state"`
+		} `json:"purposes"`
+		Reads []struct {
+			Principal string `json:"principal"`
+			Purpose   string `json:"purpose"`
+			Action    string `json:"action"`
+		} `json:"reads"`
+		Lineage struct {
+			Records []any `json:"records"`
+		} `json:"lineage"`
+	}
+	r.json(t, &x)
+	if r.status != 200 || x.Schema != "cdp.export/1" {
+		t.Fatalf("export: %d %.500s", r.status, r.body)
+	}
+	if a := x.Profile.Attributes["family_name"]; a.Value != person["family_name"] || a.Source == "" || a.Rule == "" {
+		t.Errorf("golden attribute without provenance: %+v", a)
+	}
+	if a := x.Profile.Attributes["national_id"]; a.Value != person["national_id"] {
+		t.Errorf("the export leaves out the national id: %+v", a)
+	}
+	if len(x.Records) != 3 || len(x.Lineage.Records) != 3 {
+		t.Errorf("%d records, %d in the lineage, want 3", len(x.Records), len(x.Lineage.Records))
+	}
+	if len(x.Consent.Events) != 1 || !strings.Contains(x.Consent.Events[0].Notice.Text, "newsletter") {
+		t.Errorf("consent history: %+v", x.Consent)
+	}
+	found := false
+	for _, p := range x.Purposes {
+		if p.ID == "marketing" && (p.LegalBasis != "consent" || p.RetentionDays <= 0 || p.State != "granted") {
+			t.Errorf("marketing purpose: %+v", p)
+		}
+		found = found || p.ID == "marketing"
+	}
+	if !found {
+		t.Error("no purposes in the export")
+	}
+	readBySales := false
+	for _, rd := range x.Reads {
+		readBySales = readBySales || rd.Principal == "sales-reader" && rd.Purpose == "support" && rd.Action == "read"
+	}
+	if !readBySales {
+		t.Errorf("the export does not say that sales read the profile: %+v", x.Reads)
+	}
+	exported := false
+	for _, en := range e.entriesOf(r.header.Get("X-Request-ID")) {
+		exported = exported || en.Action == "export" && en.Outcome == "allowed" && len(en.Fields) > 5
+	}
+	if !exported {
+		t.Errorf("the download is not audited with its fields")
+	}
+	if r.header.Get("Cache-Control") != "no-store" {
+		t.Error("the export may be cached")
+	}
+	r = e.get(e.tokens["dpo"], "/v1/requests/"+req.ID+"/export?format=csv")
+	lines := strings.Split(strings.TrimSpace(string(r.body)), "\n")
+	if r.status != 200 || len(lines) != 4 || !strings.HasPrefix(lines[0], "record_id,source,") || !strings.Contains(string(r.body), person["street"]) {
+		t.Errorf("CSV export: %d %s", r.status, r.body)
+	}
+	// Not for anyone else.
+	wantProblem(t, e.get(e.tokens["sales-reader"], "/v1/requests/"+req.ID+"/export"), 403, "/problems/forbidden")
+	wantProblem(t, e.get(e.tokens["sales-reader"], "/v1/requests"), 403, "/problems/forbidden")
+}
+
+// Erasure: crypto-shredding, suppression, 404 for everyone but 410 for
+// the DPO, and no remaining key opens the person's ciphertexts.
+func TestErasureDestroysKeysSuppressesAndTombstones(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w, b := e.seed()
+	me := e.customer(person["email"])
+	if r := e.do("PUT", "/v1/me/consents/marketing", me.SessionToken, "application/json", `{"state":"granted","notice_version":1}`); r.status != 200 {
+		t.Fatalf("grant: %d", r.status)
+	}
+	sealed := e.sealedRecords(w)
+	if len(sealed) != 3 {
+		t.Fatalf("%d records before erasure", len(sealed))
+	}
+	req := e.intake("erasure", w, true, "")
+	done := e.complete(req.ID)
+	var rep struct {
+		Erased     []string `json:"erased_records"`
+		Held       []any    `json:"held_records"`
+		Suppressed int      `json:"suppressed_identifiers"`
+	}
+	json.Unmarshal([]byte(done.Outcome), &rep)
+	if len(rep.Erased) != 3 || len(rep.Held) != 0 || rep.Suppressed < 3 {
+		t.Errorf("erasure report: %s", done.Outcome)
+	}
+	for table, q := range map[string]string{
+		"records":        "SELECT count(*) FROM records",
+		"consent_events": "SELECT count(*) FROM consent_events",
+		"customer_links": "SELECT count(*) FROM customer_links",
+		"profiles":       "SELECT count(*) FROM profiles WHERE id = '" + w.String() + "'",
+	} {
+		want := int64(0)
+		if table == "records" {
+			want = 1 // Bartholomew's
+		}
+		if n := pgtest.Count(t, e.owner, q); n != want {
+			t.Errorf("%s: %d rows left, want %d", table, n, want)
+		}
+	}
+	// No key left in the database opens any of the person's ciphertexts.
+	for _, k := range e.remainingKeys() {
+		for _, s := range sealed {
+			if _, err := k.Open(vault.ContextAttributes, s, nil); err == nil {
+				t.Fatal("a remaining key opens the erased person's data")
+			}
+		}
+	}
+	wantProblem(t, e.get(e.tokens["sales-reader"], "/v1/profiles/"+w.String()+"?purpose=support"), 404, "/problems/not-found")
+	wantProblem(t, e.get(e.tokens["dpo"], "/v1/profiles/"+w.String()+"?purpose=compliance"), 410, "/problems/erased")
+	if r := e.get(e.tokens["sales-reader"], "/v1/profiles/"+b.String()+"?purpose=support"); r.status != 200 {
+		t.Errorf("the other customer: %d", r.status)
+	}
+	// A department re-sending the person is answered 'suppressed'; the
+	// other customer of the batch is not.
+	r := e.do("POST", "/v1/records", e.tokens["sales-ingest"], "application/json", seedSales)
+	var ing struct {
+		Summary struct {
+			Suppressed int `json:"suppressed"`
+			Unchanged  int `json:"unchanged"`
+		} `json:"summary"`
+		Results []struct {
+			Status string `json:"status"`
+		} `json:"results"`
+	}
+	r.json(t, &ing)
+	if r.status != 200 || ing.Summary.Suppressed != 1 || ing.Summary.Unchanged != 1 || ing.Results[0].Status != "suppressed" {
+		t.Errorf("re-ingest: %d %s", r.status, r.body)
+	}
+	if n := pgtest.Count(t, e.owner, "SELECT count(*) FROM records"); n != 1 {
+		t.Errorf("re-ingest recreated the person: %d records", n)
+	}
+	// The audit log still verifies and names only ids.
+	if err := e.verifyAudit(); err != nil {
+		t.Errorf("audit chain after erasure: %v", err)
+	}
+}
+
+// sealedRecords returns the sealed attributes of a profile's records.
+func (e *env) sealedRecords(profile uuid.UUID) [][]byte {
+	e.t.Helper()
+	_, recs, _, err := e.db.ProfileRecords(context.Background(), profile)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out [][]byte
+	for _, r := range recs {
+		out = append(out, r.Attrs)
+	}
+	return out
+}
+
+// Legal holds keep records, restricted, through an erasure; restriction
+// requests restrict; objections object.
+func TestHoldsRestrictionsAndObjections(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w, b := e.seed()
+	if _, err := e.db.AddLegalHold(context.Background(), postgres.LegalHold{ID: uuid.New(), Source: "billing",
+		Obligation: "invoices kept for 10 years (tax law)", RetainDays: 3653, CreatedBy: "staff:dpo"}); err != nil {
+		t.Fatal(err)
+	}
+	done := e.complete(e.intake("erasure", w, true, "").ID)
+	if !strings.Contains(done.Outcome, "invoices kept for 10 years") {
+		t.Errorf("the completion does not list the held record with its reason: %s", done.Outcome)
+	}
+	if n := pgtest.Count(t, e.owner, "SELECT count(*) FROM records WHERE source = 'billing'"); n != 1 {
+		t.Errorf("held billing record: %d", n)
+	}
+	wantProblem(t, e.get(e.tokens["sales-reader"], "/v1/profiles/"+w.String()+"?purpose=billing"), 404, "/problems/not-found")
+	if r := e.get(e.tokens["dpo"], "/v1/profiles/"+w.String()+"?purpose=legal_claims"); r.status != 200 {
+		t.Errorf("legal claims on held records: %d %s", r.status, r.body)
+	}
+
+	// Restriction of Bartholomew: only legal claims read him.
+	e.complete(e.intake("restriction", b, true, "").ID)
+	wantProblem(t, e.get(e.tokens["sales-reader"], "/v1/profiles/"+b.String()+"?purpose=support"), 404, "/problems/not-found")
+	if r := e.get(e.tokens["dpo"], "/v1/profiles/"+b.String()+"?purpose=legal_claims"); r.status != 200 {
+		t.Errorf("legal claims on a restricted profile: %d", r.status)
+	}
+
+	// An objection to analytics; direct marketing is always covered.
+	e.complete(e.intake("objection", b, true, `,"purposes":["analytics"]`).ID)
+	var o overview
+	e.get(e.tokens["dpo"], "/v1/profiles/"+b.String()+"/consents").json(t, &o)
+	if o.state("analytics") != "objected" {
+		t.Errorf("analytics after the objection: %s", o.state("analytics"))
+	}
+	wantProblem(t, e.do("POST", "/v1/requests", e.tokens["dpo"], "application/json",
+		`{"type":"objection","profile_id":"`+b.String()+`","purposes":["billing"]}`), 400, "/problems/invalid-request")
+}
+
+// The lifecycle's rules: bad input, wrong order, one extension, the
+// overdue list, duplicates, and customers' own requests.
+func TestRequestLifecycleRules(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w, _ := e.seed()
+	dpo := e.tokens["dpo"]
+	for name, c := range map[string]struct {
+		body   string
+		status int
+		typ    string
+	}{
+		"unknown type":    {`{"type":"forget_me_not","profile_id":"` + w.String() + `"}`, 400, "/problems/invalid-request"},
+		"unknown profile": {`{"type":"access","profile_id":"` + uuid.NewString() + `"}`, 404, "/problems/not-found"},
+		"unknown field":   {`{"type":"access","profile_id":"` + w.String() + `","urgent":true}`, 400, "/problems/malformed-body"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			wantProblem(t, e.do("POST", "/v1/requests", dpo, "application/json", c.body), c.status, c.typ)
+		})
+	}
+	first := e.intake("erasure", w, true, "")
+	second := e.intake("erasure", w, true, "")
+	if second.DuplicateOf != first.ID || second.State != "verified" {
+		t.Errorf("duplicate: %+v", second)
+	}
+	wantProblem(t, e.act(second.ID, "reject", `{"reason":"dup"}`), 400, "/problems/invalid-request")
+	if r := e.act(second.ID, "reject", `{"reason":"a duplicate of the request received the same day"}`); r.status != 200 {
+		t.Fatalf("reject: %d %s", r.status, r.body)
+	}
+	wantProblem(t, e.act(second.ID, "approve", ""), 409, "/problems/invalid-transition")
+	wantProblem(t, e.act(first.ID, "extend", `{"months":3,"reason":"twelve years of records in four systems"}`), 400, "/problems/invalid-request")
+	r := e.act(first.ID, "extend", `{"months":2,"reason":"twelve years of records in four systems"}`)
+	var ext requestBody
+	r.json(t, &ext)
+	if r.status != 200 || ext.DueAt <= first.DueAt {
+		t.Fatalf("extend: %d %s", r.status, r.body)
+	}
+	wantProblem(t, e.act(first.ID, "extend", `{"months":1,"reason":"twelve years of records in four systems"}`), 409, "/problems/invalid-transition")
+	wantProblem(t, e.act(first.ID, "shred", ""), 400, "/problems/invalid-request")
+	wantProblem(t, e.act(uuid.NewString(), "approve", ""), 404, "/problems/not-found")
+
+	// Overdue: a request whose deadline passed (moved back in time here).
+	late := e.intake("access", w, true, "")
+	pgtest.Exec(t, e.owner, "UPDATE dsr_requests SET due_at = now() - interval '1 day' WHERE id = '"+late.ID+"'")
+	var list struct {
+		Requests []requestBody `json:"requests"`
+	}
+	e.get(dpo, "/v1/requests?overdue=true").json(t, &list)
+	if len(list.Requests) != 1 || list.Requests[0].ID != late.ID {
+		t.Errorf("overdue list: %+v", list.Requests)
+	}
+	e.get(dpo, "/v1/requests?state=rejected").json(t, &list)
+	if len(list.Requests) != 1 || list.Requests[0].ID != second.ID {
+		t.Errorf("rejected list: %+v", list.Requests)
+	}
+	e.get(dpo, "/v1/requests?due_before="+time.Now().Add(24*time.Hour).UTC().Format(time.RFC3339)).json(t, &list)
+	if len(list.Requests) != 1 {
+		t.Errorf("due_before: %+v", list.Requests)
+	}
+	wantProblem(t, e.get(dpo, "/v1/requests?state=lost"), 400, "/problems/invalid-request")
+
+	// A customer's own request: verified by the session, visible to them
+	// with its history, someone else's is not theirs.
+	me := e.customer(person["email"])
+	r = e.do("POST", "/v1/me/requests", me.SessionToken, "application/json", `{"type":"access"}`)
+	var mine requestBody
+	r.json(t, &mine)
+	if r.status != 201 || mine.State != "verified" || mine.Channel != "self_service" || mine.Verification != nil {
+		t.Fatalf("customer intake: %d %s", r.status, r.body)
+	}
+	wantProblem(t, e.do("POST", "/v1/me/requests", me.SessionToken, "application/json",
+		`{"type":"access","profile_id":"`+uuid.NewString()+`"}`), 400, "/problems/invalid-request")
+	e.complete(mine.ID)
+	if r := e.get(me.SessionToken, "/v1/me/requests/"+mine.ID+"/export"); r.status != 200 || !strings.Contains(string(r.body), person["national_id"]) {
+		t.Errorf("customer export: %d %.300s", r.status, r.body)
+	}
+	e.get(me.SessionToken, "/v1/me/requests").json(t, &list)
+	if len(list.Requests) != 1 || list.Requests[0].ID != mine.ID {
+		t.Errorf("my requests: %+v", list.Requests)
+	}
+	wantProblem(t, e.get(me.SessionToken, "/v1/me/requests/"+first.ID), 404, "/problems/not-found")
+	wantProblem(t, e.get(me.SessionToken, "/v1/me/requests/"+first.ID+"/export"), 404, "/problems/not-found")
+}
+
+// remainingKeys opens every subject key left in the database: records',
+// requests' and steward notes'.
+func (e *env) remainingKeys() []*vault.SubjectKey {
+	e.t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, e.owner)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT id, kek_id, wrapped_key FROM records WHERE wrapped_key IS NOT NULL
+		UNION ALL SELECT id, kek_id, wrapped_key FROM dsr_requests UNION ALL SELECT id, kek_id, wrapped_key FROM steward_decisions`)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	var keys []*vault.SubjectKey
+	for rows.Next() {
+		var id [16]byte
+		var kek int32
+		var wrapped []byte
+		if err := rows.Scan(&id, &kek, &wrapped); err != nil {
+			e.t.Fatal(err)
+		}
+		k, err := e.vault.OpenSubjectKey(id, kek, wrapped)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		e.t.Fatal("no keys left at all: the test proves nothing")
+	}
+	return keys
+}
+
+// verifyAudit walks the whole audit chain against the signed checkpoints.
+func (e *env) verifyAudit() error {
+	ctx := context.Background()
+	e.audit.Close() // signs the last checkpoint
+	cps, err := e.db.AuditCheckpoints(ctx)
+	if err != nil {
+		return err
+	}
+	v, err := audit.NewVerifier(e.pub, cps)
+	if err != nil {
+		return err
+	}
+	var after int64
+	for {
+		page, err := e.db.AuditEntries(ctx, audit.Query{After: after, Limit: 1000})
+		if err != nil {
+			return err
+		}
+		for i := range page {
+			if err := v.Next(&page[i]); err != nil {
+				return err
+			}
+		}
+		if len(page) < 1000 {
+			break
+		}
+		after = page[len(page)-1].Seq
+	}
+	_, err = v.Finish()
+	return err
+}

@@ -1,0 +1,143 @@
+// Package jobs runs data-subject requests as durable jobs in PostgreSQL,
+// with River (github.com/riverqueue/river): an approved request becomes a
+// job that is retried with backoff until it is done, and a job whose
+// process died (a crash, a kill) is rescued and run again by whichever
+// process is serving. Every step a job runs is idempotent, so running it
+// twice does no harm.
+//
+// A periodic sweep queues every approved or running request that has no
+// job (a process that died between approving a request and queueing it),
+// so nothing approved is ever forgotten.
+//
+// jobs imports River and its pgx driver; it runs no SQL of its own.
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// RequestArgs is the job of one request.
+type RequestArgs struct {
+	Request uuid.UUID `json:"request_id"`
+}
+
+// Kind names the job kind in River's tables.
+func (RequestArgs) Kind() string { return "dsr_request" }
+
+// InsertOpts: one live job per request; retried for about two days.
+func (RequestArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 20, UniqueOpts: river.UniqueOpts{
+		ByArgs: true,
+		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+			rivertype.JobStateRunning, rivertype.JobStateScheduled},
+	}}
+}
+
+type sweepArgs struct{}
+
+func (sweepArgs) Kind() string { return "dsr_sweep" }
+
+// Options configure the runner.
+type Options struct {
+	Log *slog.Logger
+	// Workers is how many jobs run at once (default 4).
+	Workers int
+	// JobTimeout bounds one run of a job (default 2 minutes).
+	JobTimeout time.Duration
+	// RescueAfter is how long a job may stay running before it is
+	// considered orphaned by a dead process and run again (default 5
+	// minutes; longer than JobTimeout).
+	RescueAfter time.Duration
+	// SweepEvery is the period of the sweep (default 1 minute).
+	SweepEvery time.Duration
+}
+
+// Runner runs request jobs.
+type Runner struct {
+	client *river.Client[pgx.Tx]
+}
+
+// New builds a runner: run carries out one request (idempotently), open
+// lists the requests that should have a job.
+func New(pool *pgxpool.Pool, run func(ctx context.Context, id uuid.UUID) error,
+	open func(ctx context.Context) ([]uuid.UUID, error), o Options) (*Runner, error) {
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.JobTimeout <= 0 {
+		o.JobTimeout = 2 * time.Minute
+	}
+	if o.RescueAfter <= o.JobTimeout {
+		o.RescueAfter = o.JobTimeout + 3*time.Minute
+	}
+	if o.SweepEvery <= 0 {
+		o.SweepEvery = time.Minute
+	}
+	r := &Runner{}
+	workers := river.NewWorkers()
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	log := o.Log
+	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[RequestArgs]) error {
+		err := run(ctx, j.Args.Request)
+		if err != nil {
+			// Retried with backoff; the error names ids, never values.
+			log.Warn("request job failed", slog.String("request", j.Args.Request.String()),
+				slog.Int("attempt", j.Attempt), slog.String("error", err.Error()))
+		}
+		return err
+	}))
+	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[sweepArgs]) error {
+		ids, err := open(ctx)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := r.Enqueue(ctx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: o.Workers}},
+		Workers:              workers,
+		JobTimeout:           o.JobTimeout,
+		RescueStuckJobsAfter: o.RescueAfter,
+		FetchCooldown:        50 * time.Millisecond,
+		FetchPollInterval:    500 * time.Millisecond,
+		Logger:               o.Log.With(slog.String("component", "river")),
+		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(o.SweepEvery),
+			func() (river.JobArgs, *river.InsertOpts) { return sweepArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true})},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("job runner: %w", err)
+	}
+	r.client = c
+	return r, nil
+}
+
+// Start starts working jobs until Stop.
+func (r *Runner) Start(ctx context.Context) error { return r.client.Start(ctx) }
+
+// Stop waits for running jobs to finish, at most until ctx ends.
+func (r *Runner) Stop(ctx context.Context) error { return r.client.Stop(ctx) }
+
+// Enqueue queues a request's job, unless it has a live one.
+func (r *Runner) Enqueue(ctx context.Context, id uuid.UUID) error {
+	if _, err := r.client.Insert(ctx, RequestArgs{Request: id}, nil); err != nil {
+		return fmt.Errorf("queue request %s: %w", id, err)
+	}
+	return nil
+}

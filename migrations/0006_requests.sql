@@ -1,0 +1,113 @@
+-- Data-subject requests (GDPR Art. 15-21), erasure and its proofs,
+-- restrictions and legal holds. River's own tables (the durable job
+-- queue) are created by River's migrator after these, by `cdp migrate`.
+
+-- A request and its deadline. Free text (the verification evidence, the
+-- reasons of transitions) is sealed under the request's own key; the
+-- request itself outlives an erasure as the proof that it was handled,
+-- holding nothing but ids.
+CREATE TABLE dsr_requests (
+    id               uuid        PRIMARY KEY,
+    type             text        NOT NULL CHECK (type IN ('access', 'portability', 'rectification', 'erasure', 'restriction', 'objection')),
+    state            text        NOT NULL CHECK (state IN ('received', 'verified', 'approved', 'rejected', 'in_progress', 'completed', 'failed')),
+    profile_id       uuid        NOT NULL,
+    customer         uuid,
+    channel          text        NOT NULL CHECK (channel IN ('self_service', 'dpo')),
+    purposes         text[]      NOT NULL DEFAULT '{}',
+    received_at      timestamptz NOT NULL,
+    received_by      text        NOT NULL,
+    verified_at      timestamptz,
+    due_at           timestamptz NOT NULL,
+    extended_months  integer     NOT NULL DEFAULT 0 CHECK (extended_months BETWEEN 0 AND 2),
+    duplicate_of     uuid REFERENCES dsr_requests (id),
+    outcome          text        NOT NULL DEFAULT '',
+    closed_at        timestamptz,
+    updated_at       timestamptz NOT NULL,
+    kek_id           integer     NOT NULL,
+    wrapped_key      bytea       NOT NULL,
+    evidence         bytea
+);
+CREATE INDEX dsr_requests_open ON dsr_requests (due_at) WHERE closed_at IS NULL;
+CREATE INDEX dsr_requests_profile ON dsr_requests (profile_id, type, received_at);
+CREATE INDEX dsr_requests_customer ON dsr_requests (customer, received_at) WHERE customer IS NOT NULL;
+
+-- Every transition, append-only: the request's history for the DPO and
+-- the person.
+CREATE TABLE dsr_events (
+    request_id  uuid        NOT NULL REFERENCES dsr_requests (id),
+    seq         integer     NOT NULL,
+    from_state  text,
+    to_state    text        NOT NULL,
+    actor       text        NOT NULL,
+    reason      bytea,      -- sealed under the request's key
+    at          timestamptz NOT NULL,
+    PRIMARY KEY (request_id, seq)
+);
+
+-- The blind indexes (keyed hashes) of an erased person's strong
+-- identifiers: a department re-sending them is answered 'suppressed'
+-- instead of silently recreating the person. Lifted explicitly when the
+-- person comes back under a new lawful basis.
+CREATE TABLE suppressions (
+    kind        text        NOT NULL CHECK (kind IN ('email', 'phone', 'national_id')),
+    blind_index bytea       NOT NULL,
+    request_id  uuid        NOT NULL REFERENCES dsr_requests (id),
+    at          timestamptz NOT NULL DEFAULT now(),
+    lifted_at   timestamptz,
+    lifted_by   text,
+    PRIMARY KEY (kind, blind_index)
+);
+
+-- Profiles that were erased: the DPO is told 410 Gone instead of 404.
+CREATE TABLE erased_profiles (
+    profile_id  uuid        PRIMARY KEY,
+    request_id  uuid        NOT NULL REFERENCES dsr_requests (id),
+    erased_at   timestamptz NOT NULL DEFAULT now()
+);
+
+-- Restrictions of processing (Art. 18), on records so that they follow
+-- merges and splits: a profile holding a restricted record is restricted.
+-- Records kept under a legal hold after an erasure are restricted too.
+CREATE TABLE record_restrictions (
+    record_id   uuid        NOT NULL REFERENCES records (id) ON DELETE CASCADE,
+    request_id  uuid        NOT NULL REFERENCES dsr_requests (id),
+    reason      text        NOT NULL CHECK (reason IN ('restriction', 'legal_hold')),
+    at          timestamptz NOT NULL DEFAULT now(),
+    lifted_at   timestamptz,
+    PRIMARY KEY (record_id, request_id)
+);
+
+-- Legal holds (Art. 17(3)): a source's records are kept under a named
+-- legal obligation for a retention period, e.g. invoices for ten years.
+CREATE TABLE legal_holds (
+    id            uuid        PRIMARY KEY,
+    source        text        NOT NULL REFERENCES sources (name),
+    obligation    text        NOT NULL CHECK (octet_length(obligation) BETWEEN 3 AND 500),
+    retain_days   integer     NOT NULL CHECK (retain_days > 0),
+    created_by    text        NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    lifted_at     timestamptz
+);
+
+-- The request history is append-only for the service.
+REVOKE UPDATE, DELETE ON dsr_events, erased_profiles FROM cdp_app;
+
+-- An objection made through a data-subject request is a consent event of
+-- its own method.
+ALTER TABLE consent_events DROP CONSTRAINT consent_events_method_check;
+ALTER TABLE consent_events ADD CONSTRAINT consent_events_method_check
+    CHECK (method IN ('self_service', 'department_form', 'call_centre', 'import', 'gpc', 'merge', 'request'));
+
+-- Consent events are append-only for the service, with one exception: an
+-- erasure deletes the events of records whose keys it destroyed (in the
+-- same transaction, before this is called). Nothing else can delete them.
+CREATE FUNCTION erase_consent_events(erased uuid[]) RETURNS bigint
+LANGUAGE sql SECURITY DEFINER SET search_path = public AS $$
+    WITH d AS (
+        DELETE FROM consent_events e USING records r
+        WHERE e.record_id = r.id AND r.id = ANY(erased) AND r.key_destroyed_at IS NOT NULL
+        RETURNING 1)
+    SELECT count(*) FROM d
+$$;
+REVOKE ALL ON FUNCTION erase_consent_events(uuid[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION erase_consent_events(uuid[]) TO cdp_app;

@@ -1,0 +1,222 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cdp-project/cdp/dsr"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Erase erases a person in one transaction: it keeps the blind indexes of
+// their strong identifiers as suppressions, destroys the keys of their
+// records (crypto-shredding: nothing sealed under them, in any copy of the
+// database, can be opened again), deletes the records with their
+// versions, consent events, links and review pairs, and the profile,
+// leaving a tombstone. Records under a legal hold are kept, restricted.
+// It is idempotent: a profile the request erased already reports Done.
+func (db *DB) Erase(ctx context.Context, request, profile uuid.UUID, now time.Time) (dsr.ErasureReport, error) {
+	var rep dsr.ErasureReport
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		rep = dsr.ErasureReport{Erased: []uuid.UUID{}, Held: []dsr.HeldRecord{}, Sources: []string{}}
+		cur, err := currentProfile(ctx, tx, profile)
+		if errors.Is(err, ErrNotFound) {
+			var erased bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM erased_profiles WHERE profile_id = $1 AND request_id = $2)`,
+				[16]byte(profile), [16]byte(request)).Scan(&erased); err != nil {
+				return err
+			}
+			if erased {
+				rep.Profile, rep.Done = profile, true
+				return nil
+			}
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		rep.Profile = cur
+		if _, err := tx.Exec(ctx, "SELECT 1 FROM profiles WHERE id = $1 FOR UPDATE", [16]byte(cur)); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT r.id, r.source, r.created_at, h.obligation, h.retain_days
+			FROM profile_members m JOIN records r ON r.id = m.record_id
+			LEFT JOIN LATERAL (SELECT obligation, retain_days FROM legal_holds h WHERE h.source = r.source AND h.lifted_at IS NULL
+				AND r.created_at + make_interval(days => h.retain_days) > $2 ORDER BY h.retain_days DESC LIMIT 1) h ON true
+			WHERE m.profile_id = $1 ORDER BY r.id`, [16]byte(cur), now)
+		if err != nil {
+			return err
+		}
+		sources := map[string]bool{}
+		for rows.Next() {
+			var id [16]byte
+			var source string
+			var created time.Time
+			var obligation *string
+			var days *int
+			if err := rows.Scan(&id, &source, &created, &obligation, &days); err != nil {
+				rows.Close()
+				return err
+			}
+			if obligation != nil {
+				rep.Held = append(rep.Held, dsr.HeldRecord{Record: id, Source: source, Obligation: *obligation,
+					RetainUntil: created.AddDate(0, 0, *days)})
+				continue
+			}
+			rep.Erased = append(rep.Erased, id)
+			if !sources[source] {
+				sources[source] = true
+				rep.Sources = append(rep.Sources, source)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		erased := uuids(rep.Erased)
+		tag, err := tx.Exec(ctx, `INSERT INTO suppressions (kind, blind_index, request_id)
+			SELECT DISTINCT k.kind, k.sum, $2::uuid FROM records r,
+				LATERAL (VALUES ('email', r.email_index), ('phone', r.phone_index), ('national_id', r.national_id_index)) AS k (kind, sum)
+			WHERE r.id = ANY($1) AND k.sum IS NOT NULL
+			ON CONFLICT (kind, blind_index) DO UPDATE SET request_id = EXCLUDED.request_id, at = now(), lifted_at = NULL, lifted_by = NULL`,
+			erased, [16]byte(request))
+		if err != nil {
+			return fmt.Errorf("suppress identifiers: %w", err)
+		}
+		rep.Suppressed = int(tag.RowsAffected())
+		// The keys first: even if what follows were interrupted, nothing
+		// of the person could be opened again.
+		if _, err := tx.Exec(ctx, `UPDATE records SET wrapped_key = NULL, key_destroyed_at = $2 WHERE id = ANY($1)`, erased, now); err != nil {
+			return fmt.Errorf("destroy keys: %w", err)
+		}
+		if db.EraseHook != nil {
+			db.EraseHook()
+		}
+		for _, q := range []string{
+			`SELECT erase_consent_events($1)`,
+			`DELETE FROM customer_links WHERE record_id = ANY($1)`,
+			`DELETE FROM identity_links WHERE record_a = ANY($1) OR record_b = ANY($1)`,
+			`DELETE FROM identity_constraints WHERE record_a = ANY($1) OR record_b = ANY($1)`,
+			`DELETE FROM review_pairs WHERE record_a = ANY($1) OR record_b = ANY($1)`,
+			`DELETE FROM records WHERE id = ANY($1)`, // versions, memberships and restrictions cascade
+		} {
+			if _, err := tx.Exec(ctx, q, erased); err != nil {
+				return fmt.Errorf("erase: %w", err)
+			}
+		}
+		if len(rep.Held) > 0 {
+			// The profile stays with the held records, restricted, its
+			// anchor the oldest record left.
+			for _, h := range rep.Held {
+				if _, err := tx.Exec(ctx, `INSERT INTO record_restrictions (record_id, request_id, reason) VALUES ($1, $2, 'legal_hold')
+					ON CONFLICT DO NOTHING`, [16]byte(h.Record), [16]byte(request)); err != nil {
+					return fmt.Errorf("restrict held records: %w", err)
+				}
+			}
+			_, err := tx.Exec(ctx, `UPDATE profiles SET anchor = $2, updated_at = $3 WHERE id = $1 AND anchor <> ALL($4)`,
+				[16]byte(cur), [16]byte(rep.Held[0].Record), now, uuids(heldIDs(rep.Held)))
+			return err
+		}
+		// Nothing left: the profile goes, and every id that led to it
+		// answers Gone to the DPO.
+		_, err = tx.Exec(ctx, `INSERT INTO erased_profiles (profile_id, request_id, erased_at)
+			SELECT $1::uuid, $2::uuid, $3::timestamptz UNION SELECT old_id, $2::uuid, $3::timestamptz FROM profile_redirects WHERE new_id = $1
+			ON CONFLICT (profile_id) DO NOTHING`, [16]byte(cur), [16]byte(request), now)
+		if err != nil {
+			return fmt.Errorf("erase profile: %w", err)
+		}
+		for _, q := range []string{
+			`DELETE FROM profile_redirects WHERE new_id = $1 OR old_id = $1`,
+			`DELETE FROM profile_events WHERE profile_id = $1`,
+			`DELETE FROM profiles WHERE id = $1`,
+		} {
+			if _, err := tx.Exec(ctx, q, [16]byte(cur)); err != nil {
+				return fmt.Errorf("erase profile: %w", err)
+			}
+		}
+		return nil
+	})
+	return rep, err
+}
+
+func heldIDs(hs []dsr.HeldRecord) []uuid.UUID {
+	out := make([]uuid.UUID, len(hs))
+	for i, h := range hs {
+		out[i] = h.Record
+	}
+	return out
+}
+
+// ErasedBy reports whether a profile id was erased, and by which request.
+func (db *DB) ErasedBy(ctx context.Context, profile uuid.UUID) (uuid.UUID, time.Time, bool, error) {
+	var req [16]byte
+	var at time.Time
+	err := db.pool.QueryRow(ctx, "SELECT request_id, erased_at FROM erased_profiles WHERE profile_id = $1", [16]byte(profile)).Scan(&req, &at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, at, false, nil
+	}
+	if err != nil {
+		return uuid.Nil, at, false, fmt.Errorf("erased profile: %w", err)
+	}
+	return req, at, true, nil
+}
+
+// Restrict restricts (Art. 18) every record of a profile for a request,
+// or lifts the restrictions of the request (lift).
+func (db *DB) Restrict(ctx context.Context, request, profile uuid.UUID, lift bool) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		cur, err := currentProfile(ctx, tx, profile)
+		if err != nil {
+			return err
+		}
+		if lift {
+			_, err = tx.Exec(ctx, `UPDATE record_restrictions SET lifted_at = now() WHERE request_id = $1 AND lifted_at IS NULL`, [16]byte(request))
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO record_restrictions (record_id, request_id, reason)
+			SELECT record_id, $2, 'restriction' FROM profile_members WHERE profile_id = $1 ON CONFLICT DO NOTHING`,
+			[16]byte(cur), [16]byte(request))
+		return err
+	})
+}
+
+// LiftSuppression lifts the suppression of an identifier (a person who
+// was erased came back under a new lawful basis, e.g. signed up again).
+func (db *DB) LiftSuppression(ctx context.Context, kind string, sum []byte, by string) (bool, error) {
+	tag, err := db.pool.Exec(ctx, `UPDATE suppressions SET lifted_at = now(), lifted_by = $3
+		WHERE kind = $1 AND blind_index = $2 AND lifted_at IS NULL`, kind, sum, by)
+	if err != nil {
+		return false, fmt.Errorf("lift suppression: %w", err)
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
+// LegalHold is a department's obligation to keep a source's records.
+type LegalHold struct {
+	ID         uuid.UUID  `json:"id"`
+	Source     string     `json:"source"`
+	Obligation string     `json:"obligation"`
+	RetainDays int        `json:"retain_days"`
+	CreatedBy  string     `json:"created_by"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LiftedAt   *time.Time `json:"lifted_at,omitempty"`
+}
+
+// AddLegalHold records a legal hold on a source.
+func (db *DB) AddLegalHold(ctx context.Context, h LegalHold) (LegalHold, error) {
+	err := db.pool.QueryRow(ctx, `INSERT INTO legal_holds (id, source, obligation, retain_days, created_by) VALUES ($1, $2, $3, $4, $5)
+		RETURNING created_at`, [16]byte(h.ID), h.Source, h.Obligation, h.RetainDays, h.CreatedBy).Scan(&h.CreatedAt)
+	if isForeignKeyViolation(err) {
+		return h, fmt.Errorf("source %q: %w", h.Source, ErrNotFound)
+	}
+	if isCheckViolation(err) {
+		return h, fmt.Errorf("legal hold: obligation of 3 to 500 bytes, retain_days above 0: %w", ErrInvalid)
+	}
+	if err != nil {
+		return h, fmt.Errorf("legal hold: %w", err)
+	}
+	return h, nil
+}
