@@ -9,14 +9,17 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/dsr"
+	"github.com/cdp-project/cdp/vault"
 )
 
 // Executor is what carrying out requests changes in the store.
 type Executor interface {
 	Erase(ctx context.Context, request, profile uuid.UUID, now time.Time) (dsr.ErasureReport, error)
 	Restrict(ctx context.Context, request, profile uuid.UUID, lift bool) error
+	CreateNotifications(ctx context.Context, request uuid.UUID, kind string, sources []string, payload func(id uuid.UUID) ([]byte, error)) ([]dsr.Notification, error)
 }
 
 // ExportValidity is how long an access or portability export can be
@@ -29,7 +32,7 @@ const jobActor = "system:jobs"
 // Execute carries out an approved request, step by step, each step
 // idempotent: run again after a crash, it finishes what is left. It is
 // what a request's durable job runs.
-func (s *Service) Execute(ctx context.Context, store RequestStore, ex Executor, consents ConsentStore, id uuid.UUID) error {
+func (s *Service) Execute(ctx context.Context, store RequestStore, ex Executor, consents ConsentStore, q Queue, id uuid.UUID) error {
 	r, err := store.Request(ctx, id)
 	if err != nil {
 		return err
@@ -53,6 +56,10 @@ func (s *Service) Execute(ctx context.Context, store RequestStore, ex Executor, 
 			return err
 		}
 		s.Forget() // nothing cached may outlive the person
+		settled, err := s.notify(ctx, ex, q, r.ID, "erasure", rep)
+		if err != nil || !settled {
+			return err // the acknowledgements (or the DPO's override) queue the request again
+		}
 		outcome = rep
 	case dsr.Restriction:
 		if err := ex.Restrict(ctx, r.ID, r.Profile, false); err != nil {
@@ -125,4 +132,100 @@ func (s *Service) object(ctx context.Context, r dsr.Request, store ConsentStore,
 		return 0, nil
 	}
 	return len(todo), store.AppendConsent(ctx, todo)
+}
+
+// notify sends the notices of a request to every recipient whose sources
+// it concerns (Art. 17(2), 19), once, and reports whether all of them are
+// settled: acknowledged, or overridden by the DPO.
+func (s *Service) notify(ctx context.Context, ex Executor, q Queue, request uuid.UUID, kind string, rep dsr.ErasureReport) (bool, error) {
+	ns, err := ex.CreateNotifications(ctx, request, kind, rep.Sources, func(id uuid.UUID) ([]byte, error) {
+		return json.Marshal(dsr.NoticePayload{Notification: id, Request: request, Kind: kind, Profile: rep.Profile,
+			Records: rep.Erased, Sources: rep.Sources, AckURL: "/v1/notices/" + id.String() + "/ack"})
+	})
+	if err != nil {
+		return false, err
+	}
+	settled := true
+	for _, n := range ns {
+		if n.Status == dsr.NoticePending {
+			if err := q.Notify(ctx, n.ID); err != nil {
+				return false, err
+			}
+		}
+		settled = settled && n.Settled()
+	}
+	return settled, nil
+}
+
+// NoticeStore is what delivering notices reads and records.
+type NoticeStore interface {
+	Outgoing(ctx context.Context, id uuid.UUID) (dsr.Outgoing, error)
+	NoticeAttempt(ctx context.Context, id uuid.UUID, deliveryErr string) error
+}
+
+// Sender delivers a signed notice.
+type Sender interface {
+	Deliver(ctx context.Context, url, id string, secret, body []byte) error
+}
+
+// DeliverNotice delivers one notice, signed with its recipient's secret;
+// an error makes its job try again later.
+func (s *Service) DeliverNotice(ctx context.Context, store NoticeStore, send Sender, id uuid.UUID) error {
+	o, err := store.Outgoing(ctx, id)
+	if err != nil {
+		return err
+	}
+	if o.Status != dsr.NoticePending {
+		return nil
+	}
+	key, err := s.vault.OpenSubjectKey(o.Recipient, o.KEK, o.Wrapped)
+	if err != nil {
+		return err
+	}
+	secret, err := openText(key, o.Secret)
+	if err != nil {
+		return err
+	}
+	derr := send.Deliver(ctx, o.URL, id.String(), []byte(secret), o.Payload)
+	msg := ""
+	if derr != nil {
+		msg = derr.Error()
+	}
+	if err := store.NoticeAttempt(ctx, id, msg); err != nil {
+		return err
+	}
+	return derr
+}
+
+// NoticeAcker records acknowledgements.
+type NoticeAcker interface {
+	AcknowledgeNotice(ctx context.Context, id uuid.UUID, department string) (uuid.UUID, error)
+}
+
+// AcknowledgeNotice records that a recipient acted on a notice: its own
+// department's token, or the DPO's on its behalf. The request is queued
+// again, to complete once every notice is settled.
+func (s *Service) AcknowledgeNotice(ctx context.Context, req Request, store NoticeAcker, q Queue, id uuid.UUID) error {
+	if req.Principal.Kind != auth.Staff {
+		return fmt.Errorf("notices are acknowledged by their recipients: %w", ErrForbidden)
+	}
+	dept := req.Principal.Department
+	if req.Principal.Has(auth.RoleDPO) {
+		dept = ""
+	}
+	request, err := store.AcknowledgeNotice(ctx, id, dept)
+	if err != nil {
+		return err
+	}
+	return q.Enqueue(ctx, request)
+}
+
+// SealSecret seals a recipient's HMAC secret under a fresh key of its own.
+func (s *Service) SealSecret(recipient uuid.UUID, secret []byte) (kek int32, wrapped, sealed []byte, err error) {
+	key, err := s.vault.NewSubjectKey(recipient)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	sealed, err = key.Seal(vault.ContextNote, []vault.Item{{Tag: 1, Value: secret}})
+	return key.KEK, key.Wrapped, sealed, err
 }

@@ -32,11 +32,15 @@ type RequestStore interface {
 	RequestEvents(ctx context.Context, id uuid.UUID) ([]dsr.StoredEvent, error)
 	EarlierRequest(ctx context.Context, profile uuid.UUID, customer *uuid.UUID, typ dsr.Type, since time.Time) (uuid.UUID, bool, error)
 	Transition(ctx context.Context, id uuid.UUID, from, to dsr.State, c dsr.Change, e dsr.StoredEvent) error
+	Notifications(ctx context.Context, request uuid.UUID) ([]dsr.Notification, error)
+	OverrideNotices(ctx context.Context, request uuid.UUID) (int, error)
 }
 
-// Queue runs approved requests as durable jobs.
+// Queue runs approved requests and delivers their notices as durable
+// jobs.
 type Queue interface {
 	Enqueue(ctx context.Context, request uuid.UUID) error
+	Notify(ctx context.Context, notice uuid.UUID) error
 }
 
 // Intake is a new request.
@@ -55,6 +59,10 @@ type RequestView struct {
 	Overdue      bool              `json:"overdue"`
 	Events       []EventView       `json:"events"`
 	Verification map[string]string `json:"verification,omitempty"` // the DPO only
+	// Notices are the erasure or rectification notices to the recipients,
+	// with their status: the request completes when each is acknowledged
+	// or the DPO overrides the rest.
+	Notices []dsr.Notification `json:"notices"`
 }
 
 // EventView is a transition with its reason.
@@ -244,6 +252,9 @@ func (s *Service) view(ctx context.Context, store RequestStore, id uuid.UUID, dp
 		return nil, err
 	}
 	v := &RequestView{Request: r.Request, Overdue: r.Overdue(time.Now()), Events: make([]EventView, len(es))}
+	if v.Notices, err = store.Notifications(ctx, id); err != nil {
+		return nil, err
+	}
 	for i, e := range es {
 		v.Events[i].Event = e.Event
 		if v.Events[i].Reason, err = openText(key, e.Reason); err != nil {
@@ -366,6 +377,16 @@ func (s *Service) DecideRequest(ctx context.Context, req Request, store RequestS
 			return nil, fmt.Errorf("reason: a rejection tells the person why (Art. 12(4)), at least 10 bytes: %w", dsr.ErrInvalid)
 		}
 		to, c.Outcome = dsr.Rejected, "rejected"
+	case "override":
+		if r.State != dsr.InProgress {
+			return nil, fmt.Errorf("only a request in progress waits for acknowledgements: %w", dsr.ErrTransition)
+		}
+		if len(dec.Reason) < 10 {
+			return nil, fmt.Errorf("reason: say why the request completes without every acknowledgement, at least 10 bytes: %w", dsr.ErrInvalid)
+		}
+		if _, err := store.OverrideNotices(ctx, id); err != nil {
+			return nil, err
+		}
 	case "extend":
 		if err := dsr.CheckExtension(&r.Request, dec.Months, dec.Reason, now); err != nil {
 			return nil, err
@@ -374,7 +395,7 @@ func (s *Service) DecideRequest(ctx context.Context, req Request, store RequestS
 		due := dsr.Due(r.ReceivedAt, r.VerifiedAt, dec.Months, now)
 		c.Due = &due
 	default:
-		return nil, fmt.Errorf("action %q: want verify, approve, reject or extend: %w", clip(dec.Action), dsr.ErrInvalid)
+		return nil, fmt.Errorf("action %q: want verify, approve, reject, extend or override: %w", clip(dec.Action), dsr.ErrInvalid)
 	}
 	if from != to && !dsr.CanMove(from, to) {
 		return nil, fmt.Errorf("a %s request cannot be %s: %w", from, dec.Action+"d", dsr.ErrTransition)
@@ -382,7 +403,7 @@ func (s *Service) DecideRequest(ctx context.Context, req Request, store RequestS
 	if err := store.Transition(ctx, id, from, to, c, e); err != nil {
 		return nil, err
 	}
-	if to == dsr.Approved {
+	if to == dsr.Approved || dec.Action == "override" {
 		if err := q.Enqueue(ctx, id); err != nil {
 			// Approved and recorded; the sweeper queues it on its next round.
 			return nil, fmt.Errorf("request %s is approved, its job will be queued shortly: %w", id, err)

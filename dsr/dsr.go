@@ -206,6 +206,7 @@ type Stored struct {
 	KEK      int32
 	Wrapped  []byte
 	Evidence []byte // sealed verification evidence
+	Result   []byte // what carrying it out did (JSON, ids only), when done
 }
 
 // StoredEvent is a transition with its reason sealed.
@@ -251,4 +252,66 @@ type ErasureReport struct {
 	Suppressed int          `json:"suppressed_identifiers"`
 	Sources    []string     `json:"sources"` // the sources that held erased records: the recipients of the notice
 	Done       bool         `json:"-"`       // the profile was erased by this request before: nothing left to do
+}
+
+// Recipient is a department or downstream system told of erasures and
+// rectifications (Art. 17(2), 19) through a signed webhook.
+type Recipient struct {
+	ID         uuid.UUID  `json:"id"`
+	Name       string     `json:"name"`
+	Department string     `json:"department"`
+	URL        string     `json:"url"`
+	Sources    []string   `json:"sources"` // notified when records of these sources are concerned; empty: always
+	CreatedAt  time.Time  `json:"created_at"`
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
+}
+
+// Notification states.
+const (
+	NoticePending      = "pending"
+	NoticeDelivered    = "delivered"
+	NoticeAcknowledged = "acknowledged"
+	NoticeOverridden   = "overridden"
+)
+
+// Notification is one notice of a request to one recipient.
+type Notification struct {
+	ID             uuid.UUID  `json:"id"`
+	Request        uuid.UUID  `json:"request_id"`
+	Recipient      uuid.UUID  `json:"recipient_id"`
+	RecipientName  string     `json:"recipient"`
+	Kind           string     `json:"kind"`
+	Status         string     `json:"status"`
+	Attempts       int        `json:"attempts"`
+	LastError      string     `json:"last_error,omitempty"`
+	DeliveredAt    *time.Time `json:"delivered_at,omitempty"`
+	AcknowledgedAt *time.Time `json:"acknowledged_at,omitempty"`
+}
+
+// Settled reports whether a notice no longer holds its request open.
+func (n Notification) Settled() bool {
+	return n.Status == NoticeAcknowledged || n.Status == NoticeOverridden
+}
+
+// NoticePayload is the body of a notice: ids only. A department finds its
+// records by the record ids its ingest calls were answered with.
+type NoticePayload struct {
+	Notification uuid.UUID   `json:"notification_id"`
+	Request      uuid.UUID   `json:"request_id"`
+	Kind         string      `json:"kind"`
+	Profile      uuid.UUID   `json:"profile_id"`
+	Records      []uuid.UUID `json:"record_ids"`
+	Sources      []string    `json:"sources"`
+	AckURL       string      `json:"ack_path"`
+}
+
+// Outgoing is a notice ready to deliver: its recipient's URL and HMAC
+// secret, sealed under the recipient's key.
+type Outgoing struct {
+	Notification
+	URL     string
+	Payload []byte
+	KEK     int32
+	Wrapped []byte
+	Secret  []byte
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/cdp-project/cdp/postgres/pgtest"
 	"github.com/cdp-project/cdp/resolver"
 	"github.com/cdp-project/cdp/vault"
+	"github.com/cdp-project/cdp/webhook"
 )
 
 // syncBuffer collects log output from concurrent handlers.
@@ -131,9 +132,14 @@ func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 		ready = []httpapi.Check{{Name: "database", Check: db.Ping}}
 	}
 	svc := access.New(access.Config{Store: db, Vault: v, Policy: pol, Audit: e.audit, Resolver: res})
-	runner, err := jobs.New(db.Pool(), func(ctx context.Context, id uuid.UUID) error {
-		return svc.Execute(ctx, db, db, db, id)
-	}, db.OpenRequestIDs, jobs.Options{Log: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), SweepEvery: time.Hour})
+	var runner *jobs.Runner
+	sender := webhook.NewClient()
+	runner, err = jobs.New(db.Pool(), jobs.Handlers{
+		Request:        func(ctx context.Context, id uuid.UUID) error { return svc.Execute(ctx, db, db, db, runner, id) },
+		Notice:         func(ctx context.Context, id uuid.UUID) error { return svc.DeliverNotice(ctx, db, sender, id) },
+		OpenRequests:   db.OpenRequestIDs,
+		PendingNotices: db.PendingNoticeIDs,
+	}, jobs.Options{Log: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), SweepEvery: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +158,7 @@ func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 		MaxBodyBytes: 64 << 10,
 		Access:       svc,
 		Requests:     db,
+		Notices:      db,
 		Queue:        runner,
 		Reviews:      db,
 		Resolver:     res,

@@ -187,3 +187,15 @@ func (s *Server) getMyRequest(c *fiber.Ctx) error {
 	}
 	return c.JSON(v)
 }
+
+// ackNotice is a recipient's acknowledgement of an erasure notice.
+func (s *Server) ackNotice(c *fiber.Ctx) error {
+	id, err := uuid.Parse(c.Params("id"))
+	if err != nil {
+		return problem(fiber.StatusNotFound, "not-found", "Not found", "no such notice")
+	}
+	if err := s.access.AcknowledgeNotice(c.UserContext(), accessRequest(c), s.notices, s.queue, id); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}

@@ -4,17 +4,24 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/audit"
+	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/postgres/pgtest"
 	"github.com/cdp-project/cdp/vault"
+	"github.com/cdp-project/cdp/webhook"
 )
 
 type requestBody struct {
@@ -489,4 +496,115 @@ func (e *env) verifyAudit() error {
 	}
 	_, err = v.Finish()
 	return err
+}
+
+// recipient registers a webhook recipient for sources and returns what it
+// received.
+type inbox struct {
+	mu       sync.Mutex
+	notices  []dsr.NoticePayload
+	status   int
+	verified bool
+}
+
+func (e *env) recipient(name, dept string, sources []string) *inbox {
+	e.t.Helper()
+	box := &inbox{status: 200}
+	secret := []byte("secret-of-" + name)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		box.mu.Lock()
+		defer box.mu.Unlock()
+		if err := webhook.Verify(secret, body, r.Header.Get("X-CDP-Signature"), time.Now(), time.Minute); err != nil {
+			w.WriteHeader(401)
+			return
+		}
+		box.verified = true
+		var p dsr.NoticePayload
+		json.Unmarshal(body, &p)
+		box.notices = append(box.notices, p)
+		w.WriteHeader(box.status)
+	}))
+	e.t.Cleanup(srv.Close)
+	svc := access.New(access.Config{Vault: e.vault})
+	r := postgres.SealedRecipient{Recipient: dsr.Recipient{ID: uuid.New(), Name: name, Department: dept, URL: srv.URL, Sources: sources}}
+	var err error
+	if r.KEK, r.Wrapped, r.Secret, err = svc.SealSecret(r.ID, secret); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.db.AddRecipient(context.Background(), r); err != nil {
+		e.t.Fatal(err)
+	}
+	return box
+}
+
+func (b *inbox) received() []dsr.NoticePayload {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]dsr.NoticePayload(nil), b.notices...)
+}
+
+// Erasure notices (Art. 17(2), 19): each department holding records gets
+// a signed notice with the record ids; the request completes once each
+// acknowledged, or when the DPO overrides an unreachable one.
+func TestErasureNoticesWaitForAcknowledgements(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w, b := e.seed()
+	sales := e.recipient("sales-crm", "sales", []string{"sales"})
+	billing := e.recipient("billing-erp", "billing", []string{"billing"})
+	support := e.recipient("support-desk", "support", []string{"support"}) // holds nothing of her
+	billing.status = 500                                                   // down
+
+	req := e.intake("erasure", w, true, "")
+	if r := e.act(req.ID, "approve", ""); r.status != 200 {
+		t.Fatalf("approve: %d", r.status)
+	}
+	var v requestBody
+	deadline := time.Now().Add(30 * time.Second)
+	for len(sales.received()) == 0 || len(billing.received()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("notices not delivered: sales %d, billing %d", len(sales.received()), len(billing.received()))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	n := sales.received()[0]
+	if n.Kind != "erasure" || n.Request.String() != req.ID || len(n.Records) != 3 || !sales.verified {
+		t.Errorf("notice: %+v", n)
+	}
+	if len(support.received()) != 0 {
+		t.Error("a department holding nothing of the person was notified")
+	}
+	var full struct {
+		State   string `json:"state"`
+		Notices []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+			Name   string `json:"recipient"`
+		} `json:"notices"`
+	}
+	e.get(e.tokens["dpo"], "/v1/requests/"+req.ID).json(t, &full)
+	if full.State != "in_progress" || len(full.Notices) != 2 {
+		t.Fatalf("before acknowledgements: %+v", full)
+	}
+	// Another department cannot acknowledge sales's notice.
+	wantProblem(t, e.do("POST", "/v1/notices/"+n.Notification.String()+"/ack", e.tokens["billing-ingest"], "", ""), 404, "/problems/not-found")
+	if r := e.do("POST", "/v1/notices/"+n.Notification.String()+"/ack", e.tokens["sales-ingest"], "", ""); r.status != 204 {
+		t.Fatalf("ack: %d %s", r.status, r.body)
+	}
+	time.Sleep(300 * time.Millisecond)
+	e.get(e.tokens["dpo"], "/v1/requests/"+req.ID).json(t, &full)
+	if full.State != "in_progress" {
+		t.Fatalf("completed with billing's notice unacknowledged: %+v", full)
+	}
+	wantProblem(t, e.act(req.ID, "override", `{"reason":"x"}`), 400, "/problems/invalid-request")
+	if r := e.act(req.ID, "override", `{"reason":"billing's ERP is retired; its records were erased by hand, ticket 88"}`); r.status != 200 {
+		t.Fatalf("override: %d %s", r.status, r.body)
+	}
+	v = e.waitState(req.ID, "completed")
+	last := v.Events[len(v.Events)-2]
+	if !strings.Contains(last.Reason, "retired") {
+		t.Errorf("the override's reason is not in the history: %+v", v.Events)
+	}
+	_ = b
 }

@@ -74,8 +74,10 @@ type Config struct {
 	// Consents and Catalogue keep consent events, purposes and notices.
 	Consents  access.ConsentStore
 	Catalogue access.CatalogueStore
-	// Requests keeps data-subject requests; Queue runs approved ones.
+	// Requests keeps data-subject requests; Queue runs approved ones;
+	// Notices records recipients' acknowledgements.
 	Requests access.RequestStore
+	Notices  access.NoticeAcker
 	Queue    access.Queue
 	// StepUp requires customers to log in with a second factor (AAL2)
 	// for erasure and export requests.
@@ -111,6 +113,7 @@ type Server struct {
 	consents   access.ConsentStore
 	catalogue  access.CatalogueStore
 	requests   access.RequestStore
+	notices    access.NoticeAcker
 	queue      access.Queue
 	stepUp     bool
 }
@@ -135,6 +138,7 @@ func New(cfg Config) *Server {
 		consents:   cfg.Consents,
 		catalogue:  cfg.Catalogue,
 		requests:   cfg.Requests,
+		notices:    cfg.Notices,
 		queue:      cfg.Queue,
 		stepUp:     cfg.StepUp,
 	}
@@ -210,6 +214,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	v1.Get("/requests/:id", staff, s.getRequest)
 	v1.Get("/requests/:id/export", staff, s.getExport)
 	v1.Post("/requests/:id/:action", staff, s.decideRequest)
+	v1.Post("/notices/:id/ack", staff, s.ackNotice)
 
 	// Customers, with their Ory Kratos session.
 	me := v1.Group("/me", s.customer)

@@ -43,6 +43,20 @@ func (RequestArgs) InsertOpts() river.InsertOpts {
 	}}
 }
 
+// NoticeArgs is the job of delivering one notice.
+type NoticeArgs struct {
+	Notice uuid.UUID `json:"notice_id"`
+}
+
+// Kind names the job kind in River's tables.
+func (NoticeArgs) Kind() string { return "dsr_notice" }
+
+// InsertOpts: one live job per notice; retried with River's backoff
+// (seconds, then minutes, then hours) for about three days.
+func (NoticeArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 22, UniqueOpts: RequestArgs{}.InsertOpts().UniqueOpts}
+}
+
 type sweepArgs struct{}
 
 func (sweepArgs) Kind() string { return "dsr_sweep" }
@@ -67,10 +81,20 @@ type Runner struct {
 	client *river.Client[pgx.Tx]
 }
 
-// New builds a runner: run carries out one request (idempotently), open
-// lists the requests that should have a job.
-func New(pool *pgxpool.Pool, run func(ctx context.Context, id uuid.UUID) error,
-	open func(ctx context.Context) ([]uuid.UUID, error), o Options) (*Runner, error) {
+// Handlers are what the jobs do.
+type Handlers struct {
+	// Request carries out one request, idempotently.
+	Request func(ctx context.Context, id uuid.UUID) error
+	// Notice delivers one notice.
+	Notice func(ctx context.Context, id uuid.UUID) error
+	// OpenRequests and PendingNotices list what should have a job, for
+	// the sweep.
+	OpenRequests   func(ctx context.Context) ([]uuid.UUID, error)
+	PendingNotices func(ctx context.Context) ([]uuid.UUID, error)
+}
+
+// New builds a runner.
+func New(pool *pgxpool.Pool, h Handlers, o Options) (*Runner, error) {
 	if o.Workers <= 0 {
 		o.Workers = 4
 	}
@@ -90,7 +114,7 @@ func New(pool *pgxpool.Pool, run func(ctx context.Context, id uuid.UUID) error,
 	}
 	log := o.Log
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[RequestArgs]) error {
-		err := run(ctx, j.Args.Request)
+		err := h.Request(ctx, j.Args.Request)
 		if err != nil {
 			// Retried with backoff; the error names ids, never values.
 			log.Warn("request job failed", slog.String("request", j.Args.Request.String()),
@@ -98,13 +122,29 @@ func New(pool *pgxpool.Pool, run func(ctx context.Context, id uuid.UUID) error,
 		}
 		return err
 	}))
+	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[NoticeArgs]) error {
+		err := h.Notice(ctx, j.Args.Notice)
+		if err != nil {
+			log.Info("notice not delivered yet", slog.String("notice", j.Args.Notice.String()),
+				slog.Int("attempt", j.Attempt), slog.String("error", err.Error()))
+		}
+		return err
+	}))
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[sweepArgs]) error {
-		ids, err := open(ctx)
+		ids, err := h.OpenRequests(ctx)
 		if err != nil {
 			return err
 		}
 		for _, id := range ids {
 			if err := r.Enqueue(ctx, id); err != nil {
+				return err
+			}
+		}
+		if ids, err = h.PendingNotices(ctx); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := r.Notify(ctx, id); err != nil {
 				return err
 			}
 		}
@@ -133,6 +173,14 @@ func (r *Runner) Start(ctx context.Context) error { return r.client.Start(ctx) }
 
 // Stop waits for running jobs to finish, at most until ctx ends.
 func (r *Runner) Stop(ctx context.Context) error { return r.client.Stop(ctx) }
+
+// Notify queues a notice's delivery, unless it has a live job.
+func (r *Runner) Notify(ctx context.Context, id uuid.UUID) error {
+	if _, err := r.client.Insert(ctx, NoticeArgs{Notice: id}, nil); err != nil {
+		return fmt.Errorf("queue notice %s: %w", id, err)
+	}
+	return nil
+}
 
 // Enqueue queues a request's job, unless it has a live one.
 func (r *Runner) Enqueue(ctx context.Context, id uuid.UUID) error {

@@ -111,3 +111,40 @@ LANGUAGE sql SECURITY DEFINER SET search_path = public AS $$
 $$;
 REVOKE ALL ON FUNCTION erase_consent_events(uuid[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION erase_consent_events(uuid[]) TO cdp_app;
+
+-- What carrying a request out did (an erasure's report: ids only),
+-- written in the transaction that did it.
+ALTER TABLE dsr_requests ADD COLUMN result jsonb;
+
+-- Departments and downstream systems that hold or received personal data
+-- and must hear of erasures and rectifications (Art. 17(2), 19): each
+-- has a webhook URL and an HMAC secret, sealed under its own key.
+CREATE TABLE recipients (
+    id           uuid        PRIMARY KEY,
+    name         text        NOT NULL UNIQUE CHECK (name ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
+    department   text        NOT NULL,
+    url          text        NOT NULL CHECK (url ~ '^https?://'),
+    sources      text[]      NOT NULL DEFAULT '{}', -- notified when records of these sources are concerned; '{}': always
+    kek_id       integer     NOT NULL,
+    wrapped_key  bytea       NOT NULL,
+    secret       bytea       NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    disabled_at  timestamptz
+);
+
+-- The outbox: one notice per request and recipient, delivered by a job
+-- with retries, acknowledged by the recipient, or overridden by the DPO.
+CREATE TABLE notifications (
+    id               uuid        PRIMARY KEY,
+    request_id       uuid        NOT NULL REFERENCES dsr_requests (id),
+    recipient_id     uuid        NOT NULL REFERENCES recipients (id),
+    kind             text        NOT NULL CHECK (kind IN ('erasure', 'rectification')),
+    payload          jsonb       NOT NULL, -- ids only
+    status           text        NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'acknowledged', 'overridden')),
+    attempts         integer     NOT NULL DEFAULT 0,
+    last_error       text        NOT NULL DEFAULT '',
+    delivered_at     timestamptz,
+    acknowledged_at  timestamptz,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (request_id, recipient_id)
+);

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -22,19 +23,20 @@ func (db *DB) Erase(ctx context.Context, request, profile uuid.UUID, now time.Ti
 	var rep dsr.ErasureReport
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		rep = dsr.ErasureReport{Erased: []uuid.UUID{}, Held: []dsr.HeldRecord{}, Sources: []string{}}
-		cur, err := currentProfile(ctx, tx, profile)
-		if errors.Is(err, ErrNotFound) {
-			var erased bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM erased_profiles WHERE profile_id = $1 AND request_id = $2)`,
-				[16]byte(profile), [16]byte(request)).Scan(&erased); err != nil {
-				return err
-			}
-			if erased {
-				rep.Profile, rep.Done = profile, true
-				return nil
-			}
-			return err
+		// Done before (a job run again after a crash that followed the
+		// commit): the report says what was done.
+		var result []byte
+		if err := tx.QueryRow(ctx, "SELECT result FROM dsr_requests WHERE id = $1 FOR UPDATE", [16]byte(request)).Scan(&result); err != nil {
+			return fmt.Errorf("erasure: request %s: %w", request, err)
 		}
+		if result != nil {
+			if err := json.Unmarshal(result, &rep); err != nil {
+				return fmt.Errorf("erasure report of request %s: %w", request, err)
+			}
+			rep.Done = true
+			return nil
+		}
+		cur, err := currentProfile(ctx, tx, profile)
 		if err != nil {
 			return err
 		}
@@ -106,6 +108,13 @@ func (db *DB) Erase(ctx context.Context, request, profile uuid.UUID, now time.Ti
 			if _, err := tx.Exec(ctx, q, erased); err != nil {
 				return fmt.Errorf("erase: %w", err)
 			}
+		}
+		result, err = json.Marshal(rep)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "UPDATE dsr_requests SET result = $2 WHERE id = $1", [16]byte(request), result); err != nil {
+			return fmt.Errorf("erasure report: %w", err)
 		}
 		if len(rep.Held) > 0 {
 			// The profile stays with the held records, restricted, its

@@ -31,6 +31,7 @@ import (
 	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/resolver"
 	"github.com/cdp-project/cdp/vault"
+	"github.com/cdp-project/cdp/webhook"
 )
 
 func serveCommand() command {
@@ -150,9 +151,14 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 			time.Sleep(time.Hour)
 		}
 	}
-	runner, err := jobs.New(db.Pool(), func(ctx context.Context, id uuid.UUID) error {
-		return svc.Execute(ctx, db, db, db, id)
-	}, db.OpenRequestIDs, jobs.Options{Log: log, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter})
+	var runner *jobs.Runner
+	sender := webhook.NewClient()
+	runner, err = jobs.New(db.Pool(), jobs.Handlers{
+		Request:        func(ctx context.Context, id uuid.UUID) error { return svc.Execute(ctx, db, db, db, runner, id) },
+		Notice:         func(ctx context.Context, id uuid.UUID) error { return svc.DeliverNotice(ctx, db, sender, id) },
+		OpenRequests:   db.OpenRequestIDs,
+		PendingNotices: db.PendingNoticeIDs,
+	}, jobs.Options{Log: log, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter})
 	if err != nil {
 		return err
 	}
@@ -177,6 +183,7 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 		Consents:     db,
 		Catalogue:    db,
 		Requests:     db,
+		Notices:      db,
 		Queue:        runner,
 		StepUp:       cfg.StepUp,
 		Ready: []httpapi.Check{
