@@ -12,6 +12,8 @@ import (
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/dsr"
+	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/vault"
 )
 
@@ -32,7 +34,7 @@ const jobActor = "system:jobs"
 // Execute carries out an approved request, step by step, each step
 // idempotent: run again after a crash, it finishes what is left. It is
 // what a request's durable job runs.
-func (s *Service) Execute(ctx context.Context, store RequestStore, ex Executor, consents ConsentStore, q Queue, id uuid.UUID) error {
+func (s *Service) Execute(ctx context.Context, store RequestStore, ex Executor, consents ConsentStore, q Queue, im ingest.Importer, id uuid.UUID) error {
 	r, err := store.Request(ctx, id)
 	if err != nil {
 		return err
@@ -75,11 +77,15 @@ func (s *Service) Execute(ctx context.Context, store RequestStore, ex Executor, 
 	case dsr.Access, dsr.Portability:
 		outcome = map[string]time.Time{"export_until": now.Add(ExportValidity)}
 	case dsr.Rectification:
-		// The corrected values come from the person through the DPO, who
-		// imports them as records of the source "subject" (the highest
-		// survivorship priority) before approving; the job records that
-		// it was done.
-		outcome = map[string]string{"rectified_through": SubjectSource}
+		rep, err := s.rectify(ctx, r, im)
+		if err != nil {
+			return err
+		}
+		settled, err := s.notify(ctx, ex, q, r.ID, "rectification", rep)
+		if err != nil || !settled {
+			return err
+		}
+		outcome = rep
 	default:
 		return fmt.Errorf("request %s: unknown type %q", id, r.Type)
 	}
@@ -228,4 +234,73 @@ func (s *Service) SealSecret(recipient uuid.UUID, secret []byte) (kek int32, wra
 	}
 	sealed, err = key.Seal(vault.ContextNote, []vault.Item{{Tag: 1, Value: secret}})
 	return key.KEK, key.Wrapped, sealed, err
+}
+
+// rectify enters a rectification's corrected values as a record of the
+// source "subject" (its source id is the request's id, so doing it again
+// changes nothing), which wins survivorship over every department, and
+// makes sure the record belongs to the person's profile. The report names
+// the profile's records and sources: their holders are told.
+func (s *Service) rectify(ctx context.Context, r dsr.Stored, im ingest.Importer) (dsr.ErasureReport, error) {
+	var rep dsr.ErasureReport
+	key, err := s.requestKey(r)
+	if err != nil {
+		return rep, err
+	}
+	text, err := openText(key, r.Corrections)
+	if err != nil {
+		return rep, err
+	}
+	var values map[string]string
+	if err := json.Unmarshal([]byte(text), &values); err != nil {
+		return rep, fmt.Errorf("corrections: %w", vault.ErrCorrupt)
+	}
+	rec := identity.Record{Source: SubjectSource, SourceID: r.ID.String()}
+	for name, v := range values {
+		if f, ok := identity.ParseField(name); ok {
+			rec.Set(f, v)
+		}
+	}
+	im.Actor, im.Sources, im.Progress = jobActor, nil, nil
+	var created uuid.UUID
+	var problems string
+	_, err = im.Import(ctx, ingest.NewSliceReader([]ingest.Input{{Line: 1, Record: rec}}), func(res ingest.Result) {
+		created = res.RecordID
+		for _, p := range res.Problems {
+			problems += p.String() + "; "
+		}
+	})
+	if err != nil {
+		return rep, err
+	}
+	if created == uuid.Nil {
+		return rep, fmt.Errorf("the corrected values were refused: %s", problems)
+	}
+	res, err := s.resolver.Incremental(ctx, jobActor, []uuid.UUID{created})
+	if err != nil {
+		return rep, err
+	}
+	cur, _, _, err := s.store.ProfileRecords(ctx, r.Profile)
+	if err != nil {
+		return rep, err
+	}
+	if p, ok := res.Members[created]; ok && p != cur {
+		if _, err := s.resolver.Merge(ctx, jobActor, []uuid.UUID{cur, p}, "rectification request "+r.ID.String()); err != nil {
+			return rep, err
+		}
+	}
+	cur, recs, _, err := s.store.ProfileRecords(ctx, r.Profile)
+	if err != nil {
+		return rep, err
+	}
+	rep = dsr.ErasureReport{Profile: cur, Erased: []uuid.UUID{}, Held: []dsr.HeldRecord{}, Sources: []string{}}
+	seen := map[string]bool{}
+	for _, sr := range recs {
+		rep.Erased = append(rep.Erased, sr.ID)
+		if !seen[sr.Source] && sr.Source != SubjectSource {
+			seen[sr.Source] = true
+			rep.Sources = append(rep.Sources, sr.Source)
+		}
+	}
+	return rep, nil
 }

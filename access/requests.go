@@ -14,6 +14,7 @@ import (
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/dsr"
+	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/vault"
 )
 
@@ -51,6 +52,10 @@ type Intake struct {
 	// Verification is how the DPO verified the person's identity (sealed);
 	// none: the request waits for verification and its clock stops.
 	Verification map[string]string `json:"verification"`
+	// Values are a rectification's corrected values, by canonical field
+	// name (given_name, email, street...); sealed until the job applies
+	// them.
+	Values map[string]string `json:"values"`
 }
 
 // RequestView is a request with its history, reasons opened.
@@ -126,8 +131,24 @@ func (s *Service) NewRequest(ctx context.Context, req Request, store RequestStor
 	return s.intake(ctx, req, store, in, cur, nil, "dpo", in.Verification)
 }
 
-// checkObjection checks the purposes of an objection against the catalogue.
+// checkObjection checks the purposes of an objection against the
+// catalogue, and the values of a rectification.
 func (s *Service) checkObjection(ctx context.Context, in Intake) error {
+	if in.Type == dsr.Rectification {
+		if len(in.Values) == 0 {
+			return fmt.Errorf("values: a rectification names the corrected values: %w", dsr.ErrInvalid)
+		}
+		for name, v := range in.Values {
+			if _, ok := identity.ParseField(name); !ok {
+				return fmt.Errorf("values: %q is not a canonical field: %w", clip(name), dsr.ErrInvalid)
+			}
+			if v == "" || len(v) > 4096 {
+				return fmt.Errorf("values: %s: 1 to 4096 bytes: %w", name, dsr.ErrInvalid)
+			}
+		}
+	} else if len(in.Values) > 0 {
+		return fmt.Errorf("values: only a rectification has values: %w", dsr.ErrInvalid)
+	}
 	if in.Type != dsr.Objection {
 		if len(in.Purposes) > 0 {
 			return fmt.Errorf("purposes: only an objection names purposes: %w", dsr.ErrInvalid)
@@ -204,6 +225,11 @@ func (s *Service) intake(ctx context.Context, req Request, store RequestStore, i
 		first.To = dsr.Verified
 	}
 	stored.Due = dsr.Due(now, stored.VerifiedAt, 0, now)
+	if len(in.Values) > 0 {
+		if stored.Corrections, err = sealJSON(key, in.Values); err != nil {
+			return nil, err
+		}
+	}
 	if err := store.CreateRequest(ctx, stored, first); err != nil {
 		return nil, err
 	}

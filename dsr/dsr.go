@@ -207,6 +207,8 @@ type Stored struct {
 	Wrapped  []byte
 	Evidence []byte // sealed verification evidence
 	Result   []byte // what carrying it out did (JSON, ids only), when done
+	// Corrections are a rectification's corrected values (JSON), sealed.
+	Corrections []byte
 }
 
 // StoredEvent is a transition with its reason sealed.

@@ -132,10 +132,11 @@ func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 		ready = []httpapi.Check{{Name: "database", Check: db.Ping}}
 	}
 	svc := access.New(access.Config{Store: db, Vault: v, Policy: pol, Audit: e.audit, Resolver: res})
+	importer := ingest.Importer{Vault: v, Store: db, Normalizer: identity.Normalizer{DefaultRegion: "GB"}}
 	var runner *jobs.Runner
 	sender := webhook.NewClient()
 	runner, err = jobs.New(db.Pool(), jobs.Handlers{
-		Request:        func(ctx context.Context, id uuid.UUID) error { return svc.Execute(ctx, db, db, db, runner, id) },
+		Request:        func(ctx context.Context, id uuid.UUID) error { return svc.Execute(ctx, db, db, db, runner, importer, id) },
 		Notice:         func(ctx context.Context, id uuid.UUID) error { return svc.DeliverNotice(ctx, db, sender, id) },
 		OpenRequests:   db.OpenRequestIDs,
 		PendingNotices: db.PendingNoticeIDs,
@@ -151,7 +152,7 @@ func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 		Log:      slog.New(slog.NewJSONHandler(e.logs, nil)),
 		Tokens:   db,
 		Sources:  db,
-		Importer: ingest.Importer{Vault: v, Store: db, Normalizer: identity.Normalizer{DefaultRegion: "GB"}},
+		Importer: importer,
 		Registry: prometheus.NewRegistry(),
 		Ready:    ready,
 		// A small limit to test oversized bodies.

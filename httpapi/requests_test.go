@@ -608,3 +608,46 @@ func TestErasureNoticesWaitForAcknowledgements(t *testing.T) {
 	}
 	_ = b
 }
+
+// Rectification: the person's corrected values win over every
+// department's, and the departments holding the profile are told.
+func TestRectificationWinsSurvivorshipAndNotifies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w, _ := e.seed()
+	sales := e.recipient("sales-crm", "sales", []string{"sales"})
+	wantProblem(t, e.do("POST", "/v1/requests", e.tokens["dpo"], "application/json",
+		`{"type":"rectification","profile_id":"`+w.String()+`","values":{"shoe_size":"9"}}`), 400, "/problems/invalid-request")
+	wantProblem(t, e.do("POST", "/v1/requests", e.tokens["dpo"], "application/json",
+		`{"type":"rectification","profile_id":"`+w.String()+`"}`), 400, "/problems/invalid-request")
+	req := e.intake("rectification", w, true, `,"values":{"street":"4 Harbour Walk","postcode":"LS2 7EW"}`)
+	if n := pgtest.Count(t, e.owner, "SELECT count(*) FROM dsr_requests WHERE position(convert_to('Harbour', 'UTF8') in corrections) > 0"); n != 0 {
+		t.Error("the corrected values are stored in plaintext")
+	}
+	if r := e.act(req.ID, "approve", ""); r.status != 200 {
+		t.Fatalf("approve: %d", r.status)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(sales.received()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the rectification notice never came")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	n := sales.received()[0]
+	if n.Kind != "rectification" || len(n.Records) != 4 {
+		t.Errorf("notice: %+v", n)
+	}
+	if r := e.do("POST", "/v1/notices/"+n.Notification.String()+"/ack", e.tokens["sales-ingest"], "", ""); r.status != 204 {
+		t.Fatalf("ack: %d", r.status)
+	}
+	e.waitState(req.ID, "completed")
+	var p profileBody
+	e.get(e.tokens["dpo"], "/v1/profiles/"+w.String()+"?purpose=compliance").json(t, &p)
+	if a := p.Attributes["street"]; a.Value != "4 Harbour Walk" || a.Source != "subject" {
+		t.Errorf("street after rectification: %+v", a)
+	}
+	if a := p.Attributes["family_name"]; a.Value != person["family_name"] {
+		t.Errorf("an attribute the person did not correct changed: %+v", a)
+	}
+}

@@ -148,3 +148,11 @@ CREATE TABLE notifications (
     created_at       timestamptz NOT NULL DEFAULT now(),
     UNIQUE (request_id, recipient_id)
 );
+
+-- Rectification (Art. 16): the corrected values the person gave, sealed
+-- under the request's key until they enter as a record of the source
+-- "subject", which wins survivorship over every department.
+ALTER TABLE dsr_requests ADD COLUMN corrections bytea;
+INSERT INTO sources (name, department, priority, unique_records, legal_basis)
+VALUES ('subject', 'subjects', 1000, false, 'legal_obligation')
+ON CONFLICT (name) DO NOTHING;

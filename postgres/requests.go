@@ -13,14 +13,14 @@ import (
 )
 
 const requestColumns = `id, type, state, profile_id, customer, channel, purposes, received_at, received_by, verified_at, due_at,
-	extended_months, duplicate_of, outcome, closed_at, updated_at, kek_id, wrapped_key, evidence, result`
+	extended_months, duplicate_of, outcome, closed_at, updated_at, kek_id, wrapped_key, evidence, result, corrections`
 
 func scanRequest(r pgx.CollectableRow) (dsr.Stored, error) {
 	var s dsr.Stored
 	var id, profile [16]byte
 	var customer, dup *[16]byte
 	err := r.Scan(&id, &s.Type, &s.State, &profile, &customer, &s.Channel, &s.Details.Purposes, &s.ReceivedAt, &s.ReceivedBy,
-		&s.VerifiedAt, &s.Due, &s.ExtendedBy, &dup, &s.Outcome, &s.ClosedAt, &s.UpdatedAt, &s.KEK, &s.Wrapped, &s.Evidence, &s.Result)
+		&s.VerifiedAt, &s.Due, &s.ExtendedBy, &dup, &s.Outcome, &s.ClosedAt, &s.UpdatedAt, &s.KEK, &s.Wrapped, &s.Evidence, &s.Result, &s.Corrections)
 	s.ID, s.Profile = id, profile
 	if customer != nil {
 		c := uuid.UUID(*customer)
@@ -48,9 +48,9 @@ func (db *DB) CreateRequest(ctx context.Context, r dsr.Stored, first dsr.StoredE
 			purposes = []string{}
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO dsr_requests (`+requestColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
 			[16]byte(r.ID), r.Type, r.State, [16]byte(r.Profile), nullUUID(r.Customer), r.Channel, purposes, r.ReceivedAt, r.ReceivedBy,
-			r.VerifiedAt, r.Due, r.ExtendedBy, nullUUID(r.DuplicateOf), r.Outcome, r.ClosedAt, r.UpdatedAt, r.KEK, r.Wrapped, r.Evidence, r.Result)
+			r.VerifiedAt, r.Due, r.ExtendedBy, nullUUID(r.DuplicateOf), r.Outcome, r.ClosedAt, r.UpdatedAt, r.KEK, r.Wrapped, r.Evidence, r.Result, r.Corrections)
 		if err != nil {
 			return fmt.Errorf("create request: %w", err)
 		}

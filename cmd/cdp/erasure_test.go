@@ -164,3 +164,40 @@ func TestErasureSurvivesAKill(t *testing.T) {
 		t.Errorf("audit verify after the erasure: exit %d\n%s\n%s", code, out, errs)
 	}
 }
+
+func TestRecipientsAndHoldsCommands(t *testing.T) {
+	t.Parallel()
+	e := newCLIEnv(t)
+	e.mustRun("migrate")
+	e.mustRun("keys", "generate")
+	e.mustRun("sources", "add", "billing", "--department", "billing")
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"recipients", "add", "erp", "--department", "billing", "--url", "ftp://x"}, 2, "--url"},
+		{[]string{"recipients", "add", "erp", "--url", "https://erp.example/hooks"}, 1, "--department"},
+		{[]string{"recipients", "add", "Bad Name", "--department", "billing", "--url", "https://erp.example/hooks"}, 1, "recipient"},
+		{[]string{"holds", "add", "crm", "--obligation", "invoices, 10 years", "--retain-days", "3653"}, 1, "crm"},
+		{[]string{"holds", "add", "billing", "--obligation", "x", "--retain-days", "3653"}, 1, "obligation"},
+	} {
+		code, out, errs := e.run(c.args...)
+		if code != c.code || !strings.Contains(out+errs, c.want) {
+			t.Errorf("%v: exit %d, want %d with %q\n%s%s", c.args, code, c.code, c.want, out, errs)
+		}
+	}
+	out := e.mustRun("recipients", "add", "erp", "--department", "billing", "--url", "https://erp.example/hooks", "--sources", "billing")
+	if !strings.Contains(out, "whsec_") {
+		t.Errorf("no secret printed: %s", out)
+	}
+	if pgtest.Count(t, e.dbURL, "SELECT count(*) FROM recipients WHERE position(convert_to('whsec_', 'UTF8') in secret) > 0") != 0 {
+		t.Error("the secret is stored in plaintext")
+	}
+	if out := e.mustRun("recipients", "list"); !strings.Contains(out, "erp") || !strings.Contains(out, "https://erp.example/hooks") {
+		t.Errorf("list: %s", out)
+	}
+	if out := e.mustRun("holds", "add", "billing", "--obligation", "invoices, 10 years (tax law)", "--retain-days", "3653"); !strings.Contains(out, "3653 days") {
+		t.Errorf("hold: %s", out)
+	}
+}

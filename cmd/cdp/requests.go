@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/google/uuid"
+
+	"github.com/cdp-project/cdp/access"
+	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/dsr"
+	"github.com/cdp-project/cdp/postgres"
+)
+
+func recipientsAddCommand() command {
+	return command{
+		name: "recipients add",
+		args: "NAME",
+		summary: "Register a recipient of erasure and rectification notices (Art. 17(2), 19): a department's system or a " +
+			"downstream processor with a webhook URL. Prints the HMAC secret that signs its notices, once.",
+		groups: []string{"db", "keys"},
+		flags: func(fs *flag.FlagSet, cfg *Config) func(context.Context, *cli, []string) error {
+			dept := fs.String("department", "", "department that acknowledges the notices with its API tokens (required)")
+			hook := fs.String("url", "", "http(s) URL the notices are POSTed to (required)")
+			sources := fs.String("sources", "", "comma-separated sources whose records concern it (empty: every notice)")
+			return cfg.withDB(func(ctx context.Context, cl *cli, args []string, db *postgres.DB) error {
+				if len(args) != 1 {
+					return fmt.Errorf("want one recipient name: %w", errUsage)
+				}
+				if err := auth.ValidateDepartment(*dept); err != nil {
+					return fmt.Errorf("--department: %w", err)
+				}
+				if u, err := url.Parse(*hook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return fmt.Errorf("--url: want http(s)://host/path: %w", errUsage)
+				}
+				v, err := cfg.openVault(ctx, db)
+				if err != nil {
+					return err
+				}
+				secret := make([]byte, 32)
+				rand.Read(secret)
+				text := "whsec_" + hex.EncodeToString(secret)
+				r := postgres.SealedRecipient{Recipient: dsr.Recipient{ID: uuid.Must(uuid.NewV7()), Name: args[0], Department: *dept,
+					URL: *hook, Sources: splitList(*sources)}}
+				if r.KEK, r.Wrapped, r.Secret, err = access.New(access.Config{Vault: v}).SealSecret(r.ID, []byte(text)); err != nil {
+					return err
+				}
+				if err := db.AddRecipient(ctx, r); err != nil {
+					return err
+				}
+				fmt.Fprintf(cl.stdout, "registered recipient %s (department %s)\nsigning secret (shown once; verify X-CDP-Signature with it):\n  %s\n",
+					r.Name, r.Department, text)
+				return nil
+			})
+		},
+	}
+}
+
+func recipientsListCommand() command {
+	return command{
+		name:    "recipients list",
+		summary: "List the recipients of notices.",
+		groups:  []string{"db"},
+		flags: func(fs *flag.FlagSet, cfg *Config) func(context.Context, *cli, []string) error {
+			return cfg.withDB(func(ctx context.Context, cl *cli, args []string, db *postgres.DB) error {
+				if err := noArgs(args); err != nil {
+					return err
+				}
+				rs, err := db.Recipients(ctx)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(cl.stdout, 2, 8, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tDEPARTMENT\tSOURCES\tURL")
+				for _, r := range rs {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, r.Department, strings.Join(r.Sources, ","), r.URL)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+}
+
+func holdsAddCommand() command {
+	return command{
+		name: "holds add",
+		args: "SOURCE",
+		summary: "Put a source's records under a legal hold (Art. 17(3)): an erasure keeps them, restricted, for the " +
+			"retention the named obligation demands, counted from each record's creation, and lists them in its report.",
+		groups: []string{"db"},
+		flags: func(fs *flag.FlagSet, cfg *Config) func(context.Context, *cli, []string) error {
+			obligation := fs.String("obligation", "", "the legal obligation, e.g. 'invoices, 10 years (tax law)' (required)")
+			days := fs.Int("retain-days", 0, "how long the records are kept, in days (required)")
+			return cfg.withDB(func(ctx context.Context, cl *cli, args []string, db *postgres.DB) error {
+				if len(args) != 1 {
+					return fmt.Errorf("want one source name: %w", errUsage)
+				}
+				h, err := db.AddLegalHold(ctx, postgres.LegalHold{ID: uuid.Must(uuid.NewV7()), Source: args[0], Obligation: *obligation,
+					RetainDays: *days, CreatedBy: cliActor()})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cl.stdout, "legal hold %s on %s: %s, %d days\n", h.ID, h.Source, h.Obligation, h.RetainDays)
+				return nil
+			})
+		},
+	}
+}
