@@ -304,3 +304,45 @@ func (s *Service) rectify(ctx context.Context, r dsr.Stored, im ingest.Importer)
 	}
 	return rep, nil
 }
+
+// RetentionStore finds records whose retention expired.
+type RetentionStore interface {
+	ExpiredRecords(ctx context.Context, now time.Time, limit int) (map[uuid.UUID][]uuid.UUID, error)
+}
+
+// retentionActor files the erasures of expired records.
+const retentionActor = "system:retention"
+
+// SweepRetention files an erasure request of its own for every profile
+// holding records whose retention expired, scoped to those records, and
+// queues it: the same job, proof and audit trail as an erasure the person
+// asked for, minus the suppression (they may come back). It returns how
+// many requests it filed.
+func (s *Service) SweepRetention(ctx context.Context, store RequestStore, rs RetentionStore, q Queue) (int, error) {
+	now := time.Now().UTC()
+	expired, err := rs.ExpiredRecords(ctx, now, 5000)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for profile, records := range expired {
+		r := dsr.Request{ID: uuid.Must(uuid.NewV7()), Type: dsr.Erasure, State: dsr.Approved, Profile: profile, Channel: "retention",
+			Scope: records, ReceivedAt: now, ReceivedBy: retentionActor, VerifiedAt: &now, UpdatedAt: now, Due: dsr.AddMonths(now, 1)}
+		key, err := s.vault.NewSubjectKey(r.ID)
+		if err != nil {
+			return n, err
+		}
+		first := dsr.StoredEvent{Event: dsr.Event{To: dsr.Approved, Actor: retentionActor, At: now}}
+		if first.Reason, err = key.Seal(vault.ContextNote, []vault.Item{{Tag: 1, Value: []byte("retention period expired")}}); err != nil {
+			return n, err
+		}
+		if err := store.CreateRequest(ctx, dsr.Stored{Request: r, KEK: key.KEK, Wrapped: key.Wrapped}, first); err != nil {
+			return n, err
+		}
+		n++
+		if err := q.Enqueue(ctx, r.ID); err != nil {
+			return n, err // the sweep of requests queues it later
+		}
+	}
+	return n, nil
+}

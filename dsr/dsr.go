@@ -102,8 +102,12 @@ type Request struct {
 	Profile uuid.UUID `json:"profile_id"`
 	// Customer is the Kratos identity of a request made through /v1/me.
 	Customer *uuid.UUID `json:"customer,omitempty"`
-	// Channel says how it came: self_service or dpo.
+	// Channel says how it came: self_service, dpo, or retention (a
+	// system request erasing records whose retention expired).
 	Channel string `json:"channel"`
+	// Scope names the records a retention erasure erases (empty: the
+	// whole profile).
+	Scope []uuid.UUID `json:"scope,omitempty"`
 	// Details are what the type needs: the purposes objected to, the
 	// corrected values of a rectification (sealed, not here), the scope.
 	Details      Details    `json:"details"`

@@ -136,11 +136,14 @@ func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 	var runner *jobs.Runner
 	sender := webhook.NewClient()
 	runner, err = jobs.New(db.Pool(), jobs.Handlers{
-		Request:        func(ctx context.Context, id uuid.UUID) error { return svc.Execute(ctx, db, db, db, runner, importer, id) },
+		Request: func(ctx context.Context, id uuid.UUID) error {
+			return svc.Execute(ctx, db, db, db, runner, importer, id)
+		},
 		Notice:         func(ctx context.Context, id uuid.UUID) error { return svc.DeliverNotice(ctx, db, sender, id) },
 		OpenRequests:   db.OpenRequestIDs,
 		PendingNotices: db.PendingNoticeIDs,
-	}, jobs.Options{Log: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), SweepEvery: time.Hour})
+		Retention:      func(ctx context.Context) (int, error) { return svc.SweepRetention(ctx, db, db, runner) },
+	}, jobs.Options{RetentionEvery: time.Second, Log: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), SweepEvery: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

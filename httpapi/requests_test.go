@@ -651,3 +651,48 @@ func TestRectificationWinsSurvivorshipAndNotifies(t *testing.T) {
 		t.Errorf("an attribute the person did not correct changed: %+v", a)
 	}
 }
+
+// Retention: records kept past their source's retention are erased by
+// requests the system files itself, with the same trail; the person is not
+// suppressed.
+func TestRetentionErasesExpiredRecords(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w, b := e.seed()
+	if err := e.db.SetRetention(context.Background(), "sales", 365); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.Exec(t, e.owner, "UPDATE records SET updated_at = now() - interval '400 days' WHERE source = 'sales'")
+	var list struct {
+		Requests []requestBody `json:"requests"`
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		e.get(e.tokens["dpo"], "/v1/requests?state=completed").json(t, &list)
+		if len(list.Requests) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("retention erasures: %+v", list.Requests)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, r := range list.Requests {
+		if r.Channel != "retention" || r.Type != "erasure" {
+			t.Errorf("request %+v", r)
+		}
+	}
+	if n := pgtest.Count(t, e.owner, "SELECT count(*) FROM records WHERE source = 'sales'"); n != 0 {
+		t.Errorf("%d expired sales records left", n)
+	}
+	if n := pgtest.Count(t, e.owner, "SELECT count(*) FROM records"); n != 2 {
+		t.Errorf("%d records left, want billing's and the newsletter's", n)
+	}
+	if n := pgtest.Count(t, e.owner, "SELECT count(*) FROM suppressions"); n != 0 {
+		t.Errorf("retention suppressed %d identifiers", n)
+	}
+	if r := e.get(e.tokens["dpo"], "/v1/profiles/"+w.String()+"?purpose=compliance"); r.status != 200 {
+		t.Errorf("the rest of Wilhelmina's profile: %d", r.status)
+	}
+	wantProblem(t, e.get(e.tokens["dpo"], "/v1/profiles/"+b.String()+"?purpose=compliance"), 410, "/problems/erased")
+}

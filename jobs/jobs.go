@@ -59,6 +59,10 @@ func (NoticeArgs) InsertOpts() river.InsertOpts {
 
 type sweepArgs struct{}
 
+type retentionArgs struct{}
+
+func (retentionArgs) Kind() string { return "retention_sweep" }
+
 func (sweepArgs) Kind() string { return "dsr_sweep" }
 
 // Options configure the runner.
@@ -74,6 +78,9 @@ type Options struct {
 	RescueAfter time.Duration
 	// SweepEvery is the period of the sweep (default 1 minute).
 	SweepEvery time.Duration
+	// RetentionEvery is the period of the retention sweep (default 24
+	// hours).
+	RetentionEvery time.Duration
 }
 
 // Runner runs request jobs.
@@ -91,6 +98,9 @@ type Handlers struct {
 	// the sweep.
 	OpenRequests   func(ctx context.Context) ([]uuid.UUID, error)
 	PendingNotices func(ctx context.Context) ([]uuid.UUID, error)
+	// Retention files erasures of records whose retention expired (nil:
+	// none).
+	Retention func(ctx context.Context) (int, error)
 }
 
 // New builds a runner.
@@ -106,6 +116,9 @@ func New(pool *pgxpool.Pool, h Handlers, o Options) (*Runner, error) {
 	}
 	if o.SweepEvery <= 0 {
 		o.SweepEvery = time.Minute
+	}
+	if o.RetentionEvery <= 0 {
+		o.RetentionEvery = 24 * time.Hour
 	}
 	r := &Runner{}
 	workers := river.NewWorkers()
@@ -130,6 +143,19 @@ func New(pool *pgxpool.Pool, h Handlers, o Options) (*Runner, error) {
 		}
 		return err
 	}))
+	periodic := []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(o.SweepEvery),
+		func() (river.JobArgs, *river.InsertOpts) { return sweepArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true})}
+	if h.Retention != nil {
+		river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[retentionArgs]) error {
+			n, err := h.Retention(ctx)
+			if n > 0 {
+				log.Info("retention: erasures filed", slog.Int("requests", n))
+			}
+			return err
+		}))
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(o.RetentionEvery),
+			func() (river.JobArgs, *river.InsertOpts) { return retentionArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
+	}
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[sweepArgs]) error {
 		ids, err := h.OpenRequests(ctx)
 		if err != nil {
@@ -158,8 +184,7 @@ func New(pool *pgxpool.Pool, h Handlers, o Options) (*Runner, error) {
 		FetchCooldown:        50 * time.Millisecond,
 		FetchPollInterval:    500 * time.Millisecond,
 		Logger:               o.Log.With(slog.String("component", "river")),
-		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(o.SweepEvery),
-			func() (river.JobArgs, *river.InsertOpts) { return sweepArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true})},
+		PeriodicJobs:         periodic,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("job runner: %w", err)

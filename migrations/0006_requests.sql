@@ -156,3 +156,13 @@ ALTER TABLE dsr_requests ADD COLUMN corrections bytea;
 INSERT INTO sources (name, department, priority, unique_records, legal_basis)
 VALUES ('subject', 'subjects', 1000, false, 'legal_obligation')
 ON CONFLICT (name) DO NOTHING;
+
+-- Retention: how long a source's records are kept after their last
+-- update (NULL: as long as the purposes they were collected for say, or
+-- no limit). A scheduled job erases what expired through system requests
+-- of their own, with the same proof and audit as an erasure request;
+-- scope names the records such a request erases.
+ALTER TABLE sources ADD COLUMN retention_days integer CHECK (retention_days > 0);
+ALTER TABLE dsr_requests ADD COLUMN scope uuid[] NOT NULL DEFAULT '{}';
+ALTER TABLE dsr_requests DROP CONSTRAINT dsr_requests_channel_check;
+ALTER TABLE dsr_requests ADD CONSTRAINT dsr_requests_channel_check CHECK (channel IN ('self_service', 'dpo', 'retention'));

@@ -26,7 +26,10 @@ func (db *DB) Erase(ctx context.Context, request, profile uuid.UUID, now time.Ti
 		// Done before (a job run again after a crash that followed the
 		// commit): the report says what was done.
 		var result []byte
-		if err := tx.QueryRow(ctx, "SELECT result FROM dsr_requests WHERE id = $1 FOR UPDATE", [16]byte(request)).Scan(&result); err != nil {
+		var scope [][16]byte
+		var channel string
+		if err := tx.QueryRow(ctx, "SELECT result, scope, channel FROM dsr_requests WHERE id = $1 FOR UPDATE",
+			[16]byte(request)).Scan(&result, &scope, &channel); err != nil {
 			return fmt.Errorf("erasure: request %s: %w", request, err)
 		}
 		if result != nil {
@@ -48,7 +51,7 @@ func (db *DB) Erase(ctx context.Context, request, profile uuid.UUID, now time.Ti
 			FROM profile_members m JOIN records r ON r.id = m.record_id
 			LEFT JOIN LATERAL (SELECT obligation, retain_days FROM legal_holds h WHERE h.source = r.source AND h.lifted_at IS NULL
 				AND r.created_at + make_interval(days => h.retain_days) > $2 ORDER BY h.retain_days DESC LIMIT 1) h ON true
-			WHERE m.profile_id = $1 ORDER BY r.id`, [16]byte(cur), now)
+			WHERE m.profile_id = $1 AND (cardinality($3::uuid[]) = 0 OR r.id = ANY($3)) ORDER BY r.id`, [16]byte(cur), now, scope)
 		if err != nil {
 			return err
 		}
@@ -79,12 +82,15 @@ func (db *DB) Erase(ctx context.Context, request, profile uuid.UUID, now time.Ti
 			return err
 		}
 		erased := uuids(rep.Erased)
+		// An erasure the person asked for suppresses their identifiers; one
+		// of retention does not: they may come back as customers.
+		suppress := channel != "retention"
 		tag, err := tx.Exec(ctx, `INSERT INTO suppressions (kind, blind_index, request_id)
 			SELECT DISTINCT k.kind, k.sum, $2::uuid FROM records r,
 				LATERAL (VALUES ('email', r.email_index), ('phone', r.phone_index), ('national_id', r.national_id_index)) AS k (kind, sum)
-			WHERE r.id = ANY($1) AND k.sum IS NOT NULL
+			WHERE r.id = ANY($1) AND k.sum IS NOT NULL AND $3
 			ON CONFLICT (kind, blind_index) DO UPDATE SET request_id = EXCLUDED.request_id, at = now(), lifted_at = NULL, lifted_by = NULL`,
-			erased, [16]byte(request))
+			erased, [16]byte(request), suppress)
 		if err != nil {
 			return fmt.Errorf("suppress identifiers: %w", err)
 		}
@@ -116,17 +122,22 @@ func (db *DB) Erase(ctx context.Context, request, profile uuid.UUID, now time.Ti
 		if _, err := tx.Exec(ctx, "UPDATE dsr_requests SET result = $2 WHERE id = $1", [16]byte(request), result); err != nil {
 			return fmt.Errorf("erasure report: %w", err)
 		}
-		if len(rep.Held) > 0 {
-			// The profile stays with the held records, restricted, its
-			// anchor the oldest record left.
-			for _, h := range rep.Held {
-				if _, err := tx.Exec(ctx, `INSERT INTO record_restrictions (record_id, request_id, reason) VALUES ($1, $2, 'legal_hold')
-					ON CONFLICT DO NOTHING`, [16]byte(h.Record), [16]byte(request)); err != nil {
-					return fmt.Errorf("restrict held records: %w", err)
-				}
+		for _, h := range rep.Held {
+			if _, err := tx.Exec(ctx, `INSERT INTO record_restrictions (record_id, request_id, reason) VALUES ($1, $2, 'legal_hold')
+				ON CONFLICT DO NOTHING`, [16]byte(h.Record), [16]byte(request)); err != nil {
+				return fmt.Errorf("restrict held records: %w", err)
 			}
-			_, err := tx.Exec(ctx, `UPDATE profiles SET anchor = $2, updated_at = $3 WHERE id = $1 AND anchor <> ALL($4)`,
-				[16]byte(cur), [16]byte(rep.Held[0].Record), now, uuids(heldIDs(rep.Held)))
+		}
+		var left *[16]byte
+		if err := tx.QueryRow(ctx, `SELECT min(record_id::text)::uuid FROM profile_members WHERE profile_id = $1`, [16]byte(cur)).Scan(&left); err != nil {
+			return err
+		}
+		if left != nil {
+			// The profile stays with what is left (held records,
+			// restricted; records outside a retention's scope), its
+			// anchor the oldest record left.
+			_, err := tx.Exec(ctx, `UPDATE profiles SET anchor = $2, updated_at = $3 WHERE id = $1
+				AND NOT EXISTS (SELECT 1 FROM profile_members WHERE record_id = profiles.anchor)`, [16]byte(cur), *left, now)
 			return err
 		}
 		// Nothing left: the profile goes, and every id that led to it
@@ -149,14 +160,6 @@ func (db *DB) Erase(ctx context.Context, request, profile uuid.UUID, now time.Ti
 		return nil
 	})
 	return rep, err
-}
-
-func heldIDs(hs []dsr.HeldRecord) []uuid.UUID {
-	out := make([]uuid.UUID, len(hs))
-	for i, h := range hs {
-		out[i] = h.Record
-	}
-	return out
 }
 
 // ErasedBy reports whether a profile id was erased, and by which request.

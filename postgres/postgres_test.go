@@ -304,9 +304,11 @@ func TestSources(t *testing.T) {
 	if _, err := db.AddSource(ctx, identity.Source{Name: "sales", Department: "sales"}); !errors.Is(err, postgres.ErrConflict) {
 		t.Fatalf("duplicate source: %v", err)
 	}
-	// sales, and self_service: the migrations register the customers' own.
+	// sales, and self_service and subject: the migrations register the
+	// customers' own records and the values people correct themselves.
 	srcs, err := db.Sources(ctx)
-	if err != nil || len(srcs) != 2 || srcs[0].Priority != 70 || srcs[1].Name != "self_service" || !srcs[1].UniqueRecords {
+	if err != nil || len(srcs) != 3 || srcs[0].Priority != 70 || srcs[1].Name != "self_service" || !srcs[1].UniqueRecords ||
+		srcs[2].Name != "subject" || srcs[2].Priority != 1000 {
 		t.Fatalf("Sources = %+v, %v", srcs, err)
 	}
 }

@@ -13,14 +13,18 @@ import (
 )
 
 const requestColumns = `id, type, state, profile_id, customer, channel, purposes, received_at, received_by, verified_at, due_at,
-	extended_months, duplicate_of, outcome, closed_at, updated_at, kek_id, wrapped_key, evidence, result, corrections`
+	extended_months, duplicate_of, outcome, closed_at, updated_at, kek_id, wrapped_key, evidence, result, corrections, scope`
 
 func scanRequest(r pgx.CollectableRow) (dsr.Stored, error) {
 	var s dsr.Stored
 	var id, profile [16]byte
 	var customer, dup *[16]byte
+	var scope [][16]byte
 	err := r.Scan(&id, &s.Type, &s.State, &profile, &customer, &s.Channel, &s.Details.Purposes, &s.ReceivedAt, &s.ReceivedBy,
-		&s.VerifiedAt, &s.Due, &s.ExtendedBy, &dup, &s.Outcome, &s.ClosedAt, &s.UpdatedAt, &s.KEK, &s.Wrapped, &s.Evidence, &s.Result, &s.Corrections)
+		&s.VerifiedAt, &s.Due, &s.ExtendedBy, &dup, &s.Outcome, &s.ClosedAt, &s.UpdatedAt, &s.KEK, &s.Wrapped, &s.Evidence, &s.Result, &s.Corrections, &scope)
+	for _, id := range scope {
+		s.Scope = append(s.Scope, id)
+	}
 	s.ID, s.Profile = id, profile
 	if customer != nil {
 		c := uuid.UUID(*customer)
@@ -48,9 +52,9 @@ func (db *DB) CreateRequest(ctx context.Context, r dsr.Stored, first dsr.StoredE
 			purposes = []string{}
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO dsr_requests (`+requestColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
 			[16]byte(r.ID), r.Type, r.State, [16]byte(r.Profile), nullUUID(r.Customer), r.Channel, purposes, r.ReceivedAt, r.ReceivedBy,
-			r.VerifiedAt, r.Due, r.ExtendedBy, nullUUID(r.DuplicateOf), r.Outcome, r.ClosedAt, r.UpdatedAt, r.KEK, r.Wrapped, r.Evidence, r.Result, r.Corrections)
+			r.VerifiedAt, r.Due, r.ExtendedBy, nullUUID(r.DuplicateOf), r.Outcome, r.ClosedAt, r.UpdatedAt, r.KEK, r.Wrapped, r.Evidence, r.Result, r.Corrections, uuids(r.Scope))
 		if err != nil {
 			return fmt.Errorf("create request: %w", err)
 		}
@@ -207,4 +211,50 @@ func (db *DB) OpenRequestIDs(ctx context.Context) ([]uuid.UUID, error) {
 		err := r.Scan(&id)
 		return id, err
 	})
+}
+
+// ExpiredRecords finds records whose retention expired, by profile: the
+// source's own retention, else the longest retention of the purposes it
+// collected them for, counted from the record's last update. Records
+// under a legal hold, and records an open request already covers, are
+// left out.
+func (db *DB) ExpiredRecords(ctx context.Context, now time.Time, limit int) (map[uuid.UUID][]uuid.UUID, error) {
+	rows, err := db.pool.Query(ctx, `SELECT m.profile_id, r.id FROM records r
+		JOIN sources s ON s.name = r.source JOIN profile_members m ON m.record_id = r.id
+		CROSS JOIN LATERAL (SELECT coalesce(s.retention_days,
+			(SELECT max(p.retention_days) FROM purposes p WHERE p.id = ANY(s.purposes))) AS days) k
+		WHERE r.wrapped_key IS NOT NULL AND k.days IS NOT NULL AND r.updated_at + make_interval(days => k.days) < $1
+		AND NOT EXISTS (SELECT 1 FROM legal_holds h WHERE h.source = r.source AND h.lifted_at IS NULL
+			AND r.created_at + make_interval(days => h.retain_days) > $1)
+		AND NOT EXISTS (SELECT 1 FROM dsr_requests q WHERE q.closed_at IS NULL AND r.id = ANY(q.scope))
+		ORDER BY m.profile_id, r.id LIMIT $2`, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("expired records: %w", err)
+	}
+	defer rows.Close()
+	out := map[uuid.UUID][]uuid.UUID{}
+	for rows.Next() {
+		var p, r [16]byte
+		if err := rows.Scan(&p, &r); err != nil {
+			return nil, fmt.Errorf("expired records: %w", err)
+		}
+		out[p] = append(out[p], r)
+	}
+	return out, rows.Err()
+}
+
+// SetRetention sets a source's retention (days <= 0: none of its own).
+func (db *DB) SetRetention(ctx context.Context, source string, days int) error {
+	var v any
+	if days > 0 {
+		v = days
+	}
+	tag, err := db.pool.Exec(ctx, "UPDATE sources SET retention_days = $2 WHERE name = $1", source, v)
+	if err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("source %q: %w", source, ErrNotFound)
+	}
+	return nil
 }

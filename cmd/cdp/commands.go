@@ -123,6 +123,7 @@ func sourcesAddCommand() command {
 			unique := fs.Bool("unique", false, "the source holds at most one record per person")
 			basis := fs.String("legal-basis", "contract", "GDPR Art. 6(1) basis the records were collected under: consent, contract, legal_obligation, vital_interests, public_task, legitimate_interests")
 			purposes := fs.String("purposes", "", "comma-separated purposes the records were collected for (empty: any purpose the basis supports)")
+			retention := fs.Int("retention-days", 0, "erase records this many days after their last update (0: as long as their purposes' retention, if the source names purposes)")
 			return cfg.withDB(func(ctx context.Context, cl *cli, args []string, db *postgres.DB) error {
 				if len(args) != 1 {
 					return fmt.Errorf("want one source name: %w", errUsage)
@@ -141,6 +142,11 @@ func sourcesAddCommand() command {
 					LegalBasis: string(lb), Purposes: splitList(*purposes)})
 				if err != nil {
 					return err
+				}
+				if *retention > 0 {
+					if err := db.SetRetention(ctx, s.Name, *retention); err != nil {
+						return err
+					}
 				}
 				fmt.Fprintf(cl.stdout, "registered source %s (department %s, priority %d, legal basis %s)\n", s.Name, s.Department, s.Priority, s.LegalBasis)
 				return nil

@@ -154,11 +154,14 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 	var runner *jobs.Runner
 	sender := webhook.NewClient()
 	runner, err = jobs.New(db.Pool(), jobs.Handlers{
-		Request:        func(ctx context.Context, id uuid.UUID) error { return svc.Execute(ctx, db, db, db, runner, importer, id) },
+		Request: func(ctx context.Context, id uuid.UUID) error {
+			return svc.Execute(ctx, db, db, db, runner, importer, id)
+		},
 		Notice:         func(ctx context.Context, id uuid.UUID) error { return svc.DeliverNotice(ctx, db, sender, id) },
 		OpenRequests:   db.OpenRequestIDs,
 		PendingNotices: db.PendingNoticeIDs,
-	}, jobs.Options{Log: log, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter})
+		Retention:      func(ctx context.Context) (int, error) { return svc.SweepRetention(ctx, db, db, runner) },
+	}, jobs.Options{Log: log, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter, RetentionEvery: cfg.RetentionEvery})
 	if err != nil {
 		return err
 	}
