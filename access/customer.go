@@ -30,6 +30,8 @@ type CustomerStore interface {
 	// blind index of kind ("email", "phone").
 	RecordsByIndex(ctx context.Context, kind string, sum []byte, limit int) (records, profiles []uuid.UUID, err error)
 	RecordProfile(ctx context.Context, record uuid.UUID) (uuid.UUID, error)
+	// LiftSuppression lifts the suppression of an erased identifier.
+	LiftSuppression(ctx context.Context, kind string, sum []byte, by string) (bool, error)
 }
 
 // Link returns the record and profile that stand for a customer, linking
@@ -72,7 +74,12 @@ func (s *Service) Link(ctx context.Context, cs CustomerStore, im ingest.Importer
 		return linked, profile, err
 	}
 	// No profile holds the address, or several do (a shared address):
-	// the customer's own record joins whatever resolution says.
+	// the customer's own record joins whatever resolution says. A person
+	// who was erased and signs up again gives a new lawful basis (the
+	// account's contract): their verified address is no longer suppressed.
+	if _, err := cs.LiftSuppression(ctx, "email", sum, "customer:"+c.IdentityID.String()); err != nil {
+		return uuid.Nil, uuid.Nil, err
+	}
 	im.Actor = "customer:" + c.IdentityID.String()
 	im.Sources = nil
 	im.Progress = nil

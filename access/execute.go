@@ -236,6 +236,28 @@ func (s *Service) SealSecret(recipient uuid.UUID, secret []byte) (kek int32, wra
 	return key.KEK, key.Wrapped, sealed, err
 }
 
+// FailRequest closes a request its job could not carry out: a permanent
+// error, or every retry spent. The reason names ids and causes, no values.
+func (s *Service) FailRequest(ctx context.Context, store RequestStore, id uuid.UUID, cause error) error {
+	r, err := store.Request(ctx, id)
+	if err != nil {
+		return err
+	}
+	if r.State != dsr.Approved && r.State != dsr.InProgress {
+		return nil
+	}
+	key, err := s.requestKey(r)
+	if err != nil {
+		return err
+	}
+	reason, err := key.Seal(vault.ContextNote, []vault.Item{{Tag: 1, Value: []byte(cause.Error())}})
+	if err != nil {
+		return err
+	}
+	return store.Transition(ctx, id, r.State, dsr.Failed, dsr.Change{Outcome: "failed"},
+		dsr.StoredEvent{Event: dsr.Event{Actor: jobActor, At: time.Now().UTC()}, Reason: reason})
+}
+
 // rectify enters a rectification's corrected values as a record of the
 // source "subject" (its source id is the request's id, so doing it again
 // changes nothing), which wins survivorship over every department, and
@@ -274,7 +296,7 @@ func (s *Service) rectify(ctx context.Context, r dsr.Stored, im ingest.Importer)
 		return rep, err
 	}
 	if created == uuid.Nil {
-		return rep, fmt.Errorf("the corrected values were refused: %s", problems)
+		return rep, fmt.Errorf("the corrected values were refused: %s%w", problems, dsr.ErrCannot)
 	}
 	res, err := s.resolver.Incremental(ctx, jobActor, []uuid.UUID{created})
 	if err != nil {

@@ -177,6 +177,7 @@ func (s *Service) export(ctx context.Context, req Request, r dsr.Request, consen
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	out.Access = grant(&req, d, list, es[0])
+	out.Profile.Access, out.Consent.Access = out.Access, out.Access // one decision, one audit entry for the whole package
 	return out, nil
 }
 

@@ -120,6 +120,11 @@ func (s *Service) NewRequest(ctx context.Context, req Request, store RequestStor
 	}
 	cur, _, _, err := s.store.ProfileRecords(ctx, in.Profile)
 	if errors.Is(err, derrors.ErrNotFound) {
+		if by, at, erased, err := s.store.ErasedBy(ctx, in.Profile); err != nil {
+			return nil, err
+		} else if erased {
+			return nil, fmt.Errorf("profile %s was erased on %s by request %s: %w", in.Profile, at.UTC().Format(time.RFC3339), by, ErrGone)
+		}
 		return nil, fmt.Errorf("profile %s: %w", in.Profile, ErrNotFound)
 	}
 	if err != nil {
@@ -436,4 +441,56 @@ func (s *Service) DecideRequest(ctx context.Context, req Request, store RequestS
 		}
 	}
 	return s.view(ctx, store, id, true)
+}
+
+// Lift is the DPO's lifting of a suppression: the person came back under
+// a new lawful basis (a new contract, fresh consent).
+type Lift struct {
+	Kind   string `json:"kind"`  // email, phone or national_id
+	Value  string `json:"value"` // hashed at once with the index key, never stored
+	Reason string `json:"reason"`
+}
+
+// Suppressions lifts suppressions.
+type Suppressions interface {
+	LiftSuppression(ctx context.Context, kind string, sum []byte, by string) (bool, error)
+}
+
+// LiftSuppression lifts the suppression of one identifier, audited.
+// ErrNotFound when it is not suppressed.
+func (s *Service) LiftSuppression(ctx context.Context, req Request, store Suppressions, l Lift) error {
+	var sum []byte
+	switch l.Kind {
+	case "email":
+		if v, ok := identity.NormalizeEmail(l.Value); ok {
+			sum = s.vault.Index().SumString(vault.IndexEmail, v)
+		}
+	case "phone":
+		if v, ok := identity.NormalizePhone(l.Value, s.region); ok {
+			sum = s.vault.Index().SumString(vault.IndexPhone, v)
+		}
+	case "national_id":
+		if v := identity.NormalizeNationalID(l.Value); v != "" {
+			sum = s.vault.Index().SumString(vault.IndexNationalID, v)
+		}
+	default:
+		return fmt.Errorf("kind: want email, phone or national_id: %w", dsr.ErrInvalid)
+	}
+	if sum == nil {
+		return fmt.Errorf("value: not a usable %s: %w", l.Kind, dsr.ErrInvalid)
+	}
+	if len(l.Reason) < 10 || len(l.Reason) > MaxReasonBytes {
+		return fmt.Errorf("reason: the new lawful basis, 10 to %d bytes: %w", MaxReasonBytes, dsr.ErrInvalid)
+	}
+	if err := s.requestDecision(ctx, &req, nil, "lift suppression of an "+l.Kind); err != nil {
+		return err
+	}
+	lifted, err := store.LiftSuppression(ctx, l.Kind, sum, req.Principal.Actor())
+	if err != nil {
+		return err
+	}
+	if !lifted {
+		return fmt.Errorf("this %s is not suppressed: %w", l.Kind, ErrNotFound)
+	}
+	return nil
 }

@@ -9,6 +9,7 @@
 package dsr
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,6 +24,9 @@ var (
 	ErrTransition = derrors.New(derrors.ErrConflict, "not allowed in the request's state")
 	ErrNotFound   = derrors.New(derrors.ErrNotFound, "no such request")
 	ErrStepUp     = derrors.New(derrors.ErrForbidden, "a stronger login is required")
+	// ErrCannot reports a request that cannot be carried out however
+	// often it is tried (corrected values the import refuses): it fails.
+	ErrCannot = errors.New("the request cannot be carried out")
 )
 
 // Type is what the person asks for.
@@ -110,13 +114,12 @@ type Request struct {
 	Scope []uuid.UUID `json:"scope,omitempty"`
 	// Details are what the type needs: the purposes objected to, the
 	// corrected values of a rectification (sealed, not here), the scope.
-	Details      Details    `json:"details"`
-	ReceivedAt   time.Time  `json:"received_at"`
-	ReceivedBy   string     `json:"received_by"`
-	VerifiedAt   *time.Time `json:"verified_at,omitempty"`
-	Due          time.Time  `json:"due_at"`
-	ExtendedBy   int        `json:"extended_months,omitempty"`
-	ExtendReason string     `json:"extension_reason,omitempty"`
+	Details    Details    `json:"details"`
+	ReceivedAt time.Time  `json:"received_at"`
+	ReceivedBy string     `json:"received_by"`
+	VerifiedAt *time.Time `json:"verified_at,omitempty"`
+	Due        time.Time  `json:"due_at"`
+	ExtendedBy int        `json:"extended_months,omitempty"`
 	// DuplicateOf links a request to an earlier one of the same person
 	// and type within the duplicate window.
 	DuplicateOf *uuid.UUID `json:"duplicate_of,omitempty"`
@@ -197,7 +200,11 @@ func CheckExtension(r *Request, months int, reason string, now time.Time) error 
 }
 
 // Overdue reports whether an open request passed its deadline.
-func (r *Request) Overdue(now time.Time) bool { return !r.State.Final() && now.After(r.Due) }
+// A request waiting for identity verification is never overdue: its clock
+// stands still.
+func (r *Request) Overdue(now time.Time) bool {
+	return !r.State.Final() && r.State != Received && now.After(r.Due)
+}
 
 // DuplicateWindow is how far back an earlier request of the same person
 // and type makes a new one a duplicate.

@@ -74,6 +74,10 @@ func TestOverdueAndExtensions(t *testing.T) {
 	if r.Overdue(day("2027-01-01 00:00:00")) {
 		t.Error("a completed request is overdue")
 	}
+	r.State = dsr.Received
+	if r.Overdue(day("2027-01-01 00:00:00")) {
+		t.Error("a request waiting for verification is overdue: its clock stands still")
+	}
 	r.State = dsr.InProgress
 	reason := "the request covers twelve years of billing records"
 	for _, c := range []struct {

@@ -25,6 +25,7 @@ import (
 	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/httpapi"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
@@ -142,6 +143,8 @@ func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 		Notice:         func(ctx context.Context, id uuid.UUID) error { return svc.DeliverNotice(ctx, db, sender, id) },
 		OpenRequests:   db.OpenRequestIDs,
 		PendingNotices: db.PendingNoticeIDs,
+		Failed:         func(ctx context.Context, id uuid.UUID, cause error) error { return svc.FailRequest(ctx, db, id, cause) },
+		Permanent:      dsr.ErrCannot,
 		Retention:      func(ctx context.Context) (int, error) { return svc.SweepRetention(ctx, db, db, runner) },
 	}, jobs.Options{RetentionEvery: time.Second, Log: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), SweepEvery: time.Hour})
 	if err != nil {
@@ -163,6 +166,7 @@ func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 		Access:       svc,
 		Requests:     db,
 		Notices:      db,
+		Suppressions: db,
 		Queue:        runner,
 		Reviews:      db,
 		Resolver:     res,

@@ -199,3 +199,16 @@ func (s *Server) ackNotice(c *fiber.Ctx) error {
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
+
+// liftSuppression lifts the suppression of an erased person's identifier
+// (the DPO, with the new lawful basis as the reason).
+func (s *Server) liftSuppression(c *fiber.Ctx) error {
+	var body access.Lift
+	if err := decodeBody(c, &body); err != nil {
+		return err
+	}
+	if err := s.access.LiftSuppression(c.UserContext(), accessRequest(c), s.suppress, body); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}

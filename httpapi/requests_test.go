@@ -286,6 +286,26 @@ func TestErasureDestroysKeysSuppressesAndTombstones(t *testing.T) {
 	if n := pgtest.Count(t, e.owner, "SELECT count(*) FROM records"); n != 1 {
 		t.Errorf("re-ingest recreated the person: %d records", n)
 	}
+	wantProblem(t, e.do("POST", "/v1/requests", e.tokens["dpo"], "application/json",
+		`{"type":"access","profile_id":"`+w.String()+`"}`), 410, "/problems/erased")
+	// A new lawful basis lifts a suppression explicitly: the person signs
+	// up again (their verified address), or the DPO records one.
+	again := e.customer(person["email"])
+	r = e.get(again.SessionToken, "/v1/me")
+	var fresh profileBody
+	r.json(t, &fresh)
+	if r.status != 200 || fresh.ID == w.String() || fresh.Attributes["email"].Source != "self_service" {
+		t.Errorf("signing up again: %d %s", r.status, r.body)
+	}
+	lift := func(body string) response { return e.do("POST", "/v1/suppressions/lift", e.tokens["dpo"], "application/json", body) }
+	wantProblem(t, lift(`{"kind":"phone","value":"`+person["phone"]+`","reason":"x"}`), 400, "/problems/invalid-request")
+	wantProblem(t, lift(`{"kind":"shoe","value":"9","reason":"signed a new contract on 2026-11-01"}`), 400, "/problems/invalid-request")
+	if r := lift(`{"kind":"phone","value":"` + person["phone"] + `","reason":"signed a new contract on 2026-11-01"}`); r.status != 204 {
+		t.Errorf("lift: %d %s", r.status, r.body)
+	}
+	wantProblem(t, lift(`{"kind":"phone","value":"`+person["phone"]+`","reason":"signed a new contract on 2026-11-01"}`), 404, "/problems/not-found")
+	wantProblem(t, e.do("POST", "/v1/suppressions/lift", e.tokens["sales-reader"], "application/json",
+		`{"kind":"email","value":"a@b.c","reason":"signed a new contract"}`), 403, "/problems/forbidden")
 	// The audit log still verifies and names only ids.
 	if err := e.verifyAudit(); err != nil {
 		t.Errorf("audit chain after erasure: %v", err)

@@ -78,6 +78,8 @@ type Config struct {
 	// Notices records recipients' acknowledgements.
 	Requests access.RequestStore
 	Notices  access.NoticeAcker
+	// Suppressions lifts the suppression of erased people's identifiers.
+	Suppressions access.Suppressions
 	Queue    access.Queue
 	// StepUp requires customers to log in with a second factor (AAL2)
 	// for erasure and export requests.
@@ -114,6 +116,7 @@ type Server struct {
 	catalogue  access.CatalogueStore
 	requests   access.RequestStore
 	notices    access.NoticeAcker
+	suppress   access.Suppressions
 	queue      access.Queue
 	stepUp     bool
 }
@@ -139,6 +142,7 @@ func New(cfg Config) *Server {
 		catalogue:  cfg.Catalogue,
 		requests:   cfg.Requests,
 		notices:    cfg.Notices,
+		suppress:   cfg.Suppressions,
 		queue:      cfg.Queue,
 		stepUp:     cfg.StepUp,
 	}
@@ -215,6 +219,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	v1.Get("/requests/:id/export", staff, s.getExport)
 	v1.Post("/requests/:id/:action", staff, s.decideRequest)
 	v1.Post("/notices/:id/ack", staff, s.ackNotice)
+	v1.Post("/suppressions/lift", staff, s.liftSuppression)
 
 	// Customers, with their Ory Kratos session.
 	me := v1.Group("/me", s.customer)

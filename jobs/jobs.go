@@ -14,6 +14,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -29,6 +30,10 @@ import (
 // RequestArgs is the job of one request.
 type RequestArgs struct {
 	Request uuid.UUID `json:"request_id"`
+	// Again, when set, is a follow-up run queued while the request's job
+	// was running (an acknowledgement arriving as the job finished): the
+	// second of the run, so that there is at most one such per second.
+	Again int64 `json:"again,omitempty"`
 }
 
 // Kind names the job kind in River's tables.
@@ -90,8 +95,14 @@ type Runner struct {
 
 // Handlers are what the jobs do.
 type Handlers struct {
-	// Request carries out one request, idempotently.
+	// Request carries out one request, idempotently. An error wrapping
+	// Permanent is not retried.
 	Request func(ctx context.Context, id uuid.UUID) error
+	// Failed closes a request whose job gave up: a permanent error, or
+	// the last attempt failed.
+	Failed func(ctx context.Context, id uuid.UUID, cause error) error
+	// Permanent marks the errors not worth retrying.
+	Permanent error
 	// Notice delivers one notice.
 	Notice func(ctx context.Context, id uuid.UUID) error
 	// OpenRequests and PendingNotices list what should have a job, for
@@ -128,10 +139,20 @@ func New(pool *pgxpool.Pool, h Handlers, o Options) (*Runner, error) {
 	log := o.Log
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[RequestArgs]) error {
 		err := h.Request(ctx, j.Args.Request)
-		if err != nil {
-			// Retried with backoff; the error names ids, never values.
-			log.Warn("request job failed", slog.String("request", j.Args.Request.String()),
-				slog.Int("attempt", j.Attempt), slog.String("error", err.Error()))
+		if err == nil {
+			return nil
+		}
+		// Retried with backoff; the error names ids, never values.
+		log.Warn("request job failed", slog.String("request", j.Args.Request.String()),
+			slog.Int("attempt", j.Attempt), slog.String("error", err.Error()))
+		permanent := h.Permanent != nil && errors.Is(err, h.Permanent)
+		if (permanent || j.Attempt >= j.MaxAttempts) && h.Failed != nil {
+			if ferr := h.Failed(ctx, j.Args.Request, err); ferr != nil {
+				return ferr // try again: the request must not stay open silently
+			}
+		}
+		if permanent {
+			return river.JobCancel(err)
 		}
 		return err
 	}))
@@ -207,10 +228,20 @@ func (r *Runner) Notify(ctx context.Context, id uuid.UUID) error {
 	return nil
 }
 
-// Enqueue queues a request's job, unless it has a live one.
+// Enqueue queues a request's job. When it has a live one already, which
+// may be finishing without having seen what prompted this call, a
+// follow-up run is queued a second later: runs are idempotent, a missed
+// one would leave the request waiting for the sweep.
 func (r *Runner) Enqueue(ctx context.Context, id uuid.UUID) error {
-	if _, err := r.client.Insert(ctx, RequestArgs{Request: id}, nil); err != nil {
+	res, err := r.client.Insert(ctx, RequestArgs{Request: id}, nil)
+	if err != nil {
 		return fmt.Errorf("queue request %s: %w", id, err)
+	}
+	if res.UniqueSkippedAsDuplicate {
+		at := time.Now().Add(time.Second)
+		if _, err := r.client.Insert(ctx, RequestArgs{Request: id, Again: at.Unix()}, &river.InsertOpts{ScheduledAt: at}); err != nil {
+			return fmt.Errorf("queue request %s: %w", id, err)
+		}
 	}
 	return nil
 }

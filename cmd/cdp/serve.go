@@ -22,6 +22,7 @@ import (
 	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/demo"
+	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/httpapi"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
@@ -160,6 +161,8 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 		Notice:         func(ctx context.Context, id uuid.UUID) error { return svc.DeliverNotice(ctx, db, sender, id) },
 		OpenRequests:   db.OpenRequestIDs,
 		PendingNotices: db.PendingNoticeIDs,
+		Failed:         func(ctx context.Context, id uuid.UUID, cause error) error { return svc.FailRequest(ctx, db, id, cause) },
+		Permanent:      dsr.ErrCannot,
 		Retention:      func(ctx context.Context) (int, error) { return svc.SweepRetention(ctx, db, db, runner) },
 	}, jobs.Options{Log: log, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter, RetentionEvery: cfg.RetentionEvery})
 	if err != nil {
@@ -187,6 +190,7 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 		Catalogue:    db,
 		Requests:     db,
 		Notices:      db,
+		Suppressions: db,
 		Queue:        runner,
 		StepUp:       cfg.StepUp,
 		Ready: []httpapi.Check{
