@@ -297,7 +297,9 @@ func TestErasureDestroysKeysSuppressesAndTombstones(t *testing.T) {
 	if r.status != 200 || fresh.ID == w.String() || fresh.Attributes["email"].Source != "self_service" {
 		t.Errorf("signing up again: %d %s", r.status, r.body)
 	}
-	lift := func(body string) response { return e.do("POST", "/v1/suppressions/lift", e.tokens["dpo"], "application/json", body) }
+	lift := func(body string) response {
+		return e.do("POST", "/v1/suppressions/lift", e.tokens["dpo"], "application/json", body)
+	}
 	wantProblem(t, lift(`{"kind":"phone","value":"`+person["phone"]+`","reason":"x"}`), 400, "/problems/invalid-request")
 	wantProblem(t, lift(`{"kind":"shoe","value":"9","reason":"signed a new contract on 2026-11-01"}`), 400, "/problems/invalid-request")
 	if r := lift(`{"kind":"phone","value":"` + person["phone"] + `","reason":"signed a new contract on 2026-11-01"}`); r.status != 204 {

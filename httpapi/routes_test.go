@@ -63,7 +63,7 @@ func routeCalls(w, b uuid.UUID, request, myRequest string) map[string][]routeCal
 		"GET /v1/requests":            {{path: "/v1/requests?state=completed"}},
 		"GET /v1/requests/:id":        {{path: "/v1/requests/" + request}},
 		"GET /v1/requests/:id/export": {{path: "/v1/requests/" + request + "/export"}, {path: "/v1/requests/" + request + "/export?format=csv"}},
-		"POST /v1/notices/:id/ack": {{path: "/v1/notices/" + uuid.NewString() + "/ack"}},
+		"POST /v1/notices/:id/ack":    {{path: "/v1/notices/" + uuid.NewString() + "/ack"}},
 		"POST /v1/suppressions/lift": {{path: "/v1/suppressions/lift", ctype: "application/json",
 			body: `{"kind":"email","value":"nobody@example.org","reason":"walking every route"}`}},
 		"POST /v1/requests/:id/:action": {{path: "/v1/requests/" + request + "/extend", ctype: "application/json",

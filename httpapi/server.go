@@ -80,7 +80,7 @@ type Config struct {
 	Notices  access.NoticeAcker
 	// Suppressions lifts the suppression of erased people's identifiers.
 	Suppressions access.Suppressions
-	Queue    access.Queue
+	Queue        access.Queue
 	// StepUp requires customers to log in with a second factor (AAL2)
 	// for erasure and export requests.
 	StepUp bool
