@@ -76,6 +76,12 @@ type env struct {
 // database role, the embedded policy, the audit writer, the resolver.
 func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 	t.Helper()
+	return newEnvWith(t, nil, ready...)
+}
+
+// newEnvWith is newEnv with the server's configuration adjusted.
+func newEnvWith(t *testing.T, configure func(*httpapi.Config), ready ...httpapi.Check) *env {
+	t.Helper()
 	db, _, owner := pgtest.NewAppStore(t)
 	ctx := context.Background()
 	v := pgtest.NewVault(t, db)
@@ -154,7 +160,7 @@ func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { runner.Stop(context.Background()) })
-	e.srv = httpapi.New(httpapi.Config{
+	cfg := httpapi.Config{
 		Log:      slog.New(slog.NewJSONHandler(e.logs, nil)),
 		Tokens:   db,
 		Sources:  db,
@@ -174,7 +180,11 @@ func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 		Customers:    db,
 		Consents:     db,
 		Catalogue:    db,
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	e.srv = httpapi.New(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/dsr"
+	"github.com/cdp-project/cdp/httpapi"
 	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/postgres/pgtest"
 	"github.com/cdp-project/cdp/vault"
@@ -717,4 +718,19 @@ func TestRetentionErasesExpiredRecords(t *testing.T) {
 		t.Errorf("the rest of Wilhelmina's profile: %d", r.status)
 	}
 	wantProblem(t, e.get(e.tokens["dpo"], "/v1/profiles/"+b.String()+"?purpose=compliance"), 410, "/problems/erased")
+}
+
+// With step-up on, a customer logged in with a password only (AAL1) may
+// not ask for erasure or an export; other requests are fine.
+func TestStepUpForErasureAndExports(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, func(c *httpapi.Config) { c.StepUp = true })
+	e.seed()
+	me := e.customer(person["email"])
+	for _, typ := range []string{"erasure", "access", "portability"} {
+		wantProblem(t, e.do("POST", "/v1/me/requests", me.SessionToken, "application/json", `{"type":"`+typ+`"}`), 403, "/problems/step-up-required")
+	}
+	if r := e.do("POST", "/v1/me/requests", me.SessionToken, "application/json", `{"type":"restriction"}`); r.status != 201 {
+		t.Errorf("restriction: %d %s", r.status, r.body)
+	}
 }
