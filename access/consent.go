@@ -389,22 +389,9 @@ func (s *Service) HonourGPC(ctx context.Context, req Request, id uuid.UUID, stor
 	}
 	now := time.Now().UTC()
 	current := consent.Derive(cat.list, events, now)
-	var todo []consent.Event
-	for _, p := range cat.list {
-		if !p.Sharing {
-			continue
-		}
-		var st consent.State
-		switch c := current[p.ID]; {
-		case p.RequiresConsent && c.State == consent.Granted:
-			st = consent.Withdrawn
-		case !p.RequiresConsent && p.AllowsObjection && c.State != consent.Objected:
-			st = consent.Objected
-		default:
-			continue
-		}
-		todo = append(todo, consent.Event{ID: uuid.Must(uuid.NewV7()), Purpose: p.ID, State: st, Method: consent.MethodGPC,
-			Origin: origin(req.Principal), Actor: req.Principal.Actor(), At: now, RecordedAt: now})
+	todo := consent.Refusals(cat.list, current, func(p consent.Purpose) bool { return p.Sharing }, req.Principal.Actor(), now)
+	for i := range todo {
+		todo[i].Method, todo[i].Origin = consent.MethodGPC, origin(req.Principal)
 	}
 	if len(todo) == 0 {
 		return 0, nil

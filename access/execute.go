@@ -115,24 +115,11 @@ func (s *Service) object(ctx context.Context, r dsr.Request, store ConsentStore,
 		return 0, fmt.Errorf("profile %s has no records: %w", cur, ErrNotFound)
 	}
 	current := consent.Derive(cat.list, events, now)
-	var todo []consent.Event
-	for _, p := range cat.list {
-		named := slices.Contains(r.Details.Purposes, p.ID)
-		covered := named || p.ID == "marketing" || (len(r.Details.Purposes) == 0 && p.AllowsObjection)
-		if !covered {
-			continue
-		}
-		var st consent.State
-		switch c := current[p.ID]; {
-		case p.RequiresConsent && c.State == consent.Granted:
-			st = consent.Withdrawn
-		case !p.RequiresConsent && p.AllowsObjection && c.State != consent.Objected:
-			st = consent.Objected
-		default:
-			continue
-		}
-		todo = append(todo, consent.Event{ID: uuid.Must(uuid.NewV7()), Record: recs[0].ID, Purpose: p.ID, State: st,
-			Method: consent.MethodRequest, Origin: "request:" + r.ID.String(), Actor: jobActor, At: now, RecordedAt: now})
+	todo := consent.Refusals(cat.list, current, func(p consent.Purpose) bool {
+		return slices.Contains(r.Details.Purposes, p.ID) || p.ID == "marketing" || (len(r.Details.Purposes) == 0 && p.AllowsObjection)
+	}, jobActor, now)
+	for i := range todo {
+		todo[i].Record, todo[i].Method, todo[i].Origin = recs[0].ID, consent.MethodRequest, "request:"+r.ID.String()
 	}
 	if len(todo) == 0 {
 		return 0, nil

@@ -151,6 +151,31 @@ func Check(p Purpose, st State, noticeVersion int) error {
 	return nil
 }
 
+// Refusals are the events that refuse every purpose covered by a signal
+// or a request: consent that is granted is withdrawn, a purpose resting on
+// another basis that allows an objection is objected to. Purposes already
+// refused get nothing, so the same signal twice records nothing new. The
+// events carry no record, method or origin yet.
+func Refusals(purposes []Purpose, current map[string]Current, covered func(Purpose) bool, actor string, now time.Time) []Event {
+	var out []Event
+	for _, p := range purposes {
+		if !covered(p) {
+			continue
+		}
+		var st State
+		switch c := current[p.ID]; {
+		case p.RequiresConsent && c.State == Granted:
+			st = Withdrawn
+		case !p.RequiresConsent && p.AllowsObjection && c.State != Objected:
+			st = Objected
+		default:
+			continue
+		}
+		out = append(out, Event{ID: uuid.Must(uuid.NewV7()), Purpose: p.ID, State: st, Actor: actor, At: now, RecordedAt: now})
+	}
+	return out
+}
+
 // Conflict is an event written because merged profiles disagreed, with
 // the profile it belongs to now.
 type Conflict struct {

@@ -19,13 +19,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/auth"
-	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/httpapi"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
@@ -140,19 +138,8 @@ func newEnvWith(t *testing.T, configure func(*httpapi.Config), ready ...httpapi.
 	}
 	svc := access.New(access.Config{Store: db, Vault: v, Policy: pol, Audit: e.audit, Resolver: res})
 	importer := ingest.Importer{Vault: v, Store: db, Normalizer: identity.Normalizer{DefaultRegion: "GB"}}
-	var runner *jobs.Runner
-	sender := webhook.NewClient()
-	runner, err = jobs.New(db.Pool(), jobs.Handlers{
-		Request: func(ctx context.Context, id uuid.UUID) error {
-			return svc.Execute(ctx, db, db, db, runner, importer, id)
-		},
-		Notice:         func(ctx context.Context, id uuid.UUID) error { return svc.DeliverNotice(ctx, db, sender, id) },
-		OpenRequests:   db.OpenRequestIDs,
-		PendingNotices: db.PendingNoticeIDs,
-		Failed:         func(ctx context.Context, id uuid.UUID, cause error) error { return svc.FailRequest(ctx, db, id, cause) },
-		Permanent:      dsr.ErrCannot,
-		Retention:      func(ctx context.Context) (int, error) { return svc.SweepRetention(ctx, db, db, runner) },
-	}, jobs.Options{RetentionEvery: time.Second, Log: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), SweepEvery: time.Hour})
+	runner, err := jobs.ForService(db.Pool(), svc, db, importer, webhook.NewClient(), jobs.Options{RetentionEvery: time.Second,
+		Log: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), SweepEvery: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

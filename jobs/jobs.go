@@ -19,6 +19,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cdp-project/cdp/access"
+	"github.com/cdp-project/cdp/dsr"
+	"github.com/cdp-project/cdp/ingest"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -244,4 +247,34 @@ func (r *Runner) Enqueue(ctx context.Context, id uuid.UUID) error {
 		}
 	}
 	return nil
+}
+
+// Store is everything the request jobs read and write.
+type Store interface {
+	access.RequestStore
+	access.Executor
+	access.ConsentStore
+	access.NoticeStore
+	access.RetentionStore
+	OpenRequestIDs(ctx context.Context) ([]uuid.UUID, error)
+	PendingNoticeIDs(ctx context.Context) ([]uuid.UUID, error)
+}
+
+// ForService builds the runner of a read path's requests: it carries them
+// out with svc on store, enters rectifications with im and delivers
+// notices with send.
+func ForService(pool *pgxpool.Pool, svc *access.Service, store Store, im ingest.Importer, send access.Sender, o Options) (*Runner, error) {
+	var r *Runner
+	r, err := New(pool, Handlers{
+		Request: func(ctx context.Context, id uuid.UUID) error { return svc.Execute(ctx, store, store, store, r, im, id) },
+		Notice:  func(ctx context.Context, id uuid.UUID) error { return svc.DeliverNotice(ctx, store, send, id) },
+		Failed: func(ctx context.Context, id uuid.UUID, cause error) error {
+			return svc.FailRequest(ctx, store, id, cause)
+		},
+		Permanent:      dsr.ErrCannot,
+		OpenRequests:   store.OpenRequestIDs,
+		PendingNotices: store.PendingNoticeIDs,
+		Retention:      func(ctx context.Context) (int, error) { return svc.SweepRetention(ctx, store, store, r) },
+	}, o)
+	return r, err
 }

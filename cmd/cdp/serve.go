@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -22,7 +21,6 @@ import (
 	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/demo"
-	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/httpapi"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
@@ -152,19 +150,8 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 			time.Sleep(time.Hour)
 		}
 	}
-	var runner *jobs.Runner
-	sender := webhook.NewClient()
-	runner, err = jobs.New(db.Pool(), jobs.Handlers{
-		Request: func(ctx context.Context, id uuid.UUID) error {
-			return svc.Execute(ctx, db, db, db, runner, importer, id)
-		},
-		Notice:         func(ctx context.Context, id uuid.UUID) error { return svc.DeliverNotice(ctx, db, sender, id) },
-		OpenRequests:   db.OpenRequestIDs,
-		PendingNotices: db.PendingNoticeIDs,
-		Failed:         func(ctx context.Context, id uuid.UUID, cause error) error { return svc.FailRequest(ctx, db, id, cause) },
-		Permanent:      dsr.ErrCannot,
-		Retention:      func(ctx context.Context) (int, error) { return svc.SweepRetention(ctx, db, db, runner) },
-	}, jobs.Options{Log: log, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter, RetentionEvery: cfg.RetentionEvery})
+	runner, err := jobs.ForService(db.Pool(), svc, db, importer, webhook.NewClient(),
+		jobs.Options{Log: log, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter, RetentionEvery: cfg.RetentionEvery})
 	if err != nil {
 		return err
 	}
