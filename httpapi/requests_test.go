@@ -167,6 +167,8 @@ func TestAccessRequestFromIntakeToDownload(t *testing.T) {
 	if r.status != 200 || x.Schema != "cdp.export/1" {
 		t.Fatalf("export: %d %.500s", r.status, r.body)
 	}
+	// The package's shape is the contract of cdp.export/1.
+	golden(t, "export-v1.shape", shape(t, r.body))
 	if a := x.Profile.Attributes["family_name"]; a.Value != person["family_name"] || a.Source == "" || a.Rule == "" {
 		t.Errorf("golden attribute without provenance: %+v", a)
 	}
