@@ -35,6 +35,7 @@ type RequestStore interface {
 	Transition(ctx context.Context, id uuid.UUID, from, to dsr.State, c dsr.Change, e dsr.StoredEvent) error
 	Notifications(ctx context.Context, request uuid.UUID) ([]dsr.Notification, error)
 	OverrideNotices(ctx context.Context, request uuid.UUID) (int, error)
+	Restrict(ctx context.Context, request, profile uuid.UUID, lift bool) error
 }
 
 // Queue runs approved requests and delivers their notices as durable
@@ -418,6 +419,19 @@ func (s *Service) DecideRequest(ctx context.Context, req Request, store RequestS
 		if _, err := store.OverrideNotices(ctx, id); err != nil {
 			return nil, err
 		}
+	case "lift":
+		// Art. 18(3): a restriction ends when its ground does (the
+		// accuracy verified, the objection decided); the person is told.
+		if r.Type != dsr.Restriction || r.State != dsr.Completed {
+			return nil, fmt.Errorf("only a completed restriction is lifted: %w", dsr.ErrTransition)
+		}
+		if len(dec.Reason) < 10 {
+			return nil, fmt.Errorf("reason: why the restriction ends, at least 10 bytes: %w", dsr.ErrInvalid)
+		}
+		if err := store.Restrict(ctx, id, r.Profile, true); err != nil {
+			return nil, err
+		}
+		s.Forget()
 	case "extend":
 		if err := dsr.CheckExtension(&r.Request, dec.Months, dec.Reason, now); err != nil {
 			return nil, err
@@ -426,7 +440,7 @@ func (s *Service) DecideRequest(ctx context.Context, req Request, store RequestS
 		due := dsr.Due(r.ReceivedAt, r.VerifiedAt, dec.Months, now)
 		c.Due = &due
 	default:
-		return nil, fmt.Errorf("action %q: want verify, approve, reject, extend or override: %w", clip(dec.Action), dsr.ErrInvalid)
+		return nil, fmt.Errorf("action %q: want verify, approve, reject, extend, override or lift: %w", clip(dec.Action), dsr.ErrInvalid)
 	}
 	if from != to && !dsr.CanMove(from, to) {
 		return nil, fmt.Errorf("a %s request cannot be %s: %w", from, dec.Action+"d", dsr.ErrTransition)

@@ -359,6 +359,21 @@ func TestHoldsRestrictionsAndObjections(t *testing.T) {
 	if r := e.get(e.tokens["dpo"], "/v1/profiles/"+b.String()+"?purpose=legal_claims"); r.status != 200 {
 		t.Errorf("legal claims on a restricted profile: %d", r.status)
 	}
+	// Lifted once its ground is gone: readable again at once.
+	restriction := e.intake("restriction", b, true, "")
+	wantProblem(t, e.act(restriction.ID, "lift", `{"reason":"not yet"}`), 409, "/problems/invalid-transition")
+	e.complete(restriction.ID)
+	wantProblem(t, e.act(restriction.ID, "lift", `{"reason":"x"}`), 400, "/problems/invalid-request")
+	for _, q := range []string{`SELECT id::text FROM dsr_requests WHERE type = 'restriction' AND state = 'completed'`} {
+		for _, id := range strings.Split(pgtest.Query(t, e.owner, "SELECT string_agg(id::text, ',') FROM ("+q+") x"), ",") {
+			if r := e.act(id, "lift", `{"reason":"the address was verified as accurate"}`); r.status != 200 {
+				t.Fatalf("lift: %d %s", r.status, r.body)
+			}
+		}
+	}
+	if r := e.get(e.tokens["sales-reader"], "/v1/profiles/"+b.String()+"?purpose=support"); r.status != 200 {
+		t.Errorf("support read after the restrictions were lifted: %d", r.status)
+	}
 
 	// An objection to analytics; direct marketing is always covered.
 	e.complete(e.intake("objection", b, true, `,"purposes":["analytics"]`).ID)

@@ -174,7 +174,7 @@ func (db *DB) Transition(ctx context.Context, id uuid.UUID, from, to dsr.State, 
 		tag, err := tx.Exec(ctx, `UPDATE dsr_requests SET state = $3, updated_at = $4,
 			verified_at = coalesce($5, verified_at), due_at = coalesce($6, due_at), extended_months = extended_months + $7,
 			outcome = CASE WHEN $8 = '' THEN outcome ELSE $8 END, evidence = coalesce($9, evidence),
-			closed_at = coalesce($10, closed_at)
+			closed_at = coalesce(closed_at, $10)
 			WHERE id = $1 AND state = $2`,
 			[16]byte(id), string(from), string(to), e.At, c.VerifiedAt, c.Due, c.Extend, c.Outcome, c.Evidence, closed)
 		if err != nil {
