@@ -175,4 +175,12 @@ func TestEveryRouteDecidesAndAuditsBeforePersonalData(t *testing.T) {
 		walk(t, false)
 	})
 	t.Run("audit working", func(t *testing.T) { walk(t, true) })
+	// Every route logged its request, the customer's and the jobs' work
+	// included: none of it holds a value of the person.
+	logs := e.logs.String()
+	for field, v := range person {
+		if strings.Contains(logs, v) {
+			t.Errorf("the log holds the person's %s", field)
+		}
+	}
 }
