@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -30,9 +31,16 @@ type CustomerStore interface {
 	// blind index of kind ("email", "phone").
 	RecordsByIndex(ctx context.Context, kind string, sum []byte, limit int) (records, profiles []uuid.UUID, err error)
 	RecordProfile(ctx context.Context, record uuid.UUID) (uuid.UUID, error)
+	// Suppressed says since when an identifier is suppressed, if it is.
+	Suppressed(ctx context.Context, kind string, sum []byte) (time.Time, bool, error)
 	// LiftSuppression lifts the suppression of an erased identifier.
 	LiftSuppression(ctx context.Context, kind string, sum []byte, by string) (bool, error)
 }
+
+// ErrErasedAccount reports a customer whose data was erased and whose
+// account predates the erasure: nothing is recreated from it; signing up
+// again is a new start.
+var ErrErasedAccount = derrors.New(derrors.ErrForbidden, "erased")
 
 // Link returns the record and profile that stand for a customer, linking
 // them on first use: to the profile holding their verified email address
@@ -75,10 +83,20 @@ func (s *Service) Link(ctx context.Context, cs CustomerStore, im ingest.Importer
 	}
 	// No profile holds the address, or several do (a shared address):
 	// the customer's own record joins whatever resolution says. A person
-	// who was erased and signs up again gives a new lawful basis (the
+	// who was erased and signs up again gives a new lawful basis (the new
 	// account's contract): their verified address is no longer suppressed.
-	if _, err := cs.LiftSuppression(ctx, "email", sum, "customer:"+c.IdentityID.String()); err != nil {
+	// An account older than the erasure is not a new sign-up: nothing of
+	// the person is recreated from it.
+	if since, suppressed, err := cs.Suppressed(ctx, "email", sum); err != nil {
 		return uuid.Nil, uuid.Nil, err
+	} else if suppressed {
+		if !c.IdentityCreatedAt.After(since) {
+			return uuid.Nil, uuid.Nil, fmt.Errorf("the data of this account was erased on %s; sign up again to start anew: %w",
+				since.UTC().Format(time.DateOnly), ErrErasedAccount)
+		}
+		if _, err := cs.LiftSuppression(ctx, "email", sum, "customer:"+c.IdentityID.String()); err != nil {
+			return uuid.Nil, uuid.Nil, err
+		}
 	}
 	im.Actor = "customer:" + c.IdentityID.String()
 	im.Sources = nil

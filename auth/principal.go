@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -107,6 +108,9 @@ type CustomerSession struct {
 	FamilyName    string
 	// AAL is the session's authenticator assurance level ("aal1", "aal2").
 	AAL string
+	// IdentityCreatedAt is when the Kratos account was created: an account
+	// created after its owner was erased is a new sign-up.
+	IdentityCreatedAt time.Time
 }
 
 // Principal is the customer as the one asking.

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -59,6 +60,12 @@ func (s *Server) customer(c *fiber.Ctx) error {
 	}
 	c.Locals(localPrincipal, cs.Principal())
 	rec, prof, err := s.access.Link(c.UserContext(), s.customers, s.importer, cs)
+	if errors.Is(err, access.ErrErasedAccount) && c.Method() == fiber.MethodGet && strings.HasPrefix(c.Path(), "/v1/me/requests") {
+		// Erased, they still follow their requests: the erasure itself
+		// above all. Nothing of them is read or recreated.
+		c.Locals(localSession, cs)
+		return c.Next()
+	}
 	if err != nil {
 		return err
 	}

@@ -69,6 +69,7 @@ var errorTable = []struct {
 	{consent.ErrInvalid, fiber.StatusBadRequest, "invalid-consent", "Invalid consent data", ""},
 	{access.ErrUnchanged, fiber.StatusConflict, "unchanged", "Nothing to change", ""},
 	{access.ErrUnverified, fiber.StatusForbidden, "unverified", "Email address not verified", ""},
+	{access.ErrErasedAccount, fiber.StatusForbidden, "account-erased", "Account data erased", ""},
 	{kratos.ErrUnavailable, fiber.StatusServiceUnavailable, "unavailable", "Sign-in unavailable",
 		"Ory Kratos did not answer; try again later"},
 	{resolver.ErrConflict, fiber.StatusConflict, "conflicting-decision", "Conflicting steward decision", ""},

@@ -291,15 +291,8 @@ func TestErasureDestroysKeysSuppressesAndTombstones(t *testing.T) {
 	}
 	wantProblem(t, e.do("POST", "/v1/requests", e.tokens["dpo"], "application/json",
 		`{"type":"access","profile_id":"`+w.String()+`"}`), 410, "/problems/erased")
-	// A new lawful basis lifts a suppression explicitly: the person signs
-	// up again (their verified address), or the DPO records one.
-	again := e.customer(person["email"])
-	r = e.get(again.SessionToken, "/v1/me")
-	var fresh profileBody
-	r.json(t, &fresh)
-	if r.status != 200 || fresh.ID == w.String() || fresh.Attributes["email"].Source != "self_service" {
-		t.Errorf("signing up again: %d %s", r.status, r.body)
-	}
+	// A new lawful basis lifts a suppression explicitly: the DPO records
+	// one (or the person signs up again: TestCustomerErasesThemselves).
 	lift := func(body string) response {
 		return e.do("POST", "/v1/suppressions/lift", e.tokens["dpo"], "application/json", body)
 	}
@@ -749,5 +742,61 @@ func TestStepUpForErasureAndExports(t *testing.T) {
 	}
 	if r := e.do("POST", "/v1/me/requests", me.SessionToken, "application/json", `{"type":"restriction"}`); r.status != 201 {
 		t.Errorf("restriction: %d %s", r.status, r.body)
+	}
+}
+
+// A customer erases themselves from their account; the account, older
+// than the erasure, recreates nothing; closed and opened anew, it is a new
+// lawful basis: the address is no longer suppressed and a new profile
+// starts.
+func TestCustomerErasesThemselvesAndComesBack(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	email := "phoenix-" + uuid.NewString()[:8] + "@example.org"
+	r := e.do("POST", "/v1/records", e.tokens["sales-ingest"], "application/json",
+		`[{"source":"sales","source_id":"s-`+email+`","given_name":"Phoebe","family_name":"Nix","email":"`+email+`","phone":"07700 900444"}]`)
+	if r.status != 200 {
+		t.Fatalf("seed: %d %s", r.status, r.body)
+	}
+	me := e.kratos.Account(t, email, "correct horse battery staple 7", "Phoebe", "Nix")
+	var mine requestBody
+	r = e.do("POST", "/v1/me/requests", me.SessionToken, "application/json", `{"type":"erasure"}`)
+	r.json(t, &mine)
+	if r.status != 201 {
+		t.Fatalf("erasure request: %d %s", r.status, r.body)
+	}
+	e.complete(mine.ID)
+	if n := pgtest.Count(t, e.owner, "SELECT count(*) FROM records"); n != 0 {
+		t.Fatalf("%d records left", n)
+	}
+	wantProblem(t, e.get(me.SessionToken, "/v1/me"), 403, "/problems/account-erased")
+	if n := pgtest.Count(t, e.owner, "SELECT count(*) FROM records"); n != 0 {
+		t.Fatalf("the old account recreated %d records", n)
+	}
+	// Their own request stays visible to them, completed.
+	var list struct {
+		Requests []requestBody `json:"requests"`
+	}
+	r = e.get(me.SessionToken, "/v1/me/requests/"+mine.ID)
+	var seen requestBody
+	r.json(t, &seen)
+	if r.status != 200 || seen.State != "completed" {
+		t.Errorf("the erased customer's view of their request: %d %s", r.status, r.body)
+	}
+	e.kratos.Delete(t, me)
+	time.Sleep(1100 * time.Millisecond) // a new account is created after the erasure, to the second
+	again := e.kratos.Account(t, email, "correct horse battery staple 8", "Phoebe", "Nix")
+	r = e.get(again.SessionToken, "/v1/me")
+	var fresh profileBody
+	r.json(t, &fresh)
+	if r.status != 200 || fresh.Attributes["email"].Source != "self_service" || fresh.Attributes["email"].Value != email {
+		t.Fatalf("signing up again: %d %s", r.status, r.body)
+	}
+	if n := pgtest.Count(t, e.owner, "SELECT count(*) FROM suppressions WHERE kind = 'email' AND lifted_at IS NULL"); n != 0 {
+		t.Errorf("the address is still suppressed")
+	}
+	e.get(again.SessionToken, "/v1/me/requests").json(t, &list)
+	if len(list.Requests) != 0 {
+		t.Errorf("the new account sees the old account's requests: %+v", list.Requests)
 	}
 }

@@ -87,6 +87,9 @@ func customer(s *client.Session) (auth.CustomerSession, error) {
 		return auth.CustomerSession{}, fmt.Errorf("Kratos identity id %q: %w", s.Identity.Id, ErrUnavailable)
 	}
 	c := auth.CustomerSession{IdentityID: id, SessionID: s.Id}
+	if s.Identity.CreatedAt != nil {
+		c.IdentityCreatedAt = *s.Identity.CreatedAt
+	}
 	if s.AuthenticatorAssuranceLevel != nil {
 		c.AAL = string(*s.AuthenticatorAssuranceLevel)
 	}

@@ -232,3 +232,16 @@ func (db *DB) AddLegalHold(ctx context.Context, h LegalHold) (LegalHold, error) 
 	}
 	return h, nil
 }
+
+// Suppressed says since when an identifier is suppressed, if it is.
+func (db *DB) Suppressed(ctx context.Context, kind string, sum []byte) (time.Time, bool, error) {
+	var at time.Time
+	err := db.pool.QueryRow(ctx, `SELECT at FROM suppressions WHERE kind = $1 AND blind_index = $2 AND lifted_at IS NULL`, kind, sum).Scan(&at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return at, false, nil
+	}
+	if err != nil {
+		return at, false, fmt.Errorf("suppression: %w", err)
+	}
+	return at, true, nil
+}

@@ -185,6 +185,12 @@ func (s *Server) Verify(t testing.TB, c Customer) {
 	s.call(t, "PATCH", s.AdminURL+"/admin/identities/"+c.IdentityID, patch, http.StatusOK, nil)
 }
 
+// Delete deletes the customer's Kratos identity (an account closed).
+func (s *Server) Delete(t testing.TB, c Customer) {
+	t.Helper()
+	s.call(t, "DELETE", s.AdminURL+"/admin/identities/"+c.IdentityID, nil, http.StatusNoContent, nil)
+}
+
 // RevokeSessions ends every session of the customer.
 func (s *Server) RevokeSessions(t testing.TB, c Customer) {
 	t.Helper()
