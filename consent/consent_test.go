@@ -159,3 +159,25 @@ func TestReconcileMostRestrictiveWins(t *testing.T) {
 		})
 	}
 }
+
+func TestUnmergeRestoresWhatAPartSaidItself(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	mine, theirs, anchor := uuid.New(), uuid.New(), uuid.New()
+	grant := event("marketing", consent.Granted, t0)
+	grant.Record = mine
+	merged := event("marketing", consent.Withdrawn, t0.Add(time.Hour))
+	merged.Method, merged.Conflict, merged.Basis, merged.Record = consent.MethodMerge, true, []uuid.UUID{mine, theirs}, anchor
+	events := []consent.Event{grant, merged}
+	now := t0.Add(2 * time.Hour)
+	if got := consent.Unmerge(catalogue, events, func(uuid.UUID) bool { return false }, anchor, "system:test", now); len(got) != 0 {
+		t.Fatalf("nothing left the profile, yet %+v", got)
+	}
+	got := consent.Unmerge(catalogue, events, func(r uuid.UUID) bool { return r == theirs }, anchor, "system:test", now)
+	if len(got) != 1 || got[0].State != consent.Granted || got[0].Method != consent.MethodMerge || got[0].Conflict || got[0].Record != anchor {
+		t.Fatalf("unmerge: %+v", got)
+	}
+	// Once restored, running it again adds nothing.
+	if again := consent.Unmerge(catalogue, append(events, got...), func(r uuid.UUID) bool { return r == theirs }, anchor, "system:test", now); len(again) != 0 {
+		t.Fatalf("unmerge twice: %+v", again)
+	}
+}

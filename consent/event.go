@@ -59,6 +59,9 @@ type Event struct {
 	// Conflict marks an event written because merged profiles disagreed:
 	// the DPO should look at the evidence of both sides.
 	Conflict bool `json:"conflict,omitempty"`
+	// Basis, on a merge event, names the records whose statements it
+	// combined.
+	Basis []uuid.UUID `json:"basis,omitempty"`
 	// Evidence is sealed under the record's key (client address, user
 	// agent, Kratos session, a department's reference).
 	Evidence []byte `json:"-"`
@@ -194,6 +197,7 @@ func Reconcile(purposes []Purpose, parts map[uuid.UUID][]Event, anchor uuid.UUID
 	var out []Event
 	for _, p := range purposes {
 		var states []State
+		var basis []uuid.UUID
 		for _, events := range parts {
 			c := Derive([]Purpose{p}, events, now)[p.ID]
 			if c.Default || c.State == Expired {
@@ -201,6 +205,11 @@ func Reconcile(purposes []Purpose, parts map[uuid.UUID][]Event, anchor uuid.UUID
 			}
 			if !slices.Contains(states, c.State) {
 				states = append(states, c.State)
+			}
+			for _, e := range events {
+				if e.Purpose == p.ID && !slices.Contains(basis, e.Record) {
+					basis = append(basis, e.Record)
+				}
 			}
 		}
 		if len(states) < 2 {
@@ -214,8 +223,48 @@ func Reconcile(purposes []Purpose, parts map[uuid.UUID][]Event, anchor uuid.UUID
 		}
 		out = append(out, Event{
 			ID: uuid.Must(uuid.NewV7()), Record: anchor, Purpose: p.ID, State: strictest, Method: MethodMerge,
-			Origin: "merge", Actor: actor, At: now, RecordedAt: now, Conflict: true,
+			Origin: "merge", Actor: actor, At: now, RecordedAt: now, Conflict: true, Basis: basis,
 		})
+	}
+	return out
+}
+
+// Unmerge undoes, for a profile that a split left, the merge events whose
+// ground is gone: for each purpose whose current state comes from a merge
+// event combining a record that is no longer in the profile (left(record)
+// reports it), the state the profile's own statements give is restored,
+// as a new event on the anchor record. Parts that agree with the merge's
+// state need nothing.
+func Unmerge(purposes []Purpose, events []Event, left func(uuid.UUID) bool, anchor uuid.UUID, actor string, now time.Time) []Event {
+	current := Derive(purposes, events, now)
+	var own []Event
+	for _, e := range events {
+		if e.Method != MethodMerge {
+			own = append(own, e)
+		}
+	}
+	mine := Derive(purposes, own, now)
+	var out []Event
+	for _, p := range purposes {
+		c := current[p.ID]
+		if c.Event == nil || c.Event.Method != MethodMerge || !slices.ContainsFunc(c.Event.Basis, left) {
+			continue
+		}
+		st := mine[p.ID].State
+		if st == Expired {
+			st = Withdrawn // what an expired grant amounts to
+		}
+		if st == c.State {
+			continue
+		}
+		var basis []uuid.UUID
+		for _, e := range own {
+			if e.Purpose == p.ID && !slices.Contains(basis, e.Record) {
+				basis = append(basis, e.Record)
+			}
+		}
+		out = append(out, Event{ID: uuid.Must(uuid.NewV7()), Record: anchor, Purpose: p.ID, State: st, Method: MethodMerge,
+			Origin: "split", Actor: actor, At: now, RecordedAt: now, Basis: basis})
 	}
 	return out
 }

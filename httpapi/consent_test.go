@@ -362,6 +362,7 @@ func TestMergeCombinesConsentMostRestrictiveFirst(t *testing.T) {
 	record(w, "granted", 1)
 	record(b, "granted", 1)
 	record(b, "withdrawn", 0)
+	bRecord := pgtest.Query(t, e.owner, "SELECT record_id::text FROM profile_members WHERE profile_id = '"+b.String()+"'")
 	r := e.do("POST", "/v1/profiles/merge", e.tokens["steward"], "application/json",
 		`{"profiles":["`+w.String()+`","`+b.String()+`"],"reason":"same person, confirmed by phone"}`)
 	if r.status != 200 {
@@ -401,6 +402,19 @@ func TestMergeCombinesConsentMostRestrictiveFirst(t *testing.T) {
 	}
 	if n := pgtest.Count(t, e.owner, "SELECT count(*) FROM consent_events WHERE conflict"); n != 1 {
 		t.Errorf("%d conflict events after a second merge", n)
+	}
+	// Split Bartholomew out again: the merge's ground is gone. Each part
+	// has its own statements back: Wilhelmina granted, Bartholomew
+	// withdrawn.
+	if r := e.do("POST", "/v1/profiles/"+survivor+"/split", e.tokens["steward"], "application/json",
+		`{"records":["`+bRecord+`"],"reason":"two people after all: different birth dates"}`); r.status != 200 {
+		t.Fatalf("split: %d %s", r.status, r.body)
+	}
+	var wo, bo overview
+	e.get(e.tokens["dpo"], "/v1/profiles/"+w.String()+"/consents").json(t, &wo)
+	e.get(e.tokens["dpo"], "/v1/profiles/"+b.String()+"/consents").json(t, &bo)
+	if wo.state("marketing") != "granted" || bo.state("marketing") != "withdrawn" || wo.ProfileID == bo.ProfileID {
+		t.Errorf("after the split: %s %s, %s %s", wo.ProfileID, wo.state("marketing"), bo.ProfileID, bo.state("marketing"))
 	}
 }
 

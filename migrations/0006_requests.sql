@@ -98,6 +98,10 @@ ALTER TABLE consent_events DROP CONSTRAINT consent_events_method_check;
 ALTER TABLE consent_events ADD CONSTRAINT consent_events_method_check
     CHECK (method IN ('self_service', 'department_form', 'call_centre', 'import', 'gpc', 'merge', 'request'));
 
+-- The records whose statements a merge event combined: when a split takes
+-- one of them out of the profile, the merge's ground is gone there.
+ALTER TABLE consent_events ADD COLUMN basis uuid[] NOT NULL DEFAULT '{}';
+
 -- Consent events are append-only for the service, with one exception: an
 -- erasure deletes the events of records whose keys it destroyed (in the
 -- same transaction, before this is called). Nothing else can delete them.

@@ -155,15 +155,16 @@ func (db *DB) PublishNotice(ctx context.Context, n consent.Notice) (consent.Noti
 	}
 }
 
-const consentColumns = `e.id, e.record_id, e.purpose, e.state, coalesce(e.notice_version, 0), e.method, e.origin, e.actor, e.at,
+const consentColumns = `e.id, e.record_id, e.purpose, e.state, coalesce(e.notice_version, 0), e.method, e.origin, e.actor, e.at, e.basis,
 	e.recorded_at, e.expires_at, e.conflict, e.evidence`
 
 func scanConsent(r pgx.CollectableRow) (consent.Event, error) {
 	var e consent.Event
 	var id, rec [16]byte
-	err := r.Scan(&id, &rec, &e.Purpose, &e.State, &e.NoticeVersion, &e.Method, &e.Origin, &e.Actor, &e.At,
+	var basis [][16]byte
+	err := r.Scan(&id, &rec, &e.Purpose, &e.State, &e.NoticeVersion, &e.Method, &e.Origin, &e.Actor, &e.At, &basis,
 		&e.RecordedAt, &e.ExpiresAt, &e.Conflict, &e.Evidence)
-	e.ID, e.Record = id, rec
+	e.ID, e.Record, e.Basis = id, rec, uuidList(basis)
 	return e, err
 }
 
@@ -182,7 +183,7 @@ func (db *DB) AppendConsent(ctx context.Context, events []consent.Event) error {
 }
 
 var consentCopyColumns = []string{"id", "record_id", "purpose", "state", "notice_version", "method", "origin", "actor", "at",
-	"expires_at", "conflict", "evidence"}
+	"expires_at", "conflict", "evidence", "basis"}
 
 func consentCopy(events []consent.Event) pgx.CopyFromSource {
 	return pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
@@ -192,7 +193,7 @@ func consentCopy(events []consent.Event) pgx.CopyFromSource {
 			version = &e.NoticeVersion
 		}
 		return []any{[16]byte(e.ID), [16]byte(e.Record), e.Purpose, string(e.State), version, string(e.Method), e.Origin,
-			e.Actor, e.At, e.ExpiresAt, e.Conflict, e.Evidence}, nil
+			e.Actor, e.At, e.ExpiresAt, e.Conflict, e.Evidence, uuids(e.Basis)}, nil
 	})
 }
 
@@ -228,9 +229,10 @@ func (db *DB) ConsentConflicts(ctx context.Context, limit int) ([]consent.Confli
 func scanConflict(r pgx.CollectableRow) (consent.Conflict, error) {
 	var c consent.Conflict
 	var id, rec, profile [16]byte
-	err := r.Scan(&id, &rec, &c.Purpose, &c.State, &c.NoticeVersion, &c.Method, &c.Origin, &c.Actor, &c.At,
+	var basis [][16]byte
+	err := r.Scan(&id, &rec, &c.Purpose, &c.State, &c.NoticeVersion, &c.Method, &c.Origin, &c.Actor, &c.At, &basis,
 		&c.RecordedAt, &c.ExpiresAt, &c.Conflict, &c.Evidence, &profile)
-	c.ID, c.Record, c.ProfileID = id, rec, profile
+	c.ID, c.Record, c.ProfileID, c.Basis = id, rec, profile, uuidList(basis)
 	return c, err
 }
 
@@ -339,4 +341,15 @@ func (db *DB) RecordsByIndex(ctx context.Context, kind string, sum []byte, limit
 		records, profiles = append(records, r), append(profiles, p)
 	}
 	return records, profiles, rows.Err()
+}
+
+func uuidList(ids [][16]byte) []uuid.UUID {
+	if len(ids) == 0 {
+		return nil
+	}
+	out := make([]uuid.UUID, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
 }

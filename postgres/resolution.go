@@ -385,10 +385,17 @@ func reconcileConsent(ctx context.Context, tx pgx.Tx, a *resolver.Apply, now tim
 	}
 	var out []consent.Event
 	for profile, ps := range parts {
-		if len(ps) < 2 {
+		if len(ps) >= 2 {
+			out = append(out, consent.Reconcile(purposes, ps, a.Anchors[profile], a.Actor, now)...)
 			continue
 		}
-		out = append(out, consent.Reconcile(purposes, ps, a.Anchors[profile], a.Actor, now)...)
+		// One part: perhaps what a split left of a merged profile.
+		var all []consent.Event
+		for _, es := range ps {
+			all = append(all, es...)
+		}
+		left := func(r uuid.UUID) bool { p, moved := a.Members[r]; return moved && p != profile }
+		out = append(out, consent.Unmerge(purposes, all, left, a.Anchors[profile], a.Actor, now)...)
 	}
 	if len(out) == 0 {
 		return nil
