@@ -103,9 +103,13 @@ func (s *Service) Link(ctx context.Context, cs CustomerStore, im ingest.Importer
 	im.Progress = nil
 	var rec identity.Record
 	rec.Source, rec.SourceID = SelfServiceSource, c.IdentityID.String()
-	rec.Set(identity.Email, c.Email)
-	rec.Set(identity.GivenName, c.GivenName)
-	rec.Set(identity.FamilyName, c.FamilyName)
+	// Traits reach the importer without a reader's checks: a name Kratos
+	// accepted but no department could send is left out.
+	for f, v := range map[identity.Field]string{identity.Email: c.Email, identity.GivenName: c.GivenName, identity.FamilyName: c.FamilyName} {
+		if v != "" && ingest.ValueProblem(v) == "" {
+			rec.Set(f, v)
+		}
+	}
 	var created uuid.UUID
 	_, err = im.Import(ctx, ingest.NewSliceReader([]ingest.Input{{Line: 1, Record: rec}}), func(r ingest.Result) { created = r.RecordID })
 	if err != nil {

@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/consent"
+	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
@@ -54,6 +56,19 @@ func (s *Service) Execute(ctx context.Context, store RequestStore, ex Executor, 
 	switch r.Type {
 	case dsr.Erasure:
 		rep, err := ex.Erase(ctx, r.ID, r.Profile, now)
+		if errors.Is(err, derrors.ErrNotFound) {
+			// Gone before this request's turn: erased by another request
+			// (done, then), or never there to erase.
+			by, _, erased, eerr := s.store.ErasedBy(ctx, r.Profile)
+			if eerr != nil {
+				return eerr
+			}
+			if !erased {
+				return fmt.Errorf("profile %s no longer exists: %w", r.Profile, dsr.ErrCannot)
+			}
+			outcome = map[string]string{"already_erased_by": by.String()}
+			break
+		}
 		if err != nil {
 			return err
 		}
@@ -65,13 +80,13 @@ func (s *Service) Execute(ctx context.Context, store RequestStore, ex Executor, 
 		outcome = rep
 	case dsr.Restriction:
 		if err := ex.Restrict(ctx, r.ID, r.Profile, false); err != nil {
-			return err
+			return cannot(err)
 		}
 		outcome = map[string]string{"restricted": r.Profile.String()}
 	case dsr.Objection:
 		n, err := s.object(ctx, r.Request, consents, now)
 		if err != nil {
-			return err
+			return cannot(err)
 		}
 		outcome = map[string]int{"objections_recorded": n}
 	case dsr.Access, dsr.Portability:
@@ -79,7 +94,7 @@ func (s *Service) Execute(ctx context.Context, store RequestStore, ex Executor, 
 	case dsr.Rectification:
 		rep, err := s.rectify(ctx, r, im)
 		if err != nil {
-			return err
+			return cannot(err)
 		}
 		settled, err := s.notify(ctx, ex, q, r.ID, "rectification", rep)
 		if err != nil || !settled {
@@ -92,6 +107,14 @@ func (s *Service) Execute(ctx context.Context, store RequestStore, ex Executor, 
 	b, _ := json.Marshal(outcome)
 	return store.Transition(ctx, id, dsr.InProgress, dsr.Completed, dsr.Change{Outcome: string(b)},
 		dsr.StoredEvent{Event: dsr.Event{Actor: jobActor, At: time.Now().UTC()}})
+}
+
+// cannot marks a missing profile as permanent: no retry brings it back.
+func cannot(err error) error {
+	if errors.Is(err, derrors.ErrNotFound) && !errors.Is(err, dsr.ErrCannot) {
+		return fmt.Errorf("%w: %w", err, dsr.ErrCannot)
+	}
+	return err
 }
 
 // SubjectSource is the source of values the person gave themselves
@@ -266,6 +289,9 @@ func (s *Service) rectify(ctx context.Context, r dsr.Stored, im ingest.Importer)
 	}
 	rec := identity.Record{Source: SubjectSource, SourceID: r.ID.String()}
 	for name, v := range values {
+		if p := ingest.ValueProblem(v); p != "" {
+			return rep, fmt.Errorf("corrected %s %s: %w", name, p, dsr.ErrCannot)
+		}
 		if f, ok := identity.ParseField(name); ok {
 			rec.Set(f, v)
 		}

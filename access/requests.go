@@ -15,6 +15,7 @@ import (
 	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/vault"
 )
 
@@ -148,8 +149,11 @@ func (s *Service) checkObjection(ctx context.Context, in Intake) error {
 			if _, ok := identity.ParseField(name); !ok {
 				return fmt.Errorf("values: %q is not a canonical field: %w", clip(name), dsr.ErrInvalid)
 			}
-			if v == "" || len(v) > 4096 {
-				return fmt.Errorf("values: %s: 1 to 4096 bytes: %w", name, dsr.ErrInvalid)
+			if v == "" {
+				return fmt.Errorf("values: %s is empty: %w", name, dsr.ErrInvalid)
+			}
+			if p := ingest.ValueProblem(v); p != "" {
+				return fmt.Errorf("values: %s %s: %w", name, p, dsr.ErrInvalid)
 			}
 		}
 	} else if len(in.Values) > 0 {

@@ -800,3 +800,30 @@ func TestCustomerErasesThemselvesAndComesBack(t *testing.T) {
 		t.Errorf("the new account sees the old account's requests: %+v", list.Requests)
 	}
 }
+
+// A request that cannot be carried out fails, with its cause, instead of
+// staying in progress: an objection for a person erased meanwhile. An
+// erasure of someone already erased completes, naming the request that
+// did it.
+func TestRequestThatCannotBeDoneFails(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w, _ := e.seed()
+	wantProblem(t, e.do("POST", "/v1/requests", e.tokens["dpo"], "application/json",
+		`{"type":"rectification","profile_id":"`+w.String()+`","values":{"family_name":"Bright\u0001water"}}`), 400, "/problems/invalid-request")
+	objection := e.intake("objection", w, true, "")
+	second := e.intake("erasure", w, true, "")
+	first := e.complete(e.intake("erasure", w, true, "").ID)
+	if r := e.act(objection.ID, "approve", ""); r.status != 200 {
+		t.Fatalf("approve: %d", r.status)
+	}
+	v := e.waitState(objection.ID, "failed")
+	last := v.Events[len(v.Events)-1]
+	if last.To != "failed" || last.Actor != "system:jobs" || !strings.Contains(last.Reason, w.String()) {
+		t.Errorf("failure: %+v", last)
+	}
+	done := e.complete(second.ID)
+	if !strings.Contains(done.Outcome, first.ID) {
+		t.Errorf("a second erasure: %s", done.Outcome)
+	}
+}

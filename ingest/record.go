@@ -186,6 +186,11 @@ func (b *builder) finish(opts Options) Input {
 	return b.in
 }
 
+// ValueProblem returns why an attribute value is unacceptable (too long,
+// invalid UTF-8, a control character), or "": the check every reader
+// applies, for values that reach the importer another way.
+func ValueProblem(v string) string { return checkValue(v, MaxValueBytes) }
+
 // checkValue returns why a value is unacceptable, or "".
 func checkValue(v string, max int) string {
 	if len(v) > max {
