@@ -211,7 +211,10 @@ func TestBadConsentIsRefusedAndWritesNothing(t *testing.T) {
 		}
 	})
 	t.Run("revoked session", func(t *testing.T) {
-		again := e.kratos.Login(t, me)
+		// An account of its own: revoking sessions ends every session of
+		// an identity, and the person's is shared by the tests of this
+		// process.
+		again := e.kratos.Account(t, "revoked-"+uuid.NewString()[:8]+"@example.org", "correct horse battery staple 7", "R", "V")
 		e.kratos.RevokeSessions(t, again)
 		wantProblem(t, put(again.SessionToken, "marketing", `{"state":"withdrawn"}`), 401, "/problems/unauthenticated")
 		if n := e.consentEvents(); n != before+1 {
@@ -298,9 +301,10 @@ func TestGlobalPrivacyControlObjectsToSharing(t *testing.T) {
 		return e.send(req)
 	}
 	var o overview
-	gpc().json(t, &o)
+	r := gpc()
+	r.json(t, &o)
 	if o.state("partner_sharing") != "withdrawn" || o.state("marketing") != "denied" {
-		t.Fatalf("after Sec-GPC: partner_sharing %s, marketing %s", o.state("partner_sharing"), o.state("marketing"))
+		t.Fatalf("after Sec-GPC: partner_sharing %s, marketing %s: %d %s", o.state("partner_sharing"), o.state("marketing"), r.status, r.body)
 	}
 	n := e.consentEvents()
 	gpc()
