@@ -342,14 +342,3 @@ func (db *DB) RecordsByIndex(ctx context.Context, kind string, sum []byte, limit
 	}
 	return records, profiles, rows.Err()
 }
-
-func uuidList(ids [][16]byte) []uuid.UUID {
-	if len(ids) == 0 {
-		return nil
-	}
-	out := make([]uuid.UUID, len(ids))
-	for i, id := range ids {
-		out[i] = id
-	}
-	return out
-}

@@ -237,6 +237,18 @@ func (db *DB) ReviewPair(ctx context.Context, id uuid.UUID) (resolver.OpenReview
 	return rp, nil
 }
 
+// uuidList is the inverse of uuids (nil for none).
+func uuidList(ids [][16]byte) []uuid.UUID {
+	if len(ids) == 0 {
+		return nil
+	}
+	out := make([]uuid.UUID, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
+}
+
 func uuids(ids []uuid.UUID) [][16]byte {
 	out := make([][16]byte, len(ids))
 	for i, id := range ids {
@@ -253,16 +265,14 @@ func (db *DB) UnresolvedRecords(ctx context.Context) ([]uuid.UUID, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unresolved records: %w", err)
 	}
-	defer rows.Close()
-	var out []uuid.UUID
-	for rows.Next() {
-		var id [16]byte
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, scanID)
+}
+
+// scanID reads a row of one uuid column.
+func scanID(r pgx.CollectableRow) (uuid.UUID, error) {
+	var id [16]byte
+	err := r.Scan(&id)
+	return id, err
 }
 
 // IdentityCounts summarises the identity store.

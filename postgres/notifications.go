@@ -64,11 +64,7 @@ func (db *DB) CreateNotifications(ctx context.Context, request uuid.UUID, kind s
 		if err != nil {
 			return err
 		}
-		ids, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (uuid.UUID, error) {
-			var id [16]byte
-			err := r.Scan(&id)
-			return id, err
-		})
+		ids, err := pgx.CollectRows(rows, scanID)
 		if err != nil {
 			return err
 		}
@@ -176,9 +172,5 @@ func (db *DB) PendingNoticeIDs(ctx context.Context) ([]uuid.UUID, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pending notices: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (uuid.UUID, error) {
-		var id [16]byte
-		err := r.Scan(&id)
-		return id, err
-	})
+	return pgx.CollectRows(rows, scanID)
 }

@@ -22,9 +22,7 @@ func scanRequest(r pgx.CollectableRow) (dsr.Stored, error) {
 	var scope [][16]byte
 	err := r.Scan(&id, &s.Type, &s.State, &profile, &customer, &s.Channel, &s.Details.Purposes, &s.ReceivedAt, &s.ReceivedBy,
 		&s.VerifiedAt, &s.Due, &s.ExtendedBy, &dup, &s.Outcome, &s.ClosedAt, &s.UpdatedAt, &s.KEK, &s.Wrapped, &s.Evidence, &s.Result, &s.Corrections, &scope)
-	for _, id := range scope {
-		s.Scope = append(s.Scope, id)
-	}
+	s.Scope = uuidList(scope)
 	s.ID, s.Profile = id, profile
 	if customer != nil {
 		c := uuid.UUID(*customer)
@@ -206,11 +204,7 @@ func (db *DB) OpenRequestIDs(ctx context.Context) ([]uuid.UUID, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open requests: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (uuid.UUID, error) {
-		var id [16]byte
-		err := r.Scan(&id)
-		return id, err
-	})
+	return pgx.CollectRows(rows, scanID)
 }
 
 // ExpiredRecords finds records whose retention expired, by profile: the
