@@ -208,10 +208,17 @@ func (r *Resolver) Full(ctx context.Context, actor string) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	model, version, trained, err := r.model(ctx, stored, true)
+	model, version, trained, _, err := r.model(ctx, stored)
 	if err != nil {
 		return nil, err
 	}
+	return r.full(ctx, actor, nil, start, stored, model, version, trained)
+}
+
+// full resolves every stored record under a model and writes the outcome
+// (applying d, a steward decision, when set).
+func (r *Resolver) full(ctx context.Context, actor string, d *Decision, start time.Time, stored []StoredMatch,
+	model *identity.Model, version int, trained bool) (*Report, error) {
 	constraints, err := r.Store.Constraints(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -220,7 +227,7 @@ func (r *Resolver) Full(ctx context.Context, actor string) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.Kind, a.Full, a.Actor, a.Started, a.ModelVersion = "full", true, actor, start, version
+	a.Kind, a.Full, a.Actor, a.Started, a.ModelVersion, a.Decision = "full", true, actor, start, version, d
 	a.Report.Trained = trained
 	return r.apply(ctx, a)
 }
@@ -266,28 +273,14 @@ func (r *Resolver) Incremental(ctx context.Context, actor string, ids []uuid.UUI
 
 func (r *Resolver) incremental(ctx context.Context, actor string, ids []uuid.UUID, d *Decision) (*Report, error) {
 	start := time.Now()
-	model, version, trained, err := r.model(ctx, nil, false)
+	model, version, trained, all, err := r.model(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	if trained {
 		// The first model was just trained on the whole store: resolve it
-		// whole, once.
-		stored, err := r.Store.AllMatches(ctx)
-		if err != nil {
-			return nil, err
-		}
-		constraints, err := r.Store.Constraints(ctx, nil)
-		if err != nil {
-			return nil, err
-		}
-		a, err := r.resolve(ctx, stored, model, constraints, false)
-		if err != nil {
-			return nil, err
-		}
-		a.Kind, a.Full, a.Actor, a.Started, a.ModelVersion, a.Decision = "full", true, actor, start, version, d
-		a.Report.Trained = true
-		return r.apply(ctx, a)
+		// whole, once, from the records training read.
+		return r.full(ctx, actor, d, start, all, model, version, true)
 	}
 	stored, err := r.Store.Neighbourhood(ctx, ids, r.maxShared())
 	if err != nil {
@@ -346,14 +339,15 @@ func (r *Resolver) maxShared() int {
 
 // model returns the active model, training the first one when the store
 // has enough records (all holds them when the caller loaded them already).
-func (r *Resolver) model(ctx context.Context, all []StoredMatch, full bool) (*identity.Model, int, bool, error) {
+// After training it also returns the records it trained on.
+func (r *Resolver) model(ctx context.Context, all []StoredMatch) (*identity.Model, int, bool, []StoredMatch, error) {
 	m, v, err := r.Store.ActiveModel(ctx)
 	if err == nil {
 		m.Version = v
-		return m, v, false, nil
+		return m, v, false, nil, nil
 	}
 	if !errors.Is(err, ErrNotFound) {
-		return nil, 0, false, err
+		return nil, 0, false, nil, err
 	}
 	trainAt := r.TrainAt
 	if trainAt <= 0 {
@@ -361,29 +355,29 @@ func (r *Resolver) model(ctx context.Context, all []StoredMatch, full bool) (*id
 	}
 	n, err := r.Store.RecordCount(ctx)
 	if err != nil {
-		return nil, 0, false, err
+		return nil, 0, false, nil, err
 	}
 	if n < int64(trainAt) {
-		return identity.DefaultModel(), 0, false, nil
+		return identity.DefaultModel(), 0, false, nil, nil
 	}
 	if all == nil {
 		if all, err = r.Store.AllMatches(ctx); err != nil {
-			return nil, 0, false, err
+			return nil, 0, false, nil, err
 		}
 	}
 	entries, err := r.open(all)
 	if err != nil {
-		return nil, 0, false, err
+		return nil, 0, false, nil, err
 	}
 	m, _, err = identity.Train(entries, identity.Options{})
 	if err != nil {
-		return nil, 0, false, err
+		return nil, 0, false, nil, err
 	}
 	if v, err = r.Store.SaveModel(ctx, m); err != nil {
-		return nil, 0, false, err
+		return nil, 0, false, nil, err
 	}
 	m.Version = v
-	return m, v, true, nil
+	return m, v, true, all, nil
 }
 
 // open decrypts the match keys of stored records, in parallel. Entry keys

@@ -151,6 +151,32 @@ func TestFullResolutionIsStable(t *testing.T) {
 	}
 }
 
+// The first incremental run on a store large enough to train on trains
+// the first model and resolves the whole store under it, once.
+func TestIncrementalTrainsTheFirstModelAndResolvesEverything(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.r.TrainAt = len(people)
+	e.load(people...)
+	rep, err := e.r.Incremental(ctx, "test", []uuid.UUID{e.ids["support/t3"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Kind != "full" || !rep.Trained {
+		t.Fatalf("report %+v: want a full run under a freshly trained model", rep)
+	}
+	if _, v, err := e.db.ActiveModel(ctx); err != nil || v != rep.ModelVersion || v == 0 {
+		t.Fatalf("active model %d (%v), the run used %d", v, err, rep.ModelVersion)
+	}
+	if !e.sameProfile("sales/s1", "support/t1") || !e.sameProfile("sales/s2", "billing/b2") || e.sameProfile("sales/s1", "sales/s2") {
+		t.Error("the whole store was not resolved")
+	}
+	if rep, err = e.r.Incremental(ctx, "test", []uuid.UUID{e.ids["support/t3"]}); err != nil || rep.Trained || rep.Kind == "full" {
+		t.Errorf("a second run: %+v, %v", rep, err)
+	}
+}
+
 func TestIncrementalJoinsTheRightProfile(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
