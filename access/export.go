@@ -110,14 +110,11 @@ func (s *Service) export(ctx context.Context, req Request, r dsr.Request, consen
 	if err != nil {
 		return nil, err
 	}
-	p, _, err := s.golden(cat, res, d)
+	o, err := s.open(cat, res, d) // once: the profile and the records are built from the same opening
 	if err != nil {
 		return nil, err
 	}
-	o, err := s.open(cat, res, d)
-	if err != nil {
-		return nil, err
-	}
+	p, _ := s.goldenOf(cat, res, o, d)
 	proof, err := s.proof(ctx, cat, res, d.AllowsField("consent_evidence") || req.Principal.Kind == auth.Customer, consents)
 	if err != nil {
 		return nil, err
@@ -157,18 +154,8 @@ func (s *Service) export(ctx context.Context, req Request, r dsr.Request, consen
 		}
 	}
 	sort.SliceStable(out.Reads, func(i, j int) bool { return out.Reads[i].At.Before(out.Reads[j].At) })
-	fields := map[string]bool{"consent": true}
-	for _, rec := range o.records {
-		for f := range rec.Attributes {
-			fields[f] = true
-		}
-		if rec.SourceID != "" {
-			fields["source_id"] = true
-		}
-		if len(rec.Extra) > 0 {
-			fields["extra"] = true
-		}
-	}
+	fields := o.fields()
+	fields["consent"] = true
 	list := sortedKeys(fields)
 	e := s.entry(&req, ActionExport, []string{res.id.String()}, d, audit.Allowed, list)
 	e.Reason = "export of request " + r.ID.String()

@@ -115,12 +115,36 @@ func (s *Service) open(cat *catalogue, res *resource, d policy.Decision) (*opene
 	return o, nil
 }
 
+// fields names the fields the opened records show.
+func (o *opened) fields() map[string]bool {
+	fields := map[string]bool{}
+	for _, r := range o.records {
+		for f := range r.Attributes {
+			fields[f] = true
+		}
+		if r.SourceID != "" {
+			fields["source_id"] = true
+		}
+		if len(r.Extra) > 0 {
+			fields["extra"] = true
+		}
+	}
+	return fields
+}
+
 // golden builds the profile one decision allows.
 func (s *Service) golden(cat *catalogue, res *resource, d policy.Decision) (*Profile, []string, error) {
 	o, err := s.open(cat, res, d)
 	if err != nil {
 		return nil, nil, err
 	}
+	p, fields := s.goldenOf(cat, res, o, d)
+	return p, fields, nil
+}
+
+// goldenOf builds the golden profile from records opened under d, and
+// lists the fields it shows.
+func (s *Service) goldenOf(cat *catalogue, res *resource, o *opened, d policy.Decision) (*Profile, []string) {
 	p := &Profile{ID: res.id, Attributes: map[string]Attribute{}, Sources: o.sources}
 	if p.Sources == nil {
 		p.Sources = []string{}
@@ -140,7 +164,7 @@ func (s *Service) golden(cat *catalogue, res *resource, d policy.Decision) (*Pro
 		}
 		fields[field] = true
 	}
-	return p, sortedKeys(fields), nil
+	return p, sortedKeys(fields)
 }
 
 func sortedKeys(m map[string]bool) []string {
@@ -195,19 +219,7 @@ func (s *Service) Records(ctx context.Context, req Request, id uuid.UUID) (*Prof
 	if err != nil {
 		return nil, err
 	}
-	fields := map[string]bool{}
-	for _, r := range o.records {
-		for f := range r.Attributes {
-			fields[f] = true
-		}
-		if r.SourceID != "" {
-			fields["source_id"] = true
-		}
-		if len(r.Extra) > 0 {
-			fields["extra"] = true
-		}
-	}
-	list := sortedKeys(fields)
+	list := sortedKeys(o.fields())
 	es, err := s.audit.RecordAll(ctx, []audit.Entry{s.entry(&req, ActionRecords, []string{res.id.String()}, d, audit.Allowed, list)})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)

@@ -114,10 +114,7 @@ func (s *Service) requestDecision(ctx context.Context, req *Request, profiles []
 
 // NewRequest takes a request the DPO received on behalf of a person.
 func (s *Service) NewRequest(ctx context.Context, req Request, store RequestStore, in Intake) (*RequestView, error) {
-	if _, err := dsr.ParseType(string(in.Type)); err != nil {
-		return nil, err
-	}
-	if err := s.checkObjection(ctx, in); err != nil {
+	if err := s.checkIntake(ctx, in); err != nil {
 		return nil, err
 	}
 	cur, _, _, err := s.store.ProfileRecords(ctx, in.Profile)
@@ -138,9 +135,12 @@ func (s *Service) NewRequest(ctx context.Context, req Request, store RequestStor
 	return s.intake(ctx, req, store, in, cur, nil, "dpo", in.Verification)
 }
 
-// checkObjection checks the purposes of an objection against the
-// catalogue, and the values of a rectification.
-func (s *Service) checkObjection(ctx context.Context, in Intake) error {
+// checkIntake checks a new request: its type, the purposes of an
+// objection against the catalogue, the values of a rectification.
+func (s *Service) checkIntake(ctx context.Context, in Intake) error {
+	if _, err := dsr.ParseType(string(in.Type)); err != nil {
+		return err
+	}
 	if in.Type == dsr.Rectification {
 		if len(in.Values) == 0 {
 			return fmt.Errorf("values: a rectification names the corrected values: %w", dsr.ErrInvalid)
@@ -184,10 +184,7 @@ func (s *Service) checkObjection(ctx context.Context, in Intake) error {
 // NewMyRequest takes a customer's own request: their Kratos session
 // verified who they are. Erasure and exports may need a second factor.
 func (s *Service) NewMyRequest(ctx context.Context, req Request, store RequestStore, in Intake, session auth.CustomerSession, stepUp bool) (*RequestView, error) {
-	if _, err := dsr.ParseType(string(in.Type)); err != nil {
-		return nil, err
-	}
-	if err := s.checkObjection(ctx, in); err != nil {
+	if err := s.checkIntake(ctx, in); err != nil {
 		return nil, err
 	}
 	if stepUp && slices.Contains(StepUp, in.Type) && session.AAL != "aal2" {
