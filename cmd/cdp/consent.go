@@ -30,7 +30,7 @@ func consentImportCommand() command {
 			"(sealed). Each line is attached to the department's record, decided by the access policy as that department " +
 			"and audited, like POST /v1/profiles/{id}/consents. Exits 3 when lines were rejected (the others are recorded); " +
 			"a line that restates the current state is counted as unchanged. - reads standard input.",
-		groups: []string{"db", "keys", "ingest", "policy"},
+		groups: []string{"db", "keys", "policy"},
 		flags: func(fs *flag.FlagSet, cfg *Config) func(context.Context, *cli, []string) error {
 			return cfg.withDB(func(ctx context.Context, cl *cli, args []string, db *postgres.DB) error {
 				if len(args) != 1 {
@@ -65,7 +65,7 @@ func importConsent(ctx context.Context, cl *cli, cfg *Config, db *postgres.DB, i
 	if err != nil {
 		return err
 	}
-	_, v, err := cfg.importer(ctx, db)
+	v, err := cfg.openVault(ctx, db)
 	if err != nil {
 		return err
 	}
