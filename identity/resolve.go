@@ -34,6 +34,10 @@ type SourceRules struct {
 	// "national_id") that the source has verified: a profile may not hold
 	// two different values of one of them from such sources.
 	UniqueIdentifiers []string
+	// LinkByIdentifierOnly: the source's records link only by a shared
+	// identifier (the deterministic rules) or a steward's decision; a
+	// probabilistic match, however strong, goes to review.
+	LinkByIdentifierOnly bool
 }
 
 // Constraint is a data steward's decision about two records: the same
@@ -221,8 +225,21 @@ func Resolve(entries []Entry, opts Options) (*Resolution, error) {
 	guardGiven := givenNamesReliable(res.Model)
 	reviewBits := bitsOf(res.Model.ReviewThreshold)
 	linkBits := bitsOf(res.Model.LinkThreshold)
+	identifierOnly, anyIdentifierOnly := make([]bool, len(r.sources)), false
+	for si, name := range r.sources {
+		identifierOnly[si] = opts.Sources[name].LinkByIdentifierOnly
+		anyIdentifierOnly = anyIdentifierOnly || identifierOnly[si]
+	}
 	scored := scorePairs(recs, pairs, sc, workers, func(p pair, bits float64) (edge, bool) {
 		e := edge{pair: p, bits: bits}
+		if anyIdentifierOnly && (identifierOnly[recs[p.a].source] || identifierOnly[recs[p.b].source]) {
+			if rule := deterministicRule(recs, p, sc, idents, shared); rule != "" {
+				e.rule = rule
+				return e, true
+			}
+			e.review = true
+			return e, bits >= reviewBits
+		}
 		if bits < linkBits {
 			if rule := deterministicRule(recs, p, sc, idents, shared); rule != "" {
 				e.rule = rule

@@ -276,3 +276,62 @@ func TestBandedEditDistanceAgreesWithFullTable(t *testing.T) {
 		}
 	}
 }
+
+func TestContradict(t *testing.T) {
+	rec := func(given, birth, nid string) *Record {
+		var r Record
+		r.Set(GivenName, given)
+		r.Set(BirthDate, birth)
+		r.Set(NationalID, nid)
+		return &r
+	}
+	for _, tc := range []struct {
+		name string
+		a, b *Record
+		want bool
+	}{
+		{"same person", rec("Anna", "1980-01-02", "AB123"), rec("anna", "1980-01-02", "ab 123"), false},
+		{"nickname", rec("William", "", ""), rec("Bill", "", ""), false},
+		{"typo", rec("Katherine", "", ""), rec("Katharine", "", ""), false},
+		{"initial", rec("J", "", ""), rec("John", "", ""), false},
+		{"missing tells nothing", rec("", "", ""), rec("John", "1970-05-05", "X1"), false},
+		{"household given names", rec("Anna", "", ""), rec("Peter", "", ""), true},
+		{"birth dates", rec("Anna", "1980-01-02", ""), rec("Anna", "1980-01-03", ""), true},
+		{"national ids", rec("Anna", "", "AB123"), rec("Anna", "", "AB124"), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Contradict(tc.a, tc.b); got != tc.want {
+				t.Errorf("Contradict = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// A source whose records anyone could type (customers' own sign-ups)
+// links only through an identifier shared exactly: a strong name match
+// goes to review, never into the profile.
+func TestLinkByIdentifierOnly(t *testing.T) {
+	entries := []Entry{
+		entry("a", "sales", "given_name=Ethan", "family_name=Andersch", "birth_date=1971-03-04", "postcode=SW1A 1AA",
+			"email=ethan@example.com", "street=1 High Street"),
+		entry("b", "self_service", "given_name=Ethan", "family_name=Andersch", "birth_date=1971-03-04", "postcode=SW1A 1AA",
+			"street=1 High Street", "email=attacker@example.org"),
+		entry("c", "self_service", "given_name=Ethan", "family_name=Andersch", "email=ethan@example.com"),
+	}
+	opts := Options{Sources: map[string]SourceRules{"self_service": {UniqueRecords: true, LinkByIdentifierOnly: true}}}
+	res := resolveWith(t, entries[:2], opts)
+	if sameProfile(res, 0, 1) {
+		t.Fatalf("a name alone linked a sign-up into a stranger's profile: %+v", res.Links)
+	}
+	if len(res.Review) != 1 {
+		t.Errorf("review %+v: want the name match for a steward", res.Review)
+	}
+	// Without the rule the same pair links: the test can fail.
+	if res := resolveWith(t, entries[:2], Options{}); !sameProfile(res, 0, 1) {
+		t.Fatalf("without the rule the pair does not link either: the test proves nothing")
+	}
+	res = resolveWith(t, []Entry{entries[0], entries[2]}, opts)
+	if !sameProfile(res, 0, 1) || len(res.Links) != 1 || res.Links[0].Rule != "email" {
+		t.Errorf("links %+v: want the verified address to link by rule", res.Links)
+	}
+}

@@ -22,11 +22,11 @@ func (db *DB) AddSource(ctx context.Context, s identity.Source) (identity.Source
 	if s.Purposes == nil {
 		s.Purposes = []string{}
 	}
-	err := db.pool.QueryRow(ctx, `INSERT INTO sources (name, department, priority, unique_records, unique_identifiers, legal_basis, purposes)
-		SELECT $1, $2, $3, $4, $5, $6, $7
+	err := db.pool.QueryRow(ctx, `INSERT INTO sources (name, department, priority, unique_records, unique_identifiers, legal_basis, purposes, link_by_identifier_only)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8
 		WHERE NOT EXISTS (SELECT 1 FROM unnest($7::text[]) p WHERE p NOT IN (SELECT id FROM purposes))
 		RETURNING created_at`,
-		s.Name, s.Department, s.Priority, s.UniqueRecords, s.UniqueIdentifiers, s.LegalBasis, s.Purposes).Scan(&s.CreatedAt)
+		s.Name, s.Department, s.Priority, s.UniqueRecords, s.UniqueIdentifiers, s.LegalBasis, s.Purposes, s.LinkByIdentifierOnly).Scan(&s.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, fmt.Errorf("source %q: purposes %v: not all are in the purpose catalogue: %w", s.Name, s.Purposes, ErrInvalid)
 	}
@@ -44,14 +44,14 @@ func (db *DB) AddSource(ctx context.Context, s identity.Source) (identity.Source
 
 // Sources returns every registered source, by name.
 func (db *DB) Sources(ctx context.Context) ([]identity.Source, error) {
-	rows, err := db.pool.Query(ctx, `SELECT name, department, priority, unique_records, unique_identifiers, legal_basis, purposes, created_at
+	rows, err := db.pool.Query(ctx, `SELECT name, department, priority, unique_records, unique_identifiers, legal_basis, purposes, link_by_identifier_only, created_at
 		FROM sources ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("sources: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (identity.Source, error) {
 		var s identity.Source
-		err := r.Scan(&s.Name, &s.Department, &s.Priority, &s.UniqueRecords, &s.UniqueIdentifiers, &s.LegalBasis, &s.Purposes, &s.CreatedAt)
+		err := r.Scan(&s.Name, &s.Department, &s.Priority, &s.UniqueRecords, &s.UniqueIdentifiers, &s.LegalBasis, &s.Purposes, &s.LinkByIdentifierOnly, &s.CreatedAt)
 		return s, err
 	})
 	if err != nil {
