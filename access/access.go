@@ -88,6 +88,10 @@ type Request struct {
 	// and SubjectRecord the record that links it.
 	Subject       uuid.UUID
 	SubjectRecord uuid.UUID
+	// Evidence is, for a customer, what ties records to them. A customer
+	// is shown only the records it covers, never the whole profile (see
+	// scope); without it they are shown nothing.
+	Evidence *Evidence
 }
 
 // StoredRecord is a source record as stored: sealed.
@@ -114,6 +118,11 @@ type Store interface {
 	AuditEntries(ctx context.Context, q audit.Query) ([]audit.Entry, error)
 	// ErasedBy reports whether a profile id was erased, by which request.
 	ErasedBy(ctx context.Context, profile uuid.UUID) (uuid.UUID, time.Time, bool, error)
+	// RecordsByIndex returns the records (and their profiles) holding a
+	// blind index of kind ("email", "phone"), at most limit.
+	RecordsByIndex(ctx context.Context, kind string, sum []byte, limit int) (records, profiles []uuid.UUID, err error)
+	// Constraints returns the steward constraints among the given records.
+	Constraints(ctx context.Context, ids []uuid.UUID) ([]identity.Constraint, error)
 }
 
 // Decider decides access (policy.Engine).
@@ -279,6 +288,9 @@ type resource struct {
 	id      uuid.UUID
 	records []StoredRecord
 	events  []consent.Event
+	// attach is the record a consent statement is attached to (the
+	// policy decides whose it is).
+	attach *StoredRecord
 }
 
 // decide asks the policy about one profile.
@@ -315,6 +327,9 @@ func (s *Service) decide(ctx context.Context, cat *catalogue, req *Request, acti
 				Name: r.Source, Department: src.Department, LegalBasis: src.LegalBasis, Purposes: src.Purposes,
 			})
 		}
+	}
+	if res != nil && res.attach != nil {
+		in.Resource.Record = &policy.RecordRef{Source: res.attach.Source, Department: cat.sources[res.attach.Source].Department}
 	}
 	// In name order: equal resources make equal inputs (the policy's memo).
 	sort.Slice(in.Resource.Sources, func(i, j int) bool { return in.Resource.Sources[i].Name < in.Resource.Sources[j].Name })
@@ -400,7 +415,13 @@ func (s *Service) load(ctx context.Context, req *Request, action string, id uuid
 	if err != nil {
 		return nil, err
 	}
-	return &resource{id: cur, records: recs, events: events}, nil
+	res := &resource{id: cur, records: recs, events: events}
+	if req.Principal.Kind == auth.Customer {
+		if err := s.scope(ctx, req, res); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 // authorize loads and decides one profile; a denial is audited and
@@ -411,6 +432,11 @@ func (s *Service) authorize(ctx context.Context, cat *catalogue, req *Request, a
 	if err != nil {
 		return nil, policy.Decision{}, err
 	}
+	return s.authorizeLoaded(ctx, cat, req, action, id, res)
+}
+
+// authorizeLoaded decides a loaded profile, as authorize does.
+func (s *Service) authorizeLoaded(ctx context.Context, cat *catalogue, req *Request, action string, id uuid.UUID, res *resource) (*resource, policy.Decision, error) {
 	d, err := s.decide(ctx, cat, req, action, res)
 	if err != nil {
 		if aerr := s.record(ctx, s.entry(req, action, []string{res.id.String()}, d, audit.Denied, nil)); aerr != nil {

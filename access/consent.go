@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -176,6 +177,10 @@ type Statement struct {
 	Record uuid.UUID `json:"-"`
 }
 
+// MaxClockSkew is how far ahead of this server's clock a statement's time
+// may be: a department's clock may run a little fast, never minutes.
+const MaxClockSkew = 5 * time.Second
+
 // MaxEvidenceBytes bounds the evidence of one statement.
 const MaxEvidenceBytes = 8 << 10
 
@@ -209,8 +214,8 @@ func (s *Service) RecordConsent(ctx context.Context, req Request, id uuid.UUID, 
 	if st.At.IsZero() {
 		st.At = now
 	}
-	if st.At.After(now.Add(5 * time.Minute)) {
-		return nil, fmt.Errorf("at: a statement cannot come from the future: %w", consent.ErrInvalid)
+	if st.At.After(now.Add(MaxClockSkew)) {
+		return nil, fmt.Errorf("at: a statement cannot come from the future (more than %s ahead of this server's clock): %w", MaxClockSkew, consent.ErrInvalid)
 	}
 	if st.ExpiresAt != nil && (st.State != consent.Granted || !st.ExpiresAt.After(st.At)) {
 		return nil, fmt.Errorf("expires_at: only a grant expires, and after it was given: %w", consent.ErrInvalid)
@@ -227,14 +232,18 @@ func (s *Service) RecordConsent(ctx context.Context, req Request, id uuid.UUID, 
 		return nil, fmt.Errorf("evidence: at most %d bytes of text fields: %w", MaxEvidenceBytes, consent.ErrInvalid)
 	}
 
-	res, d, err := s.authorize(ctx, cat, &req, ActionRecordConsent, id)
+	res, err := s.load(ctx, &req, ActionRecordConsent, id)
 	if err != nil {
 		return nil, err
 	}
-	rec, err := s.attachTo(res, &req, st.Record, cat)
+	if res.attach, err = s.attachTo(res, &req, st.Record, cat); err != nil && !errors.Is(err, errNoOwnRecord) {
+		return nil, err
+	}
+	res, d, err := s.authorizeLoaded(ctx, cat, &req, ActionRecordConsent, id, res)
 	if err != nil {
 		return nil, err
 	}
+	rec := res.attach
 	current := consent.Derive(cat.list, res.events, now)[p.ID]
 	if !current.Default && current.State == st.State && (current.Event == nil || current.Event.NoticeVersion == st.NoticeVersion) {
 		return nil, fmt.Errorf("%s is already %s for this person; nothing was recorded: %w", p.ID, st.State, ErrUnchanged)
@@ -288,9 +297,14 @@ func (s *Service) checkNotice(ctx context.Context, store ConsentStore, p consent
 	return fmt.Errorf("%s has no notice version %d: %w", p.ID, st.NoticeVersion, consent.ErrUnknownNotice)
 }
 
+// errNoOwnRecord reports a department without a record in the profile:
+// it has nothing to attach a statement to, and the policy refuses it.
+var errNoOwnRecord = errors.New("no record of the department")
+
 // attachTo chooses the record a statement is attached to: the one named,
 // the customer's own record, the department's newest record in the
-// profile, or else the profile's oldest record.
+// profile, or, for the DPO, the profile's oldest record. Whether a
+// department may attach to the record is the policy's decision.
 func (s *Service) attachTo(res *resource, req *Request, named uuid.UUID, cat *catalogue) (*StoredRecord, error) {
 	want := named
 	if want == uuid.Nil && req.Principal.Kind == auth.Customer {
@@ -310,6 +324,9 @@ func (s *Service) attachTo(res *resource, req *Request, named uuid.UUID, cat *ca
 		if cat.sources[r.Source].Department == req.Principal.Department && (best == nil || r.UpdatedAt.After(best.UpdatedAt)) {
 			best = r
 		}
+	}
+	if best == nil && req.Principal.Kind == auth.Staff && !req.Principal.Has(auth.RoleDPO) {
+		return nil, errNoOwnRecord
 	}
 	if best == nil && len(res.records) > 0 {
 		best = &res.records[0] // records come in id order: the oldest
@@ -387,8 +404,14 @@ func (s *Service) HonourGPC(ctx context.Context, req Request, id uuid.UUID, stor
 	if err != nil {
 		return 0, err
 	}
+	res := &resource{id: cur, records: recs, events: events}
+	if req.Principal.Kind == auth.Customer {
+		if err := s.scope(ctx, &req, res); err != nil {
+			return 0, err
+		}
+	}
 	now := time.Now().UTC()
-	current := consent.Derive(cat.list, events, now)
+	current := consent.Derive(cat.list, res.events, now)
 	todo := consent.Refusals(cat.list, current, func(p consent.Purpose) bool { return p.Sharing }, req.Principal.Actor(), now)
 	for i := range todo {
 		todo[i].Method, todo[i].Origin = consent.MethodGPC, origin(req.Principal)
@@ -396,7 +419,6 @@ func (s *Service) HonourGPC(ctx context.Context, req Request, id uuid.UUID, stor
 	if len(todo) == 0 {
 		return 0, nil
 	}
-	res := &resource{id: cur, records: recs, events: events}
 	d, err := s.decide(ctx, cat, &req, ActionRecordConsent, res)
 	if err != nil {
 		return 0, err

@@ -43,11 +43,14 @@ type CustomerStore interface {
 var ErrErasedAccount = derrors.New(derrors.ErrForbidden, "erased")
 
 // Link returns the record and profile that stand for a customer, linking
-// them on first use: to the profile holding their verified email address
-// when exactly one does (a blind-index lookup), else to a new record made
-// from their Kratos traits, resolved like any other. The link is noted in
-// the profile's lineage. An unverified address links to nothing: anyone
-// can type someone else's address.
+// them on first use: to a record holding their verified email address
+// when exactly one profile holds it and the record does not contradict
+// them (a blind-index lookup), else to a new record made from their Kratos
+// traits, which joins a profile only through their verified address or a
+// steward's decision, never by a name match. The link is noted in the
+// profile's lineage. An unverified address links to nothing: anyone can
+// type someone else's address. What the customer then sees of the profile
+// is narrowed to the records tied to them by evidence (see scope).
 func (s *Service) Link(ctx context.Context, cs CustomerStore, im ingest.Importer, c auth.CustomerSession) (record, profile uuid.UUID, err error) {
 	record, err = cs.CustomerLink(ctx, c.IdentityID)
 	if err == nil {
@@ -69,20 +72,20 @@ func (s *Service) Link(ctx context.Context, cs CustomerStore, im ingest.Importer
 		return uuid.Nil, uuid.Nil, fmt.Errorf("the email address of your account is not usable: %w", ErrUnverified)
 	}
 	sum := s.vault.Index().SumString(vault.IndexEmail, email)
-	records, profiles, err := cs.RecordsByIndex(ctx, "email", sum, 20)
-	if err != nil {
+	if held, err := s.held(ctx, cs, sum, c.GivenName); err != nil {
 		return uuid.Nil, uuid.Nil, err
-	}
-	if distinct(profiles) == 1 {
-		linked, err := cs.LinkCustomer(ctx, c.IdentityID, records[0], sum, "verified_email")
+	} else if held != uuid.Nil {
+		linked, err := cs.LinkCustomer(ctx, c.IdentityID, held, sum, "verified_email")
 		if err != nil {
 			return uuid.Nil, uuid.Nil, err
 		}
 		profile, err := cs.RecordProfile(ctx, linked)
 		return linked, profile, err
 	}
-	// No profile holds the address, or several do (a shared address):
-	// the customer's own record joins whatever resolution says. A person
+	// Nothing holding the address is theirs by evidence (no record holds
+	// it, or the people holding it cannot be told apart): the customer's own record
+	// links only through their verified address or a steward's decision
+	// (the self-service source links by identifier only). A person
 	// who was erased and signs up again gives a new lawful basis (the new
 	// account's contract): their verified address is no longer suppressed.
 	// An account older than the erasure is not a new sign-up: nothing of
@@ -135,6 +138,47 @@ func (s *Service) Link(ctx context.Context, cs CustomerStore, im ingest.Importer
 	return linked, profile, err
 }
 
+// held returns a record of the customer's by evidence: one holding their
+// verified address that does not contradict them, when all such records
+// are in one profile (uuid.Nil: none).
+func (s *Service) held(ctx context.Context, cs CustomerStore, sum []byte, givenName string) (uuid.UUID, error) {
+	records, profiles, err := cs.RecordsByIndex(ctx, "email", sum, maxEvidenceRecords+1)
+	if err != nil || len(records) == 0 || len(records) > maxEvidenceRecords {
+		return uuid.Nil, err
+	}
+	in := map[uuid.UUID]uuid.UUID{} // record -> profile
+	for i, r := range records {
+		in[r] = profiles[i]
+	}
+	var candidates []*StoredRecord
+	loaded := map[uuid.UUID]bool{}
+	for _, p := range profiles {
+		if loaded[p] {
+			continue
+		}
+		loaded[p] = true
+		_, recs, _, err := s.store.ProfileRecords(ctx, p)
+		if err != nil {
+			return uuid.Nil, err
+		}
+		for i := range recs {
+			if _, ok := in[recs[i].ID]; ok && recs[i].Source != SelfServiceSource {
+				candidates = append(candidates, &recs[i])
+			}
+		}
+	}
+	ids, err := s.evidenced(candidates, givenName)
+	if err != nil || len(ids) == 0 {
+		return uuid.Nil, err
+	}
+	for _, id := range ids[1:] {
+		if in[id] != in[ids[0]] {
+			return uuid.Nil, nil
+		}
+	}
+	return ids[0], nil
+}
+
 func (s *Service) resolveCustomer(ctx context.Context, c auth.CustomerSession, record uuid.UUID) (uuid.UUID, uuid.UUID, error) {
 	rep, err := s.resolver.Incremental(ctx, "customer:"+c.IdentityID.String(), []uuid.UUID{record})
 	if err != nil {
@@ -153,4 +197,190 @@ func distinct(ids []uuid.UUID) int {
 		seen[id] = true
 	}
 	return len(seen)
+}
+
+// Evidence is what ties records to a customer: the identifiers their
+// Kratos account verified, and the account itself.
+type Evidence struct {
+	// Identity is their Kratos identity: their own self-service record
+	// carries it as its source id.
+	Identity uuid.UUID
+	// EmailIndex is the blind index of their verified email address; nil
+	// when the account's address is not verified.
+	EmailIndex []byte
+	// GivenName is the given name of their account, the test a record
+	// holding a shared address must pass.
+	GivenName string
+}
+
+// Evidence builds the evidence of a customer's session.
+func (s *Service) Evidence(c auth.CustomerSession) *Evidence {
+	ev := &Evidence{Identity: c.IdentityID, GivenName: c.GivenName}
+	if email, ok := identity.NormalizeEmail(c.Email); ok && c.EmailVerified {
+		ev.EmailIndex = s.vault.Index().SumString(vault.IndexEmail, email)
+	}
+	return ev
+}
+
+// maxEvidenceRecords bounds the records one verified address may tie to
+// a customer; an address held more often than this is no evidence of one
+// person.
+const maxEvidenceRecords = 50
+
+// scope narrows a profile loaded for a customer to the records tied to
+// them by evidence of identity (Art. 12(6), 15: data is disclosed only to
+// the person it is about):
+//
+//   - their own self-service record (its source id is their Kratos
+//     identity);
+//   - records holding the email address their account verified, unless
+//     the record contradicts them (a given name that clearly differs from
+//     their account's), and only while those records do not contradict
+//     each other (different given names, national ids or birth dates: a
+//     household sharing an address, where nobody can tell whose is whose);
+//   - records a steward or the DPO confirmed as the same person as one of
+//     the above (a must-link decision), transitively.
+//
+// Name similarity and match weights are never evidence: a record that
+// joined the profile only by matching is not shown. The profile stays one
+// profile for departments; this is what its person may see of it. Consent
+// events follow their records.
+func (s *Service) scope(ctx context.Context, req *Request, res *resource) error {
+	ev := req.Evidence
+	keep := map[uuid.UUID]bool{}
+	if ev != nil {
+		inProfile := make(map[uuid.UUID]*StoredRecord, len(res.records))
+		for i := range res.records {
+			inProfile[res.records[i].ID] = &res.records[i]
+		}
+		var candidates []*StoredRecord
+		if ev.EmailIndex != nil {
+			ids, _, err := s.store.RecordsByIndex(ctx, "email", ev.EmailIndex, maxEvidenceRecords+1)
+			if err != nil {
+				return err
+			}
+			if len(ids) <= maxEvidenceRecords {
+				for _, id := range ids {
+					if r := inProfile[id]; r != nil && r.Source != SelfServiceSource {
+						candidates = append(candidates, r)
+					}
+				}
+			}
+		}
+		held, err := s.evidenced(candidates, ev.GivenName)
+		if err != nil {
+			return err
+		}
+		for _, id := range held {
+			keep[id] = true
+		}
+		for _, r := range res.records {
+			if r.Source != SelfServiceSource {
+				continue
+			}
+			key, err := s.vault.OpenSubjectKey(r.ID, r.KEK, r.Wrapped)
+			if err != nil {
+				return fmt.Errorf("record %s: %w", r.ID, err)
+			}
+			rec, err := key.OpenRecord(r.Attrs, func(identity.Field) bool { return false }, true, false)
+			if err != nil {
+				return fmt.Errorf("record %s: %w", r.ID, err)
+			}
+			if rec.SourceID == ev.Identity.String() {
+				keep[r.ID] = true
+			}
+		}
+		if len(keep) > 0 && len(res.records) > len(keep) {
+			ids := make([]uuid.UUID, len(res.records))
+			for i, r := range res.records {
+				ids[i] = r.ID
+			}
+			cs, err := s.store.Constraints(ctx, ids)
+			if err != nil {
+				return err
+			}
+			for grew := true; grew; {
+				grew = false
+				for _, c := range cs {
+					a, b := uuid.MustParse(c.A), uuid.MustParse(c.B)
+					if c.Same && keep[a] != keep[b] {
+						keep[a], keep[b], grew = true, true, true
+					}
+				}
+			}
+		}
+	}
+	res.keep(keep)
+	if req.SubjectRecord != uuid.Nil && !keep[req.SubjectRecord] {
+		// Linked before evidence was required: their statements go to a
+		// record of theirs, or nowhere.
+		req.SubjectRecord = uuid.Nil
+		if len(res.records) > 0 {
+			req.SubjectRecord = res.records[0].ID
+		}
+	}
+	return nil
+}
+
+// keep narrows a resource to the records kept, and the consent events
+// attached to them.
+func (res *resource) keep(keep map[uuid.UUID]bool) {
+	records := res.records[:0:0]
+	for _, r := range res.records {
+		if keep[r.ID] {
+			records = append(records, r)
+		}
+	}
+	events := res.events[:0:0]
+	for _, e := range res.events {
+		if keep[e.Record] {
+			events = append(events, e)
+		}
+	}
+	res.records, res.events = records, events
+}
+
+// only narrows a resource to the records named.
+func (res *resource) only(ids []uuid.UUID) {
+	keep := make(map[uuid.UUID]bool, len(ids))
+	for _, id := range ids {
+		keep[id] = true
+	}
+	res.keep(keep)
+}
+
+// evidenced returns the records holding a customer's verified address
+// that are theirs by evidence: none that contradicts the account's given
+// name, and none at all when the rest contradict each other (several
+// people, and nothing tells whose record is whose).
+func (s *Service) evidenced(candidates []*StoredRecord, givenName string) ([]uuid.UUID, error) {
+	want := func(f identity.Field) bool {
+		return f == identity.GivenName || f == identity.BirthDate || f == identity.NationalID
+	}
+	account := &identity.Record{}
+	account.Set(identity.GivenName, givenName)
+	var kept []identity.Record
+	var ids []uuid.UUID
+	for _, r := range candidates {
+		key, err := s.vault.OpenSubjectKey(r.ID, r.KEK, r.Wrapped)
+		if err != nil {
+			return nil, fmt.Errorf("record %s: %w", r.ID, err)
+		}
+		rec, err := key.OpenRecord(r.Attrs, want, false, false)
+		if err != nil {
+			return nil, fmt.Errorf("record %s: %w", r.ID, err)
+		}
+		if identity.Contradict(account, &rec) {
+			continue
+		}
+		kept, ids = append(kept, rec), append(ids, r.ID)
+	}
+	for i := range kept {
+		for j := i + 1; j < len(kept); j++ {
+			if identity.Contradict(&kept[i], &kept[j]) {
+				return nil, nil
+			}
+		}
+	}
+	return ids, nil
 }

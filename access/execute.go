@@ -134,6 +134,12 @@ func (s *Service) object(ctx context.Context, r dsr.Request, store ConsentStore,
 	if err != nil {
 		return 0, err
 	}
+	if len(r.Scope) > 0 {
+		// A customer's objection is theirs: recorded on their records.
+		res := &resource{id: cur, records: recs}
+		res.only(r.Scope)
+		recs = res.records
+	}
 	if len(recs) == 0 {
 		return 0, fmt.Errorf("profile %s has no records: %w", cur, ErrNotFound)
 	}

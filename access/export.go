@@ -74,15 +74,13 @@ const maxExportReads = 100000
 // request, while it has not expired: to the DPO, or to the customer who
 // made it. The download is decided by the policy and audited.
 func (s *Service) DownloadExport(ctx context.Context, req Request, store RequestStore, consents ConsentStore, id uuid.UUID) (*Export, error) {
-	r, err := store.Request(ctx, id)
-	if err != nil {
-		return nil, err
-	}
+	var r dsr.Stored
+	var err error
 	if req.Principal.Kind == auth.Customer {
-		if r.Customer == nil || r.Customer.String() != req.Principal.ID {
-			return nil, fmt.Errorf("request %s: %w", id, dsr.ErrNotFound)
+		if r, err = s.myRequest(ctx, req, store, id); err != nil {
+			return nil, err
 		}
-	} else if err := s.requestDecision(ctx, &req, []uuid.UUID{r.Profile}, "download export of request "+id.String()); err != nil {
+	} else if r, err = s.gatedRequest(ctx, &req, store, id, "download export of request "+id.String()); err != nil {
 		return nil, err
 	}
 	if r.Type != dsr.Access && r.Type != dsr.Portability {
@@ -109,6 +107,11 @@ func (s *Service) export(ctx context.Context, req Request, r dsr.Request, consen
 	res, d, err := s.authorize(ctx, cat, &req, ActionExport, r.Profile)
 	if err != nil {
 		return nil, err
+	}
+	if len(r.Scope) > 0 {
+		// A customer's request delivers what is tied to them by evidence,
+		// whoever downloads it.
+		res.only(r.Scope)
 	}
 	o, err := s.open(cat, res, d) // once: the profile and the records are built from the same opening
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
+	"github.com/cdp-project/cdp/policy"
 	"github.com/cdp-project/cdp/vault"
 )
 
@@ -82,34 +83,62 @@ type EventView struct {
 // customer makes them, when configured.
 var StepUp = []dsr.Type{dsr.Erasure, dsr.Access, dsr.Portability}
 
-// requestDecision decides the DPO's request work (purpose compliance) and
-// audits it with the profile concerned.
+// requestGate decides the DPO's request work (purpose compliance) before
+// anything is loaded: whoever may not handle requests learns nothing, not
+// even whether a profile or request exists (ErrNotFound, or ErrForbidden
+// where no person is concerned), and the refusal is audited with the ids
+// they named.
+func (s *Service) requestGate(ctx context.Context, req *Request, named []string, what string, person bool) (policy.Decision, error) {
+	req.Purpose = "compliance"
+	cat, err := s.checkPurpose(ctx, req)
+	if err != nil {
+		return policy.Decision{}, err
+	}
+	d, err := s.decide(ctx, cat, req, ActionRequests, nil)
+	if err != nil {
+		return d, err
+	}
+	if !d.Allow || req.Principal.Kind != auth.Staff {
+		e := s.entry(req, ActionRequests, named, d, audit.Denied, nil)
+		if req.Principal.Kind != auth.Staff {
+			e.Reason = "requests are handled by the DPO"
+		}
+		e.Reason += "; refused: " + what
+		if err := s.record(ctx, e); err != nil {
+			return d, err
+		}
+		if person {
+			return d, fmt.Errorf("%w", dsr.ErrNotFound)
+		}
+		return d, fmt.Errorf("%s: %w", d.Reason, ErrForbidden)
+	}
+	return d, nil
+}
+
+// requestWork audits the DPO's allowed request work with the profiles it
+// concerns.
+func (s *Service) requestWork(ctx context.Context, req *Request, d policy.Decision, profiles []uuid.UUID, reason string) error {
+	ids := make([]string, len(profiles))
+	for i, p := range profiles {
+		ids[i] = p.String()
+	}
+	e := s.entry(req, ActionRequests, ids, d, audit.Allowed, nil)
+	e.Reason = reason
+	return s.record(ctx, e)
+}
+
+// requestDecision is requestGate and requestWork together, for work whose
+// profiles are known before anything is loaded.
 func (s *Service) requestDecision(ctx context.Context, req *Request, profiles []uuid.UUID, reason string) error {
 	ids := make([]string, len(profiles))
 	for i, p := range profiles {
 		ids[i] = p.String()
 	}
-	req.Purpose = "compliance"
-	cat, err := s.checkPurpose(ctx, req)
+	d, err := s.requestGate(ctx, req, ids, reason, len(profiles) > 0)
 	if err != nil {
 		return err
 	}
-	if req.Principal.Kind != auth.Staff {
-		return fmt.Errorf("requests are handled by the DPO: %w", ErrForbidden)
-	}
-	d, err := s.decide(ctx, cat, req, ActionRequests, nil)
-	if err != nil {
-		return err
-	}
-	if !d.Allow {
-		if err := s.record(ctx, s.entry(req, ActionRequests, ids, d, audit.Denied, nil)); err != nil {
-			return err
-		}
-		return fmt.Errorf("%s: %w", d.Reason, ErrForbidden)
-	}
-	e := s.entry(req, ActionRequests, ids, d, audit.Allowed, nil)
-	e.Reason = reason
-	return s.record(ctx, e)
+	return s.requestWork(ctx, req, d, profiles, reason)
 }
 
 // NewRequest takes a request the DPO received on behalf of a person.
@@ -117,8 +146,15 @@ func (s *Service) NewRequest(ctx context.Context, req Request, store RequestStor
 	if err := s.checkIntake(ctx, in); err != nil {
 		return nil, err
 	}
+	d, err := s.requestGate(ctx, &req, []string{in.Profile.String()}, "intake "+string(in.Type), true)
+	if err != nil {
+		return nil, err
+	}
 	cur, _, _, err := s.store.ProfileRecords(ctx, in.Profile)
 	if errors.Is(err, derrors.ErrNotFound) {
+		if err := s.record(ctx, s.entry(&req, ActionRequests, []string{in.Profile.String()}, d, audit.NotFound, nil)); err != nil {
+			return nil, err
+		}
 		if by, at, erased, err := s.store.ErasedBy(ctx, in.Profile); err != nil {
 			return nil, err
 		} else if erased {
@@ -129,10 +165,10 @@ func (s *Service) NewRequest(ctx context.Context, req Request, store RequestStor
 	if err != nil {
 		return nil, err
 	}
-	if err := s.requestDecision(ctx, &req, []uuid.UUID{cur}, "intake "+string(in.Type)); err != nil {
+	if err := s.requestWork(ctx, &req, d, []uuid.UUID{cur}, "intake "+string(in.Type)); err != nil {
 		return nil, err
 	}
-	return s.intake(ctx, req, store, in, cur, nil, "dpo", in.Verification)
+	return s.intake(ctx, req, store, in, cur, nil, "dpo", in.Verification, nil)
 }
 
 // checkIntake checks a new request: its type, the purposes of an
@@ -201,16 +237,26 @@ func (s *Service) NewMyRequest(ctx context.Context, req Request, store RequestSt
 	if err := s.record(ctx, s.entry(&req, ActionRequest, []string{res.id.String()}, d, audit.Allowed, nil)); err != nil {
 		return nil, err
 	}
+	if len(res.records) == 0 {
+		return nil, fmt.Errorf("nothing held here is tied to your account by a verified address yet: %w", ErrNotFound)
+	}
+	// The request reaches only the records tied to the customer by
+	// evidence: their erasure, restriction or export never touches a
+	// record that joined their profile by matching alone.
+	scope := make([]uuid.UUID, len(res.records))
+	for i, r := range res.records {
+		scope[i] = r.ID
+	}
 	id := session.IdentityID
 	evidence := map[string]string{"method": "kratos_session", "kratos_identity": id.String(), "kratos_session": session.SessionID, "aal": session.AAL}
-	return s.intake(ctx, req, store, in, res.id, &id, "self_service", evidence)
+	return s.intake(ctx, req, store, in, res.id, &id, "self_service", evidence, scope)
 }
 
 func (s *Service) intake(ctx context.Context, req Request, store RequestStore, in Intake, profile uuid.UUID, customer *uuid.UUID,
-	channel string, evidence map[string]string) (*RequestView, error) {
+	channel string, evidence map[string]string, scope []uuid.UUID) (*RequestView, error) {
 	now := time.Now().UTC()
 	r := dsr.Request{
-		ID: uuid.Must(uuid.NewV7()), Type: in.Type, State: dsr.Received, Profile: profile, Customer: customer, Channel: channel,
+		ID: uuid.Must(uuid.NewV7()), Type: in.Type, State: dsr.Received, Profile: profile, Customer: customer, Channel: channel, Scope: scope,
 		Details: dsr.Details{Purposes: in.Purposes}, ReceivedAt: now, ReceivedBy: req.Principal.Actor(), UpdatedAt: now,
 	}
 	if dup, ok, err := store.EarlierRequest(ctx, profile, customer, in.Type, now.Add(-dsr.DuplicateWindow)); err != nil {
@@ -308,26 +354,52 @@ func (s *Service) view(ctx context.Context, store RequestStore, id uuid.UUID, dp
 
 // GetRequest reads a request for the DPO.
 func (s *Service) GetRequest(ctx context.Context, req Request, store RequestStore, id uuid.UUID) (*RequestView, error) {
-	r, err := store.Request(ctx, id)
+	r, err := s.gatedRequest(ctx, &req, store, id, "read request "+id.String())
 	if err != nil {
 		return nil, err
 	}
-	if err := s.requestDecision(ctx, &req, []uuid.UUID{r.Profile}, "read request "+id.String()); err != nil {
-		return nil, err
-	}
+	_ = r
 	return s.view(ctx, store, id, true)
 }
 
-// GetMyRequest reads one of a customer's own requests.
-func (s *Service) GetMyRequest(ctx context.Context, req Request, store RequestStore, id uuid.UUID, customer uuid.UUID) (*RequestView, error) {
+// gatedRequest loads a request for the DPO's work on it: decided before
+// it is loaded, audited with its profile once it is.
+func (s *Service) gatedRequest(ctx context.Context, req *Request, store RequestStore, id uuid.UUID, reason string) (dsr.Stored, error) {
+	d, err := s.requestGate(ctx, req, nil, reason, true)
+	if err != nil {
+		return dsr.Stored{}, err
+	}
 	r, err := store.Request(ctx, id)
 	if err != nil {
+		return r, err
+	}
+	return r, s.requestWork(ctx, req, d, []uuid.UUID{r.Profile}, reason)
+}
+
+// GetMyRequest reads one of a customer's own requests.
+func (s *Service) GetMyRequest(ctx context.Context, req Request, store RequestStore, id uuid.UUID) (*RequestView, error) {
+	if _, err := s.myRequest(ctx, req, store, id); err != nil {
 		return nil, err
 	}
-	if r.Customer == nil || *r.Customer != customer {
-		return nil, fmt.Errorf("request %s: %w", id, dsr.ErrNotFound) // someone else's looks like none
-	}
 	return s.view(ctx, store, id, false)
+}
+
+// myRequest loads one of a customer's own requests; someone else's looks
+// like none, and the refusal is audited.
+func (s *Service) myRequest(ctx context.Context, req Request, store RequestStore, id uuid.UUID) (dsr.Stored, error) {
+	r, err := store.Request(ctx, id)
+	if err != nil && !errors.Is(err, derrors.ErrNotFound) {
+		return r, err
+	}
+	if err != nil || r.Customer == nil || r.Customer.String() != req.Principal.ID {
+		e := s.entry(&req, ActionRequest, nil, policy.Decision{}, audit.Denied, nil)
+		e.Reason = "not a request of this customer: " + id.String()
+		if err := s.record(ctx, e); err != nil {
+			return r, err
+		}
+		return r, fmt.Errorf("request %s: %w", id, dsr.ErrNotFound)
+	}
+	return r, nil
 }
 
 // ListRequests lists requests for the DPO.
@@ -369,14 +441,11 @@ const MaxReasonBytes = 2000
 // how), approve (its job is queued), reject (with a reason), extend (once,
 // by up to two months, with a reason the person is told).
 func (s *Service) DecideRequest(ctx context.Context, req Request, store RequestStore, q Queue, id uuid.UUID, dec Decision) (*RequestView, error) {
-	r, err := store.Request(ctx, id)
-	if err != nil {
-		return nil, err
-	}
 	if len(dec.Reason) > MaxReasonBytes {
 		return nil, fmt.Errorf("reason: at most %d bytes: %w", MaxReasonBytes, dsr.ErrInvalid)
 	}
-	if err := s.requestDecision(ctx, &req, []uuid.UUID{r.Profile}, dec.Action+" request "+id.String()); err != nil {
+	r, err := s.gatedRequest(ctx, &req, store, id, dec.Action+" request "+id.String())
+	if err != nil {
 		return nil, err
 	}
 	key, err := s.requestKey(r)

@@ -22,6 +22,12 @@ func event(purpose string, st consent.State, at time.Time) consent.Event {
 	return consent.Event{ID: uuid.New(), Purpose: purpose, State: st, At: at, RecordedAt: at}
 }
 
+// said sets when a statement claims it was made (recorded when event said).
+func said(e consent.Event, at time.Time) consent.Event {
+	e.At = at
+	return e
+}
+
 func TestDeriveLatestStatementStands(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	expires := t0.Add(48 * time.Hour)
@@ -42,6 +48,16 @@ func TestDeriveLatestStatementStands(t *testing.T) {
 			map[string]consent.State{"marketing": consent.Withdrawn}},
 		{"objection, then lifted", []consent.Event{event("analytics", consent.Objected, t0), event("analytics", consent.Granted, t0.Add(time.Hour))}, t0.Add(2 * time.Hour),
 			map[string]consent.State{"analytics": consent.Granted}},
+		{"a grant dated ahead does not outlast a withdrawal recorded after it", []consent.Event{
+			said(event("marketing", consent.Granted, t0), t0.Add(4*time.Minute)), event("marketing", consent.Withdrawn, t0.Add(time.Minute))},
+			t0.Add(2 * time.Minute), map[string]consent.State{"marketing": consent.Withdrawn}},
+		{"a refusal recorded after the grant wins over its older date", []consent.Event{
+			event("marketing", consent.Granted, t0.Add(time.Hour)), said(event("marketing", consent.Withdrawn, t0.Add(2*time.Hour)), t0)},
+			t0.Add(3 * time.Hour), map[string]consent.State{"marketing": consent.Withdrawn}},
+		{"granted again after a withdrawal", []consent.Event{
+			said(event("marketing", consent.Granted, t0), t0.Add(4*time.Minute)), event("marketing", consent.Withdrawn, t0.Add(time.Minute)),
+			event("marketing", consent.Granted, t0.Add(2*time.Minute))},
+			t0.Add(3 * time.Minute), map[string]consent.State{"marketing": consent.Granted}},
 		{"unknown purposes ignored", []consent.Event{event("astrology", consent.Granted, t0)}, t0, map[string]consent.State{"marketing": consent.Denied}},
 	}
 	for _, tc := range cases {

@@ -87,13 +87,32 @@ type Current struct {
 // a person's events: the latest statement about a purpose stands (a grant
 // whose expiry passed is expired); a purpose without any event is in its
 // default state. Events about purposes outside the catalogue are ignored.
+// A withdrawal or objection recorded after the standing grant wins over
+// it even when it says it was made earlier (an import of old statements):
+// when records disagree, the person's refusal stands.
 func Derive(purposes []Purpose, events []Event, now time.Time) map[string]Current {
-	latest := map[string]*Event{}
+	latest, overriding := map[string]*Event{}, map[string]*Event{}
 	for i := range events {
 		e := &events[i]
 		if l, ok := latest[e.Purpose]; !ok || later(e, l) {
 			latest[e.Purpose] = e
 		}
+	}
+	// A refusal recorded after the standing grant wins, whatever time the
+	// grant claimed to be given at: a withdrawal acts on the very next
+	// read, and a statement dated ahead cannot outlast it.
+	for i := range events {
+		e := &events[i]
+		l := latest[e.Purpose]
+		if l == nil || l.State != Granted || !e.State.Refuses() || !e.RecordedAt.After(l.RecordedAt) {
+			continue
+		}
+		if w := overriding[e.Purpose]; w == nil || e.RecordedAt.After(w.RecordedAt) {
+			overriding[e.Purpose] = e
+		}
+	}
+	for p, e := range overriding {
+		latest[p] = e
 	}
 	out := make(map[string]Current, len(purposes))
 	for _, p := range purposes {
@@ -111,11 +130,21 @@ func Derive(purposes []Purpose, events []Event, now time.Time) map[string]Curren
 	return out
 }
 
+// said is when a statement counts as made: when it says it was, but never
+// after it was recorded (a statement dated ahead cannot outlast the ones
+// recorded after it).
+func (e *Event) said() time.Time {
+	if e.At.After(e.RecordedAt) && !e.RecordedAt.IsZero() {
+		return e.RecordedAt
+	}
+	return e.At
+}
+
 // later orders events by when they were said, then recorded, then by id:
 // the same order on every read.
 func later(a, b *Event) bool {
-	if !a.At.Equal(b.At) {
-		return a.At.After(b.At)
+	if x, y := a.said(), b.said(); !x.Equal(y) {
+		return x.After(y)
 	}
 	if !a.RecordedAt.Equal(b.RecordedAt) {
 		return a.RecordedAt.After(b.RecordedAt)

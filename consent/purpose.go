@@ -80,6 +80,9 @@ const (
 	Expired   State = "expired"
 )
 
+// Refuses reports a statement that takes a grant back or objects.
+func (s State) Refuses() bool { return s == Withdrawn || s == Objected }
+
 // Purpose is one entry of the catalogue.
 type Purpose struct {
 	ID          string     `json:"id"`

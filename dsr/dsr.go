@@ -109,8 +109,10 @@ type Request struct {
 	// Channel says how it came: self_service, dpo, or retention (a
 	// system request erasing records whose retention expired).
 	Channel string `json:"channel"`
-	// Scope names the records a retention erasure erases (empty: the
-	// whole profile).
+	// Scope names the records the request reaches (empty: the whole
+	// profile, as for a request the DPO verified): a retention erasure's
+	// expired records, or, for a customer's own request, the records tied
+	// to them by evidence of identity when they made it.
 	Scope []uuid.UUID `json:"scope,omitempty"`
 	// Details are what the type needs: the purposes objected to, the
 	// corrected values of a rectification (sealed, not here), the scope.

@@ -30,6 +30,7 @@ const (
 
 type subject struct {
 	record, profile uuid.UUID
+	evidence        *access.Evidence
 }
 
 // customer authenticates a data subject by their Kratos session (the
@@ -70,7 +71,7 @@ func (s *Server) customer(c *fiber.Ctx) error {
 		return err
 	}
 	c.Locals(localSession, cs)
-	c.Locals(localSubject, subject{record: rec, profile: prof})
+	c.Locals(localSubject, subject{record: rec, profile: prof, evidence: s.access.Evidence(cs)})
 	if c.Get("Sec-GPC") == "1" {
 		n, err := s.access.HonourGPC(c.UserContext(), customerRequest(c), prof, s.consents, s.evidence(c, cs, "Sec-GPC: 1"))
 		if err != nil {
@@ -90,7 +91,7 @@ func customerRequest(c *fiber.Ctx) access.Request {
 	req := accessRequest(c)
 	req.Purpose = "" // customers read for themselves: the read path says self_service
 	if sub, ok := c.Locals(localSubject).(subject); ok {
-		req.Subject, req.SubjectRecord = sub.profile, sub.record
+		req.Subject, req.SubjectRecord, req.Evidence = sub.profile, sub.record, sub.evidence
 	}
 	return req
 }

@@ -180,8 +180,7 @@ func (s *Server) getMyRequest(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	cs, _ := c.Locals(localSession).(auth.CustomerSession)
-	v, err := s.access.GetMyRequest(c.UserContext(), customerRequest(c), s.requests, id, cs.IdentityID)
+	v, err := s.access.GetMyRequest(c.UserContext(), customerRequest(c), s.requests, id)
 	if err != nil {
 		return err
 	}

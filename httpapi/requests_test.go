@@ -213,8 +213,8 @@ func TestAccessRequestFromIntakeToDownload(t *testing.T) {
 	if r.status != 200 || len(lines) != 4 || !strings.HasPrefix(lines[0], "record_id,source,") || !strings.Contains(string(r.body), person["street"]) {
 		t.Errorf("CSV export: %d %s", r.status, r.body)
 	}
-	// Not for anyone else.
-	wantProblem(t, e.get(e.tokens["sales-reader"], "/v1/requests/"+req.ID+"/export"), 403, "/problems/forbidden")
+	// Not for anyone else, who cannot tell it exists.
+	wantProblem(t, e.get(e.tokens["sales-reader"], "/v1/requests/"+req.ID+"/export"), 404, "/problems/not-found")
 	wantProblem(t, e.get(e.tokens["sales-reader"], "/v1/requests"), 403, "/problems/forbidden")
 }
 

@@ -187,5 +187,12 @@ func (m *memo) key(in *Input) string {
 			str(p)
 		}
 	}
+	if r := in.Resource.Record; r != nil {
+		flag(true)
+		str(r.Source)
+		str(r.Department)
+	} else {
+		flag(false)
+	}
 	return string(b)
 }

@@ -156,6 +156,15 @@ type Resource struct {
 	Restricted bool
 	LegalHold  bool
 	Sources    []Source
+	// Record is, for record_consent, the record a statement is attached
+	// to (nil otherwise).
+	Record *RecordRef
+}
+
+// RecordRef names one record of a profile as the policy sees it.
+type RecordRef struct {
+	Source     string
+	Department string
 }
 
 // Input is one question to the policy.
@@ -293,6 +302,20 @@ func (in Input) value() ast.Value {
 			ast.Item(str("purposes"), ast.ArrayTerm(ps...)),
 		)
 	}
+	resource := ast.NewObject(
+		ast.Item(str("profile_id"), str(in.Resource.ProfileID)),
+		ast.Item(str("self"), ast.BooleanTerm(in.Resource.Self)),
+		ast.Item(str("consent"), ast.NewTerm(consent)),
+		ast.Item(str("restricted"), ast.BooleanTerm(in.Resource.Restricted)),
+		ast.Item(str("legal_hold"), ast.BooleanTerm(in.Resource.LegalHold)),
+		ast.Item(str("sources"), ast.ArrayTerm(sources...)),
+	)
+	if r := in.Resource.Record; r != nil {
+		resource.Insert(str("record"), ast.ObjectTerm(
+			ast.Item(str("source"), str(r.Source)),
+			ast.Item(str("department"), str(r.Department)),
+		))
+	}
 	return ast.NewObject(
 		ast.Item(str("principal"), ast.ObjectTerm(
 			ast.Item(str("kind"), str(string(in.Principal.Kind))),
@@ -303,13 +326,6 @@ func (in Input) value() ast.Value {
 		ast.Item(str("action"), str(in.Action)),
 		ast.Item(str("purpose"), str(in.Purpose)),
 		ast.Item(str("purposes"), ast.NewTerm(purposes)),
-		ast.Item(str("resource"), ast.ObjectTerm(
-			ast.Item(str("profile_id"), str(in.Resource.ProfileID)),
-			ast.Item(str("self"), ast.BooleanTerm(in.Resource.Self)),
-			ast.Item(str("consent"), ast.NewTerm(consent)),
-			ast.Item(str("restricted"), ast.BooleanTerm(in.Resource.Restricted)),
-			ast.Item(str("legal_hold"), ast.BooleanTerm(in.Resource.LegalHold)),
-			ast.Item(str("sources"), ast.ArrayTerm(sources...)),
-		)),
+		ast.Item(str("resource"), ast.NewTerm(resource)),
 	)
 }

@@ -176,8 +176,9 @@ func (db *DB) ErasedBy(ctx context.Context, profile uuid.UUID) (uuid.UUID, time.
 	return req, at, true, nil
 }
 
-// Restrict restricts (Art. 18) every record of a profile for a request,
-// or lifts the restrictions of the request (lift).
+// Restrict restricts (Art. 18) the records of a profile a request
+// reaches (its scope, or every record), or lifts the restrictions of the
+// request (lift).
 func (db *DB) Restrict(ctx context.Context, request, profile uuid.UUID, lift bool) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		cur, err := currentProfile(ctx, tx, profile)
@@ -189,7 +190,8 @@ func (db *DB) Restrict(ctx context.Context, request, profile uuid.UUID, lift boo
 			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO record_restrictions (record_id, request_id, reason)
-			SELECT record_id, $2, 'restriction' FROM profile_members WHERE profile_id = $1 ON CONFLICT DO NOTHING`,
+			SELECT m.record_id, $2, 'restriction' FROM profile_members m JOIN dsr_requests q ON q.id = $2
+			WHERE m.profile_id = $1 AND (cardinality(q.scope) = 0 OR m.record_id = ANY(q.scope)) ON CONFLICT DO NOTHING`,
 			[16]byte(cur), [16]byte(request))
 		return err
 	})

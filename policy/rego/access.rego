@@ -20,7 +20,10 @@
 #   resource:  {profile_id, self (the principal is the data subject),
 #               consent: {purpose: "granted"|"denied"|"withdrawn"|"objected"|"expired"},
 #               restricted, legal_hold,
-#               sources: [{name, department, legal_basis, purposes: [...]}]}
+#               sources: [{name, department, legal_basis, purposes: [...]}],
+#               record: {source, department} (record_consent: the record
+#               the statement is attached to, under whose key its
+#               evidence is sealed)}
 #
 # and gets a decision: {allow, fields, sources, reason}. A denial, a policy
 # error or an undefined result all mean: nothing is read.
@@ -151,6 +154,7 @@ permitted if {
 	not restriction_blocks
 	not consent_blocks
 	not objection_blocks
+	not department_blocks
 }
 
 permitted if {
@@ -168,6 +172,17 @@ restriction_blocks if {
 	input.purpose != "consent_management" # a withdrawal is always heard
 	input.purpose != "compliance" # answering the person's own requests (Art. 15-21) is a legal obligation
 }
+
+# A department records consent only on its own records: what it collected
+# is attached, with its evidence, to a record it holds, never to another
+# department's. The DPO acts for the controller and may attach anywhere.
+department_blocks if {
+	input.action == "record_consent"
+	not "dpo" in input.principal.roles
+	not own_record
+}
+
+own_record if input.resource.record.department == input.principal.department
 
 # Consent-based purposes need consent granted and not expired.
 consent_blocks if {
@@ -210,6 +225,8 @@ denial := "unknown purpose" if {
 	consent_blocks
 } else := "the person objected to this purpose" if {
 	objection_blocks
+} else := "a department records consent only on its own records" if {
+	department_blocks
 } else := "no rule permits this request"
 
 role_allows_action if {

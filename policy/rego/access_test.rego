@@ -167,13 +167,25 @@ test_catalogue_and_conflicts_are_for_the_dpo if {
 	}
 }
 
-consent_req(roles, action) := json.patch(req(roles, "consent_management", {}), [{"op": "replace", "path": "/action", "value": action}])
+consent_req(roles, action) := json.patch(req(roles, "consent_management", {}), [
+	{"op": "replace", "path": "/action", "value": action},
+	{"op": "add", "path": "/resource/record", "value": {"source": "helpdesk", "department": "support"}},
+])
 
 test_departments_record_consent_they_collected if {
 	d := access.decision with input as consent_req(["ingest"], "record_consent")
 	d.allow
 	d.fields == ["consent"]
 	not allowed(consent_req(["reader"], "record_consent"))
+}
+
+test_departments_record_consent_only_on_their_own_records if {
+	r := json.patch(consent_req(["ingest"], "record_consent"), [{"op": "replace", "path": "/resource/record", "value": {"source": "newsletter", "department": "marketing"}}])
+	d := access.decision with input as r
+	not d.allow
+	contains(d.reason, "its own records")
+	not allowed(json.remove(consent_req(["ingest"], "record_consent"), ["/resource/record"]))
+	allowed(json.patch(r, [{"op": "replace", "path": "/principal/roles", "value": ["dpo"]}]))
 }
 
 test_consent_state_is_readable_by_staff_roles if {
