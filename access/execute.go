@@ -52,6 +52,11 @@ func (s *Service) Execute(ctx context.Context, store RequestStore, ex Executor, 
 	if r.State != dsr.InProgress {
 		return nil // decided, done or not approved: nothing to do
 	}
+	// Records a crash left in no profile join theirs first: an erasure
+	// or an export must find every record of the person.
+	if _, err := s.LinkOrphans(ctx); err != nil {
+		return err
+	}
 	var outcome any
 	switch r.Type {
 	case dsr.Erasure:
@@ -107,6 +112,12 @@ func (s *Service) Execute(ctx context.Context, store RequestStore, ex Executor, 
 	b, _ := json.Marshal(outcome)
 	return store.Transition(ctx, id, dsr.InProgress, dsr.Completed, dsr.Change{Outcome: string(b)},
 		dsr.StoredEvent{Event: dsr.Event{Actor: jobActor, At: time.Now().UTC()}})
+}
+
+// LinkOrphans links the records a crash left in no profile (see
+// resolver.LinkOrphans).
+func (s *Service) LinkOrphans(ctx context.Context) (int, error) {
+	return s.resolver.LinkOrphans(ctx, jobActor)
 }
 
 // cannot marks a missing profile as permanent: no retry brings it back.

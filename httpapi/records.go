@@ -179,17 +179,21 @@ func sourceErrors(bySource map[string][]int, reason string) []FieldError {
 // and tells each record its profile.
 func (s *Server) resolve(c *fiber.Ctx, resp *ingestResponse) {
 	resp.Resolution.ProfilesTouched = []uuid.UUID{}
-	var ids []uuid.UUID
+	var ids, unchanged []uuid.UUID
 	for _, r := range resp.Results {
-		if r.RecordID != nil && (r.Status == ingest.StatusCreated || r.Status == ingest.StatusUpdated) {
+		switch {
+		case r.RecordID == nil:
+		case r.Status == ingest.StatusCreated || r.Status == ingest.StatusUpdated:
 			ids = append(ids, *r.RecordID)
+		case r.Status == ingest.StatusUnchanged:
+			unchanged = append(unchanged, *r.RecordID) // linked if a crash left it in no profile
 		}
 	}
-	if len(ids) == 0 {
+	if len(ids) == 0 && len(unchanged) == 0 {
 		resp.Resolution.Resolved = true
 		return
 	}
-	rep, err := s.resolver.Incremental(c.UserContext(), principal(c).Actor(), ids)
+	rep, err := s.resolver.Link(c.UserContext(), principal(c).Actor(), ids, unchanged)
 	if err != nil {
 		s.log.ErrorContext(c.UserContext(), "resolve ingested records", slog.String("request_id", requestID(c)),
 			slog.Int("records", len(ids)), slog.String("error", err.Error()))

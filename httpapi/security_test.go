@@ -333,3 +333,31 @@ func TestRequestsAreNoExistenceOracle(t *testing.T) {
 	// The DPO is told.
 	wantProblem(t, e.do("POST", "/v1/requests", e.tokens["dpo"], "application/json", `{"type":"access","profile_id":"`+bart.String()+`"}`), 410, "/problems/erased")
 }
+
+// A record in no profile (its writer died before linking it) is linked
+// when a department re-sends it unchanged, and an erasure finds it.
+func TestOrphansAreLinkedWhenSeen(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w, _ := e.seed()
+	orphan := e.recordOf(w, "sales")
+	pgtest.Exec(t, e.owner, "DELETE FROM profile_members WHERE record_id = '"+orphan+"'")
+	r := e.do("POST", "/v1/records", e.tokens["sales-ingest"], "application/json", seedSales)
+	var got struct {
+		Results []struct {
+			Status    string `json:"status"`
+			RecordID  string `json:"record_id"`
+			ProfileID string `json:"profile_id"`
+		} `json:"results"`
+	}
+	r.json(t, &got)
+	if r.status != 200 || got.Results[0].Status != "unchanged" || got.Results[0].ProfileID != w.String() {
+		t.Fatalf("the orphan re-sent unchanged: %d %s", r.status, r.body)
+	}
+	// Orphaned again; the erasure of the person finds it all the same.
+	pgtest.Exec(t, e.owner, "DELETE FROM profile_members WHERE record_id = '"+orphan+"'")
+	e.complete(e.intake("erasure", w, true, "").ID)
+	if n := pgtest.Count(t, e.owner, "SELECT count(*) FROM records WHERE id = '"+orphan+"'"); n != 0 {
+		t.Errorf("the erasure left the person's unlinked record")
+	}
+}

@@ -92,7 +92,9 @@ type Config struct {
 
 // Resolver resolves just-written records against the existing profiles.
 type Resolver interface {
-	Incremental(ctx context.Context, actor string, ids []uuid.UUID) (*resolver.Report, error)
+	// Link resolves the records a write created or changed, and those it
+	// found unchanged but in no profile.
+	Link(ctx context.Context, actor string, changed, unchanged []uuid.UUID) (*resolver.Report, error)
 }
 
 // Server is the HTTP API.

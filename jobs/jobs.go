@@ -115,6 +115,9 @@ type Handlers struct {
 	// Retention files erasures of records whose retention expired (nil:
 	// none).
 	Retention func(ctx context.Context) (int, error)
+	// Orphans links records a crash left in no profile, on every sweep
+	// (nil: none).
+	Orphans func(ctx context.Context) (int, error)
 }
 
 // New builds a runner.
@@ -181,6 +184,15 @@ func New(pool *pgxpool.Pool, h Handlers, o Options) (*Runner, error) {
 			func() (river.JobArgs, *river.InsertOpts) { return retentionArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
 	}
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[sweepArgs]) error {
+		if h.Orphans != nil {
+			n, err := h.Orphans(ctx)
+			if n > 0 {
+				log.Info("records left unlinked by an earlier process linked", slog.Int("records", n))
+			}
+			if err != nil {
+				return err
+			}
+		}
 		ids, err := h.OpenRequests(ctx)
 		if err != nil {
 			return err
@@ -275,6 +287,7 @@ func ForService(pool *pgxpool.Pool, svc *access.Service, store Store, im ingest.
 		OpenRequests:   store.OpenRequestIDs,
 		PendingNotices: store.PendingNoticeIDs,
 		Retention:      func(ctx context.Context) (int, error) { return svc.SweepRetention(ctx, store, store, r) },
+		Orphans:        svc.LinkOrphans,
 	}, o)
 	return r, err
 }

@@ -257,17 +257,6 @@ func uuids(ids []uuid.UUID) [][16]byte {
 	return out
 }
 
-// UnresolvedRecords returns the records that belong to no profile yet.
-func (db *DB) UnresolvedRecords(ctx context.Context) ([]uuid.UUID, error) {
-	rows, err := db.pool.Query(ctx, `SELECT r.id FROM records r
-		WHERE r.wrapped_key IS NOT NULL AND NOT EXISTS (SELECT 1 FROM profile_members m WHERE m.record_id = r.id)
-		ORDER BY r.id`)
-	if err != nil {
-		return nil, fmt.Errorf("unresolved records: %w", err)
-	}
-	return pgx.CollectRows(rows, scanID)
-}
-
 // scanID reads a row of one uuid column.
 func scanID(r pgx.CollectableRow) (uuid.UUID, error) {
 	var id [16]byte

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdp-project/cdp/ingest"
@@ -248,4 +249,25 @@ func (db *DB) RecordCount(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("count records: %w", err)
 	}
 	return n, nil
+}
+
+// UnlinkedRecords returns records that belong to no profile: among ids
+// (nil: any), at most limit, in id order.
+func (db *DB) UnlinkedRecords(ctx context.Context, ids []uuid.UUID, limit int) ([]uuid.UUID, error) {
+	rows, err := db.pool.Query(ctx, `SELECT r.id FROM records r
+		WHERE r.wrapped_key IS NOT NULL AND ($1::uuid[] IS NULL OR r.id = ANY($1))
+		AND NOT EXISTS (SELECT 1 FROM profile_members m WHERE m.record_id = r.id)
+		ORDER BY r.id LIMIT $2`, uuidsOrNil(ids), limit)
+	if err != nil {
+		return nil, fmt.Errorf("unlinked records: %w", err)
+	}
+	return pgx.CollectRows(rows, scanID)
+}
+
+// uuidsOrNil is uuids, or SQL NULL for nil.
+func uuidsOrNil(ids []uuid.UUID) any {
+	if ids == nil {
+		return nil
+	}
+	return uuids(ids)
 }

@@ -79,6 +79,10 @@ type Store interface {
 	SaveModel(ctx context.Context, m *identity.Model) (int, error)
 	// RecordCount is the number of stored records.
 	RecordCount(ctx context.Context) (int64, error)
+	// UnlinkedRecords returns records that belong to no profile (written,
+	// then the process died before linking them): among ids, or any when
+	// ids is nil; at most limit, in id order.
+	UnlinkedRecords(ctx context.Context, ids []uuid.UUID, limit int) ([]uuid.UUID, error)
 	// Apply writes the outcome of a run in one transaction.
 	Apply(ctx context.Context, a *Apply) error
 }
@@ -194,6 +198,10 @@ type Resolver struct {
 	TrainAt int
 	// MaxShared bounds how common a candidate key may be (default 200).
 	MaxShared int
+	// BeforeIncremental, if set, runs before every incremental run (tests
+	// hold one open with it, to kill the process between a write and its
+	// linking).
+	BeforeIncremental func()
 }
 
 // Full resolves every record, training a model first when there is none.
@@ -263,12 +271,60 @@ func (r *Resolver) Incremental(ctx context.Context, actor string, ids []uuid.UUI
 	if len(ids) == 0 {
 		return &Report{Kind: "incremental"}, nil
 	}
+	if r.BeforeIncremental != nil {
+		r.BeforeIncremental()
+	}
 	unlock, err := r.Store.LockResolution(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 	return r.incremental(ctx, actor, ids, nil)
+}
+
+// Link resolves what a write touched: the records it created or changed,
+// and those it found unchanged but that belong to no profile (written by
+// a process that died before linking them).
+func (r *Resolver) Link(ctx context.Context, actor string, changed, unchanged []uuid.UUID) (*Report, error) {
+	if len(unchanged) > 0 {
+		orphans, err := r.Store.UnlinkedRecords(ctx, unchanged, len(unchanged))
+		if err != nil {
+			return nil, err
+		}
+		changed = append(changed[:len(changed):len(changed)], orphans...)
+	}
+	return r.Incremental(ctx, actor, changed)
+}
+
+// orphanBatch is how many unlinked records one pass of LinkOrphans links.
+const orphanBatch = 10000
+
+// LinkOrphans links every record that belongs to no profile, a batch at
+// a time, and returns how many it linked. Run at start-up and
+// periodically, so that no record stays unlinked across a crash, and
+// before an erasure or export, so that they find every record.
+func (r *Resolver) LinkOrphans(ctx context.Context, actor string) (int, error) {
+	linked := 0
+	for {
+		ids, err := r.Store.UnlinkedRecords(ctx, nil, orphanBatch)
+		if err != nil || len(ids) == 0 {
+			return linked, err
+		}
+		rep, err := r.Incremental(ctx, actor, ids)
+		if err != nil {
+			return linked, err
+		}
+		n := 0
+		for _, id := range ids {
+			if _, ok := rep.Members[id]; ok {
+				n++
+			}
+		}
+		linked += n
+		if n == 0 {
+			return linked, fmt.Errorf("%d records could not be linked to a profile", len(ids))
+		}
+	}
 }
 
 func (r *Resolver) incremental(ctx context.Context, actor string, ids []uuid.UUID, d *Decision) (*Report, error) {

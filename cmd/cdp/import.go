@@ -71,10 +71,13 @@ func runImport(ctx context.Context, cl *cli, cfg *Config, files []string, source
 	im.Actor = cliActor()
 	im.Sources = sourceCheck(ctx, cl, db, known, addSources)
 	rejected := 0
-	var changed []uuid.UUID
+	var changed, unchanged []uuid.UUID
 	collect := func(res ingest.Result) {
-		if res.Status == ingest.StatusCreated || res.Status == ingest.StatusUpdated {
+		switch res.Status {
+		case ingest.StatusCreated, ingest.StatusUpdated:
 			changed = append(changed, res.RecordID)
+		case ingest.StatusUnchanged:
+			unchanged = append(unchanged, res.RecordID) // linked if a crash left it in no profile
 		}
 	}
 	for _, name := range files {
@@ -84,8 +87,8 @@ func runImport(ctx context.Context, cl *cli, cfg *Config, files []string, source
 		}
 		rejected += sum.Rejected
 	}
-	if resolve && len(changed) > 0 {
-		if err := resolveImported(ctx, cl, db, &resolver.Resolver{Store: db, Vault: v}, changed); err != nil {
+	if resolve && len(changed)+len(unchanged) > 0 {
+		if err := resolveImported(ctx, cl, db, &resolver.Resolver{Store: db, Vault: v}, changed, unchanged); err != nil {
 			return fmt.Errorf("the records are imported, but linking them failed (run `cdp resolve`): %w", err)
 		}
 	}
@@ -98,7 +101,7 @@ func runImport(ctx context.Context, cl *cli, cfg *Config, files []string, source
 // resolveImported links what an import changed: with its neighbourhood
 // when it is a small part of the store, by re-resolving everything when it
 // is most of it (a first bulk load).
-func resolveImported(ctx context.Context, cl *cli, db *postgres.DB, r *resolver.Resolver, changed []uuid.UUID) error {
+func resolveImported(ctx context.Context, cl *cli, db *postgres.DB, r *resolver.Resolver, changed, unchanged []uuid.UUID) error {
 	total, err := db.RecordCount(ctx)
 	if err != nil {
 		return err
@@ -107,7 +110,7 @@ func resolveImported(ctx context.Context, cl *cli, db *postgres.DB, r *resolver.
 	if len(changed) > 20000 || int64(len(changed))*3 > total {
 		rep, err = r.Full(ctx, cliActor())
 	} else {
-		rep, err = r.Incremental(ctx, cliActor(), changed)
+		rep, err = r.Link(ctx, cliActor(), changed, unchanged)
 	}
 	if err != nil {
 		return err

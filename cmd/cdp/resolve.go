@@ -34,7 +34,7 @@ func resolveCommand() command {
 				if *all {
 					rep, err = r.Full(ctx, cliActor())
 				} else {
-					ids, lerr := db.UnresolvedRecords(ctx)
+					ids, lerr := db.UnlinkedRecords(ctx, nil, 1<<30)
 					if lerr != nil {
 						return lerr
 					}

@@ -142,6 +142,14 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 	svc := access.New(access.Config{
 		Store: db, Vault: v, Policy: pol, Audit: writer, Resolver: res, DefaultRegion: cfg.DefaultRegion, Survivorship: rules,
 	})
+	if os.Getenv("CDP_TEST_PAUSE_LINKING") != "" {
+		// Tests only: hold every incremental resolution, so that the test
+		// can kill the process between a write and its linking.
+		res.BeforeIncremental = func() {
+			log.Warn("linking paused (CDP_TEST_PAUSE_LINKING)")
+			time.Sleep(time.Hour)
+		}
+	}
 	if os.Getenv("CDP_TEST_PAUSE_ERASURE") != "" {
 		// Tests only: hold every erasure open before it commits, so that
 		// the test can kill the process in the middle of one.

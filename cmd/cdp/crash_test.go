@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cdp-project/cdp/postgres/pgtest"
+)
+
+// Records written by a process that died before linking them do not stay
+// in no profile: the next process links them at start-up (and every sweep
+// after). (httpapi's TestOrphansAreLinkedWhenSeen covers re-sending and
+// erasure.)
+func TestRecordsOrphanedByAKillAreLinked(t *testing.T) {
+	t.Parallel()
+	e := newCLIEnv(t)
+	a := e.startProcess([]string{"CDP_TEST_PAUSE_LINKING=1"}, "--dev", "--demo-people", "10")
+	const n = 10000
+	var b strings.Builder
+	b.WriteString("[")
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"source":"sales","source_id":"crash-%d","given_name":"Orla%d","family_name":"Quist","email":"orla.quist.%d@example.org"}`, i, i, i)
+	}
+	b.WriteString("]")
+	go func() { // answers never: the process dies
+		req, _ := http.NewRequest("POST", a.url+"/v1/records", strings.NewReader(b.String()))
+		req.Header.Set("Authorization", "Bearer "+a.token)
+		req.Header.Set("Content-Type", "application/json")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	for deadline := time.Now().Add(120 * time.Second); !strings.Contains(a.out.String(), "linking paused"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the write never reached its linking:\n%s", a.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	a.cmd.Process.Signal(syscall.SIGKILL)
+	a.cmd.Wait()
+	unlinked := func() int64 {
+		return pgtest.Count(t, e.dbURL, `SELECT count(*) FROM records r WHERE r.wrapped_key IS NOT NULL
+			AND NOT EXISTS (SELECT 1 FROM profile_members m WHERE m.record_id = r.id)`)
+	}
+	if got := unlinked(); got != n {
+		t.Fatalf("%d records unlinked after the kill, want %d: the kill did not land between the write and its linking", got, n)
+	}
+	// The next process links them at start-up.
+	e.startProcess(nil)
+	for deadline := time.Now().Add(120 * time.Second); unlinked() > 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d records still in no profile two minutes after start-up", unlinked())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
