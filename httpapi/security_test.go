@@ -361,3 +361,39 @@ func TestOrphansAreLinkedWhenSeen(t *testing.T) {
 		t.Errorf("the erasure left the person's unlinked record")
 	}
 }
+
+// The service's own role cannot delete append-only consent events: not by
+// a temporary table that stands in for records inside a SECURITY DEFINER
+// function, nor by nulling a record's key and restoring it.
+func TestServiceRoleCannotDeleteConsent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w, _ := e.seed()
+	if r := e.do("POST", "/v1/profiles/"+w.String()+"/consents", e.tokens["marketing-ingest"], "application/json",
+		`{"purpose":"marketing","state":"granted","notice_version":1}`); r.status != 201 {
+		t.Fatalf("grant: %d %s", r.status, r.body)
+	}
+	rec := e.recordOf(w, "newsletter")
+	app := pgtest.AppURL(t, e.owner)
+	before := e.consentEvents()
+	if err := pgtest.TryExec(t, app, `CREATE TEMP TABLE records (id uuid, key_destroyed_at timestamptz);
+		INSERT INTO records VALUES ('`+rec+`', now());
+		SELECT erase_consent_events(ARRAY['`+rec+`'::uuid])`); err != nil {
+		t.Fatalf("the attack could not be tried: %v", err)
+	}
+	if n := e.consentEvents(); n != before {
+		t.Errorf("a temporary table named records let the service delete %d consent events", before-n)
+	}
+	key := pgtest.Query(t, e.owner, "SELECT encode(wrapped_key, 'hex') FROM records WHERE id = '"+rec+"'")
+	err := pgtest.TryExec(t, app, `BEGIN;
+		UPDATE records SET wrapped_key = NULL, key_destroyed_at = now() WHERE id = '`+rec+`';
+		SELECT erase_consent_events(ARRAY['`+rec+`'::uuid]);
+		UPDATE records SET wrapped_key = decode('`+strings.TrimSpace(key)+`', 'hex'), key_destroyed_at = NULL WHERE id = '`+rec+`';
+		COMMIT`)
+	if err == nil {
+		t.Errorf("the service destroyed a key, deleted its consent events and restored it")
+	}
+	if n := e.consentEvents(); n != before {
+		t.Errorf("%d consent events deleted by a key destroyed and restored", before-n)
+	}
+}

@@ -5,3 +5,29 @@
 -- decision; its probabilistic matches go to review.
 ALTER TABLE sources ADD COLUMN link_by_identifier_only boolean NOT NULL DEFAULT false;
 UPDATE sources SET link_by_identifier_only = true WHERE name = 'self_service';
+
+-- SECURITY DEFINER functions resolve names with the caller's temporary
+-- schema last, never first: a temporary table named like one of ours
+-- (records, audit_log...) must not stand in for it. PostgreSQL searches
+-- pg_temp first unless the path names it.
+ALTER FUNCTION audit_head() SET search_path = pg_catalog, public, pg_temp;
+ALTER FUNCTION audit_entries(uuid, text, text, timestamptz, timestamptz, bigint, integer)
+    SET search_path = pg_catalog, public, pg_temp;
+ALTER FUNCTION audit_checkpoint_list() SET search_path = pg_catalog, public, pg_temp;
+ALTER FUNCTION erase_consent_events(uuid[]) SET search_path = pg_catalog, public, pg_temp;
+
+-- A destroyed key stays destroyed: nulling a record's wrapped key (which
+-- lets erase_consent_events delete its consent events) and then restoring
+-- it would turn the append-only consent log into an editable one.
+CREATE FUNCTION records_key_stays_destroyed() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp AS $$
+BEGIN
+    IF OLD.key_destroyed_at IS NOT NULL AND (NEW.wrapped_key IS NOT NULL OR NEW.key_destroyed_at IS NULL) THEN
+        RAISE EXCEPTION 'the key of record % was destroyed on %: it cannot be restored', OLD.id, OLD.key_destroyed_at
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER records_key_stays_destroyed BEFORE UPDATE OF wrapped_key, key_destroyed_at ON records
+    FOR EACH ROW EXECUTE FUNCTION records_key_stays_destroyed();
