@@ -32,7 +32,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cdp-project/cdp/derrors"
 )
@@ -181,4 +183,27 @@ type Query struct {
 	From, To  time.Time // From <= at < To
 	After     int64     // entries after this sequence number (paging)
 	Limit     int       // at most this many (default 100)
+}
+
+// sanitize makes every text of the entry storable: a NUL or invalid
+// UTF-8 (from a caller's query string, say) becomes U+FFFD, so that one
+// request's odd input can never fail the commit it shares with others.
+func (e *Entry) sanitize() {
+	for _, p := range []*string{&e.PrincipalKind, &e.Principal, &e.Department, &e.Action, &e.Purpose, &e.DecisionID,
+		&e.PolicyRevision, &e.RequestID, &e.Client, &e.Outcome, &e.Reason} {
+		*p = cleanText(*p)
+	}
+	for i := range e.Profiles {
+		e.Profiles[i] = cleanText(e.Profiles[i])
+	}
+	for i := range e.Fields {
+		e.Fields[i] = cleanText(e.Fields[i])
+	}
+}
+
+func cleanText(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }

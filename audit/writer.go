@@ -97,6 +97,7 @@ func (w *Writer) RecordAll(ctx context.Context, es []Entry) ([]Entry, error) {
 		if e.At.IsZero() {
 			e.At = now
 		}
+		e.sanitize()
 		ps[i] = &pending{entry: e, done: make(chan error, 1)}
 	}
 	w.mu.RLock()
@@ -190,19 +191,39 @@ func (w *Writer) loop() {
 			entries[i] = p.entry
 		}
 		next, err := w.append(entries, &head, &known)
-		if err != nil {
-			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
-		} else {
-			head = next
-			w.batches.Add(1)
-			w.entries.Add(int64(len(entries)))
-			since += len(entries)
-		}
-		for i, p := range batch {
-			if err == nil {
-				p.entry = entries[i]
+		if err != nil && len(batch) > 1 {
+			// One faulty entry must not fail its neighbours: each is
+			// tried alone, and only what fails alone fails.
+			for i, p := range batch {
+				one := []Entry{p.entry}
+				next, err := w.append(one, &head, &known)
+				if err != nil {
+					p.done <- fmt.Errorf("%w: %w", ErrUnavailable, err)
+					continue
+				}
+				head = next
+				w.batches.Add(1)
+				w.entries.Add(1)
+				since++
+				entries[i], p.entry = one[0], one[0]
+				p.done <- nil
 			}
-			p.done <- err
+			err = nil
+		} else {
+			if err != nil {
+				err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+			} else {
+				head = next
+				w.batches.Add(1)
+				w.entries.Add(int64(len(entries)))
+				since += len(entries)
+			}
+			for i, p := range batch {
+				if err == nil {
+					p.entry = entries[i]
+				}
+				p.done <- err
+			}
 		}
 		if err == nil && (since >= w.opts.CheckpointEvery || time.Since(lastCheckpoint) >= w.opts.CheckpointInterval) {
 			w.checkpoint(head)

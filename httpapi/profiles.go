@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
@@ -95,6 +97,11 @@ func decodeBody(c *fiber.Ctx, v any) error {
 	if !strings.HasPrefix(c.Get(fiber.HeaderContentType), fiber.MIMEApplicationJSON) {
 		return problem(fiber.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type", "send application/json")
 	}
+	if !utf8.Valid(c.Body()) {
+		// encoding/json would replace the bytes silently: what was sent
+		// is not what would be stored.
+		return problem(fiber.StatusBadRequest, "invalid-utf8", "Body is not valid UTF-8", "the request body must be UTF-8 encoded")
+	}
 	dec := json.NewDecoder(strings.NewReader(string(c.Body())))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -103,7 +110,55 @@ func decodeBody(c *fiber.Ctx, v any) error {
 	if dec.More() {
 		return problem(fiber.StatusBadRequest, "malformed-body", "Malformed request body", "one JSON object expected")
 	}
+	if path, ok := nulAt(reflect.ValueOf(v), ""); ok {
+		return problem(fiber.StatusBadRequest, "malformed-body", "Malformed request body",
+			"field "+strings.TrimPrefix(path, ".")+": text may not hold a NUL (\\u0000)")
+	}
 	return nil
+}
+
+// nulAt finds a string holding a NUL in a decoded body, and names where.
+func nulAt(v reflect.Value, path string) (string, bool) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			return nulAt(v.Elem(), path)
+		}
+	case reflect.String:
+		return path, strings.IndexByte(v.String(), 0) >= 0
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			f := v.Type().Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "" {
+				name = f.Name
+			}
+			if p, ok := nulAt(v.Field(i), path+"."+name); ok {
+				return p, true
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			if p, ok := nulAt(v.Index(i), path+"."+strconv.Itoa(i)); ok {
+				return p, true
+			}
+		}
+	case reflect.Map:
+		it := v.MapRange()
+		for it.Next() {
+			k := fmt.Sprint(it.Key().Interface())
+			if strings.IndexByte(k, 0) >= 0 {
+				return path, true
+			}
+			if p, ok := nulAt(it.Value(), path+"."+clipString(k, 32)); ok {
+				return p, true
+			}
+		}
+	}
+	return "", false
 }
 
 // jsonError describes a decoding error without echoing values.

@@ -2,13 +2,16 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/postgres/pgtest"
@@ -395,5 +398,93 @@ func TestServiceRoleCannotDeleteConsent(t *testing.T) {
 	}
 	if n := e.consentEvents(); n != before {
 		t.Errorf("%d consent events deleted by a key destroyed and restored", before-n)
+	}
+}
+
+// One odd audit entry fails only the request it belongs to: a NUL in a
+// query is stored as U+FFFD, and an entry the database refuses does not
+// take the others of its group commit down with it.
+func TestOneBadAuditEntryFailsOnlyItsRequest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	// Text that can be stored nowhere is the client's error, on every
+	// route, before anything runs.
+	for _, path := range []string{"/v1/audit?principal=a%00b", "/v1/audit?principal=a%ffb", "/v1/profiles?purpose=support&email=a%00b"} {
+		e.wantProblem(e.get(e.tokens["dpo"], path), 400, "/problems/invalid-request")
+	}
+	// An audit entry holding such text (a reason quoting a caller) is
+	// stored with U+FFFD in its place.
+	odd := audit.Entry{PrincipalKind: "staff", Principal: "x\x00y\xff", Action: "read", Outcome: audit.Denied, Reason: "bad \x00"}
+	if _, err := e.audit.RecordAll(context.Background(), []audit.Entry{odd}); err != nil {
+		t.Errorf("an entry holding a NUL: %v", err)
+	}
+	// An entry naming a profile that is no id (a caller's bug) fails
+	// alone, whatever entries share its commit.
+	good := func(i int) audit.Entry {
+		return audit.Entry{PrincipalKind: "staff", Principal: fmt.Sprintf("p%d", i), Action: "read", Purpose: "support",
+			Profiles: []string{uuid.NewString()}, Outcome: audit.Allowed}
+	}
+	bad := good(-1)
+	bad.Profiles = []string{"not an id"}
+	for round := 0; round < 5; round++ {
+		var wg sync.WaitGroup
+		errs := make([]error, 40)
+		start := make(chan struct{})
+		for i := range errs {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				<-start
+				es := []audit.Entry{good(i)}
+				if i == 20 {
+					es = append(es, bad)
+				}
+				_, errs[i] = e.audit.RecordAll(context.Background(), es)
+			}(i)
+		}
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			if (err != nil) != (i == 20) {
+				t.Fatalf("round %d, request %d: %v", round, i, err)
+			}
+		}
+	}
+	if err := e.verifyAudit(); err != nil {
+		t.Errorf("the chain after the retries: %v", err)
+	}
+}
+
+// Every JSON route reads its body through one decoder: a NUL in any text
+// and invalid UTF-8 anywhere are a 400 problem, and nothing is written.
+func TestJSONBodiesRefuseNULAndInvalidUTF8(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w, _ := e.seed()
+	req := e.intake("access", w, false, "")
+	me := e.customer(person["email"])
+	routes := []struct {
+		method, path, token, body string
+	}{
+		{"POST", "/v1/purposes/marketing/notices", e.tokens["dpo"], `{"text":"TEXT","effective_at":"2030-01-01T00:00:00Z"}`},
+		{"POST", "/v1/purposes", e.tokens["dpo"], `{"id":"surveys","description":"TEXT","legal_basis":"consent","retention_days":30}`},
+		{"POST", "/v1/profiles/" + w.String() + "/consents", e.tokens["marketing-ingest"], `{"purpose":"marketing","state":"granted","notice_version":1,"evidence":{"form":"TEXT"}}`},
+		{"POST", "/v1/requests", e.tokens["dpo"], `{"type":"access","profile_id":"` + w.String() + `","verification":{"method":"TEXT"}}`},
+		{"POST", "/v1/requests/" + req.ID + "/reject", e.tokens["dpo"], `{"reason":"TEXT is the reason given here"}`},
+		{"POST", "/v1/suppressions/lift", e.tokens["dpo"], `{"kind":"email","value":"a@b.c","reason":"TEXT signed a new contract"}`},
+		{"PUT", "/v1/me/consents/marketing", me.SessionToken, `{"state":"TEXT","notice_version":1}`},
+	}
+	before := pgtest.Count(t, e.owner, "SELECT (SELECT count(*) FROM notices) + (SELECT count(*) FROM purposes) + (SELECT count(*) FROM consent_events) + (SELECT count(*) FROM dsr_requests) + (SELECT count(*) FROM dsr_events)")
+	for _, rt := range routes {
+		for name, text := range map[string]string{"NUL": `a\u0000b`, "invalid UTF-8": "a\xffb"} {
+			r := e.do(rt.method, rt.path, rt.token, "application/json", strings.Replace(rt.body, "TEXT", text, 1))
+			if r.status != 400 || !strings.Contains(r.header.Get("Content-Type"), "application/problem+json") {
+				t.Errorf("%s %s with %s: %d %s", rt.method, rt.path, name, r.status, r.body)
+			}
+		}
+	}
+	after := pgtest.Count(t, e.owner, "SELECT (SELECT count(*) FROM notices) + (SELECT count(*) FROM purposes) + (SELECT count(*) FROM consent_events) + (SELECT count(*) FROM dsr_requests) + (SELECT count(*) FROM dsr_events)")
+	if after != before {
+		t.Errorf("%d rows written by refused bodies", after-before)
 	}
 }

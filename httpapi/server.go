@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	_ "embed"
@@ -9,7 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
@@ -186,7 +189,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 		return c.Send(openapiYAML)
 	})
 
-	v1 := s.app.Group("/v1")
+	v1 := s.app.Group("/v1", textualQuery)
 	v1.Post("/records", s.authenticate(auth.RoleIngest), s.postRecords)
 
 	// The read path: the policy decides who may do what with which
@@ -308,4 +311,21 @@ func saneRequestID(id string) bool {
 func requestID(c *fiber.Ctx) string {
 	id, _ := c.Locals(localRequestID).(string)
 	return id
+}
+
+// textualQuery refuses a query string whose names or values are not text:
+// invalid UTF-8 or a NUL can be stored nowhere (PostgreSQL refuses both),
+// so they are a client's error, answered before any handler runs.
+func textualQuery(c *fiber.Ctx) error {
+	bad := ""
+	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
+		if bad == "" && (!utf8.Valid(k) || !utf8.Valid(v) || bytes.IndexByte(k, 0) >= 0 || bytes.IndexByte(v, 0) >= 0) {
+			bad = strings.ToValidUTF8(strings.ReplaceAll(string(k), "\x00", ""), "")
+		}
+	})
+	if bad != "" {
+		return problem(fiber.StatusBadRequest, "invalid-request", "Invalid request",
+			fmt.Sprintf("query parameter %q: not valid UTF-8 text, or holds a NUL", clipString(bad, 64)))
+	}
+	return c.Next()
 }
