@@ -10,12 +10,14 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
+	"github.com/cdp-project/cdp/policy"
 	"github.com/cdp-project/cdp/vault"
 )
 
@@ -23,7 +25,10 @@ import (
 type Executor interface {
 	Erase(ctx context.Context, request, profile uuid.UUID, now time.Time) (dsr.ErasureReport, error)
 	Restrict(ctx context.Context, request, profile uuid.UUID, lift bool) error
-	CreateNotifications(ctx context.Context, request uuid.UUID, kind string, sources []string, payload func(id uuid.UUID) ([]byte, error)) ([]dsr.Notification, error)
+	// CreateNotifications writes one notice per recipient concerned by
+	// sources; payload builds each from its id and the recipient's own
+	// sources (none: every source).
+	CreateNotifications(ctx context.Context, request uuid.UUID, kind string, sources []string, payload func(id uuid.UUID, recipientSources []string) ([]byte, error)) ([]dsr.Notification, error)
 }
 
 // ExportValidity is how long an access or portability export can be
@@ -171,9 +176,26 @@ func (s *Service) object(ctx context.Context, r dsr.Request, store ConsentStore,
 // it concerns (Art. 17(2), 19), once, and reports whether all of them are
 // settled: acknowledged, or overridden by the DPO.
 func (s *Service) notify(ctx context.Context, ex Executor, q Queue, request uuid.UUID, kind string, rep dsr.ErasureReport) (bool, error) {
-	ns, err := ex.CreateNotifications(ctx, request, kind, rep.Sources, func(id uuid.UUID) ([]byte, error) {
+	ns, err := ex.CreateNotifications(ctx, request, kind, rep.Sources, func(id uuid.UUID, theirs []string) ([]byte, error) {
+		// A recipient limited to some sources hears only of their
+		// records: another department's record ids are none of its
+		// business.
+		records, sources := rep.Erased, rep.Sources
+		if len(theirs) > 0 {
+			records, sources = []uuid.UUID{}, []string{}
+			for _, r := range rep.Erased {
+				if src, ok := rep.RecordSources[r]; ok && slices.Contains(theirs, src) {
+					records = append(records, r)
+				}
+			}
+			for _, src := range rep.Sources {
+				if slices.Contains(theirs, src) {
+					sources = append(sources, src)
+				}
+			}
+		}
 		return json.Marshal(dsr.NoticePayload{Notification: id, Request: request, Kind: kind, Profile: rep.Profile,
-			Records: rep.Erased, Sources: rep.Sources, AckURL: "/v1/notices/" + id.String() + "/ack"})
+			Records: records, Sources: sources, AckURL: "/v1/notices/" + id.String() + "/ack"})
 	})
 	if err != nil {
 		return false, err
@@ -198,7 +220,7 @@ type NoticeStore interface {
 
 // Sender delivers a signed notice.
 type Sender interface {
-	Deliver(ctx context.Context, url, id string, secret, body []byte) error
+	Deliver(ctx context.Context, url, id string, secrets []string, body []byte) error
 }
 
 // DeliverNotice delivers one notice, signed with its recipient's secret;
@@ -219,7 +241,7 @@ func (s *Service) DeliverNotice(ctx context.Context, store NoticeStore, send Sen
 	if err != nil {
 		return err
 	}
-	derr := send.Deliver(ctx, o.URL, id.String(), []byte(secret), o.Payload)
+	derr := send.Deliver(ctx, o.URL, id.String(), []string{secret}, o.Payload)
 	msg := ""
 	if derr != nil {
 		msg = derr.Error()
@@ -238,20 +260,47 @@ type NoticeAcker interface {
 // AcknowledgeNotice records that a recipient acted on a notice: its own
 // department's token, or the DPO's on its behalf. The request is queued
 // again, to complete once every notice is settled.
+//
+// Only the recipient's own system (an ingest token of its department) or
+// the DPO acknowledges: an acknowledgement can complete an erasure, so a
+// department's readers may not. Every acknowledgement, and every refusal,
+// is audited; a refusal looks like an unknown notice.
 func (s *Service) AcknowledgeNotice(ctx context.Context, req Request, store NoticeAcker, q Queue, id uuid.UUID) error {
-	if req.Principal.Kind != auth.Staff {
-		return fmt.Errorf("notices are acknowledged by their recipients: %w", ErrForbidden)
-	}
+	e := s.entry(&req, ActionAcknowledge, nil, policy.Decision{}, audit.Denied, nil)
+	e.Reason = "acknowledge notice " + id.String()
 	dept := req.Principal.Department
 	if req.Principal.Has(auth.RoleDPO) {
 		dept = ""
 	}
+	if req.Principal.Kind != auth.Staff || !req.Principal.Has(auth.RoleDPO) && !req.Principal.Has(auth.RoleIngest) {
+		e.Reason += ": only the recipient's system (ingest) or the DPO acknowledges"
+		if err := s.record(ctx, e); err != nil {
+			return err
+		}
+		return fmt.Errorf("notice %s: %w", id, dsr.ErrNotFound)
+	}
 	request, err := store.AcknowledgeNotice(ctx, id, dept)
+	if errors.Is(err, derrors.ErrNotFound) {
+		e.Reason += ": no such notice of this department"
+		if aerr := s.record(ctx, e); aerr != nil {
+			return aerr
+		}
+		return err
+	}
 	if err != nil {
+		return err
+	}
+	e.Outcome = audit.Allowed
+	e.Reason = "acknowledged notice " + id.String() + " of request " + request.String()
+	if err := s.record(ctx, e); err != nil {
 		return err
 	}
 	return q.Enqueue(ctx, request)
 }
+
+// ActionAcknowledge is a recipient's acknowledgement of a notice, as the
+// audit log names it.
+const ActionAcknowledge = "acknowledge_notice"
 
 // SealSecret seals a recipient's HMAC secret under a fresh key of its own.
 func (s *Service) SealSecret(recipient uuid.UUID, secret []byte) (kek int32, wrapped, sealed []byte, err error) {
@@ -345,10 +394,11 @@ func (s *Service) rectify(ctx context.Context, r dsr.Stored, im ingest.Importer)
 	if err != nil {
 		return rep, err
 	}
-	rep = dsr.ErasureReport{Profile: cur, Erased: []uuid.UUID{}, Held: []dsr.HeldRecord{}, Sources: []string{}}
+	rep = dsr.ErasureReport{Profile: cur, Erased: []uuid.UUID{}, Held: []dsr.HeldRecord{}, Sources: []string{}, RecordSources: map[uuid.UUID]string{}}
 	seen := map[string]bool{}
 	for _, sr := range recs {
 		rep.Erased = append(rep.Erased, sr.ID)
+		rep.RecordSources[sr.ID] = sr.Source
 		if !seen[sr.Source] && sr.Source != SubjectSource {
 			seen[sr.Source] = true
 			rep.Sources = append(rep.Sources, sr.Source)

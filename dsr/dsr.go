@@ -266,6 +266,9 @@ type ErasureReport struct {
 	Held       []HeldRecord `json:"held_records"`
 	Suppressed int          `json:"suppressed_identifiers"`
 	Sources    []string     `json:"sources"` // the sources that held erased records: the recipients of the notice
+	// RecordSources gives each erased record's source, so that a
+	// recipient limited to some sources is told only of their records.
+	RecordSources map[uuid.UUID]string `json:"record_sources,omitempty"`
 	Done       bool         `json:"-"`       // the profile was erased by this request before: nothing left to do
 }
 

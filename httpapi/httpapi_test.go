@@ -138,7 +138,7 @@ func newEnvWith(t *testing.T, configure func(*httpapi.Config), ready ...httpapi.
 	}
 	svc := access.New(access.Config{Store: db, Vault: v, Policy: pol, Audit: e.audit, Resolver: res})
 	importer := ingest.Importer{Vault: v, Store: db, Normalizer: identity.Normalizer{DefaultRegion: "GB"}}
-	runner, err := jobs.ForService(db.Pool(), svc, db, importer, webhook.NewClient(), jobs.Options{RetentionEvery: time.Second,
+	runner, err := jobs.ForService(db.Pool(), svc, db, importer, webhook.NewClient(webhook.Options{AllowLocal: true}), jobs.Options{RetentionEvery: time.Second,
 		Log: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), SweepEvery: time.Hour})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/audit"
@@ -543,12 +544,22 @@ type inbox struct {
 func (e *env) recipient(name, dept string, sources []string) *inbox {
 	e.t.Helper()
 	box := &inbox{status: 200}
-	secret := []byte("secret-of-" + name)
+	secret := webhook.NewSecret()
+	verifier, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		box.mu.Lock()
 		defer box.mu.Unlock()
-		if err := webhook.Verify(secret, body, r.Header.Get("X-CDP-Signature"), time.Now(), time.Minute); err != nil {
+		// Checked as an off-the-shelf Standard Webhooks receiver would,
+		// and by the legacy header too.
+		if err := verifier.Verify(body, r.Header); err != nil {
+			w.WriteHeader(401)
+			return
+		}
+		if err := webhook.Verify([]byte(secret), body, r.Header.Get("X-CDP-Signature"), time.Now(), time.Minute); err != nil {
 			w.WriteHeader(401)
 			return
 		}
@@ -561,8 +572,7 @@ func (e *env) recipient(name, dept string, sources []string) *inbox {
 	e.t.Cleanup(srv.Close)
 	svc := access.New(access.Config{Vault: e.vault})
 	r := postgres.SealedRecipient{Recipient: dsr.Recipient{ID: uuid.New(), Name: name, Department: dept, URL: srv.URL, Sources: sources}}
-	var err error
-	if r.KEK, r.Wrapped, r.Secret, err = svc.SealSecret(r.ID, secret); err != nil {
+	if r.KEK, r.Wrapped, r.Secret, err = svc.SealSecret(r.ID, []byte(secret)); err != nil {
 		e.t.Fatal(err)
 	}
 	if err := e.db.AddRecipient(context.Background(), r); err != nil {
@@ -601,9 +611,13 @@ func TestErasureNoticesWaitForAcknowledgements(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// Each is told of its own sources' records only.
 	n := sales.received()[0]
-	if n.Kind != "erasure" || n.Request.String() != req.ID || len(n.Records) != 3 || !sales.verified {
+	if n.Kind != "erasure" || n.Request.String() != req.ID || len(n.Records) != 1 || len(n.Sources) != 1 || n.Sources[0] != "sales" || !sales.verified {
 		t.Errorf("notice: %+v", n)
+	}
+	if bn := billing.received()[0]; len(bn.Records) != 1 || len(bn.Sources) != 1 || bn.Sources[0] != "billing" {
+		t.Errorf("billing's notice: %+v", bn)
 	}
 	if len(support.received()) != 0 {
 		t.Error("a department holding nothing of the person was notified")
@@ -620,10 +634,27 @@ func TestErasureNoticesWaitForAcknowledgements(t *testing.T) {
 	if full.State != "in_progress" || len(full.Notices) != 2 {
 		t.Fatalf("before acknowledgements: %+v", full)
 	}
-	// Another department cannot acknowledge sales's notice.
+	// Another department cannot acknowledge sales's notice, nor can a
+	// reader of sales: only its system (ingest) or the DPO, audited.
 	wantProblem(t, e.do("POST", "/v1/notices/"+n.Notification.String()+"/ack", e.tokens["billing-ingest"], "", ""), 404, "/problems/not-found")
+	wantProblem(t, e.do("POST", "/v1/notices/"+n.Notification.String()+"/ack", e.tokens["sales-reader"], "", ""), 404, "/problems/not-found")
+	acks := func(outcome string) int {
+		k := 0
+		for _, en := range e.auditEntries() {
+			if en.Action == "acknowledge_notice" && en.Outcome == outcome {
+				k++
+			}
+		}
+		return k
+	}
+	if acks("denied") != 2 {
+		t.Errorf("%d refused acknowledgements audited, want 2", acks("denied"))
+	}
 	if r := e.do("POST", "/v1/notices/"+n.Notification.String()+"/ack", e.tokens["sales-ingest"], "", ""); r.status != 204 {
 		t.Fatalf("ack: %d %s", r.status, r.body)
+	}
+	if acks("allowed") != 1 {
+		t.Errorf("the acknowledgement is not audited")
 	}
 	time.Sleep(300 * time.Millisecond)
 	e.get(e.tokens["dpo"], "/v1/requests/"+req.ID).json(t, &full)
@@ -668,7 +699,7 @@ func TestRectificationWinsSurvivorshipAndNotifies(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	n := sales.received()[0]
-	if n.Kind != "rectification" || len(n.Records) != 4 {
+	if n.Kind != "rectification" || len(n.Records) != 1 { // its own record only
 		t.Errorf("notice: %+v", n)
 	}
 	if r := e.do("POST", "/v1/notices/"+n.Notification.String()+"/ack", e.tokens["sales-ingest"], "", ""); r.status != 204 {

@@ -22,7 +22,7 @@ import (
 func (db *DB) Erase(ctx context.Context, request, profile uuid.UUID, now time.Time) (dsr.ErasureReport, error) {
 	var rep dsr.ErasureReport
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		rep = dsr.ErasureReport{Erased: []uuid.UUID{}, Held: []dsr.HeldRecord{}, Sources: []string{}}
+		rep = dsr.ErasureReport{Erased: []uuid.UUID{}, Held: []dsr.HeldRecord{}, Sources: []string{}, RecordSources: map[uuid.UUID]string{}}
 		// Done before (a job run again after a crash that followed the
 		// commit): the report says what was done.
 		var result []byte
@@ -72,6 +72,7 @@ func (db *DB) Erase(ctx context.Context, request, profile uuid.UUID, now time.Ti
 				continue
 			}
 			rep.Erased = append(rep.Erased, id)
+			rep.RecordSources[id] = source
 			if !sources[source] {
 				sources[source] = true
 				rep.Sources = append(rep.Sources, source)

@@ -57,20 +57,31 @@ func (db *DB) Recipients(ctx context.Context) ([]dsr.Recipient, error) {
 // CreateNotifications writes the notices of a request to every enabled
 // recipient whose sources it concerns (or that wants every notice), once:
 // run again, it adds none. It returns the request's notices.
-func (db *DB) CreateNotifications(ctx context.Context, request uuid.UUID, kind string, sources []string, payload func(id uuid.UUID) ([]byte, error)) ([]dsr.Notification, error) {
+func (db *DB) CreateNotifications(ctx context.Context, request uuid.UUID, kind string, sources []string, payload func(id uuid.UUID, recipientSources []string) ([]byte, error)) ([]dsr.Notification, error) {
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id FROM recipients r WHERE disabled_at IS NULL AND (r.sources = '{}' OR r.sources && $1)
+		rows, err := tx.Query(ctx, `SELECT id, sources FROM recipients r WHERE disabled_at IS NULL AND (r.sources = '{}' OR r.sources && $1)
 			AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.request_id = $2 AND n.recipient_id = r.id)`, sources, [16]byte(request))
 		if err != nil {
 			return err
 		}
-		ids, err := pgx.CollectRows(rows, scanID)
+		type recipient struct {
+			id      uuid.UUID
+			sources []string
+		}
+		rs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (recipient, error) {
+			var id [16]byte
+			var x recipient
+			err := r.Scan(&id, &x.sources)
+			x.id = id
+			return x, err
+		})
 		if err != nil {
 			return err
 		}
-		for _, rid := range ids {
+		for _, rc := range rs {
+			rid := rc.id
 			id := uuid.Must(uuid.NewV7())
-			body, err := payload(id)
+			body, err := payload(id, rc.sources)
 			if err != nil {
 				return err
 			}

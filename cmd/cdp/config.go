@@ -41,6 +41,7 @@ type Config struct {
 	JobTimeout      time.Duration
 	JobRescueAfter  time.Duration
 	RetentionEvery  time.Duration
+	WebhookLocal    bool
 }
 
 // setting describes one configuration value: its flag, its variable, its
@@ -71,6 +72,7 @@ var settings = []setting{
 	{"serve", "job-timeout", "CDP_JOB_TIMEOUT", "2m", "longest run of one request job", func(c *Config) any { return &c.JobTimeout }},
 	{"serve", "job-rescue-after", "CDP_JOB_RESCUE_AFTER", "5m", "how long a job may stay running before it is taken as orphaned by a dead process and run again (more than the job timeout)", func(c *Config) any { return &c.JobRescueAfter }},
 	{"serve", "retention-every", "CDP_RETENTION_EVERY", "24h", "period of the retention sweep, which erases records whose retention expired", func(c *Config) any { return &c.RetentionEvery }},
+	{"serve", "webhook-allow-local", "CDP_WEBHOOK_ALLOW_LOCAL", "false", "notices may go to loopback and private addresses over plain http (development and tests; --dev sets it)", func(c *Config) any { return &c.WebhookLocal }},
 	{"serve", "allow-audit-owner", "CDP_ALLOW_AUDIT_OWNER", "false", "serve even when the database role could change the audit log (a single-role development database only)", func(c *Config) any { return &c.AllowAuditOwner }},
 	{"serve", "gc-percent", "CDP_GC_PERCENT", "400", "Go garbage collector target (GOGC): the server allocates per request, and a higher target trades memory for CPU", func(c *Config) any { return &c.GCPercent }},
 	{"db", "db-max-conns", "CDP_DB_MAX_CONNS", "16", "largest number of database connections of a process", func(c *Config) any { return &c.DBMaxConns }},

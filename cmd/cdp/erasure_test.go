@@ -177,6 +177,9 @@ func TestRecipientsAndHoldsCommands(t *testing.T) {
 		want string
 	}{
 		{[]string{"recipients", "add", "erp", "--department", "billing", "--url", "ftp://x"}, 2, "--url"},
+		{[]string{"recipients", "add", "erp", "--department", "billing", "--url", "http://erp.example/hooks"}, 2, "https only"},
+		{[]string{"recipients", "add", "erp", "--department", "billing", "--url", "https://169.254.169.254/latest"}, 2, "metadata"},
+		{[]string{"recipients", "add", "erp", "--department", "billing", "--url", "https://10.0.0.8/hooks"}, 2, "private"},
 		{[]string{"recipients", "add", "erp", "--url", "https://erp.example/hooks"}, 1, "--department"},
 		{[]string{"recipients", "add", "Bad Name", "--department", "billing", "--url", "https://erp.example/hooks"}, 1, "recipient"},
 		{[]string{"holds", "add", "crm", "--obligation", "invoices, 10 years", "--retain-days", "3653"}, 1, "crm"},

@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 
@@ -16,6 +13,7 @@ import (
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/postgres"
+	"github.com/cdp-project/cdp/webhook"
 )
 
 func recipientsAddCommand() command {
@@ -28,7 +26,8 @@ func recipientsAddCommand() command {
 		flags: func(fs *flag.FlagSet, cfg *Config) func(context.Context, *cli, []string) error {
 			dept := fs.String("department", "", "department that acknowledges the notices with its API tokens (required)")
 			hook := fs.String("url", "", "http(s) URL the notices are POSTed to (required)")
-			sources := fs.String("sources", "", "comma-separated sources whose records concern it (empty: every notice)")
+			sources := fs.String("sources", "", "comma-separated sources whose records concern it, and whose record ids alone its notices carry (empty: every notice, every record)")
+			local := fs.Bool("allow-local", false, "development: accept a plain http URL or a loopback or private address")
 			return cfg.withDB(func(ctx context.Context, cl *cli, args []string, db *postgres.DB) error {
 				if len(args) != 1 {
 					return fmt.Errorf("want one recipient name: %w", errUsage)
@@ -36,16 +35,14 @@ func recipientsAddCommand() command {
 				if err := auth.ValidateDepartment(*dept); err != nil {
 					return fmt.Errorf("--department: %w", err)
 				}
-				if u, err := url.Parse(*hook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-					return fmt.Errorf("--url: want http(s)://host/path: %w", errUsage)
+				if err := webhook.CheckURL(*hook, webhook.Options{AllowLocal: *local}); err != nil {
+					return fmt.Errorf("--url: %w: %w", err, errUsage)
 				}
 				v, err := cfg.openVault(ctx, db)
 				if err != nil {
 					return err
 				}
-				secret := make([]byte, 32)
-				rand.Read(secret)
-				text := "whsec_" + hex.EncodeToString(secret)
+				text := webhook.NewSecret()
 				r := postgres.SealedRecipient{Recipient: dsr.Recipient{ID: uuid.Must(uuid.NewV7()), Name: args[0], Department: *dept,
 					URL: *hook, Sources: splitList(*sources)}}
 				if r.KEK, r.Wrapped, r.Secret, err = access.New(access.Config{Vault: v}).SealSecret(r.ID, []byte(text)); err != nil {
@@ -54,7 +51,7 @@ func recipientsAddCommand() command {
 				if err := db.AddRecipient(ctx, r); err != nil {
 					return err
 				}
-				fmt.Fprintf(cl.stdout, "registered recipient %s (department %s)\nsigning secret (shown once; verify X-CDP-Signature with it):\n  %s\n",
+				fmt.Fprintf(cl.stdout, "registered recipient %s (department %s)\nsigning secret (shown once; verify the Standard Webhooks signature with it):\n  %s\n",
 					r.Name, r.Department, text)
 				return nil
 			})

@@ -158,7 +158,7 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 			time.Sleep(time.Hour)
 		}
 	}
-	runner, err := jobs.ForService(db.Pool(), svc, db, importer, webhook.NewClient(),
+	runner, err := jobs.ForService(db.Pool(), svc, db, importer, webhook.NewClient(webhook.Options{AllowLocal: cfg.WebhookLocal || dev}),
 		jobs.Options{Log: log, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter, RetentionEvery: cfg.RetentionEvery})
 	if err != nil {
 		return err
