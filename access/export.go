@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -173,6 +174,7 @@ func (s *Service) export(ctx context.Context, req Request, r dsr.Request, consen
 
 // WriteRecordsCSV writes an export's records as CSV: one row per record,
 // the canonical columns of the import format, then the extra columns.
+// A cell a spreadsheet would run as a formula is made inert (see inert).
 func WriteRecordsCSV(w io.Writer, x *Export) error {
 	cw := csv.NewWriter(w)
 	header := []string{"record_id", "source", "department", "legal_basis", "source_id"}
@@ -186,7 +188,11 @@ func WriteRecordsCSV(w io.Writer, x *Export) error {
 		}
 	}
 	extraCols := sortedKeys(extras)
-	if err := cw.Write(append(header, extraCols...)); err != nil {
+	header = append(header, extraCols...)
+	for i := range header {
+		header[i] = inert(header[i])
+	}
+	if err := cw.Write(header); err != nil {
 		return err
 	}
 	for _, r := range x.Records {
@@ -197,10 +203,25 @@ func WriteRecordsCSV(w io.Writer, x *Export) error {
 		for _, k := range extraCols {
 			row = append(row, r.Extra[k])
 		}
+		for i := range row {
+			row[i] = inert(row[i])
+		}
 		if err := cw.Write(row); err != nil {
 			return err
 		}
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// inert defuses a CSV cell that a spreadsheet would take for a formula
+// (OWASP's CSV injection): one starting with =, +, -, @, a tab or a
+// carriage return gets a leading apostrophe, which spreadsheets show as
+// text and do not evaluate. A phone number such as +44... keeps its
+// digits, behind the apostrophe.
+func inert(cell string) string {
+	if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+		return "'" + cell
+	}
+	return cell
 }

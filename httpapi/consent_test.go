@@ -262,7 +262,7 @@ func TestDepartmentsRecordConsentWithExpiry(t *testing.T) {
 		t.Fatalf("record: %d %s", r.status, r.body)
 	}
 	var o overview
-	e.get(e.tokens["marketing-ingest"], "/v1/profiles/"+w.String()+"/consents").json(t, &o)
+	e.get(e.tokens["marketing-reader"], "/v1/profiles/"+w.String()+"/consents").json(t, &o)
 	if o.state("marketing") != "expired" {
 		t.Fatalf("an expired grant is %q", o.state("marketing"))
 	}

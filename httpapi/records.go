@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/ingest"
 )
 
@@ -201,6 +202,12 @@ func (s *Server) resolve(c *fiber.Ctx, resp *ingestResponse) {
 		return
 	}
 	resp.Resolution.Resolved = true
+	if p := principal(c); !p.Has(auth.RoleReader) && !p.Has(auth.RoleSteward) && !p.Has(auth.RoleDPO) {
+		// An ingest system is told its own records' outcome only: the
+		// profiles they joined are links to other departments' records,
+		// which it may not read.
+		return
+	}
 	resp.Resolution.ProfilesTouched = rep.ProfilesTouched
 	for i := range resp.Results {
 		r := &resp.Results[i]

@@ -345,7 +345,7 @@ func TestOrphansAreLinkedWhenSeen(t *testing.T) {
 	w, _ := e.seed()
 	orphan := e.recordOf(w, "sales")
 	pgtest.Exec(t, e.owner, "DELETE FROM profile_members WHERE record_id = '"+orphan+"'")
-	r := e.do("POST", "/v1/records", e.tokens["sales-ingest"], "application/json", seedSales)
+	r := e.do("POST", "/v1/records", e.tokens["all-roles"], "application/json", seedSales)
 	var got struct {
 		Results []struct {
 			Status    string `json:"status"`
@@ -487,4 +487,28 @@ func TestJSONBodiesRefuseNULAndInvalidUTF8(t *testing.T) {
 	if after != before {
 		t.Errorf("%d rows written by refused bodies", after-before)
 	}
+}
+
+// An ingest system is told its own records' outcome, never the profiles
+// they joined (links to other departments' records), and may not read a
+// person's consent state.
+func TestIngestTokensLearnOnlyTheirOwnOutcome(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w, _ := e.seed()
+	r := e.do("POST", "/v1/records", e.tokens["billing-ingest"], "application/json",
+		`[{"source":"billing","source_id":"inv-7001","full_name":"Wilhelmina Oyelaran-Brightwater","email":"wilhelmina.ob@example.org"}]`)
+	if r.status != 200 || strings.Contains(string(r.body), w.String()) || strings.Contains(string(r.body), `"profile_id"`) {
+		t.Errorf("an ingest answer names profiles: %d %s", r.status, r.body)
+	}
+	var got struct {
+		Resolution struct {
+			ProfilesTouched []string `json:"profiles_touched"`
+		} `json:"resolution"`
+	}
+	r.json(t, &got)
+	if len(got.Resolution.ProfilesTouched) != 0 {
+		t.Errorf("profiles touched told to an ingest token: %v", got.Resolution.ProfilesTouched)
+	}
+	e.wantProblem(e.get(e.tokens["marketing-ingest"], "/v1/profiles/"+w.String()+"/consents"), 404, "/problems/not-found")
 }

@@ -109,7 +109,9 @@ action_roles := {
 	"export": {"dpo"},
 	"erase": {"dpo"},
 	"audit": {"dpo"},
-	"consents": {"reader", "steward", "dpo", "ingest"},
+	# An ingest system records what its department collected; reading a
+	# person's consent state is not its business.
+	"consents": {"reader", "steward", "dpo"},
 	"record_consent": {"ingest", "dpo"},
 	"proof": {"dpo"},
 	"conflicts": {"dpo"},

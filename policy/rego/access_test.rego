@@ -189,10 +189,11 @@ test_departments_record_consent_only_on_their_own_records if {
 }
 
 test_consent_state_is_readable_by_staff_roles if {
-	every r in ["reader", "steward", "dpo", "ingest"] {
+	every r in ["reader", "steward", "dpo"] {
 		allowed(consent_req([r], "consents"))
 	}
 	not allowed(consent_req(["admin"], "consents"))
+	not allowed(consent_req(["ingest"], "consents"))
 }
 
 test_proof_with_evidence_is_for_the_dpo if {
