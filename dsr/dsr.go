@@ -269,7 +269,7 @@ type ErasureReport struct {
 	// RecordSources gives each erased record's source, so that a
 	// recipient limited to some sources is told only of their records.
 	RecordSources map[uuid.UUID]string `json:"record_sources,omitempty"`
-	Done       bool         `json:"-"`       // the profile was erased by this request before: nothing left to do
+	Done          bool                 `json:"-"` // the profile was erased by this request before: nothing left to do
 }
 
 // Recipient is a department or downstream system told of erasures and
