@@ -19,7 +19,7 @@ type CSVReader struct {
 // source_id column, and a source column unless opts.Source is set; a
 // canonical column may appear only once.
 func NewCSVReader(r io.Reader, opts Options) (*CSVReader, error) {
-	cr := csv.NewReader(r)
+	cr := csv.NewReader(newRecordBounder(r, opts.MaxRecordBytes))
 	cr.ReuseRecord = true
 	cr.FieldsPerRecord = -1 // checked per record, so that a short row is one rejection
 	header, err := cr.Read()
@@ -77,6 +77,14 @@ func (c *CSVReader) Next() (Input, error) {
 		return Input{}, fmt.Errorf("csv: %w", err)
 	}
 	line, _ := c.r.FieldPos(0)
+	if len(row) == 1 && strings.HasPrefix(row[0], "\x00cdp:") {
+		reason := fmt.Sprintf("longer than %d bytes: skipped", c.max())
+		if row[0] == sentinelUnterminated {
+			reason = "malformed CSV: a quoted field starts on this line and is not closed" +
+				fmt.Sprintf(" (before the end of the input or within %d bytes); the lines after it are read as records", c.max())
+		}
+		return Input{Line: line, Problems: []Problem{{Reason: reason}}}, nil
+	}
 	if len(row) != len(c.cols) {
 		return Input{Line: line, Problems: []Problem{{
 			Reason: fmt.Sprintf("has %d fields, the header has %d", len(row), len(c.cols)),
@@ -91,4 +99,11 @@ func (c *CSVReader) Next() (Input, error) {
 		b.set(c.cols[i], strings.Clone(v))
 	}
 	return b.finish(c.opts), nil
+}
+
+func (c *CSVReader) max() int {
+	if c.opts.MaxRecordBytes > 0 {
+		return c.opts.MaxRecordBytes
+	}
+	return DefaultMaxRecordBytes
 }

@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -235,4 +236,101 @@ func checkInputs(t *testing.T, r Reader) {
 			}
 		}
 	}
+}
+
+// An unterminated quote costs the line it starts on, not the lines after
+// it, and says where it started.
+func TestCSVUnterminatedQuoteCostsOneLine(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("source,source_id,given_name,city\n")
+	b.WriteString("sales,s0,\"Anna,Leeds\n") // the quote never closes
+	for i := 1; i <= 500; i++ {
+		fmt.Fprintf(&b, "sales,s%d,Name%d,Leeds\n", i, i)
+	}
+	r, err := NewCSVReader(strings.NewReader(b.String()), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins := readAll(t, r)
+	if len(ins) != 501 {
+		t.Fatalf("%d inputs, want 501", len(ins))
+	}
+	if ins[0].Line != 2 || len(ins[0].Problems) != 1 || !strings.Contains(ins[0].Problems[0].Reason, "not closed") {
+		t.Errorf("the bad line: %+v", ins[0])
+	}
+	for i, in := range ins[1:] {
+		if len(in.Problems) > 0 || in.Line != i+3 || in.Record.SourceID != fmt.Sprintf("s%d", i+1) {
+			t.Fatalf("line %d: %+v", i+3, in)
+		}
+	}
+}
+
+// A record longer than the bound is refused as it streams by, and the
+// next records are read: neither a long line nor a quote left open holds
+// more than the bound in memory.
+func TestCSVRecordsAreBounded(t *testing.T) {
+	const max = 4 << 10
+	huge := strings.Repeat("x", 64<<10)
+	input := "source,source_id,given_name\n" +
+		"sales,s1,Anna\n" +
+		"sales,s2," + huge + "\n" + // one long line
+		"sales,s3,\"" + strings.Repeat("y\n", 8<<10) + // a quote left open for longer than the bound
+		"sales,s4,\"Multi\nline\"\n" + // a quoted field over two lines, well within
+		"sales,s5,Ben\n"
+	r, err := NewCSVReader(strings.NewReader(input), Options{MaxRecordBytes: max})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins := readAll(t, r)
+	var ok []string
+	for _, in := range ins {
+		if len(in.Problems) == 0 {
+			ok = append(ok, in.Record.SourceID)
+		}
+	}
+	if got := strings.Join(ok, ","); got != "s1,s4,s5" {
+		t.Errorf("records read: %s; inputs %d", got, len(ins))
+	}
+	if ins[1].Line != 3 || !strings.Contains(ins[1].Problems[0].Reason, "longer than") {
+		t.Errorf("the long line: %+v", ins[1])
+	}
+	if ins[2].Line != 4 || !strings.Contains(ins[2].Problems[0].Reason, "not closed") {
+		t.Errorf("the long quoted field: %+v", ins[2])
+	}
+	var multi *Input
+	for i := range ins {
+		if ins[i].Record.SourceID == "s4" {
+			multi = &ins[i]
+		}
+	}
+	if multi == nil || multi.Record.Get(identity.GivenName) != "Multi\nline" {
+		t.Errorf("the two-line field: %+v", multi)
+	}
+}
+
+// The bounder passes every line through or stands in for it: whatever the
+// input, the CSV reader sees as many lines as were sent.
+func FuzzRecordBounder(f *testing.F) {
+	f.Add("a,b\n\"c\nd\"\n", 8)
+	f.Add("\"open\nx\ny\n", 4)
+	f.Add(strings.Repeat("z", 100)+"\nq\n", 16)
+	f.Fuzz(func(t *testing.T, in string, max int) {
+		if max < 1 || max > 1<<16 {
+			return
+		}
+		out, err := io.ReadAll(newRecordBounder(strings.NewReader(in), max))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := func(s string) int {
+			n := strings.Count(s, "\n")
+			if s != "" && !strings.HasSuffix(s, "\n") {
+				n++
+			}
+			return n
+		}
+		if lines(string(out)) != lines(in) {
+			t.Fatalf("%d lines in, %d out: %q -> %q", lines(in), lines(string(out)), in, out)
+		}
+	})
 }

@@ -74,6 +74,11 @@ type Options struct {
 	// KeepTruth keeps the entity_id column in Input.Truth, for evaluation.
 	// Imports never set it: the truth is not data.
 	KeepTruth bool
+	// MaxRecordBytes bounds one CSV record, all its lines together
+	// (default DefaultMaxRecordBytes): a longer one is rejected without
+	// being held in memory, and a quote left open for longer is taken as
+	// unterminated.
+	MaxRecordBytes int
 }
 
 // columnKind is what an input column feeds.

@@ -42,6 +42,7 @@ type Config struct {
 	JobRescueAfter  time.Duration
 	RetentionEvery  time.Duration
 	WebhookLocal    bool
+	MaxRecordBytes  int
 }
 
 // setting describes one configuration value: its flag, its variable, its
@@ -81,6 +82,7 @@ var settings = []setting{
 	{"serve", "shutdown-timeout", "CDP_SHUTDOWN_TIMEOUT", "15s", "how long SIGTERM waits for running requests", func(c *Config) any { return &c.ShutdownTimeout }},
 	{"ingest", "default-region", "CDP_DEFAULT_REGION", "GB", "ISO 3166 region for phone numbers of records without a country", func(c *Config) any { return &c.DefaultRegion }},
 	{"ingest", "date-order", "CDP_DATE_ORDER", "DMY", "how NN/NN/YYYY dates are read: DMY or MDY", func(c *Config) any { return &c.DateOrder }},
+	{"ingest", "max-record-bytes", "CDP_MAX_RECORD_BYTES", "1048576", "largest CSV record an import reads (all its lines); a longer one, or a quote left open for longer, is rejected as its line and the import goes on", func(c *Config) any { return &c.MaxRecordBytes }},
 	{"ingest", "batch-size", "CDP_BATCH_SIZE", "2000", "records written per transaction by imports", func(c *Config) any { return &c.BatchSize }},
 }
 

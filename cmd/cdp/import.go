@@ -81,7 +81,7 @@ func runImport(ctx context.Context, cl *cli, cfg *Config, files []string, source
 		}
 	}
 	for _, name := range files {
-		sum, err := importFile(ctx, cl, im, name, source, format, collect)
+		sum, err := importFile(ctx, cl, im, name, ingest.Options{Source: source, MaxRecordBytes: cfg.MaxRecordBytes}, format, collect)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -188,7 +188,7 @@ func readerFormat(format, name string) (string, error) {
 	return "", fmt.Errorf("%s: cannot tell the format from the name; pass --format: %w", name, errUsage)
 }
 
-func importFile(ctx context.Context, cl *cli, im ingest.Importer, name, source, format string, emit func(ingest.Result)) (ingest.Summary, error) {
+func importFile(ctx context.Context, cl *cli, im ingest.Importer, name string, opts ingest.Options, format string, emit func(ingest.Result)) (ingest.Summary, error) {
 	var in io.Reader
 	var size int64
 	if name == "-" {
@@ -206,7 +206,6 @@ func importFile(ctx context.Context, cl *cli, im ingest.Importer, name, source, 
 	}
 	counted := &countingReader{r: bufio.NewReaderSize(in, 1<<20)}
 	kind, _ := readerFormat(format, name)
-	opts := ingest.Options{Source: source}
 	var r ingest.Reader
 	var err error
 	switch kind {
