@@ -49,8 +49,11 @@ func TestRecordsOrphanedByAKillAreLinked(t *testing.T) {
 		return pgtest.Count(t, e.dbURL, `SELECT count(*) FROM records r WHERE r.wrapped_key IS NOT NULL
 			AND NOT EXISTS (SELECT 1 FROM profile_members m WHERE m.record_id = r.id)`)
 	}
-	if got := unlinked(); got != n {
-		t.Fatalf("%d records unlinked after the kill, want %d: the kill did not land between the write and its linking", got, n)
+	// The write's batches committed before the kill are in no profile
+	// (all of them, unless a sweep paused first, in the middle of the
+	// write).
+	if got := unlinked(); got == 0 {
+		t.Fatalf("no record unlinked after the kill: the kill did not land between a write and its linking")
 	}
 	// The next process links them at start-up.
 	e.startProcess(nil)
