@@ -241,7 +241,15 @@ func (s *Service) DeliverNotice(ctx context.Context, store NoticeStore, send Sen
 	if err != nil {
 		return err
 	}
-	derr := send.Deliver(ctx, o.URL, id.String(), []string{secret}, o.Payload)
+	secrets := []string{secret}
+	if o.Previous != nil {
+		prev, err := openText(key, o.Previous)
+		if err != nil {
+			return err
+		}
+		secrets = append(secrets, prev) // rotating: both sign
+	}
+	derr := send.Deliver(ctx, o.URL, id.String(), secrets, o.Payload)
 	msg := ""
 	if derr != nil {
 		msg = derr.Error()
@@ -301,6 +309,16 @@ func (s *Service) AcknowledgeNotice(ctx context.Context, req Request, store Noti
 // ActionAcknowledge is a recipient's acknowledgement of a notice, as the
 // audit log names it.
 const ActionAcknowledge = "acknowledge_notice"
+
+// SealNextSecret seals a recipient's new signing secret under the
+// recipient's existing key (a rotation).
+func (s *Service) SealNextSecret(recipient uuid.UUID, kek int32, wrapped, secret []byte) ([]byte, error) {
+	key, err := s.vault.OpenSubjectKey(recipient, kek, wrapped)
+	if err != nil {
+		return nil, err
+	}
+	return key.Seal(vault.ContextNote, []vault.Item{{Tag: 1, Value: secret}})
+}
 
 // SealSecret seals a recipient's HMAC secret under a fresh key of its own.
 func (s *Service) SealSecret(recipient uuid.UUID, secret []byte) (kek int32, wrapped, sealed []byte, err error) {

@@ -332,4 +332,7 @@ type Outgoing struct {
 	KEK     int32
 	Wrapped []byte
 	Secret  []byte
+	// Previous is the secret being rotated out, while it still signs
+	// (nil otherwise); sealed like Secret.
+	Previous []byte
 }

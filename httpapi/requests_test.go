@@ -539,6 +539,8 @@ type inbox struct {
 	notices  []dsr.NoticePayload
 	status   int
 	verified bool
+	others   []*standardwebhooks.Webhook // more secrets every notice must verify under
+	latest   string                      // the newest secret, which signs the legacy header
 }
 
 func (e *env) recipient(name, dept string, sources []string) *inbox {
@@ -554,12 +556,18 @@ func (e *env) recipient(name, dept string, sources []string) *inbox {
 		box.mu.Lock()
 		defer box.mu.Unlock()
 		// Checked as an off-the-shelf Standard Webhooks receiver would,
-		// and by the legacy header too.
+		// and by the legacy header too (under the newest secret).
 		if err := verifier.Verify(body, r.Header); err != nil {
 			w.WriteHeader(401)
 			return
 		}
-		if err := webhook.Verify([]byte(secret), body, r.Header.Get("X-CDP-Signature"), time.Now(), time.Minute); err != nil {
+		for _, v := range box.others {
+			if err := v.Verify(body, r.Header); err != nil {
+				w.WriteHeader(401)
+				return
+			}
+		}
+		if err := webhook.Verify([]byte(box.newest(secret)), body, r.Header.Get("X-CDP-Signature"), time.Now(), time.Minute); err != nil {
 			w.WriteHeader(401)
 			return
 		}
@@ -579,6 +587,24 @@ func (e *env) recipient(name, dept string, sources []string) *inbox {
 		e.t.Fatal(err)
 	}
 	return box
+}
+
+// also makes the inbox check a second secret too (a rotation).
+func (b *inbox) also(secret string) {
+	v, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		panic(err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.others, b.latest = append(b.others, v), secret
+}
+
+func (b *inbox) newest(first string) string {
+	if b.latest != "" {
+		return b.latest
+	}
+	return first
 }
 
 func (b *inbox) received() []dsr.NoticePayload {

@@ -11,11 +11,13 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/postgres/pgtest"
 	"github.com/cdp-project/cdp/resolver"
+	"github.com/cdp-project/cdp/webhook"
 )
 
 // The strangers of the security review: real people of FEBRL's first
@@ -511,4 +513,30 @@ func TestIngestTokensLearnOnlyTheirOwnOutcome(t *testing.T) {
 		t.Errorf("profiles touched told to an ingest token: %v", got.Resolution.ProfilesTouched)
 	}
 	e.wantProblem(e.get(e.tokens["marketing-ingest"], "/v1/profiles/"+w.String()+"/consents"), 404, "/problems/not-found")
+}
+
+// A rotated secret signs beside the new one until the overlap ends: a
+// recipient checking with either (with the Standard Webhooks library)
+// accepts the notice, so it can switch without missing one.
+func TestRotatedSecretSignsBesideTheNewOne(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w, _ := e.seed()
+	box := e.recipient("sales-crm", "sales", []string{"sales"})
+	var next string
+	if err := e.db.RotateRecipientSecret(context.Background(), "sales-crm", time.Hour, func(id uuid.UUID, kek int32, wrapped []byte) ([]byte, error) {
+		next = webhook.NewSecret()
+		return access.New(access.Config{Vault: e.vault}).SealNextSecret(id, kek, wrapped, []byte(next))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	box.also(next)
+	e.act(e.intake("erasure", w, true, "").ID, "approve", "")
+	deadline := time.Now().Add(30 * time.Second)
+	for len(box.received()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the notice was not accepted by a recipient checking the previous and the new secret")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -31,3 +31,8 @@ END
 $$;
 CREATE TRIGGER records_key_stays_destroyed BEFORE UPDATE OF wrapped_key, key_destroyed_at ON records
     FOR EACH ROW EXECUTE FUNCTION records_key_stays_destroyed();
+
+-- A recipient's signing secret can be rotated: the previous one keeps
+-- signing beside the new one (two signatures, the Standard Webhooks way)
+-- until previous_until, so the recipient can switch without a gap.
+ALTER TABLE recipients ADD COLUMN previous_secret bytea, ADD COLUMN previous_until timestamptz;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -37,6 +38,32 @@ func (db *DB) AddRecipient(ctx context.Context, r SealedRecipient) error {
 		return fmt.Errorf("add recipient: %w", err)
 	}
 	return nil
+}
+
+// RotateRecipientSecret gives a recipient a new signing secret, sealed by
+// seal under the recipient's own key; the current one keeps signing
+// beside it for overlap.
+func (db *DB) RotateRecipientSecret(ctx context.Context, name string, overlap time.Duration,
+	seal func(id uuid.UUID, kek int32, wrapped []byte) ([]byte, error)) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		var id [16]byte
+		var kek int32
+		var wrapped []byte
+		err := tx.QueryRow(ctx, "SELECT id, kek_id, wrapped_key FROM recipients WHERE name = $1 FOR UPDATE", name).Scan(&id, &kek, &wrapped)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("recipient %s: %w", name, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("rotate secret: %w", err)
+		}
+		sealed, err := seal(id, kek, wrapped)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE recipients SET previous_secret = secret, previous_until = now() + $2, secret = $3 WHERE id = $1`,
+			id, overlap, sealed)
+		return err
+	})
 }
 
 // Recipients lists the recipients, without their secrets.
@@ -127,8 +154,10 @@ func (db *DB) Outgoing(ctx context.Context, id uuid.UUID) (dsr.Outgoing, error) 
 	var o dsr.Outgoing
 	var nid, req, rec [16]byte
 	err := db.pool.QueryRow(ctx, `SELECT n.id, n.request_id, n.recipient_id, r.name, n.kind, n.status, n.attempts, n.payload,
-		r.url, r.kek_id, r.wrapped_key, r.secret FROM notifications n JOIN recipients r ON r.id = n.recipient_id WHERE n.id = $1`,
-		[16]byte(id)).Scan(&nid, &req, &rec, &o.RecipientName, &o.Kind, &o.Status, &o.Attempts, &o.Payload, &o.URL, &o.KEK, &o.Wrapped, &o.Secret)
+		r.url, r.kek_id, r.wrapped_key, r.secret, CASE WHEN r.previous_until > now() THEN r.previous_secret END
+		FROM notifications n JOIN recipients r ON r.id = n.recipient_id WHERE n.id = $1`,
+		[16]byte(id)).Scan(&nid, &req, &rec, &o.RecipientName, &o.Kind, &o.Status, &o.Attempts, &o.Payload, &o.URL, &o.KEK, &o.Wrapped,
+		&o.Secret, &o.Previous)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return o, fmt.Errorf("notice %s: %w", id, ErrNotFound)
 	}

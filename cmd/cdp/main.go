@@ -61,6 +61,7 @@ func commands() []command {
 		resolveStatusCommand(),
 		consentImportCommand(),
 		recipientsAddCommand(),
+		recipientsRotateCommand(),
 		recipientsListCommand(),
 		holdsAddCommand(),
 		sourcesAddCommand(),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -53,6 +54,41 @@ func recipientsAddCommand() command {
 				}
 				fmt.Fprintf(cl.stdout, "registered recipient %s (department %s)\nsigning secret (shown once; verify the Standard Webhooks signature with it):\n  %s\n",
 					r.Name, r.Department, text)
+				return nil
+			})
+		},
+	}
+}
+
+func recipientsRotateCommand() command {
+	return command{
+		name: "recipients rotate",
+		args: "NAME",
+		summary: "Give a recipient a new signing secret, printed once. The current secret keeps signing beside it " +
+			"(two signatures per notice) for the overlap, so the recipient can switch without missing a notice.",
+		groups: []string{"db", "keys"},
+		flags: func(fs *flag.FlagSet, cfg *Config) func(context.Context, *cli, []string) error {
+			overlap := fs.Duration("overlap", 72*time.Hour, "how long the current secret still signs")
+			return cfg.withDB(func(ctx context.Context, cl *cli, args []string, db *postgres.DB) error {
+				if len(args) != 1 {
+					return fmt.Errorf("want one recipient name: %w", errUsage)
+				}
+				if *overlap < 0 {
+					return fmt.Errorf("--overlap: a duration of zero or more: %w", errUsage)
+				}
+				v, err := cfg.openVault(ctx, db)
+				if err != nil {
+					return err
+				}
+				text := webhook.NewSecret()
+				svc := access.New(access.Config{Vault: v})
+				if err := db.RotateRecipientSecret(ctx, args[0], *overlap, func(id uuid.UUID, kek int32, wrapped []byte) ([]byte, error) {
+					return svc.SealNextSecret(id, kek, wrapped, []byte(text))
+				}); err != nil {
+					return err
+				}
+				fmt.Fprintf(cl.stdout, "new signing secret of %s (shown once; the previous one signs beside it until %s):\n  %s\n",
+					args[0], time.Now().Add(*overlap).UTC().Format(time.RFC3339), text)
 				return nil
 			})
 		},
