@@ -271,13 +271,16 @@ func (s *Server) requestContext(c *fiber.Ctx) error {
 		}
 	}
 	status := c.Response().StatusCode()
-	route := c.Route().Path
+	// Copies: fiber's strings point into buffers it reuses for the next
+	// request, and the metric keeps its label values for good (a series
+	// labelled "GETT" was seen, and duplicate series broke the scrape).
+	route, method := strings.Clone(c.Route().Path), strings.Clone(c.Method())
 	elapsed := time.Since(start)
-	s.metrics.requests.WithLabelValues(c.Method(), route, strconv.Itoa(status)).Inc()
-	s.metrics.duration.WithLabelValues(c.Method(), route).Observe(elapsed.Seconds())
+	s.metrics.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	s.metrics.duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
 	attrs := []slog.Attr{
 		slog.String("request_id", id),
-		slog.String("method", c.Method()),
+		slog.String("method", method),
 		slog.String("route", route), // the pattern: no ids, no query string
 		slog.Int("status", status),
 		slog.Float64("ms", float64(elapsed.Microseconds())/1000),

@@ -125,6 +125,13 @@ func (c *Cluster) URL() (string, error) {
 
 // Stop stops the cluster if it is running and reports whether it was.
 func (c *Cluster) Stop(ctx context.Context) (bool, error) {
+	// Absolute, as Start makes it: pg_ctl runs from elsewhere, and a
+	// relative directory (the default .cdp) named nothing it could find.
+	dir, err := filepath.Abs(c.Dir)
+	if err != nil {
+		return false, fmt.Errorf("cluster directory: %w", err)
+	}
+	c.Dir = dir
 	if _, err := os.Stat(c.dataDir()); errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}

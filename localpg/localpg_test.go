@@ -56,3 +56,29 @@ func TestClusterLifecycle(t *testing.T) {
 		t.Errorf("URL = %q, %v; want the running cluster's %q", u, err, moved)
 	}
 }
+
+// A cluster started and stopped through a relative directory (the default
+// --data-dir .cdp, as make db-stop and make clean use it) really stops.
+func TestStopWithARelativeDirectory(t *testing.T) {
+	if _, err := FindBinDir(); err != nil {
+		t.Skip(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	t.Chdir(t.TempDir())
+	started := &Cluster{Dir: filepath.Join(".cdp", "pg"), Fast: true}
+	t.Cleanup(func() { started.Stop(context.Background()) })
+	if _, err := started.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := started.runner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if was, err := (&Cluster{Dir: filepath.Join(".cdp", "pg")}).Stop(ctx); err != nil || !was {
+		t.Fatalf("Stop through the relative directory = %v, %v; want it stopped", was, err)
+	}
+	if started.running(ctx, r) {
+		t.Error("the cluster still runs after Stop")
+	}
+}
