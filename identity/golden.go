@@ -113,14 +113,24 @@ func (s Survivorship) Golden(inputs []GoldenInput) map[string]GoldenValue {
 		}
 	}
 	// The address survives as a unit from the record the rule picks among
-	// those that have one.
+	// those with the most complete address: a fragment (a country, a city
+	// alone) never beats a whole address, however recent it is.
 	var addr []candidate
+	best := 0
 	for i := range inputs {
 		var parts []string
 		for _, f := range addressFields {
 			parts = append(parts, inputs[i].Record.Get(f))
 		}
-		if joined := strings.TrimSpace(strings.Join(parts, " ")); joined != "" {
+		joined := strings.TrimSpace(strings.Join(parts, " "))
+		if joined == "" {
+			continue
+		}
+		level := addressCompleteness(&inputs[i].Record)
+		if level > best {
+			best, addr = level, addr[:0]
+		}
+		if level == best {
 			addr = append(addr, candidate{in: &inputs[i], value: joined})
 		}
 	}
@@ -145,6 +155,22 @@ func (s Survivorship) Golden(inputs []GoldenInput) map[string]GoldenValue {
 		}
 	}
 	return out
+}
+
+// addressCompleteness ranks how much of an address a record holds: 3 a
+// street with a postcode or city, 2 a street or a postcode or city, 1 a
+// region or country alone.
+func addressCompleteness(r *Record) int {
+	has := func(f Field) bool { return strings.TrimSpace(r.Get(f)) != "" }
+	street := has(Street) || has(AddressLine2)
+	place := has(Postcode) || has(City)
+	switch {
+	case street && place:
+		return 3
+	case street || place:
+		return 2
+	}
+	return 1
 }
 
 func isAddress(f Field) bool {

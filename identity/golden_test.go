@@ -27,16 +27,16 @@ func TestGolden(t *testing.T) {
 		"email":       {"new@example.com", "r3"},    // most recent
 		"national_id": {"QQ123456C", "r2"},          // source priority
 		"full_name":   {"Anna Maria Schmidt", "r2"}, // longest
-		"street":      {"9 New Street", "r3"},       // the address as a unit from the most recent record with one
+		"street":      {"1 Old Road", "r1"},         // the most complete address wins: r3's street alone is a fragment
+		"postcode":    {"AB1 2CD", "r1"},            // the address as a unit
+		"city":        {"Leeds", "r1"},
 	}
 	for attr, w := range want {
 		if got := g[attr]; got.Value != w.value || got.RecordID != w.record {
 			t.Errorf("%s = %q from %s, want %q from %s", attr, got.Value, got.RecordID, w.value, w.record)
 		}
 	}
-	if _, ok := g["postcode"]; ok {
-		t.Error("postcode survived from another record than the street: the address must come as a unit")
-	}
+
 	if g["email"].Rule != MostRecent || g["email"].Source != "support" || g["email"].RecordedAt.Year() != 2025 {
 		t.Errorf("provenance %+v", g["email"])
 	}
@@ -59,5 +59,27 @@ func TestParseSurvivorship(t *testing.T) {
 		if _, err := ParseSurvivorship([]byte(bad)); !errors.Is(err, ErrInvalid) {
 			t.Errorf("ParseSurvivorship(%s) = %v, want ErrInvalid", bad, err)
 		}
+	}
+}
+
+// A fragment of an address (a newsletter's country, a form's city) never
+// wipes a whole one from the golden profile, however recent it is; among
+// whole addresses the rule (most recent) decides.
+func TestGoldenAddressIsTheBestWholeOne(t *testing.T) {
+	inputs := []GoldenInput{
+		goldenInput("sales", "sales", 70, "2024-01-01", map[Field]string{Street: "17 Quayside Lane", Postcode: "LS1 4AP", City: "Leeds", Country: "GB"}),
+		goldenInput("marketing", "newsletter", 50, "2026-01-01", map[Field]string{Country: "GB"}),
+		goldenInput("web", "web", 50, "2025-06-01", map[Field]string{City: "York"}),
+	}
+	g := DefaultSurvivorship().Golden(inputs)
+	for _, f := range []string{"street", "postcode", "city", "country"} {
+		if g[f].RecordID != "sales" {
+			t.Errorf("%s = %q from %s: a fragment beat the whole address", f, g[f].Value, g[f].RecordID)
+		}
+	}
+	moved := append(inputs, goldenInput("billing", "billing", 90, "2025-09-01", map[Field]string{Street: "2 Mill Row", City: "York"}))
+	g = DefaultSurvivorship().Golden(moved)
+	if g["street"].Value != "2 Mill Row" || g["city"].Value != "York" || g["postcode"].Value != "" {
+		t.Errorf("the newer whole address: %+v %+v %+v", g["street"], g["city"], g["postcode"])
 	}
 }
