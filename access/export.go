@@ -136,11 +136,9 @@ func (s *Service) export(ctx context.Context, req Request, r dsr.Request, consen
 		out.Purposes = append(out.Purposes, ExportPurpose{ID: cp.ID, Description: cp.Description, LegalBasis: cp.LegalBasis,
 			RetentionDays: cp.RetentionDays, State: proof.Current[cp.ID]})
 	}
-	ids := []string{res.id.String()}
-	if r.Profile != res.id {
-		ids = append(ids, r.Profile.String())
-	}
-	for _, pid := range ids {
+	// The current id's entries are those of every id the profile ever
+	// had (the store follows merges), r.Profile included.
+	for _, pid := range []string{res.id.String()} {
 		var after int64
 		for len(out.Reads) < maxExportReads {
 			page, err := s.store.AuditEntries(ctx, audit.Query{Profile: pid, After: after, Limit: 5000})

@@ -177,7 +177,7 @@ func (c *Checkpoint) VerifySignature(pub ed25519.PublicKey) bool {
 
 // Query selects entries; zero fields match everything.
 type Query struct {
-	Profile   string // a profile id
+	Profile   string // a profile id: entries under every id it ever had (merged into it)
 	Principal string
 	Purpose   string
 	From, To  time.Time // From <= at < To

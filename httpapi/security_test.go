@@ -540,3 +540,41 @@ func TestRotatedSecretSignsBesideTheNewOne(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// Who read a person's data includes the reads under every id their
+// profile ever had: after a merge, the survivor's audit trail and export
+// hold the reads recorded under the merged-away id.
+func TestAuditTrailFollowsMerges(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w, b := e.seed()
+	for _, id := range []uuid.UUID{w, b} {
+		if r := e.get(e.tokens["dpo"], "/v1/profiles/"+id.String()+"?purpose=legal_claims"); r.status != 200 {
+			t.Fatalf("read: %d", r.status)
+		}
+	}
+	r := e.do("POST", "/v1/profiles/merge", e.tokens["steward"], "application/json",
+		`{"profiles":["`+w.String()+`","`+b.String()+`"],"reason":"one person, two accounts: confirmed by phone"}`)
+	if r.status != 200 {
+		t.Fatalf("merge: %d %s", r.status, r.body)
+	}
+	var now profileBody
+	e.get(e.tokens["dpo"], "/v1/profiles/"+b.String()+"?purpose=legal_claims").json(t, &now) // follows the merge
+	survivor, gone := w, b
+	if now.ID == b.String() {
+		survivor, gone = b, w
+	}
+	var log struct {
+		Entries []audit.Entry `json:"entries"`
+	}
+	e.get(e.tokens["dpo"], "/v1/audit?profile="+survivor.String()+"&limit=1000").json(t, &log)
+	found := false
+	for _, en := range log.Entries {
+		if en.Action == "read" && en.Purpose == "legal_claims" && contains(en.Profiles, gone.String()) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the survivor's trail omits the read under the merged-away id %s: %d entries", gone, len(log.Entries))
+	}
+}

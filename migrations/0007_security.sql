@@ -36,3 +36,24 @@ CREATE TRIGGER records_key_stays_destroyed BEFORE UPDATE OF wrapped_key, key_des
 -- signing beside the new one (two signatures, the Standard Webhooks way)
 -- until previous_until, so the recipient can switch without a gap.
 ALTER TABLE recipients ADD COLUMN previous_secret bytea, ADD COLUMN previous_until timestamptz;
+
+-- Who read a person's data, under every id their profile ever had: the
+-- entries naming any of the given profiles (the DPO's question, once the
+-- caller has followed the merges).
+CREATE FUNCTION audit_entries_of(p_profiles uuid[], p_principal text, p_purpose text,
+        p_from timestamptz, p_to timestamptz, p_after bigint, p_limit integer)
+    RETURNS SETOF audit_log
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS
+$$
+    SELECT * FROM audit_log
+    WHERE profiles && p_profiles
+      AND (p_principal IS NULL OR principal = p_principal)
+      AND (p_purpose IS NULL OR purpose = p_purpose)
+      AND (p_from IS NULL OR at >= p_from)
+      AND (p_to IS NULL OR at < p_to)
+      AND seq > p_after
+    ORDER BY seq
+    LIMIT p_limit
+$$;
+REVOKE ALL ON FUNCTION audit_entries_of(uuid[], text, text, timestamptz, timestamptz, bigint, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit_entries_of(uuid[], text, text, timestamptz, timestamptz, bigint, integer) TO cdp_app;

@@ -78,22 +78,31 @@ func (db *DB) AppendCheckpoint(ctx context.Context, c audit.Checkpoint) error {
 
 // AuditEntries returns the entries matching q, in chain order.
 func (db *DB) AuditEntries(ctx context.Context, q audit.Query) ([]audit.Entry, error) {
-	var profile any
-	if q.Profile != "" {
-		id, err := uuid.Parse(q.Profile)
-		if err != nil {
-			return nil, fmt.Errorf("audit query profile %q: %w", q.Profile, ErrInvalid)
-		}
-		profile = [16]byte(id)
-	}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := db.pool.Query(ctx, `SELECT seq, at, principal_kind, principal, department, action, purpose, profiles, fields,
-		decision_id, policy_revision, request_id, client, outcome, reason, prev_hash, hash
-		FROM audit_entries($1, $2, $3, $4, $5, $6, $7)`,
-		profile, nullString(q.Principal), nullString(q.Purpose), nullTime(q.From), nullTime(q.To), q.After, limit)
+	var rows pgx.Rows
+	var err error
+	if q.Profile != "" {
+		id, perr := uuid.Parse(q.Profile)
+		if perr != nil {
+			return nil, fmt.Errorf("audit query profile %q: %w", q.Profile, ErrInvalid)
+		}
+		// Every id the profile ever had: the ids merged into it, and
+		// theirs, follow the redirects backwards.
+		rows, err = db.pool.Query(ctx, `WITH RECURSIVE ids(id) AS (
+				SELECT $1::uuid UNION SELECT r.old_id FROM profile_redirects r JOIN ids ON r.new_id = ids.id)
+			SELECT seq, at, principal_kind, principal, department, action, purpose, profiles, fields,
+			decision_id, policy_revision, request_id, client, outcome, reason, prev_hash, hash
+			FROM audit_entries_of((SELECT array_agg(id) FROM ids), $2, $3, $4, $5, $6, $7)`,
+			[16]byte(id), nullString(q.Principal), nullString(q.Purpose), nullTime(q.From), nullTime(q.To), q.After, limit)
+	} else {
+		rows, err = db.pool.Query(ctx, `SELECT seq, at, principal_kind, principal, department, action, purpose, profiles, fields,
+			decision_id, policy_revision, request_id, client, outcome, reason, prev_hash, hash
+			FROM audit_entries(NULL, $1, $2, $3, $4, $5, $6)`,
+			nullString(q.Principal), nullString(q.Purpose), nullTime(q.From), nullTime(q.To), q.After, limit)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read audit log: %w", err)
 	}
