@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/google/uuid"
@@ -102,7 +103,7 @@ func (s *Service) Execute(ctx context.Context, store RequestStore, ex Executor, 
 	case dsr.Access, dsr.Portability:
 		outcome = map[string]time.Time{"export_until": now.Add(ExportValidity)}
 	case dsr.Rectification:
-		rep, err := s.rectify(ctx, r, im)
+		rep, done, err := s.rectify(ctx, r, im)
 		if err != nil {
 			return cannot(err)
 		}
@@ -110,7 +111,7 @@ func (s *Service) Execute(ctx context.Context, store RequestStore, ex Executor, 
 		if err != nil || !settled {
 			return err
 		}
-		outcome = rep
+		outcome = done
 	default:
 		return fmt.Errorf("request %s: unknown type %q", id, r.Type)
 	}
@@ -357,24 +358,25 @@ func (s *Service) FailRequest(ctx context.Context, store RequestStore, id uuid.U
 // changes nothing), which wins survivorship over every department, and
 // makes sure the record belongs to the person's profile. The report names
 // the profile's records and sources: their holders are told.
-func (s *Service) rectify(ctx context.Context, r dsr.Stored, im ingest.Importer) (dsr.ErasureReport, error) {
+func (s *Service) rectify(ctx context.Context, r dsr.Stored, im ingest.Importer) (dsr.ErasureReport, dsr.RectificationReport, error) {
 	var rep dsr.ErasureReport
+	var done dsr.RectificationReport
 	key, err := s.requestKey(r)
 	if err != nil {
-		return rep, err
+		return rep, done, err
 	}
 	text, err := openText(key, r.Corrections)
 	if err != nil {
-		return rep, err
+		return rep, done, err
 	}
 	var values map[string]string
 	if err := json.Unmarshal([]byte(text), &values); err != nil {
-		return rep, fmt.Errorf("corrections: %w", vault.ErrCorrupt)
+		return rep, done, fmt.Errorf("corrections: %w", vault.ErrCorrupt)
 	}
 	rec := identity.Record{Source: SubjectSource, SourceID: r.ID.String()}
 	for name, v := range values {
 		if p := ingest.ValueProblem(v); p != "" {
-			return rep, fmt.Errorf("corrected %s %s: %w", name, p, dsr.ErrCannot)
+			return rep, done, fmt.Errorf("corrected %s %s: %w", name, p, dsr.ErrCannot)
 		}
 		if f, ok := identity.ParseField(name); ok {
 			rec.Set(f, v)
@@ -390,31 +392,46 @@ func (s *Service) rectify(ctx context.Context, r dsr.Stored, im ingest.Importer)
 		}
 	})
 	if err != nil {
-		return rep, err
+		return rep, done, err
 	}
 	if created == uuid.Nil {
-		return rep, fmt.Errorf("the corrected values were refused: %s%w", problems, dsr.ErrCannot)
+		return rep, done, fmt.Errorf("the corrected values were refused: %s%w", problems, dsr.ErrCannot)
 	}
 	res, err := s.resolver.Incremental(ctx, jobActor, []uuid.UUID{created})
 	if err != nil {
-		return rep, err
+		return rep, done, err
 	}
 	cur, _, _, err := s.store.ProfileRecords(ctx, r.Profile)
 	if err != nil {
-		return rep, err
+		return rep, done, err
 	}
 	if p, ok := res.Members[created]; ok && p != cur {
 		if _, err := s.resolver.Merge(ctx, jobActor, []uuid.UUID{cur, p}, "rectification request "+r.ID.String()); err != nil {
-			return rep, err
+			return rep, done, err
 		}
 	}
 	cur, recs, _, err := s.store.ProfileRecords(ctx, r.Profile)
 	if err != nil {
-		return rep, err
+		return rep, done, err
+	}
+	if len(r.Scope) > 0 {
+		// A customer's rectification concerns their records, and the
+		// one that carries the corrections.
+		res := &resource{id: cur, records: recs}
+		res.only(append(r.Scope[:len(r.Scope):len(r.Scope)], created))
+		recs = res.records
 	}
 	rep = dsr.ErasureReport{Profile: cur, Erased: []uuid.UUID{}, Held: []dsr.HeldRecord{}, Sources: []string{}, RecordSources: map[uuid.UUID]string{}}
+	done = dsr.RectificationReport{Profile: cur, Record: created, Fields: []string{}, Concerned: []uuid.UUID{}}
+	for name := range values {
+		done.Fields = append(done.Fields, name)
+	}
+	sort.Strings(done.Fields)
 	seen := map[string]bool{}
 	for _, sr := range recs {
+		if sr.ID != created {
+			done.Concerned = append(done.Concerned, sr.ID)
+		}
 		rep.Erased = append(rep.Erased, sr.ID)
 		rep.RecordSources[sr.ID] = sr.Source
 		if !seen[sr.Source] && sr.Source != SubjectSource {
@@ -422,7 +439,8 @@ func (s *Service) rectify(ctx context.Context, r dsr.Stored, im ingest.Importer)
 			rep.Sources = append(rep.Sources, sr.Source)
 		}
 	}
-	return rep, nil
+	done.Sources = rep.Sources
+	return rep, done, nil
 }
 
 // RetentionStore finds records whose retention expired.

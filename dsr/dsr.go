@@ -272,6 +272,18 @@ type ErasureReport struct {
 	Done          bool                 `json:"-"` // the profile was erased by this request before: nothing left to do
 }
 
+// RectificationReport is what a rectification did: the record of the
+// source "subject" that carries the corrected values (by field name, never
+// the values), in which profile, and the records of the departments told
+// to correct theirs.
+type RectificationReport struct {
+	Profile   uuid.UUID   `json:"profile_id"`
+	Record    uuid.UUID   `json:"corrections_record"`
+	Fields    []string    `json:"corrected_fields"`
+	Concerned []uuid.UUID `json:"records_concerned"`
+	Sources   []string    `json:"sources_told"`
+}
+
 // Recipient is a department or downstream system told of erasures and
 // rectifications (Art. 17(2), 19) through a signed webhook.
 type Recipient struct {

@@ -731,7 +731,11 @@ func TestRectificationWinsSurvivorshipAndNotifies(t *testing.T) {
 	if r := e.do("POST", "/v1/notices/"+n.Notification.String()+"/ack", e.tokens["sales-ingest"], "", ""); r.status != 204 {
 		t.Fatalf("ack: %d", r.status)
 	}
-	e.waitState(req.ID, "completed")
+	done := e.waitState(req.ID, "completed")
+	// Its outcome says what a rectification did, not what an erasure does.
+	if strings.Contains(done.Outcome, "erased") || !strings.Contains(done.Outcome, `"corrected_fields":["postcode","street"]`) {
+		t.Errorf("outcome: %s", done.Outcome)
+	}
 	var p profileBody
 	e.get(e.tokens["dpo"], "/v1/profiles/"+w.String()+"?purpose=compliance").json(t, &p)
 	if a := p.Attributes["street"]; a.Value != "4 Harbour Walk" || a.Source != "subject" {
