@@ -406,7 +406,7 @@ func (s *Service) rectify(ctx context.Context, r dsr.Stored, im ingest.Importer)
 		return rep, done, err
 	}
 	if p, ok := res.Members[created]; ok && p != cur {
-		if _, err := s.resolver.Merge(ctx, jobActor, []uuid.UUID{cur, p}, "rectification request "+r.ID.String()); err != nil {
+		if _, err := s.resolver.Merge(ctx, jobActor, []uuid.UUID{cur, p}, "rectification request "+r.ID.String(), false); err != nil {
 			return rep, done, err
 		}
 	}

@@ -150,8 +150,9 @@ func stewardPurpose(req *Request) {
 	}
 }
 
-// Merge makes profiles one (see resolver.Merge).
-func (s *Service) Merge(ctx context.Context, req Request, profiles []uuid.UUID, note string) (*resolver.Report, error) {
+// Merge makes profiles one (see resolver.Merge); reverse overturns an
+// earlier steward decision that said otherwise.
+func (s *Service) Merge(ctx context.Context, req Request, profiles []uuid.UUID, note string, reverse bool) (*resolver.Report, error) {
 	if len(profiles) < 2 || len(profiles) > 50 {
 		return nil, fmt.Errorf("merge takes 2 to 50 profiles: %w", ErrInvalid)
 	}
@@ -162,11 +163,12 @@ func (s *Service) Merge(ctx context.Context, req Request, profiles []uuid.UUID, 
 	if err != nil {
 		return nil, err
 	}
-	return s.resolver.Merge(ctx, req.Principal.Actor(), current, note)
+	return s.resolver.Merge(ctx, req.Principal.Actor(), current, note, reverse)
 }
 
-// Split moves records out of a profile (see resolver.Split).
-func (s *Service) Split(ctx context.Context, req Request, profile uuid.UUID, records []uuid.UUID, note string) (*resolver.Report, error) {
+// Split moves records out of a profile (see resolver.Split); reverse
+// overturns an earlier steward decision that said otherwise.
+func (s *Service) Split(ctx context.Context, req Request, profile uuid.UUID, records []uuid.UUID, note string, reverse bool) (*resolver.Report, error) {
 	if len(records) == 0 || len(records) > 1000 {
 		return nil, fmt.Errorf("split takes 1 to 1000 records: %w", ErrInvalid)
 	}
@@ -177,7 +179,7 @@ func (s *Service) Split(ctx context.Context, req Request, profile uuid.UUID, rec
 	if err != nil {
 		return nil, err
 	}
-	return s.resolver.Split(ctx, req.Principal.Actor(), current[0], records, note)
+	return s.resolver.Split(ctx, req.Principal.Actor(), current[0], records, note, reverse)
 }
 
 // ReviewStore is what deciding a review pair reads.

@@ -367,10 +367,18 @@ func TestStewardsMergeSplitAndReview(t *testing.T) {
 			bart = rec.ID // one of the two sales records; split it out
 		}
 	}
+	// The split contradicts the merge: refused unless the steward says it
+	// reverses it, which the lineage then shows.
 	split := `{"records":["` + bart + `"],"reason":"two people after all"}`
+	r = e.do("POST", "/v1/profiles/"+l.ProfileID+"/split", e.tokens["steward"], "application/json", split)
+	e.wantProblem(r, 409, "/problems/conflicting-decision")
+	split = `{"records":["` + bart + `"],"reason":"two people after all","reverse":true}`
 	r = e.do("POST", "/v1/profiles/"+l.ProfileID+"/split", e.tokens["steward"], "application/json", split)
 	if r.status != 200 {
 		t.Fatalf("split: %d %s", r.status, r.body)
+	}
+	if r := e.get(e.tokens["steward"], "/v1/profiles/"+l.ProfileID+"/lineage"); !strings.Contains(string(r.body), `"reverses":true`) {
+		t.Errorf("the lineage does not show the reversal: %s", r.body)
 	}
 	// A merge that contradicts the split is a conflict and changes nothing.
 	r = e.do("POST", "/v1/profiles/merge", e.tokens["steward"], "application/json", merge)

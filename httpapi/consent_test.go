@@ -411,7 +411,7 @@ func TestMergeCombinesConsentMostRestrictiveFirst(t *testing.T) {
 	// has its own statements back: Wilhelmina granted, Bartholomew
 	// withdrawn.
 	if r := e.do("POST", "/v1/profiles/"+survivor+"/split", e.tokens["steward"], "application/json",
-		`{"records":["`+bRecord+`"],"reason":"two people after all: different birth dates"}`); r.status != 200 {
+		`{"records":["`+bRecord+`"],"reason":"two people after all: different birth dates","reverse":true}`); r.status != 200 {
 		t.Fatalf("split: %d %s", r.status, r.body)
 	}
 	var wo, bo overview

@@ -179,6 +179,9 @@ func jsonError(err error) string {
 type mergeRequest struct {
 	Profiles []uuid.UUID `json:"profiles"`
 	Reason   string      `json:"reason"`
+	// Reverse overturns an earlier steward decision that the records are
+	// different people; it is recorded with the decision.
+	Reverse bool `json:"reverse"`
 }
 
 func (s *Server) mergeProfiles(c *fiber.Ctx) error {
@@ -186,7 +189,7 @@ func (s *Server) mergeProfiles(c *fiber.Ctx) error {
 	if err := decodeBody(c, &body); err != nil {
 		return err
 	}
-	rep, err := s.access.Merge(c.UserContext(), accessRequest(c), body.Profiles, body.Reason)
+	rep, err := s.access.Merge(c.UserContext(), accessRequest(c), body.Profiles, body.Reason, body.Reverse)
 	if err != nil {
 		return err
 	}
@@ -196,6 +199,9 @@ func (s *Server) mergeProfiles(c *fiber.Ctx) error {
 type splitRequest struct {
 	Records []uuid.UUID `json:"records"`
 	Reason  string      `json:"reason"`
+	// Reverse overturns an earlier steward decision that the records are
+	// the same person; it is recorded with the decision.
+	Reverse bool `json:"reverse"`
 }
 
 func (s *Server) splitProfile(c *fiber.Ctx) error {
@@ -207,7 +213,7 @@ func (s *Server) splitProfile(c *fiber.Ctx) error {
 	if err := decodeBody(c, &body); err != nil {
 		return err
 	}
-	rep, err := s.access.Split(c.UserContext(), accessRequest(c), id, body.Records, body.Reason)
+	rep, err := s.access.Split(c.UserContext(), accessRequest(c), id, body.Records, body.Reason, body.Reverse)
 	if err != nil {
 		return err
 	}

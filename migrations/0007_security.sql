@@ -57,3 +57,7 @@ $$
 $$;
 REVOKE ALL ON FUNCTION audit_entries_of(uuid[], text, text, timestamptz, timestamptz, bigint, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit_entries_of(uuid[], text, text, timestamptz, timestamptz, bigint, integer) TO cdp_app;
+
+-- A steward decision that reverses an earlier one says so: without it a
+-- contradicting decision is refused (409) and changes nothing.
+ALTER TABLE steward_decisions ADD COLUMN reverses boolean NOT NULL DEFAULT false;

@@ -189,7 +189,7 @@ func (db *DB) ProfileLineage(ctx context.Context, id uuid.UUID) (*resolver.Linea
 		}); err != nil {
 			return err
 		}
-		rows, err = tx.Query(ctx, `SELECT d.id, d.kind, d.actor, d.at, d.profiles, d.records, d.kek_id, d.wrapped_key, d.note
+		rows, err = tx.Query(ctx, `SELECT d.id, d.kind, d.actor, d.at, d.profiles, d.records, d.kek_id, d.wrapped_key, d.note, d.reverses
 			FROM steward_decisions d
 			WHERE d.profiles @> ARRAY[$1::uuid]
 			   OR d.records && (SELECT array_agg(record_id) FROM profile_members WHERE profile_id = $1)
@@ -201,7 +201,7 @@ func (db *DB) ProfileLineage(ctx context.Context, id uuid.UUID) (*resolver.Linea
 			var d resolver.LineageDecision
 			var did [16]byte
 			var profiles, records [][16]byte
-			err := row.Scan(&did, &d.Kind, &d.Actor, &d.At, &profiles, &records, &d.Sealed.KEK, &d.Sealed.Wrapped, &d.Sealed.Sealed)
+			err := row.Scan(&did, &d.Kind, &d.Actor, &d.At, &profiles, &records, &d.Sealed.KEK, &d.Sealed.Wrapped, &d.Sealed.Sealed, &d.Reverses)
 			d.ID, d.Profiles, d.Records = did, toUUIDs(profiles), toUUIDs(records)
 			return d, err
 		}); err != nil {

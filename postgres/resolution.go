@@ -72,9 +72,9 @@ func writeDecision(ctx context.Context, tx pgx.Tx, d *resolver.Decision) error {
 	if d == nil {
 		return nil
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO steward_decisions (id, kind, actor, at, profiles, records, kek_id, wrapped_key, note)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		[16]byte(d.ID), d.Kind, d.Actor, d.At, uuids(d.Profiles), uuids(d.Records), d.Note.KEK, d.Note.Wrapped, d.Note.Sealed)
+	_, err := tx.Exec(ctx, `INSERT INTO steward_decisions (id, kind, actor, at, profiles, records, kek_id, wrapped_key, note, reverses)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		[16]byte(d.ID), d.Kind, d.Actor, d.At, uuids(d.Profiles), uuids(d.Records), d.Note.KEK, d.Note.Wrapped, d.Note.Sealed, d.Reverses)
 	if err != nil {
 		return fmt.Errorf("record decision: %w", err)
 	}

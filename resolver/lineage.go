@@ -48,6 +48,7 @@ type LineageDecision struct {
 	Profiles []uuid.UUID `json:"profiles"`
 	Records  []uuid.UUID `json:"records"`
 	Note     string      `json:"note,omitempty"`
+	Reverses bool        `json:"reverses,omitempty"` // it overturned an earlier decision
 	Sealed   SealedNote  `json:"-"`
 }
 

@@ -155,6 +155,10 @@ type Decision struct {
 	Note        SealedNote
 	Constraints []identity.Constraint // keys are record ids
 	ReviewPair  *uuid.UUID            // the review pair it decides
+	// Reverses says the steward means to overturn an earlier decision
+	// about the same records; without it a contradicting decision is a
+	// conflict and changes nothing.
+	Reverses bool
 }
 
 // SealedNote is a steward's note sealed under its own key.
@@ -351,6 +355,9 @@ func (r *Resolver) incremental(ctx context.Context, actor string, ids []uuid.UUI
 		return nil, err
 	}
 	if d != nil {
+		if err := d.contradicts(constraints); err != nil {
+			return nil, err
+		}
 		constraints = withDecision(constraints, d.Constraints)
 	}
 	a, err := r.resolve(ctx, stored, model, constraints, true)

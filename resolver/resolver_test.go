@@ -215,18 +215,18 @@ func TestMergeAndSplitAreKeptByLaterRuns(t *testing.T) {
 		err  error
 		call func() error
 	}{
-		{resolver.ErrInvalid, func() error { _, err := e.r.Merge(ctx, "steward", []uuid.UUID{carla, carla}, "same"); return err }},
-		{resolver.ErrInvalid, func() error { _, err := e.r.Merge(ctx, "steward", []uuid.UUID{carla, ben}, "  "); return err }},
+		{resolver.ErrInvalid, func() error { _, err := e.r.Merge(ctx, "steward", []uuid.UUID{carla, carla}, "same", false); return err }},
+		{resolver.ErrInvalid, func() error { _, err := e.r.Merge(ctx, "steward", []uuid.UUID{carla, ben}, "  ", false); return err }},
 		{resolver.ErrNotFound, func() error {
-			_, err := e.r.Merge(ctx, "steward", []uuid.UUID{carla, uuid.New()}, "same")
+			_, err := e.r.Merge(ctx, "steward", []uuid.UUID{carla, uuid.New()}, "same", false)
 			return err
 		}},
 		{resolver.ErrNotFound, func() error {
-			_, err := e.r.Split(ctx, "steward", ben, []uuid.UUID{e.ids["support/t3"]}, "x")
+			_, err := e.r.Split(ctx, "steward", ben, []uuid.UUID{e.ids["support/t3"]}, "x", false)
 			return err
 		}},
 		{resolver.ErrInvalid, func() error {
-			_, err := e.r.Split(ctx, "steward", ben, []uuid.UUID{e.ids["sales/s2"], e.ids["billing/b2"]}, "x")
+			_, err := e.r.Split(ctx, "steward", ben, []uuid.UUID{e.ids["sales/s2"], e.ids["billing/b2"]}, "x", false)
 			return err
 		}},
 	} {
@@ -239,7 +239,7 @@ func TestMergeAndSplitAreKeptByLaterRuns(t *testing.T) {
 	}
 
 	// Merge Carla into Ben's profile (a steward knows better).
-	if _, err := e.r.Merge(ctx, "steward", []uuid.UUID{carla, ben}, "Confirmed by phone"); err != nil {
+	if _, err := e.r.Merge(ctx, "steward", []uuid.UUID{carla, ben}, "Confirmed by phone", false); err != nil {
 		t.Fatal(err)
 	}
 	if !e.sameProfile("support/t3", "sales/s2") {
@@ -252,9 +252,17 @@ func TestMergeAndSplitAreKeptByLaterRuns(t *testing.T) {
 		t.Fatal("a later full run undid the merge")
 	}
 
-	// Split Carla out again: she stays apart in later runs.
+	// Split Carla out again: it contradicts the merge, so it is refused
+	// unless the steward says it reverses it; then she stays apart in
+	// later runs.
 	merged := e.profile("sales/s2")
-	if _, err := e.r.Split(ctx, "steward", merged, []uuid.UUID{e.ids["support/t3"]}, "Merged by mistake"); err != nil {
+	if _, err := e.r.Split(ctx, "steward", merged, []uuid.UUID{e.ids["support/t3"]}, "Merged by mistake", false); !errors.Is(err, resolver.ErrConflict) {
+		t.Fatalf("a split contradicting the merge, not said to reverse it: %v, want ErrConflict", err)
+	}
+	if !e.sameProfile("support/t3", "sales/s2") {
+		t.Fatal("a refused split changed profiles")
+	}
+	if _, err := e.r.Split(ctx, "steward", merged, []uuid.UUID{e.ids["support/t3"]}, "Merged by mistake", true); err != nil {
 		t.Fatal(err)
 	}
 	if e.sameProfile("support/t3", "sales/s2") {
@@ -277,12 +285,11 @@ func TestConflictingDecisionsAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Split Anna's support record out: it is another Anna.
-	if _, err := e.r.Split(ctx, "steward", e.profile("sales/s1"), []uuid.UUID{e.ids["support/t1"]}, "another Anna"); err != nil {
+	if _, err := e.r.Split(ctx, "steward", e.profile("sales/s1"), []uuid.UUID{e.ids["support/t1"]}, "another Anna", false); err != nil {
 		t.Fatal(err)
 	}
-	// A newer decision on the same records replaces the older one: merging
-	// them back is allowed (the steward changed their mind)...
-	if _, err := e.r.Merge(ctx, "steward", []uuid.UUID{e.profile("support/t1"), e.profile("support/t3")}, "same person"); err != nil {
+	// A merge of records the split did not keep apart is allowed...
+	if _, err := e.r.Merge(ctx, "steward", []uuid.UUID{e.profile("support/t1"), e.profile("support/t3")}, "same person", false); err != nil {
 		t.Fatal(err)
 	}
 	// ...but a merge that would join records an earlier decision keeps
@@ -290,7 +297,7 @@ func TestConflictingDecisionsAreRefused(t *testing.T) {
 	// with the one holding t1, from Anna's oldest record, leaves the split
 	// between t1 and Anna's billing record standing.
 	before := e.profile("support/t3")
-	_, err := e.r.Merge(ctx, "steward", []uuid.UUID{e.profile("sales/s1"), e.profile("support/t3")}, "same person")
+	_, err := e.r.Merge(ctx, "steward", []uuid.UUID{e.profile("sales/s1"), e.profile("support/t3")}, "same person", false)
 	if !errors.Is(err, resolver.ErrConflict) {
 		t.Fatalf("contradicting merge: %v, want ErrConflict", err)
 	}

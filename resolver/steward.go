@@ -32,7 +32,10 @@ type ReviewStore interface {
 // later run respects. It fails with ErrConflict when a steward decided
 // earlier that records of them are different people, or a source with one
 // record per person holds a record in two of them; nothing changes then.
-func (r *Resolver) Merge(ctx context.Context, actor string, profiles []uuid.UUID, note string) (*Report, error) {
+//
+// A steward who means to overturn an earlier decision says so (reverse);
+// it is recorded with the decision.
+func (r *Resolver) Merge(ctx context.Context, actor string, profiles []uuid.UUID, note string, reverse bool) (*Report, error) {
 	profiles = dedupe(profiles)
 	if len(profiles) < 2 {
 		return nil, fmt.Errorf("merge needs at least two different profiles: %w", ErrInvalid)
@@ -50,6 +53,7 @@ func (r *Resolver) Merge(ctx context.Context, actor string, profiles []uuid.UUID
 	if err != nil {
 		return nil, err
 	}
+	d.Reverses = reverse
 	// Every record is tied to the first: the merge holds whatever scores
 	// say (probabilistic guards yield to a steward; source rules and earlier
 	// decisions do not).
@@ -69,7 +73,7 @@ func (r *Resolver) Merge(ctx context.Context, actor string, profiles []uuid.UUID
 // stay together and never again join the records left behind. It fails
 // with ErrConflict when a steward decided earlier that a moved record and a
 // remaining one are the same person.
-func (r *Resolver) Split(ctx context.Context, actor string, profile uuid.UUID, records []uuid.UUID, note string) (*Report, error) {
+func (r *Resolver) Split(ctx context.Context, actor string, profile uuid.UUID, records []uuid.UUID, note string, reverse bool) (*Report, error) {
 	records = dedupe(records)
 	if len(records) == 0 {
 		return nil, fmt.Errorf("split needs the records to move out: %w", ErrInvalid)
@@ -100,6 +104,7 @@ func (r *Resolver) Split(ctx context.Context, actor string, profile uuid.UUID, r
 	if err != nil {
 		return nil, err
 	}
+	d.Reverses = reverse
 	d.Records = records
 	for _, x := range records[1:] {
 		d.Constraints = append(d.Constraints, constraint(records[0], x, true))
@@ -138,6 +143,30 @@ func (r *Resolver) Decide(ctx context.Context, actor string, reviews ReviewStore
 	d.Constraints = []identity.Constraint{constraint(rp.A, rp.B, same)}
 	d.ReviewPair = &pair
 	return r.incremental(ctx, actor, d.Records, d)
+}
+
+// contradicts refuses a decision that says the opposite of an earlier
+// steward decision about the same two records, unless it says it
+// reverses it: a later decision never silently wins.
+func (d *Decision) contradicts(stored []identity.Constraint) error {
+	if d.Reverses {
+		return nil
+	}
+	earlier := make(map[[2]string]bool, len(stored))
+	for _, c := range stored {
+		earlier[[2]string{c.A, c.B}] = c.Same
+	}
+	for _, c := range d.Constraints {
+		if same, ok := earlier[[2]string{c.A, c.B}]; ok && same != c.Same {
+			was := "different people"
+			if same {
+				was = "the same person"
+			}
+			return fmt.Errorf("a steward decided earlier that records %s and %s are %s; to overturn that, make the %s with reverse set: %w",
+				c.A, c.B, was, d.Kind, ErrConflict)
+		}
+	}
+	return nil
 }
 
 // check verifies that a run gives the decision its effect: merged records
