@@ -215,7 +215,10 @@ func TestMergeAndSplitAreKeptByLaterRuns(t *testing.T) {
 		err  error
 		call func() error
 	}{
-		{resolver.ErrInvalid, func() error { _, err := e.r.Merge(ctx, "steward", []uuid.UUID{carla, carla}, "same", false); return err }},
+		{resolver.ErrInvalid, func() error {
+			_, err := e.r.Merge(ctx, "steward", []uuid.UUID{carla, carla}, "same", false)
+			return err
+		}},
 		{resolver.ErrInvalid, func() error { _, err := e.r.Merge(ctx, "steward", []uuid.UUID{carla, ben}, "  ", false); return err }},
 		{resolver.ErrNotFound, func() error {
 			_, err := e.r.Merge(ctx, "steward", []uuid.UUID{carla, uuid.New()}, "same", false)
