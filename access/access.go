@@ -151,6 +151,14 @@ type Config struct {
 	// CatalogueTTL is how long sources and purposes are cached (optional:
 	// two seconds).
 	CatalogueTTL time.Duration
+	// Accounts deletes erased customers' accounts (kratos.Admin;
+	// optional: without it the accounts are only listed in the report).
+	Accounts Accounts
+}
+
+// Accounts deletes customers' login accounts.
+type Accounts interface {
+	DeleteAccount(ctx context.Context, id uuid.UUID) error
 }
 
 // Service is the read path.
@@ -160,6 +168,7 @@ type Service struct {
 	policy   Decider
 	audit    Recorder
 	resolver *resolver.Resolver
+	accounts Accounts
 	rules    identity.Survivorship
 	region   string
 	ttl      time.Duration
@@ -172,7 +181,7 @@ type Service struct {
 // New builds the read path.
 func New(cfg Config) *Service {
 	s := &Service{
-		store: cfg.Store, vault: cfg.Vault, policy: cfg.Policy, audit: cfg.Audit, resolver: cfg.Resolver,
+		store: cfg.Store, vault: cfg.Vault, policy: cfg.Policy, audit: cfg.Audit, resolver: cfg.Resolver, accounts: cfg.Accounts,
 		rules: cfg.Survivorship, region: cfg.DefaultRegion, ttl: cfg.CatalogueTTL,
 	}
 	if s.rules == nil {

@@ -84,6 +84,17 @@ func (s *Service) Execute(ctx context.Context, store RequestStore, ex Executor, 
 			return err
 		}
 		s.Forget() // nothing cached may outlive the person
+		// Their login accounts go too: neither their address nor their
+		// name lives on in Kratos, and they can sign up again. A Kratos
+		// that does not answer makes the job try again later.
+		if s.accounts != nil {
+			for _, a := range rep.Accounts {
+				if err := s.accounts.DeleteAccount(ctx, a); err != nil {
+					return err
+				}
+				rep.AccountsDeleted = append(rep.AccountsDeleted, a)
+			}
+		}
 		settled, err := s.notify(ctx, ex, q, r.ID, "erasure", rep)
 		if err != nil || !settled {
 			return err // the acknowledgements (or the DPO's override) queue the request again

@@ -269,6 +269,10 @@ type ErasureReport struct {
 	// RecordSources gives each erased record's source, so that a
 	// recipient limited to some sources is told only of their records.
 	RecordSources map[uuid.UUID]string `json:"record_sources,omitempty"`
+	// Accounts are the customer accounts (Kratos identities) linked to the
+	// erased records; AccountsDeleted those deleted from Kratos so far.
+	Accounts        []uuid.UUID `json:"customer_accounts,omitempty"`
+	AccountsDeleted []uuid.UUID `json:"customer_accounts_deleted,omitempty"`
 	Done          bool                 `json:"-"` // the profile was erased by this request before: nothing left to do
 }
 

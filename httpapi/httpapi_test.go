@@ -80,6 +80,19 @@ func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 // newEnvWith is newEnv with the server's configuration adjusted.
 func newEnvWith(t *testing.T, configure func(*httpapi.Config), ready ...httpapi.Check) *env {
 	t.Helper()
+	return buildEnv(t, configure, false, ready...)
+}
+
+// newEnvDeletingAccounts is newEnv whose erasures delete customers' Kratos
+// accounts. The Kratos is shared by the tests of the process: a test
+// using it erases customers of addresses of its own.
+func newEnvDeletingAccounts(t *testing.T) *env {
+	t.Helper()
+	return buildEnv(t, nil, true)
+}
+
+func buildEnv(t *testing.T, configure func(*httpapi.Config), deleteAccounts bool, ready ...httpapi.Check) *env {
+	t.Helper()
 	db, _, owner := pgtest.NewAppStore(t)
 	ctx := context.Background()
 	v := pgtest.NewVault(t, db)
@@ -136,7 +149,13 @@ func newEnvWith(t *testing.T, configure func(*httpapi.Config), ready ...httpapi.
 	if ready == nil {
 		ready = []httpapi.Check{{Name: "database", Check: db.Ping}}
 	}
-	svc := access.New(access.Config{Store: db, Vault: v, Policy: pol, Audit: e.audit, Resolver: res})
+	var accounts access.Accounts
+	if deleteAccounts {
+		if accounts, err = kratos.NewAdmin(e.kratos.AdminURL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc := access.New(access.Config{Store: db, Vault: v, Policy: pol, Audit: e.audit, Resolver: res, Accounts: accounts})
 	importer := ingest.Importer{Vault: v, Store: db, Normalizer: identity.Normalizer{DefaultRegion: "GB"}}
 	runner, err := jobs.ForService(db.Pool(), svc, db, importer, webhook.NewClient(webhook.Options{AllowLocal: true}), jobs.Options{RetentionEvery: time.Second,
 		Log: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), SweepEvery: time.Hour})

@@ -806,13 +806,14 @@ func TestStepUpForErasureAndExports(t *testing.T) {
 	}
 }
 
-// A customer erases themselves from their account; the account, older
-// than the erasure, recreates nothing; closed and opened anew, it is a new
-// lawful basis: the address is no longer suppressed and a new profile
-// starts.
+// A customer erases themselves from their account: their records go, and
+// so does their Kratos account (neither their address nor their name
+// lives on there), listed in the request's report. Signing up again with
+// the same address is a new lawful basis: it is no longer suppressed and
+// a new profile starts.
 func TestCustomerErasesThemselvesAndComesBack(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newEnvDeletingAccounts(t)
 	email := "phoenix-" + uuid.NewString()[:8] + "@example.org"
 	r := e.do("POST", "/v1/records", e.tokens["sales-ingest"], "application/json",
 		`[{"source":"sales","source_id":"s-`+email+`","given_name":"Phoebe","family_name":"Nix","email":"`+email+`","phone":"07700 900444"}]`)
@@ -826,27 +827,27 @@ func TestCustomerErasesThemselvesAndComesBack(t *testing.T) {
 	if r.status != 201 {
 		t.Fatalf("erasure request: %d %s", r.status, r.body)
 	}
-	e.complete(mine.ID)
+	done := e.complete(mine.ID)
 	if n := pgtest.Count(t, e.owner, "SELECT count(*) FROM records"); n != 0 {
 		t.Fatalf("%d records left", n)
 	}
-	wantProblem(t, e.get(me.SessionToken, "/v1/me"), 403, "/problems/account-erased")
-	if n := pgtest.Count(t, e.owner, "SELECT count(*) FROM records"); n != 0 {
-		t.Fatalf("the old account recreated %d records", n)
+	if !strings.Contains(done.Outcome, `"customer_accounts_deleted":["`+me.IdentityID+`"]`) {
+		t.Errorf("the report does not list the deleted account: %s", done.Outcome)
 	}
-	// Their own request stays visible to them, completed.
-	var list struct {
-		Requests []requestBody `json:"requests"`
+	resp, err := http.Get(e.kratos.AdminURL + "/admin/identities/" + me.IdentityID)
+	if err != nil {
+		t.Fatal(err)
 	}
-	r = e.get(me.SessionToken, "/v1/me/requests/"+mine.ID)
-	var seen requestBody
-	r.json(t, &seen)
-	if r.status != 200 || seen.State != "completed" {
-		t.Errorf("the erased customer's view of their request: %d %s", r.status, r.body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the Kratos identity of the erased customer: %d, want 404", resp.StatusCode)
 	}
-	e.kratos.Delete(t, me)
+	wantProblem(t, e.get(me.SessionToken, "/v1/me"), 401, "/problems/unauthenticated")
 	time.Sleep(1100 * time.Millisecond) // a new account is created after the erasure, to the second
 	again := e.kratos.Account(t, email, "correct horse battery staple 8", "Phoebe", "Nix")
+	if again.IdentityID == me.IdentityID {
+		t.Fatal("signing up again found the old account")
+	}
 	r = e.get(again.SessionToken, "/v1/me")
 	var fresh profileBody
 	r.json(t, &fresh)
@@ -855,6 +856,9 @@ func TestCustomerErasesThemselvesAndComesBack(t *testing.T) {
 	}
 	if n := pgtest.Count(t, e.owner, "SELECT count(*) FROM suppressions WHERE kind = 'email' AND lifted_at IS NULL"); n != 0 {
 		t.Errorf("the address is still suppressed")
+	}
+	var list struct {
+		Requests []requestBody `json:"requests"`
 	}
 	e.get(again.SessionToken, "/v1/me/requests").json(t, &list)
 	if len(list.Requests) != 0 {

@@ -104,6 +104,17 @@ func (db *DB) Erase(ctx context.Context, request, profile uuid.UUID, now time.Ti
 		if db.EraseHook != nil {
 			db.EraseHook()
 		}
+		// The customer accounts linked to the erased records: deleted
+		// from Kratos once this commits (the report remembers them). Not
+		// for retention: records expiring is not the person leaving.
+		rows, err = tx.Query(ctx, `SELECT kratos_identity FROM customer_links WHERE record_id = ANY($1) AND $2 ORDER BY kratos_identity`,
+			erased, suppress)
+		if err != nil {
+			return fmt.Errorf("customer accounts: %w", err)
+		}
+		if rep.Accounts, err = pgx.CollectRows(rows, scanID); err != nil {
+			return fmt.Errorf("customer accounts: %w", err)
+		}
 		for _, q := range []string{
 			`SELECT erase_consent_events($1)`,
 			`DELETE FROM customer_links WHERE record_id = ANY($1)`,

@@ -139,8 +139,19 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 	} else {
 		log.Warn("no Ory Kratos configured (CDP_KRATOS_PUBLIC_URL): customer routes answer 503")
 	}
+	var accounts access.Accounts
+	if cfg.KratosAdminURL != "" {
+		a, err := kratos.NewAdmin(cfg.KratosAdminURL)
+		if err != nil {
+			return err
+		}
+		accounts = a
+	} else if cfg.KratosPublicURL != "" {
+		log.Warn("no Kratos admin API configured (CDP_KRATOS_ADMIN_URL): erasures list customers' accounts but cannot delete them")
+	}
 	svc := access.New(access.Config{
 		Store: db, Vault: v, Policy: pol, Audit: writer, Resolver: res, DefaultRegion: cfg.DefaultRegion, Survivorship: rules,
+		Accounts: accounts,
 	})
 	if os.Getenv("CDP_TEST_PAUSE_LINKING") != "" {
 		// Tests only: hold every incremental resolution, so that the test
