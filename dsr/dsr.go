@@ -273,7 +273,7 @@ type ErasureReport struct {
 	// erased records; AccountsDeleted those deleted from Kratos so far.
 	Accounts        []uuid.UUID `json:"customer_accounts,omitempty"`
 	AccountsDeleted []uuid.UUID `json:"customer_accounts_deleted,omitempty"`
-	Done          bool                 `json:"-"` // the profile was erased by this request before: nothing left to do
+	Done            bool        `json:"-"` // the profile was erased by this request before: nothing left to do
 }
 
 // RectificationReport is what a rectification did: the record of the
