@@ -513,7 +513,11 @@ func (s *Service) DecideRequest(ctx context.Context, req Request, store RequestS
 		return nil, fmt.Errorf("action %q: want verify, approve, reject, extend, override or lift: %w", clip(dec.Action), dsr.ErrInvalid)
 	}
 	if from != to && !dsr.CanMove(from, to) {
-		return nil, fmt.Errorf("a %s request cannot be %s: %w", from, dec.Action+"d", dsr.ErrTransition)
+		hint := ""
+		if from == dsr.Received && to == dsr.Approved {
+			hint = " (verify the person's identity first: POST .../verify with how)"
+		}
+		return nil, fmt.Errorf("a %s request cannot be %s%s: %w", from, dec.Action+"d", hint, dsr.ErrTransition)
 	}
 	if err := store.Transition(ctx, id, from, to, c, e); err != nil {
 		return nil, err

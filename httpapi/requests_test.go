@@ -892,3 +892,15 @@ func TestRequestThatCannotBeDoneFails(t *testing.T) {
 		t.Errorf("a second erasure: %s", done.Outcome)
 	}
 }
+
+// Approving a request not verified yet says what to do first.
+func TestApprovingAnUnverifiedRequestSaysVerifyFirst(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w, _ := e.seed()
+	req := e.intake("access", w, false, "")
+	p := wantProblem(t, e.act(req.ID, "approve", ""), 409, "/problems/invalid-transition")
+	if !strings.Contains(p.Detail, "verify") {
+		t.Errorf("detail %q does not say to verify first", p.Detail)
+	}
+}

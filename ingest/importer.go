@@ -250,7 +250,7 @@ func (im *Importer) read(ctx context.Context, r Reader, out chan<- *batch) error
 func sourceReason(err error) string {
 	switch {
 	case errors.Is(err, ErrUnknownSource):
-		return "unknown source (register it first)"
+		return "unknown source: an administrator registers it with `cdp sources add`"
 	case errors.Is(err, ErrForbiddenSource):
 		return "source not writable by this department"
 	}

@@ -219,7 +219,7 @@ func New(pool *pgxpool.Pool, h Handlers, o Options) (*Runner, error) {
 		RescueStuckJobsAfter: o.RescueAfter,
 		FetchCooldown:        50 * time.Millisecond,
 		FetchPollInterval:    500 * time.Millisecond,
-		Logger:               o.Log.With(slog.String("component", "river")),
+		Logger:               slog.New(demoted{o.Log.Handler()}).With(slog.String("component", "river")),
 		PeriodicJobs:         periodic,
 	})
 	if err != nil {
@@ -290,4 +290,28 @@ func ForService(pool *pgxpool.Pool, svc *access.Service, store Store, im ingest.
 		Orphans:        svc.LinkOrphans,
 	}, o)
 	return r, err
+}
+
+// demoted passes River's log records on one level lower: its INFO lines
+// (job counts every minute, producer starts) are debugging detail for an
+// operator, its warnings and errors stay what they are.
+type demoted struct{ h slog.Handler }
+
+func (d demoted) Enabled(ctx context.Context, l slog.Level) bool {
+	return d.h.Enabled(ctx, lower(l))
+}
+
+func (d demoted) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = lower(r.Level)
+	return d.h.Handle(ctx, r)
+}
+
+func (d demoted) WithAttrs(as []slog.Attr) slog.Handler { return demoted{d.h.WithAttrs(as)} }
+func (d demoted) WithGroup(g string) slog.Handler       { return demoted{d.h.WithGroup(g)} }
+
+func lower(l slog.Level) slog.Level {
+	if l < slog.LevelWarn {
+		return l - 4 // INFO to DEBUG
+	}
+	return l
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -183,9 +184,22 @@ func readerFormat(format, name string) (string, error) {
 		return "json", nil
 	}
 	if name == "-" {
-		return "", fmt.Errorf("reading standard input needs --format: %w", errUsage)
+		return "sniff", nil // told by the first byte of the input
 	}
 	return "", fmt.Errorf("%s: cannot tell the format from the name; pass --format: %w", name, errUsage)
+}
+
+// sniffFormat tells the format of an input without a name from its first
+// byte that is not white space: '[' a JSON array, '{' NDJSON, else CSV.
+func sniffFormat(r *bufio.Reader) string {
+	head, _ := r.Peek(4096)
+	switch trimmed := bytes.TrimLeft(bytes.TrimPrefix(head, []byte("\uFEFF")), " \t\r\n"); {
+	case bytes.HasPrefix(trimmed, []byte("[")):
+		return "json"
+	case bytes.HasPrefix(trimmed, []byte("{")):
+		return "ndjson"
+	}
+	return "csv"
 }
 
 func importFile(ctx context.Context, cl *cli, im ingest.Importer, name string, opts ingest.Options, format string, emit func(ingest.Result)) (ingest.Summary, error) {
@@ -204,8 +218,12 @@ func importFile(ctx context.Context, cl *cli, im ingest.Importer, name string, o
 		}
 		in = f
 	}
-	counted := &countingReader{r: bufio.NewReaderSize(in, 1<<20)}
+	buffered := bufio.NewReaderSize(in, 1<<20)
+	counted := &countingReader{r: buffered}
 	kind, _ := readerFormat(format, name)
+	if kind == "sniff" {
+		kind = sniffFormat(buffered)
+	}
 	var r ingest.Reader
 	var err error
 	switch kind {

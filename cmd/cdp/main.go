@@ -224,11 +224,23 @@ func printHelp(w io.Writer, cmds []command) {
 	fmt.Fprintln(w, "`cdp help config` lists every setting with its flag and CDP_* variable.")
 }
 
+// firstSentence cuts a summary after its first sentence: at a full stop
+// followed by a space, unless it ends an abbreviation ("Art. 17", "e.g. ").
 func firstSentence(s string) string {
-	if i := strings.Index(s, ". "); i >= 0 {
-		return s[:i+1]
+	for from := 0; ; {
+		i := strings.Index(s[from:], ". ")
+		if i < 0 {
+			return s
+		}
+		end := from + i
+		word := s[strings.LastIndexAny(s[:end], " (")+1 : end]
+		switch word {
+		case "Art", "e.g", "i.e", "cf", "No", "art":
+			from = end + 2
+			continue
+		}
+		return s[:end+1]
 	}
-	return s
 }
 
 // newLogger builds the JSON logger every command logs through.

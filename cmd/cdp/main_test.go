@@ -82,6 +82,14 @@ func (e *cliEnv) run(args ...string) (code int, stdout, stderr string) {
 	return code, out.String(), errb.String()
 }
 
+// runStdin runs a command with stdin as its standard input.
+func (e *cliEnv) runStdin(stdin string, args ...string) (code int, stdout, stderr string) {
+	e.t.Helper()
+	var out, errb lockedBuffer
+	code = run(context.Background(), args, e.getenv, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
 func (e *cliEnv) mustRun(args ...string) string {
 	e.t.Helper()
 	code, out, errs := e.run(args...)
@@ -135,6 +143,9 @@ func TestHelpListsEveryCommand(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), []string{"help"}, func(string) string { return "" }, nil, &out, &errb); code != 0 {
 		t.Fatalf("help exit %d", code)
+	}
+	if !strings.Contains(out.String(), "(Art. 17(2), 19): a department's system") {
+		t.Errorf("help cuts a summary at an abbreviation:\n%s", out.String())
 	}
 	for _, c := range commands() {
 		if !strings.Contains(out.String(), c.name) {
@@ -226,6 +237,16 @@ func TestImportCommand(t *testing.T) {
 	code, out, _ = e.run("import", "--source", "sales", file)
 	if code != exitRejected || !strings.Contains(out, "2 unchanged") {
 		t.Errorf("re-import: exit %d: %s", code, out)
+	}
+	// Standard input needs no --format: the first byte tells.
+	for _, in := range []string{
+		`{"source_id":"4","given_name":"Cleo","email":"cleo@example.com"}` + "\n",
+		`[{"source_id":"5","given_name":"Dan","email":"dan@example.com"}]`,
+		"source_id,given_name\n6,Eve\n",
+	} {
+		if code, out, errs := e.runStdin(in, "import", "--source", "sales", "-"); code != 0 || !strings.Contains(out, "1 created") {
+			t.Errorf("import - of %.20q: exit %d: %s %s", in, code, out, errs)
+		}
 	}
 
 	for _, tt := range []struct {
