@@ -232,8 +232,23 @@ func New(pool *pgxpool.Pool, h Handlers, o Options) (*Runner, error) {
 // Start starts working jobs until Stop.
 func (r *Runner) Start(ctx context.Context) error { return r.client.Start(ctx) }
 
-// Stop waits for running jobs to finish, at most until ctx ends.
-func (r *Runner) Stop(ctx context.Context) error { return r.client.Stop(ctx) }
+// Stop waits for running jobs to finish, and cancels those still running
+// a little before ctx ends (a fifth of the time left, at most five
+// seconds), so that the process stops in time: a cancelled job is rescued
+// and run again by the next process, every step being idempotent.
+func (r *Runner) Stop(ctx context.Context) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return r.client.Stop(ctx)
+	}
+	grace := min(time.Until(deadline)/5, 5*time.Second)
+	gentle, cancel := context.WithDeadline(ctx, deadline.Add(-grace))
+	defer cancel()
+	if err := r.client.Stop(gentle); err == nil {
+		return nil
+	}
+	return r.client.StopAndCancel(ctx)
+}
 
 // Notify queues a notice's delivery, unless it has a live job.
 func (r *Runner) Notify(ctx context.Context, id uuid.UUID) error {
