@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,15 +20,11 @@ type Admin struct {
 
 // NewAdmin builds a client of the Kratos admin API at adminURL.
 func NewAdmin(adminURL string) (*Admin, error) {
-	u, err := url.Parse(adminURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("Kratos admin URL %q: want http(s)://host[:port]", adminURL)
+	api, err := newAPI("admin", adminURL, 10*time.Second)
+	if err != nil {
+		return nil, err
 	}
-	cfg := client.NewConfiguration()
-	cfg.Servers = client.ServerConfigurations{{URL: strings.TrimSuffix(adminURL, "/")}}
-	cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
-	cfg.UserAgent = "cdp"
-	return &Admin{api: client.NewAPIClient(cfg)}, nil
+	return &Admin{api: api}, nil
 }
 
 // DeleteAccount deletes a customer's Kratos identity, with its

@@ -37,15 +37,25 @@ type Client struct {
 
 // New builds a client of the Kratos public API at publicURL.
 func New(publicURL string) (*Client, error) {
-	u, err := url.Parse(publicURL)
+	api, err := newAPI("public", publicURL, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{api: api}, nil
+}
+
+// newAPI builds a Kratos API client of one of its two APIs (public,
+// admin) at rawURL.
+func newAPI(which, rawURL string, timeout time.Duration) (*client.APIClient, error) {
+	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("Kratos public URL %q: want http(s)://host[:port]", publicURL)
+		return nil, fmt.Errorf("Kratos %s URL %q: want http(s)://host[:port]", which, rawURL)
 	}
 	cfg := client.NewConfiguration()
-	cfg.Servers = client.ServerConfigurations{{URL: strings.TrimSuffix(publicURL, "/")}}
-	cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	cfg.Servers = client.ServerConfigurations{{URL: strings.TrimSuffix(rawURL, "/")}}
+	cfg.HTTPClient = &http.Client{Timeout: timeout}
 	cfg.UserAgent = "cdp"
-	return &Client{api: client.NewAPIClient(cfg)}, nil
+	return client.NewAPIClient(cfg), nil
 }
 
 // Session returns the customer whose session the token (the
