@@ -3,6 +3,8 @@
 // belongs to (github.com/ory/kratos-client-go) and turns the answer into an
 // auth.CustomerSession. Inactive, expired, revoked and forged sessions are
 // all ErrUnauthenticated; a Kratos that does not answer is ErrUnavailable.
+// Through the admin API (Admin) it deletes the accounts of erased
+// customers.
 //
 // kratos imports auth, derrors and the Kratos client; no database, no
 // HTTP server.
