@@ -11,14 +11,11 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cdp-project/cdp/access"
-	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/ingest"
-	"github.com/cdp-project/cdp/policy"
 	"github.com/cdp-project/cdp/postgres"
-	"github.com/cdp-project/cdp/resolver"
 )
 
 func consentImportCommand() command {
@@ -57,18 +54,12 @@ type consentSummary struct {
 }
 
 func importConsent(ctx context.Context, cl *cli, cfg *Config, db *postgres.DB, in io.Reader) error {
-	key, err := audit.LoadKey(cfg.auditKeyFile())
-	if err != nil {
-		return fmt.Errorf("%w (create one with `cdp audit keygen`)", err)
-	}
-	pol, err := policy.Load(ctx, cfg.PolicyDir)
+	a, err := cfg.openApp(ctx, db)
 	if err != nil {
 		return err
 	}
-	v, err := cfg.openVault(ctx, db)
-	if err != nil {
-		return err
-	}
+	defer a.Close()
+	v, svc := a.vault, a.access
 	sources, err := db.Sources(ctx)
 	if err != nil {
 		return err
@@ -77,9 +68,6 @@ func importConsent(ctx context.Context, cl *cli, cfg *Config, db *postgres.DB, i
 	for _, s := range sources {
 		dept[s.Name] = s.Department
 	}
-	writer := audit.NewWriter(db, audit.WriterOptions{Key: key})
-	defer writer.Close()
-	svc := access.New(access.Config{Store: db, Vault: v, Policy: pol, Audit: writer, Resolver: &resolver.Resolver{Store: db, Vault: v}})
 	run := uuid.Must(uuid.NewV7()).String()
 	var sum consentSummary
 	reject := func(line int, reason string) {
