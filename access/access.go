@@ -146,8 +146,10 @@ type Config struct {
 	// Survivorship chooses golden values (optional: the default rules).
 	Survivorship identity.Survivorship
 	// DefaultRegion reads phone numbers without a country prefix in
-	// lookups (optional: "GB").
+	// lookups and answers (optional: "GB").
 	DefaultRegion string
+	// DateOrder reads dates such as 01/02/1980 in answers (optional: DMY).
+	DateOrder identity.DateOrder
 	// CatalogueTTL is how long sources and purposes are cached (optional:
 	// two seconds).
 	CatalogueTTL time.Duration
@@ -171,6 +173,7 @@ type Service struct {
 	accounts Accounts
 	rules    identity.Survivorship
 	region   string
+	order    identity.DateOrder
 	ttl      time.Duration
 
 	mu        sync.Mutex
@@ -182,7 +185,7 @@ type Service struct {
 func New(cfg Config) *Service {
 	s := &Service{
 		store: cfg.Store, vault: cfg.Vault, policy: cfg.Policy, audit: cfg.Audit, resolver: cfg.Resolver, accounts: cfg.Accounts,
-		rules: cfg.Survivorship, region: cfg.DefaultRegion, ttl: cfg.CatalogueTTL,
+		rules: cfg.Survivorship, region: cfg.DefaultRegion, order: cfg.DateOrder, ttl: cfg.CatalogueTTL,
 	}
 	if s.rules == nil {
 		s.rules = identity.DefaultSurvivorship()

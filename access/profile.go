@@ -43,7 +43,11 @@ type Record struct {
 	Department string            `json:"department"`
 	LegalBasis string            `json:"legal_basis"`
 	SourceID   string            `json:"source_id,omitempty"`
+	// Attributes are the values as the source sent them; Canonical the
+	// canonical form of those that have one and differ (ISO 8601 dates,
+	// E.164 phones, lower-case emails), which golden values use.
 	Attributes map[string]string `json:"attributes"`
+	Canonical  map[string]string `json:"canonical,omitempty"`
 	Extra      map[string]string `json:"extra,omitempty"`
 	Version    int               `json:"version"`
 	CreatedAt  time.Time         `json:"created_at"`
@@ -84,9 +88,6 @@ func (s *Service) open(cat *catalogue, res *resource, d policy.Decision) (*opene
 			return nil, fmt.Errorf("record %s: %w", sr.ID, err)
 		}
 		src := cat.sources[sr.Source]
-		o.inputs = append(o.inputs, identity.GoldenInput{
-			RecordID: sr.ID.String(), Source: sr.Source, Priority: src.Priority, UpdatedAt: sr.UpdatedAt, Record: rec,
-		})
 		out := Record{
 			ID: sr.ID, Source: sr.Source, Department: src.Department, LegalBasis: src.LegalBasis,
 			Attributes: map[string]string{}, Version: sr.Version, CreatedAt: sr.CreatedAt, UpdatedAt: sr.UpdatedAt,
@@ -99,6 +100,18 @@ func (s *Service) open(cat *catalogue, res *resource, d policy.Decision) (*opene
 				out.Attributes[f.String()] = v
 			}
 		}
+		// Golden values are built from canonical forms: one birth date
+		// written three ways is one value, served as ISO 8601.
+		for f, c := range s.canonical(&rec) {
+			if out.Canonical == nil {
+				out.Canonical = map[string]string{}
+			}
+			out.Canonical[f.String()] = c
+			rec.Set(f, c)
+		}
+		o.inputs = append(o.inputs, identity.GoldenInput{
+			RecordID: sr.ID.String(), Source: sr.Source, Priority: src.Priority, UpdatedAt: sr.UpdatedAt, Record: rec,
+		})
 		if extra := rec.Extra(); withExtra && len(extra) > 0 {
 			out.Extra = make(map[string]string, len(extra))
 			for _, x := range extra {
@@ -113,6 +126,40 @@ func (s *Service) open(cat *catalogue, res *resource, d policy.Decision) (*opene
 	}
 	sort.Strings(o.sources)
 	return o, nil
+}
+
+// canonical returns the canonical forms of a record's dates, phones and
+// emails that differ from what the source sent: ISO 8601, E.164 (read in
+// the record's country, else the default region) and lower case. A value
+// with no canonical form (an impossible date) is left as it was sent.
+func (s *Service) canonical(rec *identity.Record) map[identity.Field]string {
+	var out map[identity.Field]string
+	set := func(f identity.Field, c string) {
+		if out == nil {
+			out = map[identity.Field]string{}
+		}
+		out[f] = c
+	}
+	if v := rec.Get(identity.BirthDate); v != "" {
+		if d, ok := identity.ParseDate(v, s.order); ok && d.Valid && d.ISO() != v {
+			set(identity.BirthDate, d.ISO())
+		}
+	}
+	if v := rec.Get(identity.Phone); v != "" {
+		region := s.region
+		if cc, ok := identity.CountryCode(rec.Get(identity.Country)); ok {
+			region = cc
+		}
+		if p, ok := identity.NormalizePhone(v, region); ok && p != v {
+			set(identity.Phone, p)
+		}
+	}
+	if v := rec.Get(identity.Email); v != "" {
+		if e, ok := identity.NormalizeEmail(v); ok && e != v {
+			set(identity.Email, e)
+		}
+	}
+	return out
 }
 
 // fields names the fields the opened records show.

@@ -578,3 +578,37 @@ func TestAuditTrailFollowsMerges(t *testing.T) {
 		t.Errorf("the survivor's trail omits the read under the merged-away id %s: %d entries", gone, len(log.Entries))
 	}
 }
+
+// Golden values are served in canonical form (ISO 8601 dates, E.164
+// phones, lower-case emails) whatever form each source sent; records keep
+// what the source sent, with the canonical form beside it.
+func TestValuesAreServedInCanonicalForm(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.ingest("sales-ingest", `[
+		{"source":"sales","source_id":"c-1","given_name":"Imogen","family_name":"Ashdown-Pryce","birth_date":"20000627","phone":"07700 900765","email":"Imogen.AP@Example.org","country":"GB"},
+		{"source":"sales","source_id":"c-2","given_name":"Imogen","family_name":"Ashdown-Pryce","birth_date":"27/06/2000","phone":"+44 7700 900765","email":"imogen.ap@example.org","country":"GB"}]`)
+	id := pgtest.Query(t, e.owner, "SELECT profile_id::text FROM profile_members LIMIT 1")
+	var p profileBody
+	e.get(e.tokens["dpo"], "/v1/profiles/"+id+"?purpose=compliance").json(t, &p)
+	if p.Attributes["birth_date"].Value != "2000-06-27" || p.Attributes["phone"].Value != "+447700900765" || p.Attributes["email"].Value != "imogen.ap@example.org" {
+		t.Errorf("golden values: birth %q, phone %q, email %q", p.Attributes["birth_date"].Value, p.Attributes["phone"].Value, p.Attributes["email"].Value)
+	}
+	var rs struct {
+		Records []struct {
+			Attributes map[string]string `json:"attributes"`
+			Canonical  map[string]string `json:"canonical"`
+		} `json:"records"`
+	}
+	e.get(e.tokens["dpo"], "/v1/profiles/"+id+"/records?purpose=compliance").json(t, &rs)
+	sent := map[string]bool{}
+	for _, r := range rs.Records {
+		sent[r.Attributes["birth_date"]] = true
+		if r.Attributes["birth_date"] != "2000-06-27" && r.Canonical["birth_date"] != "2000-06-27" {
+			t.Errorf("record without the canonical birth date: %+v", r)
+		}
+	}
+	if !sent["20000627"] || !sent["27/06/2000"] {
+		t.Errorf("records do not keep what the sources sent: %v", sent)
+	}
+}

@@ -139,6 +139,10 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 	} else {
 		log.Warn("no Ory Kratos configured (CDP_KRATOS_PUBLIC_URL): customer routes answer 503")
 	}
+	order, err := identity.ParseDateOrder(cfg.DateOrder)
+	if err != nil {
+		return fmt.Errorf("--date-order: %w", err)
+	}
 	var accounts access.Accounts
 	if cfg.KratosAdminURL != "" {
 		a, err := kratos.NewAdmin(cfg.KratosAdminURL)
@@ -151,7 +155,7 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 	}
 	svc := access.New(access.Config{
 		Store: db, Vault: v, Policy: pol, Audit: writer, Resolver: res, DefaultRegion: cfg.DefaultRegion, Survivorship: rules,
-		Accounts: accounts,
+		Accounts: accounts, DateOrder: order,
 	})
 	if os.Getenv("CDP_TEST_PAUSE_LINKING") != "" {
 		// Tests only: hold every incremental resolution, so that the test
