@@ -38,11 +38,11 @@ type Profile struct {
 
 // Record is one source record as one reader may see it.
 type Record struct {
-	ID         uuid.UUID         `json:"id"`
-	Source     string            `json:"source"`
-	Department string            `json:"department"`
-	LegalBasis string            `json:"legal_basis"`
-	SourceID   string            `json:"source_id,omitempty"`
+	ID         uuid.UUID `json:"id"`
+	Source     string    `json:"source"`
+	Department string    `json:"department"`
+	LegalBasis string    `json:"legal_basis"`
+	SourceID   string    `json:"source_id,omitempty"`
 	// Attributes are the values as the source sent them; Canonical the
 	// canonical form of those that have one and differ (ISO 8601 dates,
 	// E.164 phones, lower-case emails), which golden values use.
