@@ -12,7 +12,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
 )
 
@@ -114,10 +116,28 @@ func (s *Server) postRecords(c *fiber.Ctx) error {
 	if err != nil {
 		return fmt.Errorf("ingest batch: %w", err)
 	}
-	s.resolve(c, &resp)
+	profiles := s.resolve(c, &resp)
 	resp.Summary = ingestSummary{
 		Received: sum.Total(), Created: sum.Created, Updated: sum.Updated,
 		Unchanged: sum.Unchanged, Rejected: sum.Rejected, Suppressed: sum.Suppressed,
+	}
+	// Who changed a person's data is audited like who read it: ids and
+	// field names, in the same chain. The records are stored: if the
+	// entry cannot be, the caller is told to send them again.
+	fields := map[string]bool{}
+	for _, in := range inputs {
+		for _, f := range identity.Fields() {
+			if in.Record.Get(f) != "" {
+				fields[f.String()] = true
+			}
+		}
+	}
+	w := access.Write{Profiles: profiles, Created: sum.Created, Updated: sum.Updated, Unchanged: sum.Unchanged, What: "POST /v1/records"}
+	for f := range fields {
+		w.Fields = append(w.Fields, f)
+	}
+	if err := s.access.RecordWrite(c.UserContext(), accessRequest(c), w); err != nil {
+		return err
 	}
 	return c.JSON(resp)
 }
@@ -178,7 +198,9 @@ func sourceErrors(bySource map[string][]int, reason string) []FieldError {
 
 // resolve links the created and updated records of a batch into profiles
 // and tells each record its profile.
-func (s *Server) resolve(c *fiber.Ctx, resp *ingestResponse) {
+// resolve links the records a write touched and fills their profiles in
+// the answer; it returns the profiles of the records created or changed.
+func (s *Server) resolve(c *fiber.Ctx, resp *ingestResponse) []uuid.UUID {
 	resp.Resolution.ProfilesTouched = []uuid.UUID{}
 	var ids, unchanged []uuid.UUID
 	for _, r := range resp.Results {
@@ -192,21 +214,29 @@ func (s *Server) resolve(c *fiber.Ctx, resp *ingestResponse) {
 	}
 	if len(ids) == 0 && len(unchanged) == 0 {
 		resp.Resolution.Resolved = true
-		return
+		return nil
 	}
 	rep, err := s.resolver.Link(c.UserContext(), principal(c).Actor(), ids, unchanged)
 	if err != nil {
 		s.log.ErrorContext(c.UserContext(), "resolve ingested records", slog.String("request_id", requestID(c)),
 			slog.Int("records", len(ids)), slog.String("error", err.Error()))
 		resp.Resolution.Detail = "the records are stored; linking them failed and the next resolution run will link them"
-		return
+		return nil
 	}
 	resp.Resolution.Resolved = true
+	seen := map[uuid.UUID]bool{}
+	var changed []uuid.UUID
+	for _, id := range ids {
+		if p, ok := rep.Members[id]; ok && !seen[p] {
+			seen[p] = true
+			changed = append(changed, p)
+		}
+	}
 	if p := principal(c); !p.Has(auth.RoleReader) && !p.Has(auth.RoleSteward) && !p.Has(auth.RoleDPO) {
 		// An ingest system is told its own records' outcome only: the
 		// profiles they joined are links to other departments' records,
 		// which it may not read.
-		return
+		return changed
 	}
 	resp.Resolution.ProfilesTouched = rep.ProfilesTouched
 	for i := range resp.Results {
@@ -219,4 +249,5 @@ func (s *Server) resolve(c *fiber.Ctx, resp *ingestResponse) {
 			r.ProfileID = &p
 		}
 	}
+	return changed
 }

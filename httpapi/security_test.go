@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -610,5 +611,43 @@ func TestValuesAreServedInCanonicalForm(t *testing.T) {
 	}
 	if !sent["20000627"] || !sent["27/06/2000"] {
 		t.Errorf("records do not keep what the sources sent: %v", sent)
+	}
+}
+
+// Who changed a person's data is audited like who read it: a write of
+// records leaves an entry in the same chain with the principal, the
+// profiles and the field names, never the values.
+func TestWritesAreAudited(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w, _ := e.seed()
+	var log struct {
+		Entries []audit.Entry `json:"entries"`
+	}
+	e.get(e.tokens["dpo"], "/v1/audit?profile="+w.String()+"&limit=1000").json(t, &log)
+	var writes []audit.Entry
+	for _, en := range log.Entries {
+		if en.Action == "write_records" {
+			writes = append(writes, en)
+		}
+	}
+	if len(writes) != 3 {
+		t.Fatalf("%d write entries for Wilhelmina's three writes: %+v", len(writes), log.Entries)
+	}
+	sales := writes[0]
+	if sales.Principal != "sales-ingest" || sales.Department != "sales" || !contains(sales.Fields, "national_id") ||
+		!strings.Contains(sales.Reason, "2 created") {
+		t.Errorf("the sales write: %+v", sales)
+	}
+	body, _ := json.Marshal(log)
+	for f, v := range person {
+		if strings.Contains(string(body), v) {
+			t.Errorf("the audit log holds the person's %s", f)
+		}
+	}
+	// Sending the same records again changes nothing and records nothing.
+	e.ingest("sales-ingest", seedSales)
+	if n := pgtest.Count(t, e.owner, "SELECT count(*) FROM audit_log WHERE action = 'write_records'"); n != 3 {
+		t.Errorf("%d write entries after a write that changed nothing", n)
 	}
 }

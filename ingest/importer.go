@@ -329,6 +329,13 @@ func (im *Importer) write(ctx context.Context, b *batch, sum *Summary, emit func
 		} else {
 			res.RecordID, res.Status = outcomes[k].ID, outcomes[k].Status
 			k++
+			if res.Status == StatusCreated || res.Status == StatusUpdated {
+				for _, f := range identity.Fields() {
+					if !sum.Fields[f.String()] && in.Record.Get(f) != "" {
+						sum.Fields[f.String()] = true
+					}
+				}
+			}
 		}
 		sum.add(res)
 		if emit != nil {

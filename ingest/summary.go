@@ -16,6 +16,9 @@ type Summary struct {
 	// Reasons groups rejections by reason, most frequent first when listed
 	// with RejectReasons.
 	Reasons map[string]*Reason
+	// Fields names the canonical fields the created or updated records
+	// carry (names, never values: what the audit log says was written).
+	Fields  map[string]bool
 	Elapsed time.Duration
 }
 
@@ -27,7 +30,7 @@ type Reason struct {
 	Lines   []int  `json:"lines"`
 }
 
-func newSummary() Summary { return Summary{Reasons: make(map[string]*Reason)} }
+func newSummary() Summary { return Summary{Reasons: make(map[string]*Reason), Fields: map[string]bool{}} }
 
 // Total is the number of records read.
 func (s *Summary) Total() int { return s.Created + s.Updated + s.Unchanged + s.Rejected + s.Suppressed }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cdp-project/cdp/access"
+	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/postgres"
@@ -81,17 +83,44 @@ func runImport(ctx context.Context, cl *cli, cfg *Config, files []string, source
 			unchanged = append(unchanged, res.RecordID) // linked if a crash left it in no profile
 		}
 	}
+	w := access.Write{What: "cdp import " + strings.Join(files, " ")}
+	fields := map[string]bool{}
 	for _, name := range files {
 		sum, err := importFile(ctx, cl, im, name, ingest.Options{Source: source, MaxRecordBytes: cfg.MaxRecordBytes}, format, collect)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		rejected += sum.Rejected
+		w.Created, w.Updated, w.Unchanged = w.Created+sum.Created, w.Updated+sum.Updated, w.Unchanged+sum.Unchanged
+		for f := range sum.Fields {
+			fields[f] = true
+		}
+	}
+	for f := range fields {
+		w.Fields = append(w.Fields, f)
 	}
 	if resolve && len(changed)+len(unchanged) > 0 {
-		if err := resolveImported(ctx, cl, db, &resolver.Resolver{Store: db, Vault: v}, changed, unchanged); err != nil {
+		rep, err := resolveImported(ctx, cl, db, &resolver.Resolver{Store: db, Vault: v}, changed, unchanged)
+		if err != nil {
 			return fmt.Errorf("the records are imported, but linking them failed (run `cdp resolve`): %w", err)
 		}
+		seen := map[uuid.UUID]bool{}
+		for _, id := range changed {
+			if p, ok := rep.Members[id]; ok && !seen[p] {
+				seen[p] = true
+				w.Profiles = append(w.Profiles, p)
+			}
+		}
+	}
+	// Who changed a person's data is audited like who read it.
+	a, err := cfg.openAppKey(ctx, db, false)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	req := access.Request{Principal: auth.Principal{Kind: auth.Staff, ID: cliActor(), Roles: []auth.Role{auth.RoleAdmin}}}
+	if err := a.access.RecordWrite(ctx, req, w); err != nil {
+		return fmt.Errorf("the records are imported, but the audit entry of the import could not be written: %w", err)
 	}
 	if rejected > 0 {
 		return errRejected
@@ -102,10 +131,10 @@ func runImport(ctx context.Context, cl *cli, cfg *Config, files []string, source
 // resolveImported links what an import changed: with its neighbourhood
 // when it is a small part of the store, by re-resolving everything when it
 // is most of it (a first bulk load).
-func resolveImported(ctx context.Context, cl *cli, db *postgres.DB, r *resolver.Resolver, changed, unchanged []uuid.UUID) error {
+func resolveImported(ctx context.Context, cl *cli, db *postgres.DB, r *resolver.Resolver, changed, unchanged []uuid.UUID) (*resolver.Report, error) {
 	total, err := db.RecordCount(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var rep *resolver.Report
 	if len(changed) > 20000 || int64(len(changed))*3 > total {
@@ -114,9 +143,9 @@ func resolveImported(ctx context.Context, cl *cli, db *postgres.DB, r *resolver.
 		rep, err = r.Link(ctx, cliActor(), changed, unchanged)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return printReport(cl.stdout, rep, false)
+	return rep, printReport(cl.stdout, rep, false)
 }
 
 // sourceCheck accepts registered sources, and registers unknown ones when

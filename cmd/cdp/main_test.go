@@ -234,6 +234,12 @@ func TestImportCommand(t *testing.T) {
 	if strings.Contains(out, "Anna") || strings.Contains(out, "anna@") {
 		t.Errorf("summary holds personal data: %s", out)
 	}
+	// The import is audited like a write over HTTP: who, which profiles,
+	// which fields.
+	if n := pgtest.Count(t, e.dbURL, `SELECT count(*) FROM audit_log WHERE action = 'write_records' AND principal LIKE 'cli%'
+		AND cardinality(profiles) = 2 AND fields @> ARRAY['email', 'given_name']`); n != 1 {
+		t.Errorf("%d audit entries of the import", n)
+	}
 	code, out, _ = e.run("import", "--source", "sales", file)
 	if code != exitRejected || !strings.Contains(out, "2 unchanged") {
 		t.Errorf("re-import: exit %d: %s", code, out)

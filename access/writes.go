@@ -1,0 +1,65 @@
+package access
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/google/uuid"
+
+	"github.com/cdp-project/cdp/audit"
+	"github.com/cdp-project/cdp/policy"
+)
+
+// ActionWrite is a write of source records (POST /v1/records, cdp
+// import), as the audit log names it.
+const ActionWrite = "write_records"
+
+// maxWriteProfiles bounds the profiles one audit entry of a write names;
+// a bulk write is recorded as several entries.
+const maxWriteProfiles = 5000
+
+// Write is what one write of source records changed: ids and field names,
+// never values.
+type Write struct {
+	// Profiles are the profiles of the records created or changed (after
+	// linking); empty when linking failed.
+	Profiles []uuid.UUID
+	// Fields are the names of the fields the written records carry.
+	Fields []string
+	// Created, Updated and Unchanged count the records.
+	Created, Updated, Unchanged int
+	// What names the write for the DPO ("POST /v1/records", "import of
+	// sales.csv").
+	What string
+}
+
+// RecordWrite audits a write of source records, so that the DPO can ask
+// who changed a person's data as well as who read it: one entry (or one
+// per maxWriteProfiles profiles) in the same chain, with the principal,
+// the profiles and the field names. Writes that changed nothing are not
+// recorded.
+func (s *Service) RecordWrite(ctx context.Context, req Request, w Write) error {
+	if w.Created+w.Updated == 0 {
+		return nil
+	}
+	fields := append([]string(nil), w.Fields...)
+	sort.Strings(fields)
+	reason := fmt.Sprintf("%s: %d created, %d updated, %d unchanged", w.What, w.Created, w.Updated, w.Unchanged)
+	var es []audit.Entry
+	ids := make([]string, len(w.Profiles))
+	for i, p := range w.Profiles {
+		ids[i] = p.String()
+	}
+	for {
+		n := min(len(ids), maxWriteProfiles)
+		e := s.entry(&req, ActionWrite, ids[:n], policy.Decision{}, audit.Allowed, fields)
+		e.Reason = reason
+		es = append(es, e)
+		ids = ids[n:]
+		if len(ids) == 0 {
+			break
+		}
+	}
+	return s.record(ctx, es...)
+}
