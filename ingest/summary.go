@@ -30,7 +30,9 @@ type Reason struct {
 	Lines   []int  `json:"lines"`
 }
 
-func newSummary() Summary { return Summary{Reasons: make(map[string]*Reason), Fields: map[string]bool{}} }
+func newSummary() Summary {
+	return Summary{Reasons: make(map[string]*Reason), Fields: map[string]bool{}}
+}
 
 // Total is the number of records read.
 func (s *Summary) Total() int { return s.Created + s.Updated + s.Unchanged + s.Rejected + s.Suppressed }
