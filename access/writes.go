@@ -34,7 +34,21 @@ type Write struct {
 	What string
 }
 
-// RecordWrite audits a write of source records, so that the DPO can ask
+// RecordWriteIntent audits a write before it happens: who sends how many
+// records carrying which fields. If it cannot be recorded the write must
+// not happen (fail closed, as for reads): nothing is written unaudited.
+func (s *Service) RecordWriteIntent(ctx context.Context, req Request, what string, records int, fields []string) error {
+	f := append([]string(nil), fields...)
+	sort.Strings(f)
+	e := s.entry(&req, ActionWrite, nil, policy.Decision{}, audit.Allowed, f)
+	e.Reason = fmt.Sprintf("%s: %d records received", what, records)
+	if records < 0 { // a stream, counted once written
+		e.Reason = what + ": starting"
+	}
+	return s.record(ctx, e)
+}
+
+// RecordWrite audits a write of source records once it is done, so that the DPO can ask
 // who changed a person's data as well as who read it: one entry (or one
 // per maxWriteProfiles profiles) in the same chain, with the principal,
 // the profiles and the field names. Writes that changed nothing are not

@@ -466,9 +466,14 @@ func TestReadsFailClosedWhenAuditFails(t *testing.T) {
 			}
 		}
 	}
-	// The rest of the database works: ingest still answers.
-	if r := e.do("POST", "/v1/records", e.tokens["sales-ingest"], "application/json", `[{"source":"sales","source_id":"z","given_name":"Zed"}]`); r.status != 200 {
-		t.Errorf("ingest with the audit log down: %d %s", r.status, r.body)
+	// Writes are audited before they happen: with the audit log down a
+	// write is refused and writes nothing, while the rest of the database
+	// works.
+	before := e.recordCount()
+	e.wantProblem(e.do("POST", "/v1/records", e.tokens["sales-ingest"], "application/json", `[{"source":"sales","source_id":"z","given_name":"Zed"}]`),
+		503, "/problems/unavailable")
+	if n := e.recordCount(); n != before {
+		t.Errorf("a write with the audit log down stored %d records", n-before)
 	}
 	pgtest.Exec(t, e.owner, "GRANT INSERT ON audit_log TO cdp_app")
 	if r := e.get(e.tokens["support-reader"], "/v1/profiles/"+w.String()+"?purpose=support"); r.status != 200 {

@@ -99,6 +99,25 @@ func (s *Server) postRecords(c *fiber.Ctx) error {
 		return err
 	}
 
+	// Who changes a person's data is audited like who reads it: before
+	// anything is written (no entry, no write), and once it is linked,
+	// with the profiles it changed. Ids and field names, never values.
+	fields := map[string]bool{}
+	for _, in := range inputs {
+		for _, f := range identity.Fields() {
+			if in.Record.Get(f) != "" {
+				fields[f.String()] = true
+			}
+		}
+	}
+	fieldList := make([]string, 0, len(fields))
+	for f := range fields {
+		fieldList = append(fieldList, f)
+	}
+	if err := s.access.RecordWriteIntent(c.UserContext(), accessRequest(c), "POST /v1/records", len(inputs), fieldList); err != nil {
+		return err
+	}
+
 	im := s.importer
 	im.Actor = p.Actor()
 	im.Sources = nil // checked above, for the whole batch
@@ -121,23 +140,13 @@ func (s *Server) postRecords(c *fiber.Ctx) error {
 		Received: sum.Total(), Created: sum.Created, Updated: sum.Updated,
 		Unchanged: sum.Unchanged, Rejected: sum.Rejected, Suppressed: sum.Suppressed,
 	}
-	// Who changed a person's data is audited like who read it: ids and
-	// field names, in the same chain. The records are stored: if the
-	// entry cannot be, the caller is told to send them again.
-	fields := map[string]bool{}
-	for _, in := range inputs {
-		for _, f := range identity.Fields() {
-			if in.Record.Get(f) != "" {
-				fields[f.String()] = true
-			}
-		}
-	}
-	w := access.Write{Profiles: profiles, Created: sum.Created, Updated: sum.Updated, Unchanged: sum.Unchanged, What: "POST /v1/records"}
-	for f := range fields {
-		w.Fields = append(w.Fields, f)
-	}
+	w := access.Write{Profiles: profiles, Created: sum.Created, Updated: sum.Updated, Unchanged: sum.Unchanged, What: "POST /v1/records",
+		Fields: fieldList}
 	if err := s.access.RecordWrite(c.UserContext(), accessRequest(c), w); err != nil {
-		return err
+		// The write happened and its intent is audited under this
+		// request id; the profiles it changed could not be recorded.
+		s.log.ErrorContext(c.UserContext(), "audit the profiles a write changed", slog.String("request_id", requestID(c)),
+			slog.String("error", err.Error()))
 	}
 	return c.JSON(resp)
 }

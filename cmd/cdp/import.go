@@ -84,6 +84,16 @@ func runImport(ctx context.Context, cl *cli, cfg *Config, files []string, source
 		}
 	}
 	w := access.Write{What: "cdp import " + strings.Join(files, " ")}
+	// Audited before anything is written, as over HTTP.
+	a, err := cfg.openAppKey(ctx, db, false)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	req := access.Request{Principal: auth.Principal{Kind: auth.Staff, ID: cliActor(), Roles: []auth.Role{auth.RoleAdmin}}}
+	if err := a.access.RecordWriteIntent(ctx, req, w.What, -1, nil); err != nil {
+		return fmt.Errorf("the audit log cannot record the import, so nothing was imported: %w", err)
+	}
 	fields := map[string]bool{}
 	for _, name := range files {
 		sum, err := importFile(ctx, cl, im, name, ingest.Options{Source: source, MaxRecordBytes: cfg.MaxRecordBytes}, format, collect)
@@ -113,12 +123,6 @@ func runImport(ctx context.Context, cl *cli, cfg *Config, files []string, source
 		}
 	}
 	// Who changed a person's data is audited like who read it.
-	a, err := cfg.openAppKey(ctx, db, false)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	req := access.Request{Principal: auth.Principal{Kind: auth.Staff, ID: cliActor(), Roles: []auth.Role{auth.RoleAdmin}}}
 	if err := a.access.RecordWrite(ctx, req, w); err != nil {
 		return fmt.Errorf("the records are imported, but the audit entry of the import could not be written: %w", err)
 	}
