@@ -214,6 +214,9 @@ func (s *Service) notify(ctx context.Context, ex Executor, q Queue, request uuid
 	}
 	settled := true
 	for _, n := range ns {
+		if n.Kind != kind {
+			continue // the DPO's desk heard of the request being filed: nothing to settle
+		}
 		if n.Status == dsr.NoticePending {
 			if err := q.Notify(ctx, n.ID); err != nil {
 				return false, err
@@ -222,6 +225,31 @@ func (s *Service) notify(ctx context.Context, ex Executor, q Queue, request uuid
 		settled = settled && n.Settled()
 	}
 	return settled, nil
+}
+
+// Announcer writes notices of a request (postgres.DB).
+type Announcer interface {
+	CreateNotifications(ctx context.Context, request uuid.UUID, kind string, sources []string, payload func(id uuid.UUID, recipientSources []string) ([]byte, error)) ([]dsr.Notification, error)
+}
+
+// announce tells the recipients that hear of request_filed (the DPO's
+// desk) that a customer filed a request: a signed webhook through the same
+// outbox as notices, so the DPO need not poll. Ids, type and deadline only.
+func (s *Service) announce(ctx context.Context, an Announcer, q Queue, r dsr.Request) error {
+	ns, err := an.CreateNotifications(ctx, r.ID, dsr.NoticeRequestFiled, nil, func(id uuid.UUID, _ []string) ([]byte, error) {
+		due := r.Due
+		return json.Marshal(dsr.NoticePayload{Notification: id, Request: r.ID, Kind: dsr.NoticeRequestFiled, Profile: r.Profile,
+			Records: []uuid.UUID{}, Sources: []string{}, RequestType: r.Type, DueAt: &due})
+	})
+	if err != nil {
+		return err
+	}
+	for _, n := range ns {
+		if n.Kind == dsr.NoticeRequestFiled && n.Status == dsr.NoticePending {
+			q.Notify(ctx, n.ID) // written: if it cannot be queued now, the job sweep delivers it
+		}
+	}
+	return nil
 }
 
 // NoticeStore is what delivering notices reads and records.

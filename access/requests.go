@@ -38,6 +38,7 @@ type RequestStore interface {
 	Notifications(ctx context.Context, request uuid.UUID) ([]dsr.Notification, error)
 	OverrideNotices(ctx context.Context, request uuid.UUID) (int, error)
 	Restrict(ctx context.Context, request, profile uuid.UUID, lift bool) error
+	Announcer
 }
 
 // Queue runs approved requests and delivers their notices as durable
@@ -219,7 +220,10 @@ func (s *Service) checkIntake(ctx context.Context, in Intake) error {
 
 // NewMyRequest takes a customer's own request: their Kratos session
 // verified who they are. Erasure and exports may need a second factor.
-func (s *Service) NewMyRequest(ctx context.Context, req Request, store RequestStore, in Intake, session auth.CustomerSession, stepUp bool) (*RequestView, error) {
+//
+// The recipients that hear of request_filed (the DPO's desk) are told
+// through the outbox (q: optional).
+func (s *Service) NewMyRequest(ctx context.Context, req Request, store RequestStore, q Queue, in Intake, session auth.CustomerSession, stepUp bool) (*RequestView, error) {
 	if err := s.checkIntake(ctx, in); err != nil {
 		return nil, err
 	}
@@ -249,7 +253,14 @@ func (s *Service) NewMyRequest(ctx context.Context, req Request, store RequestSt
 	}
 	id := session.IdentityID
 	evidence := map[string]string{"method": "kratos_session", "kratos_identity": id.String(), "kratos_session": session.SessionID, "aal": session.AAL}
-	return s.intake(ctx, req, store, in, res.id, &id, "self_service", evidence, scope)
+	v, err := s.intake(ctx, req, store, in, res.id, &id, "self_service", evidence, scope)
+	if err != nil || q == nil {
+		return v, err
+	}
+	if err := s.announce(ctx, store, q, v.Request); err != nil {
+		return nil, fmt.Errorf("request %s is filed, but the DPO's desk could not be told: %w", v.ID, err)
+	}
+	return v, nil
 }
 
 func (s *Service) intake(ctx context.Context, req Request, store RequestStore, in Intake, profile uuid.UUID, customer *uuid.UUID,

@@ -296,7 +296,10 @@ type Recipient struct {
 	Department string     `json:"department"`
 	URL        string     `json:"url"`
 	Sources    []string   `json:"sources"` // notified when records of these sources are concerned; empty: always
-	CreatedAt  time.Time  `json:"created_at"`
+	// Events are what it hears of: erasure, rectification (the default),
+	// request_filed (a customer filed a request: the DPO's desk).
+	Events    []string  `json:"events"`
+	CreatedAt time.Time `json:"created_at"`
 	DisabledAt *time.Time `json:"disabled_at,omitempty"`
 }
 
@@ -336,8 +339,19 @@ type NoticePayload struct {
 	Profile      uuid.UUID   `json:"profile_id"`
 	Records      []uuid.UUID `json:"record_ids"`
 	Sources      []string    `json:"sources"`
-	AckURL       string      `json:"ack_path"`
+	AckURL       string      `json:"ack_path,omitempty"`
+	// RequestType and DueAt tell the DPO's desk what a request_filed
+	// notice is about.
+	RequestType Type       `json:"request_type,omitempty"`
+	DueAt       *time.Time `json:"due_at,omitempty"`
 }
+
+// Notice kinds.
+const (
+	NoticeErasure       = "erasure"
+	NoticeRectification = "rectification"
+	NoticeRequestFiled  = "request_filed"
+)
 
 // Outgoing is a notice ready to deliver: its recipient's URL and HMAC
 // secret, sealed under the recipient's key.

@@ -159,7 +159,7 @@ func (s *Server) postMyRequest(c *fiber.Ctx) error {
 			"a customer's request is about themselves: send type (and purposes for an objection) only")
 	}
 	cs, _ := c.Locals(localSession).(auth.CustomerSession)
-	v, err := s.access.NewMyRequest(c.UserContext(), customerRequest(c), s.requests, body, cs, s.stepUp)
+	v, err := s.access.NewMyRequest(c.UserContext(), customerRequest(c), s.requests, s.queue, body, cs, s.stepUp)
 	if err != nil {
 		return err
 	}

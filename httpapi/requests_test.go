@@ -543,7 +543,7 @@ type inbox struct {
 	latest   string                      // the newest secret, which signs the legacy header
 }
 
-func (e *env) recipient(name, dept string, sources []string) *inbox {
+func (e *env) recipient(name, dept string, sources []string, events ...string) *inbox {
 	e.t.Helper()
 	box := &inbox{status: 200}
 	secret := webhook.NewSecret()
@@ -579,7 +579,7 @@ func (e *env) recipient(name, dept string, sources []string) *inbox {
 	}))
 	e.t.Cleanup(srv.Close)
 	svc := access.New(access.Config{Vault: e.vault})
-	r := postgres.SealedRecipient{Recipient: dsr.Recipient{ID: uuid.New(), Name: name, Department: dept, URL: srv.URL, Sources: sources}}
+	r := postgres.SealedRecipient{Recipient: dsr.Recipient{ID: uuid.New(), Name: name, Department: dept, URL: srv.URL, Sources: sources, Events: events}}
 	if r.KEK, r.Wrapped, r.Secret, err = svc.SealSecret(r.ID, []byte(secret)); err != nil {
 		e.t.Fatal(err)
 	}
@@ -903,4 +903,39 @@ func TestApprovingAnUnverifiedRequestSaysVerifyFirst(t *testing.T) {
 	if !strings.Contains(p.Detail, "verify") {
 		t.Errorf("detail %q does not say to verify first", p.Detail)
 	}
+}
+
+// A customer's request reaches the DPO without polling: the DPO's desk
+// (a recipient of request_filed) gets a signed notice through the outbox,
+// the metric counts it as awaiting a decision, and it does not hold up
+// the request's own notices.
+func TestTheDPOIsToldOfACustomersRequest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.seed()
+	desk := e.recipient("dpo-desk", "compliance", nil, "request_filed")
+	sales := e.recipient("sales-crm", "sales", []string{"sales"}) // erasure and rectification only
+	me := e.customer(person["email"])
+	r := e.do("POST", "/v1/me/requests", me.SessionToken, "application/json", `{"type":"restriction"}`)
+	var mine requestBody
+	r.json(t, &mine)
+	if r.status != 201 {
+		t.Fatalf("customer request: %d %s", r.status, r.body)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(desk.received()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the DPO's desk was not told")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	n := desk.received()[0]
+	if n.Kind != "request_filed" || n.Request.String() != mine.ID || n.RequestType != "restriction" || n.DueAt == nil || len(n.Records) != 0 {
+		t.Errorf("notice: %+v", n)
+	}
+	if len(sales.received()) != 0 {
+		t.Errorf("a department heard of the filing: %+v", sales.received())
+	}
+	// The request completes without anyone acknowledging that notice.
+	e.complete(mine.ID)
 }

@@ -61,3 +61,13 @@ GRANT EXECUTE ON FUNCTION audit_entries_of(uuid[], text, text, timestamptz, time
 -- A steward decision that reverses an earlier one says so: without it a
 -- contradicting decision is refused (409) and changes nothing.
 ALTER TABLE steward_decisions ADD COLUMN reverses boolean NOT NULL DEFAULT false;
+
+-- A recipient chooses the events it hears of: erasure and rectification
+-- notices (Art. 17(2), 19), and, for the DPO's desk, request_filed: a
+-- customer filed a request through their account.
+ALTER TABLE recipients ADD COLUMN events text[] NOT NULL DEFAULT '{erasure,rectification}'
+    CHECK (events <@ ARRAY['erasure', 'rectification', 'request_filed']);
+ALTER TABLE notifications DROP CONSTRAINT notifications_kind_check;
+ALTER TABLE notifications ADD CONSTRAINT notifications_kind_check CHECK (kind IN ('erasure', 'rectification', 'request_filed'));
+ALTER TABLE notifications DROP CONSTRAINT notifications_request_id_recipient_id_key;
+ALTER TABLE notifications ADD CONSTRAINT notifications_request_recipient_kind UNIQUE (request_id, recipient_id, kind);

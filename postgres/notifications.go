@@ -27,8 +27,12 @@ func (db *DB) AddRecipient(ctx context.Context, r SealedRecipient) error {
 	if sources == nil {
 		sources = []string{}
 	}
-	_, err := db.pool.Exec(ctx, `INSERT INTO recipients (id, name, department, url, sources, kek_id, wrapped_key, secret)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, [16]byte(r.ID), r.Name, r.Department, r.URL, sources, r.KEK, r.Wrapped, r.Secret)
+	events := r.Events
+	if len(events) == 0 {
+		events = []string{dsr.NoticeErasure, dsr.NoticeRectification}
+	}
+	_, err := db.pool.Exec(ctx, `INSERT INTO recipients (id, name, department, url, sources, kek_id, wrapped_key, secret, events)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [16]byte(r.ID), r.Name, r.Department, r.URL, sources, r.KEK, r.Wrapped, r.Secret, events)
 	switch {
 	case isUniqueViolation(err):
 		return fmt.Errorf("recipient %s exists already: %w", r.Name, ErrConflict)
@@ -68,14 +72,14 @@ func (db *DB) RotateRecipientSecret(ctx context.Context, name string, overlap ti
 
 // Recipients lists the recipients, without their secrets.
 func (db *DB) Recipients(ctx context.Context) ([]dsr.Recipient, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id, name, department, url, sources, created_at, disabled_at FROM recipients ORDER BY name`)
+	rows, err := db.pool.Query(ctx, `SELECT id, name, department, url, sources, events, created_at, disabled_at FROM recipients ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("recipients: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (dsr.Recipient, error) {
 		var x dsr.Recipient
 		var id [16]byte
-		err := r.Scan(&id, &x.Name, &x.Department, &x.URL, &x.Sources, &x.CreatedAt, &x.DisabledAt)
+		err := r.Scan(&id, &x.Name, &x.Department, &x.URL, &x.Sources, &x.Events, &x.CreatedAt, &x.DisabledAt)
 		x.ID = id
 		return x, err
 	})
@@ -86,8 +90,10 @@ func (db *DB) Recipients(ctx context.Context) ([]dsr.Recipient, error) {
 // run again, it adds none. It returns the request's notices.
 func (db *DB) CreateNotifications(ctx context.Context, request uuid.UUID, kind string, sources []string, payload func(id uuid.UUID, recipientSources []string) ([]byte, error)) ([]dsr.Notification, error) {
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, sources FROM recipients r WHERE disabled_at IS NULL AND (r.sources = '{}' OR r.sources && $1)
-			AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.request_id = $2 AND n.recipient_id = r.id)`, sources, [16]byte(request))
+		rows, err := tx.Query(ctx, `SELECT id, sources FROM recipients r WHERE disabled_at IS NULL AND $3 = ANY(r.events)
+			AND ($3 = 'request_filed' OR r.sources = '{}' OR r.sources && $1)
+			AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.request_id = $2 AND n.recipient_id = r.id AND n.kind = $3)`,
+			sources, [16]byte(request), kind)
 		if err != nil {
 			return err
 		}
@@ -113,7 +119,7 @@ func (db *DB) CreateNotifications(ctx context.Context, request uuid.UUID, kind s
 				return err
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO notifications (id, request_id, recipient_id, kind, payload) VALUES ($1, $2, $3, $4, $5)
-				ON CONFLICT (request_id, recipient_id) DO NOTHING`, [16]byte(id), [16]byte(request), [16]byte(rid), kind, body); err != nil {
+				ON CONFLICT (request_id, recipient_id, kind) DO NOTHING`, [16]byte(id), [16]byte(request), [16]byte(rid), kind, body); err != nil {
 				return err
 			}
 		}

@@ -197,6 +197,16 @@ func (db *DB) RequestCounts(ctx context.Context, now time.Time, soon time.Durati
 	return open, dueSoon, overdue, err
 }
 
+// RequestsAwaitingDecision counts the requests waiting for the DPO:
+// received (to verify) or verified (to approve or reject).
+func (db *DB) RequestsAwaitingDecision(ctx context.Context) (int64, error) {
+	var n int64
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM dsr_requests WHERE state IN ('received', 'verified')`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("requests awaiting a decision: %w", err)
+	}
+	return n, nil
+}
+
 // OpenRequestIDs lists the requests that should have a job: approved or
 // in progress.
 func (db *DB) OpenRequestIDs(ctx context.Context) ([]uuid.UUID, error) {

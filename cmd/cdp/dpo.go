@@ -82,6 +82,9 @@ func requestsListCommand() command {
 				if *asJSON {
 					return json.NewEncoder(cl.stdout).Encode(rs)
 				}
+				if n, err := db.RequestsAwaitingDecision(ctx); err == nil {
+					fmt.Fprintf(cl.stdout, "%d awaiting your decision (received: verify; verified: approve or reject)\n\n", n)
+				}
 				tw := tabwriter.NewWriter(cl.stdout, 2, 8, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tTYPE\tSTATE\tCHANNEL\tDUE\tPROFILE")
 				for _, r := range rs {

@@ -29,6 +29,7 @@ func recipientsAddCommand() command {
 			hook := fs.String("url", "", "http(s) URL the notices are POSTed to (required)")
 			sources := fs.String("sources", "", "comma-separated sources whose records concern it, and whose record ids alone its notices carry (empty: every notice, every record)")
 			local := fs.Bool("allow-local", false, "development: accept a plain http URL or a loopback or private address")
+			events := fs.String("events", "erasure,rectification", "what it hears of: erasure, rectification, request_filed (a customer filed a request: the DPO's desk)")
 			return cfg.withDB(func(ctx context.Context, cl *cli, args []string, db *postgres.DB) error {
 				if len(args) != 1 {
 					return fmt.Errorf("want one recipient name: %w", errUsage)
@@ -44,8 +45,14 @@ func recipientsAddCommand() command {
 					return err
 				}
 				text := webhook.NewSecret()
+				evs := splitList(*events)
+				for _, ev := range evs {
+					if ev != dsr.NoticeErasure && ev != dsr.NoticeRectification && ev != dsr.NoticeRequestFiled {
+						return fmt.Errorf("--events: %q: want erasure, rectification or request_filed: %w", ev, errUsage)
+					}
+				}
 				r := postgres.SealedRecipient{Recipient: dsr.Recipient{ID: uuid.Must(uuid.NewV7()), Name: args[0], Department: *dept,
-					URL: *hook, Sources: splitList(*sources)}}
+					URL: *hook, Sources: splitList(*sources), Events: evs}}
 				if r.KEK, r.Wrapped, r.Secret, err = access.New(access.Config{Vault: v}).SealSecret(r.ID, []byte(text)); err != nil {
 					return err
 				}

@@ -418,5 +418,16 @@ func requestGauges(db *postgres.DB) []prometheus.Collector {
 			count(func(_, s, _ int64) int64 { return s })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdp_requests_overdue", Help: "Open requests past their Art. 12(3) deadline."},
 			count(func(_, _, o int64) int64 { return o })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdp_requests_awaiting_decision",
+			Help: "Requests waiting for the DPO: received (to verify) or verified (to approve or reject)."},
+			func() float64 {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				n, err := db.RequestsAwaitingDecision(ctx)
+				if err != nil {
+					return -1
+				}
+				return float64(n)
+			}),
 	}
 }
