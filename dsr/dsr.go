@@ -291,15 +291,15 @@ type RectificationReport struct {
 // Recipient is a department or downstream system told of erasures and
 // rectifications (Art. 17(2), 19) through a signed webhook.
 type Recipient struct {
-	ID         uuid.UUID  `json:"id"`
-	Name       string     `json:"name"`
-	Department string     `json:"department"`
-	URL        string     `json:"url"`
-	Sources    []string   `json:"sources"` // notified when records of these sources are concerned; empty: always
+	ID         uuid.UUID `json:"id"`
+	Name       string    `json:"name"`
+	Department string    `json:"department"`
+	URL        string    `json:"url"`
+	Sources    []string  `json:"sources"` // notified when records of these sources are concerned; empty: always
 	// Events are what it hears of: erasure, rectification (the default),
 	// request_filed (a customer filed a request: the DPO's desk).
-	Events    []string  `json:"events"`
-	CreatedAt time.Time `json:"created_at"`
+	Events     []string   `json:"events"`
+	CreatedAt  time.Time  `json:"created_at"`
 	DisabledAt *time.Time `json:"disabled_at,omitempty"`
 }
 
