@@ -34,6 +34,9 @@ type Profile struct {
 	// Sources are the sources whose records served the answer.
 	Sources []string `json:"sources"`
 	Access  Grant    `json:"access"`
+	// Score is, for a lookup by name, the share of the fields asked that
+	// agree (1: all of them).
+	Score *float64 `json:"score,omitempty"`
 }
 
 // Record is one source record as one reader may see it.
@@ -282,6 +285,15 @@ func (s *Service) Records(ctx context.Context, req Request, id uuid.UUID) (*Prof
 type Lookup struct {
 	Email string
 	Phone string
+	// By name: given and family name, optionally narrowed by birth date
+	// or postcode, and ranked by how many of the fields asked agree (city
+	// too). Candidates come from the blocking keys' blind indexes.
+	GivenName, FamilyName, BirthDate, Postcode, City string
+}
+
+// byName tells whether the lookup is by name.
+func (q Lookup) byName() bool {
+	return q.GivenName != "" || q.FamilyName != "" || q.BirthDate != "" || q.Postcode != "" || q.City != ""
 }
 
 // MaxResults bounds the profiles one lookup returns.
@@ -297,7 +309,17 @@ func (s *Service) Find(ctx context.Context, req Request, q Lookup) ([]*Profile, 
 		return nil, err
 	}
 	var kind, value string
+	var sum []byte
 	switch {
+	case q.byName() && (q.Email != "" || q.Phone != ""):
+		return nil, fmt.Errorf("look up by email, by phone or by name, one at a time: %w", ErrInvalid)
+	case q.byName():
+		if q.GivenName == "" || q.FamilyName == "" {
+			return nil, fmt.Errorf("a lookup by name needs given_name and family_name: %w", ErrInvalid)
+		}
+		if kind, sum, err = s.nameKey(q); err != nil {
+			return nil, err
+		}
 	case q.Email != "" && q.Phone != "":
 		return nil, fmt.Errorf("look up by one of email or phone, not both: %w", ErrInvalid)
 	case q.Email != "":
@@ -315,7 +337,10 @@ func (s *Service) Find(ctx context.Context, req Request, q Lookup) ([]*Profile, 
 	default:
 		return nil, fmt.Errorf("give email= or phone= to look profiles up: %w", ErrInvalid)
 	}
-	ids, err := s.store.ProfilesByIndex(ctx, kind, s.indexSum(kind, value), MaxResults)
+	if sum == nil {
+		sum = s.indexSum(kind, value)
+	}
+	ids, err := s.store.ProfilesByIndex(ctx, kind, sum, MaxResults)
 	if err != nil {
 		return nil, err
 	}
@@ -346,6 +371,10 @@ func (s *Service) Find(ctx context.Context, req Request, q Lookup) ([]*Profile, 
 			return nil, err
 		}
 		p.Access = grant(&req, d, fields, audit.Entry{})
+		if q.byName() {
+			score := agreement(q, p)
+			p.Score = &score
+		}
 		found = append(found, p)
 		entries = append(entries, s.entry(&req, ActionSearch, []string{cur.String()}, d, audit.Allowed, fields))
 	}
@@ -368,7 +397,64 @@ func (s *Service) Find(ctx context.Context, req Request, q Lookup) ([]*Profile, 
 	if found == nil {
 		found = []*Profile{}
 	}
+	// Best candidates first (a stable sort: ties stay in id order).
+	sort.SliceStable(found, func(i, j int) bool {
+		return found[i].Score != nil && found[j].Score != nil && *found[i].Score > *found[j].Score
+	})
 	return found, nil
+}
+
+// nameKey is the blocking key a lookup by name searches: family name with
+// birth date, else with postcode, else with given name (the keys
+// identity.CandidateRules index for every record).
+func (s *Service) nameKey(q Lookup) (string, []byte, error) {
+	var a identity.Attributes
+	a.Set(identity.GivenName, q.GivenName)
+	a.Set(identity.FamilyName, q.FamilyName)
+	a.Set(identity.BirthDate, q.BirthDate)
+	a.Set(identity.Postcode, q.Postcode)
+	n := identity.Normalizer{DefaultRegion: s.region, DateOrder: s.order}.Normalize(&a)
+	keys := identity.CandidateKeys(&n)
+	for _, i := range []int{1, 2, 0} { // birth_date+family, postcode+family, given+family
+		if keys[i] == "" {
+			continue
+		}
+		kind := [3]string{"name_key", "birth_key", "place_key"}[i]
+		return kind, s.vault.Index().SumString(vault.IndexBlock, identity.CandidateRules[i]+"\x00"+keys[i]), nil
+	}
+	return "", nil, fmt.Errorf("the name given cannot be searched (no letters?): %w", ErrInvalid)
+}
+
+// agreement is the share of the fields a lookup by name asked that the
+// candidate's golden values (as the decision shows them) agree with: the
+// given name alike (a nickname, a typo, an initial), the rest the same
+// once normalised. A field the reader may not see does not agree.
+func agreement(q Lookup, p *Profile) float64 {
+	asked, agree := 0, 0
+	check := func(want, got string, same func(a, b string) bool) {
+		if want == "" {
+			return
+		}
+		asked++
+		if got != "" && same(want, got) {
+			agree++
+		}
+	}
+	key := func(a, b string) bool { return identity.NameKey(a) == identity.NameKey(b) }
+	check(q.GivenName, p.Attributes["given_name"].Value, func(a, b string) bool { return !identity.GivenNamesDiffer(a, b) })
+	check(q.FamilyName, p.Attributes["family_name"].Value, key)
+	check(q.BirthDate, p.Attributes["birth_date"].Value, func(a, b string) bool {
+		d, ok := identity.ParseDate(a, identity.DMY)
+		return ok && d.ISO() == b
+	})
+	check(q.Postcode, p.Attributes["postcode"].Value, func(a, b string) bool {
+		return strings.ReplaceAll(strings.ToUpper(a), " ", "") == strings.ReplaceAll(strings.ToUpper(b), " ", "")
+	})
+	check(q.City, p.Attributes["city"].Value, key)
+	if asked == 0 {
+		return 0
+	}
+	return float64(agree) / float64(asked)
 }
 
 func (s *Service) indexSum(kind, value string) []byte {

@@ -84,7 +84,9 @@ type searchResponse struct {
 }
 
 func (s *Server) findProfiles(c *fiber.Ctx) error {
-	q := access.Lookup{Email: strings.Clone(c.Query("email")), Phone: strings.Clone(c.Query("phone"))}
+	q := access.Lookup{Email: strings.Clone(c.Query("email")), Phone: strings.Clone(c.Query("phone")),
+		GivenName: strings.Clone(c.Query("given_name")), FamilyName: strings.Clone(c.Query("family_name")),
+		BirthDate: strings.Clone(c.Query("birth_date")), Postcode: strings.Clone(c.Query("postcode")), City: strings.Clone(c.Query("city"))}
 	ps, err := s.access.Find(c.UserContext(), accessRequest(c), q)
 	if err != nil {
 		return err

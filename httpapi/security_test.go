@@ -656,3 +656,39 @@ func TestWritesAreAudited(t *testing.T) {
 		t.Errorf("%d entries naming changed profiles after a write that changed nothing", n)
 	}
 }
+
+// Stewards and departments find a profile by name (with a birth date or
+// postcode to narrow it) through the blocking keys' blind indexes, ranked
+// by how many of the fields asked agree, each result audited like any read.
+func TestFindProfilesByName(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w, _ := e.seed()
+	type found struct {
+		Profiles []struct {
+			ID    string   `json:"id"`
+			Score *float64 `json:"score"`
+		} `json:"profiles"`
+	}
+	for _, q := range []string{
+		"given_name=Wilhelmina&family_name=Oyelaran-Brightwater",
+		"given_name=wilhelmina&family_name=OYELARAN-BRIGHTWATER&birth_date=12/03/1984",
+		"given_name=Wilhelmina&family_name=Oyelaran-Brightwater&postcode=LS1%204AP&city=Leeds",
+	} {
+		var f found
+		r := e.get(e.tokens["steward"], "/v1/profiles?purpose=data_quality&"+q)
+		r.json(t, &f)
+		if r.status != 200 || len(f.Profiles) != 1 || f.Profiles[0].ID != w.String() || f.Profiles[0].Score == nil || *f.Profiles[0].Score != 1 {
+			t.Errorf("%s: %d %s", q, r.status, r.body)
+		}
+		if es := e.entriesOf(r.header.Get("X-Request-ID")); len(es) != 1 || es[0].Action != "search" || es[0].Outcome != "allowed" {
+			t.Errorf("%s: audit %+v", q, es)
+		}
+	}
+	var f found
+	e.get(e.tokens["steward"], "/v1/profiles?purpose=data_quality&given_name=Bartholomew&family_name=Oyelaran-Brightwater").json(t, &f)
+	if len(f.Profiles) != 0 {
+		t.Errorf("another given name found %+v", f.Profiles)
+	}
+	e.wantProblem(e.get(e.tokens["steward"], "/v1/profiles?purpose=data_quality&family_name=Quenby"), 400, "/problems/invalid-request")
+}

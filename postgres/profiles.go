@@ -131,6 +131,8 @@ func (db *DB) ProfilesByIndex(ctx context.Context, kind string, sum []byte, limi
 		column = "email_index"
 	case "phone":
 		column = "phone_index"
+	case "name_key", "birth_key", "place_key": // blocking keys (identity.CandidateRules)
+		column = kind
 	default:
 		return nil, fmt.Errorf("lookup by %q: %w", kind, ErrInvalid)
 	}
