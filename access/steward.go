@@ -60,7 +60,11 @@ func (s *Service) Lineage(ctx context.Context, req Request, id uuid.UUID) (*Line
 }
 
 // Reviews lists undecided review pairs, most likely first.
-func (s *Service) Reviews(ctx context.Context, req Request, after uuid.UUID, limit int) ([]Review, Grant, error) {
+//
+// With values, each pair carries the two records' values as the purpose
+// allows them (the policy decides per profile, as for a records read, and
+// each profile shown is audited with its fields).
+func (s *Service) Reviews(ctx context.Context, req Request, after uuid.UUID, limit int, values bool) ([]Review, Grant, error) {
 	stewardPurpose(&req)
 	cat, err := s.checkPurpose(ctx, &req)
 	if err != nil {
@@ -93,7 +97,15 @@ func (s *Service) Reviews(ctx context.Context, req Request, after uuid.UUID, lim
 			}
 		}
 	}
-	es, err := s.audit.RecordAll(ctx, []audit.Entry{s.entry(&req, ActionReview, profiles, d, audit.Allowed, nil)})
+	entries := []audit.Entry{s.entry(&req, ActionReview, profiles, d, audit.Allowed, nil)}
+	if values {
+		more, err := s.reviewValues(ctx, cat, &req, rs)
+		if err != nil {
+			return nil, Grant{}, err
+		}
+		entries = append(entries, more...)
+	}
+	es, err := s.audit.RecordAll(ctx, entries)
 	if err != nil {
 		return nil, Grant{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -101,6 +113,72 @@ func (s *Service) Reviews(ctx context.Context, req Request, after uuid.UUID, lim
 		rs = []Review{}
 	}
 	return rs, grant(&req, d, nil, es[0]), nil
+}
+
+// reviewValues fills the pairs' values as the purpose allows, deciding
+// each profile once like a records read; it returns the audit entries of
+// what it opened (one per profile, with its fields), which the caller
+// commits before anything leaves.
+func (s *Service) reviewValues(ctx context.Context, cat *catalogue, req *Request, rs []Review) ([]audit.Entry, error) {
+	type shown struct {
+		res    *resource
+		d      policy.Decision
+		fields map[string]bool
+	}
+	byProfile := map[uuid.UUID]*shown{}
+	open := func(profile, record uuid.UUID) (map[string]string, error) {
+		sh, ok := byProfile[profile]
+		if !ok {
+			cur, recs, events, err := s.store.ProfileRecords(ctx, profile)
+			if err != nil {
+				byProfile[profile] = nil
+				return nil, nil // resolved away meanwhile: no values
+			}
+			res := &resource{id: cur, records: recs, events: events}
+			d, err := s.decide(ctx, cat, req, ActionRecords, res)
+			if err != nil {
+				return nil, err
+			}
+			sh = &shown{res: res, d: d, fields: map[string]bool{}}
+			byProfile[profile] = sh
+		}
+		if sh == nil || !sh.d.Allow {
+			return nil, nil
+		}
+		one := &resource{id: sh.res.id, records: sh.res.records, events: sh.res.events}
+		one.only([]uuid.UUID{record})
+		o, err := s.open(cat, one, sh.d)
+		if err != nil || len(o.records) == 0 {
+			return nil, err
+		}
+		for f := range o.fields() {
+			sh.fields[f] = true
+		}
+		return o.records[0].Attributes, nil
+	}
+	for i := range rs {
+		var err error
+		if rs[i].ValuesA, err = open(rs[i].ProfileA, rs[i].A); err != nil {
+			return nil, err
+		}
+		if rs[i].ValuesB, err = open(rs[i].ProfileB, rs[i].B); err != nil {
+			return nil, err
+		}
+	}
+	var es []audit.Entry
+	for _, sh := range byProfile {
+		if sh == nil {
+			continue
+		}
+		outcome := audit.Allowed
+		if !sh.d.Allow {
+			outcome = audit.Denied
+		}
+		e := s.entry(req, ActionRecords, []string{sh.res.id.String()}, sh.d, outcome, sortedKeys(sh.fields))
+		e.Reason = "review queue values"
+		es = append(es, e)
+	}
+	return es, nil
 }
 
 // steward authorises a steward action on profiles: every one must be

@@ -240,7 +240,15 @@ func (s *Server) listReview(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	rs, g, err := s.access.Reviews(c.UserContext(), accessRequest(c), after, limit)
+	values := false
+	switch c.Query("values") {
+	case "", "false":
+	case "true":
+		values = true
+	default:
+		return problem(fiber.StatusBadRequest, "invalid-request", "Invalid request", "values: want true or false")
+	}
+	rs, g, err := s.access.Reviews(c.UserContext(), accessRequest(c), after, limit, values)
 	if err != nil {
 		return err
 	}

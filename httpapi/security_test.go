@@ -145,6 +145,38 @@ func TestCustomerWithAStrangersNameSeesNothingOfThem(t *testing.T) {
 			t.Errorf("%d sign-ups joined other people's profiles by name", n)
 		}
 	}
+	// The name matches wait for a steward, who sees the two records'
+	// values side by side as data_quality allows (no national id),
+	// audited per profile.
+	var q struct {
+		Pairs []struct {
+			ValuesA map[string]string `json:"values_a"`
+			ValuesB map[string]string `json:"values_b"`
+		} `json:"pairs"`
+	}
+	r := e.get(e.tokens["steward"], "/v1/review?values=true&limit=500")
+	r.json(t, &q)
+	withValues := 0
+	for _, p := range q.Pairs {
+		if p.ValuesA["family_name"] != "" && p.ValuesB["family_name"] != "" {
+			withValues++
+		}
+		if p.ValuesA["national_id"] != "" || p.ValuesB["national_id"] != "" {
+			t.Errorf("the review queue shows a national id to data_quality")
+		}
+	}
+	if withValues == 0 {
+		t.Errorf("no review pair shows its values: %d %.500s", r.status, r.body)
+	}
+	shown := 0
+	for _, en := range e.entriesOf(r.header.Get("X-Request-ID")) {
+		if en.Action == "records" && en.Outcome == "allowed" && contains(en.Fields, "family_name") {
+			shown++
+		}
+	}
+	if shown == 0 {
+		t.Errorf("the values shown are not audited")
+	}
 }
 
 // Two people of one household share an email address: each, logged in

@@ -74,6 +74,11 @@ type Review struct {
 	Reason       string            `json:"reason"`
 	ModelVersion *int              `json:"model_version,omitempty"`
 	CreatedAt    time.Time         `json:"created_at"`
+	// ValuesA and ValuesB are the two records' values, as the reader's
+	// purpose allows them (filled by the read path, on request), so a
+	// steward can judge the pair without two more reads.
+	ValuesA map[string]string `json:"values_a,omitempty"`
+	ValuesB map[string]string `json:"values_b,omitempty"`
 }
 
 // StoredRecord is a source record as stored: sealed under its own key.
