@@ -227,7 +227,10 @@ func (e *env) do(method, path, token, contentType string, body string) response 
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	return e.send(req)
+	header := req.Header.Clone()
+	r := e.send(req)
+	checkContract(e.t, method, e.url+path, header, body, r)
+	return r
 }
 
 // request builds a request with a staff token or, for a token of Kratos's

@@ -247,7 +247,9 @@ func (s *Server) resolve(c *fiber.Ctx, resp *ingestResponse) []uuid.UUID {
 		// which it may not read.
 		return changed
 	}
-	resp.Resolution.ProfilesTouched = rep.ProfilesTouched
+	if rep.ProfilesTouched != nil {
+		resp.Resolution.ProfilesTouched = rep.ProfilesTouched
+	}
 	for i := range resp.Results {
 		r := &resp.Results[i]
 		if r.RecordID == nil {
