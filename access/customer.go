@@ -278,13 +278,9 @@ func (s *Service) scope(ctx context.Context, req *Request, res *resource) error 
 			if r.Source != SelfServiceSource {
 				continue
 			}
-			key, err := s.vault.OpenSubjectKey(r.ID, r.KEK, r.Wrapped)
+			rec, err := s.openRecord(&r, func(identity.Field) bool { return false }, true, false)
 			if err != nil {
-				return fmt.Errorf("record %s: %w", r.ID, err)
-			}
-			rec, err := key.OpenRecord(r.Attrs, func(identity.Field) bool { return false }, true, false)
-			if err != nil {
-				return fmt.Errorf("record %s: %w", r.ID, err)
+				return err
 			}
 			if rec.SourceID == ev.Identity.String() {
 				keep[r.ID] = true
@@ -362,13 +358,9 @@ func (s *Service) evidenced(candidates []*StoredRecord, givenName string) ([]uui
 	var kept []identity.Record
 	var ids []uuid.UUID
 	for _, r := range candidates {
-		key, err := s.vault.OpenSubjectKey(r.ID, r.KEK, r.Wrapped)
+		rec, err := s.openRecord(r, want, false, false)
 		if err != nil {
-			return nil, fmt.Errorf("record %s: %w", r.ID, err)
-		}
-		rec, err := key.OpenRecord(r.Attrs, want, false, false)
-		if err != nil {
-			return nil, fmt.Errorf("record %s: %w", r.ID, err)
+			return nil, err
 		}
 		if identity.Contradict(account, &rec) {
 			continue

@@ -82,13 +82,9 @@ func (s *Service) open(cat *catalogue, res *resource, d policy.Decision) (*opene
 		if !d.AllowsSource(sr.Source) {
 			continue
 		}
-		key, err := s.vault.OpenSubjectKey(sr.ID, sr.KEK, sr.Wrapped)
+		rec, err := s.openRecord(&sr, want, withID, withExtra)
 		if err != nil {
-			return nil, fmt.Errorf("record %s: %w", sr.ID, err)
-		}
-		rec, err := key.OpenRecord(sr.Attrs, want, withID, withExtra)
-		if err != nil {
-			return nil, fmt.Errorf("record %s: %w", sr.ID, err)
+			return nil, err
 		}
 		src := cat.sources[sr.Source]
 		out := Record{
@@ -163,6 +159,20 @@ func (s *Service) canonical(rec *identity.Record) map[identity.Field]string {
 		}
 	}
 	return out
+}
+
+// openRecord opens the wanted fields of one stored record under its own
+// key (the source id and extra columns only when asked).
+func (s *Service) openRecord(sr *StoredRecord, want func(identity.Field) bool, withID, withExtra bool) (identity.Record, error) {
+	key, err := s.vault.OpenSubjectKey(sr.ID, sr.KEK, sr.Wrapped)
+	if err != nil {
+		return identity.Record{}, fmt.Errorf("record %s: %w", sr.ID, err)
+	}
+	rec, err := key.OpenRecord(sr.Attrs, want, withID, withExtra)
+	if err != nil {
+		return identity.Record{}, fmt.Errorf("record %s: %w", sr.ID, err)
+	}
+	return rec, nil
 }
 
 // fields names the fields the opened records show.
