@@ -40,7 +40,8 @@ func TestDPOCommands(t *testing.T) {
 	stop()
 
 	out = e.mustRun("requests", "list")
-	if !strings.Contains(out, unverified) || !strings.Contains(out, other) || !strings.Contains(out, "received") {
+	if !strings.Contains(out, unverified) || !strings.Contains(out, other) || !strings.Contains(out, "received") ||
+		!strings.Contains(out, "2 awaiting your decision") {
 		t.Errorf("requests list:\n%s", out)
 	}
 	if out := e.mustRun("requests", "list", "--state", "received", "--json"); !strings.Contains(out, unverified) || strings.Contains(out, other) {
