@@ -365,11 +365,9 @@ func (s *Service) view(ctx context.Context, store RequestStore, id uuid.UUID, dp
 
 // GetRequest reads a request for the DPO.
 func (s *Service) GetRequest(ctx context.Context, req Request, store RequestStore, id uuid.UUID) (*RequestView, error) {
-	r, err := s.gatedRequest(ctx, &req, store, id, "read request "+id.String())
-	if err != nil {
+	if _, err := s.gatedRequest(ctx, &req, store, id, "read request "+id.String()); err != nil {
 		return nil, err
 	}
-	_ = r
 	return s.view(ctx, store, id, true)
 }
 
