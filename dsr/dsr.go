@@ -77,6 +77,21 @@ const (
 	Failed     State = "failed"
 )
 
+// States lists every state, in order.
+func States() []State {
+	return []State{Received, Verified, Approved, Rejected, InProgress, Completed, Failed}
+}
+
+// ParseState reads a state's name.
+func ParseState(s string) (State, error) {
+	for _, st := range States() {
+		if string(st) == s {
+			return st, nil
+		}
+	}
+	return "", fmt.Errorf("state %q: want received, verified, approved, rejected, in_progress, completed or failed: %w", s, ErrInvalid)
+}
+
 // Final reports whether nothing follows the state.
 func (s State) Final() bool { return s == Rejected || s == Completed || s == Failed }
 

@@ -41,9 +41,10 @@ func (s *Server) postRequest(c *fiber.Ctx) error {
 // ?overdue=true, ?due_before=, ?profile=.
 func (s *Server) listRequests(c *fiber.Ctx) error {
 	f := dsr.Filter{State: dsr.State(c.Query("state")), Type: dsr.Type(c.Query("type")), Now: time.Now()}
-	if f.State != "" && !validState(f.State) {
-		return problem(fiber.StatusBadRequest, "invalid-request", "Invalid request",
-			"state: want received, verified, approved, rejected, in_progress, completed or failed")
+	if f.State != "" {
+		if _, err := dsr.ParseState(string(f.State)); err != nil {
+			return err
+		}
 	}
 	if f.Type != "" {
 		if _, err := dsr.ParseType(string(f.Type)); err != nil {
@@ -74,15 +75,6 @@ func (s *Server) listRequests(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(requestList{Requests: rs})
-}
-
-func validState(st dsr.State) bool {
-	for _, s := range []dsr.State{dsr.Received, dsr.Verified, dsr.Approved, dsr.Rejected, dsr.InProgress, dsr.Completed, dsr.Failed} {
-		if s == st {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Server) getRequest(c *fiber.Ctx) error {

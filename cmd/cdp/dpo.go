@@ -48,6 +48,11 @@ func requestsListCommand() command {
 					return err
 				}
 				f := dsr.Filter{State: dsr.State(*state), Type: dsr.Type(*typ), Overdue: *overdue, Now: time.Now(), Limit: *limit}
+				if *state != "" {
+					if _, err := dsr.ParseState(*state); err != nil {
+						return fmt.Errorf("--state: %w: %w", err, errUsage)
+					}
+				}
 				if *typ != "" {
 					if _, err := dsr.ParseType(*typ); err != nil {
 						return fmt.Errorf("--type: %w: %w", err, errUsage)
@@ -87,9 +92,10 @@ func requestsListCommand() command {
 				}
 				tw := tabwriter.NewWriter(cl.stdout, 2, 8, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tTYPE\tSTATE\tCHANNEL\tDUE\tPROFILE")
+				now := time.Now()
 				for _, r := range rs {
 					due := r.Due.UTC().Format(time.DateOnly)
-					if r.ClosedAt == nil && time.Now().After(r.Due) {
+					if r.Overdue(now) {
 						due += " OVERDUE"
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Type, r.State, r.Channel, due, r.Profile)

@@ -47,6 +47,16 @@ func TestDPOCommands(t *testing.T) {
 	if out := e.mustRun("requests", "list", "--state", "received", "--json"); !strings.Contains(out, unverified) || strings.Contains(out, other) {
 		t.Errorf("requests list --state received --json:\n%s", out)
 	}
+	for _, bad := range [][]string{
+		{"--state", "lost"}, {"--type", "forget_me"}, {"--limit", "0"}, {"--due-before", "soon"}, {"--profile", "nobody"},
+	} {
+		if code, _, errs := e.run(append([]string{"requests", "list"}, bad...)...); code != 2 || !strings.Contains(errs, bad[0]) {
+			t.Errorf("requests list %v: exit %d: %s", bad, code, errs)
+		}
+	}
+	if code, _, errs := e.run("requests", "show", "not-an-id"); code != 2 || !strings.Contains(errs, "not a request id") {
+		t.Errorf("requests show not-an-id: exit %d: %s", code, errs)
+	}
 	if code, _, errs := e.run("requests", "approve", unverified); code == 0 || !strings.Contains(errs, "verify") {
 		t.Errorf("approving an unverified request: exit %d: %s", code, errs)
 	}
