@@ -361,6 +361,15 @@ func (s *Service) decide(ctx context.Context, cat *catalogue, req *Request, acti
 	return d, nil
 }
 
+// idStrings is profile ids as audit entries name them.
+func idStrings(ids []uuid.UUID) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id.String()
+	}
+	return out
+}
+
 // entry is the audit entry of one decision.
 func (s *Service) entry(req *Request, action string, profiles []string, d policy.Decision, outcome string, fields []string) audit.Entry {
 	reason, revision := d.Reason, d.Revision

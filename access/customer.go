@@ -191,14 +191,6 @@ func (s *Service) resolveCustomer(ctx context.Context, c auth.CustomerSession, r
 	return record, p, nil
 }
 
-func distinct(ids []uuid.UUID) int {
-	seen := map[uuid.UUID]bool{}
-	for _, id := range ids {
-		seen[id] = true
-	}
-	return len(seen)
-}
-
 // Evidence is what ties records to a customer: the identifiers their
 // Kratos account verified, and the account itself.
 type Evidence struct {

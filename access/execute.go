@@ -26,10 +26,7 @@ import (
 type Executor interface {
 	Erase(ctx context.Context, request, profile uuid.UUID, now time.Time) (dsr.ErasureReport, error)
 	Restrict(ctx context.Context, request, profile uuid.UUID, lift bool) error
-	// CreateNotifications writes one notice per recipient concerned by
-	// sources; payload builds each from its id and the recipient's own
-	// sources (none: every source).
-	CreateNotifications(ctx context.Context, request uuid.UUID, kind string, sources []string, payload func(id uuid.UUID, recipientSources []string) ([]byte, error)) ([]dsr.Notification, error)
+	Announcer
 }
 
 // ExportValidity is how long an access or portability export can be
@@ -229,6 +226,9 @@ func (s *Service) notify(ctx context.Context, ex Executor, q Queue, request uuid
 
 // Announcer writes notices of a request (postgres.DB).
 type Announcer interface {
+	// CreateNotifications writes one notice of kind per recipient that
+	// hears of it and is concerned by sources; payload builds each from
+	// its id and the recipient's own sources (none: every source).
 	CreateNotifications(ctx context.Context, request uuid.UUID, kind string, sources []string, payload func(id uuid.UUID, recipientSources []string) ([]byte, error)) ([]dsr.Notification, error)
 }
 

@@ -138,22 +138,19 @@ func (s *Service) export(ctx context.Context, req Request, r dsr.Request, consen
 	}
 	// The current id's entries are those of every id the profile ever
 	// had (the store follows merges), r.Profile included.
-	for _, pid := range []string{res.id.String()} {
-		var after int64
-		for len(out.Reads) < maxExportReads {
-			page, err := s.store.AuditEntries(ctx, audit.Query{Profile: pid, After: after, Limit: 5000})
-			if err != nil {
-				return nil, err
-			}
-			for _, e := range page {
-				out.Reads = append(out.Reads, ExportRead{At: e.At, PrincipalKind: e.PrincipalKind, Principal: e.Principal,
-					Department: e.Department, Action: e.Action, Purpose: e.Purpose, Fields: e.Fields, Outcome: e.Outcome})
-			}
-			if len(page) < 5000 {
-				break
-			}
-			after = page[len(page)-1].Seq
+	for after := int64(0); len(out.Reads) < maxExportReads; {
+		page, err := s.store.AuditEntries(ctx, audit.Query{Profile: res.id.String(), After: after, Limit: 5000})
+		if err != nil {
+			return nil, err
 		}
+		for _, e := range page {
+			out.Reads = append(out.Reads, ExportRead{At: e.At, PrincipalKind: e.PrincipalKind, Principal: e.Principal,
+				Department: e.Department, Action: e.Action, Purpose: e.Purpose, Fields: e.Fields, Outcome: e.Outcome})
+		}
+		if len(page) < 5000 {
+			break
+		}
+		after = page[len(page)-1].Seq
 	}
 	sort.SliceStable(out.Reads, func(i, j int) bool { return out.Reads[i].At.Before(out.Reads[j].At) })
 	fields := o.fields()

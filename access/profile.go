@@ -382,7 +382,7 @@ func (s *Service) Find(ctx context.Context, req Request, q Lookup) ([]*Profile, 
 		}
 		p.Access = grant(&req, d, fields, audit.Entry{})
 		if q.byName() {
-			score := agreement(q, p)
+			score := agreement(q, p, s.order)
 			p.Score = &score
 		}
 		found = append(found, p)
@@ -439,7 +439,7 @@ func (s *Service) nameKey(q Lookup) (string, []byte, error) {
 // candidate's golden values (as the decision shows them) agree with: the
 // given name alike (a nickname, a typo, an initial), the rest the same
 // once normalised. A field the reader may not see does not agree.
-func agreement(q Lookup, p *Profile) float64 {
+func agreement(q Lookup, p *Profile, order identity.DateOrder) float64 {
 	asked, agree := 0, 0
 	check := func(want, got string, same func(a, b string) bool) {
 		if want == "" {
@@ -454,7 +454,7 @@ func agreement(q Lookup, p *Profile) float64 {
 	check(q.GivenName, p.Attributes["given_name"].Value, func(a, b string) bool { return !identity.GivenNamesDiffer(a, b) })
 	check(q.FamilyName, p.Attributes["family_name"].Value, key)
 	check(q.BirthDate, p.Attributes["birth_date"].Value, func(a, b string) bool {
-		d, ok := identity.ParseDate(a, identity.DMY)
+		d, ok := identity.ParseDate(a, order)
 		return ok && d.ISO() == b
 	})
 	check(q.Postcode, p.Attributes["postcode"].Value, func(a, b string) bool {

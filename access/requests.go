@@ -119,11 +119,7 @@ func (s *Service) requestGate(ctx context.Context, req *Request, named []string,
 // requestWork audits the DPO's allowed request work with the profiles it
 // concerns.
 func (s *Service) requestWork(ctx context.Context, req *Request, d policy.Decision, profiles []uuid.UUID, reason string) error {
-	ids := make([]string, len(profiles))
-	for i, p := range profiles {
-		ids[i] = p.String()
-	}
-	e := s.entry(req, ActionRequests, ids, d, audit.Allowed, nil)
+	e := s.entry(req, ActionRequests, idStrings(profiles), d, audit.Allowed, nil)
 	e.Reason = reason
 	return s.record(ctx, e)
 }
@@ -131,11 +127,7 @@ func (s *Service) requestWork(ctx context.Context, req *Request, d policy.Decisi
 // requestDecision is requestGate and requestWork together, for work whose
 // profiles are known before anything is loaded.
 func (s *Service) requestDecision(ctx context.Context, req *Request, profiles []uuid.UUID, reason string) error {
-	ids := make([]string, len(profiles))
-	for i, p := range profiles {
-		ids[i] = p.String()
-	}
-	d, err := s.requestGate(ctx, req, ids, reason, len(profiles) > 0)
+	d, err := s.requestGate(ctx, req, idStrings(profiles), reason, len(profiles) > 0)
 	if err != nil {
 		return err
 	}

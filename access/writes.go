@@ -61,10 +61,7 @@ func (s *Service) RecordWrite(ctx context.Context, req Request, w Write) error {
 	sort.Strings(fields)
 	reason := fmt.Sprintf("%s: %d created, %d updated, %d unchanged", w.What, w.Created, w.Updated, w.Unchanged)
 	var es []audit.Entry
-	ids := make([]string, len(w.Profiles))
-	for i, p := range w.Profiles {
-		ids[i] = p.String()
-	}
+	ids := idStrings(w.Profiles)
 	for {
 		n := min(len(ids), maxWriteProfiles)
 		e := s.entry(&req, ActionWrite, ids[:n], policy.Decision{}, audit.Allowed, fields)
