@@ -186,42 +186,36 @@ func (w *Writer) loop() {
 				break gather
 			}
 		}
-		entries := make([]Entry, len(batch))
-		for i, p := range batch {
-			entries[i] = p.entry
+		// commit appends a group in one transaction and, when it is
+		// durable, gives each its numbered entry.
+		commit := func(group []*pending) error {
+			entries := make([]Entry, len(group))
+			for i, p := range group {
+				entries[i] = p.entry
+			}
+			next, err := w.append(entries, &head, &known)
+			if err != nil {
+				return fmt.Errorf("%w: %w", ErrUnavailable, err)
+			}
+			head = next
+			w.batches.Add(1)
+			w.entries.Add(int64(len(entries)))
+			since += len(entries)
+			for i, p := range group {
+				p.entry = entries[i]
+			}
+			return nil
 		}
-		next, err := w.append(entries, &head, &known)
+		err := commit(batch)
 		if err != nil && len(batch) > 1 {
 			// One faulty entry must not fail its neighbours: each is
 			// tried alone, and only what fails alone fails.
-			for i, p := range batch {
-				one := []Entry{p.entry}
-				next, err := w.append(one, &head, &known)
-				if err != nil {
-					p.done <- fmt.Errorf("%w: %w", ErrUnavailable, err)
-					continue
-				}
-				head = next
-				w.batches.Add(1)
-				w.entries.Add(1)
-				since++
-				entries[i], p.entry = one[0], one[0]
-				p.done <- nil
+			for _, p := range batch {
+				p.done <- commit([]*pending{p})
 			}
 			err = nil
 		} else {
-			if err != nil {
-				err = fmt.Errorf("%w: %w", ErrUnavailable, err)
-			} else {
-				head = next
-				w.batches.Add(1)
-				w.entries.Add(int64(len(entries)))
-				since += len(entries)
-			}
-			for i, p := range batch {
-				if err == nil {
-					p.entry = entries[i]
-				}
+			for _, p := range batch {
 				p.done <- err
 			}
 		}
