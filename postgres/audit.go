@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -76,6 +77,10 @@ func (db *DB) AppendCheckpoint(ctx context.Context, c audit.Checkpoint) error {
 	return nil
 }
 
+// auditSelect is the columns an audit query reads: those the log is
+// written with, in the order its scan takes them.
+var auditSelect = strings.Join(auditColumns, ", ")
+
 // AuditEntries returns the entries matching q, in chain order.
 func (db *DB) AuditEntries(ctx context.Context, q audit.Query) ([]audit.Entry, error) {
 	limit := q.Limit
@@ -93,14 +98,10 @@ func (db *DB) AuditEntries(ctx context.Context, q audit.Query) ([]audit.Entry, e
 		// theirs, follow the redirects backwards.
 		rows, err = db.pool.Query(ctx, `WITH RECURSIVE ids(id) AS (
 				SELECT $1::uuid UNION SELECT r.old_id FROM profile_redirects r JOIN ids ON r.new_id = ids.id)
-			SELECT seq, at, principal_kind, principal, department, action, purpose, profiles, fields,
-			decision_id, policy_revision, request_id, client, outcome, reason, prev_hash, hash
-			FROM audit_entries_of((SELECT array_agg(id) FROM ids), $2, $3, $4, $5, $6, $7)`,
+			SELECT `+auditSelect+` FROM audit_entries_of((SELECT array_agg(id) FROM ids), $2, $3, $4, $5, $6, $7)`,
 			[16]byte(id), nullString(q.Principal), nullString(q.Purpose), nullTime(q.From), nullTime(q.To), q.After, limit)
 	} else {
-		rows, err = db.pool.Query(ctx, `SELECT seq, at, principal_kind, principal, department, action, purpose, profiles, fields,
-			decision_id, policy_revision, request_id, client, outcome, reason, prev_hash, hash
-			FROM audit_entries(NULL, $1, $2, $3, $4, $5, $6)`,
+		rows, err = db.pool.Query(ctx, `SELECT `+auditSelect+` FROM audit_entries(NULL, $1, $2, $3, $4, $5, $6)`,
 			nullString(q.Principal), nullString(q.Purpose), nullTime(q.From), nullTime(q.To), q.After, limit)
 	}
 	if err != nil {
