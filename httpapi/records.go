@@ -14,7 +14,6 @@ import (
 
 	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/auth"
-	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
 )
 
@@ -103,12 +102,8 @@ func (s *Server) postRecords(c *fiber.Ctx) error {
 	// anything is written (no entry, no write), and once it is linked,
 	// with the profiles it changed. Ids and field names, never values.
 	fields := map[string]bool{}
-	for _, in := range inputs {
-		for _, f := range identity.Fields() {
-			if in.Record.Get(f) != "" {
-				fields[f.String()] = true
-			}
-		}
+	for i := range inputs {
+		ingest.FieldNames(&inputs[i].Record, fields)
 	}
 	fieldList := make([]string, 0, len(fields))
 	for f := range fields {
@@ -233,14 +228,7 @@ func (s *Server) resolve(c *fiber.Ctx, resp *ingestResponse) []uuid.UUID {
 		return nil
 	}
 	resp.Resolution.Resolved = true
-	seen := map[uuid.UUID]bool{}
-	var changed []uuid.UUID
-	for _, id := range ids {
-		if p, ok := rep.Members[id]; ok && !seen[p] {
-			seen[p] = true
-			changed = append(changed, p)
-		}
-	}
+	changed := rep.ProfilesOf(ids)
 	if p := principal(c); !p.Has(auth.RoleReader) && !p.Has(auth.RoleSteward) && !p.Has(auth.RoleDPO) {
 		// An ingest system is told its own records' outcome only: the
 		// profiles they joined are links to other departments' records,

@@ -330,11 +330,7 @@ func (im *Importer) write(ctx context.Context, b *batch, sum *Summary, emit func
 			res.RecordID, res.Status = outcomes[k].ID, outcomes[k].Status
 			k++
 			if res.Status == StatusCreated || res.Status == StatusUpdated {
-				for _, f := range identity.Fields() {
-					if !sum.Fields[f.String()] && in.Record.Get(f) != "" {
-						sum.Fields[f.String()] = true
-					}
-				}
+				FieldNames(&in.Record, sum.Fields)
 			}
 		}
 		sum.add(res)

@@ -282,3 +282,13 @@ func ReadAll(r Reader) ([]Input, error) {
 		out = append(out, in)
 	}
 }
+
+// FieldNames adds the names of the canonical fields a record carries to
+// names: what an audit entry of a write says was written.
+func FieldNames(r *identity.Record, names map[string]bool) {
+	for _, f := range identity.Fields() {
+		if r.Get(f) != "" {
+			names[f.String()] = true
+		}
+	}
+}

@@ -300,6 +300,20 @@ func (r *Resolver) Link(ctx context.Context, actor string, changed, unchanged []
 	return r.Incremental(ctx, actor, changed)
 }
 
+// ProfilesOf returns the profiles the run put the given records in, each
+// once, in the records' order (records it did not resolve are left out).
+func (r *Report) ProfilesOf(records []uuid.UUID) []uuid.UUID {
+	seen := map[uuid.UUID]bool{}
+	var out []uuid.UUID
+	for _, id := range records {
+		if p, ok := r.Members[id]; ok && !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // orphanBatch is how many unlinked records one pass of LinkOrphans links.
 const orphanBatch = 10000
 

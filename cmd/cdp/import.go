@@ -114,13 +114,7 @@ func runImport(ctx context.Context, cl *cli, cfg *Config, files []string, source
 		if err != nil {
 			return fmt.Errorf("the records are imported, but linking them failed (run `cdp resolve`): %w", err)
 		}
-		seen := map[uuid.UUID]bool{}
-		for _, id := range changed {
-			if p, ok := rep.Members[id]; ok && !seen[p] {
-				seen[p] = true
-				w.Profiles = append(w.Profiles, p)
-			}
-		}
+		w.Profiles = rep.ProfilesOf(changed)
 	}
 	// Who changed a person's data is audited like who read it.
 	if err := a.access.RecordWrite(ctx, req, w); err != nil {
