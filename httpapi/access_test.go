@@ -405,7 +405,7 @@ func TestStewardsMergeSplitAndReview(t *testing.T) {
 	if r.status != 200 || !strings.Contains(string(r.body), `"pairs":[`) {
 		t.Errorf("review list: %d %s", r.status, r.body)
 	}
-	for _, q := range []string{"limit=0", "limit=501", "after=nope"} {
+	for _, q := range []string{"limit=0", "limit=501", "after=nope", "values=maybe"} {
 		e.wantProblem(e.get(e.tokens["steward"], "/v1/review?"+q), 400, "/problems/invalid-request")
 	}
 	if r := e.get(e.tokens["support-reader"], "/v1/review?purpose=support"); r.status != 403 {

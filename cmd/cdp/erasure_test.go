@@ -181,6 +181,9 @@ func TestRecipientsAndHoldsCommands(t *testing.T) {
 		{[]string{"recipients", "add", "erp", "--department", "billing", "--url", "https://169.254.169.254/latest"}, 2, "metadata"},
 		{[]string{"recipients", "add", "erp", "--department", "billing", "--url", "https://10.0.0.8/hooks"}, 2, "private"},
 		{[]string{"recipients", "add", "erp", "--url", "https://erp.example/hooks"}, 1, "--department"},
+		{[]string{"recipients", "add", "erp", "--department", "billing", "--url", "https://erp.example/hooks", "--events", "erasure,gossip"}, 2, "--events"},
+		{[]string{"recipients", "rotate", "nobody"}, 1, "nobody"},
+		{[]string{"recipients", "rotate", "erp", "--overlap", "-1h"}, 2, "--overlap"},
 		{[]string{"recipients", "add", "Bad Name", "--department", "billing", "--url", "https://erp.example/hooks"}, 1, "recipient"},
 		{[]string{"holds", "add", "crm", "--obligation", "invoices, 10 years", "--retain-days", "3653"}, 1, "crm"},
 		{[]string{"holds", "add", "billing", "--obligation", "x", "--retain-days", "3653"}, 1, "obligation"},
@@ -196,6 +199,15 @@ func TestRecipientsAndHoldsCommands(t *testing.T) {
 	}
 	if pgtest.Count(t, e.dbURL, "SELECT count(*) FROM recipients WHERE position(convert_to('whsec_', 'UTF8') in secret) > 0") != 0 {
 		t.Error("the secret is stored in plaintext")
+	}
+	// A rotation prints a new secret, and the old one signs beside it for
+	// the overlap, sealed like it.
+	if rot := e.mustRun("recipients", "rotate", "erp", "--overlap", "1h"); !strings.Contains(rot, "whsec_") || strings.Contains(rot, strings.Fields(out)[len(strings.Fields(out))-1]) {
+		t.Errorf("rotate: %s", rot)
+	}
+	if pgtest.Count(t, e.dbURL, `SELECT count(*) FROM recipients WHERE name = 'erp' AND previous_secret IS NOT NULL
+		AND previous_until > now() AND position(convert_to('whsec_', 'UTF8') in previous_secret) = 0`) != 1 {
+		t.Error("the rotated secret is not kept, sealed, for the overlap")
 	}
 	if out := e.mustRun("recipients", "list"); !strings.Contains(out, "erp") || !strings.Contains(out, "https://erp.example/hooks") {
 		t.Errorf("list: %s", out)
