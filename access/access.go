@@ -1,24 +1,31 @@
-// Package access is the one path every read of personal data takes, over
-// HTTP, the CLI and export jobs alike:
+// Package access is the gate every read of personal data passes, over
+// HTTP, the CLI and request exports alike, and the reads themselves. One
+// guard (Service.Guard) runs every action the same way:
 //
-//	validate the purpose -> load the sealed resource -> policy decision (OPA)
-//	  -> open only the allowed fields of the allowed sources -> minimise
-//	  -> audit entry committed -> hand the result to the caller
+//	validate the purpose -> load the sealed profile (a customer's narrowed
+//	  to the records tied to them by evidence) -> policy decision (OPA)
+//	  -> a denial audited and refused -> the work: open only the allowed
+//	  fields of the allowed sources, minimise -> audit entry committed
+//	  -> hand the result to the caller
 //
 // Nothing else in cdp opens sealed attributes for a reader. A denial looks
 // exactly like an unknown profile (ErrNotFound), so a caller cannot learn
 // that a person exists; it is audited all the same. When the audit entry
-// cannot be committed the read fails (ErrUnavailable) and its result is
+// cannot be committed the action fails (ErrUnavailable) and its result is
 // dropped: nothing leaves without a durable record of who read what, why,
 // on which decision.
 //
-// Steward actions (merge, split, review decisions) and the DPO's audit
-// queries pass through here too: they are authorised by the same policy
-// and recorded in the same log.
+// The reads are profiles, records, search, lineage, the review queue,
+// consent (overview, history, proof, statements), the purpose catalogue,
+// the DPO's audit queries, customers' links to their records, and the
+// export of an access or portability request. Steward actions (merge,
+// split, review decisions) and writes of records are decided and audited
+// here too. Data-subject requests live in package requests, which uses
+// this gate; access knows nothing of them.
 //
 // access imports the domain packages (auth, policy, audit, consent,
-// identity, resolver, vault) and declares the Store it reads; never a
-// database or HTTP package.
+// identity, ingest, resolver, vault) and declares the Store it reads;
+// never a database or HTTP package.
 package access
 
 import (
@@ -38,6 +45,7 @@ import (
 	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/policy"
 	"github.com/cdp-project/cdp/resolver"
 	"github.com/cdp-project/cdp/vault"
@@ -74,6 +82,7 @@ const (
 	ActionSplit   = "split"
 	ActionDecide  = "decide"
 	ActionAudit   = "audit"
+	ActionExport  = "export"
 )
 
 // Request says who asks and why.
@@ -95,10 +104,20 @@ type Request struct {
 }
 
 // StoredRecord is a source record as stored: sealed.
-type StoredRecord = resolver.StoredRecord
+type StoredRecord = identity.StoredRecord
 
-// Store is what the read path reads.
+// Store is what the read path reads, and the few things it writes on a
+// person's behalf (consent statements, the catalogue, customers' links).
 type Store interface {
+	ReadStore
+	ConsentStore
+	CatalogueStore
+	CustomerStore
+	ReviewStore
+}
+
+// ReadStore is what reading profiles reads.
+type ReadStore interface {
 	// ProfileRecords returns the current id of a profile (following
 	// merges), its records and their consent events. ErrNotFound when
 	// there is no such profile.
@@ -153,14 +172,10 @@ type Config struct {
 	// CatalogueTTL is how long sources and purposes are cached (optional:
 	// two seconds).
 	CatalogueTTL time.Duration
-	// Accounts deletes erased customers' accounts (kratos.Admin;
-	// optional: without it the accounts are only listed in the report).
-	Accounts Accounts
-}
-
-// Accounts deletes customers' login accounts.
-type Accounts interface {
-	DeleteAccount(ctx context.Context, id uuid.UUID) error
+	// Importer is the template of the import pipeline that enters a new
+	// customer's own record (optional: customers are only linked to
+	// records that exist).
+	Importer ingest.Importer
 }
 
 // Service is the read path.
@@ -170,7 +185,7 @@ type Service struct {
 	policy   Decider
 	audit    Recorder
 	resolver *resolver.Resolver
-	accounts Accounts
+	importer ingest.Importer
 	rules    identity.Survivorship
 	region   string
 	order    identity.DateOrder
@@ -184,7 +199,7 @@ type Service struct {
 // New builds the read path.
 func New(cfg Config) *Service {
 	s := &Service{
-		store: cfg.Store, vault: cfg.Vault, policy: cfg.Policy, audit: cfg.Audit, resolver: cfg.Resolver, accounts: cfg.Accounts,
+		store: cfg.Store, vault: cfg.Vault, policy: cfg.Policy, audit: cfg.Audit, resolver: cfg.Resolver, importer: cfg.Importer,
 		rules: cfg.Survivorship, region: cfg.DefaultRegion, order: cfg.DateOrder, ttl: cfg.CatalogueTTL,
 	}
 	if s.rules == nil {
@@ -210,7 +225,7 @@ type catalogue struct {
 	input    map[string]policy.Purpose
 }
 
-func (s *Service) catalogue_(ctx context.Context) (*catalogue, error) {
+func (s *Service) loadCatalogue(ctx context.Context) (*catalogue, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.catalogue != nil && time.Since(s.loadedAt) < s.ttl {
@@ -241,6 +256,20 @@ func (s *Service) catalogue_(ctx context.Context) (*catalogue, error) {
 	return c, nil
 }
 
+// Purposes returns the purpose catalogue (cached for a moment).
+func (s *Service) Purposes(ctx context.Context) ([]consent.Purpose, error) {
+	c, err := s.loadCatalogue(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.list, nil
+}
+
+// Sources returns the registered sources, as stored now.
+func (s *Service) Sources(ctx context.Context) ([]identity.Source, error) {
+	return s.store.Sources(ctx)
+}
+
 // Forget drops the cached catalogue (after a change to sources or
 // purposes), so the next request reads it anew.
 func (s *Service) Forget() {
@@ -251,7 +280,7 @@ func (s *Service) Forget() {
 
 // checkPurpose validates the declared purpose.
 func (s *Service) checkPurpose(ctx context.Context, req *Request) (*catalogue, error) {
-	cat, err := s.catalogue_(ctx)
+	cat, err := s.loadCatalogue(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -305,8 +334,8 @@ type resource struct {
 	attach *StoredRecord
 }
 
-// decide asks the policy about one profile.
-func (s *Service) decide(ctx context.Context, cat *catalogue, req *Request, action string, res *resource) (policy.Decision, error) {
+// ask asks the policy about one profile (or, with none, about the action alone).
+func (s *Service) ask(ctx context.Context, cat *catalogue, req *Request, action string, res *resource) (policy.Decision, error) {
 	// The policy sees the declared purpose's catalogue entry (none when it
 	// is not in the catalogue) and the person's state for every purpose.
 	in := policy.Input{
@@ -408,14 +437,6 @@ func (s *Service) client(addr string) string {
 	return hex.EncodeToString(s.vault.Index().SumString(vault.IndexClient, addr))
 }
 
-// record commits entries; failure means the caller gets nothing.
-func (s *Service) record(ctx context.Context, es ...audit.Entry) error {
-	if _, err := s.audit.RecordAll(ctx, es); err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return nil
-}
-
 // load reads a profile's sealed records; a missing profile is audited as
 // such and reported as ErrNotFound.
 func (s *Service) load(ctx context.Context, req *Request, action string, id uuid.UUID) (*resource, error) {
@@ -458,7 +479,7 @@ func (s *Service) authorize(ctx context.Context, cat *catalogue, req *Request, a
 
 // authorizeLoaded decides a loaded profile, as authorize does.
 func (s *Service) authorizeLoaded(ctx context.Context, cat *catalogue, req *Request, action string, id uuid.UUID, res *resource) (*resource, policy.Decision, error) {
-	d, err := s.decide(ctx, cat, req, action, res)
+	d, err := s.ask(ctx, cat, req, action, res)
 	if err != nil {
 		if aerr := s.record(ctx, s.entry(req, action, []string{res.id.String()}, d, audit.Denied, nil)); aerr != nil {
 			return nil, d, aerr

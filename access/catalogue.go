@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cdp-project/cdp/audit"
-	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/consent"
 )
 
@@ -30,40 +28,17 @@ type CatalogueStore interface {
 // and audits it, allowed or denied, with reason as the entry's reason.
 func (s *Service) dpoAction(ctx context.Context, req *Request, action, reason string) (Grant, error) {
 	req.Purpose = "compliance"
-	cat, err := s.checkPurpose(ctx, req)
-	if err != nil {
-		return Grant{}, err
-	}
-	if req.Principal.Kind != auth.Staff {
-		return Grant{}, fmt.Errorf("%s is for the DPO: %w", action, ErrForbidden)
-	}
-	d, err := s.decide(ctx, cat, req, action, nil)
-	if err != nil {
-		return Grant{}, err
-	}
-	if !d.Allow {
-		if err := s.record(ctx, s.entry(req, action, nil, d, audit.Denied, nil)); err != nil {
-			return Grant{}, err
-		}
-		return Grant{}, fmt.Errorf("%s: %w", d.Reason, ErrForbidden)
-	}
-	e := s.entry(req, action, nil, d, audit.Allowed, nil)
-	e.Reason = reason
-	es, err := s.audit.RecordAll(ctx, []audit.Entry{e})
-	if err != nil {
-		return Grant{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return grant(req, d, nil, es[0]), nil
+	return s.Guard(ctx, req, Act{Action: action, Reason: reason, StaffOnly: true}, nil)
 }
 
 // Conflicts lists the consent conflicts that merges left for the DPO,
 // newest first.
-func (s *Service) Conflicts(ctx context.Context, req Request, store CatalogueStore, limit int) ([]consent.Conflict, Grant, error) {
+func (s *Service) Conflicts(ctx context.Context, req Request, limit int) ([]consent.Conflict, Grant, error) {
 	g, err := s.dpoAction(ctx, &req, ActionConflicts, "consent conflicts")
 	if err != nil {
 		return nil, g, err
 	}
-	out, err := store.ConsentConflicts(ctx, limit)
+	out, err := s.store.ConsentConflicts(ctx, limit)
 	if err != nil {
 		return nil, g, err
 	}
@@ -85,7 +60,7 @@ type PurposeChange struct {
 
 // SavePurpose creates a purpose (create) or changes one. The policy's
 // cached view of the catalogue is dropped, so the next decision uses it.
-func (s *Service) SavePurpose(ctx context.Context, req Request, store CatalogueStore, c PurposeChange, create bool) (consent.Purpose, error) {
+func (s *Service) SavePurpose(ctx context.Context, req Request, c PurposeChange, create bool) (consent.Purpose, error) {
 	p := consent.Purpose{ID: c.ID, Description: c.Description, LegalBasis: c.LegalBasis, AllowsObjection: c.AllowsObjection,
 		RetentionDays: c.RetentionDays, Sharing: c.Sharing}
 	if err := p.Validate(); err != nil {
@@ -100,9 +75,9 @@ func (s *Service) SavePurpose(ctx context.Context, req Request, store CatalogueS
 	}
 	var err error
 	if create {
-		p, err = store.CreatePurpose(ctx, p)
+		p, err = s.store.CreatePurpose(ctx, p)
 	} else {
-		p, err = store.UpdatePurpose(ctx, p)
+		p, err = s.store.UpdatePurpose(ctx, p)
 	}
 	s.Forget()
 	return p, err
@@ -112,7 +87,7 @@ func (s *Service) SavePurpose(ctx context.Context, req Request, store CatalogueS
 // from effective (default: now). Published versions never change. Any
 // purpose may have a notice (Art. 13 informs of every purpose); a grant of
 // consent must name the one it answered.
-func (s *Service) PublishNotice(ctx context.Context, req Request, store CatalogueStore, purpose, text string, effective time.Time) (consent.Notice, error) {
+func (s *Service) PublishNotice(ctx context.Context, req Request, purpose, text string, effective time.Time) (consent.Notice, error) {
 	if effective.IsZero() {
 		effective = time.Now()
 	}
@@ -120,7 +95,7 @@ func (s *Service) PublishNotice(ctx context.Context, req Request, store Catalogu
 	if err != nil {
 		return n, err
 	}
-	cat, err := s.catalogue_(ctx)
+	cat, err := s.loadCatalogue(ctx)
 	if err != nil {
 		return n, err
 	}
@@ -130,5 +105,11 @@ func (s *Service) PublishNotice(ctx context.Context, req Request, store Catalogu
 	if _, err := s.dpoAction(ctx, &req, ActionCatalogue, "publish notice of "+purpose); err != nil {
 		return n, err
 	}
-	return store.PublishNotice(ctx, n)
+	return s.store.PublishNotice(ctx, n)
+}
+
+// Notices lists a purpose's notice versions, oldest first (not personal
+// data: what every person is shown).
+func (s *Service) Notices(ctx context.Context, purpose string) ([]consent.Notice, error) {
+	return s.store.Notices(ctx, purpose)
 }

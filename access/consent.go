@@ -9,11 +9,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/derrors"
-	"github.com/cdp-project/cdp/policy"
 	"github.com/cdp-project/cdp/vault"
 )
 
@@ -45,16 +43,11 @@ func consentRequest(req *Request) {
 	}
 }
 
-// consentAuthorize checks the purpose of consent work (consent_management
-// unless staff declare another), loads the profile and decides the action.
-func (s *Service) consentAuthorize(ctx context.Context, req *Request, action string, id uuid.UUID) (*catalogue, *resource, policy.Decision, error) {
+// consentAct runs consent work through the gate under its purpose
+// (consent_management unless staff declare another).
+func (s *Service) consentAct(ctx context.Context, req *Request, a Act, work func(*Allowed) error) (Grant, error) {
 	consentRequest(req)
-	cat, err := s.checkPurpose(ctx, req)
-	if err != nil {
-		return nil, nil, policy.Decision{}, err
-	}
-	res, d, err := s.authorize(ctx, cat, req, action, id)
-	return cat, res, d, err
+	return s.Guard(ctx, req, a, work)
 }
 
 // PurposeConsent is one purpose of a person's consent overview.
@@ -95,35 +88,35 @@ func choices(p consent.Purpose, st consent.State) []consent.State {
 
 // Consents reads a person's current consent per purpose, with the notice in
 // effect for each purpose that needs consent.
-func (s *Service) Consents(ctx context.Context, req Request, id uuid.UUID, store ConsentStore) (*ConsentOverview, error) {
-	cat, res, d, err := s.consentAuthorize(ctx, &req, ActionConsents, id)
+func (s *Service) Consents(ctx context.Context, req Request, id uuid.UUID) (*ConsentOverview, error) {
+	var out *ConsentOverview
+	g, err := s.consentAct(ctx, &req, Act{Action: ActionConsents, Profiles: []uuid.UUID{id}}, func(a *Allowed) error {
+		now := time.Now()
+		notices, err := s.store.CurrentNotices(ctx, now)
+		if err != nil {
+			return err
+		}
+		out = &ConsentOverview{ProfileID: a.res.id, Purposes: []PurposeConsent{}}
+		current := consent.Derive(a.cat.list, a.res.events, now)
+		for _, p := range a.cat.list {
+			c := current[p.ID]
+			pc := PurposeConsent{Purpose: p.ID, Description: p.Description, LegalBasis: string(p.LegalBasis),
+				State: c.State, Default: c.Default, Choices: choices(p, c.State), Event: redacted(c.Event)}
+			if c.Event != nil {
+				pc.Since, pc.ExpiresAt = &c.Event.At, c.Event.ExpiresAt
+			}
+			if n, ok := notices[p.ID]; ok {
+				pc.Notice = &n
+			}
+			out.Purposes = append(out.Purposes, pc)
+		}
+		a.Fields = []string{"consent"}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	notices, err := store.CurrentNotices(ctx, now)
-	if err != nil {
-		return nil, err
-	}
-	out := &ConsentOverview{ProfileID: res.id, Purposes: []PurposeConsent{}}
-	current := consent.Derive(cat.list, res.events, now)
-	for _, p := range cat.list {
-		c := current[p.ID]
-		pc := PurposeConsent{Purpose: p.ID, Description: p.Description, LegalBasis: string(p.LegalBasis),
-			State: c.State, Default: c.Default, Choices: choices(p, c.State), Event: redacted(c.Event)}
-		if c.Event != nil {
-			pc.Since, pc.ExpiresAt = &c.Event.At, c.Event.ExpiresAt
-		}
-		if n, ok := notices[p.ID]; ok {
-			pc.Notice = &n
-		}
-		out.Purposes = append(out.Purposes, pc)
-	}
-	es, err := s.audit.RecordAll(ctx, []audit.Entry{s.entry(&req, ActionConsents, []string{res.id.String()}, d, audit.Allowed, []string{"consent"})})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	out.Access = grant(&req, d, []string{"consent"}, es[0])
+	out.Access = g
 	return out, nil
 }
 
@@ -146,20 +139,21 @@ type ConsentHistory struct {
 
 // History reads a person's consent events.
 func (s *Service) History(ctx context.Context, req Request, id uuid.UUID) (*ConsentHistory, error) {
-	_, res, d, err := s.consentAuthorize(ctx, &req, ActionConsents, id)
+	out := &ConsentHistory{}
+	g, err := s.consentAct(ctx, &req, Act{Action: ActionConsents, Profiles: []uuid.UUID{id}}, func(a *Allowed) error {
+		out.ProfileID, out.Events = a.res.id, make([]consent.Event, len(a.res.events))
+		for i := range a.res.events {
+			out.Events[i] = *redacted(&a.res.events[i])
+		}
+		consent.Sort(out.Events)
+		a.Fields = []string{"consent"}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	events := make([]consent.Event, len(res.events))
-	for i := range res.events {
-		events[i] = *redacted(&res.events[i])
-	}
-	consent.Sort(events)
-	es, err := s.audit.RecordAll(ctx, []audit.Entry{s.entry(&req, ActionConsents, []string{res.id.String()}, d, audit.Allowed, []string{"consent"})})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return &ConsentHistory{ProfileID: res.id, Events: events, Access: grant(&req, d, []string{"consent"}, es[0])}, nil
+	out.Access = g
+	return out, nil
 }
 
 // Statement is what a person said about a purpose, as a department or the
@@ -187,7 +181,7 @@ const MaxEvidenceBytes = 8 << 10
 // RecordConsent records a statement about a person's profile: checked
 // against the catalogue and the notices, decided by the policy, audited,
 // its evidence sealed under the key of the record it is attached to.
-func (s *Service) RecordConsent(ctx context.Context, req Request, id uuid.UUID, st Statement, store ConsentStore) (*consent.Event, error) {
+func (s *Service) RecordConsent(ctx context.Context, req Request, id uuid.UUID, st Statement) (*consent.Event, error) {
 	consentRequest(&req)
 	cat, err := s.checkPurpose(ctx, &req)
 	if err != nil {
@@ -221,7 +215,7 @@ func (s *Service) RecordConsent(ctx context.Context, req Request, id uuid.UUID, 
 		return nil, fmt.Errorf("expires_at: only a grant expires, and after it was given: %w", consent.ErrInvalid)
 	}
 	if st.NoticeVersion > 0 {
-		if err := s.checkNotice(ctx, store, p, st, req.Principal.Kind == auth.Customer); err != nil {
+		if err := s.checkNotice(ctx, p, st, req.Principal.Kind == auth.Customer); err != nil {
 			return nil, err
 		}
 	} else if st.State == consent.Withdrawn || st.State == consent.Objected || st.State == consent.Granted {
@@ -239,30 +233,29 @@ func (s *Service) RecordConsent(ctx context.Context, req Request, id uuid.UUID, 
 	if res.attach, err = s.attachTo(res, &req, st.Record, cat); err != nil && !errors.Is(err, errNoOwnRecord) {
 		return nil, err
 	}
-	res, d, err := s.authorizeLoaded(ctx, cat, &req, ActionRecordConsent, id, res)
+	var e consent.Event
+	_, err = s.Guard(ctx, &req, Act{Action: ActionRecordConsent, loaded: res}, func(a *Allowed) error {
+		rec := a.res.attach
+		current := consent.Derive(cat.list, a.res.events, now)[p.ID]
+		if !current.Default && current.State == st.State && (current.Event == nil || current.Event.NoticeVersion == st.NoticeVersion) {
+			return fmt.Errorf("%s is already %s for this person; nothing was recorded: %w", p.ID, st.State, ErrUnchanged)
+		}
+		if st.State == consent.Withdrawn && current.State != consent.Granted {
+			return fmt.Errorf("%s is %s for this person: there is no consent to withdraw; nothing was recorded: %w", p.ID, current.State, ErrUnchanged)
+		}
+		e = consent.Event{
+			ID: uuid.Must(uuid.NewV7()), Record: rec.ID, Purpose: p.ID, State: st.State, NoticeVersion: st.NoticeVersion,
+			Method: st.Method, Origin: origin(req.Principal), Actor: req.Principal.Actor(), At: st.At.UTC(), RecordedAt: now,
+			ExpiresAt: st.ExpiresAt,
+		}
+		a.Fields = []string{"consent"}
+		e.Evidence, err = s.sealEvidence(rec, evidence)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	rec := res.attach
-	current := consent.Derive(cat.list, res.events, now)[p.ID]
-	if !current.Default && current.State == st.State && (current.Event == nil || current.Event.NoticeVersion == st.NoticeVersion) {
-		return nil, fmt.Errorf("%s is already %s for this person; nothing was recorded: %w", p.ID, st.State, ErrUnchanged)
-	}
-	if st.State == consent.Withdrawn && current.State != consent.Granted {
-		return nil, fmt.Errorf("%s is %s for this person: there is no consent to withdraw; nothing was recorded: %w", p.ID, current.State, ErrUnchanged)
-	}
-	e := consent.Event{
-		ID: uuid.Must(uuid.NewV7()), Record: rec.ID, Purpose: p.ID, State: st.State, NoticeVersion: st.NoticeVersion,
-		Method: st.Method, Origin: origin(req.Principal), Actor: req.Principal.Actor(), At: st.At.UTC(), RecordedAt: now,
-		ExpiresAt: st.ExpiresAt,
-	}
-	if e.Evidence, err = s.sealEvidence(rec, evidence); err != nil {
-		return nil, err
-	}
-	if _, err := s.audit.RecordAll(ctx, []audit.Entry{s.entry(&req, ActionRecordConsent, []string{res.id.String()}, d, audit.Allowed, []string{"consent"})}); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	if err := store.AppendConsent(ctx, []consent.Event{e}); err != nil {
+	if err := s.store.AppendConsent(ctx, []consent.Event{e}); err != nil {
 		return nil, err
 	}
 	return redacted(&e), nil
@@ -271,8 +264,8 @@ func (s *Service) RecordConsent(ctx context.Context, req Request, id uuid.UUID, 
 // checkNotice accepts the notice a statement names: one of the purpose's
 // published versions in effect when the statement was made. A customer
 // must answer the notice in effect now.
-func (s *Service) checkNotice(ctx context.Context, store ConsentStore, p consent.Purpose, st Statement, current bool) error {
-	ns, err := store.Notices(ctx, p.ID)
+func (s *Service) checkNotice(ctx context.Context, p consent.Purpose, st Statement, current bool) error {
+	ns, err := s.store.Notices(ctx, p.ID)
 	if err != nil {
 		return err
 	}
@@ -372,21 +365,17 @@ type Proof struct {
 
 // ConsentProof assembles every event of a person with the exact notice
 // text shown and the evidence, opened.
-func (s *Service) ConsentProof(ctx context.Context, req Request, id uuid.UUID, store ConsentStore) (*Proof, error) {
-	cat, res, d, err := s.consentAuthorize(ctx, &req, ActionProof, id)
+func (s *Service) ConsentProof(ctx context.Context, req Request, id uuid.UUID) (*Proof, error) {
+	var out *Proof
+	g, err := s.consentAct(ctx, &req, Act{Action: ActionProof, Profiles: []uuid.UUID{id}}, func(a *Allowed) (err error) {
+		out, err = s.proof(ctx, a.cat, a.res, a.Decision.AllowsField("consent_evidence"))
+		a.Fields = []string{"consent", "consent_evidence"}
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.proof(ctx, cat, res, d.AllowsField("consent_evidence"), store)
-	if err != nil {
-		return nil, err
-	}
-	fields := []string{"consent", "consent_evidence"}
-	es, err := s.audit.RecordAll(ctx, []audit.Entry{s.entry(&req, ActionProof, []string{res.id.String()}, d, audit.Allowed, fields)})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	out.Access = grant(&req, d, fields, es[0])
+	out.Access = g
 	return out, nil
 }
 
@@ -395,20 +384,14 @@ func (s *Service) ConsentProof(ctx context.Context, req Request, id uuid.UUID, s
 // to such a purpose is withdrawn, a purpose resting on legitimate
 // interests is objected to. Purposes already refused are left alone, so
 // a browser sending the signal on every request records it once.
-func (s *Service) HonourGPC(ctx context.Context, req Request, id uuid.UUID, store ConsentStore, evidence map[string]string) (int, error) {
+func (s *Service) HonourGPC(ctx context.Context, req Request, id uuid.UUID, evidence map[string]string) (int, error) {
 	cat, err := s.checkPurpose(ctx, &req)
 	if err != nil {
 		return 0, err
 	}
-	cur, recs, events, err := s.store.ProfileRecords(ctx, id)
+	res, err := s.load(ctx, &req, ActionRecordConsent, id)
 	if err != nil {
 		return 0, err
-	}
-	res := &resource{id: cur, records: recs, events: events}
-	if req.Principal.Kind == auth.Customer {
-		if err := s.scope(ctx, &req, res); err != nil {
-			return 0, err
-		}
 	}
 	now := time.Now().UTC()
 	current := consent.Derive(cat.list, res.events, now)
@@ -419,36 +402,36 @@ func (s *Service) HonourGPC(ctx context.Context, req Request, id uuid.UUID, stor
 	if len(todo) == 0 {
 		return 0, nil
 	}
-	d, err := s.decide(ctx, cat, &req, ActionRecordConsent, res)
-	if err != nil {
-		return 0, err
-	}
-	if !d.Allow {
-		return 0, s.record(ctx, s.entry(&req, ActionRecordConsent, []string{cur.String()}, d, audit.Denied, nil))
-	}
-	rec, err := s.attachTo(res, &req, uuid.Nil, cat)
-	if err != nil {
-		return 0, err
-	}
-	sealed, err := json.Marshal(evidence)
-	if err != nil {
-		return 0, err
-	}
-	for i := range todo {
-		todo[i].Record = rec.ID
-		if todo[i].Evidence, err = s.sealEvidence(rec, sealed); err != nil {
-			return 0, err
+	_, err = s.Guard(ctx, &req, Act{Action: ActionRecordConsent, loaded: res}, func(a *Allowed) error {
+		rec, err := s.attachTo(a.res, &req, uuid.Nil, cat)
+		if err != nil {
+			return err
 		}
+		sealed, err := json.Marshal(evidence)
+		if err != nil {
+			return err
+		}
+		for i := range todo {
+			todo[i].Record = rec.ID
+			if todo[i].Evidence, err = s.sealEvidence(rec, sealed); err != nil {
+				return err
+			}
+		}
+		a.Fields = []string{"consent"}
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return 0, nil // the policy refused it (audited): the signal is not honoured here
 	}
-	if err := s.record(ctx, s.entry(&req, ActionRecordConsent, []string{cur.String()}, d, audit.Allowed, []string{"consent"})); err != nil {
+	if err != nil {
 		return 0, err
 	}
-	return len(todo), store.AppendConsent(ctx, todo)
+	return len(todo), s.store.AppendConsent(ctx, todo)
 }
 
 // proof assembles a profile's consent events, oldest first, each with the
 // exact notice text shown and, when allowed, the evidence opened.
-func (s *Service) proof(ctx context.Context, cat *catalogue, res *resource, withEvidence bool, store ConsentStore) (*Proof, error) {
+func (s *Service) proof(ctx context.Context, cat *catalogue, res *resource, withEvidence bool) (*Proof, error) {
 	notices := map[string]map[int]consent.Notice{}
 	records := map[uuid.UUID]*StoredRecord{}
 	for i := range res.records {
@@ -470,7 +453,7 @@ func (s *Service) proof(ctx context.Context, cat *catalogue, res *resource, with
 		}
 		if e.NoticeVersion > 0 {
 			if notices[e.Purpose] == nil {
-				ns, err := store.Notices(ctx, e.Purpose)
+				ns, err := s.store.Notices(ctx, e.Purpose)
 				if err != nil {
 					return nil, err
 				}

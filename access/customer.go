@@ -51,7 +51,8 @@ var ErrErasedAccount = derrors.New(derrors.ErrForbidden, "erased")
 // profile's lineage. An unverified address links to nothing: anyone can
 // type someone else's address. What the customer then sees of the profile
 // is narrowed to the records tied to them by evidence (see scope).
-func (s *Service) Link(ctx context.Context, cs CustomerStore, im ingest.Importer, c auth.CustomerSession) (record, profile uuid.UUID, err error) {
+func (s *Service) Link(ctx context.Context, c auth.CustomerSession) (record, profile uuid.UUID, err error) {
+	cs := s.store
 	record, err = cs.CustomerLink(ctx, c.IdentityID)
 	if err == nil {
 		profile, err = cs.RecordProfile(ctx, record)
@@ -72,7 +73,7 @@ func (s *Service) Link(ctx context.Context, cs CustomerStore, im ingest.Importer
 		return uuid.Nil, uuid.Nil, fmt.Errorf("the email address of your account is not usable: %w", ErrUnverified)
 	}
 	sum := s.vault.Index().SumString(vault.IndexEmail, email)
-	if held, err := s.held(ctx, cs, sum, c.GivenName); err != nil {
+	if held, err := s.held(ctx, sum, c.GivenName); err != nil {
 		return uuid.Nil, uuid.Nil, err
 	} else if held != uuid.Nil {
 		linked, err := cs.LinkCustomer(ctx, c.IdentityID, held, sum, "verified_email")
@@ -101,6 +102,7 @@ func (s *Service) Link(ctx context.Context, cs CustomerStore, im ingest.Importer
 			return uuid.Nil, uuid.Nil, err
 		}
 	}
+	im := s.importer
 	im.Actor = "customer:" + c.IdentityID.String()
 	im.Sources = nil
 	im.Progress = nil
@@ -141,8 +143,8 @@ func (s *Service) Link(ctx context.Context, cs CustomerStore, im ingest.Importer
 // held returns a record of the customer's by evidence: one holding their
 // verified address that does not contradict them, when all such records
 // are in one profile (uuid.Nil: none).
-func (s *Service) held(ctx context.Context, cs CustomerStore, sum []byte, givenName string) (uuid.UUID, error) {
-	records, profiles, err := cs.RecordsByIndex(ctx, "email", sum, maxEvidenceRecords+1)
+func (s *Service) held(ctx context.Context, sum []byte, givenName string) (uuid.UUID, error) {
+	records, profiles, err := s.store.RecordsByIndex(ctx, "email", sum, maxEvidenceRecords+1)
 	if err != nil || len(records) == 0 || len(records) > maxEvidenceRecords {
 		return uuid.Nil, err
 	}
@@ -180,7 +182,7 @@ func (s *Service) held(ctx context.Context, cs CustomerStore, sum []byte, givenN
 }
 
 func (s *Service) resolveCustomer(ctx context.Context, c auth.CustomerSession, record uuid.UUID) (uuid.UUID, uuid.UUID, error) {
-	rep, err := s.resolver.Incremental(ctx, "customer:"+c.IdentityID.String(), []uuid.UUID{record})
+	rep, err := s.resolver.Link(ctx, "customer:"+c.IdentityID.String(), []uuid.UUID{record}, nil)
 	if err != nil {
 		return uuid.Nil, uuid.Nil, err
 	}

@@ -3,7 +3,6 @@ package access
 import (
 	"context"
 	"encoding/csv"
-	"fmt"
 	"io"
 	"sort"
 	"strings"
@@ -14,9 +13,8 @@ import (
 	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/consent"
-	"github.com/cdp-project/cdp/derrors"
-	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/policy"
 	"github.com/cdp-project/cdp/resolver"
 )
 
@@ -71,63 +69,52 @@ type ExportRead struct {
 // maxExportReads bounds the audit entries one export lists.
 const maxExportReads = 100000
 
-// DownloadExport delivers the export of a completed access or portability
-// request, while it has not expired: to the DPO, or to the customer who
-// made it. The download is decided by the policy and audited.
-func (s *Service) DownloadExport(ctx context.Context, req Request, store RequestStore, consents ConsentStore, id uuid.UUID) (*Export, error) {
-	var r dsr.Stored
-	var err error
-	if req.Principal.Kind == auth.Customer {
-		if r, err = s.myRequest(ctx, req, store, id); err != nil {
-			return nil, err
-		}
-	} else if r, err = s.gatedRequest(ctx, &req, store, id, "download export of request "+id.String()); err != nil {
-		return nil, err
-	}
-	if r.Type != dsr.Access && r.Type != dsr.Portability {
-		return nil, fmt.Errorf("request %s is a %s request: it has no export: %w", id, r.Type, dsr.ErrInvalid)
-	}
-	if r.State != dsr.Completed || r.ClosedAt == nil {
-		return nil, fmt.Errorf("request %s is %s: the export is ready once it is completed: %w", id, r.State, dsr.ErrTransition)
-	}
-	if time.Since(*r.ClosedAt) > ExportValidity {
-		return nil, fmt.Errorf("the export of request %s expired on %s: make a new request: %w", id,
-			r.ClosedAt.Add(ExportValidity).UTC().Format(time.DateOnly), ErrExportExpired)
-	}
-	return s.export(ctx, req, r.Request, consents)
+// ExportOf names what an export reads: the request it answers, the
+// profile, and (for a customer's request) the records tied to them by
+// evidence, which are all it delivers, whoever downloads it.
+type ExportOf struct {
+	Request uuid.UUID
+	Profile uuid.UUID
+	Scope   []uuid.UUID
 }
 
-// ErrExportExpired reports an export whose download window passed.
-var ErrExportExpired = derrors.New(derrors.ErrNotFound, "export expired")
+// Export reads everything held about a person for an access (Art. 15) or
+// portability (Art. 20) request: decided by the policy and audited like
+// every read, once for the whole package.
+func (s *Service) Export(ctx context.Context, req Request, of ExportOf) (*Export, error) {
+	var out *Export
+	g, err := s.Guard(ctx, &req, Act{Action: ActionExport, Profiles: []uuid.UUID{of.Profile}, Reason: "export of request " + of.Request.String()},
+		func(a *Allowed) (err error) {
+			res := a.res
+			if len(of.Scope) > 0 {
+				res.only(of.Scope)
+			}
+			out, a.Fields, err = s.export(ctx, &req, a.cat, res, a.Decision, of.Request)
+			return err
+		})
+	if err != nil {
+		return nil, err
+	}
+	out.Access = g
+	out.Profile.Access, out.Consent.Access = g, g // one decision, one audit entry for the whole package
+	return out, nil
+}
 
-func (s *Service) export(ctx context.Context, req Request, r dsr.Request, consents ConsentStore) (*Export, error) {
-	cat, err := s.checkPurpose(ctx, &req)
-	if err != nil {
-		return nil, err
-	}
-	res, d, err := s.authorize(ctx, cat, &req, ActionExport, r.Profile)
-	if err != nil {
-		return nil, err
-	}
-	if len(r.Scope) > 0 {
-		// A customer's request delivers what is tied to them by evidence,
-		// whoever downloads it.
-		res.only(r.Scope)
-	}
+func (s *Service) export(ctx context.Context, req *Request, cat *catalogue, res *resource, d policy.Decision, request uuid.UUID) (*Export, []string, error) {
 	o, err := s.open(cat, res, d) // once: the profile and the records are built from the same opening
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p, _ := s.goldenOf(cat, res, o, d)
-	proof, err := s.proof(ctx, cat, res, d.AllowsField("consent_evidence") || req.Principal.Kind == auth.Customer, consents)
+	proof, err := s.proof(ctx, cat, res, d.AllowsField("consent_evidence") || req.Principal.Kind == auth.Customer)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	lineage, err := s.store.ProfileLineage(ctx, res.id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := &Export{Schema: ExportSchema, Request: r.ID, GeneratedAt: time.Now().UTC(), Profile: p, Records: o.records,
+	out := &Export{Schema: ExportSchema, Request: request, GeneratedAt: time.Now().UTC(), Profile: p, Records: o.records,
 		Consent: proof, Purposes: []ExportPurpose{}, Reads: []ExportRead{}, Lineage: lineage}
 	if out.Records == nil {
 		out.Records = []Record{}
@@ -137,11 +124,11 @@ func (s *Service) export(ctx context.Context, req Request, r dsr.Request, consen
 			RetentionDays: cp.RetentionDays, State: proof.Current[cp.ID]})
 	}
 	// The current id's entries are those of every id the profile ever
-	// had (the store follows merges), r.Profile included.
+	// had (the store follows merges), the request's profile included.
 	for after := int64(0); len(out.Reads) < maxExportReads; {
 		page, err := s.store.AuditEntries(ctx, audit.Query{Profile: res.id.String(), After: after, Limit: 5000})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, e := range page {
 			out.Reads = append(out.Reads, ExportRead{At: e.At, PrincipalKind: e.PrincipalKind, Principal: e.Principal,
@@ -155,16 +142,7 @@ func (s *Service) export(ctx context.Context, req Request, r dsr.Request, consen
 	sort.SliceStable(out.Reads, func(i, j int) bool { return out.Reads[i].At.Before(out.Reads[j].At) })
 	fields := o.fields()
 	fields["consent"] = true
-	list := sortedKeys(fields)
-	e := s.entry(&req, ActionExport, []string{res.id.String()}, d, audit.Allowed, list)
-	e.Reason = "export of request " + r.ID.String()
-	es, err := s.audit.RecordAll(ctx, []audit.Entry{e})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	out.Access = grant(&req, d, list, es[0])
-	out.Profile.Access, out.Consent.Access = out.Access, out.Access // one decision, one audit entry for the whole package
-	return out, nil
+	return out, sortedKeys(fields), nil
 }
 
 // WriteRecordsCSV writes an export's records as CSV: one row per record,

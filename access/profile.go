@@ -245,49 +245,36 @@ func grant(req *Request, d policy.Decision, fields []string, e audit.Entry) Gran
 
 // Profile reads a golden profile.
 func (s *Service) Profile(ctx context.Context, req Request, id uuid.UUID) (*Profile, error) {
-	cat, err := s.checkPurpose(ctx, &req)
+	var p *Profile
+	g, err := s.Guard(ctx, &req, Act{Action: ActionRead, Profiles: []uuid.UUID{id}}, func(a *Allowed) (err error) {
+		p, a.Fields, err = s.golden(a.cat, a.res, a.Decision)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	res, d, err := s.authorize(ctx, cat, &req, ActionRead, id)
-	if err != nil {
-		return nil, err
-	}
-	p, fields, err := s.golden(cat, res, d)
-	if err != nil {
-		return nil, err
-	}
-	es, err := s.audit.RecordAll(ctx, []audit.Entry{s.entry(&req, ActionRead, []string{res.id.String()}, d, audit.Allowed, fields)})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	p.Access = grant(&req, d, fields, es[0])
+	p.Access = g
 	return p, nil
 }
 
 // Records reads a profile's source records.
 func (s *Service) Records(ctx context.Context, req Request, id uuid.UUID) (*ProfileRecords, error) {
-	cat, err := s.checkPurpose(ctx, &req)
+	out := &ProfileRecords{Records: []Record{}}
+	g, err := s.Guard(ctx, &req, Act{Action: ActionRecords, Profiles: []uuid.UUID{id}}, func(a *Allowed) error {
+		o, err := s.open(a.cat, a.res, a.Decision)
+		if err != nil {
+			return err
+		}
+		out.ProfileID, a.Fields = a.res.id, sortedKeys(o.fields())
+		if o.records != nil {
+			out.Records = o.records
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	res, d, err := s.authorize(ctx, cat, &req, ActionRecords, id)
-	if err != nil {
-		return nil, err
-	}
-	o, err := s.open(cat, res, d)
-	if err != nil {
-		return nil, err
-	}
-	list := sortedKeys(o.fields())
-	es, err := s.audit.RecordAll(ctx, []audit.Entry{s.entry(&req, ActionRecords, []string{res.id.String()}, d, audit.Allowed, list)})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	out := &ProfileRecords{ProfileID: res.id, Records: o.records, Access: grant(&req, d, list, es[0])}
-	if out.Records == nil {
-		out.Records = []Record{}
-	}
+	out.Access = g
 	return out, nil
 }
 
@@ -364,7 +351,7 @@ func (s *Service) Find(ctx context.Context, req Request, q Lookup) ([]*Profile, 
 			continue // resolved away meanwhile
 		}
 		res := &resource{id: cur, records: recs, events: events}
-		d, err := s.decide(ctx, cat, &req, ActionSearch, res)
+		d, err := s.ask(ctx, cat, &req, ActionSearch, res)
 		if err != nil {
 			entries = append(entries, s.entry(&req, ActionSearch, []string{cur.String()}, d, audit.Denied, nil))
 			if aerr := s.record(ctx, entries...); aerr != nil {
@@ -393,9 +380,9 @@ func (s *Service) Find(ctx context.Context, req Request, q Lookup) ([]*Profile, 
 		e.Reason = "no profile matches"
 		entries = append(entries, e)
 	}
-	es, err := s.audit.RecordAll(ctx, entries)
+	es, err := s.commit(ctx, entries...)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, err
 	}
 	i := 0
 	for _, e := range es {

@@ -27,35 +27,30 @@ type Review = resolver.Review
 // Lineage reads how a profile came to be.
 func (s *Service) Lineage(ctx context.Context, req Request, id uuid.UUID) (*Lineage, error) {
 	stewardPurpose(&req)
-	cat, err := s.checkPurpose(ctx, &req)
-	if err != nil {
-		return nil, err
-	}
-	res, d, err := s.authorize(ctx, cat, &req, ActionLineage, id)
-	if err != nil {
-		return nil, err
-	}
-	rl, err := s.store.ProfileLineage(ctx, res.id)
-	if err != nil {
-		return nil, err
-	}
-	l := &Lineage{Lineage: rl}
-	var fields []string
-	if d.AllowsField("note") {
+	var l *Lineage
+	g, err := s.Guard(ctx, &req, Act{Action: ActionLineage, Profiles: []uuid.UUID{id}}, func(a *Allowed) error {
+		rl, err := s.store.ProfileLineage(ctx, a.res.id)
+		if err != nil {
+			return err
+		}
+		l = &Lineage{Lineage: rl}
+		if !a.Decision.AllowsField("note") {
+			return nil
+		}
 		for i := range l.Decisions {
 			note, err := s.resolver.OpenNote(l.Decisions[i].ID, l.Decisions[i].Sealed)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			l.Decisions[i].Note = note
-			fields = []string{"note"}
+			a.Fields = []string{"note"}
 		}
-	}
-	es, err := s.audit.RecordAll(ctx, []audit.Entry{s.entry(&req, ActionLineage, []string{res.id.String()}, d, audit.Allowed, fields)})
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, err
 	}
-	l.Access = grant(&req, d, fields, es[0])
+	l.Access = g
 	return l, nil
 }
 
@@ -66,53 +61,39 @@ func (s *Service) Lineage(ctx context.Context, req Request, id uuid.UUID) (*Line
 // each profile shown is audited with its fields).
 func (s *Service) Reviews(ctx context.Context, req Request, after uuid.UUID, limit int, values bool) ([]Review, Grant, error) {
 	stewardPurpose(&req)
-	cat, err := s.checkPurpose(ctx, &req)
-	if err != nil {
-		return nil, Grant{}, err
-	}
-	d, err := s.decide(ctx, cat, &req, ActionReview, nil)
-	if err != nil {
-		return nil, Grant{}, err
-	}
-	if !d.Allow {
-		if err := s.record(ctx, s.entry(&req, ActionReview, nil, d, audit.Denied, nil)); err != nil {
-			return nil, Grant{}, err
-		}
-		return nil, Grant{}, fmt.Errorf("%s: %w", d.Reason, ErrForbidden)
-	}
 	if limit <= 0 || limit > 500 {
 		limit = 100
 	}
-	rs, err := s.store.OpenReviews(ctx, after, limit)
-	if err != nil {
-		return nil, Grant{}, err
-	}
-	var profiles []string
-	seen := map[uuid.UUID]bool{}
-	for _, r := range rs {
-		for _, p := range []uuid.UUID{r.ProfileA, r.ProfileB} {
-			if !seen[p] {
-				seen[p] = true
-				profiles = append(profiles, p.String())
+	rs := []Review{}
+	g, err := s.Guard(ctx, &req, Act{Action: ActionReview, Reason: "review queue"}, func(a *Allowed) error {
+		page, err := s.store.OpenReviews(ctx, after, limit)
+		if err != nil {
+			return err
+		}
+		if page != nil {
+			rs = page
+		}
+		a.Reason = ""
+		seen := map[uuid.UUID]bool{}
+		for _, r := range rs {
+			for _, p := range []uuid.UUID{r.ProfileA, r.ProfileB} {
+				if !seen[p] {
+					seen[p] = true
+					a.Named = append(a.Named, p.String())
+				}
 			}
 		}
-	}
-	entries := []audit.Entry{s.entry(&req, ActionReview, profiles, d, audit.Allowed, nil)}
-	if values {
-		more, err := s.reviewValues(ctx, cat, &req, rs)
-		if err != nil {
-			return nil, Grant{}, err
+		if values {
+			if a.more, err = s.reviewValues(ctx, a.cat, &req, rs); err != nil {
+				return err
+			}
 		}
-		entries = append(entries, more...)
-	}
-	es, err := s.audit.RecordAll(ctx, entries)
+		return nil
+	})
 	if err != nil {
-		return nil, Grant{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, g, err
 	}
-	if rs == nil {
-		rs = []Review{}
-	}
-	return rs, grant(&req, d, nil, es[0]), nil
+	return rs, g, nil
 }
 
 // reviewValues fills the pairs' values as the purpose allows, deciding
@@ -135,7 +116,7 @@ func (s *Service) reviewValues(ctx context.Context, cat *catalogue, req *Request
 				return nil, nil // resolved away meanwhile: no values
 			}
 			res := &resource{id: cur, records: recs, events: events}
-			d, err := s.decide(ctx, cat, req, ActionRecords, res)
+			d, err := s.ask(ctx, cat, req, ActionRecords, res)
 			if err != nil {
 				return nil, err
 			}
@@ -182,29 +163,16 @@ func (s *Service) reviewValues(ctx context.Context, cat *catalogue, req *Request
 }
 
 // steward authorises a steward action on profiles: every one must be
-// allowed, and the action is audited before it happens.
+// allowed, and the action is audited before it happens. It returns the
+// profiles' current ids.
 func (s *Service) steward(ctx context.Context, req *Request, action string, profiles []uuid.UUID) ([]uuid.UUID, error) {
 	stewardPurpose(req)
-	cat, err := s.checkPurpose(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	current := make([]uuid.UUID, 0, len(profiles))
-	ids := make([]string, 0, len(profiles))
-	var last policy.Decision
-	for _, p := range profiles {
-		res, d, err := s.authorize(ctx, cat, req, action, p)
-		if err != nil {
-			return nil, err
-		}
-		current = append(current, res.id)
-		ids = append(ids, res.id.String())
-		last = d
-	}
-	if err := s.record(ctx, s.entry(req, action, ids, last, audit.Allowed, nil)); err != nil {
-		return nil, err
-	}
-	return current, nil
+	var current []uuid.UUID
+	_, err := s.Guard(ctx, req, Act{Action: action, Profiles: profiles}, func(a *Allowed) error {
+		current = a.Profiles
+		return nil
+	})
+	return current, err
 }
 
 // checkNote refuses a steward decision without a usable reason before
@@ -266,12 +234,12 @@ type ReviewStore interface {
 	Review(ctx context.Context, id uuid.UUID) (Review, error)
 }
 
-// Decide settles a review pair (see resolver.Decide).
-func (s *Service) Decide(ctx context.Context, req Request, reviews ReviewStore, pair uuid.UUID, same bool, note string) (*resolver.Report, error) {
+// Settle settles a review pair (see resolver.Decide).
+func (s *Service) Settle(ctx context.Context, req Request, pair uuid.UUID, same bool, note string) (*resolver.Report, error) {
 	if err := checkNote(note); err != nil {
 		return nil, err
 	}
-	r, err := reviews.Review(ctx, pair)
+	r, err := s.store.Review(ctx, pair)
 	if err != nil {
 		return nil, err
 	}
@@ -282,7 +250,7 @@ func (s *Service) Decide(ctx context.Context, req Request, reviews ReviewStore, 
 	if _, err := s.steward(ctx, &req, ActionDecide, profiles); err != nil {
 		return nil, err
 	}
-	return s.resolver.Decide(ctx, req.Principal.Actor(), reviews, pair, same, note)
+	return s.resolver.Decide(ctx, req.Principal.Actor(), s.store, pair, same, note)
 }
 
 // AuditLog answers a DPO's question about the audit log ("who read this
@@ -290,29 +258,12 @@ func (s *Service) Decide(ctx context.Context, req Request, reviews ReviewStore, 
 // is itself audited, under the purpose compliance.
 func (s *Service) AuditLog(ctx context.Context, req Request, q audit.Query) ([]audit.Entry, Grant, error) {
 	req.Purpose = "compliance"
-	cat, err := s.checkPurpose(ctx, &req)
-	if err != nil {
-		return nil, Grant{}, err
-	}
-	if req.Principal.Kind != auth.Staff {
-		return nil, Grant{}, fmt.Errorf("the audit log is for the DPO: %w", ErrForbidden)
-	}
-	d, err := s.decide(ctx, cat, &req, ActionAudit, nil)
-	if err != nil {
-		return nil, Grant{}, err
-	}
-	var profiles []string
+	var named []string
 	if q.Profile != "" {
 		if _, err := uuid.Parse(q.Profile); err != nil {
 			return nil, Grant{}, fmt.Errorf("profile: not a profile id: %w", ErrInvalid)
 		}
-		profiles = []string{q.Profile}
-	}
-	if !d.Allow {
-		if err := s.record(ctx, s.entry(&req, ActionAudit, profiles, d, audit.Denied, nil)); err != nil {
-			return nil, Grant{}, err
-		}
-		return nil, Grant{}, fmt.Errorf("%s: %w", d.Reason, ErrForbidden)
+		named = []string{q.Profile}
 	}
 	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
 		return nil, Grant{}, fmt.Errorf("from must be before to: %w", ErrInvalid)
@@ -320,11 +271,11 @@ func (s *Service) AuditLog(ctx context.Context, req Request, q audit.Query) ([]a
 	if q.Limit <= 0 || q.Limit > 1000 {
 		q.Limit = 100
 	}
-	e := s.entry(&req, ActionAudit, profiles, d, audit.Allowed, nil)
-	e.Reason = auditQueryReason(q)
-	es, err := s.audit.RecordAll(ctx, []audit.Entry{e})
+	// Audited before it is answered: the DPO's question is itself
+	// something the log must show.
+	g, err := s.Guard(ctx, &req, Act{Action: ActionAudit, Named: named, Reason: auditQueryReason(q), StaffOnly: true}, nil)
 	if err != nil {
-		return nil, Grant{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, g, err
 	}
 	out, err := s.store.AuditEntries(ctx, q)
 	if err != nil {
@@ -333,7 +284,7 @@ func (s *Service) AuditLog(ctx context.Context, req Request, q audit.Query) ([]a
 	if out == nil {
 		out = []audit.Entry{}
 	}
-	return out, grant(&req, d, nil, es[0]), nil
+	return out, g, nil
 }
 
 // auditQueryReason describes a DPO's query in its own audit entry: which

@@ -152,8 +152,8 @@ func BenchmarkReadProfile(b *testing.B) {
 
 	serve := func(dec access.Decider, rec access.Recorder) string {
 		srv := httpapi.New(httpapi.Config{
-			Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Tokens: db, Sources: db, Importer: im,
-			Registry: prometheus.NewRegistry(), Reviews: db, Resolver: res,
+			Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Tokens: auth.NewTokens(db, 0), Importer: im,
+			Registry: prometheus.NewRegistry(), Resolver: res,
 			Access: access.New(access.Config{Store: db, Vault: v, Policy: dec, Audit: rec, Resolver: res}),
 		})
 		ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -60,7 +60,7 @@ func (s *Server) customer(c *fiber.Ctx) error {
 		return err
 	}
 	c.Locals(localPrincipal, cs.Principal())
-	rec, prof, err := s.access.Link(c.UserContext(), s.customers, s.importer, cs)
+	rec, prof, err := s.access.Link(c.UserContext(), cs)
 	if errors.Is(err, access.ErrErasedAccount) && c.Method() == fiber.MethodGet && strings.HasPrefix(c.Path(), "/v1/me/requests") {
 		// Erased, they still follow their requests: the erasure itself
 		// above all. Nothing of them is read or recreated.
@@ -73,7 +73,7 @@ func (s *Server) customer(c *fiber.Ctx) error {
 	c.Locals(localSession, cs)
 	c.Locals(localSubject, subject{record: rec, profile: prof, evidence: s.access.Evidence(cs)})
 	if c.Get("Sec-GPC") == "1" {
-		n, err := s.access.HonourGPC(c.UserContext(), customerRequest(c), prof, s.consents, s.evidence(c, cs, "Sec-GPC: 1"))
+		n, err := s.access.HonourGPC(c.UserContext(), customerRequest(c), prof, s.evidence(c, cs, "Sec-GPC: 1"))
 		if err != nil {
 			return err
 		}
@@ -139,7 +139,7 @@ func (s *Server) getMyRecords(c *fiber.Ctx) error {
 
 func (s *Server) getMyConsents(c *fiber.Ctx) error {
 	req := customerRequest(c)
-	o, err := s.access.Consents(c.UserContext(), req, req.Subject, s.consents)
+	o, err := s.access.Consents(c.UserContext(), req, req.Subject)
 	if err != nil {
 		return err
 	}
@@ -171,7 +171,7 @@ func (s *Server) putMyConsent(c *fiber.Ctx) error {
 	cs, _ := c.Locals(localSession).(auth.CustomerSession)
 	st := access.Statement{Purpose: strings.Clone(c.Params("purpose")), State: body.State, NoticeVersion: body.NoticeVersion,
 		Evidence: s.evidence(c, cs, "")}
-	e, err := s.access.RecordConsent(c.UserContext(), req, req.Subject, st, s.consents)
+	e, err := s.access.RecordConsent(c.UserContext(), req, req.Subject, st)
 	if err != nil {
 		return err
 	}
@@ -207,7 +207,7 @@ func (s *Server) postProfileConsent(c *fiber.Ctx) error {
 	if body.RecordID != nil {
 		st.Record = *body.RecordID
 	}
-	e, err := s.access.RecordConsent(c.UserContext(), accessRequest(c), id, st, s.consents)
+	e, err := s.access.RecordConsent(c.UserContext(), accessRequest(c), id, st)
 	if err != nil {
 		return err
 	}
@@ -219,7 +219,7 @@ func (s *Server) getProfileConsents(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	o, err := s.access.Consents(c.UserContext(), accessRequest(c), id, s.consents)
+	o, err := s.access.Consents(c.UserContext(), accessRequest(c), id)
 	if err != nil {
 		return err
 	}
@@ -231,7 +231,7 @@ func (s *Server) getConsentProof(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.access.ConsentProof(c.UserContext(), accessRequest(c), id, s.consents)
+	p, err := s.access.ConsentProof(c.UserContext(), accessRequest(c), id)
 	if err != nil {
 		return err
 	}
@@ -245,7 +245,7 @@ type purposeList struct {
 // getPurposes lists the catalogue: what personal data may be used for is
 // no secret, and holds no personal data.
 func (s *Server) getPurposes(c *fiber.Ctx) error {
-	ps, err := s.catalogue.Purposes(c.UserContext())
+	ps, err := s.access.Purposes(c.UserContext())
 	if err != nil {
 		return err
 	}
@@ -257,7 +257,7 @@ func (s *Server) postPurpose(c *fiber.Ctx) error {
 	if err := decodeBody(c, &body); err != nil {
 		return err
 	}
-	p, err := s.access.SavePurpose(c.UserContext(), accessRequest(c), s.catalogue, body, true)
+	p, err := s.access.SavePurpose(c.UserContext(), accessRequest(c), body, true)
 	if err != nil {
 		return err
 	}
@@ -274,7 +274,7 @@ func (s *Server) putPurpose(c *fiber.Ctx) error {
 		return problem(fiber.StatusBadRequest, "invalid-request", "Invalid request", "id: the body names another purpose than the path")
 	}
 	body.ID = id
-	p, err := s.access.SavePurpose(c.UserContext(), accessRequest(c), s.catalogue, body, false)
+	p, err := s.access.SavePurpose(c.UserContext(), accessRequest(c), body, false)
 	if err != nil {
 		return err
 	}
@@ -287,12 +287,12 @@ type noticeList struct {
 
 func (s *Server) getNotices(c *fiber.Ctx) error {
 	id := c.Params("id")
-	ns, err := s.catalogue.Notices(c.UserContext(), id)
+	ns, err := s.access.Notices(c.UserContext(), id)
 	if err != nil {
 		return err
 	}
 	if len(ns) == 0 {
-		ps, err := s.catalogue.Purposes(c.UserContext())
+		ps, err := s.access.Purposes(c.UserContext())
 		if err != nil {
 			return err
 		}
@@ -324,7 +324,7 @@ func (s *Server) postNotice(c *fiber.Ctx) error {
 	if body.EffectiveAt != nil {
 		at = *body.EffectiveAt
 	}
-	n, err := s.access.PublishNotice(c.UserContext(), accessRequest(c), s.catalogue, strings.Clone(c.Params("id")), body.Text, at)
+	n, err := s.access.PublishNotice(c.UserContext(), accessRequest(c), strings.Clone(c.Params("id")), body.Text, at)
 	if err != nil {
 		return err
 	}
@@ -341,7 +341,7 @@ func (s *Server) getConflicts(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	cs, g, err := s.access.Conflicts(c.UserContext(), accessRequest(c), s.catalogue, limit)
+	cs, g, err := s.access.Conflicts(c.UserContext(), accessRequest(c), limit)
 	if err != nil {
 		return err
 	}

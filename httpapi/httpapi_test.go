@@ -21,19 +21,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cdp-project/cdp/access"
+	"github.com/cdp-project/cdp/app"
 	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/httpapi"
 	"github.com/cdp-project/cdp/identity"
-	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/internal/kratostest"
 	"github.com/cdp-project/cdp/jobs"
 	"github.com/cdp-project/cdp/kratos"
 	"github.com/cdp-project/cdp/policy"
 	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/postgres/pgtest"
-	"github.com/cdp-project/cdp/resolver"
 	"github.com/cdp-project/cdp/vault"
 	"github.com/cdp-project/cdp/webhook"
 )
@@ -77,8 +75,8 @@ func newEnv(t *testing.T, ready ...httpapi.Check) *env {
 	return newEnvWith(t, nil, ready...)
 }
 
-// newEnvWith is newEnv with the server's configuration adjusted.
-func newEnvWith(t *testing.T, configure func(*httpapi.Config), ready ...httpapi.Check) *env {
+// newEnvWith is newEnv with the application's configuration adjusted.
+func newEnvWith(t *testing.T, configure func(*app.Config), ready ...httpapi.Check) *env {
 	t.Helper()
 	return buildEnv(t, configure, false, ready...)
 }
@@ -91,7 +89,7 @@ func newEnvDeletingAccounts(t *testing.T) *env {
 	return buildEnv(t, nil, true)
 }
 
-func buildEnv(t *testing.T, configure func(*httpapi.Config), deleteAccounts bool, ready ...httpapi.Check) *env {
+func buildEnv(t *testing.T, configure func(*app.Config), deleteAccounts bool, ready ...httpapi.Check) *env {
 	t.Helper()
 	db, _, owner := pgtest.NewAppStore(t)
 	ctx := context.Background()
@@ -139,8 +137,6 @@ func buildEnv(t *testing.T, configure func(*httpapi.Config), deleteAccounts bool
 	}
 	pub, signer, _ := ed25519.GenerateKey(rand.Reader)
 	e.vault, e.pub = v, pub
-	e.audit = audit.NewWriter(db, audit.WriterOptions{Key: signer})
-	res := &resolver.Resolver{Store: db, Vault: v}
 	e.kratos = kratostest.Start(t)
 	sessions, err := kratos.New(e.kratos.PublicURL)
 	if err != nil {
@@ -149,47 +145,37 @@ func buildEnv(t *testing.T, configure func(*httpapi.Config), deleteAccounts bool
 	if ready == nil {
 		ready = []httpapi.Check{{Name: "database", Check: db.Ping}}
 	}
-	var accounts access.Accounts
+	acfg := app.Config{
+		DB: db, Vault: v, Policy: pol, AuditKey: signer, Normalizer: identity.Normalizer{DefaultRegion: "GB"},
+		Sender: webhook.NewClient(webhook.Options{AllowLocal: true}),
+		Jobs: jobs.Options{RetentionEvery: time.Second, SweepEvery: time.Hour,
+			Log: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))},
+	}
 	if deleteAccounts {
-		if accounts, err = kratos.NewAdmin(e.kratos.AdminURL); err != nil {
+		if acfg.Accounts, err = kratos.NewAdmin(e.kratos.AdminURL); err != nil {
 			t.Fatal(err)
 		}
 	}
-	svc := access.New(access.Config{Store: db, Vault: v, Policy: pol, Audit: e.audit, Resolver: res, Accounts: accounts})
-	importer := ingest.Importer{Vault: v, Store: db, Normalizer: identity.Normalizer{DefaultRegion: "GB"}}
-	runner, err := jobs.ForService(db.Pool(), svc, db, importer, webhook.NewClient(webhook.Options{AllowLocal: true}), jobs.Options{RetentionEvery: time.Second,
-		Log: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), SweepEvery: time.Hour})
+	if configure != nil {
+		configure(&acfg)
+	}
+	a, err := app.New(acfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := runner.Start(context.Background()); err != nil {
+	e.audit = a.Audit
+	if err := a.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { runner.Stop(context.Background()) })
-	cfg := httpapi.Config{
+	t.Cleanup(func() { a.Stop(context.Background()) })
+	cfg := a.HTTP(httpapi.Config{
 		Log:      slog.New(slog.NewJSONHandler(e.logs, nil)),
-		Tokens:   db,
-		Sources:  db,
-		Importer: importer,
 		Registry: prometheus.NewRegistry(),
 		Ready:    ready,
 		// A small limit to test oversized bodies.
 		MaxBodyBytes: 64 << 10,
-		Access:       svc,
-		Requests:     db,
-		Notices:      db,
-		Suppressions: db,
-		Queue:        runner,
-		Reviews:      db,
-		Resolver:     res,
 		Sessions:     sessions,
-		Customers:    db,
-		Consents:     db,
-		Catalogue:    db,
-	}
-	if configure != nil {
-		configure(&cfg)
-	}
+	})
 	e.srv = httpapi.New(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/kratos"
+	"github.com/cdp-project/cdp/requests"
 	"github.com/cdp-project/cdp/resolver"
 )
 
@@ -57,7 +58,7 @@ var errorTable = []struct {
 		"the access could not be decided or audited, so nothing was returned; try again later"},
 	{access.ErrPurpose, fiber.StatusBadRequest, "invalid-purpose", "Missing or unknown purpose", ""},
 	{access.ErrGone, fiber.StatusGone, "erased", "Erased", ""},
-	{access.ErrExportExpired, fiber.StatusGone, "export-expired", "Export expired", ""},
+	{requests.ErrExportExpired, fiber.StatusGone, "export-expired", "Export expired", ""},
 	{access.ErrNotFound, fiber.StatusNotFound, "not-found", "Not found", ""},
 	{dsr.ErrStepUp, fiber.StatusForbidden, "step-up-required", "Second factor required", ""},
 	{dsr.ErrTransition, fiber.StatusConflict, "invalid-transition", "Not allowed in the request's state", ""},

@@ -281,7 +281,7 @@ func (s *Server) decideReview(c *fiber.Ctx) error {
 	default:
 		return problem(fiber.StatusBadRequest, "invalid-request", "Invalid request", `decision: want "match" or "distinct"`)
 	}
-	rep, err := s.access.Decide(c.UserContext(), accessRequest(c), s.reviews, pair, same, body.Reason)
+	rep, err := s.access.Settle(c.UserContext(), accessRequest(c), pair, same, body.Reason)
 	if err != nil {
 		return err
 	}

@@ -149,7 +149,7 @@ func (s *Server) postRecords(c *fiber.Ctx) error {
 // checkSources fails the request when a record names a source that is not
 // registered (422) or belongs to another department (403).
 func (s *Server) checkSources(c *fiber.Ctx, department string, inputs []ingest.Input) error {
-	sources, err := s.sources.Sources(c.UserContext())
+	sources, err := s.access.Sources(c.UserContext())
 	if err != nil {
 		return err
 	}

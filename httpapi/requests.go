@@ -10,6 +10,7 @@ import (
 	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/dsr"
+	"github.com/cdp-project/cdp/requests"
 )
 
 type requestList struct {
@@ -26,11 +27,11 @@ func requestParam(c *fiber.Ctx) (uuid.UUID, error) {
 
 // postRequest takes a request the DPO received on a person's behalf.
 func (s *Server) postRequest(c *fiber.Ctx) error {
-	var body access.Intake
+	var body requests.Intake
 	if err := decodeBody(c, &body); err != nil {
 		return err
 	}
-	v, err := s.access.NewRequest(c.UserContext(), accessRequest(c), s.requests, body)
+	v, err := s.requests.NewRequest(c.UserContext(), accessRequest(c), body)
 	if err != nil {
 		return err
 	}
@@ -70,7 +71,7 @@ func (s *Server) listRequests(c *fiber.Ctx) error {
 	if f.Limit, err = queryInt(c, "limit", 100, 1, 1000); err != nil {
 		return err
 	}
-	rs, err := s.access.ListRequests(c.UserContext(), accessRequest(c), s.requests, f)
+	rs, err := s.requests.ListRequests(c.UserContext(), accessRequest(c), f)
 	if err != nil {
 		return err
 	}
@@ -82,7 +83,7 @@ func (s *Server) getRequest(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	v, err := s.access.GetRequest(c.UserContext(), accessRequest(c), s.requests, id)
+	v, err := s.requests.GetRequest(c.UserContext(), accessRequest(c), id)
 	if err != nil {
 		return err
 	}
@@ -95,14 +96,14 @@ func (s *Server) decideRequest(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var body access.Decision
+	var body requests.Step
 	if len(c.Body()) > 0 {
 		if err := decodeBody(c, &body); err != nil {
 			return err
 		}
 	}
 	body.Action = strings.Clone(c.Params("action"))
-	v, err := s.access.DecideRequest(c.UserContext(), accessRequest(c), s.requests, s.queue, id, body)
+	v, err := s.requests.Take(c.UserContext(), accessRequest(c), id, body)
 	if err != nil {
 		return err
 	}
@@ -124,7 +125,7 @@ func (s *Server) getExport(c *fiber.Ctx) error {
 	if format != "json" && format != "csv" {
 		return problem(fiber.StatusBadRequest, "invalid-request", "Invalid request", "format: want json or csv")
 	}
-	x, err := s.access.DownloadExport(c.UserContext(), req, s.requests, s.consents, id)
+	x, err := s.requests.DownloadExport(c.UserContext(), req, id)
 	if err != nil {
 		return err
 	}
@@ -142,7 +143,7 @@ func (s *Server) getExport(c *fiber.Ctx) error {
 // postMyRequest takes a customer's own request; their session verified
 // who they are.
 func (s *Server) postMyRequest(c *fiber.Ctx) error {
-	var body access.Intake
+	var body requests.Intake
 	if err := decodeBody(c, &body); err != nil {
 		return err
 	}
@@ -151,7 +152,7 @@ func (s *Server) postMyRequest(c *fiber.Ctx) error {
 			"a customer's request is about themselves: send type (and purposes for an objection) only")
 	}
 	cs, _ := c.Locals(localSession).(auth.CustomerSession)
-	v, err := s.access.NewMyRequest(c.UserContext(), customerRequest(c), s.requests, s.queue, body, cs, s.stepUp)
+	v, err := s.requests.NewMyRequest(c.UserContext(), customerRequest(c), body, cs)
 	if err != nil {
 		return err
 	}
@@ -160,7 +161,7 @@ func (s *Server) postMyRequest(c *fiber.Ctx) error {
 
 func (s *Server) listMyRequests(c *fiber.Ctx) error {
 	cs, _ := c.Locals(localSession).(auth.CustomerSession)
-	rs, err := s.access.ListMyRequests(c.UserContext(), s.requests, cs.IdentityID)
+	rs, err := s.requests.ListMyRequests(c.UserContext(), cs.IdentityID)
 	if err != nil {
 		return err
 	}
@@ -172,7 +173,7 @@ func (s *Server) getMyRequest(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	v, err := s.access.GetMyRequest(c.UserContext(), customerRequest(c), s.requests, id)
+	v, err := s.requests.GetMyRequest(c.UserContext(), customerRequest(c), id)
 	if err != nil {
 		return err
 	}
@@ -185,7 +186,7 @@ func (s *Server) ackNotice(c *fiber.Ctx) error {
 	if err != nil {
 		return problem(fiber.StatusNotFound, "not-found", "Not found", "no such notice")
 	}
-	if err := s.access.AcknowledgeNotice(c.UserContext(), accessRequest(c), s.notices, s.queue, id); err != nil {
+	if err := s.requests.AcknowledgeNotice(c.UserContext(), accessRequest(c), id); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -194,11 +195,11 @@ func (s *Server) ackNotice(c *fiber.Ctx) error {
 // liftSuppression lifts the suppression of an erased person's identifier
 // (the DPO, with the new lawful basis as the reason).
 func (s *Server) liftSuppression(c *fiber.Ctx) error {
-	var body access.Lift
+	var body requests.Lift
 	if err := decodeBody(c, &body); err != nil {
 		return err
 	}
-	if err := s.access.LiftSuppression(c.UserContext(), accessRequest(c), s.suppress, body); err != nil {
+	if err := s.requests.LiftSuppression(c.UserContext(), accessRequest(c), body); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cdp-project/cdp/access"
+	"github.com/cdp-project/cdp/app"
 	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/dsr"
@@ -21,19 +22,13 @@ import (
 	"github.com/cdp-project/cdp/policy"
 	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/postgres/pgtest"
+	"github.com/cdp-project/cdp/requests"
 	"github.com/cdp-project/cdp/resolver"
 )
 
-// noQueue stands in for the job runner: the benchmarks run requests
-// directly, and no recipients are registered.
-type noQueue struct{}
-
-func (noQueue) Enqueue(context.Context, uuid.UUID) error { return nil }
-func (noQueue) Notify(context.Context, uuid.UUID) error  { return nil }
-
 type requestBench struct {
 	db     *postgres.DB
-	svc    *access.Service
+	svc    *requests.Service
 	im     ingest.Importer
 	res    *resolver.Resolver
 	writer *audit.Writer
@@ -54,12 +49,14 @@ func newRequestBench(b *testing.B) *requestBench {
 		b.Fatal(err)
 	}
 	_, signer, _ := ed25519.GenerateKey(rand.Reader)
-	w := audit.NewWriter(db, audit.WriterOptions{Key: signer})
-	b.Cleanup(w.Close)
-	res := &resolver.Resolver{Store: db, Vault: v}
-	return &requestBench{db: db, res: res, writer: w,
-		im:  ingest.Importer{Vault: v, Store: db, Normalizer: identity.Normalizer{DefaultRegion: "GB"}, Actor: "bench"},
-		svc: access.New(access.Config{Store: db, Vault: v, Policy: pol, Audit: w, Resolver: res})}
+	a, err := app.New(app.Config{DB: db, Vault: v, Policy: pol, AuditKey: signer, Normalizer: identity.Normalizer{DefaultRegion: "GB"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(a.Close)
+	im := a.Importer
+	im.Actor = "bench"
+	return &requestBench{db: db, res: a.Resolver, writer: a.Audit, im: im, svc: a.Requests}
 }
 
 // person imports one person's records, spread over the four departments,
@@ -100,12 +97,12 @@ func (rb *requestBench) person(b *testing.B, n, records int) uuid.UUID {
 func (rb *requestBench) approved(b *testing.B, typ dsr.Type, profile uuid.UUID) uuid.UUID {
 	b.Helper()
 	dpo := access.Request{Principal: auth.Principal{Kind: auth.Staff, ID: "dpo", Department: "legal", Roles: []auth.Role{auth.RoleDPO}}}
-	v, err := rb.svc.NewRequest(context.Background(), dpo, rb.db, access.Intake{Type: typ, Profile: profile,
+	v, err := rb.svc.NewRequest(context.Background(), dpo, requests.Intake{Type: typ, Profile: profile,
 		Verification: map[string]string{"method": "bench"}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := rb.svc.DecideRequest(context.Background(), dpo, rb.db, noQueue{}, v.ID, access.Decision{Action: "approve"}); err != nil {
+	if _, err := rb.svc.Take(context.Background(), dpo, v.ID, requests.Step{Action: "approve"}); err != nil {
 		b.Fatal(err)
 	}
 	return v.ID
@@ -131,7 +128,7 @@ func BenchmarkErasure(b *testing.B) {
 			p := rb.person(b, i*people+n, 50)
 			id := rb.approved(b, dsr.Erasure, p)
 			start := time.Now()
-			if err := rb.svc.Execute(ctx, rb.db, rb.db, rb.db, noQueue{}, rb.im, id); err != nil {
+			if err := rb.svc.Execute(ctx, id); err != nil {
 				b.Fatal(err)
 			}
 			ds = append(ds, time.Since(start))
@@ -166,7 +163,7 @@ func BenchmarkAccessExport(b *testing.B) {
 		}
 	}
 	id := rb.approved(b, dsr.Access, p)
-	if err := rb.svc.Execute(ctx, rb.db, rb.db, rb.db, noQueue{}, rb.im, id); err != nil {
+	if err := rb.svc.Execute(ctx, id); err != nil {
 		b.Fatal(err)
 	}
 	dpo := access.Request{Principal: auth.Principal{Kind: auth.Staff, ID: "dpo", Department: "legal", Roles: []auth.Role{auth.RoleDPO}}}
@@ -174,7 +171,7 @@ func BenchmarkAccessExport(b *testing.B) {
 		var ds []time.Duration
 		for n := 0; n < 20; n++ {
 			start := time.Now()
-			x, err := rb.svc.DownloadExport(ctx, dpo, rb.db, rb.db, id)
+			x, err := rb.svc.DownloadExport(ctx, dpo, id)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -16,12 +16,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"github.com/cdp-project/cdp/access"
+	"github.com/cdp-project/cdp/app"
 	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/dsr"
-	"github.com/cdp-project/cdp/httpapi"
 	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/postgres/pgtest"
+	"github.com/cdp-project/cdp/requests"
 	"github.com/cdp-project/cdp/vault"
 	"github.com/cdp-project/cdp/webhook"
 )
@@ -578,9 +578,8 @@ func (e *env) recipient(name, dept string, sources []string, events ...string) *
 		w.WriteHeader(box.status)
 	}))
 	e.t.Cleanup(srv.Close)
-	svc := access.New(access.Config{Vault: e.vault})
 	r := postgres.SealedRecipient{Recipient: dsr.Recipient{ID: uuid.New(), Name: name, Department: dept, URL: srv.URL, Sources: sources, Events: events}}
-	if r.KEK, r.Wrapped, r.Secret, err = svc.SealSecret(r.ID, []byte(secret)); err != nil {
+	if r.KEK, r.Wrapped, r.Secret, err = requests.SealSecret(e.vault, r.ID, []byte(secret)); err != nil {
 		e.t.Fatal(err)
 	}
 	if err := e.db.AddRecipient(context.Background(), r); err != nil {
@@ -795,7 +794,7 @@ func TestRetentionErasesExpiredRecords(t *testing.T) {
 // not ask for erasure or an export; other requests are fine.
 func TestStepUpForErasureAndExports(t *testing.T) {
 	t.Parallel()
-	e := newEnvWith(t, func(c *httpapi.Config) { c.StepUp = true })
+	e := newEnvWith(t, func(c *app.Config) { c.StepUp = true })
 	e.seed()
 	me := e.customer(person["email"])
 	for _, typ := range []string{"erasure", "access", "portability"} {

@@ -12,11 +12,11 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/postgres/pgtest"
+	"github.com/cdp-project/cdp/requests"
 	"github.com/cdp-project/cdp/resolver"
 	"github.com/cdp-project/cdp/webhook"
 )
@@ -559,7 +559,7 @@ func TestRotatedSecretSignsBesideTheNewOne(t *testing.T) {
 	var next string
 	if err := e.db.RotateRecipientSecret(context.Background(), "sales-crm", time.Hour, func(id uuid.UUID, kek int32, wrapped []byte) ([]byte, error) {
 		next = webhook.NewSecret()
-		return access.New(access.Config{Vault: e.vault}).SealNextSecret(id, kek, wrapped, []byte(next))
+		return requests.SealNextSecret(e.vault, id, kek, wrapped, []byte(next))
 	}); err != nil {
 		t.Fatal(err)
 	}

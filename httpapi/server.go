@@ -21,23 +21,13 @@ import (
 
 	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/auth"
-	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
+	"github.com/cdp-project/cdp/requests"
 	"github.com/cdp-project/cdp/resolver"
 )
 
 //go:embed openapi.yaml
 var openapiYAML []byte
-
-// TokenStore finds stored API tokens by id.
-type TokenStore interface {
-	Token(ctx context.Context, id string) (auth.Token, error)
-}
-
-// SourceStore lists the registered sources.
-type SourceStore interface {
-	Sources(ctx context.Context) ([]identity.Source, error)
-}
 
 // Check is one readiness check: it returns nil when its part is ready.
 type Check struct {
@@ -45,12 +35,12 @@ type Check struct {
 	Check func(ctx context.Context) error
 }
 
-// Config holds what the server is built from. Every field is required
-// unless marked optional.
+// Config holds what the server is built from: services, never stores.
+// Every field is required unless marked optional.
 type Config struct {
-	Log     *slog.Logger
-	Tokens  TokenStore
-	Sources SourceStore
+	Log *slog.Logger
+	// Tokens authenticates API tokens.
+	Tokens *auth.Tokens
 	// Importer is the template of the import pipeline; each request runs a
 	// copy with its own actor.
 	Importer ingest.Importer
@@ -63,39 +53,20 @@ type Config struct {
 	// MaxBatchRecords bounds the records of one ingest request (default 10000).
 	MaxBatchRecords int
 	// Access is the read path: every route that returns personal data, and
-	// the steward and audit routes, go through it.
+	// the steward, consent, catalogue and audit routes, go through it.
 	Access *access.Service
-	// Reviews finds review pairs for steward decisions.
-	Reviews access.ReviewStore
+	// Requests is the data-subject request service.
+	Requests *requests.Service
 	// Resolver links ingested records before the ingest request answers.
 	Resolver Resolver
 	// Sessions checks customers' Ory Kratos sessions (optional: without
 	// it, /v1/me answers 503).
 	Sessions SessionChecker
-	// Customers links customers' identities to their profiles.
-	Customers access.CustomerStore
-	// Consents and Catalogue keep consent events, purposes and notices.
-	Consents  access.ConsentStore
-	Catalogue access.CatalogueStore
-	// Requests keeps data-subject requests; Queue runs approved ones;
-	// Notices records recipients' acknowledgements.
-	Requests access.RequestStore
-	Notices  access.NoticeAcker
-	// Suppressions lifts the suppression of erased people's identifiers.
-	Suppressions access.Suppressions
-	Queue        access.Queue
-	// StepUp requires customers to log in with a second factor (AAL2)
-	// for erasure and export requests.
-	StepUp bool
-	// TokenCacheTTL is how long a token read from the store is trusted
-	// before it is read again: the longest a revocation may take to act
-	// (default 5s; negative: read on every request).
-	TokenCacheTTL time.Duration
 }
 
-// Resolver resolves just-written records against the existing profiles.
+// Resolver links just-written records into profiles (resolver.Resolver).
 type Resolver interface {
-	// Link resolves the records a write created or changed, and those it
+	// Link links the records a write created or changed, and those it
 	// found unchanged but in no profile.
 	Link(ctx context.Context, actor string, changed, unchanged []uuid.UUID) (*resolver.Report, error)
 }
@@ -104,26 +75,16 @@ type Resolver interface {
 type Server struct {
 	app        *fiber.App
 	log        *slog.Logger
-	tokens     TokenStore
-	sources    SourceStore
+	tokens     *auth.Tokens
 	importer   ingest.Importer
 	ready      []Check
 	maxBody    int
 	maxRecords int
 	metrics    *metrics
 	access     *access.Service
-	reviews    access.ReviewStore
+	requests   *requests.Service
 	resolver   Resolver
-	tokenCache *tokenCache
 	sessions   SessionChecker
-	customers  access.CustomerStore
-	consents   access.ConsentStore
-	catalogue  access.CatalogueStore
-	requests   access.RequestStore
-	notices    access.NoticeAcker
-	suppress   access.Suppressions
-	queue      access.Queue
-	stepUp     bool
 }
 
 // New builds the server and its routes.
@@ -131,28 +92,15 @@ func New(cfg Config) *Server {
 	s := &Server{
 		log:        cfg.Log,
 		tokens:     cfg.Tokens,
-		sources:    cfg.Sources,
 		importer:   cfg.Importer,
 		ready:      cfg.Ready,
 		maxBody:    cfg.MaxBodyBytes,
 		maxRecords: cfg.MaxBatchRecords,
 		metrics:    newMetrics(cfg.Registry),
 		access:     cfg.Access,
-		reviews:    cfg.Reviews,
-		resolver:   cfg.Resolver,
-		tokenCache: &tokenCache{ttl: cfg.TokenCacheTTL, m: map[string]cachedToken{}},
-		sessions:   cfg.Sessions,
-		customers:  cfg.Customers,
-		consents:   cfg.Consents,
-		catalogue:  cfg.Catalogue,
 		requests:   cfg.Requests,
-		notices:    cfg.Notices,
-		suppress:   cfg.Suppressions,
-		queue:      cfg.Queue,
-		stepUp:     cfg.StepUp,
-	}
-	if cfg.TokenCacheTTL == 0 {
-		s.tokenCache.ttl = 5 * time.Second
+		resolver:   cfg.Resolver,
+		sessions:   cfg.Sessions,
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = 16 << 20

@@ -1,4 +1,5 @@
-// Package jobs runs data-subject requests as durable jobs in PostgreSQL,
+// Package jobs runs data-subject requests (requests.Service) as durable
+// jobs in PostgreSQL,
 // with River (github.com/riverqueue/river): an approved request becomes a
 // job that is retried with backoff until it is done, and a job whose
 // process died (a crash, a kill) is rescued and run again by whichever
@@ -19,9 +20,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/dsr"
-	"github.com/cdp-project/cdp/ingest"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -94,34 +93,34 @@ type Options struct {
 // Runner runs request jobs.
 type Runner struct {
 	client *river.Client[pgx.Tx]
+	work   Work
 }
 
-// Handlers are what the jobs do.
-type Handlers struct {
-	// Request carries out one request, idempotently. An error wrapping
-	// Permanent is not retried.
-	Request func(ctx context.Context, id uuid.UUID) error
-	// Failed closes a request whose job gave up: a permanent error, or
-	// the last attempt failed.
-	Failed func(ctx context.Context, id uuid.UUID, cause error) error
-	// Permanent marks the errors not worth retrying.
-	Permanent error
-	// Notice delivers one notice.
-	Notice func(ctx context.Context, id uuid.UUID) error
+// Work is what the jobs do (requests.Service): every method is
+// idempotent, run again after a crash it finishes what is left.
+type Work interface {
+	// Execute carries out one approved request. An error wrapping
+	// dsr.ErrCannot is not retried.
+	Execute(ctx context.Context, id uuid.UUID) error
+	// Fail closes a request whose job gave up: a permanent error, or the
+	// last attempt failed.
+	Fail(ctx context.Context, id uuid.UUID, cause error) error
+	// Deliver delivers one notice.
+	Deliver(ctx context.Context, id uuid.UUID) error
 	// OpenRequests and PendingNotices list what should have a job, for
 	// the sweep.
-	OpenRequests   func(ctx context.Context) ([]uuid.UUID, error)
-	PendingNotices func(ctx context.Context) ([]uuid.UUID, error)
-	// Retention files erasures of records whose retention expired (nil:
-	// none).
-	Retention func(ctx context.Context) (int, error)
-	// Orphans links records a crash left in no profile, on every sweep
-	// (nil: none).
-	Orphans func(ctx context.Context) (int, error)
+	OpenRequests(ctx context.Context) ([]uuid.UUID, error)
+	PendingNotices(ctx context.Context) ([]uuid.UUID, error)
+	// SweepRetention files erasures of records whose retention expired.
+	SweepRetention(ctx context.Context) (int, error)
+	// LinkOrphans links records a crash left in no profile, on every
+	// sweep.
+	LinkOrphans(ctx context.Context) (int, error)
 }
 
-// New builds a runner.
-func New(pool *pgxpool.Pool, h Handlers, o Options) (*Runner, error) {
+// New builds a runner: a queue at once (Enqueue, Notify), which runs
+// jobs once started with the work to do.
+func New(pool *pgxpool.Pool, o Options) (*Runner, error) {
 	if o.Workers <= 0 {
 		o.Workers = 4
 	}
@@ -144,16 +143,16 @@ func New(pool *pgxpool.Pool, h Handlers, o Options) (*Runner, error) {
 	}
 	log := o.Log
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[RequestArgs]) error {
-		err := h.Request(ctx, j.Args.Request)
+		err := r.work.Execute(ctx, j.Args.Request)
 		if err == nil {
 			return nil
 		}
 		// Retried with backoff; the error names ids, never values.
 		log.Warn("request job failed", slog.String("request", j.Args.Request.String()),
 			slog.Int("attempt", j.Attempt), slog.String("error", err.Error()))
-		permanent := h.Permanent != nil && errors.Is(err, h.Permanent)
-		if (permanent || j.Attempt >= j.MaxAttempts) && h.Failed != nil {
-			if ferr := h.Failed(ctx, j.Args.Request, err); ferr != nil {
+		permanent := errors.Is(err, dsr.ErrCannot)
+		if permanent || j.Attempt >= j.MaxAttempts {
+			if ferr := r.work.Fail(ctx, j.Args.Request, err); ferr != nil {
 				return ferr // try again: the request must not stay open silently
 			}
 		}
@@ -163,7 +162,7 @@ func New(pool *pgxpool.Pool, h Handlers, o Options) (*Runner, error) {
 		return err
 	}))
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[NoticeArgs]) error {
-		err := h.Notice(ctx, j.Args.Notice)
+		err := r.work.Deliver(ctx, j.Args.Notice)
 		if err != nil {
 			log.Info("notice not delivered yet", slog.String("notice", j.Args.Notice.String()),
 				slog.Int("attempt", j.Attempt), slog.String("error", err.Error()))
@@ -172,28 +171,24 @@ func New(pool *pgxpool.Pool, h Handlers, o Options) (*Runner, error) {
 	}))
 	periodic := []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(o.SweepEvery),
 		func() (river.JobArgs, *river.InsertOpts) { return sweepArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true})}
-	if h.Retention != nil {
-		river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[retentionArgs]) error {
-			n, err := h.Retention(ctx)
-			if n > 0 {
-				log.Info("retention: erasures filed", slog.Int("requests", n))
-			}
-			return err
-		}))
-		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(o.RetentionEvery),
-			func() (river.JobArgs, *river.InsertOpts) { return retentionArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
-	}
-	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[sweepArgs]) error {
-		if h.Orphans != nil {
-			n, err := h.Orphans(ctx)
-			if n > 0 {
-				log.Info("records left unlinked by an earlier process linked", slog.Int("records", n))
-			}
-			if err != nil {
-				return err
-			}
+	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[retentionArgs]) error {
+		n, err := r.work.SweepRetention(ctx)
+		if n > 0 {
+			log.Info("retention: erasures filed", slog.Int("requests", n))
 		}
-		ids, err := h.OpenRequests(ctx)
+		return err
+	}))
+	periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(o.RetentionEvery),
+		func() (river.JobArgs, *river.InsertOpts) { return retentionArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
+	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[sweepArgs]) error {
+		n, err := r.work.LinkOrphans(ctx)
+		if n > 0 {
+			log.Info("records left unlinked by an earlier process linked", slog.Int("records", n))
+		}
+		if err != nil {
+			return err
+		}
+		ids, err := r.work.OpenRequests(ctx)
 		if err != nil {
 			return err
 		}
@@ -202,7 +197,7 @@ func New(pool *pgxpool.Pool, h Handlers, o Options) (*Runner, error) {
 				return err
 			}
 		}
-		if ids, err = h.PendingNotices(ctx); err != nil {
+		if ids, err = r.work.PendingNotices(ctx); err != nil {
 			return err
 		}
 		for _, id := range ids {
@@ -229,8 +224,11 @@ func New(pool *pgxpool.Pool, h Handlers, o Options) (*Runner, error) {
 	return r, nil
 }
 
-// Start starts working jobs until Stop.
-func (r *Runner) Start(ctx context.Context) error { return r.client.Start(ctx) }
+// Start starts doing work's jobs until Stop.
+func (r *Runner) Start(ctx context.Context, work Work) error {
+	r.work = work
+	return r.client.Start(ctx)
+}
 
 // Stop waits for running jobs to finish, and cancels those still running
 // a little before ctx ends (a fifth of the time left, at most five
@@ -274,37 +272,6 @@ func (r *Runner) Enqueue(ctx context.Context, id uuid.UUID) error {
 		}
 	}
 	return nil
-}
-
-// Store is everything the request jobs read and write.
-type Store interface {
-	access.RequestStore
-	access.Executor
-	access.ConsentStore
-	access.NoticeStore
-	access.RetentionStore
-	OpenRequestIDs(ctx context.Context) ([]uuid.UUID, error)
-	PendingNoticeIDs(ctx context.Context) ([]uuid.UUID, error)
-}
-
-// ForService builds the runner of a read path's requests: it carries them
-// out with svc on store, enters rectifications with im and delivers
-// notices with send.
-func ForService(pool *pgxpool.Pool, svc *access.Service, store Store, im ingest.Importer, send access.Sender, o Options) (*Runner, error) {
-	var r *Runner
-	r, err := New(pool, Handlers{
-		Request: func(ctx context.Context, id uuid.UUID) error { return svc.Execute(ctx, store, store, store, r, im, id) },
-		Notice:  func(ctx context.Context, id uuid.UUID) error { return svc.DeliverNotice(ctx, store, send, id) },
-		Failed: func(ctx context.Context, id uuid.UUID, cause error) error {
-			return svc.FailRequest(ctx, store, id, cause)
-		},
-		Permanent:      dsr.ErrCannot,
-		OpenRequests:   store.OpenRequestIDs,
-		PendingNotices: store.PendingNoticeIDs,
-		Retention:      func(ctx context.Context) (int, error) { return svc.SweepRetention(ctx, store, store, r) },
-		Orphans:        svc.LinkOrphans,
-	}, o)
-	return r, err
 }
 
 // demoted passes River's log records on one level lower: its INFO lines

@@ -236,8 +236,8 @@ func (e *Engine) evaluate(ctx context.Context, in Input, id string) (Decision, e
 		return d, fmt.Errorf("policy decision has no boolean allow: %w", ErrPolicy)
 	}
 	reason, _ := obj["reason"].(string)
-	fields, errF := strings_(obj["fields"])
-	sources, errS := strings_(obj["sources"])
+	fields, errF := stringList(obj["fields"])
+	sources, errS := stringList(obj["sources"])
 	if err := errors.Join(errF, errS); err != nil {
 		return d, fmt.Errorf("policy decision: %w: %w", ErrPolicy, err)
 	}
@@ -250,7 +250,7 @@ func (e *Engine) evaluate(ctx context.Context, in Input, id string) (Decision, e
 	return d, nil
 }
 
-func strings_(v any) ([]string, error) {
+func stringList(v any) ([]string, error) {
 	if v == nil {
 		return nil, nil
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdp-project/cdp/consent"
+	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/resolver"
 )
 
@@ -43,7 +44,7 @@ const currentCTE = `WITH cur AS (
 // and the consent events of those records (see access.Store). Records
 // whose key was destroyed are left out. Two statements in one pipelined
 // round trip: this is the read path's hot query.
-func (db *DB) ProfileRecords(ctx context.Context, id uuid.UUID) (uuid.UUID, []resolver.StoredRecord, []consent.Event, error) {
+func (db *DB) ProfileRecords(ctx context.Context, id uuid.UUID) (uuid.UUID, []identity.StoredRecord, []consent.Event, error) {
 	b := &pgx.Batch{}
 	b.Queue(currentCTE+`
 		SELECT cur.id, r.id, r.source, r.kek_id, r.wrapped_key, r.attrs, r.version, r.created_at, r.updated_at,
@@ -63,13 +64,13 @@ func (db *DB) ProfileRecords(ctx context.Context, id uuid.UUID) (uuid.UUID, []re
 	var (
 		cur   uuid.UUID
 		found bool
-		recs  []resolver.StoredRecord
+		recs  []identity.StoredRecord
 	)
 	for rows.Next() {
 		var (
 			pid       [16]byte
 			rid       *[16]byte
-			r         resolver.StoredRecord
+			r         identity.StoredRecord
 			source    *string
 			kek       *int32
 			version   *int

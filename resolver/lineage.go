@@ -80,18 +80,3 @@ type Review struct {
 	ValuesA map[string]string `json:"values_a,omitempty"`
 	ValuesB map[string]string `json:"values_b,omitempty"`
 }
-
-// StoredRecord is a source record as stored: sealed under its own key.
-type StoredRecord struct {
-	ID        uuid.UUID
-	Source    string
-	KEK       int32
-	Wrapped   []byte
-	Attrs     []byte
-	Version   int
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	// Restriction is why processing of the record is restricted
-	// ("restriction": Art. 18; "legal_hold": kept after an erasure), or "".
-	Restriction string
-}

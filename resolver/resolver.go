@@ -286,9 +286,17 @@ func (r *Resolver) Incremental(ctx context.Context, actor string, ids []uuid.UUI
 	return r.incremental(ctx, actor, ids, nil)
 }
 
-// Link resolves what a write touched: the records it created or changed,
-// and those it found unchanged but that belong to no profile (written by
-// a process that died before linking them).
+// BulkRecords is how many records a write must change for Link to
+// re-resolve everything rather than their neighbourhood (or a third of
+// the store: a first bulk load).
+const BulkRecords = 20000
+
+// Link links what a write just wrote: the one rule every writer uses (the
+// import command, the ingest API, a customer's sign-up, a rectification).
+// The records it created or changed, and those it found unchanged but in
+// no profile (written by a process that died before linking them), are
+// resolved with their neighbourhood; a write that is most of the store
+// re-resolves every record instead, which is faster and finds more.
 func (r *Resolver) Link(ctx context.Context, actor string, changed, unchanged []uuid.UUID) (*Report, error) {
 	if len(unchanged) > 0 {
 		orphans, err := r.Store.UnlinkedRecords(ctx, unchanged, len(unchanged))
@@ -296,6 +304,17 @@ func (r *Resolver) Link(ctx context.Context, actor string, changed, unchanged []
 			return nil, err
 		}
 		changed = append(changed[:len(changed):len(changed)], orphans...)
+	}
+	// Below a thousand records neither way trains a model, and the
+	// neighbourhood of a small write is cheap to resolve.
+	if len(changed) > 1000 {
+		total, err := r.Store.RecordCount(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(changed) > BulkRecords || int64(len(changed))*3 > total {
+			return r.Full(ctx, actor)
+		}
 	}
 	return r.Incremental(ctx, actor, changed)
 }

@@ -59,7 +59,7 @@ func importConsent(ctx context.Context, cl *cli, cfg *Config, db *postgres.DB, i
 		return err
 	}
 	defer a.Close()
-	v, svc := a.vault, a.access
+	v, svc := a.Vault, a.Access
 	sources, err := db.Sources(ctx)
 	if err != nil {
 		return err
@@ -115,7 +115,7 @@ func importConsent(ctx context.Context, cl *cli, cfg *Config, db *postgres.DB, i
 		}
 		st := access.Statement{Purpose: row.Purpose, State: row.State, NoticeVersion: row.NoticeVersion, Method: method,
 			At: row.At, ExpiresAt: row.ExpiresAt, Evidence: row.Evidence, Record: record}
-		_, err = svc.RecordConsent(ctx, req, profile, st, db)
+		_, err = svc.RecordConsent(ctx, req, profile, st)
 		switch {
 		case err == nil:
 			sum.Recorded++

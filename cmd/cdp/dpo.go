@@ -11,24 +11,16 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/postgres"
+	"github.com/cdp-project/cdp/requests"
 )
 
 // The DPO's daily work from a terminal: data-subject requests and the
 // audit log, through the same audited service as the API (the operator is
 // the principal, with the DPO's role). Tables by default, --json for
 // scripts.
-
-// cliQueue is the queue of requests approved from the CLI: none. The
-// service's job sweep queues every approved request without a job within
-// a minute.
-type cliQueue struct{}
-
-func (cliQueue) Enqueue(context.Context, uuid.UUID) error { return nil }
-func (cliQueue) Notify(context.Context, uuid.UUID) error  { return nil }
 
 func requestsListCommand() command {
 	return command{
@@ -80,7 +72,7 @@ func requestsListCommand() command {
 					return err
 				}
 				defer a.Close()
-				rs, err := a.access.ListRequests(ctx, dpoRequest(), db, f)
+				rs, err := a.Requests.ListRequests(ctx, dpoRequest(), f)
 				if err != nil {
 					return err
 				}
@@ -124,7 +116,7 @@ func requestsShowCommand() command {
 					return err
 				}
 				defer a.Close()
-				v, err := a.access.GetRequest(ctx, dpoRequest(), db, id)
+				v, err := a.Requests.GetRequest(ctx, dpoRequest(), id)
 				if err != nil {
 					return err
 				}
@@ -152,7 +144,7 @@ func requestsDecideCommand(action, summary string) command {
 				if err != nil {
 					return err
 				}
-				dec := access.Decision{Action: action, Reason: *reason, Months: *months}
+				dec := requests.Step{Action: action, Reason: *reason, Months: *months}
 				if action == "verify" {
 					if *method == "" {
 						return fmt.Errorf("--method: say how the person's identity was verified: %w", errUsage)
@@ -167,7 +159,7 @@ func requestsDecideCommand(action, summary string) command {
 					return err
 				}
 				defer a.Close()
-				v, err := a.access.DecideRequest(ctx, dpoRequest(), db, cliQueue{}, id, dec)
+				v, err := a.Requests.Take(ctx, dpoRequest(), id, dec)
 				if err != nil {
 					return err
 				}
@@ -191,7 +183,7 @@ func oneRequestID(args []string) (uuid.UUID, error) {
 	return id, nil
 }
 
-func printRequest(cl *cli, v *access.RequestView, asJSON bool) error {
+func printRequest(cl *cli, v *requests.View, asJSON bool) error {
 	if asJSON {
 		return json.NewEncoder(cl.stdout).Encode(v)
 	}
@@ -260,7 +252,7 @@ func auditQueryCommand() command {
 					return err
 				}
 				defer a.Close()
-				es, _, err := a.access.AuditLog(ctx, dpoRequest(), q)
+				es, _, err := a.Access.AuditLog(ctx, dpoRequest(), q)
 				if err != nil {
 					return err
 				}

@@ -22,7 +22,6 @@ import (
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/postgres"
-	"github.com/cdp-project/cdp/resolver"
 )
 
 func importCommand() command {
@@ -63,14 +62,16 @@ func runImport(ctx context.Context, cl *cli, cfg *Config, files []string, source
 		return err
 	}
 	defer db.Close()
-	im, v, err := cfg.importer(ctx, db)
+	a, err := cfg.openAppKey(ctx, db, false)
 	if err != nil {
 		return err
 	}
+	defer a.Close()
 	known, err := db.Sources(ctx)
 	if err != nil {
 		return err
 	}
+	im := a.Importer
 	im.Actor = cliActor()
 	im.Sources = sourceCheck(ctx, cl, db, known, addSources)
 	rejected := 0
@@ -85,13 +86,8 @@ func runImport(ctx context.Context, cl *cli, cfg *Config, files []string, source
 	}
 	w := access.Write{What: "cdp import " + strings.Join(files, " ")}
 	// Audited before anything is written, as over HTTP.
-	a, err := cfg.openAppKey(ctx, db, false)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
 	req := access.Request{Principal: auth.Principal{Kind: auth.Staff, ID: cliActor(), Roles: []auth.Role{auth.RoleAdmin}}}
-	if err := a.access.RecordWriteIntent(ctx, req, w.What, -1, nil); err != nil {
+	if err := a.Access.RecordWriteIntent(ctx, req, w.What, -1, nil); err != nil {
 		return fmt.Errorf("the audit log cannot record the import, so nothing was imported: %w", err)
 	}
 	fields := map[string]bool{}
@@ -110,40 +106,23 @@ func runImport(ctx context.Context, cl *cli, cfg *Config, files []string, source
 		w.Fields = append(w.Fields, f)
 	}
 	if resolve && len(changed)+len(unchanged) > 0 {
-		rep, err := resolveImported(ctx, cl, db, &resolver.Resolver{Store: db, Vault: v}, changed, unchanged)
+		rep, err := a.Resolver.Link(ctx, cliActor(), changed, unchanged)
 		if err != nil {
 			return fmt.Errorf("the records are imported, but linking them failed (run `cdp resolve`): %w", err)
+		}
+		if err := printReport(cl.stdout, rep, false); err != nil {
+			return err
 		}
 		w.Profiles = rep.ProfilesOf(changed)
 	}
 	// Who changed a person's data is audited like who read it.
-	if err := a.access.RecordWrite(ctx, req, w); err != nil {
+	if err := a.Access.RecordWrite(ctx, req, w); err != nil {
 		return fmt.Errorf("the records are imported, but the audit entry of the import could not be written: %w", err)
 	}
 	if rejected > 0 {
 		return errRejected
 	}
 	return nil
-}
-
-// resolveImported links what an import changed: with its neighbourhood
-// when it is a small part of the store, by re-resolving everything when it
-// is most of it (a first bulk load).
-func resolveImported(ctx context.Context, cl *cli, db *postgres.DB, r *resolver.Resolver, changed, unchanged []uuid.UUID) (*resolver.Report, error) {
-	total, err := db.RecordCount(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var rep *resolver.Report
-	if len(changed) > 20000 || int64(len(changed))*3 > total {
-		rep, err = r.Full(ctx, cliActor())
-	} else {
-		rep, err = r.Link(ctx, cliActor(), changed, unchanged)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return rep, printReport(cl.stdout, rep, false)
 }
 
 // sourceCheck accepts registered sources, and registers unknown ones when

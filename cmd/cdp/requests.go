@@ -10,10 +10,10 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/postgres"
+	"github.com/cdp-project/cdp/requests"
 	"github.com/cdp-project/cdp/webhook"
 )
 
@@ -53,7 +53,7 @@ func recipientsAddCommand() command {
 				}
 				r := postgres.SealedRecipient{Recipient: dsr.Recipient{ID: uuid.Must(uuid.NewV7()), Name: args[0], Department: *dept,
 					URL: *hook, Sources: splitList(*sources), Events: evs}}
-				if r.KEK, r.Wrapped, r.Secret, err = access.New(access.Config{Vault: v}).SealSecret(r.ID, []byte(text)); err != nil {
+				if r.KEK, r.Wrapped, r.Secret, err = requests.SealSecret(v, r.ID, []byte(text)); err != nil {
 					return err
 				}
 				if err := db.AddRecipient(ctx, r); err != nil {
@@ -88,9 +88,8 @@ func recipientsRotateCommand() command {
 					return err
 				}
 				text := webhook.NewSecret()
-				svc := access.New(access.Config{Vault: v})
 				if err := db.RotateRecipientSecret(ctx, args[0], *overlap, func(id uuid.UUID, kek int32, wrapped []byte) ([]byte, error) {
-					return svc.SealNextSecret(id, kek, wrapped, []byte(text))
+					return requests.SealNextSecret(v, id, kek, wrapped, []byte(text))
 				}); err != nil {
 					return err
 				}

@@ -17,18 +17,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/cdp-project/cdp/access"
-	"github.com/cdp-project/cdp/audit"
+	"github.com/cdp-project/cdp/app"
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/demo"
 	"github.com/cdp-project/cdp/httpapi"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
-	"github.com/cdp-project/cdp/jobs"
 	"github.com/cdp-project/cdp/kratos"
 	"github.com/cdp-project/cdp/policy"
 	"github.com/cdp-project/cdp/postgres"
-	"github.com/cdp-project/cdp/resolver"
 	"github.com/cdp-project/cdp/vault"
 	"github.com/cdp-project/cdp/webhook"
 )
@@ -81,53 +78,15 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 	if err := checkAuditRole(ctx, cfg, db); err != nil {
 		return err
 	}
-	auditKey, err := audit.LoadKey(cfg.auditKeyFile())
-	if err != nil {
-		return fmt.Errorf("%w (create one with `cdp audit keygen`, or run with --dev)", err)
-	}
-	pol, err := policy.Load(ctx, cfg.PolicyDir)
+	acfg, err := cfg.appConfig(ctx, db, true)
 	if err != nil {
 		return err
 	}
-	rules := identity.DefaultSurvivorship()
-	if cfg.Survivorship != "" {
-		data, err := os.ReadFile(cfg.Survivorship)
-		if err != nil {
-			return fmt.Errorf("survivorship rules: %w", err)
-		}
-		if rules, err = identity.ParseSurvivorship(data); err != nil {
-			return fmt.Errorf("survivorship rules %s: %w", cfg.Survivorship, err)
-		}
+	if pol, ok := acfg.Policy.(*policy.Engine); ok {
+		log.Info("policy loaded", slog.String("origin", pol.Origin()), slog.String("revision", pol.Revision()))
 	}
-	log.Info("policy loaded", slog.String("origin", pol.Origin()), slog.String("revision", pol.Revision()))
-	importer, v, err := cfg.importer(ctx, db)
-	if err != nil {
-		return err
-	}
-
-	var token string
-	if dev {
-		if err := loadDemo(ctx, cl, db, importer, demoPeople); err != nil {
-			return err
-		}
-		if token, err = demoToken(ctx, cfg, db); err != nil {
-			return err
-		}
-	}
-
-	writer := audit.NewWriter(db, audit.WriterOptions{Key: auditKey, OnError: func(err error) {
-		log.Error("audit checkpoint", slog.String("error", err.Error()))
-	}})
-	defer writer.Close() // after the server stopped: signs the last checkpoint
-	res := &resolver.Resolver{Store: db, Vault: v}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cdp_audit_commits_total", Help: "Transactions that committed audit entries."},
-			func() float64 { b, _ := writer.Stats(); return float64(b) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cdp_audit_entries_total", Help: "Audit entries committed."},
-			func() float64 { _, e := writer.Stats(); return float64(e) }),
-	)
+	acfg.Log, acfg.Jobs.Log = log, log
+	acfg.Sender = webhook.NewClient(webhook.Options{AllowLocal: cfg.WebhookLocal || dev})
 	var sessions httpapi.SessionChecker
 	if cfg.KratosPublicURL != "" {
 		k, err := kratos.New(cfg.KratosPublicURL)
@@ -139,77 +98,55 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 	} else {
 		log.Warn("no Ory Kratos configured (CDP_KRATOS_PUBLIC_URL): customer routes answer 503")
 	}
-	order, err := identity.ParseDateOrder(cfg.DateOrder)
-	if err != nil {
-		return fmt.Errorf("--date-order: %w", err)
-	}
-	var accounts access.Accounts
 	if cfg.KratosAdminURL != "" {
 		a, err := kratos.NewAdmin(cfg.KratosAdminURL)
 		if err != nil {
 			return err
 		}
-		accounts = a
+		acfg.Accounts = a
 	} else if cfg.KratosPublicURL != "" {
 		log.Warn("no Kratos admin API configured (CDP_KRATOS_ADMIN_URL): erasures list customers' accounts but cannot delete them")
 	}
-	svc := access.New(access.Config{
-		Store: db, Vault: v, Policy: pol, Audit: writer, Resolver: res, DefaultRegion: cfg.DefaultRegion, Survivorship: rules,
-		Accounts: accounts, DateOrder: order,
-	})
-	if os.Getenv("CDP_TEST_PAUSE_LINKING") != "" {
-		// Tests only: hold every incremental resolution, so that the test
-		// can kill the process between a write and its linking.
-		res.BeforeIncremental = func() {
-			log.Warn("linking paused (CDP_TEST_PAUSE_LINKING)")
-			time.Sleep(time.Hour)
-		}
-	}
-	if os.Getenv("CDP_TEST_PAUSE_ERASURE") != "" {
-		// Tests only: hold every erasure open before it commits, so that
-		// the test can kill the process in the middle of one.
-		db.EraseHook = func() {
-			log.Warn("erasure paused before commit (CDP_TEST_PAUSE_ERASURE)")
-			time.Sleep(time.Hour)
-		}
-	}
-	runner, err := jobs.ForService(db.Pool(), svc, db, importer, webhook.NewClient(webhook.Options{AllowLocal: cfg.WebhookLocal || dev}),
-		jobs.Options{Log: log, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter, RetentionEvery: cfg.RetentionEvery})
+	a, err := app.New(acfg)
 	if err != nil {
 		return err
 	}
-	// Not the serve context: on SIGTERM, running jobs finish (Stop below)
-	// instead of being cancelled.
-	if err := runner.Start(context.WithoutCancel(ctx)); err != nil {
-		return fmt.Errorf("start the job runner: %w", err)
+	defer a.Close() // after the server stopped: signs the last checkpoint
+
+	var token string
+	if dev {
+		if err := loadDemo(ctx, cl, a, demoPeople); err != nil {
+			return err
+		}
+		if token, err = demoToken(ctx, cfg, db); err != nil {
+			return err
+		}
 	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cdp_audit_commits_total", Help: "Transactions that committed audit entries."},
+			func() float64 { b, _ := a.Audit.Stats(); return float64(b) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cdp_audit_entries_total", Help: "Audit entries committed."},
+			func() float64 { _, e := a.Audit.Stats(); return float64(e) }),
+	)
 	reg.MustRegister(requestGauges(db)...)
-	srv := httpapi.New(httpapi.Config{
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
+	srv := httpapi.New(a.HTTP(httpapi.Config{
 		Log:          log,
-		Tokens:       db,
-		Sources:      db,
-		Importer:     importer,
 		Registry:     reg,
 		MaxBodyBytes: cfg.MaxBodyBytes,
-		Access:       svc,
-		Reviews:      db,
-		Resolver:     res,
 		Sessions:     sessions,
-		Customers:    db,
-		Consents:     db,
-		Catalogue:    db,
-		Requests:     db,
-		Notices:      db,
-		Suppressions: db,
-		Queue:        runner,
-		StepUp:       cfg.StepUp,
 		Ready: []httpapi.Check{
 			{Name: "database", Check: db.Ping},
 			{Name: "migrations", Check: migrationsCurrent(db)},
-			{Name: "keys", Check: keysWork(v)},
+			{Name: "keys", Check: keysWork(a.Vault)},
 			{Name: "audit_role", Check: func(ctx context.Context) error { return checkAuditRole(ctx, cfg, db) }},
 		},
-	})
+	}))
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -236,7 +173,7 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	<-served
-	if err := runner.Stop(sctx); err != nil {
+	if err := a.Stop(sctx); err != nil {
 		log.Warn("job runner stop", slog.String("error", err.Error()))
 	}
 	log.Info("stopped")
@@ -330,13 +267,13 @@ var demoSources = []identity.Source{
 }
 
 // loadDemo fills an empty database with the demo dataset.
-func loadDemo(ctx context.Context, cl *cli, db *postgres.DB, im ingest.Importer, people int) error {
-	n, err := db.RecordCount(ctx)
+func loadDemo(ctx context.Context, cl *cli, a *app.App, people int) error {
+	n, err := a.DB.RecordCount(ctx)
 	if err != nil || n > 0 {
 		return err
 	}
 	for _, s := range demoSources {
-		if _, err := db.AddSource(ctx, s); err != nil && !errors.Is(err, postgres.ErrConflict) {
+		if _, err := a.DB.AddSource(ctx, s); err != nil && !errors.Is(err, postgres.ErrConflict) {
 			return err
 		}
 	}
@@ -348,6 +285,7 @@ func loadDemo(ctx context.Context, cl *cli, db *postgres.DB, im ingest.Importer,
 	if err != nil {
 		return err
 	}
+	im := a.Importer
 	im.Actor = "system:demo"
 	sum, err := im.Import(ctx, r, nil)
 	if err != nil {
@@ -355,7 +293,7 @@ func loadDemo(ctx context.Context, cl *cli, db *postgres.DB, im ingest.Importer,
 	}
 	fmt.Fprintf(cl.stdout, "loaded the demo dataset: ")
 	sum.Print(cl.stdout)
-	rep, err := (&resolver.Resolver{Store: db, Vault: im.Vault}).Full(ctx, "system:demo")
+	rep, err := a.Resolver.Full(ctx, "system:demo")
 	if err != nil {
 		return fmt.Errorf("link demo data: %w", err)
 	}

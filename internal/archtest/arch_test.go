@@ -1,6 +1,8 @@
 package archtest
 
 import (
+	"reflect"
+
 	"encoding/json"
 	"errors"
 	"io"
@@ -8,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cdp-project/cdp/httpapi"
 )
 
 const module = "github.com/cdp-project/cdp"
@@ -16,6 +20,7 @@ type pkg struct {
 	ImportPath string
 	Doc        string
 	Deps       []string
+	Imports    []string
 	Name       string
 }
 
@@ -53,14 +58,20 @@ var forbidden = map[string][]string{
 	// Policy and audit decide and record; they neither store nor serve.
 	"policy": {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", module + "/postgres", module + "/vault"}, // OPA itself imports net/http; its network builtins are disabled
 	"audit":  {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", "net/http", module + "/postgres", module + "/vault"},
-	// The read path decides, opens and records; it neither stores nor serves.
-	"access":  {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", module + "/postgres", module + "/httpapi"},
+	// The read path decides, opens and records; it neither stores nor
+	// serves, and knows nothing of data-subject requests: they use it.
+	"access": {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", module + "/postgres", module + "/httpapi",
+		module + "/requests", module + "/dsr", module + "/jobs"},
+	// The request service goes through access for every person's data;
+	// it neither stores nor serves.
+	"requests": {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", module + "/postgres", module + "/httpapi",
+		module + "/jobs"},
 	"consent": {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", "net/http", module + "/postgres"},
 	// The Kratos client asks Kratos about sessions; it stores and serves nothing.
 	"kratos": {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", module + "/postgres", module + "/access"},
 	// Data-subject requests: the domain is pure, the job runner runs no SQL.
 	"dsr":  {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", "net/http", module + "/postgres"},
-	"jobs": {"github.com/gofiber/fiber/v2", module + "/postgres", module + "/httpapi"},
+	"jobs": {"github.com/gofiber/fiber/v2", module + "/postgres", module + "/httpapi", module + "/requests", module + "/access"},
 	// The HTTP layer never speaks SQL.
 	"httpapi": {"github.com/jackc/pgx/v5", module + "/postgres"},
 	// The store knows nothing of HTTP.
@@ -80,13 +91,22 @@ func TestDependencyRules(t *testing.T) {
 				}
 			}
 		}
-		// Only the store, its test helper and the command import pgx.
+		// Only the store, its test helper, the job runner and the wiring
+		// (app, the command) depend on pgx.
 		if slices.Contains(p.Deps, "github.com/jackc/pgx/v5") &&
-			!slices.Contains([]string{"postgres", "postgres/pgtest", "cmd/cdp", "jobs"}, rel) {
+			!slices.Contains([]string{"postgres", "postgres/pgtest", "cmd/cdp", "jobs", "app"}, rel) {
 			t.Errorf("%s depends on pgx: only package postgres speaks SQL", rel)
 		}
-		// Only the HTTP layer and the command import fiber.
-		if slices.Contains(p.Deps, "github.com/gofiber/fiber/v2") && rel != "httpapi" && rel != "cmd/cdp" {
+		// Only the application builder wires: no other package (tests
+		// aside) touches the store itself.
+		for _, imp := range p.Imports {
+			if imp == module+"/postgres" && !slices.Contains([]string{"app", "cmd/cdp", "postgres/pgtest"}, rel) {
+				t.Errorf("%s imports postgres: only app (and the command) wire the store into the services", rel)
+			}
+		}
+		// Only the HTTP layer and the wiring (app, the command) depend on
+		// fiber.
+		if slices.Contains(p.Deps, "github.com/gofiber/fiber/v2") && rel != "httpapi" && rel != "cmd/cdp" && rel != "app" {
 			t.Errorf("%s depends on fiber: only package httpapi speaks HTTP", rel)
 		}
 	}
@@ -100,6 +120,23 @@ func TestEveryPackageIsDocumented(t *testing.T) {
 		}
 		if !strings.HasPrefix(p.Doc, strings.TrimSpace(want)) {
 			t.Errorf("%s: package doc %q should start with %q", p.ImportPath, p.Doc, want)
+		}
+	}
+}
+
+// TestHTTPHoldsNoStores keeps the HTTP layer on services: its
+// configuration names services (access, requests, the importer, the
+// resolver, tokens, sessions), never a store to pass through.
+func TestHTTPHoldsNoStores(t *testing.T) {
+	typ := reflect.TypeOf(httpapi.Config{})
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice {
+			ft = ft.Elem()
+		}
+		if strings.HasSuffix(ft.Name(), "Store") || strings.HasSuffix(ft.PkgPath(), "/postgres") {
+			t.Errorf("httpapi.Config.%s is a store (%s): give the server a service that holds it", f.Name, f.Type)
 		}
 	}
 }

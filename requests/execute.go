@@ -1,4 +1,4 @@
-package access
+package requests
 
 import (
 	"context"
@@ -11,27 +11,14 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/cdp-project/cdp/audit"
-	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
-	"github.com/cdp-project/cdp/policy"
 	"github.com/cdp-project/cdp/vault"
 )
-
-// Executor is what carrying out requests changes in the store.
-type Executor interface {
-	Erase(ctx context.Context, request, profile uuid.UUID, now time.Time) (dsr.ErasureReport, error)
-	Restrict(ctx context.Context, request, profile uuid.UUID, lift bool) error
-	Announcer
-}
-
-// ExportValidity is how long an access or portability export can be
-// downloaded after its request completed.
-const ExportValidity = 30 * 24 * time.Hour
 
 // jobActor is who carries out approved requests.
 const jobActor = "system:jobs"
@@ -39,14 +26,14 @@ const jobActor = "system:jobs"
 // Execute carries out an approved request, step by step, each step
 // idempotent: run again after a crash, it finishes what is left. It is
 // what a request's durable job runs.
-func (s *Service) Execute(ctx context.Context, store RequestStore, ex Executor, consents ConsentStore, q Queue, im ingest.Importer, id uuid.UUID) error {
-	r, err := store.Request(ctx, id)
+func (s *Service) Execute(ctx context.Context, id uuid.UUID) error {
+	r, err := s.store.Request(ctx, id)
 	if err != nil {
 		return err
 	}
 	now := time.Now().UTC()
 	if r.State == dsr.Approved {
-		if err := store.Transition(ctx, id, dsr.Approved, dsr.InProgress, dsr.Change{},
+		if err := s.store.Transition(ctx, id, dsr.Approved, dsr.InProgress, dsr.Change{},
 			dsr.StoredEvent{Event: dsr.Event{Actor: jobActor, At: now}}); err != nil {
 			return err
 		}
@@ -63,7 +50,7 @@ func (s *Service) Execute(ctx context.Context, store RequestStore, ex Executor, 
 	var outcome any
 	switch r.Type {
 	case dsr.Erasure:
-		rep, err := ex.Erase(ctx, r.ID, r.Profile, now)
+		rep, err := s.store.Erase(ctx, r.ID, r.Profile, now)
 		if errors.Is(err, derrors.ErrNotFound) {
 			// Gone before this request's turn: erased by another request
 			// (done, then), or never there to erase.
@@ -80,7 +67,7 @@ func (s *Service) Execute(ctx context.Context, store RequestStore, ex Executor, 
 		if err != nil {
 			return err
 		}
-		s.Forget() // nothing cached may outlive the person
+		s.access.Forget() // nothing cached may outlive the person
 		// Their login accounts go too: neither their address nor their
 		// name lives on in Kratos, and they can sign up again. A Kratos
 		// that does not answer makes the job try again later.
@@ -92,18 +79,18 @@ func (s *Service) Execute(ctx context.Context, store RequestStore, ex Executor, 
 				rep.AccountsDeleted = append(rep.AccountsDeleted, a)
 			}
 		}
-		settled, err := s.notify(ctx, ex, q, r.ID, "erasure", rep)
+		settled, err := s.notify(ctx, r.ID, "erasure", rep)
 		if err != nil || !settled {
 			return err // the acknowledgements (or the DPO's override) queue the request again
 		}
 		outcome = rep
 	case dsr.Restriction:
-		if err := ex.Restrict(ctx, r.ID, r.Profile, false); err != nil {
+		if err := s.store.Restrict(ctx, r.ID, r.Profile, false); err != nil {
 			return cannot(err)
 		}
 		outcome = map[string]string{"restricted": r.Profile.String()}
 	case dsr.Objection:
-		n, err := s.object(ctx, r.Request, consents, now)
+		n, err := s.object(ctx, r.Request, now)
 		if err != nil {
 			return cannot(err)
 		}
@@ -111,11 +98,11 @@ func (s *Service) Execute(ctx context.Context, store RequestStore, ex Executor, 
 	case dsr.Access, dsr.Portability:
 		outcome = map[string]time.Time{"export_until": now.Add(ExportValidity)}
 	case dsr.Rectification:
-		rep, done, err := s.rectify(ctx, r, im)
+		rep, done, err := s.rectify(ctx, r)
 		if err != nil {
 			return cannot(err)
 		}
-		settled, err := s.notify(ctx, ex, q, r.ID, "rectification", rep)
+		settled, err := s.notify(ctx, r.ID, "rectification", rep)
 		if err != nil || !settled {
 			return err
 		}
@@ -124,7 +111,7 @@ func (s *Service) Execute(ctx context.Context, store RequestStore, ex Executor, 
 		return fmt.Errorf("request %s: unknown type %q", id, r.Type)
 	}
 	b, _ := json.Marshal(outcome)
-	return store.Transition(ctx, id, dsr.InProgress, dsr.Completed, dsr.Change{Outcome: string(b)},
+	return s.store.Transition(ctx, id, dsr.InProgress, dsr.Completed, dsr.Change{Outcome: string(b)},
 		dsr.StoredEvent{Event: dsr.Event{Actor: jobActor, At: time.Now().UTC()}})
 }
 
@@ -150,8 +137,8 @@ const SubjectSource = "subject"
 // purpose that allows one; direct marketing is always covered (Art.
 // 21(2)-(3): absolute), consent to it withdrawn. Purposes already refused
 // are left alone, so running it twice records nothing new.
-func (s *Service) object(ctx context.Context, r dsr.Request, store ConsentStore, now time.Time) (int, error) {
-	cat, err := s.catalogue_(ctx)
+func (s *Service) object(ctx context.Context, r dsr.Request, now time.Time) (int, error) {
+	catalogue, err := s.access.Purposes(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -160,16 +147,13 @@ func (s *Service) object(ctx context.Context, r dsr.Request, store ConsentStore,
 		return 0, err
 	}
 	if len(r.Scope) > 0 {
-		// A customer's objection is theirs: recorded on their records.
-		res := &resource{id: cur, records: recs}
-		res.only(r.Scope)
-		recs = res.records
+		recs = only(recs, r.Scope) // a customer's objection is theirs: recorded on their records
 	}
 	if len(recs) == 0 {
-		return 0, fmt.Errorf("profile %s has no records: %w", cur, ErrNotFound)
+		return 0, fmt.Errorf("profile %s has no records: %w", cur, access.ErrNotFound)
 	}
-	current := consent.Derive(cat.list, events, now)
-	todo := consent.Refusals(cat.list, current, func(p consent.Purpose) bool {
+	current := consent.Derive(catalogue, events, now)
+	todo := consent.Refusals(catalogue, current, func(p consent.Purpose) bool {
 		return slices.Contains(r.Details.Purposes, p.ID) || p.ID == "marketing" || (len(r.Details.Purposes) == 0 && p.AllowsObjection)
 	}, jobActor, now)
 	for i := range todo {
@@ -178,14 +162,25 @@ func (s *Service) object(ctx context.Context, r dsr.Request, store ConsentStore,
 	if len(todo) == 0 {
 		return 0, nil
 	}
-	return len(todo), store.AppendConsent(ctx, todo)
+	return len(todo), s.store.AppendConsent(ctx, todo)
+}
+
+// only keeps the records in scope.
+func only(recs []identity.StoredRecord, scope []uuid.UUID) []identity.StoredRecord {
+	var out []identity.StoredRecord
+	for _, r := range recs {
+		if slices.Contains(scope, r.ID) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // notify sends the notices of a request to every recipient whose sources
 // it concerns (Art. 17(2), 19), once, and reports whether all of them are
 // settled: acknowledged, or overridden by the DPO.
-func (s *Service) notify(ctx context.Context, ex Executor, q Queue, request uuid.UUID, kind string, rep dsr.ErasureReport) (bool, error) {
-	ns, err := ex.CreateNotifications(ctx, request, kind, rep.Sources, func(id uuid.UUID, theirs []string) ([]byte, error) {
+func (s *Service) notify(ctx context.Context, request uuid.UUID, kind string, rep dsr.ErasureReport) (bool, error) {
+	ns, err := s.store.CreateNotifications(ctx, request, kind, rep.Sources, func(id uuid.UUID, theirs []string) ([]byte, error) {
 		// A recipient limited to some sources hears only of their
 		// records: another department's record ids are none of its
 		// business.
@@ -215,7 +210,7 @@ func (s *Service) notify(ctx context.Context, ex Executor, q Queue, request uuid
 			continue // the DPO's desk heard of the request being filed: nothing to settle
 		}
 		if n.Status == dsr.NoticePending {
-			if err := q.Notify(ctx, n.ID); err != nil {
+			if err := s.queue.Notify(ctx, n.ID); err != nil {
 				return false, err
 			}
 		}
@@ -224,19 +219,11 @@ func (s *Service) notify(ctx context.Context, ex Executor, q Queue, request uuid
 	return settled, nil
 }
 
-// Announcer writes notices of a request (postgres.DB).
-type Announcer interface {
-	// CreateNotifications writes one notice of kind per recipient that
-	// hears of it and is concerned by sources; payload builds each from
-	// its id and the recipient's own sources (none: every source).
-	CreateNotifications(ctx context.Context, request uuid.UUID, kind string, sources []string, payload func(id uuid.UUID, recipientSources []string) ([]byte, error)) ([]dsr.Notification, error)
-}
-
 // announce tells the recipients that hear of request_filed (the DPO's
 // desk) that a customer filed a request: a signed webhook through the same
 // outbox as notices, so the DPO need not poll. Ids, type and deadline only.
-func (s *Service) announce(ctx context.Context, an Announcer, q Queue, r dsr.Request) error {
-	ns, err := an.CreateNotifications(ctx, r.ID, dsr.NoticeRequestFiled, nil, func(id uuid.UUID, _ []string) ([]byte, error) {
+func (s *Service) announce(ctx context.Context, r dsr.Request) error {
+	ns, err := s.store.CreateNotifications(ctx, r.ID, dsr.NoticeRequestFiled, nil, func(id uuid.UUID, _ []string) ([]byte, error) {
 		due := r.Due
 		return json.Marshal(dsr.NoticePayload{Notification: id, Request: r.ID, Kind: dsr.NoticeRequestFiled, Profile: r.Profile,
 			Records: []uuid.UUID{}, Sources: []string{}, RequestType: r.Type, DueAt: &due})
@@ -246,134 +233,16 @@ func (s *Service) announce(ctx context.Context, an Announcer, q Queue, r dsr.Req
 	}
 	for _, n := range ns {
 		if n.Kind == dsr.NoticeRequestFiled && n.Status == dsr.NoticePending {
-			q.Notify(ctx, n.ID) // written: if it cannot be queued now, the job sweep delivers it
+			s.queue.Notify(ctx, n.ID) // written: if it cannot be queued now, the job sweep delivers it
 		}
 	}
 	return nil
 }
 
-// NoticeStore is what delivering notices reads and records.
-type NoticeStore interface {
-	Outgoing(ctx context.Context, id uuid.UUID) (dsr.Outgoing, error)
-	NoticeAttempt(ctx context.Context, id uuid.UUID, deliveryErr string) error
-}
-
-// Sender delivers a signed notice.
-type Sender interface {
-	Deliver(ctx context.Context, url, id string, secrets []string, body []byte) error
-}
-
-// DeliverNotice delivers one notice, signed with its recipient's secret;
-// an error makes its job try again later.
-func (s *Service) DeliverNotice(ctx context.Context, store NoticeStore, send Sender, id uuid.UUID) error {
-	o, err := store.Outgoing(ctx, id)
-	if err != nil {
-		return err
-	}
-	if o.Status != dsr.NoticePending {
-		return nil
-	}
-	key, err := s.vault.OpenSubjectKey(o.Recipient, o.KEK, o.Wrapped)
-	if err != nil {
-		return err
-	}
-	secret, err := openText(key, o.Secret)
-	if err != nil {
-		return err
-	}
-	secrets := []string{secret}
-	if o.Previous != nil {
-		prev, err := openText(key, o.Previous)
-		if err != nil {
-			return err
-		}
-		secrets = append(secrets, prev) // rotating: both sign
-	}
-	derr := send.Deliver(ctx, o.URL, id.String(), secrets, o.Payload)
-	msg := ""
-	if derr != nil {
-		msg = derr.Error()
-	}
-	if err := store.NoticeAttempt(ctx, id, msg); err != nil {
-		return err
-	}
-	return derr
-}
-
-// NoticeAcker records acknowledgements.
-type NoticeAcker interface {
-	AcknowledgeNotice(ctx context.Context, id uuid.UUID, department string) (uuid.UUID, error)
-}
-
-// AcknowledgeNotice records that a recipient acted on a notice: its own
-// department's token, or the DPO's on its behalf. The request is queued
-// again, to complete once every notice is settled.
-//
-// Only the recipient's own system (an ingest token of its department) or
-// the DPO acknowledges: an acknowledgement can complete an erasure, so a
-// department's readers may not. Every acknowledgement, and every refusal,
-// is audited; a refusal looks like an unknown notice.
-func (s *Service) AcknowledgeNotice(ctx context.Context, req Request, store NoticeAcker, q Queue, id uuid.UUID) error {
-	e := s.entry(&req, ActionAcknowledge, nil, policy.Decision{}, audit.Denied, nil)
-	e.Reason = "acknowledge notice " + id.String()
-	dept := req.Principal.Department
-	if req.Principal.Has(auth.RoleDPO) {
-		dept = ""
-	}
-	if req.Principal.Kind != auth.Staff || !req.Principal.Has(auth.RoleDPO) && !req.Principal.Has(auth.RoleIngest) {
-		e.Reason += ": only the recipient's system (ingest) or the DPO acknowledges"
-		if err := s.record(ctx, e); err != nil {
-			return err
-		}
-		return fmt.Errorf("notice %s: %w", id, dsr.ErrNotFound)
-	}
-	request, err := store.AcknowledgeNotice(ctx, id, dept)
-	if errors.Is(err, derrors.ErrNotFound) {
-		e.Reason += ": no such notice of this department"
-		if aerr := s.record(ctx, e); aerr != nil {
-			return aerr
-		}
-		return err
-	}
-	if err != nil {
-		return err
-	}
-	e.Outcome = audit.Allowed
-	e.Reason = "acknowledged notice " + id.String() + " of request " + request.String()
-	if err := s.record(ctx, e); err != nil {
-		return err
-	}
-	return q.Enqueue(ctx, request)
-}
-
-// ActionAcknowledge is a recipient's acknowledgement of a notice, as the
-// audit log names it.
-const ActionAcknowledge = "acknowledge_notice"
-
-// SealNextSecret seals a recipient's new signing secret under the
-// recipient's existing key (a rotation).
-func (s *Service) SealNextSecret(recipient uuid.UUID, kek int32, wrapped, secret []byte) ([]byte, error) {
-	key, err := s.vault.OpenSubjectKey(recipient, kek, wrapped)
-	if err != nil {
-		return nil, err
-	}
-	return key.Seal(vault.ContextNote, []vault.Item{{Tag: 1, Value: secret}})
-}
-
-// SealSecret seals a recipient's HMAC secret under a fresh key of its own.
-func (s *Service) SealSecret(recipient uuid.UUID, secret []byte) (kek int32, wrapped, sealed []byte, err error) {
-	key, err := s.vault.NewSubjectKey(recipient)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	sealed, err = key.Seal(vault.ContextNote, []vault.Item{{Tag: 1, Value: secret}})
-	return key.KEK, key.Wrapped, sealed, err
-}
-
 // FailRequest closes a request its job could not carry out: a permanent
 // error, or every retry spent. The reason names ids and causes, no values.
-func (s *Service) FailRequest(ctx context.Context, store RequestStore, id uuid.UUID, cause error) error {
-	r, err := store.Request(ctx, id)
+func (s *Service) Fail(ctx context.Context, id uuid.UUID, cause error) error {
+	r, err := s.store.Request(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -388,7 +257,7 @@ func (s *Service) FailRequest(ctx context.Context, store RequestStore, id uuid.U
 	if err != nil {
 		return err
 	}
-	return store.Transition(ctx, id, r.State, dsr.Failed, dsr.Change{Outcome: "failed"},
+	return s.store.Transition(ctx, id, r.State, dsr.Failed, dsr.Change{Outcome: "failed"},
 		dsr.StoredEvent{Event: dsr.Event{Actor: jobActor, At: time.Now().UTC()}, Reason: reason})
 }
 
@@ -397,7 +266,7 @@ func (s *Service) FailRequest(ctx context.Context, store RequestStore, id uuid.U
 // changes nothing), which wins survivorship over every department, and
 // makes sure the record belongs to the person's profile. The report names
 // the profile's records and sources: their holders are told.
-func (s *Service) rectify(ctx context.Context, r dsr.Stored, im ingest.Importer) (dsr.ErasureReport, dsr.RectificationReport, error) {
+func (s *Service) rectify(ctx context.Context, r dsr.Stored) (dsr.ErasureReport, dsr.RectificationReport, error) {
 	var rep dsr.ErasureReport
 	var done dsr.RectificationReport
 	key, err := s.requestKey(r)
@@ -421,6 +290,7 @@ func (s *Service) rectify(ctx context.Context, r dsr.Stored, im ingest.Importer)
 			rec.Set(f, v)
 		}
 	}
+	im := s.importer
 	im.Actor, im.Sources, im.Progress = jobActor, nil, nil
 	var created uuid.UUID
 	var problems string
@@ -436,7 +306,7 @@ func (s *Service) rectify(ctx context.Context, r dsr.Stored, im ingest.Importer)
 	if created == uuid.Nil {
 		return rep, done, fmt.Errorf("the corrected values were refused: %s%w", problems, dsr.ErrCannot)
 	}
-	res, err := s.resolver.Incremental(ctx, jobActor, []uuid.UUID{created})
+	res, err := s.resolver.Link(ctx, jobActor, []uuid.UUID{created}, nil)
 	if err != nil {
 		return rep, done, err
 	}
@@ -456,9 +326,7 @@ func (s *Service) rectify(ctx context.Context, r dsr.Stored, im ingest.Importer)
 	if len(r.Scope) > 0 {
 		// A customer's rectification concerns their records, and the
 		// one that carries the corrections.
-		res := &resource{id: cur, records: recs}
-		res.only(append(r.Scope[:len(r.Scope):len(r.Scope)], created))
-		recs = res.records
+		recs = only(recs, append(r.Scope[:len(r.Scope):len(r.Scope)], created))
 	}
 	rep = dsr.ErasureReport{Profile: cur, Erased: []uuid.UUID{}, Held: []dsr.HeldRecord{}, Sources: []string{}, RecordSources: map[uuid.UUID]string{}}
 	done = dsr.RectificationReport{Profile: cur, Record: created, Fields: []string{}, Concerned: []uuid.UUID{}}
@@ -482,11 +350,6 @@ func (s *Service) rectify(ctx context.Context, r dsr.Stored, im ingest.Importer)
 	return rep, done, nil
 }
 
-// RetentionStore finds records whose retention expired.
-type RetentionStore interface {
-	ExpiredRecords(ctx context.Context, now time.Time, limit int) (map[uuid.UUID][]uuid.UUID, error)
-}
-
 // retentionActor files the erasures of expired records.
 const retentionActor = "system:retention"
 
@@ -495,9 +358,9 @@ const retentionActor = "system:retention"
 // queues it: the same job, proof and audit trail as an erasure the person
 // asked for, minus the suppression (they may come back). It returns how
 // many requests it filed.
-func (s *Service) SweepRetention(ctx context.Context, store RequestStore, rs RetentionStore, q Queue) (int, error) {
+func (s *Service) SweepRetention(ctx context.Context) (int, error) {
 	now := time.Now().UTC()
-	expired, err := rs.ExpiredRecords(ctx, now, 5000)
+	expired, err := s.store.ExpiredRecords(ctx, now, 5000)
 	if err != nil {
 		return 0, err
 	}
@@ -513,13 +376,25 @@ func (s *Service) SweepRetention(ctx context.Context, store RequestStore, rs Ret
 		if first.Reason, err = key.Seal(vault.ContextNote, []vault.Item{{Tag: 1, Value: []byte("retention period expired")}}); err != nil {
 			return n, err
 		}
-		if err := store.CreateRequest(ctx, dsr.Stored{Request: r, KEK: key.KEK, Wrapped: key.Wrapped}, first); err != nil {
+		if err := s.store.CreateRequest(ctx, dsr.Stored{Request: r, KEK: key.KEK, Wrapped: key.Wrapped}, first); err != nil {
 			return n, err
 		}
 		n++
-		if err := q.Enqueue(ctx, r.ID); err != nil {
+		if err := s.queue.Enqueue(ctx, r.ID); err != nil {
 			return n, err // the sweep of requests queues it later
 		}
 	}
 	return n, nil
+}
+
+// OpenRequests lists the requests that should have a job: approved or in
+// progress (for the jobs' sweep).
+func (s *Service) OpenRequests(ctx context.Context) ([]uuid.UUID, error) {
+	return s.store.OpenRequestIDs(ctx)
+}
+
+// PendingNotices lists the notices not yet delivered (for the jobs'
+// sweep).
+func (s *Service) PendingNotices(ctx context.Context) ([]uuid.UUID, error) {
+	return s.store.PendingNoticeIDs(ctx)
 }

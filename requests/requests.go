@@ -1,4 +1,16 @@
-package access
+// Package requests carries out data-subject requests (GDPR Art. 15-22):
+// intake from the DPO or from the person, verification, the DPO's
+// decisions, the Art. 12(3) clock, and the durable execution of approved
+// requests (erasure, restriction, objection, rectification, access and
+// portability) with the notices to the recipients (Art. 17(2), 19).
+//
+// Every step that concerns a person goes through the gate of package
+// access (access.Service.Guard): the DPO's work is decided under the
+// purpose compliance and audited, a customer's under self_service, and an
+// export is read through access like any other read. The request's states
+// and deadlines are package dsr's; the store and the job queue are
+// interfaces this package declares (postgres.DB, jobs.Runner).
+package requests
 
 import (
 	"context"
@@ -10,25 +22,29 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/policy"
+	"github.com/cdp-project/cdp/resolver"
 	"github.com/cdp-project/cdp/vault"
 )
 
-// Request actions, as the policy names them.
+// Request actions, as the policy and the audit log name them.
 const (
 	ActionRequests = "requests" // the DPO handles requests
 	ActionRequest  = "request"  // a customer makes one
-	ActionExport   = "export"
+	// ActionAcknowledge is a recipient's acknowledgement of a notice.
+	ActionAcknowledge = "acknowledge_notice"
 )
 
-// RequestStore keeps data-subject requests.
-type RequestStore interface {
+// Store is what the request service reads and writes (postgres.DB).
+type Store interface {
 	CreateRequest(ctx context.Context, r dsr.Stored, first dsr.StoredEvent) error
 	Request(ctx context.Context, id uuid.UUID) (dsr.Stored, error)
 	Requests(ctx context.Context, f dsr.Filter) ([]dsr.Stored, error)
@@ -37,15 +53,94 @@ type RequestStore interface {
 	Transition(ctx context.Context, id uuid.UUID, from, to dsr.State, c dsr.Change, e dsr.StoredEvent) error
 	Notifications(ctx context.Context, request uuid.UUID) ([]dsr.Notification, error)
 	OverrideNotices(ctx context.Context, request uuid.UUID) (int, error)
+	OpenRequestIDs(ctx context.Context) ([]uuid.UUID, error)
+
+	// ProfileRecords and ErasedBy find the profile a request concerns
+	// (ids only: nothing is opened here).
+	ProfileRecords(ctx context.Context, id uuid.UUID) (uuid.UUID, []identity.StoredRecord, []consent.Event, error)
+	ErasedBy(ctx context.Context, profile uuid.UUID) (uuid.UUID, time.Time, bool, error)
+
+	// Carrying requests out.
+	Erase(ctx context.Context, request, profile uuid.UUID, now time.Time) (dsr.ErasureReport, error)
 	Restrict(ctx context.Context, request, profile uuid.UUID, lift bool) error
-	Announcer
+	AppendConsent(ctx context.Context, events []consent.Event) error
+	ExpiredRecords(ctx context.Context, now time.Time, limit int) (map[uuid.UUID][]uuid.UUID, error)
+	LiftSuppression(ctx context.Context, kind string, sum []byte, by string) (bool, error)
+
+	// Notices to recipients.
+	// CreateNotifications writes one notice of kind per recipient that
+	// hears of it and is concerned by sources; payload builds each from
+	// its id and the recipient's own sources (none: every source).
+	CreateNotifications(ctx context.Context, request uuid.UUID, kind string, sources []string, payload func(id uuid.UUID, recipientSources []string) ([]byte, error)) ([]dsr.Notification, error)
+	Outgoing(ctx context.Context, id uuid.UUID) (dsr.Outgoing, error)
+	NoticeAttempt(ctx context.Context, id uuid.UUID, deliveryErr string) error
+	AcknowledgeNotice(ctx context.Context, id uuid.UUID, department string) (uuid.UUID, error)
+	PendingNoticeIDs(ctx context.Context) ([]uuid.UUID, error)
 }
 
 // Queue runs approved requests and delivers their notices as durable
-// jobs.
+// jobs (jobs.Runner).
 type Queue interface {
 	Enqueue(ctx context.Context, request uuid.UUID) error
 	Notify(ctx context.Context, notice uuid.UUID) error
+}
+
+// Sender delivers a signed notice (webhook.Client).
+type Sender interface {
+	Deliver(ctx context.Context, url, id string, secrets []string, body []byte) error
+}
+
+// Accounts deletes customers' login accounts (kratos.Admin).
+type Accounts interface {
+	DeleteAccount(ctx context.Context, id uuid.UUID) error
+}
+
+// Config builds a Service. Every field is required unless marked optional.
+type Config struct {
+	Store  Store
+	Access *access.Service
+	Vault  *vault.Vault
+	// Resolver links a rectification's corrected values into the
+	// person's profile, and records a crash left in no profile.
+	Resolver *resolver.Resolver
+	// Importer is the template of the import pipeline a rectification's
+	// values are entered with.
+	Importer ingest.Importer
+	Queue    Queue
+	// Sender delivers notices (optional: a service that runs no jobs).
+	Sender Sender
+	// Accounts deletes erased customers' accounts (optional: without it
+	// the accounts are only listed in the report).
+	Accounts Accounts
+	// DefaultRegion reads phone numbers without a country prefix (optional: "GB").
+	DefaultRegion string
+	// StepUp requires customers to log in with a second factor (AAL2)
+	// for the request types in StepUp.
+	StepUp bool
+}
+
+// Service is the data-subject request service.
+type Service struct {
+	store    Store
+	access   *access.Service
+	vault    *vault.Vault
+	resolver *resolver.Resolver
+	importer ingest.Importer
+	queue    Queue
+	sender   Sender
+	accounts Accounts
+	region   string
+	stepUp   bool
+}
+
+// New builds the request service.
+func New(cfg Config) *Service {
+	s := &Service{store: cfg.Store, access: cfg.Access, vault: cfg.Vault, resolver: cfg.Resolver, importer: cfg.Importer,
+		queue: cfg.Queue, sender: cfg.Sender, accounts: cfg.Accounts, region: cfg.DefaultRegion, stepUp: cfg.StepUp}
+	if s.region == "" {
+		s.region = "GB"
+	}
+	return s
 }
 
 // Intake is a new request.
@@ -62,8 +157,8 @@ type Intake struct {
 	Values map[string]string `json:"values"`
 }
 
-// RequestView is a request with its history, reasons opened.
-type RequestView struct {
+// View is a request with its history, reasons opened.
+type View struct {
 	dsr.Request
 	Overdue      bool              `json:"overdue"`
 	Events       []EventView       `json:"events"`
@@ -84,84 +179,50 @@ type EventView struct {
 // customer makes them, when configured.
 var StepUp = []dsr.Type{dsr.Erasure, dsr.Access, dsr.Portability}
 
-// requestGate decides the DPO's request work (purpose compliance) before
-// anything is loaded: whoever may not handle requests learns nothing, not
-// even whether a profile or request exists (ErrNotFound, or ErrForbidden
-// where no person is concerned), and the refusal is audited with the ids
-// they named.
-func (s *Service) requestGate(ctx context.Context, req *Request, named []string, what string, person bool) (policy.Decision, error) {
+// desk runs the DPO's request work (purpose compliance) through the gate,
+// decided before anything is loaded: whoever may not handle requests
+// learns nothing, not even whether a profile or request exists
+// (dsr.ErrNotFound where a person is concerned, else ErrForbidden), and
+// the refusal is audited with the ids they named. work (optional) finds
+// the profile the work concerns and names it for the audit entry, which
+// is committed before anything leaves.
+func (s *Service) desk(ctx context.Context, req *access.Request, named []string, what string, person bool, work func(*access.Allowed) error) error {
 	req.Purpose = "compliance"
-	cat, err := s.checkPurpose(ctx, req)
-	if err != nil {
-		return policy.Decision{}, err
-	}
-	d, err := s.decide(ctx, cat, req, ActionRequests, nil)
-	if err != nil {
-		return d, err
-	}
-	if !d.Allow || req.Principal.Kind != auth.Staff {
-		e := s.entry(req, ActionRequests, named, d, audit.Denied, nil)
-		if req.Principal.Kind != auth.Staff {
-			e.Reason = "requests are handled by the DPO"
-		}
-		e.Reason += "; refused: " + what
-		if err := s.record(ctx, e); err != nil {
-			return d, err
-		}
-		if person {
-			return d, fmt.Errorf("%w", dsr.ErrNotFound)
-		}
-		return d, fmt.Errorf("%s: %w", d.Reason, ErrForbidden)
-	}
-	return d, nil
-}
-
-// requestWork audits the DPO's allowed request work with the profiles it
-// concerns.
-func (s *Service) requestWork(ctx context.Context, req *Request, d policy.Decision, profiles []uuid.UUID, reason string) error {
-	e := s.entry(req, ActionRequests, idStrings(profiles), d, audit.Allowed, nil)
-	e.Reason = reason
-	return s.record(ctx, e)
-}
-
-// requestDecision is requestGate and requestWork together, for work whose
-// profiles are known before anything is loaded.
-func (s *Service) requestDecision(ctx context.Context, req *Request, profiles []uuid.UUID, reason string) error {
-	d, err := s.requestGate(ctx, req, idStrings(profiles), reason, len(profiles) > 0)
-	if err != nil {
-		return err
-	}
-	return s.requestWork(ctx, req, d, profiles, reason)
+	_, err := s.access.Guard(ctx, req, access.Act{Action: ActionRequests, Named: named, Reason: what, StaffOnly: true,
+		Refused: func(d policy.Decision) error {
+			if person {
+				return fmt.Errorf("%w", dsr.ErrNotFound)
+			}
+			return fmt.Errorf("%s: %w", d.Reason, access.ErrForbidden)
+		}}, work)
+	return err
 }
 
 // NewRequest takes a request the DPO received on behalf of a person.
-func (s *Service) NewRequest(ctx context.Context, req Request, store RequestStore, in Intake) (*RequestView, error) {
+func (s *Service) NewRequest(ctx context.Context, req access.Request, in Intake) (*View, error) {
 	if err := s.checkIntake(ctx, in); err != nil {
 		return nil, err
 	}
-	d, err := s.requestGate(ctx, &req, []string{in.Profile.String()}, "intake "+string(in.Type), true)
+	var cur uuid.UUID
+	err := s.desk(ctx, &req, []string{in.Profile.String()}, "intake "+string(in.Type), true, func(a *access.Allowed) error {
+		var err error
+		cur, _, _, err = s.store.ProfileRecords(ctx, in.Profile)
+		if errors.Is(err, derrors.ErrNotFound) {
+			a.Outcome = audit.NotFound
+			if by, at, erased, err := s.store.ErasedBy(ctx, in.Profile); err != nil {
+				return err
+			} else if erased {
+				return fmt.Errorf("profile %s was erased on %s by request %s: %w", in.Profile, at.UTC().Format(time.RFC3339), by, access.ErrGone)
+			}
+			return fmt.Errorf("profile %s: %w", in.Profile, access.ErrNotFound)
+		}
+		a.Named = []string{cur.String()}
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	cur, _, _, err := s.store.ProfileRecords(ctx, in.Profile)
-	if errors.Is(err, derrors.ErrNotFound) {
-		if err := s.record(ctx, s.entry(&req, ActionRequests, []string{in.Profile.String()}, d, audit.NotFound, nil)); err != nil {
-			return nil, err
-		}
-		if by, at, erased, err := s.store.ErasedBy(ctx, in.Profile); err != nil {
-			return nil, err
-		} else if erased {
-			return nil, fmt.Errorf("profile %s was erased on %s by request %s: %w", in.Profile, at.UTC().Format(time.RFC3339), by, ErrGone)
-		}
-		return nil, fmt.Errorf("profile %s: %w", in.Profile, ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := s.requestWork(ctx, &req, d, []uuid.UUID{cur}, "intake "+string(in.Type)); err != nil {
-		return nil, err
-	}
-	return s.intake(ctx, req, store, in, cur, nil, "dpo", in.Verification, nil)
+	return s.intake(ctx, req, in, cur, nil, "dpo", in.Verification, nil)
 }
 
 // checkIntake checks a new request: its type, the purposes of an
@@ -194,16 +255,16 @@ func (s *Service) checkIntake(ctx context.Context, in Intake) error {
 		}
 		return nil
 	}
-	cat, err := s.catalogue_(ctx)
+	catalogue, err := s.access.Purposes(ctx)
 	if err != nil {
 		return err
 	}
 	for _, p := range in.Purposes {
-		pp, ok := cat.purposes[p]
-		if !ok {
+		i := slices.IndexFunc(catalogue, func(c consent.Purpose) bool { return c.ID == p })
+		if i < 0 {
 			return fmt.Errorf("purposes: %q is not in the catalogue: %w", clip(p), dsr.ErrInvalid)
 		}
-		if !pp.AllowsObjection && !pp.RequiresConsent {
+		if pp := catalogue[i]; !pp.AllowsObjection && !pp.RequiresConsent {
 			return fmt.Errorf("purposes: %s rests on %s and allows no objection (Art. 21): %w", p, pp.LegalBasis, dsr.ErrInvalid)
 		}
 	}
@@ -215,54 +276,52 @@ func (s *Service) checkIntake(ctx context.Context, in Intake) error {
 //
 // The recipients that hear of request_filed (the DPO's desk) are told
 // through the outbox (q: optional).
-func (s *Service) NewMyRequest(ctx context.Context, req Request, store RequestStore, q Queue, in Intake, session auth.CustomerSession, stepUp bool) (*RequestView, error) {
+func (s *Service) NewMyRequest(ctx context.Context, req access.Request, in Intake, session auth.CustomerSession) (*View, error) {
 	if err := s.checkIntake(ctx, in); err != nil {
 		return nil, err
 	}
-	if stepUp && slices.Contains(StepUp, in.Type) && session.AAL != "aal2" {
+	if s.stepUp && slices.Contains(StepUp, in.Type) && session.AAL != "aal2" {
 		return nil, fmt.Errorf("a %s request needs a login with a second factor (AAL2); this session is %s: %w", in.Type, session.AAL, dsr.ErrStepUp)
-	}
-	cat, err := s.checkPurpose(ctx, &req)
-	if err != nil {
-		return nil, err
-	}
-	res, d, err := s.authorize(ctx, cat, &req, ActionRequest, req.Subject)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.record(ctx, s.entry(&req, ActionRequest, []string{res.id.String()}, d, audit.Allowed, nil)); err != nil {
-		return nil, err
-	}
-	if len(res.records) == 0 {
-		return nil, fmt.Errorf("nothing held here is tied to your account by a verified address yet: %w", ErrNotFound)
 	}
 	// The request reaches only the records tied to the customer by
 	// evidence: their erasure, restriction or export never touches a
 	// record that joined their profile by matching alone.
-	scope := make([]uuid.UUID, len(res.records))
-	for i, r := range res.records {
-		scope[i] = r.ID
+	var profile uuid.UUID
+	var scope []uuid.UUID
+	_, err := s.access.Guard(ctx, &req, access.Act{Action: ActionRequest, Profiles: []uuid.UUID{req.Subject}}, func(a *access.Allowed) error {
+		profile = a.Profiles[0]
+		for _, r := range a.Records() {
+			scope = append(scope, r.ID)
+		}
+		if len(scope) == 0 {
+			a.Outcome = audit.Allowed
+			return fmt.Errorf("nothing held here is tied to your account by a verified address yet: %w", access.ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	id := session.IdentityID
 	evidence := map[string]string{"method": "kratos_session", "kratos_identity": id.String(), "kratos_session": session.SessionID, "aal": session.AAL}
-	v, err := s.intake(ctx, req, store, in, res.id, &id, "self_service", evidence, scope)
-	if err != nil || q == nil {
+	v, err := s.intake(ctx, req, in, profile, &id, "self_service", evidence, scope)
+	if err != nil {
 		return v, err
 	}
-	if err := s.announce(ctx, store, q, v.Request); err != nil {
+	if err := s.announce(ctx, v.Request); err != nil {
 		return nil, fmt.Errorf("request %s is filed, but the DPO's desk could not be told: %w", v.ID, err)
 	}
 	return v, nil
 }
 
-func (s *Service) intake(ctx context.Context, req Request, store RequestStore, in Intake, profile uuid.UUID, customer *uuid.UUID,
-	channel string, evidence map[string]string, scope []uuid.UUID) (*RequestView, error) {
+func (s *Service) intake(ctx context.Context, req access.Request, in Intake, profile uuid.UUID, customer *uuid.UUID,
+	channel string, evidence map[string]string, scope []uuid.UUID) (*View, error) {
 	now := time.Now().UTC()
 	r := dsr.Request{
 		ID: uuid.Must(uuid.NewV7()), Type: in.Type, State: dsr.Received, Profile: profile, Customer: customer, Channel: channel, Scope: scope,
 		Details: dsr.Details{Purposes: in.Purposes}, ReceivedAt: now, ReceivedBy: req.Principal.Actor(), UpdatedAt: now,
 	}
-	if dup, ok, err := store.EarlierRequest(ctx, profile, customer, in.Type, now.Add(-dsr.DuplicateWindow)); err != nil {
+	if dup, ok, err := s.store.EarlierRequest(ctx, profile, customer, in.Type, now.Add(-dsr.DuplicateWindow)); err != nil {
 		return nil, err
 	} else if ok {
 		r.DuplicateOf = &dup // linked, never a shortcut: it is verified and decided like any other
@@ -286,10 +345,10 @@ func (s *Service) intake(ctx context.Context, req Request, store RequestStore, i
 			return nil, err
 		}
 	}
-	if err := store.CreateRequest(ctx, stored, first); err != nil {
+	if err := s.store.CreateRequest(ctx, stored, first); err != nil {
 		return nil, err
 	}
-	return s.view(ctx, store, r.ID, req.Principal.Kind == auth.Staff)
+	return s.view(ctx, r.ID, req.Principal.Kind == auth.Staff)
 }
 
 func sealJSON(key *vault.SubjectKey, v any) ([]byte, error) {
@@ -297,8 +356,8 @@ func sealJSON(key *vault.SubjectKey, v any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > MaxEvidenceBytes {
-		return nil, fmt.Errorf("at most %d bytes of text: %w", MaxEvidenceBytes, dsr.ErrInvalid)
+	if len(b) > access.MaxEvidenceBytes {
+		return nil, fmt.Errorf("at most %d bytes of text: %w", access.MaxEvidenceBytes, dsr.ErrInvalid)
 	}
 	return key.Seal(vault.ContextNote, []vault.Item{{Tag: 1, Value: b}})
 }
@@ -320,8 +379,8 @@ func openText(key *vault.SubjectKey, sealed []byte) (string, error) {
 
 // view reads a request with its history; the verification evidence only
 // for the DPO.
-func (s *Service) view(ctx context.Context, store RequestStore, id uuid.UUID, dpo bool) (*RequestView, error) {
-	r, err := store.Request(ctx, id)
+func (s *Service) view(ctx context.Context, id uuid.UUID, dpo bool) (*View, error) {
+	r, err := s.store.Request(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -329,12 +388,12 @@ func (s *Service) view(ctx context.Context, store RequestStore, id uuid.UUID, dp
 	if err != nil {
 		return nil, err
 	}
-	es, err := store.RequestEvents(ctx, id)
+	es, err := s.store.RequestEvents(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	v := &RequestView{Request: r.Request, Overdue: r.Overdue(time.Now()), Events: make([]EventView, len(es))}
-	if v.Notices, err = store.Notifications(ctx, id); err != nil {
+	v := &View{Request: r.Request, Overdue: r.Overdue(time.Now()), Events: make([]EventView, len(es))}
+	if v.Notices, err = s.store.Notifications(ctx, id); err != nil {
 		return nil, err
 	}
 	for i, e := range es {
@@ -356,46 +415,45 @@ func (s *Service) view(ctx context.Context, store RequestStore, id uuid.UUID, dp
 }
 
 // GetRequest reads a request for the DPO.
-func (s *Service) GetRequest(ctx context.Context, req Request, store RequestStore, id uuid.UUID) (*RequestView, error) {
-	if _, err := s.gatedRequest(ctx, &req, store, id, "read request "+id.String()); err != nil {
+func (s *Service) GetRequest(ctx context.Context, req access.Request, id uuid.UUID) (*View, error) {
+	if _, err := s.gated(ctx, &req, id, "read request "+id.String()); err != nil {
 		return nil, err
 	}
-	return s.view(ctx, store, id, true)
+	return s.view(ctx, id, true)
 }
 
-// gatedRequest loads a request for the DPO's work on it: decided before
-// it is loaded, audited with its profile once it is.
-func (s *Service) gatedRequest(ctx context.Context, req *Request, store RequestStore, id uuid.UUID, reason string) (dsr.Stored, error) {
-	d, err := s.requestGate(ctx, req, nil, reason, true)
-	if err != nil {
-		return dsr.Stored{}, err
-	}
-	r, err := store.Request(ctx, id)
-	if err != nil {
-		return r, err
-	}
-	return r, s.requestWork(ctx, req, d, []uuid.UUID{r.Profile}, reason)
+// gated loads a request for the DPO's work on it: decided before it is
+// loaded, audited with its profile once it is.
+func (s *Service) gated(ctx context.Context, req *access.Request, id uuid.UUID, reason string) (dsr.Stored, error) {
+	var r dsr.Stored
+	err := s.desk(ctx, req, nil, reason, true, func(a *access.Allowed) (err error) {
+		if r, err = s.store.Request(ctx, id); err != nil {
+			return err
+		}
+		a.Named = []string{r.Profile.String()}
+		return nil
+	})
+	return r, err
 }
 
 // GetMyRequest reads one of a customer's own requests.
-func (s *Service) GetMyRequest(ctx context.Context, req Request, store RequestStore, id uuid.UUID) (*RequestView, error) {
-	if _, err := s.myRequest(ctx, req, store, id); err != nil {
+func (s *Service) GetMyRequest(ctx context.Context, req access.Request, id uuid.UUID) (*View, error) {
+	if _, err := s.mine(ctx, req, id); err != nil {
 		return nil, err
 	}
-	return s.view(ctx, store, id, false)
+	return s.view(ctx, id, false)
 }
 
-// myRequest loads one of a customer's own requests; someone else's looks
-// like none, and the refusal is audited.
-func (s *Service) myRequest(ctx context.Context, req Request, store RequestStore, id uuid.UUID) (dsr.Stored, error) {
-	r, err := store.Request(ctx, id)
+// mine loads one of a customer's own requests; someone else's looks like
+// none, and the refusal is audited.
+func (s *Service) mine(ctx context.Context, req access.Request, id uuid.UUID) (dsr.Stored, error) {
+	r, err := s.store.Request(ctx, id)
 	if err != nil && !errors.Is(err, derrors.ErrNotFound) {
 		return r, err
 	}
 	if err != nil || r.Customer == nil || r.Customer.String() != req.Principal.ID {
-		e := s.entry(&req, ActionRequest, nil, policy.Decision{}, audit.Denied, nil)
-		e.Reason = "not a request of this customer: " + id.String()
-		if err := s.record(ctx, e); err != nil {
+		if err := s.access.Record(ctx, req, access.Note{Action: ActionRequest, Outcome: audit.Denied,
+			Reason: "not a request of this customer: " + id.String()}); err != nil {
 			return r, err
 		}
 		return r, fmt.Errorf("request %s: %w", id, dsr.ErrNotFound)
@@ -404,16 +462,16 @@ func (s *Service) myRequest(ctx context.Context, req Request, store RequestStore
 }
 
 // ListRequests lists requests for the DPO.
-func (s *Service) ListRequests(ctx context.Context, req Request, store RequestStore, f dsr.Filter) ([]dsr.Request, error) {
-	if err := s.requestDecision(ctx, &req, nil, "list requests"); err != nil {
+func (s *Service) ListRequests(ctx context.Context, req access.Request, f dsr.Filter) ([]dsr.Request, error) {
+	if err := s.desk(ctx, &req, nil, "list requests", false, nil); err != nil {
 		return nil, err
 	}
-	return listed(store.Requests(ctx, f))
+	return listed(s.store.Requests(ctx, f))
 }
 
 // ListMyRequests lists a customer's own requests.
-func (s *Service) ListMyRequests(ctx context.Context, store RequestStore, customer uuid.UUID) ([]dsr.Request, error) {
-	return listed(store.Requests(ctx, dsr.Filter{Customer: customer, Limit: 200, Now: time.Now()}))
+func (s *Service) ListMyRequests(ctx context.Context, customer uuid.UUID) ([]dsr.Request, error) {
+	return listed(s.store.Requests(ctx, dsr.Filter{Customer: customer, Limit: 200, Now: time.Now()}))
 }
 
 func listed(rs []dsr.Stored, err error) ([]dsr.Request, error) {
@@ -427,8 +485,8 @@ func listed(rs []dsr.Stored, err error) ([]dsr.Request, error) {
 	return out, nil
 }
 
-// Decision is the DPO's step on a request.
-type Decision struct {
+// Step is the DPO's step on a request.
+type Step struct {
 	Action       string            `json:"action"` // verify, approve, reject, extend
 	Reason       string            `json:"reason"`
 	Verification map[string]string `json:"verification"` // verify
@@ -441,11 +499,11 @@ const MaxReasonBytes = 2000
 // DecideRequest moves a request one step: verify (with the evidence of
 // how), approve (its job is queued), reject (with a reason), extend (once,
 // by up to two months, with a reason the person is told).
-func (s *Service) DecideRequest(ctx context.Context, req Request, store RequestStore, q Queue, id uuid.UUID, dec Decision) (*RequestView, error) {
+func (s *Service) Take(ctx context.Context, req access.Request, id uuid.UUID, dec Step) (*View, error) {
 	if len(dec.Reason) > MaxReasonBytes {
 		return nil, fmt.Errorf("reason: at most %d bytes: %w", MaxReasonBytes, dsr.ErrInvalid)
 	}
-	r, err := s.gatedRequest(ctx, &req, store, id, dec.Action+" request "+id.String())
+	r, err := s.gated(ctx, &req, id, dec.Action+" request "+id.String())
 	if err != nil {
 		return nil, err
 	}
@@ -487,7 +545,7 @@ func (s *Service) DecideRequest(ctx context.Context, req Request, store RequestS
 		if len(dec.Reason) < 10 {
 			return nil, fmt.Errorf("reason: say why the request completes without every acknowledgement, at least 10 bytes: %w", dsr.ErrInvalid)
 		}
-		if _, err := store.OverrideNotices(ctx, id); err != nil {
+		if _, err := s.store.OverrideNotices(ctx, id); err != nil {
 			return nil, err
 		}
 	case "lift":
@@ -499,10 +557,10 @@ func (s *Service) DecideRequest(ctx context.Context, req Request, store RequestS
 		if len(dec.Reason) < 10 {
 			return nil, fmt.Errorf("reason: why the restriction ends, at least 10 bytes: %w", dsr.ErrInvalid)
 		}
-		if err := store.Restrict(ctx, id, r.Profile, true); err != nil {
+		if err := s.store.Restrict(ctx, id, r.Profile, true); err != nil {
 			return nil, err
 		}
-		s.Forget()
+		s.access.Forget()
 	case "extend":
 		if err := dsr.CheckExtension(&r.Request, dec.Months, dec.Reason, now); err != nil {
 			return nil, err
@@ -520,16 +578,16 @@ func (s *Service) DecideRequest(ctx context.Context, req Request, store RequestS
 		}
 		return nil, fmt.Errorf("a %s request cannot be %s%s: %w", from, dec.Action+"d", hint, dsr.ErrTransition)
 	}
-	if err := store.Transition(ctx, id, from, to, c, e); err != nil {
+	if err := s.store.Transition(ctx, id, from, to, c, e); err != nil {
 		return nil, err
 	}
 	if to == dsr.Approved || dec.Action == "override" {
-		if err := q.Enqueue(ctx, id); err != nil {
+		if err := s.queue.Enqueue(ctx, id); err != nil {
 			// Approved and recorded; the sweeper queues it on its next round.
 			return nil, fmt.Errorf("request %s is approved, its job will be queued shortly: %w", id, err)
 		}
 	}
-	return s.view(ctx, store, id, true)
+	return s.view(ctx, id, true)
 }
 
 // Lift is the DPO's lifting of a suppression: the person came back under
@@ -540,14 +598,9 @@ type Lift struct {
 	Reason string `json:"reason"`
 }
 
-// Suppressions lifts suppressions.
-type Suppressions interface {
-	LiftSuppression(ctx context.Context, kind string, sum []byte, by string) (bool, error)
-}
-
 // LiftSuppression lifts the suppression of one identifier, audited.
 // ErrNotFound when it is not suppressed.
-func (s *Service) LiftSuppression(ctx context.Context, req Request, store Suppressions, l Lift) error {
+func (s *Service) LiftSuppression(ctx context.Context, req access.Request, l Lift) error {
 	var sum []byte
 	switch l.Kind {
 	case "email":
@@ -571,15 +624,23 @@ func (s *Service) LiftSuppression(ctx context.Context, req Request, store Suppre
 	if len(l.Reason) < 10 || len(l.Reason) > MaxReasonBytes {
 		return fmt.Errorf("reason: the new lawful basis, 10 to %d bytes: %w", MaxReasonBytes, dsr.ErrInvalid)
 	}
-	if err := s.requestDecision(ctx, &req, nil, "lift suppression of an "+l.Kind); err != nil {
+	if err := s.desk(ctx, &req, nil, "lift suppression of an "+l.Kind, false, nil); err != nil {
 		return err
 	}
-	lifted, err := store.LiftSuppression(ctx, l.Kind, sum, req.Principal.Actor())
+	lifted, err := s.store.LiftSuppression(ctx, l.Kind, sum, req.Principal.Actor())
 	if err != nil {
 		return err
 	}
 	if !lifted {
-		return fmt.Errorf("this %s is not suppressed: %w", l.Kind, ErrNotFound)
+		return fmt.Errorf("this %s is not suppressed: %w", l.Kind, access.ErrNotFound)
 	}
 	return nil
+}
+
+// clip bounds a caller's value echoed in an error.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
 }

@@ -1,0 +1,188 @@
+package requests_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/cdp-project/cdp/access"
+	"github.com/cdp-project/cdp/app"
+	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/derrors"
+	"github.com/cdp-project/cdp/dsr"
+	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/ingest"
+	"github.com/cdp-project/cdp/policy"
+	"github.com/cdp-project/cdp/postgres/pgtest"
+	"github.com/cdp-project/cdp/requests"
+)
+
+// fixture is the application as production builds it, on a real database
+// (the service's role), with one person held by sales and billing. Its
+// jobs are not started: the tests run each step themselves.
+type fixture struct {
+	app     *app.App
+	owner   string
+	profile uuid.UUID
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	db, _, owner := pgtest.NewAppStore(t)
+	v := pgtest.NewVault(t, db)
+	for _, s := range []identity.Source{
+		{Name: "sales", Department: "sales", Priority: 70, LegalBasis: "contract"},
+		{Name: "billing", Department: "billing", Priority: 90, LegalBasis: "contract"},
+	} {
+		if _, err := db.AddSource(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pol, err := policy.Load(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	a, err := app.New(app.Config{DB: db, Vault: v, Policy: pol, AuditKey: key, Normalizer: identity.Normalizer{DefaultRegion: "GB"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	im := a.Importer
+	im.Actor = "test"
+	var in []ingest.Input
+	for i, src := range []string{"sales", "billing"} {
+		var r identity.Record
+		r.Source, r.SourceID = src, "c-1"
+		r.Set(identity.GivenName, "Bartholomew")
+		r.Set(identity.FamilyName, "Quist")
+		r.Set(identity.Email, "b.quist@example.org")
+		r.Set(identity.BirthDate, "1971-11-23")
+		in = append(in, ingest.Input{Line: i + 1, Record: r})
+	}
+	var ids []uuid.UUID
+	if _, err := im.Import(ctx, ingest.NewSliceReader(in), func(r ingest.Result) { ids = append(ids, r.RecordID) }); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := a.Resolver.Link(ctx, "test", ids, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{app: a, owner: owner, profile: rep.ProfilesOf(ids)[0]}
+}
+
+func principal(dept string, roles ...auth.Role) access.Request {
+	return access.Request{Principal: auth.Principal{Kind: auth.Staff, ID: "test-" + dept, Department: dept, Roles: roles}}
+}
+
+var dpo = principal("legal", auth.RoleDPO)
+
+func (f *fixture) audited(t *testing.T, outcome string) int64 {
+	return pgtest.Count(t, f.owner, "SELECT count(*) FROM audit_log WHERE action = 'requests' AND outcome = '"+outcome+"'")
+}
+
+// An erasure the DPO takes, verifies and approves is carried out by
+// Execute (what its job runs), idempotently: the profile is gone, the
+// request completed with its report, and every step of the DPO's is in
+// the audit log.
+func TestErasureFromIntakeToCompletion(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	svc := f.app.Requests
+	v, err := svc.NewRequest(ctx, dpo, requests.Intake{Type: dsr.Erasure, Profile: f.profile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.State != dsr.Received {
+		t.Fatalf("new request %s, want received", v.State)
+	}
+	if _, err := svc.Take(ctx, dpo, v.ID, requests.Step{Action: "approve"}); !errors.Is(err, dsr.ErrTransition) {
+		t.Fatalf("approving an unverified request: %v, want ErrTransition", err)
+	}
+	if _, err := svc.Take(ctx, dpo, v.ID, requests.Step{Action: "verify", Verification: map[string]string{"method": "id card seen"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Take(ctx, dpo, v.ID, requests.Step{Action: "approve"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // a job run twice does no harm
+		if err := svc.Execute(ctx, v.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := svc.GetRequest(ctx, dpo, v.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != dsr.Completed || got.Outcome == "" {
+		t.Fatalf("request %s (outcome %q), want completed with a report", got.State, got.Outcome)
+	}
+	if _, _, _, err := f.app.DB.ProfileRecords(ctx, f.profile); !errors.Is(err, derrors.ErrNotFound) {
+		t.Fatalf("erased profile still readable: %v", err)
+	}
+	// intake, verify, approve (two tries), read: each audited as allowed.
+	if n := f.audited(t, "allowed"); n < 5 {
+		t.Fatalf("%d allowed request entries, want at least 5", n)
+	}
+}
+
+// Whoever is not the DPO learns nothing from the request desk, not even
+// whether a profile or a request exists, and is audited trying.
+func TestRequestDeskIsTheDPOs(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	svc := f.app.Requests
+	reader := principal("sales", auth.RoleReader)
+	if _, err := svc.NewRequest(ctx, reader, requests.Intake{Type: dsr.Erasure, Profile: f.profile}); !errors.Is(err, dsr.ErrNotFound) {
+		t.Fatalf("a reader files an erasure: %v, want ErrNotFound", err)
+	}
+	v, err := svc.NewRequest(ctx, dpo, requests.Intake{Type: dsr.Access, Profile: f.profile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.GetRequest(ctx, reader, v.ID); !errors.Is(err, dsr.ErrNotFound) {
+		t.Fatalf("a reader reads a request: %v, want ErrNotFound", err)
+	}
+	if _, err := svc.ListRequests(ctx, reader, dsr.Filter{Limit: 10}); !errors.Is(err, access.ErrForbidden) {
+		t.Fatalf("a reader lists requests: %v, want ErrForbidden", err)
+	}
+	if n := f.audited(t, "denied"); n != 3 {
+		t.Fatalf("%d refusals audited, want 3", n)
+	}
+	// A customer asking for someone else's request sees none.
+	customer := access.Request{Principal: auth.Principal{Kind: auth.Customer, ID: uuid.NewString()}}
+	if _, err := svc.GetMyRequest(ctx, customer, v.ID); !errors.Is(err, dsr.ErrNotFound) {
+		t.Fatalf("a customer reads another's request: %v, want ErrNotFound", err)
+	}
+}
+
+// A rejection tells the person why; an objection names purposes that
+// allow one; values belong to a rectification only.
+func TestIntakeAndStepsRefuseBadInput(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	svc := f.app.Requests
+	for name, in := range map[string]requests.Intake{
+		"unknown type":           {Type: "forget-me", Profile: f.profile},
+		"values on an erasure":   {Type: dsr.Erasure, Profile: f.profile, Values: map[string]string{"email": "x@example.org"}},
+		"rectification, empty":   {Type: dsr.Rectification, Profile: f.profile},
+		"objection, no such":     {Type: dsr.Objection, Profile: f.profile, Purposes: []string{"astrology"}},
+		"objection to contracts": {Type: dsr.Objection, Profile: f.profile, Purposes: []string{"billing"}},
+	} {
+		if _, err := svc.NewRequest(ctx, dpo, in); !errors.Is(err, dsr.ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		}
+	}
+	v, err := svc.NewRequest(ctx, dpo, requests.Intake{Type: dsr.Erasure, Profile: f.profile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Take(ctx, dpo, v.ID, requests.Step{Action: "reject", Reason: "no"}); !errors.Is(err, dsr.ErrInvalid) {
+		t.Fatalf("a rejection without a reason: %v, want ErrInvalid", err)
+	}
+}
