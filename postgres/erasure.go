@@ -101,9 +101,6 @@ func (db *DB) Erase(ctx context.Context, request, profile uuid.UUID, now time.Ti
 		if _, err := tx.Exec(ctx, `UPDATE records SET wrapped_key = NULL, key_destroyed_at = $2 WHERE id = ANY($1)`, erased, now); err != nil {
 			return fmt.Errorf("destroy keys: %w", err)
 		}
-		if db.EraseHook != nil {
-			db.EraseHook()
-		}
 		// The customer accounts linked to the erased records: deleted
 		// from Kratos once this commits (the report remembers them). Not
 		// for retention: records expiring is not the person leaving.

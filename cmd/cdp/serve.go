@@ -157,22 +157,6 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 		Store: db, Vault: v, Policy: pol, Audit: writer, Resolver: res, DefaultRegion: cfg.DefaultRegion, Survivorship: rules,
 		Accounts: accounts, DateOrder: order,
 	})
-	if os.Getenv("CDP_TEST_PAUSE_LINKING") != "" {
-		// Tests only: hold every incremental resolution, so that the test
-		// can kill the process between a write and its linking.
-		res.BeforeIncremental = func() {
-			log.Warn("linking paused (CDP_TEST_PAUSE_LINKING)")
-			time.Sleep(time.Hour)
-		}
-	}
-	if os.Getenv("CDP_TEST_PAUSE_ERASURE") != "" {
-		// Tests only: hold every erasure open before it commits, so that
-		// the test can kill the process in the middle of one.
-		db.EraseHook = func() {
-			log.Warn("erasure paused before commit (CDP_TEST_PAUSE_ERASURE)")
-			time.Sleep(time.Hour)
-		}
-	}
 	runner, err := jobs.ForService(db.Pool(), svc, db, importer, webhook.NewClient(webhook.Options{AllowLocal: cfg.WebhookLocal || dev}),
 		jobs.Options{Log: log, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter, RetentionEvery: cfg.RetentionEvery})
 	if err != nil {
