@@ -19,14 +19,14 @@ import (
 // cdp), so that a test can kill it.
 type server struct {
 	cmd   *exec.Cmd
-	out   *lockedBuffer
+	out   *pgtest.Buffer
 	url   string
 	token string
 }
 
 func (e *cliEnv) startProcess(env []string, args ...string) *server {
 	e.t.Helper()
-	s := &server{out: &lockedBuffer{}}
+	s := &server{out: &pgtest.Buffer{}}
 	s.cmd = exec.Command(os.Args[0], append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
 	s.cmd.Env = append(os.Environ(), "CDP_BENCH_RUN_MAIN=1", "CDP_DATA_DIR="+e.dataDir, "CDP_DATABASE_URL="+e.appURL,
 		"CDP_MIGRATE_DATABASE_URL="+e.dbURL, "CDP_LOG_LEVEL=warn")

@@ -8,6 +8,12 @@
 // template database; each test then gets CREATE DATABASE ... TEMPLATE, a
 // copy that costs milliseconds, dropped when the test ends. Tests using it
 // can run in parallel, within and across packages.
+//
+// Beside the databases, it holds what the tests of the store and of its
+// users share: statements and queries on a test database (Exec, TryExec,
+// Count, Query), a Hold that stops a server's transactions inside a
+// trigger so that a test can kill the server in the middle of one, and a
+// Buffer for output a test reads while it is written.
 package pgtest
 
 import (
