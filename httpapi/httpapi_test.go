@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,24 +35,6 @@ import (
 	"github.com/cdp-project/cdp/webhook"
 )
 
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type env struct {
 	t      *testing.T
 	srv    *httpapi.Server
@@ -61,7 +42,7 @@ type env struct {
 	db     *postgres.DB // the service's role
 	owner  string       // the schema owner's URL, to simulate damage
 	audit  *audit.Writer
-	logs   *syncBuffer
+	logs   *pgtest.Buffer
 	tokens map[string]string // by name
 	kratos *kratostest.Server
 	vault  *vault.Vault
@@ -103,7 +84,7 @@ func buildEnv(t *testing.T, configure func(*app.Config), deleteAccounts bool, re
 			t.Fatal(err)
 		}
 	}
-	e := &env{t: t, db: db, owner: owner, logs: &syncBuffer{}, tokens: map[string]string{}}
+	e := &env{t: t, db: db, owner: owner, logs: &pgtest.Buffer{}, tokens: map[string]string{}}
 	for name, spec := range map[string]struct {
 		dept  string
 		roles []auth.Role

@@ -59,7 +59,7 @@ func verifyAudit(ctx context.Context, db *postgres.DB, pub ed25519.PublicKey) (a
 
 func TestAuditChainInTheDatabase(t *testing.T) {
 	t.Parallel()
-	app, owner, _ := pgtest.NewAppStore(t)
+	app, owner, u := pgtest.NewAppStore(t)
 	ctx := context.Background()
 	pub, key, _ := ed25519.GenerateKey(rand.Reader)
 	profiles := []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}
@@ -94,6 +94,7 @@ func TestAuditChainInTheDatabase(t *testing.T) {
 		if err != nil || canModify {
 			t.Fatalf("service role may modify the audit log: %v, %v", canModify, err)
 		}
+		appURL := pgtest.AppURL(t, u)
 		for _, stmt := range []string{
 			"UPDATE audit_log SET purpose = 'marketing' WHERE seq = 1",
 			"DELETE FROM audit_log WHERE seq = 1",
@@ -102,7 +103,7 @@ func TestAuditChainInTheDatabase(t *testing.T) {
 			"DELETE FROM audit_checkpoints",
 			"ALTER TABLE audit_log DISABLE TRIGGER ALL",
 		} {
-			if err := app.ExecForTest(ctx, stmt); err == nil || !strings.Contains(err.Error(), "denied") && !strings.Contains(err.Error(), "owner") {
+			if err := pgtest.TryExec(t, appURL, stmt); err == nil || !strings.Contains(err.Error(), "denied") && !strings.Contains(err.Error(), "owner") {
 				t.Errorf("%s: got %v, want permission denied", stmt, err)
 			}
 		}
@@ -123,16 +124,16 @@ func TestAuditChainInTheDatabase(t *testing.T) {
 	for _, tc := range tamper {
 		t.Run(tc.name, func(t *testing.T) {
 			// Each case damages the log, then puts it back.
-			mustExec(t, owner, "CREATE TABLE IF NOT EXISTS audit_keep AS SELECT * FROM audit_log WITH NO DATA")
-			mustExec(t, owner, "TRUNCATE audit_keep")
-			mustExec(t, owner, "INSERT INTO audit_keep SELECT * FROM audit_log")
-			mustExec(t, owner, tc.stmt)
+			pgtest.Exec(t, u, "CREATE TABLE IF NOT EXISTS audit_keep AS SELECT * FROM audit_log WITH NO DATA")
+			pgtest.Exec(t, u, "TRUNCATE audit_keep")
+			pgtest.Exec(t, u, "INSERT INTO audit_keep SELECT * FROM audit_log")
+			pgtest.Exec(t, u, tc.stmt)
 			_, err := verifyAudit(ctx, app, pub)
 			if !errors.Is(err, audit.ErrBroken) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want %q", err, tc.want)
 			}
-			mustExec(t, owner, "TRUNCATE audit_log")
-			mustExec(t, owner, "INSERT INTO audit_log SELECT * FROM audit_keep")
+			pgtest.Exec(t, u, "TRUNCATE audit_log")
+			pgtest.Exec(t, u, "INSERT INTO audit_log SELECT * FROM audit_keep")
 			if _, err := verifyAudit(ctx, app, pub); err != nil {
 				t.Fatalf("restored log: %v", err)
 			}
@@ -140,28 +141,21 @@ func TestAuditChainInTheDatabase(t *testing.T) {
 	}
 }
 
-func mustExec(t *testing.T, db *postgres.DB, stmt string) {
-	t.Helper()
-	if err := db.ExecForTest(context.Background(), stmt); err != nil {
-		t.Fatalf("%s: %v", stmt, err)
-	}
-}
-
 func TestAuditWritesFailClosed(t *testing.T) {
 	t.Parallel()
-	app, owner, _ := pgtest.NewAppStore(t)
+	app, _, u := pgtest.NewAppStore(t)
 	ctx := context.Background()
 	w := audit.NewWriter(app, audit.WriterOptions{})
 	defer w.Close()
 	if _, err := w.Record(ctx, auditEntry(1, uuid.New())); err != nil {
 		t.Fatal(err)
 	}
-	mustExec(t, owner, "REVOKE INSERT ON audit_log FROM cdp_app")
-	defer owner.ExecForTest(ctx, "GRANT INSERT ON audit_log TO cdp_app")
+	pgtest.Exec(t, u, "REVOKE INSERT ON audit_log FROM cdp_app")
+	defer pgtest.TryExec(t, u, "GRANT INSERT ON audit_log TO cdp_app")
 	if _, err := w.Record(ctx, auditEntry(2, uuid.New())); !errors.Is(err, audit.ErrUnavailable) {
 		t.Fatalf("got %v, want ErrUnavailable", err)
 	}
-	mustExec(t, owner, "GRANT INSERT ON audit_log TO cdp_app")
+	pgtest.Exec(t, u, "GRANT INSERT ON audit_log TO cdp_app")
 	if e, err := w.Record(ctx, auditEntry(3, uuid.New())); err != nil || e.Seq != 2 {
 		t.Fatalf("after the grant: %+v, %v", e, err)
 	}

@@ -164,7 +164,7 @@ func scanConsent(r pgx.CollectableRow) (consent.Event, error) {
 	var basis [][16]byte
 	err := r.Scan(&id, &rec, &e.Purpose, &e.State, &e.NoticeVersion, &e.Method, &e.Origin, &e.Actor, &e.At, &basis,
 		&e.RecordedAt, &e.ExpiresAt, &e.Conflict, &e.Evidence)
-	e.ID, e.Record, e.Basis = id, rec, uuidList(basis)
+	e.ID, e.Record, e.Basis = id, rec, fromUUIDsOrNil(basis)
 	return e, err
 }
 
@@ -232,7 +232,7 @@ func scanConflict(r pgx.CollectableRow) (consent.Conflict, error) {
 	var basis [][16]byte
 	err := r.Scan(&id, &rec, &c.Purpose, &c.State, &c.NoticeVersion, &c.Method, &c.Origin, &c.Actor, &c.At, &basis,
 		&c.RecordedAt, &c.ExpiresAt, &c.Conflict, &c.Evidence, &profile)
-	c.ID, c.Record, c.ProfileID, c.Basis = id, rec, profile, uuidList(basis)
+	c.ID, c.Record, c.ProfileID, c.Basis = id, rec, profile, fromUUIDsOrNil(basis)
 	return c, err
 }
 

@@ -27,11 +27,6 @@ var (
 // DB is a PostgreSQL database holding the cdp schema.
 type DB struct {
 	pool *pgxpool.Pool
-	// EraseHook, when set, runs inside an erasure's transaction after the
-	// keys were destroyed and before it commits: tests kill the process
-	// there to show that an interrupted erasure is all or nothing and is
-	// finished by the next process.
-	EraseHook func()
 }
 
 // Options tune the connection pool.

@@ -19,159 +19,259 @@ import (
 // versions, consent events, links and review pairs, and the profile,
 // leaving a tombstone. Records under a legal hold are kept, restricted.
 // It is idempotent: a profile the request erased already reports Done.
+//
+// The steps are the methods of erasure below, run in the order listed in
+// erasure.run.
 func (db *DB) Erase(ctx context.Context, request, profile uuid.UUID, now time.Time) (dsr.ErasureReport, error) {
 	var rep dsr.ErasureReport
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		rep = dsr.ErasureReport{Erased: []uuid.UUID{}, Held: []dsr.HeldRecord{}, Sources: []string{}, RecordSources: map[uuid.UUID]string{}}
-		// Done before (a job run again after a crash that followed the
-		// commit): the report says what was done.
-		var result []byte
-		var scope [][16]byte
-		var channel string
-		if err := tx.QueryRow(ctx, "SELECT result, scope, channel FROM dsr_requests WHERE id = $1 FOR UPDATE",
-			[16]byte(request)).Scan(&result, &scope, &channel); err != nil {
-			return fmt.Errorf("erasure: request %s: %w", request, err)
-		}
-		if result != nil {
-			if err := json.Unmarshal(result, &rep); err != nil {
-				return fmt.Errorf("erasure report of request %s: %w", request, err)
-			}
-			rep.Done = true
-			return nil
-		}
-		cur, err := currentProfile(ctx, tx, profile)
-		if err != nil {
-			return err
-		}
-		rep.Profile = cur
-		if _, err := tx.Exec(ctx, "SELECT 1 FROM profiles WHERE id = $1 FOR UPDATE", [16]byte(cur)); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `SELECT r.id, r.source, r.created_at, h.obligation, h.retain_days
-			FROM profile_members m JOIN records r ON r.id = m.record_id
-			LEFT JOIN LATERAL (SELECT obligation, retain_days FROM legal_holds h WHERE h.source = r.source AND h.lifted_at IS NULL
-				AND r.created_at + make_interval(days => h.retain_days) > $2 ORDER BY h.retain_days DESC LIMIT 1) h ON true
-			WHERE m.profile_id = $1 AND (cardinality($3::uuid[]) = 0 OR r.id = ANY($3)) ORDER BY r.id`, [16]byte(cur), now, scope)
-		if err != nil {
-			return err
-		}
-		sources := map[string]bool{}
-		for rows.Next() {
-			var id [16]byte
-			var source string
-			var created time.Time
-			var obligation *string
-			var days *int
-			if err := rows.Scan(&id, &source, &created, &obligation, &days); err != nil {
-				rows.Close()
-				return err
-			}
-			if obligation != nil {
-				rep.Held = append(rep.Held, dsr.HeldRecord{Record: id, Source: source, Obligation: *obligation,
-					RetainUntil: created.AddDate(0, 0, *days)})
-				continue
-			}
-			rep.Erased = append(rep.Erased, id)
-			rep.RecordSources[id] = source
-			if !sources[source] {
-				sources[source] = true
-				rep.Sources = append(rep.Sources, source)
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		erased := uuids(rep.Erased)
-		// An erasure the person asked for suppresses their identifiers; one
-		// of retention does not: they may come back as customers.
-		suppress := channel != "retention"
-		tag, err := tx.Exec(ctx, `INSERT INTO suppressions (kind, blind_index, request_id)
-			SELECT DISTINCT k.kind, k.sum, $2::uuid FROM records r,
-				LATERAL (VALUES ('email', r.email_index), ('phone', r.phone_index), ('national_id', r.national_id_index)) AS k (kind, sum)
-			WHERE r.id = ANY($1) AND k.sum IS NOT NULL AND $3
-			ON CONFLICT (kind, blind_index) DO UPDATE SET request_id = EXCLUDED.request_id, at = now(), lifted_at = NULL, lifted_by = NULL`,
-			erased, [16]byte(request), suppress)
-		if err != nil {
-			return fmt.Errorf("suppress identifiers: %w", err)
-		}
-		rep.Suppressed = int(tag.RowsAffected())
-		// The keys first: even if what follows were interrupted, nothing
-		// of the person could be opened again.
-		if _, err := tx.Exec(ctx, `UPDATE records SET wrapped_key = NULL, key_destroyed_at = $2 WHERE id = ANY($1)`, erased, now); err != nil {
-			return fmt.Errorf("destroy keys: %w", err)
-		}
-		if db.EraseHook != nil {
-			db.EraseHook()
-		}
-		// The customer accounts linked to the erased records: deleted
-		// from Kratos once this commits (the report remembers them). Not
-		// for retention: records expiring is not the person leaving.
-		rows, err = tx.Query(ctx, `SELECT kratos_identity FROM customer_links WHERE record_id = ANY($1) AND $2 ORDER BY kratos_identity`,
-			erased, suppress)
-		if err != nil {
-			return fmt.Errorf("customer accounts: %w", err)
-		}
-		if rep.Accounts, err = pgx.CollectRows(rows, scanID); err != nil {
-			return fmt.Errorf("customer accounts: %w", err)
-		}
-		for _, q := range []string{
-			`SELECT erase_consent_events($1)`,
-			`DELETE FROM customer_links WHERE record_id = ANY($1)`,
-			`DELETE FROM identity_links WHERE record_a = ANY($1) OR record_b = ANY($1)`,
-			`DELETE FROM identity_constraints WHERE record_a = ANY($1) OR record_b = ANY($1)`,
-			`DELETE FROM review_pairs WHERE record_a = ANY($1) OR record_b = ANY($1)`,
-			`DELETE FROM records WHERE id = ANY($1)`, // versions, memberships and restrictions cascade
-		} {
-			if _, err := tx.Exec(ctx, q, erased); err != nil {
-				return fmt.Errorf("erase: %w", err)
-			}
-		}
-		result, err = json.Marshal(rep)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, "UPDATE dsr_requests SET result = $2 WHERE id = $1", [16]byte(request), result); err != nil {
-			return fmt.Errorf("erasure report: %w", err)
-		}
-		for _, h := range rep.Held {
-			if _, err := tx.Exec(ctx, `INSERT INTO record_restrictions (record_id, request_id, reason) VALUES ($1, $2, 'legal_hold')
-				ON CONFLICT DO NOTHING`, [16]byte(h.Record), [16]byte(request)); err != nil {
-				return fmt.Errorf("restrict held records: %w", err)
-			}
-		}
-		var left *[16]byte
-		if err := tx.QueryRow(ctx, `SELECT min(record_id::text)::uuid FROM profile_members WHERE profile_id = $1`, [16]byte(cur)).Scan(&left); err != nil {
-			return err
-		}
-		if left != nil {
-			// The profile stays with what is left (held records,
-			// restricted; records outside a retention's scope), its
-			// anchor the oldest record left.
-			_, err := tx.Exec(ctx, `UPDATE profiles SET anchor = $2, updated_at = $3 WHERE id = $1
-				AND NOT EXISTS (SELECT 1 FROM profile_members WHERE record_id = profiles.anchor)`, [16]byte(cur), *left, now)
-			return err
-		}
-		// Nothing left: the profile goes, and every id that led to it
-		// answers Gone to the DPO.
-		_, err = tx.Exec(ctx, `INSERT INTO erased_profiles (profile_id, request_id, erased_at)
-			SELECT $1::uuid, $2::uuid, $3::timestamptz UNION SELECT old_id, $2::uuid, $3::timestamptz FROM profile_redirects WHERE new_id = $1
-			ON CONFLICT (profile_id) DO NOTHING`, [16]byte(cur), [16]byte(request), now)
-		if err != nil {
-			return fmt.Errorf("erase profile: %w", err)
-		}
-		for _, q := range []string{
-			`DELETE FROM profile_redirects WHERE new_id = $1 OR old_id = $1`,
-			`DELETE FROM profile_events WHERE profile_id = $1`,
-			`DELETE FROM profiles WHERE id = $1`,
-		} {
-			if _, err := tx.Exec(ctx, q, [16]byte(cur)); err != nil {
-				return fmt.Errorf("erase profile: %w", err)
-			}
-		}
-		return nil
+		e := &erasure{tx: tx, request: request, asked: profile, now: now}
+		err := e.run(ctx)
+		rep = e.rep
+		return err
 	})
 	return rep, err
+}
+
+// erasure is the transaction of one erasure and what its steps found.
+type erasure struct {
+	tx      pgx.Tx
+	request uuid.UUID
+	asked   uuid.UUID // the profile the request names (perhaps merged into another since)
+	now     time.Time
+
+	scope   [][16]byte // the records the request reaches (none: every record of the profile)
+	channel string     // how the request came ("retention": records that expired)
+	erased  [][16]byte // rep.Erased, as a statement parameter
+	rep     dsr.ErasureReport
+}
+
+// run runs the steps of the erasure in order, stopping at the first
+// error, or at the report of a request done before.
+func (e *erasure) run(ctx context.Context) error {
+	e.rep = dsr.ErasureReport{Erased: []uuid.UUID{}, Held: []dsr.HeldRecord{}, Sources: []string{}, RecordSources: map[uuid.UUID]string{}}
+	if done, err := e.lockRequest(ctx); err != nil || done {
+		return err
+	}
+	for _, step := range []func(context.Context) error{
+		e.lockProfile,
+		e.sortRecords,
+		e.suppress,
+		e.destroyKeys,
+		e.listAccounts,
+		e.deleteRecords,
+		e.saveReport,
+		e.restrictHeld,
+		e.settleProfile,
+	} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lockRequest locks the request and reads its scope and channel. A
+// request that has its report already was done before (a job run again
+// after a crash that followed the commit): the report says what was done,
+// and it reports done.
+func (e *erasure) lockRequest(ctx context.Context) (done bool, err error) {
+	var result []byte
+	if err := e.tx.QueryRow(ctx, "SELECT result, scope, channel FROM dsr_requests WHERE id = $1 FOR UPDATE",
+		[16]byte(e.request)).Scan(&result, &e.scope, &e.channel); err != nil {
+		return false, fmt.Errorf("erasure: request %s: %w", e.request, err)
+	}
+	if result == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(result, &e.rep); err != nil {
+		return false, fmt.Errorf("erasure report of request %s: %w", e.request, err)
+	}
+	e.rep.Done = true
+	return true, nil
+}
+
+// lockProfile finds the profile the asked one is now (following
+// redirects) and locks it.
+func (e *erasure) lockProfile(ctx context.Context) error {
+	cur, err := currentProfile(ctx, e.tx, e.asked)
+	if err != nil {
+		return err
+	}
+	e.rep.Profile = cur
+	_, err = e.tx.Exec(ctx, "SELECT 1 FROM profiles WHERE id = $1 FOR UPDATE", [16]byte(cur))
+	return err
+}
+
+// sortRecords reads the profile's records the request reaches and sorts
+// them into held (a legal hold on their source still runs) and erased,
+// noting the sources of the erased ones.
+func (e *erasure) sortRecords(ctx context.Context) error {
+	rows, err := e.tx.Query(ctx, `SELECT r.id, r.source, r.created_at, h.obligation, h.retain_days
+		FROM profile_members m JOIN records r ON r.id = m.record_id
+		LEFT JOIN LATERAL (SELECT obligation, retain_days FROM legal_holds h WHERE h.source = r.source AND h.lifted_at IS NULL
+			AND r.created_at + make_interval(days => h.retain_days) > $2 ORDER BY h.retain_days DESC LIMIT 1) h ON true
+		WHERE m.profile_id = $1 AND (cardinality($3::uuid[]) = 0 OR r.id = ANY($3)) ORDER BY r.id`, [16]byte(e.rep.Profile), e.now, e.scope)
+	if err != nil {
+		return err
+	}
+	sources := map[string]bool{}
+	for rows.Next() {
+		var id [16]byte
+		var source string
+		var created time.Time
+		var obligation *string
+		var days *int
+		if err := rows.Scan(&id, &source, &created, &obligation, &days); err != nil {
+			rows.Close()
+			return err
+		}
+		if obligation != nil {
+			e.rep.Held = append(e.rep.Held, dsr.HeldRecord{Record: id, Source: source, Obligation: *obligation,
+				RetainUntil: created.AddDate(0, 0, *days)})
+			continue
+		}
+		e.rep.Erased = append(e.rep.Erased, id)
+		e.rep.RecordSources[id] = source
+		if !sources[source] {
+			sources[source] = true
+			e.rep.Sources = append(e.rep.Sources, source)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	e.erased = uuids(e.rep.Erased)
+	return nil
+}
+
+// bySubject reports whether the person asked for the erasure. One they
+// asked for suppresses their identifiers and deletes their customer
+// accounts; one of retention does not: records expiring is not the
+// person leaving, and they may come back as customers.
+func (e *erasure) bySubject() bool { return e.channel != "retention" }
+
+// suppress keeps the blind indexes of the erased records' strong
+// identifiers as suppressions (for an erasure the person asked for).
+func (e *erasure) suppress(ctx context.Context) error {
+	tag, err := e.tx.Exec(ctx, `INSERT INTO suppressions (kind, blind_index, request_id)
+		SELECT DISTINCT k.kind, k.sum, $2::uuid FROM records r,
+			LATERAL (VALUES ('email', r.email_index), ('phone', r.phone_index), ('national_id', r.national_id_index)) AS k (kind, sum)
+		WHERE r.id = ANY($1) AND k.sum IS NOT NULL AND $3
+		ON CONFLICT (kind, blind_index) DO UPDATE SET request_id = EXCLUDED.request_id, at = now(), lifted_at = NULL, lifted_by = NULL`,
+		e.erased, [16]byte(e.request), e.bySubject())
+	if err != nil {
+		return fmt.Errorf("suppress identifiers: %w", err)
+	}
+	e.rep.Suppressed = int(tag.RowsAffected())
+	return nil
+}
+
+// destroyKeys destroys the keys of the erased records. It comes before
+// any deletion: even if what follows were interrupted, nothing of the
+// person could be opened again.
+func (e *erasure) destroyKeys(ctx context.Context) error {
+	if _, err := e.tx.Exec(ctx, `UPDATE records SET wrapped_key = NULL, key_destroyed_at = $2 WHERE id = ANY($1)`, e.erased, e.now); err != nil {
+		return fmt.Errorf("destroy keys: %w", err)
+	}
+	return nil
+}
+
+// listAccounts puts the customer accounts linked to the erased records in
+// the report, to be deleted from Kratos once this commits (for an
+// erasure the person asked for).
+func (e *erasure) listAccounts(ctx context.Context) error {
+	rows, err := e.tx.Query(ctx, `SELECT kratos_identity FROM customer_links WHERE record_id = ANY($1) AND $2 ORDER BY kratos_identity`,
+		e.erased, e.bySubject())
+	if err != nil {
+		return fmt.Errorf("customer accounts: %w", err)
+	}
+	if e.rep.Accounts, err = pgx.CollectRows(rows, scanID); err != nil {
+		return fmt.Errorf("customer accounts: %w", err)
+	}
+	return nil
+}
+
+// deleteRecords deletes the erased records with their consent events,
+// customer links, identity links and constraints, and review pairs.
+func (e *erasure) deleteRecords(ctx context.Context) error {
+	for _, q := range []string{
+		`SELECT erase_consent_events($1)`,
+		`DELETE FROM customer_links WHERE record_id = ANY($1)`,
+		`DELETE FROM identity_links WHERE record_a = ANY($1) OR record_b = ANY($1)`,
+		`DELETE FROM identity_constraints WHERE record_a = ANY($1) OR record_b = ANY($1)`,
+		`DELETE FROM review_pairs WHERE record_a = ANY($1) OR record_b = ANY($1)`,
+		`DELETE FROM records WHERE id = ANY($1)`, // versions, memberships and restrictions cascade
+	} {
+		if _, err := e.tx.Exec(ctx, q, e.erased); err != nil {
+			return fmt.Errorf("erase: %w", err)
+		}
+	}
+	return nil
+}
+
+// saveReport stores the report as the request's result: what a run of the
+// job again reports (lockRequest).
+func (e *erasure) saveReport(ctx context.Context) error {
+	result, err := json.Marshal(e.rep)
+	if err != nil {
+		return err
+	}
+	if _, err := e.tx.Exec(ctx, "UPDATE dsr_requests SET result = $2 WHERE id = $1", [16]byte(e.request), result); err != nil {
+		return fmt.Errorf("erasure report: %w", err)
+	}
+	return nil
+}
+
+// restrictHeld restricts the records kept under a legal hold.
+func (e *erasure) restrictHeld(ctx context.Context) error {
+	for _, h := range e.rep.Held {
+		if _, err := e.tx.Exec(ctx, `INSERT INTO record_restrictions (record_id, request_id, reason) VALUES ($1, $2, 'legal_hold')
+			ON CONFLICT DO NOTHING`, [16]byte(h.Record), [16]byte(e.request)); err != nil {
+			return fmt.Errorf("restrict held records: %w", err)
+		}
+	}
+	return nil
+}
+
+// settleProfile keeps the profile with what is left of it (held records,
+// restricted; records outside a retention's scope), its anchor the
+// oldest record left, or erases it when nothing is.
+func (e *erasure) settleProfile(ctx context.Context) error {
+	var left *[16]byte
+	if err := e.tx.QueryRow(ctx, `SELECT min(record_id::text)::uuid FROM profile_members WHERE profile_id = $1`, [16]byte(e.rep.Profile)).Scan(&left); err != nil {
+		return err
+	}
+	if left == nil {
+		return e.eraseProfile(ctx)
+	}
+	_, err := e.tx.Exec(ctx, `UPDATE profiles SET anchor = $2, updated_at = $3 WHERE id = $1
+		AND NOT EXISTS (SELECT 1 FROM profile_members WHERE record_id = profiles.anchor)`, [16]byte(e.rep.Profile), *left, e.now)
+	return err
+}
+
+// eraseProfile deletes a profile left with no record, its redirects and
+// its history, leaving a tombstone for it and every id that led to it:
+// they answer Gone to the DPO.
+func (e *erasure) eraseProfile(ctx context.Context) error {
+	cur := [16]byte(e.rep.Profile)
+	_, err := e.tx.Exec(ctx, `INSERT INTO erased_profiles (profile_id, request_id, erased_at)
+		SELECT $1::uuid, $2::uuid, $3::timestamptz UNION SELECT old_id, $2::uuid, $3::timestamptz FROM profile_redirects WHERE new_id = $1
+		ON CONFLICT (profile_id) DO NOTHING`, cur, [16]byte(e.request), e.now)
+	if err != nil {
+		return fmt.Errorf("erase profile: %w", err)
+	}
+	for _, q := range []string{
+		`DELETE FROM profile_redirects WHERE new_id = $1 OR old_id = $1`,
+		`DELETE FROM profile_events WHERE profile_id = $1`,
+		`DELETE FROM profiles WHERE id = $1`,
+	} {
+		if _, err := e.tx.Exec(ctx, q, cur); err != nil {
+			return fmt.Errorf("erase profile: %w", err)
+		}
+	}
+	return nil
 }
 
 // ErasedBy reports whether a profile id was erased, and by which request.

@@ -237,33 +237,6 @@ func (db *DB) ReviewPair(ctx context.Context, id uuid.UUID) (resolver.OpenReview
 	return rp, nil
 }
 
-// uuidList is the inverse of uuids (nil for none).
-func uuidList(ids [][16]byte) []uuid.UUID {
-	if len(ids) == 0 {
-		return nil
-	}
-	out := make([]uuid.UUID, len(ids))
-	for i, id := range ids {
-		out[i] = id
-	}
-	return out
-}
-
-func uuids(ids []uuid.UUID) [][16]byte {
-	out := make([][16]byte, len(ids))
-	for i, id := range ids {
-		out[i] = id
-	}
-	return out
-}
-
-// scanID reads a row of one uuid column.
-func scanID(r pgx.CollectableRow) (uuid.UUID, error) {
-	var id [16]byte
-	err := r.Scan(&id)
-	return id, err
-}
-
 // IdentityCounts summarises the identity store.
 type IdentityCounts struct {
 	Records, Resolved, Profiles, OpenReview, Decisions int64

@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -41,12 +40,10 @@ func TestMigrateIsIdempotentAndCurrent(t *testing.T) {
 
 func TestMigrationStatusOfEmptyDatabase(t *testing.T) {
 	t.Parallel()
-	db, _ := pgtest.NewStore(t)
+	db, u := pgtest.NewStore(t)
 	ctx := context.Background()
 	// Simulate a database that was never migrated.
-	if err := db.ExecForTest(ctx, "DROP TABLE schema_migrations"); err != nil {
-		t.Fatal(err)
-	}
+	pgtest.Exec(t, u, "DROP TABLE schema_migrations")
 	st, err := db.MigrationStatus(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -58,11 +55,9 @@ func TestMigrationStatusOfEmptyDatabase(t *testing.T) {
 
 func TestMigrateRefusesAnEditedMigration(t *testing.T) {
 	t.Parallel()
-	db, _ := pgtest.NewStore(t)
+	db, u := pgtest.NewStore(t)
 	ctx := context.Background()
-	if err := db.ExecForTest(ctx, "UPDATE schema_migrations SET checksum = '\\x00' WHERE version = 1"); err != nil {
-		t.Fatal(err)
-	}
+	pgtest.Exec(t, u, "UPDATE schema_migrations SET checksum = '\\x00' WHERE version = 1")
 	if _, err := db.Migrate(ctx); !errors.Is(err, postgres.ErrSchema) {
 		t.Fatalf("Migrate: %v, want ErrSchema", err)
 	}
@@ -158,7 +153,7 @@ const header = "source,source_id,given_name,family_name,email,phone,country\n"
 
 func TestUpsertCreatesUpdatesAndKeepsHistory(t *testing.T) {
 	t.Parallel()
-	db, _ := pgtest.NewStore(t)
+	db, u := pgtest.NewStore(t)
 	im := testImporter(t, db)
 	ctx := context.Background()
 
@@ -170,10 +165,7 @@ func TestUpsertCreatesUpdatesAndKeepsHistory(t *testing.T) {
 		t.Fatalf("first import: %+v", sum)
 	}
 
-	keyBefore, err := db.BytesForTest(ctx, "SELECT wrapped_key FROM records WHERE source = 'sales' ORDER BY created_at, id OFFSET 1 LIMIT 1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	keyBefore := pgtest.Query(t, u, "SELECT encode(wrapped_key, 'hex') FROM records WHERE source = 'sales' ORDER BY created_at, id OFFSET 1 LIMIT 1")
 	// Same records again: unchanged. One changed: updated, same id.
 	sum, second := importCSV(t, im, header+
 		"sales,s1,Anna,Schmidt,anna@example.com,07700 900123,GB\n"+
@@ -194,17 +186,14 @@ func TestUpsertCreatesUpdatesAndKeepsHistory(t *testing.T) {
 	if err != nil || n != 3 {
 		t.Fatalf("RecordCount = %d, %v; want 3", n, err)
 	}
-	versions, err := db.CountForTest(ctx, "SELECT count(*) FROM record_versions WHERE record_id = $1 AND version = 1", second[1].RecordID)
-	if err != nil || versions != 1 {
-		t.Fatalf("history rows = %d, %v; want the first version kept", versions, err)
+	if versions := pgtest.Count(t, u, "SELECT count(*) FROM record_versions WHERE record_id = $1 AND version = 1", second[1].RecordID); versions != 1 {
+		t.Fatalf("history rows = %d; want the first version kept", versions)
 	}
-	keyAfter, err := db.BytesForTest(ctx, "SELECT wrapped_key FROM records WHERE id = $1", second[1].RecordID)
-	if err != nil || !bytes.Equal(keyBefore, keyAfter) {
-		t.Fatalf("the updated record changed its subject key (%v): a record keeps one key for life", err)
+	if keyAfter := pgtest.Query(t, u, "SELECT encode(wrapped_key, 'hex') FROM records WHERE id = $1", second[1].RecordID); keyAfter != keyBefore {
+		t.Fatalf("the updated record changed its subject key: a record keeps one key for life")
 	}
-	keys, err := db.CountForTest(ctx, "SELECT count(DISTINCT wrapped_key) FROM records")
-	if err != nil || keys != 3 {
-		t.Fatalf("%d distinct subject keys, %v; want one per record", keys, err)
+	if keys := pgtest.Count(t, u, "SELECT count(DISTINCT wrapped_key) FROM records"); keys != 3 {
+		t.Fatalf("%d distinct subject keys; want one per record", keys)
 	}
 }
 

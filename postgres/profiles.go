@@ -142,15 +142,11 @@ func (db *DB) ProfilesByIndex(ctx context.Context, kind string, sum []byte, limi
 	if err != nil {
 		return nil, fmt.Errorf("lookup: %w", err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[[16]byte])
+	ids, err := pgx.CollectRows(rows, scanID)
 	if err != nil {
 		return nil, fmt.Errorf("lookup: %w", err)
 	}
-	out := make([]uuid.UUID, len(ids))
-	for i, id := range ids {
-		out[i] = id
-	}
-	return out, nil
+	return ids, nil
 }
 
 // ProfileLineage returns how a profile came to be (see resolver.Lineage).
@@ -205,7 +201,7 @@ func (db *DB) ProfileLineage(ctx context.Context, id uuid.UUID) (*resolver.Linea
 			var did [16]byte
 			var profiles, records [][16]byte
 			err := row.Scan(&did, &d.Kind, &d.Actor, &d.At, &profiles, &records, &d.Sealed.KEK, &d.Sealed.Wrapped, &d.Sealed.Sealed, &d.Reverses)
-			d.ID, d.Profiles, d.Records = did, toUUIDs(profiles), toUUIDs(records)
+			d.ID, d.Profiles, d.Records = did, fromUUIDs(profiles), fromUUIDs(records)
 			return d, err
 		}); err != nil {
 			return err
@@ -234,22 +230,6 @@ func (db *DB) ProfileLineage(ctx context.Context, id uuid.UUID) (*resolver.Linea
 		return nil, fmt.Errorf("profile lineage: %w", err)
 	}
 	return l, nil
-}
-
-func toUUIDs(ids [][16]byte) []uuid.UUID {
-	out := make([]uuid.UUID, len(ids))
-	for i, id := range ids {
-		out[i] = id
-	}
-	return out
-}
-
-func optUUID(id *[16]byte) *uuid.UUID {
-	if id == nil {
-		return nil
-	}
-	u := uuid.UUID(*id)
-	return &u
 }
 
 const reviewSelect = `SELECT rp.id, rp.record_a, rp.record_b, ma.profile_id, mb.profile_id, rp.probability, rp.levels, rp.reason,

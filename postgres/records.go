@@ -263,11 +263,3 @@ func (db *DB) UnlinkedRecords(ctx context.Context, ids []uuid.UUID, limit int) (
 	}
 	return pgx.CollectRows(rows, scanID)
 }
-
-// uuidsOrNil is uuids, or SQL NULL for nil.
-func uuidsOrNil(ids []uuid.UUID) any {
-	if ids == nil {
-		return nil
-	}
-	return uuids(ids)
-}

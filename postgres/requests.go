@@ -22,24 +22,10 @@ func scanRequest(r pgx.CollectableRow) (dsr.Stored, error) {
 	var scope [][16]byte
 	err := r.Scan(&id, &s.Type, &s.State, &profile, &customer, &s.Channel, &s.Details.Purposes, &s.ReceivedAt, &s.ReceivedBy,
 		&s.VerifiedAt, &s.Due, &s.ExtendedBy, &dup, &s.Outcome, &s.ClosedAt, &s.UpdatedAt, &s.KEK, &s.Wrapped, &s.Evidence, &s.Result, &s.Corrections, &scope)
-	s.Scope = uuidList(scope)
+	s.Scope = fromUUIDsOrNil(scope)
 	s.ID, s.Profile = id, profile
-	if customer != nil {
-		c := uuid.UUID(*customer)
-		s.Customer = &c
-	}
-	if dup != nil {
-		d := uuid.UUID(*dup)
-		s.DuplicateOf = &d
-	}
+	s.Customer, s.DuplicateOf = optUUID(customer), optUUID(dup)
 	return s, err
-}
-
-func nullUUID(id *uuid.UUID) any {
-	if id == nil {
-		return nil
-	}
-	return [16]byte(*id)
 }
 
 // CreateRequest stores a new request and its first event.
@@ -120,13 +106,6 @@ func (db *DB) Requests(ctx context.Context, f dsr.Filter) ([]dsr.Stored, error) 
 		return nil, fmt.Errorf("requests: %w", err)
 	}
 	return out, nil
-}
-
-func nullID(id uuid.UUID) any {
-	if id == uuid.Nil {
-		return nil
-	}
-	return [16]byte(id)
 }
 
 // RequestEvents returns a request's transitions in order.

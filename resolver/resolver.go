@@ -202,10 +202,6 @@ type Resolver struct {
 	TrainAt int
 	// MaxShared bounds how common a candidate key may be (default 200).
 	MaxShared int
-	// BeforeIncremental, if set, runs before every incremental run (tests
-	// hold one open with it, to kill the process between a write and its
-	// linking).
-	BeforeIncremental func()
 }
 
 // Full resolves every record, training a model first when there is none.
@@ -274,9 +270,6 @@ func (r *Resolver) Train(ctx context.Context) (*identity.Model, int, error) {
 func (r *Resolver) Incremental(ctx context.Context, actor string, ids []uuid.UUID) (*Report, error) {
 	if len(ids) == 0 {
 		return &Report{Kind: "incremental"}, nil
-	}
-	if r.BeforeIncremental != nil {
-		r.BeforeIncremental()
 	}
 	unlock, err := r.Store.LockResolution(ctx)
 	if err != nil {

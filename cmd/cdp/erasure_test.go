@@ -19,14 +19,14 @@ import (
 // cdp), so that a test can kill it.
 type server struct {
 	cmd   *exec.Cmd
-	out   *lockedBuffer
+	out   *pgtest.Buffer
 	url   string
 	token string
 }
 
 func (e *cliEnv) startProcess(env []string, args ...string) *server {
 	e.t.Helper()
-	s := &server{out: &lockedBuffer{}}
+	s := &server{out: &pgtest.Buffer{}}
 	s.cmd = exec.Command(os.Args[0], append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
 	s.cmd.Env = append(os.Environ(), "CDP_BENCH_RUN_MAIN=1", "CDP_DATA_DIR="+e.dataDir, "CDP_DATABASE_URL="+e.appURL,
 		"CDP_MIGRATE_DATABASE_URL="+e.dbURL, "CDP_LOG_LEVEL=warn")
@@ -79,10 +79,14 @@ func (s *server) call(t *testing.T, token, method, path, body string) (int, []by
 func TestErasureSurvivesAKill(t *testing.T) {
 	t.Parallel()
 	e := newCLIEnv(t)
-	a := e.startProcess([]string{"CDP_TEST_PAUSE_ERASURE=1"}, "--dev", "--demo-people", "40")
+	a := e.startProcess(nil, "--dev", "--demo-people", "40")
 	if a.token == "" {
 		t.Fatalf("no demo token:\n%s", a.out.String())
 	}
+	// An erasure is held once it has destroyed the keys, its transaction
+	// open, until the process is killed.
+	erasure := pgtest.NewHold(t, e.dbURL, `AFTER UPDATE OF wrapped_key ON records FOR EACH ROW
+		WHEN (OLD.wrapped_key IS NOT NULL AND NEW.wrapped_key IS NULL)`)
 	profile := strings.TrimSpace(pgtest.Query(t, e.dbURL,
 		`SELECT profile_id::text FROM profile_members GROUP BY profile_id HAVING count(*) >= 2 ORDER BY profile_id LIMIT 1`))
 	records := pgtest.Query(t, e.dbURL, `SELECT string_agg(record_id::text, ',') FROM profile_members WHERE profile_id = '`+profile+`'`)
@@ -119,14 +123,12 @@ func TestErasureSurvivesAKill(t *testing.T) {
 	if code, body := a.call(t, a.token, "POST", "/v1/requests/"+req.ID+"/approve", ""); code != 200 {
 		t.Fatalf("approve: %d %s", code, body)
 	}
-	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(a.out.String(), "erasure paused before commit"); {
-		if time.Now().After(deadline) {
-			t.Fatalf("the erasure never started:\n%s", a.out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !erasure.Wait(60 * time.Second) {
+		t.Fatalf("the erasure never started:\n%s", a.out.String())
 	}
 	a.cmd.Process.Signal(syscall.SIGKILL)
 	a.cmd.Wait()
+	erasure.Release() // the killed erasure rolls back
 	if n := pgtest.Count(t, e.dbURL, `SELECT count(*) FROM records WHERE wrapped_key IS NOT NULL AND id::text = ANY(string_to_array('`+records+`', ','))`); n < 2 {
 		t.Fatalf("the killed erasure left %d of the person's records with their keys: it was not all or nothing", n)
 	}

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -57,27 +56,9 @@ func (e *cliEnv) getenv(k string) string {
 	return ""
 }
 
-// lockedBuffer is written by a command while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func (e *cliEnv) run(args ...string) (code int, stdout, stderr string) {
 	e.t.Helper()
-	var out, errb lockedBuffer
+	var out, errb pgtest.Buffer
 	code = run(context.Background(), args, e.getenv, strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
 }
@@ -85,7 +66,7 @@ func (e *cliEnv) run(args ...string) (code int, stdout, stderr string) {
 // runStdin runs a command with stdin as its standard input.
 func (e *cliEnv) runStdin(stdin string, args ...string) (code int, stdout, stderr string) {
 	e.t.Helper()
-	var out, errb lockedBuffer
+	var out, errb pgtest.Buffer
 	code = run(context.Background(), args, e.getenv, strings.NewReader(stdin), &out, &errb)
 	return code, out.String(), errb.String()
 }
@@ -104,7 +85,7 @@ func (e *cliEnv) mustRun(args ...string) string {
 func (e *cliEnv) serveDev(extra ...string) (output string, url string, stop func()) {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb lockedBuffer
+	var out, errb pgtest.Buffer
 	done := make(chan int, 1)
 	args := append([]string{"serve", "--dev", "--listen", "127.0.0.1:0", "--demo-people", "300"}, extra...)
 	go func() { done <- run(ctx, args, e.getenv, strings.NewReader(""), &out, &errb) }()

@@ -8,6 +8,12 @@
 // template database; each test then gets CREATE DATABASE ... TEMPLATE, a
 // copy that costs milliseconds, dropped when the test ends. Tests using it
 // can run in parallel, within and across packages.
+//
+// Beside the databases, it holds what the tests of the store and of its
+// users share: statements and queries on a test database (Exec, TryExec,
+// Count, Query), a Hold that stops a server's transactions inside a
+// trigger so that a test can kill the server in the middle of one, and a
+// Buffer for output a test reads while it is written.
 package pgtest
 
 import (
@@ -256,43 +262,44 @@ func NewAppStore(t testing.TB) (app, owner *postgres.DB, ownerURL string) {
 }
 
 // Exec runs statements on the database at dbURL, for tests that simulate
-// damage or outages (REVOKE INSERT ON audit_log FROM cdp_app).
-func Exec(t testing.TB, dbURL, sql string) {
+// damage or outages (REVOKE INSERT ON audit_log FROM cdp_app). With args,
+// sql is one statement and takes them as $1, $2...
+func Exec(t testing.TB, dbURL, sql string, args ...any) {
 	t.Helper()
-	if err := TryExec(t, dbURL, sql); err != nil {
+	if err := TryExec(t, dbURL, sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
 }
 
 // TryExec runs statements on the database at dbURL and returns their
 // error, for tests that check what a role may not do.
-func TryExec(t testing.TB, dbURL, sql string) error {
+func TryExec(t testing.TB, dbURL, sql string, args ...any) error {
 	t.Helper()
 	conn := connect(t, dbURL)
 	defer conn.Close(context.Background())
-	_, err := conn.Exec(context.Background(), sql)
+	_, err := conn.Exec(context.Background(), sql, args...)
 	return err
 }
 
 // Count runs a query returning one number.
-func Count(t testing.TB, dbURL, query string) int64 {
+func Count(t testing.TB, dbURL, query string, args ...any) int64 {
 	t.Helper()
 	conn := connect(t, dbURL)
 	defer conn.Close(context.Background())
 	var n int64
-	if err := conn.QueryRow(context.Background(), query).Scan(&n); err != nil {
+	if err := conn.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n
 }
 
 // Query runs a query returning one text value ("" for NULL).
-func Query(t testing.TB, dbURL, query string) string {
+func Query(t testing.TB, dbURL, query string, args ...any) string {
 	t.Helper()
 	conn := connect(t, dbURL)
 	defer conn.Close(context.Background())
 	var v *string
-	if err := conn.QueryRow(context.Background(), query).Scan(&v); err != nil {
+	if err := conn.QueryRow(context.Background(), query, args...).Scan(&v); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
 	if v == nil {

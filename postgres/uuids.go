@@ -1,0 +1,81 @@
+package postgres
+
+import (
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// The conversions between the domain's uuid.UUID and what the store hands
+// pgx and scans from it. The store passes and scans an id as a [16]byte,
+// the binary form of a uuid, which pgx encodes and decodes as it is, and
+// a uuid[] as a [][16]byte. uuid.UUID is a [16]byte, so one id converts in
+// place ([16]byte(id), uuid.UUID(b)); a slice or a pointer does not, and
+// is converted here. Every such conversion in the package is one of
+// these.
+
+// uuids converts ids to a uuid[] parameter.
+func uuids(ids []uuid.UUID) [][16]byte {
+	out := make([][16]byte, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
+}
+
+// uuidsOrNil is uuids, or SQL NULL for nil.
+func uuidsOrNil(ids []uuid.UUID) any {
+	if ids == nil {
+		return nil
+	}
+	return uuids(ids)
+}
+
+// fromUUIDs converts a scanned uuid[], an empty slice for none (a JSON
+// array that is always there).
+func fromUUIDs(ids [][16]byte) []uuid.UUID {
+	out := make([]uuid.UUID, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
+}
+
+// fromUUIDsOrNil is fromUUIDs, nil for none (NULL or an empty array).
+func fromUUIDsOrNil(ids [][16]byte) []uuid.UUID {
+	if len(ids) == 0 {
+		return nil
+	}
+	return fromUUIDs(ids)
+}
+
+// optUUID converts a scanned nullable uuid.
+func optUUID(id *[16]byte) *uuid.UUID {
+	if id == nil {
+		return nil
+	}
+	u := uuid.UUID(*id)
+	return &u
+}
+
+// nullUUID converts an optional id to a parameter, SQL NULL for nil.
+func nullUUID(id *uuid.UUID) any {
+	if id == nil {
+		return nil
+	}
+	return [16]byte(*id)
+}
+
+// nullID converts an id to a parameter, SQL NULL for uuid.Nil.
+func nullID(id uuid.UUID) any {
+	if id == uuid.Nil {
+		return nil
+	}
+	return [16]byte(id)
+}
+
+// scanID reads a row of one uuid column.
+func scanID(r pgx.CollectableRow) (uuid.UUID, error) {
+	var id [16]byte
+	err := r.Scan(&id)
+	return id, err
+}
