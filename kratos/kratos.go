@@ -32,9 +32,10 @@ var (
 	ErrUnavailable     = derrors.New(derrors.ErrUnavailable, "Kratos unavailable")
 )
 
-// Client asks one Kratos public API about sessions.
+// Client asks one Kratos public API about sessions and browser flows.
 type Client struct {
-	api *client.APIClient
+	api    *client.APIClient
+	public string // the public API's URL, as browsers reach it
 }
 
 // New builds a client of the Kratos public API at publicURL.
@@ -43,8 +44,11 @@ func New(publicURL string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{api: api}, nil
+	return &Client{api: api, public: strings.TrimSuffix(publicURL, "/")}, nil
 }
+
+// PublicURL is the public API's URL, as browsers reach it.
+func (c *Client) PublicURL() string { return c.public }
 
 // newAPI builds a Kratos API client of one of its two APIs (public,
 // admin) at rawURL.
@@ -78,13 +82,31 @@ func (c *Client) Session(ctx context.Context, token, cookie string) (auth.Custom
 		resp.Body.Close()
 	}
 	switch {
-	case resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden):
+	case resp != nil && resp.StatusCode == http.StatusForbidden && err != nil:
+		// A session at the first factor of a person who set up a second
+		// one: it stands for nobody until the second factor is given.
+		if r, ok := c.flowError(Login, resp, err).(*Redirect); ok && strings.Contains(r.URL, "aal=aal2") {
+			return auth.CustomerSession{}, &SecondFactor{URL: r.URL}
+		}
+		return auth.CustomerSession{}, fmt.Errorf("the session is unknown, expired or revoked: %w", ErrUnauthenticated)
+	case resp != nil && resp.StatusCode == http.StatusUnauthorized:
 		return auth.CustomerSession{}, fmt.Errorf("the session is unknown, expired or revoked: %w", ErrUnauthenticated)
 	case err != nil:
 		return auth.CustomerSession{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return customer(s)
 }
+
+// SecondFactor reports a session that must be completed with the second
+// factor first, at URL; it is ErrUnauthenticated to whoever does not ask.
+type SecondFactor struct{ URL string }
+
+func (e *SecondFactor) Error() string {
+	return "this account has a second factor: sign in with it to continue"
+}
+
+// Unwrap makes it ErrUnauthenticated.
+func (e *SecondFactor) Unwrap() error { return ErrUnauthenticated }
 
 // customer reads what cdp needs from a session.
 func customer(s *client.Session) (auth.CustomerSession, error) {

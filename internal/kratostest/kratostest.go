@@ -13,26 +13,19 @@ package kratostest
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/cdp-project/cdp/localkratos"
 )
 
 // Server is a running Kratos.
 type Server struct {
 	PublicURL string
 	AdminURL  string
-	logs      *lockedBuffer
 }
 
 var (
@@ -44,76 +37,29 @@ var (
 // Start returns the process's Kratos, starting it on first use.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	once.Do(func() { shared, startErr = start() })
+	once.Do(func() {
+		var k *localkratos.Server
+		if k, startErr = localkratos.Start(localkratos.Options{}); startErr == nil {
+			shared = &Server{PublicURL: k.PublicURL, AdminURL: k.AdminURL}
+		}
+	})
 	if startErr != nil {
 		t.Fatalf("kratos: %v", startErr)
 	}
 	return shared
 }
 
-func start() (*Server, error) {
-	root, err := repoRoot()
+// StartUI starts a Kratos of the test's own whose browser flows are
+// rendered by cdp's pages at ui (its base URL) and whose mail goes to
+// cdp's development mailbox with mailToken; it stops with the test.
+func StartUI(t testing.TB, ui, mailToken string) *Server {
+	t.Helper()
+	k, err := localkratos.Start(localkratos.Options{UI: ui, MailToken: mailToken})
 	if err != nil {
-		return nil, err
+		t.Fatalf("kratos: %v", err)
 	}
-	bin := os.Getenv("CDP_KRATOS_BIN")
-	if bin == "" {
-		bin = filepath.Join(root, "bin", "kratos")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		return nil, fmt.Errorf("%s is missing: build it with `make kratos` (make test does): %w", bin, err)
-	}
-	pub, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	adm, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	s := &Server{
-		PublicURL: "http://127.0.0.1:" + strconv.Itoa(pub),
-		AdminURL:  "http://127.0.0.1:" + strconv.Itoa(adm),
-		logs:      &lockedBuffer{},
-	}
-	cmd := exec.Command(bin, "serve", "--dev", "-c", "tools/kratos/kratos.yml")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(),
-		"SERVE_PUBLIC_PORT="+strconv.Itoa(pub), "SERVE_PUBLIC_BASE_URL="+s.PublicURL+"/",
-		"SERVE_ADMIN_PORT="+strconv.Itoa(adm), "SERVE_ADMIN_BASE_URL="+s.AdminURL+"/",
-	)
-	cmd.Stdout, cmd.Stderr = s.logs, s.logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			return nil, fmt.Errorf("kratos exited before it was ready: %v\n%s", err, s.logs.String())
-		default:
-		}
-		if ready(s.PublicURL) && ready(s.AdminURL) {
-			return s, nil
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			return nil, fmt.Errorf("kratos not ready after 60s:\n%s", s.logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func ready(base string) bool {
-	resp, err := http.Get(base + "/health/ready")
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	t.Cleanup(k.Stop)
+	return &Server{PublicURL: k.PublicURL, AdminURL: k.AdminURL}
 }
 
 // Customer is a registered Kratos identity with a session.
@@ -248,45 +194,4 @@ func (s *Server) call(t testing.TB, method, target string, body any, want int, o
 			t.Fatalf("kratos %s %s: %v: %s", method, target, err, b)
 		}
 	}
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "tools", "kratos", "kratos.yml")); err == nil {
-			return d, nil
-		}
-		if d == filepath.Dir(d) {
-			return "", fmt.Errorf("no tools/kratos/kratos.yml above %s", dir)
-		}
-	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
