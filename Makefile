@@ -18,7 +18,7 @@ build: ## build bin/cdp
 	$(GO) build -o $(BIN) ./cmd/cdp
 
 .PHONY: run
-run: build ## serve on 127.0.0.1:8080 with a private PostgreSQL, development keys and demo data under .cdp/
+run: build kratos ## serve on 127.0.0.1:8080 with a private PostgreSQL, development keys and demo data under .cdp/
 	$(BIN) serve --dev
 
 .PHONY: kratos

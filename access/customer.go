@@ -37,6 +37,33 @@ type CustomerStore interface {
 	LiftSuppression(ctx context.Context, kind string, sum []byte, by string) (bool, error)
 }
 
+// Customer is a signed-in customer as the read path knows them: their
+// Kratos session, the record and the profile linked to them, and the
+// evidence that ties records to them (what they are shown).
+type Customer struct {
+	Session  auth.CustomerSession
+	Record   uuid.UUID
+	Profile  uuid.UUID
+	Evidence *Evidence
+}
+
+// SignIn links a customer's session to the record and profile that stand
+// for them (see Link). ErrErasedAccount: their data was erased; ErrUnverified: their address is not verified yet.
+func (s *Service) SignIn(ctx context.Context, cs auth.CustomerSession) (Customer, error) {
+	rec, prof, err := s.Link(ctx, cs)
+	if err != nil {
+		return Customer{Session: cs}, err
+	}
+	return Customer{Session: cs, Record: rec, Profile: prof, Evidence: s.Evidence(cs)}, nil
+}
+
+// Request is how a customer asks the read path: for themselves, under
+// self_service.
+func (c Customer) Request(requestID, client string) Request {
+	return Request{Principal: c.Session.Principal(), RequestID: requestID, Client: client,
+		Subject: c.Profile, SubjectRecord: c.Record, Evidence: c.Evidence}
+}
+
 // ErrErasedAccount reports a customer whose data was erased and whose
 // account predates the erasure: nothing is recreated from it; signing up
 // again is a new start.

@@ -198,3 +198,45 @@ func inert(cell string) string {
 	}
 	return cell
 }
+
+// ActionReads is a person's own look at who read their data.
+const ActionReads = "reads"
+
+// maxShownReads bounds the reads a person is shown on a page (the export
+// has them all).
+const maxShownReads = 500
+
+// Reads lists who read a person's data, newest first, from the audit log:
+// the person's own view (the policy allows it to them alone), itself
+// audited.
+func (s *Service) Reads(ctx context.Context, req Request, id uuid.UUID) ([]ExportRead, error) {
+	var out []ExportRead
+	_, err := s.Guard(ctx, &req, Act{Action: ActionReads, Profiles: []uuid.UUID{id}}, func(a *Allowed) error {
+		for after := int64(0); ; {
+			page, err := s.store.AuditEntries(ctx, audit.Query{Profile: a.res.id.String(), After: after, Limit: 5000})
+			if err != nil {
+				return err
+			}
+			for _, e := range page {
+				if e.Action == ActionReads || e.Outcome != audit.Allowed {
+					continue // their own look at this list, and refusals, tell them nothing
+				}
+				// Which department, never which employee: staff are
+				// people too.
+				out = append(out, ExportRead{At: e.At, PrincipalKind: e.PrincipalKind,
+					Department: e.Department, Action: e.Action, Purpose: e.Purpose, Fields: e.Fields, Outcome: e.Outcome})
+			}
+			if len(page) < 5000 {
+				break
+			}
+			after = page[len(page)-1].Seq
+		}
+		sort.SliceStable(out, func(i, j int) bool { return out[i].At.After(out[j].At) })
+		if len(out) > maxShownReads {
+			out = out[:maxShownReads]
+		}
+		a.Fields = []string{"reads"}
+		return nil
+	})
+	return out, err
+}

@@ -60,7 +60,8 @@ func (s *Server) customer(c *fiber.Ctx) error {
 		return err
 	}
 	c.Locals(localPrincipal, cs.Principal())
-	rec, prof, err := s.access.Link(c.UserContext(), cs)
+	cu, err := s.access.SignIn(c.UserContext(), cs)
+	prof := cu.Profile
 	if errors.Is(err, access.ErrErasedAccount) && c.Method() == fiber.MethodGet && strings.HasPrefix(c.Path(), "/v1/me/requests") {
 		// Erased, they still follow their requests: the erasure itself
 		// above all. Nothing of them is read or recreated.
@@ -71,7 +72,7 @@ func (s *Server) customer(c *fiber.Ctx) error {
 		return err
 	}
 	c.Locals(localSession, cs)
-	c.Locals(localSubject, subject{record: rec, profile: prof, evidence: s.access.Evidence(cs)})
+	c.Locals(localSubject, subject{record: cu.Record, profile: cu.Profile, evidence: cu.Evidence})
 	if c.Get("Sec-GPC") == "1" {
 		n, err := s.access.HonourGPC(c.UserContext(), customerRequest(c), prof, s.evidence(c, cs, "Sec-GPC: 1"))
 		if err != nil {

@@ -62,6 +62,14 @@ type Config struct {
 	// Sessions checks customers' Ory Kratos sessions (optional: without
 	// it, /v1/me answers 503).
 	Sessions SessionChecker
+	// Pages are the web pages served beside the API (web.Site;
+	// optional).
+	Pages Pages
+}
+
+// Pages adds web pages' routes to the server.
+type Pages interface {
+	Mount(r fiber.Router)
 }
 
 // Resolver links just-written records into profiles (resolver.Resolver).
@@ -85,6 +93,7 @@ type Server struct {
 	requests   *requests.Service
 	resolver   Resolver
 	sessions   SessionChecker
+	pages      Pages
 }
 
 // New builds the server and its routes.
@@ -101,6 +110,7 @@ func New(cfg Config) *Server {
 		requests:   cfg.Requests,
 		resolver:   cfg.Resolver,
 		sessions:   cfg.Sessions,
+		pages:      cfg.Pages,
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = 16 << 20
@@ -185,6 +195,10 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	me.Get("/requests", s.listMyRequests)
 	me.Get("/requests/:id", s.getMyRequest)
 	me.Get("/requests/:id/export", s.getExport)
+
+	if s.pages != nil {
+		s.pages.Mount(s.app)
+	}
 }
 
 // Serve answers requests on ln until Shutdown.

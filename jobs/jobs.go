@@ -1,9 +1,9 @@
-// Package jobs runs data-subject requests (requests.Service) as durable
-// jobs in PostgreSQL,
+// Package jobs runs data-subject requests as durable jobs in PostgreSQL,
 // with River (github.com/riverqueue/river): an approved request becomes a
 // job that is retried with backoff until it is done, and a job whose
 // process died (a crash, a kill) is rescued and run again by whichever
-// process is serving. Every step a job runs is idempotent, so running it
+// process is serving. What a job does is its Work (requests.Service);
+// the runner only schedules it. Every step a job runs is idempotent, so running it
 // twice does no harm.
 //
 // A periodic sweep queues every approved or running request that has no

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,9 +26,11 @@ import (
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/kratos"
+	"github.com/cdp-project/cdp/localkratos"
 	"github.com/cdp-project/cdp/policy"
 	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/vault"
+	"github.com/cdp-project/cdp/web"
 	"github.com/cdp-project/cdp/webhook"
 )
 
@@ -87,13 +91,26 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 	}
 	acfg.Log, acfg.Jobs.Log = log, log
 	acfg.Sender = webhook.NewClient(webhook.Options{AllowLocal: cfg.WebhookLocal || dev})
+	// Development: a Kratos of our own, whose browser flows are cdp's
+	// pages and whose mail goes to the development mailbox.
+	var mailbox *web.Mailbox
+	if dev && cfg.KratosPublicURL == "" {
+		k, box, err := startDevKratos(cfg, log)
+		if err != nil {
+			log.Warn("no Ory Kratos for development: customer sign-in is off", slog.String("error", err.Error()))
+		} else {
+			defer k.Stop()
+			cfg.KratosPublicURL, cfg.KratosAdminURL, mailbox = k.PublicURL, k.AdminURL, box
+		}
+	}
 	var sessions httpapi.SessionChecker
+	var kc *kratos.Client
 	if cfg.KratosPublicURL != "" {
 		k, err := kratos.New(cfg.KratosPublicURL)
 		if err != nil {
 			return err
 		}
-		sessions = k
+		sessions, kc = k, k
 		log.Info("customer sessions checked by Ory Kratos", slog.String("url", cfg.KratosPublicURL))
 	} else {
 		log.Warn("no Ory Kratos configured (CDP_KRATOS_PUBLIC_URL): customer routes answer 503")
@@ -135,7 +152,13 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 	if err := a.Start(ctx); err != nil {
 		return err
 	}
+	site, err := web.New(web.Config{Access: a.Access, Requests: a.Requests, Kratos: kc, Log: log, Mailbox: mailbox,
+		Secure: !loopback(cfg.Listen)})
+	if err != nil {
+		return err
+	}
 	srv := httpapi.New(a.HTTP(httpapi.Config{
+		Pages:        site,
 		Log:          log,
 		Registry:     reg,
 		MaxBodyBytes: cfg.MaxBodyBytes,
@@ -156,6 +179,10 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 	url := "http://" + ln.Addr().String()
 	log.Info("serving", slog.String("url", url))
 	fmt.Fprintf(cl.stdout, "cdp is serving on %s\n", url)
+	fmt.Fprintf(cl.stdout, "privacy center: %s/privacy/\n", url)
+	if mailbox != nil {
+		fmt.Fprintf(cl.stdout, "development mailbox (verification and recovery codes): %s/dev/mailbox\n", url)
+	}
 	if token != "" {
 		fmt.Fprintf(cl.stdout, "demo API token (department sales; roles %s):\n  %s\n", strings.Join(roleNames(auth.Roles()), ", "), token)
 		fmt.Fprintf(cl.stdout, "try: curl -s %s/readyz\n", url)
@@ -368,4 +395,39 @@ func requestGauges(db *postgres.DB) []prometheus.Collector {
 				return float64(n)
 			}),
 	}
+}
+
+// startDevKratos starts Ory Kratos for development (bin/kratos, see
+// localkratos) with its data under <data-dir>/kratos, cdp's pages as its
+// self-service UI and its mail delivered to a development mailbox.
+func startDevKratos(cfg *Config, log *slog.Logger) (*localkratos.Server, *web.Mailbox, error) {
+	var b [24]byte
+	rand.Read(b[:])
+	token := hex.EncodeToString(b[:])
+	dir := filepath.Join(cfg.DataDir, "kratos")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	out, err := os.OpenFile(filepath.Join(dir, "kratos.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, err
+	}
+	k, err := localkratos.Start(localkratos.Options{DataDir: dir, UI: "http://" + cfg.Listen, MailToken: token, Log: out})
+	if err != nil {
+		out.Close()
+		return nil, nil, err
+	}
+	log.Info("Ory Kratos started for development", slog.String("public", k.PublicURL), slog.String("log", out.Name()))
+	return k, web.NewMailbox(token), nil
+}
+
+// loopback tells whether an address listens on the loopback interface
+// only (development: cookies may go without Secure).
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }

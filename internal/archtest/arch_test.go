@@ -72,6 +72,10 @@ var forbidden = map[string][]string{
 	// Data-subject requests: the domain is pure, the job runner runs no SQL.
 	"dsr":  {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", "net/http", module + "/postgres"},
 	"jobs": {"github.com/gofiber/fiber/v2", module + "/postgres", module + "/httpapi", module + "/requests", module + "/access"},
+	// The pages read through access and requests, like the API.
+	"web": {"github.com/jackc/pgx/v5", module + "/postgres"},
+	// The Kratos process manager runs programs; it speaks no SQL.
+	"localkratos": {"github.com/jackc/pgx/v5", module + "/postgres"},
 	// The HTTP layer never speaks SQL.
 	"httpapi": {"github.com/jackc/pgx/v5", module + "/postgres"},
 	// The store knows nothing of HTTP.
@@ -104,10 +108,10 @@ func TestDependencyRules(t *testing.T) {
 				t.Errorf("%s imports postgres: only app (and the command) wire the store into the services", rel)
 			}
 		}
-		// Only the HTTP layer and the wiring (app, the command) depend on
-		// fiber.
-		if slices.Contains(p.Deps, "github.com/gofiber/fiber/v2") && rel != "httpapi" && rel != "cmd/cdp" && rel != "app" {
-			t.Errorf("%s depends on fiber: only package httpapi speaks HTTP", rel)
+		// Only the HTTP layer, the pages and the wiring (app, the command)
+		// depend on fiber.
+		if slices.Contains(p.Deps, "github.com/gofiber/fiber/v2") && rel != "httpapi" && rel != "web" && rel != "cmd/cdp" && rel != "app" {
+			t.Errorf("%s depends on fiber: only packages httpapi and web speak HTTP", rel)
 		}
 	}
 }

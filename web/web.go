@@ -1,0 +1,327 @@
+// Package web serves cdp's pages: the customers' privacy center, with the
+// Ory Kratos sign-in flows rendered by cdp's own pages, and (in
+// development) the mailbox of the mail Kratos sends.
+//
+// Pages are server-rendered html/template files embedded in the binary,
+// one layout and one small stylesheet; they work without JavaScript.
+// Every page that shows personal data reads it through package access
+// with the customer as principal, exactly like the API, so it is decided
+// by the policy and audited before it is shown.
+//
+// Every page carries a strict Content-Security-Policy with a per-request
+// nonce, frame-ancestors 'none', Referrer-Policy no-referrer and
+// Cache-Control no-store. A state-changing request is refused when it
+// comes from another origin (Go's http.CrossOriginProtection: the
+// browser's Sec-Fetch-Site, else Origin against Host) and when its form
+// token is not the one of the signed-in session. Languages come from
+// message catalogues (locales/*.json, golang.org/x/text): the person's
+// choice, else their browser's Accept-Language.
+package web
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+
+	"github.com/cdp-project/cdp/access"
+	"github.com/cdp-project/cdp/kratos"
+	"github.com/cdp-project/cdp/requests"
+)
+
+//go:embed templates/*.html static/* locales/*.json
+var files embed.FS
+
+// Config is what the pages are built from. Every field is required
+// unless marked optional.
+type Config struct {
+	Access   *access.Service
+	Requests *requests.Service
+	// Kratos signs customers in (optional: without it the privacy center
+	// says sign-in is not configured).
+	Kratos *kratos.Client
+	Log    *slog.Logger
+	// Mailbox shows the mail Kratos sends, on a development-only page
+	// (optional: none outside development).
+	Mailbox *Mailbox
+	// Secure marks cookies Secure (everywhere but loopback development).
+	Secure bool
+}
+
+// Site is the pages.
+type Site struct {
+	cfg    Config
+	pages  map[string]*template.Template
+	langs  *languages
+	secret []byte // keys form tokens
+	kratos string // Kratos's origin, where sign-in forms post
+	cop    *http.CrossOriginProtection
+}
+
+// New parses the templates and catalogues.
+func New(cfg Config) (*Site, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Site{cfg: cfg, pages: map[string]*template.Template{}, secret: make([]byte, 32), cop: http.NewCrossOriginProtection()}
+	rand.Read(s.secret)
+	langs, err := loadLanguages(files)
+	if err != nil {
+		return nil, err
+	}
+	s.langs = langs
+	if cfg.Kratos != nil {
+		if u, err := url.Parse(cfg.Kratos.PublicURL()); err == nil {
+			s.kratos = u.Scheme + "://" + u.Host
+		}
+	}
+	names, err := fs.Glob(files, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range names {
+		base := strings.TrimSuffix(strings.TrimPrefix(name, "templates/"), ".html")
+		if base == "layout" || strings.HasPrefix(base, "_") {
+			continue
+		}
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/_*.html", name)
+		if err != nil {
+			return nil, fmt.Errorf("template %s: %w", name, err)
+		}
+		s.pages[base] = t
+	}
+	return s, nil
+}
+
+var funcs = template.FuncMap{
+	// qr lets the TOTP QR code through as the data URL it is, and
+	// nothing else (html/template refuses data: URLs by default).
+	"qr": func(src string) template.URL {
+		if strings.HasPrefix(src, "data:image/png;base64,") && !strings.ContainsAny(src, "\"'<> ") {
+			return template.URL(src)
+		}
+		return ""
+	},
+	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+	"datetime": func(t time.Time) string {
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	},
+	"join": strings.Join,
+	// dict passes several values to a partial template.
+	"dict": func(kv ...any) map[string]any {
+		m := make(map[string]any, len(kv)/2)
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[fmt.Sprint(kv[i])] = kv[i+1]
+		}
+		return m
+	},
+	"deref": func(t *time.Time) time.Time {
+		if t == nil {
+			return time.Time{}
+		}
+		return *t
+	},
+}
+
+// Mount adds the pages' routes.
+func (s *Site) Mount(app fiber.Router) {
+	app.Get("/static/:file", s.static)
+	app.Get("/", func(c *fiber.Ctx) error { return c.Redirect("/privacy/", fiber.StatusSeeOther) })
+	p := app.Group("/privacy", s.secure)
+	p.Get("/", s.handle(s.home))
+	for _, kind := range []string{kratos.Login, kratos.Registration, kratos.Recovery, kratos.Verification, kratos.Settings} {
+		p.Get("/"+kind, s.handle(s.flow(kind)))
+	}
+	p.Get("/error", s.handle(s.flowError))
+	p.Get("/logout", s.handle(s.logout))
+	p.Get("/language", s.handle(s.language))
+	p.Get("/data", s.handle(s.signedIn(s.myData)))
+	p.Get("/consents", s.handle(s.signedIn(s.myConsents)))
+	p.Post("/consents", s.handle(s.signedIn(s.changeConsent)))
+	p.Get("/requests", s.handle(s.signedInOrErased(s.myRequests)))
+	p.Post("/requests", s.handle(s.signedIn(s.newRequest)))
+	p.Get("/requests/:id", s.handle(s.signedInOrErased(s.myRequest)))
+	p.Get("/requests/:id/export.:format", s.handle(s.signedInOrErased(s.myExport)))
+	p.Get("/reads", s.handle(s.signedIn(s.myReads)))
+	if s.cfg.Mailbox != nil {
+		d := app.Group("/dev", s.secure)
+		d.Get("/mailbox", s.handle(s.mailbox))
+		app.Post("/dev/courier", s.cfg.Mailbox.receive)
+	}
+}
+
+func (s *Site) static(c *fiber.Ctx) error {
+	name := c.Params("file")
+	data, err := fs.ReadFile(files, "static/"+name)
+	if err != nil || strings.Contains(name, "/") {
+		return c.SendStatus(fiber.StatusNotFound)
+	}
+	switch {
+	case strings.HasSuffix(name, ".css"):
+		c.Set(fiber.HeaderContentType, "text/css; charset=utf-8")
+	case strings.HasSuffix(name, ".svg"):
+		c.Set(fiber.HeaderContentType, "image/svg+xml")
+	}
+	c.Set(fiber.HeaderCacheControl, "public, max-age=3600")
+	c.Set("X-Content-Type-Options", "nosniff")
+	return c.Send(data)
+}
+
+const localNonce = "web_nonce"
+
+// secure sets the security headers of every page and refuses a
+// state-changing request from another origin.
+func (s *Site) secure(c *fiber.Ctx) error {
+	var b [18]byte
+	rand.Read(b[:])
+	nonce := base64.RawStdEncoding.EncodeToString(b[:])
+	c.Locals(localNonce, nonce)
+	formAction := "'self'"
+	if s.kratos != "" {
+		formAction += " " + s.kratos
+	}
+	c.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; style-src 'self'; img-src 'self' data:; "+
+		"form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
+	c.Set("Referrer-Policy", "no-referrer")
+	c.Set("X-Content-Type-Options", "nosniff")
+	c.Set("X-Frame-Options", "DENY")
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	if c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead {
+		r, err := adaptor.ConvertRequest(c, false)
+		if err != nil || s.cop.Check(r) != nil {
+			return s.fail(c, fiber.StatusForbidden, "error.cross_origin")
+		}
+	}
+	return c.Next()
+}
+
+// view is what every page template gets.
+type view struct {
+	L        *locale
+	Nonce    string
+	Title    string
+	Path     string
+	Customer *access.Customer
+	Email    string
+	Token    string // the form token of the signed-in session
+	Dev      bool
+	Notice   string // a translated message shown on top
+	Data     any
+}
+
+// render writes a page.
+func (s *Site) render(c *fiber.Ctx, status int, page, title string, cu *access.Customer, data any) error {
+	t, ok := s.pages[page]
+	if !ok {
+		return fmt.Errorf("no page %s", page)
+	}
+	v := view{L: s.locale(c), Title: title, Path: c.Path(), Customer: cu, Dev: s.cfg.Mailbox != nil, Data: data}
+	v.Nonce, _ = c.Locals(localNonce).(string)
+	if cu != nil {
+		v.Email, v.Token = cu.Session.Email, s.token(cu.Session.SessionID)
+	}
+	if n := c.Query("done"); n != "" && v.L.has("done."+n) {
+		v.Notice = v.L.T("done." + n)
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, v); err != nil {
+		return err
+	}
+	c.Status(status)
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	c.Set(fiber.HeaderContentLanguage, v.L.Lang())
+	return c.Send(buf.Bytes())
+}
+
+func (s *Site) locale(c *fiber.Ctx) *locale {
+	return s.langs.pick(c.Cookies("lang"), c.Get(fiber.HeaderAcceptLanguage))
+}
+
+// language switches the pages' language (a cookie) and goes back.
+func (s *Site) language(c *fiber.Ctx) error {
+	tag := c.Query("lang")
+	for _, t := range s.langs.tags {
+		if t.String() == tag {
+			c.Cookie(&fiber.Cookie{Name: "lang", Value: tag, Path: "/", MaxAge: 365 * 24 * 3600, HTTPOnly: true,
+				Secure: s.cfg.Secure, SameSite: fiber.CookieSameSiteLaxMode})
+		}
+	}
+	back := c.Query("back")
+	if !strings.HasPrefix(back, "/privacy/") && !strings.HasPrefix(back, "/dev/") {
+		back = "/privacy/"
+	}
+	return c.Redirect(back, fiber.StatusSeeOther)
+}
+
+// token is the form token of a session: a keyed hash of its id, so a
+// page of another origin cannot know it.
+func (s *Site) token(session string) string {
+	m := hmac.New(sha256.New, s.secret)
+	m.Write([]byte(session))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// checkToken refuses a form without the session's token.
+func (s *Site) checkToken(c *fiber.Ctx, cu *access.Customer) bool {
+	return hmac.Equal([]byte(c.FormValue("csrf")), []byte(s.token(cu.Session.SessionID)))
+}
+
+// pageError is an error a page answers with: a status and a message key.
+type pageError struct {
+	status int
+	key    string
+	args   []any
+}
+
+func (e *pageError) Error() string { return e.key }
+
+func failWith(status int, key string, args ...any) error {
+	return &pageError{status: status, key: key, args: args}
+}
+
+// handle renders a handler's error as a page.
+func (s *Site) handle(h fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		err := h(c)
+		if err == nil {
+			return nil
+		}
+		var pe *pageError
+		var rd *kratos.Redirect
+		switch {
+		case errors.As(err, &rd):
+			return c.Redirect(rd.URL, fiber.StatusSeeOther)
+		case errors.As(err, &pe):
+			return s.fail(c, pe.status, pe.key, pe.args...)
+		}
+		status, key := statusOf(err)
+		if status >= 500 {
+			s.cfg.Log.Error("page failed", slog.String("route", strings.Clone(c.Route().Path)), slog.String("error", err.Error()))
+		}
+		return s.fail(c, status, key)
+	}
+}
+
+// fail renders the error page.
+func (s *Site) fail(c *fiber.Ctx, status int, key string, args ...any) error {
+	if _, ok := c.Locals(localNonce).(string); !ok {
+		c.Locals(localNonce, "")
+	}
+	l := s.locale(c)
+	return s.render(c, status, "error", l.T("error.title"), nil, l.T(key, args...))
+}
