@@ -114,6 +114,7 @@ type Store interface {
 	CatalogueStore
 	CustomerStore
 	ReviewStore
+	DisputeStore
 }
 
 // ReadStore is what reading profiles reads.

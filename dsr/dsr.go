@@ -75,11 +75,12 @@ const (
 	InProgress State = "in_progress"
 	Completed  State = "completed"
 	Failed     State = "failed"
+	Withdrawn  State = "withdrawn" // the person withdrew it before any work began
 )
 
 // States lists every state, in order.
 func States() []State {
-	return []State{Received, Verified, Approved, Rejected, InProgress, Completed, Failed}
+	return []State{Received, Verified, Approved, Rejected, InProgress, Completed, Failed, Withdrawn}
 }
 
 // ParseState reads a state's name.
@@ -89,16 +90,16 @@ func ParseState(s string) (State, error) {
 			return st, nil
 		}
 	}
-	return "", fmt.Errorf("state %q: want received, verified, approved, rejected, in_progress, completed or failed: %w", s, ErrInvalid)
+	return "", fmt.Errorf("state %q: want received, verified, approved, rejected, in_progress, completed, failed or withdrawn: %w", s, ErrInvalid)
 }
 
 // Final reports whether nothing follows the state.
-func (s State) Final() bool { return s == Rejected || s == Completed || s == Failed }
+func (s State) Final() bool { return s == Rejected || s == Completed || s == Failed || s == Withdrawn }
 
 // transitions lists the states each state may move to.
 var transitions = map[State][]State{
-	Received:   {Verified, Rejected},
-	Verified:   {Approved, Rejected},
+	Received:   {Verified, Rejected, Withdrawn},
+	Verified:   {Approved, Rejected, Withdrawn},
 	Approved:   {InProgress, Failed},
 	InProgress: {Completed, Failed},
 }

@@ -180,6 +180,19 @@ func (s *Server) getMyRequest(c *fiber.Ctx) error {
 	return c.JSON(v)
 }
 
+// withdrawMyRequest withdraws one of the customer's own requests.
+func (s *Server) withdrawMyRequest(c *fiber.Ctx) error {
+	id, err := requestParam(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.requests.WithdrawMine(c.UserContext(), customerRequest(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(v)
+}
+
 // ackNotice is a recipient's acknowledgement of an erasure notice.
 func (s *Server) ackNotice(c *fiber.Ctx) error {
 	id, err := uuid.Parse(c.Params("id"))

@@ -161,6 +161,8 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	v1.Post("/profiles/:id/split", staff, s.splitProfile)
 	v1.Get("/review", staff, s.listReview)
 	v1.Post("/review/:pair", staff, s.decideReview)
+	v1.Get("/disputes", staff, s.listDisputes)
+	v1.Post("/disputes/:id/settle", staff, s.settleDispute)
 	v1.Get("/audit", staff, s.getAudit)
 
 	// Consent: departments record what they collected, the DPO proves it
@@ -195,6 +197,9 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	me.Get("/requests", s.listMyRequests)
 	me.Get("/requests/:id", s.getMyRequest)
 	me.Get("/requests/:id/export", s.getExport)
+	me.Post("/requests/:id/withdraw", s.withdrawMyRequest)
+	me.Post("/records/:id/dispute", s.disputeMyRecord)
+	me.Get("/disputes", s.listMyDisputes)
 
 	if s.pages != nil {
 		s.pages.Mount(s.app)

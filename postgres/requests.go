@@ -127,7 +127,7 @@ func (db *DB) RequestEvents(ctx context.Context, id uuid.UUID) ([]dsr.StoredEven
 func (db *DB) EarlierRequest(ctx context.Context, profile uuid.UUID, customer *uuid.UUID, typ dsr.Type, since time.Time) (uuid.UUID, bool, error) {
 	var id [16]byte
 	err := db.pool.QueryRow(ctx, `SELECT id FROM dsr_requests WHERE type = $1 AND received_at >= $2
-		AND (profile_id = $3 OR ($4::uuid IS NOT NULL AND customer = $4)) AND state <> 'rejected'
+		AND (profile_id = $3 OR ($4::uuid IS NOT NULL AND customer = $4)) AND state NOT IN ('rejected', 'withdrawn')
 		ORDER BY received_at DESC LIMIT 1`, string(typ), since, [16]byte(profile), nullUUID(customer)).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return uuid.Nil, false, nil

@@ -461,6 +461,29 @@ func (s *Service) mine(ctx context.Context, req access.Request, id uuid.UUID) (d
 	return r, nil
 }
 
+// WithdrawMine withdraws one of a customer's own requests, as long as no
+// work on it began (received or verified): it closes, audited, and
+// nothing is done. Someone else's request looks like none.
+func (s *Service) WithdrawMine(ctx context.Context, req access.Request, id uuid.UUID) (*View, error) {
+	r, err := s.mine(ctx, req, id)
+	if err != nil {
+		return nil, err
+	}
+	if !dsr.CanMove(r.State, dsr.Withdrawn) {
+		return nil, fmt.Errorf("a %s request can no longer be withdrawn: %w", r.State, dsr.ErrTransition)
+	}
+	if err := s.access.Record(ctx, req, access.Note{Action: ActionRequest, Outcome: audit.Allowed, Profiles: []string{r.Profile.String()},
+		Reason: "withdrew request " + id.String()}); err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	if err := s.store.Transition(ctx, id, r.State, dsr.Withdrawn, dsr.Change{Outcome: "withdrawn"},
+		dsr.StoredEvent{Event: dsr.Event{Actor: req.Principal.Actor(), At: now}}); err != nil {
+		return nil, err
+	}
+	return s.view(ctx, id, false)
+}
+
 // ListRequests lists requests for the DPO.
 func (s *Service) ListRequests(ctx context.Context, req access.Request, f dsr.Filter) ([]dsr.Request, error) {
 	if err := s.desk(ctx, &req, nil, "list requests", false, nil); err != nil {

@@ -232,6 +232,23 @@ func TestPrivacyCenterJourney(t *testing.T) {
 		}
 	}
 
+	// This isn't me: the customer disputes a record they are shown; a
+	// steward splits it out; the page shows the outcome.
+	b.ClickAndWait(t, `form[action$="/dispute"] button`)
+	page(t, b, "data-disputed", 200, 200)
+	steward := access.Request{Principal: auth.Principal{Kind: auth.Staff, ID: "steward", Department: "support", Roles: []auth.Role{auth.RoleSteward}}}
+	open, _, err := s.app.Access.Disputes(context.Background(), steward, 10)
+	if err != nil || len(open) != 1 {
+		t.Fatalf("the stewards' disputes: %v %v", open, err)
+	}
+	if _, err := s.app.Access.SettleDispute(context.Background(), steward, open[0].ID, true, "the customer says it is not theirs"); err != nil {
+		t.Fatal(err)
+	}
+	b.Navigate(t, s.url+"/privacy/data")
+	if !strings.Contains(b.HTML(t), "no longer counts as yours") {
+		t.Error("the data page does not show the dispute's outcome")
+	}
+
 	// Consent: granted, a marketing read is allowed; withdrawn, it is not.
 	page(t, b, "consents", b.Navigate(t, s.url+"/privacy/consents"), 200)
 	b.ClickAndWait(t, `form:has(input[name="purpose"][value="marketing"]) button`)
@@ -273,11 +290,21 @@ func TestPrivacyCenterJourney(t *testing.T) {
 	page(t, b, "request-completed", b.Navigate(t, loc), 200)
 	body, status := s.fetch(t, b, "/privacy/requests/"+id.String()+"/export.json")
 	var x access.Export
-	if status != 200 || json.Unmarshal(body, &x) != nil || len(x.Records) != 2 {
+	if status != 200 || json.Unmarshal(body, &x) != nil || len(x.Records) != 1 { // the other was split out
 		t.Fatalf("export: %d, %d records: %.300s", status, len(x.Records), body)
 	}
 	if strings.Contains(string(body), "Bertram") {
 		t.Fatal("the export holds the stranger's data")
+	}
+
+	// A request withdrawn before work began.
+	b.Navigate(t, s.url+"/privacy/requests")
+	b.Click(t, `input[name="type"][value="restriction"]`)
+	b.ClickAndWait(t, `form[action="/privacy/requests"] button[type="submit"]`)
+	b.ClickAndWait(t, `form[action$="/withdraw"] button`)
+	page(t, b, "request-withdrawn", 200, 200)
+	if !strings.Contains(b.HTML(t), "withdrawn") {
+		t.Error("the withdrawn request does not say so")
 	}
 
 	// Who used my data: their own reads at least.

@@ -162,6 +162,8 @@ type purposeView struct {
 
 type recordView struct {
 	ID         uuid.UUID
+	Disputable bool   // not the record the account stands on
+	Dispute    string // the state of the customer's dispute of it, if any
 	Source     string
 	Arrived    time.Time
 	Updated    time.Time
@@ -179,6 +181,7 @@ type goldenView struct {
 type dataView struct {
 	Golden      []goldenView
 	Departments []departmentView
+	Disputes    []identity.Dispute
 }
 
 // myData shows every value held about the customer, within their proven
@@ -208,6 +211,14 @@ func (s *Site) myData(c *fiber.Ctx, cu *access.Customer) error {
 	if err != nil {
 		return err
 	}
+	disputes, err := s.cfg.Access.MyDisputes(ctx, cu.Session.IdentityID)
+	if err != nil {
+		return err
+	}
+	disputed := map[uuid.UUID]string{}
+	for i := len(disputes) - 1; i >= 0; i-- { // the newest last: it stands
+		disputed[disputes[i].Record] = disputes[i].State
+	}
 	bySource := map[string]identity.Source{}
 	for _, src := range sources {
 		bySource[src.Name] = src
@@ -227,7 +238,8 @@ func (s *Site) myData(c *fiber.Ctx, cu *access.Customer) error {
 			byDept[r.Department] = d
 			order = append(order, r.Department)
 		}
-		rv := recordView{ID: r.ID, Source: r.Source, Arrived: r.CreatedAt, Updated: r.UpdatedAt}
+		rv := recordView{ID: r.ID, Source: r.Source, Arrived: r.CreatedAt, Updated: r.UpdatedAt, Dispute: disputed[r.ID],
+			Disputable: r.ID != cu.Record && r.Source != access.SelfServiceSource}
 		for name, v := range r.Attributes {
 			rv.Attributes = append(rv.Attributes, fieldView{Name: name, Value: v})
 		}
@@ -235,7 +247,7 @@ func (s *Site) myData(c *fiber.Ctx, cu *access.Customer) error {
 		d.Records = append(d.Records, rv)
 	}
 	sort.Strings(order)
-	v := dataView{Golden: golden}
+	v := dataView{Golden: golden, Disputes: disputes}
 	for _, name := range order {
 		v.Departments = append(v.Departments, *byDept[name])
 	}
@@ -364,7 +376,8 @@ func (s *Site) newRequest(c *fiber.Ctx, cu *access.Customer) error {
 
 type requestView struct {
 	*requests.View
-	Exportable bool
+	Exportable   bool
+	Withdrawable bool
 }
 
 // myRequest follows one request: its steps and its due date.
@@ -379,7 +392,8 @@ func (s *Site) myRequest(c *fiber.Ctx, cu *access.Customer) error {
 	}
 	exportable := (v.Type == dsr.Access || v.Type == dsr.Portability) && v.State == dsr.Completed &&
 		v.ClosedAt != nil && time.Since(*v.ClosedAt) < requests.ExportValidity
-	return s.render(c, fiber.StatusOK, "request", s.locale(c).T("request.title"), cu, requestView{View: v, Exportable: exportable})
+	return s.render(c, fiber.StatusOK, "request", s.locale(c).T("request.title"), cu,
+		requestView{View: v, Exportable: exportable, Withdrawable: dsr.CanMove(v.State, dsr.Withdrawn)})
 }
 
 // myExport downloads a completed access or portability request's export.
@@ -404,6 +418,37 @@ func (s *Site) myExport(c *fiber.Ctx, cu *access.Customer) error {
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
 	return c.Send(b)
+}
+
+// dispute is the customer's "this isn't me" about a record they are
+// shown: a case for the stewards, whose outcome the data page shows.
+func (s *Site) dispute(c *fiber.Ctx, cu *access.Customer) error {
+	if !s.checkToken(c, cu) {
+		return failWith(fiber.StatusForbidden, "error.form_token")
+	}
+	id, err := uuid.Parse(c.Params("id"))
+	if err != nil {
+		return failWith(fiber.StatusNotFound, "error.not_found")
+	}
+	if _, err := s.cfg.Access.Dispute(c.UserContext(), s.request(c, cu), id); err != nil {
+		return err
+	}
+	return c.Redirect("/privacy/data?done=dispute", fiber.StatusSeeOther)
+}
+
+// withdraw withdraws one of the customer's requests before work began.
+func (s *Site) withdraw(c *fiber.Ctx, cu *access.Customer) error {
+	if !s.checkToken(c, cu) {
+		return failWith(fiber.StatusForbidden, "error.form_token")
+	}
+	id, err := uuid.Parse(c.Params("id"))
+	if err != nil {
+		return failWith(fiber.StatusNotFound, "error.not_found")
+	}
+	if _, err := s.cfg.Requests.WithdrawMine(c.UserContext(), s.request(c, cu), id); err != nil {
+		return err
+	}
+	return c.Redirect("/privacy/requests/"+id.String()+"?done=withdrawn", fiber.StatusSeeOther)
 }
 
 // myReads shows who read the customer's data: which department, for

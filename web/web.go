@@ -158,6 +158,8 @@ func (s *Site) Mount(app fiber.Router) {
 	p.Get("/requests/:id", s.handle(s.signedInOrErased(s.myRequest)))
 	p.Get("/requests/:id/export.:format", s.handle(s.signedInOrErased(s.myExport)))
 	p.Get("/reads", s.handle(s.signedIn(s.myReads)))
+	p.Post("/records/:id/dispute", s.handle(s.signedIn(s.dispute)))
+	p.Post("/requests/:id/withdraw", s.handle(s.signedIn(s.withdraw)))
 	if s.cfg.Mailbox != nil {
 		d := app.Group("/dev", s.secure)
 		d.Get("/mailbox", s.handle(s.mailbox))

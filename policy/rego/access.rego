@@ -131,7 +131,7 @@ consent_fields := {
 }
 
 # What customers may do with their own profile.
-customer_actions := {"read", "records", "export", "consents", "record_consent", "request", "reads"}
+customer_actions := {"read", "records", "export", "consents", "record_consent", "request", "reads", "dispute"}
 
 # Actions that show no attribute: ids, scores, levels and decisions only
 # (a lineage also shows the stewards' notes).

@@ -1,0 +1,81 @@
+package web
+
+import (
+	"encoding/json"
+	"io/fs"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// The language is the person's choice, else the best match of their
+// browser's; English when nothing matches.
+func TestLanguageChoice(t *testing.T) {
+	l, err := loadLanguages(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ chosen, accept, want string }{
+		{"", "de-DE,de;q=0.9,en;q=0.5", "de"},
+		{"", "fr-FR,fr;q=0.9", "en"},
+		{"", "", "en"},
+		{"en", "de-DE", "en"},
+		{"de", "en-GB", "de"},
+		{"xx", "de-AT", "de"},
+	} {
+		if got := l.pick(c.chosen, c.accept).Lang(); got != c.want {
+			t.Errorf("chosen %q, Accept-Language %q: %s, want %s", c.chosen, c.accept, got, c.want)
+		}
+	}
+	de := l.pick("de", "")
+	if got := de.T("home.welcome", "email", "a@example.org"); got != "Angemeldet als a@example.org." {
+		t.Errorf("placeholders: %q", got)
+	}
+}
+
+// Every language has every message, with the same placeholders, and every
+// key a template names is in the catalogue.
+func TestCataloguesAreComplete(t *testing.T) {
+	load := func(name string) map[string]string {
+		data, err := fs.ReadFile(files, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]string
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	en := load("locales/en.json")
+	names, _ := fs.Glob(files, "locales/*.json")
+	ph := regexp.MustCompile(`\{[a-z_]+\}`)
+	for _, name := range names {
+		other := load(name)
+		for k, v := range en {
+			o, ok := other[k]
+			if !ok {
+				t.Errorf("%s lacks %s", name, k)
+				continue
+			}
+			a, b := ph.FindAllString(v, -1), ph.FindAllString(o, -1)
+			sort.Strings(a)
+			sort.Strings(b)
+			if strings.Join(a, ",") != strings.Join(b, ",") {
+				t.Errorf("%s %s: placeholders %v, English has %v", name, k, b, a)
+			}
+		}
+	}
+	key := regexp.MustCompile(`\.L\.T "([a-z_.]+)"|\$l\.T "([a-z_.]+)"`)
+	tmpls, _ := fs.Glob(files, "templates/*.html")
+	for _, name := range tmpls {
+		data, _ := fs.ReadFile(files, name)
+		for _, m := range key.FindAllStringSubmatch(string(data), -1) {
+			k := m[1] + m[2]
+			if _, ok := en[k]; !ok {
+				t.Errorf("%s names %s, which the catalogue lacks", name, k)
+			}
+		}
+	}
+}
