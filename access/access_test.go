@@ -13,7 +13,6 @@ import (
 	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/identity"
-	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/policy"
 	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/postgres/pgtest"
@@ -35,34 +34,15 @@ func newFixture(t *testing.T, rec access.Recorder) *fixture {
 	ctx := context.Background()
 	db, _, owner := pgtest.NewAppStore(t)
 	v := pgtest.NewVault(t, db)
-	for _, s := range []identity.Source{
-		{Name: "sales", Department: "sales", Priority: 70, LegalBasis: "contract"},
-		{Name: "billing", Department: "billing", Priority: 90, LegalBasis: "contract"},
-	} {
-		if _, err := db.AddSource(ctx, s); err != nil {
-			t.Fatal(err)
-		}
+	pgtest.AddSources(t, db,
+		identity.Source{Name: "sales", Department: "sales", Priority: 70, LegalBasis: "contract"},
+		identity.Source{Name: "billing", Department: "billing", Priority: 90, LegalBasis: "contract"})
+	var recs []identity.Record
+	for _, src := range []string{"sales", "billing"} {
+		recs = append(recs, pgtest.Person(src, "c-1", "Wilhelmina", "Stroud", "w.stroud@example.org", identity.BirthDate, "1984-03-02"))
 	}
-	im := ingest.Importer{Vault: v, Store: db, Normalizer: identity.Normalizer{DefaultRegion: "GB"}, Actor: "test"}
-	var in []ingest.Input
-	for i, src := range []string{"sales", "billing"} {
-		var r identity.Record
-		r.Source, r.SourceID = src, "c-1"
-		r.Set(identity.GivenName, "Wilhelmina")
-		r.Set(identity.FamilyName, "Stroud")
-		r.Set(identity.Email, "w.stroud@example.org")
-		r.Set(identity.BirthDate, "1984-03-02")
-		in = append(in, ingest.Input{Line: i + 1, Record: r})
-	}
-	var ids []uuid.UUID
-	if _, err := im.Import(ctx, ingest.NewSliceReader(in), func(r ingest.Result) { ids = append(ids, r.RecordID) }); err != nil {
-		t.Fatal(err)
-	}
+	profile := pgtest.Keep(t, db, v, recs...)[0]
 	res := &resolver.Resolver{Store: db, Vault: v}
-	rep, err := res.Link(ctx, "test", ids, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	pol, err := policy.Load(ctx, "")
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +54,7 @@ func newFixture(t *testing.T, rec access.Recorder) *fixture {
 		rec = w
 	}
 	svc := access.New(access.Config{Store: db, Vault: v, Policy: pol, Audit: rec, Resolver: res})
-	return &fixture{db: db, owner: owner, svc: svc, profile: rep.ProfilesOf(ids)[0]}
+	return &fixture{db: db, owner: owner, svc: svc, profile: profile}
 }
 
 func staff(dept string, roles ...auth.Role) access.Request {

@@ -15,7 +15,6 @@ import (
 	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/identity"
-	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/policy"
 	"github.com/cdp-project/cdp/postgres/pgtest"
 	"github.com/cdp-project/cdp/requests"
@@ -35,14 +34,9 @@ func newFixture(t *testing.T) *fixture {
 	ctx := context.Background()
 	db, _, owner := pgtest.NewAppStore(t)
 	v := pgtest.NewVault(t, db)
-	for _, s := range []identity.Source{
-		{Name: "sales", Department: "sales", Priority: 70, LegalBasis: "contract"},
-		{Name: "billing", Department: "billing", Priority: 90, LegalBasis: "contract"},
-	} {
-		if _, err := db.AddSource(ctx, s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pgtest.AddSources(t, db,
+		identity.Source{Name: "sales", Department: "sales", Priority: 70, LegalBasis: "contract"},
+		identity.Source{Name: "billing", Department: "billing", Priority: 90, LegalBasis: "contract"})
 	pol, err := policy.Load(ctx, "")
 	if err != nil {
 		t.Fatal(err)
@@ -53,27 +47,12 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.Close)
-	im := a.Importer
-	im.Actor = "test"
-	var in []ingest.Input
-	for i, src := range []string{"sales", "billing"} {
-		var r identity.Record
-		r.Source, r.SourceID = src, "c-1"
-		r.Set(identity.GivenName, "Bartholomew")
-		r.Set(identity.FamilyName, "Quist")
-		r.Set(identity.Email, "b.quist@example.org")
-		r.Set(identity.BirthDate, "1971-11-23")
-		in = append(in, ingest.Input{Line: i + 1, Record: r})
+	var recs []identity.Record
+	for _, src := range []string{"sales", "billing"} {
+		recs = append(recs, pgtest.Person(src, "c-1", "Bartholomew", "Quist", "b.quist@example.org", identity.BirthDate, "1971-11-23"))
 	}
-	var ids []uuid.UUID
-	if _, err := im.Import(ctx, ingest.NewSliceReader(in), func(r ingest.Result) { ids = append(ids, r.RecordID) }); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := a.Resolver.Link(ctx, "test", ids, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &fixture{app: a, owner: owner, profile: rep.ProfilesOf(ids)[0]}
+	profile := pgtest.Keep(t, db, v, recs...)[0]
+	return &fixture{app: a, owner: owner, profile: profile}
 }
 
 func principal(dept string, roles ...auth.Role) access.Request {

@@ -25,7 +25,6 @@ import (
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/httpapi"
 	"github.com/cdp-project/cdp/identity"
-	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/internal/browsertest"
 	"github.com/cdp-project/cdp/internal/kratostest"
 	"github.com/cdp-project/cdp/jobs"
@@ -51,14 +50,9 @@ func newSite(t *testing.T) *site {
 	ctx := context.Background()
 	db, _, owner := pgtest.NewAppStore(t)
 	v := pgtest.NewVault(t, db)
-	for _, s := range []identity.Source{
-		{Name: "sales", Department: "sales", Priority: 70, LegalBasis: "contract"},
-		{Name: "newsletter", Department: "marketing", Priority: 50, LegalBasis: "consent", Purposes: []string{"marketing"}},
-	} {
-		if _, err := db.AddSource(ctx, s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pgtest.AddSources(t, db,
+		identity.Source{Name: "sales", Department: "sales", Priority: 70, LegalBasis: "contract"},
+		identity.Source{Name: "newsletter", Department: "marketing", Priority: 50, LegalBasis: "consent", Purposes: []string{"marketing"}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -114,39 +108,6 @@ func newSite(t *testing.T) *site {
 	return s
 }
 
-// hold imports records and links them; it returns their profiles.
-func (s *site) hold(t *testing.T, recs ...identity.Record) []uuid.UUID {
-	t.Helper()
-	ctx := context.Background()
-	im := s.app.Importer
-	im.Actor = "test"
-	var in []ingest.Input
-	for i, r := range recs {
-		in = append(in, ingest.Input{Line: i + 1, Record: r})
-	}
-	var ids []uuid.UUID
-	if _, err := im.Import(ctx, ingest.NewSliceReader(in), func(r ingest.Result) { ids = append(ids, r.RecordID) }); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := s.app.Resolver.Link(ctx, "test", ids, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rep.ProfilesOf(ids)
-}
-
-func record(source, id, given, family, email, phone string) identity.Record {
-	var r identity.Record
-	r.Source, r.SourceID = source, id
-	r.Set(identity.GivenName, given)
-	r.Set(identity.FamilyName, family)
-	r.Set(identity.Email, email)
-	if phone != "" {
-		r.Set(identity.Phone, phone)
-	}
-	return r
-}
-
 // api calls the API with a token.
 func (s *site) api(t *testing.T, method, path, token string) int {
 	t.Helper()
@@ -195,10 +156,10 @@ func TestPrivacyCenterJourney(t *testing.T) {
 	email := "ada.quinlan@example.org"
 	// Theirs: sales and the newsletter hold their address. A stranger's
 	// record shares their family name, not their address.
-	profiles := s.hold(t,
-		record("sales", "s-1", "Ada", "Quinlan", email, "+44 7700 900123"),
-		record("newsletter", "n-1", "Ada", "Quinlan", email, ""),
-		record("sales", "s-2", "Bertram", "Quinlan", "b.quinlan@example.net", "+44 7700 900999"),
+	profiles := pgtest.Keep(t, s.app.DB, s.app.Vault,
+		pgtest.Person("sales", "s-1", "Ada", "Quinlan", email, identity.Phone, "+44 7700 900123"),
+		pgtest.Person("newsletter", "n-1", "Ada", "Quinlan", email),
+		pgtest.Person("sales", "s-2", "Bertram", "Quinlan", "b.quinlan@example.net", identity.Phone, "+44 7700 900999"),
 	)
 	mine := profiles[0]
 
@@ -362,16 +323,7 @@ func (s *site) cookies(t *testing.T, b *browsertest.Browser) []*http.Cookie {
 func (s *site) fetch(t *testing.T, b *browsertest.Browser, path string) ([]byte, int) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", s.url+path, nil)
-	for _, c := range s.cookies(t, b) {
-		req.AddCookie(c)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return body, resp.StatusCode
+	return s.send(t, b, req)
 }
 
 // post sends a form with the browser's cookies, from origin.
@@ -381,6 +333,12 @@ func (s *site) post(t *testing.T, b *browsertest.Browser, path, origin string) (
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", origin)
 	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	return s.send(t, b, req)
+}
+
+// send sends a request with the browser's cookies.
+func (s *site) send(t *testing.T, b *browsertest.Browser, req *http.Request) ([]byte, int) {
+	t.Helper()
 	for _, c := range s.cookies(t, b) {
 		req.AddCookie(c)
 	}
