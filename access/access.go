@@ -115,6 +115,7 @@ type Store interface {
 	CustomerStore
 	ReviewStore
 	DisputeStore
+	StaffGrant(ctx context.Context, identity uuid.UUID) (auth.StaffGrant, error)
 }
 
 // ReadStore is what reading profiles reads.

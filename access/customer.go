@@ -37,6 +37,9 @@ type CustomerStore interface {
 	LiftSuppression(ctx context.Context, kind string, sum []byte, by string) (bool, error)
 }
 
+// StaffSchema is the Kratos identity schema of staff accounts.
+const StaffSchema = "staff"
+
 // Customer is a signed-in customer as the read path knows them: their
 // Kratos session, the record and the profile linked to them, and the
 // evidence that ties records to them (what they are shown).
@@ -50,6 +53,9 @@ type Customer struct {
 // SignIn links a customer's session to the record and profile that stand
 // for them (see Link). ErrErasedAccount: their data was erased; ErrUnverified: their address is not verified yet.
 func (s *Service) SignIn(ctx context.Context, cs auth.CustomerSession) (Customer, error) {
+	if cs.Schema == StaffSchema {
+		return Customer{Session: cs}, fmt.Errorf("a staff account is no customer's: sign in to the privacy center with a customer account: %w", ErrForbidden)
+	}
 	rec, prof, err := s.Link(ctx, cs)
 	if err != nil {
 		return Customer{Session: cs}, err

@@ -111,6 +111,10 @@ type CustomerSession struct {
 	// IdentityCreatedAt is when the Kratos account was created: an account
 	// created after its owner was erased is a new sign-up.
 	IdentityCreatedAt time.Time
+	// Schema is the account's Kratos identity schema: "customer", or
+	// "staff" for the console's accounts, which are nobody's customer
+	// account.
+	Schema string
 }
 
 // Principal is the customer as the one asking.
@@ -121,4 +125,20 @@ func (c CustomerSession) Principal() Principal {
 // LogValue logs the customer without personal data.
 func (c CustomerSession) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("identity", c.IdentityID.String()))
+}
+
+// StaffGrant is what a staff account (a Kratos identity of the staff
+// schema) may do: granted in cdp, never taken from its traits.
+type StaffGrant struct {
+	Identity   uuid.UUID
+	Department string
+	Roles      []Role
+	GrantedBy  string
+	GrantedAt  time.Time
+}
+
+// StaffPrincipal is a staff member as the one asking: named by their
+// account's id (the audit log holds no employee's email).
+func (g StaffGrant) StaffPrincipal(session string) Principal {
+	return Principal{Kind: Staff, ID: "staff:" + g.Identity.String(), Department: g.Department, Roles: g.Roles, Credential: session}
 }

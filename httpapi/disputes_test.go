@@ -42,7 +42,7 @@ func TestCustomerDisputesARecordStewardsSplitIt(t *testing.T) {
 		t.Fatalf("the stewards' disputes: %d %s", r.status, r.body)
 	}
 	settle := `{"outcome":"split","reason":"the customer says this record is not theirs"}`
-	if r := e.do("POST", "/v1/disputes/"+d.ID+"/settle", e.tokens["disputed-reader"], "application/json", settle); r.status != 404 {
+	if r := e.do("POST", "/v1/disputes/"+d.ID+"/settle", e.tokens["sales-reader"], "application/json", settle); r.status != 404 {
 		t.Fatalf("a reader settles a dispute: %d %s, want 404", r.status, r.body)
 	}
 	if r := e.do("POST", "/v1/disputes/"+d.ID+"/settle", e.tokens["steward"], "application/json", settle); r.status != 200 ||

@@ -120,7 +120,7 @@ func customer(s *client.Session) (auth.CustomerSession, error) {
 	if err != nil {
 		return auth.CustomerSession{}, fmt.Errorf("Kratos identity id %q: %w", s.Identity.Id, ErrUnavailable)
 	}
-	c := auth.CustomerSession{IdentityID: id, SessionID: s.Id}
+	c := auth.CustomerSession{IdentityID: id, SessionID: s.Id, Schema: s.Identity.SchemaId}
 	if s.Identity.CreatedAt != nil {
 		c.IdentityCreatedAt = *s.Identity.CreatedAt
 	}

@@ -39,6 +39,7 @@ import (
 // a real Kratos whose UI is these pages, and the real policy.
 type site struct {
 	url     string
+	admin   *kratos.Admin
 	app     *app.App
 	owner   string
 	mailbox *web.Mailbox
@@ -46,6 +47,13 @@ type site struct {
 }
 
 func newSite(t *testing.T) *site {
+	t.Helper()
+	return newSiteWith(t, false)
+}
+
+// newSiteWith is newSite; secondFactor makes the DPO and stewards sign
+// in to the console with TOTP.
+func newSiteWith(t *testing.T, secondFactor bool) *site {
 	t.Helper()
 	ctx := context.Background()
 	db, _, owner := pgtest.NewAppStore(t)
@@ -81,14 +89,18 @@ func newSite(t *testing.T) *site {
 	}
 	t.Cleanup(func() { a.Stop(context.Background()); a.Close() })
 	box := web.NewMailbox(mailToken)
-	pages, err := web.New(web.Config{Access: a.Access, Requests: a.Requests, Kratos: kc, Mailbox: box})
+	pages, err := web.New(web.Config{Access: a.Access, Requests: a.Requests, Kratos: kc, Mailbox: box, StaffSecondFactor: secondFactor})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httpapi.New(a.HTTP(httpapi.Config{Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), Sessions: kc, Pages: pages}))
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	s := &site{url: url, app: a, owner: owner, mailbox: box, tokens: map[string]string{}}
+	admin, err := kratos.NewAdmin(k.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &site{url: url, app: a, owner: owner, mailbox: box, tokens: map[string]string{}, admin: admin}
 	for name, spec := range map[string]struct {
 		dept  string
 		roles []auth.Role
@@ -326,10 +338,16 @@ func (s *site) fetch(t *testing.T, b *browsertest.Browser, path string) ([]byte,
 	return s.send(t, b, req)
 }
 
-// post sends a form with the browser's cookies, from origin.
+// post sends a consent form with the browser's cookies, from origin.
 func (s *site) post(t *testing.T, b *browsertest.Browser, path, origin string) ([]byte, int) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", s.url+path, strings.NewReader("purpose=marketing&state=granted"))
+	return s.postForm(t, b, path, "purpose=marketing&state=granted", origin)
+}
+
+// postForm sends a form with the browser's cookies, from origin.
+func (s *site) postForm(t *testing.T, b *browsertest.Browser, path, form, origin string) ([]byte, int) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", s.url+path, strings.NewReader(form))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", origin)
 	req.Header.Set("Sec-Fetch-Site", "cross-site")

@@ -61,6 +61,9 @@ type Config struct {
 	Mailbox *Mailbox
 	// Secure marks cookies Secure (everywhere but loopback development).
 	Secure bool
+	// StaffSecondFactor requires the DPO and stewards to sign in to the
+	// console with their second factor (TOTP); off only in development.
+	StaffSecondFactor bool
 }
 
 // Site is the pages.
@@ -130,6 +133,8 @@ var funcs = template.FuncMap{
 		}
 		return m
 	},
+	"add": func(a, b int) int { return a + b },
+	"mul": func(a, b int) int { return a * b },
 	"deref": func(t *time.Time) time.Time {
 		if t == nil {
 			return time.Time{}
@@ -158,6 +163,7 @@ func (s *Site) Mount(app fiber.Router) {
 	p.Get("/requests/:id", s.handle(s.signedInOrErased(s.myRequest)))
 	p.Get("/requests/:id/export.:format", s.handle(s.signedInOrErased(s.myExport)))
 	p.Get("/reads", s.handle(s.signedIn(s.myReads)))
+	s.mountConsole(app)
 	p.Post("/records/:id/dispute", s.handle(s.signedIn(s.dispute)))
 	p.Post("/requests/:id/withdraw", s.handle(s.signedIn(s.withdraw)))
 	if s.cfg.Mailbox != nil {
@@ -219,6 +225,7 @@ type view struct {
 	Title    string
 	Path     string
 	Customer *access.Customer
+	Staff    *staffMember
 	Email    string
 	Token    string // the form token of the signed-in session
 	Dev      bool
@@ -226,16 +233,25 @@ type view struct {
 	Data     any
 }
 
-// render writes a page.
+// render writes a page of the privacy center.
 func (s *Site) render(c *fiber.Ctx, status int, page, title string, cu *access.Customer, data any) error {
+	v := view{Customer: cu}
+	if cu != nil {
+		v.Email, v.Token = cu.Session.Email, s.token(cu.Session.SessionID)
+	}
+	return s.renderView(c, status, page, title, v, data)
+}
+
+// renderView writes a page from a view that says who is signed in.
+func (s *Site) renderView(c *fiber.Ctx, status int, page, title string, v view, data any) error {
 	t, ok := s.pages[page]
 	if !ok {
 		return fmt.Errorf("no page %s", page)
 	}
-	v := view{L: s.locale(c), Title: title, Path: c.Path(), Customer: cu, Dev: s.cfg.Mailbox != nil, Data: data}
+	v.L, v.Title, v.Path, v.Dev, v.Data = s.locale(c), title, c.Path(), s.cfg.Mailbox != nil, data
 	v.Nonce, _ = c.Locals(localNonce).(string)
-	if cu != nil {
-		v.Email, v.Token = cu.Session.Email, s.token(cu.Session.SessionID)
+	if v.Staff != nil {
+		v.Email = v.Staff.Email
 	}
 	if n := c.Query("done"); n != "" && v.L.has("done."+n) {
 		v.Notice = v.L.T("done." + n)
@@ -264,7 +280,7 @@ func (s *Site) language(c *fiber.Ctx) error {
 		}
 	}
 	back := c.Query("back")
-	if !strings.HasPrefix(back, "/privacy/") && !strings.HasPrefix(back, "/dev/") {
+	if !strings.HasPrefix(back, "/privacy/") && !strings.HasPrefix(back, "/dev/") && !strings.HasPrefix(back, "/console/") {
 		back = "/privacy/"
 	}
 	return c.Redirect(back, fiber.StatusSeeOther)

@@ -16,34 +16,35 @@ import (
 // environment variables (a flag wins over its variable, a variable over the
 // default) and passed down as a plain value.
 type Config struct {
-	DataDir         string
-	DatabaseURL     string
-	MigrateURL      string
-	PGBin           string
-	KeyFile         string
-	RecipientsFile  string
-	Listen          string
-	LogLevel        string
-	DefaultRegion   string
-	DateOrder       string
-	MaxBodyBytes    int
-	BatchSize       int
-	ShutdownTimeout time.Duration
-	AuditKeyFile    string
-	PolicyDir       string
-	AllowAuditOwner bool
-	GCPercent       int
-	DBMaxConns      int
-	MemoryLimit     string
-	Survivorship    string
-	KratosPublicURL string
-	KratosAdminURL  string
-	StepUp          bool
-	JobTimeout      time.Duration
-	JobRescueAfter  time.Duration
-	RetentionEvery  time.Duration
-	WebhookLocal    bool
-	MaxRecordBytes  int
+	DataDir           string
+	DatabaseURL       string
+	MigrateURL        string
+	PGBin             string
+	KeyFile           string
+	RecipientsFile    string
+	Listen            string
+	LogLevel          string
+	DefaultRegion     string
+	DateOrder         string
+	MaxBodyBytes      int
+	BatchSize         int
+	ShutdownTimeout   time.Duration
+	AuditKeyFile      string
+	PolicyDir         string
+	AllowAuditOwner   bool
+	GCPercent         int
+	DBMaxConns        int
+	MemoryLimit       string
+	Survivorship      string
+	KratosPublicURL   string
+	KratosAdminURL    string
+	StepUp            bool
+	StaffSecondFactor bool
+	JobTimeout        time.Duration
+	JobRescueAfter    time.Duration
+	RetentionEvery    time.Duration
+	WebhookLocal      bool
+	MaxRecordBytes    int
 }
 
 // setting describes one configuration value: its flag, its variable, its
@@ -69,8 +70,9 @@ var settings = []setting{
 	{"keys", "audit-key-file", "CDP_AUDIT_KEY_FILE", "", "ed25519 key (PEM) that signs audit checkpoints; empty: <data-dir>/keys/audit.key", func(c *Config) any { return &c.AuditKeyFile }},
 	{"policy", "policy-dir", "CDP_POLICY_DIR", "", "directory of Rego files replacing the embedded access policy", func(c *Config) any { return &c.PolicyDir }},
 	{"serve", "survivorship-file", "CDP_SURVIVORSHIP_FILE", "", "JSON object of attribute to survivorship rule (source_priority, most_recent, most_frequent, longest) over the defaults, e.g. {\"email\": \"source_priority\"}", func(c *Config) any { return &c.Survivorship }},
-	{"serve", "kratos-public-url", "CDP_KRATOS_PUBLIC_URL", "", "public API of the Ory Kratos that customers log in with (/v1/me); empty: customer routes answer 503", func(c *Config) any { return &c.KratosPublicURL }},
-	{"serve", "kratos-admin-url", "CDP_KRATOS_ADMIN_URL", "", "admin API of that Kratos (never public): an erasure deletes the person's account through it; empty: the account is listed in the erasure's report, not deleted", func(c *Config) any { return &c.KratosAdminURL }},
+	{"kratos", "kratos-public-url", "CDP_KRATOS_PUBLIC_URL", "", "public API of the Ory Kratos that customers log in with (/v1/me); empty: customer routes answer 503", func(c *Config) any { return &c.KratosPublicURL }},
+	{"serve", "staff-second-factor", "CDP_STAFF_SECOND_FACTOR", "true", "the DPO and stewards sign in to the console with their second factor (TOTP); --dev turns it off", func(c *Config) any { return &c.StaffSecondFactor }},
+	{"kratos", "kratos-admin-url", "CDP_KRATOS_ADMIN_URL", "", "admin API of that Kratos (never public): an erasure deletes the person's account through it; empty: the account is listed in the erasure's report, not deleted", func(c *Config) any { return &c.KratosAdminURL }},
 	{"serve", "step-up", "CDP_STEP_UP", "false", "customers must log in with a second factor (Kratos AAL2) to request erasure, access or portability", func(c *Config) any { return &c.StepUp }},
 	{"serve", "job-timeout", "CDP_JOB_TIMEOUT", "2m", "longest run of one request job", func(c *Config) any { return &c.JobTimeout }},
 	{"serve", "job-rescue-after", "CDP_JOB_RESCUE_AFTER", "5m", "how long a job may stay running before it is taken as orphaned by a dead process and run again (more than the job timeout)", func(c *Config) any { return &c.JobRescueAfter }},

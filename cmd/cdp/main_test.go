@@ -31,6 +31,7 @@ import (
 // may only append to the audit log); migrations run as the owner.
 type cliEnv struct {
 	t       *testing.T
+	env     map[string]string // more settings
 	dataDir string
 	dbURL   string // the owner's
 	appURL  string // the service's
@@ -53,7 +54,7 @@ func (e *cliEnv) getenv(k string) string {
 	case "CDP_LOG_LEVEL":
 		return "warn"
 	}
-	return ""
+	return e.env[k]
 }
 
 func (e *cliEnv) run(args ...string) (code int, stdout, stderr string) {

@@ -38,7 +38,7 @@ func serveCommand() command {
 	return command{
 		name:    "serve",
 		summary: "Serve the HTTP API. With --dev (what `make run` uses) it also creates development keys when none exist, loads a demo dataset into an empty database and prints a demo API token.",
-		groups:  []string{"db", "keys", "serve", "ingest", "policy"},
+		groups:  []string{"db", "keys", "serve", "ingest", "policy", "kratos"},
 		flags: func(fs *flag.FlagSet, cfg *Config) func(context.Context, *cli, []string) error {
 			dev := fs.Bool("dev", false, "development mode: generate keys if missing, load demo data into an empty database, print a demo token")
 			migrate := fs.Bool("migrate", true, "apply pending migrations at start")
@@ -152,8 +152,14 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 	if err := a.Start(ctx); err != nil {
 		return err
 	}
+	var staff []devStaff
+	if dev && mailbox != nil {
+		if staff, err = ensureDevStaff(ctx, cfg, a, db); err != nil {
+			log.Warn("development staff accounts", slog.String("error", err.Error()))
+		}
+	}
 	site, err := web.New(web.Config{Access: a.Access, Requests: a.Requests, Kratos: kc, Log: log, Mailbox: mailbox,
-		Secure: !loopback(cfg.Listen)})
+		Secure: !loopback(cfg.Listen), StaffSecondFactor: cfg.StaffSecondFactor && !dev})
 	if err != nil {
 		return err
 	}
@@ -182,6 +188,10 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 	fmt.Fprintf(cl.stdout, "privacy center: %s/privacy/\n", url)
 	if mailbox != nil {
 		fmt.Fprintf(cl.stdout, "development mailbox (verification and recovery codes): %s/dev/mailbox\n", url)
+	}
+	fmt.Fprintf(cl.stdout, "staff console: %s/console/\n", url)
+	for _, s := range staff {
+		fmt.Fprintf(cl.stdout, "  sign in as %-22s password %s  (%s, department %s)\n", s.email, s.password, joinRoles(s.roles), s.dept)
 	}
 	if token != "" {
 		fmt.Fprintf(cl.stdout, "demo API token (department sales; roles %s):\n  %s\n", strings.Join(roleNames(auth.Roles()), ", "), token)
@@ -430,4 +440,41 @@ func loopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return host == "localhost" || ip != nil && ip.IsLoopback()
+}
+
+// devStaff is a development staff account.
+type devStaff struct {
+	email, password, dept string
+	roles                 []auth.Role
+}
+
+// ensureDevStaff gives development a DPO, a steward and a reader, with a
+// password kept in the data directory (made once).
+func ensureDevStaff(ctx context.Context, cfg *Config, a *app.App, db *postgres.DB) ([]devStaff, error) {
+	path := filepath.Join(cfg.DataDir, "dev-staff-password")
+	data, err := os.ReadFile(path)
+	password := strings.TrimSpace(string(data))
+	if err != nil || len(password) < 12 {
+		var b [12]byte
+		rand.Read(b[:])
+		password = "dev-" + hex.EncodeToString(b[:])
+		if err := os.WriteFile(path, []byte(password+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	admin, err := kratos.NewAdmin(cfg.KratosAdminURL)
+	if err != nil {
+		return nil, err
+	}
+	staff := []devStaff{
+		{"dpo@cdp.localhost", password, "compliance", []auth.Role{auth.RoleDPO}},
+		{"steward@cdp.localhost", password, "support", []auth.Role{auth.RoleSteward}},
+		{"reader@cdp.localhost", password, "support", []auth.Role{auth.RoleReader}},
+	}
+	for _, s := range staff {
+		if _, _, err := grantStaff(ctx, a.Access, db, admin, s.email, "Development "+string(s.roles[0]), s.password, s.dept, s.roles); err != nil {
+			return nil, err
+		}
+	}
+	return staff, nil
 }

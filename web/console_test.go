@@ -1,0 +1,174 @@
+package web_test
+
+import (
+	"context"
+	"encoding/csv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/cdp-project/cdp/access"
+	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/dsr"
+	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/internal/browsertest"
+	"github.com/cdp-project/cdp/postgres/pgtest"
+	"github.com/cdp-project/cdp/requests"
+)
+
+// staffAccount makes a staff account with a grant; it returns its id.
+func (s *site) staffAccount(t *testing.T, email, dept string, roles ...auth.Role) uuid.UUID {
+	t.Helper()
+	id, _, err := s.admin.StaffAccount(context.Background(), email, "Test "+string(roles[0]), "staff password 1984 gull")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.app.DB.GrantStaff(context.Background(), id, dept, roles, "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// signIn signs a browser in with a password, from a console page.
+func (s *site) signIn(t *testing.T, b *browsertest.Browser, email, path string) {
+	t.Helper()
+	b.Navigate(t, s.url+path)
+	b.SetValue(t, `input[name="identifier"]`, email)
+	b.SetValue(t, `input[name="password"]`, "staff password 1984 gull")
+	b.ClickAndWait(t, `button[name="method"][value="password"]`)
+}
+
+// The staff console in a real browser: a DPO sets up TOTP, signs in with
+// it, approves an erasure from the queue and sees it complete, answers a
+// breach question and downloads its CSV; a steward decides a review pair;
+// a reader opens a profile for support without the national id, and for
+// marketing sees nothing; a reader cannot reach the DPO's pages; a
+// cross-site post is refused. Every page passes axe-core.
+func TestStaffConsoleJourney(t *testing.T) {
+	s := newSiteWith(t, true)
+	ctx := context.Background()
+	profiles := pgtest.Keep(t, s.app.DB, s.app.Vault,
+		pgtest.Person("sales", "s-1", "Oswin", "Farthingale", "oswin.f@example.org", identity.NationalID, "QQ 98 76 54 A", identity.BirthDate, "1979-05-04"),
+		pgtest.Person("sales", "s-2", "Perpetua", "Gallowglass", "p.gallowglass@example.org", identity.BirthDate, "1990-01-02"),
+		pgtest.Person("sales", "s-3", "Quentin", "Marchbank", "q.marchbank@example.org"),
+	)
+	// A sign-up with a known name and another address waits for a steward.
+	pgtest.Keep(t, s.app.DB, s.app.Vault, pgtest.Person("self_service", uuid.NewString(), "Perpetua", "Gallowglass", "perpetua@example.net",
+		identity.BirthDate, "1990-01-02"))
+	dpoReq := access.Request{Principal: auth.Principal{Kind: auth.Staff, ID: "intake", Department: "legal", Roles: []auth.Role{auth.RoleDPO}}}
+	erasure, err := s.app.Requests.NewRequest(ctx, dpoReq, requests.Intake{Type: dsr.Erasure, Profile: profiles[2],
+		Verification: map[string]string{"method": "letter with signature"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.staffAccount(t, "dpo@corp.example", "compliance", auth.RoleDPO)
+	reader := s.staffAccount(t, "reader@corp.example", "support", auth.RoleReader)
+	s.staffAccount(t, "steward@corp.example", "support", auth.RoleSteward)
+
+	// The DPO: password, then asked for the second factor they have not
+	// set up; they set it up in their account settings, and sign in with
+	// it.
+	dpo := browsertest.New(t)
+	s.signIn(t, dpo, "dpo@corp.example", "/console/")
+	page(t, dpo, "console-second-factor-needed", 403, 403)
+	s.withTOTP(t, dpo, "dpo@corp.example", "/console/")
+	page(t, dpo, "console-overview", 200, 200)
+
+	// The queue: the verified erasure, approved, carried out.
+	page(t, dpo, "console-requests", dpo.Navigate(t, s.url+"/console/requests"), 200)
+	page(t, dpo, "console-request", dpo.ClickAndWait(t, `a[href="/console/requests/`+erasure.ID.String()+`"]`), 200)
+	dpo.ClickAndWait(t, `input[name="action"][value="approve"] ~ button`)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		dpo.Navigate(t, s.url+"/console/requests/"+erasure.ID.String())
+		if strings.Contains(dpo.HTML(t), "<dd>completed</dd>") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the approved erasure did not complete")
+		}
+	}
+	page(t, dpo, "console-request-completed", 200, 200)
+
+	// The reader: support shows no national id; marketing shows nothing.
+	rd := browsertest.New(t)
+	s.signIn(t, rd, "reader@corp.example", "/console/profiles")
+	page(t, rd, "console-profiles", 200, 200)
+	page(t, rd, "console-profile-support", rd.Navigate(t, s.url+"/console/profiles/"+profiles[0].String()+"?purpose=support"), 200)
+	html := rd.HTML(t)
+	if !strings.Contains(html, "Farthingale") || strings.Contains(html, "98 76 54") {
+		t.Errorf("support view: want the name and no national id")
+	}
+	if !strings.Contains(html, "National id") {
+		t.Error("support view does not say the national id was withheld")
+	}
+	page(t, rd, "console-profile-marketing", rd.Navigate(t, s.url+"/console/profiles/"+profiles[0].String()+"?purpose=marketing"), 404)
+	if strings.Contains(rd.HTML(t), "Farthingale") {
+		t.Error("marketing without consent sees the person")
+	}
+	if got := rd.Navigate(t, s.url+"/console/requests"); got != 404 {
+		t.Errorf("a reader on the DPO's queue: %d, want 404", got)
+	}
+	if got := rd.Navigate(t, s.url+"/console/breach"); got != 404 {
+		t.Errorf("a reader on the breach questions: %d, want 404", got)
+	}
+
+	// A breach question about the reader: the person they read, as CSV.
+	page(t, dpo, "console-breach", dpo.Navigate(t, s.url+"/console/breach?principal=staff:"+reader.String()), 200)
+	if !strings.Contains(dpo.HTML(t), "1 persons affected") {
+		t.Errorf("breach summary: want 1 person")
+	}
+	body, status := s.fetch(t, dpo, "/console/breach.csv?principal=staff:"+reader.String())
+	rows, err := csv.NewReader(strings.NewReader(string(body))).ReadAll()
+	if status != 200 || err != nil || len(rows) != 2 || rows[1][0] != profiles[0].String() {
+		t.Fatalf("breach CSV: %d %v %q", status, err, body)
+	}
+	if _, status := s.postForm(t, dpo, "/console/requests/"+erasure.ID.String(), "action=approve", "http://evil.example"); status != 403 {
+		t.Errorf("a cross-site post to the console: %d, want 403", status)
+	}
+
+	// The steward decides the waiting pair (with their second factor too).
+	st := browsertest.New(t)
+	s.signIn(t, st, "steward@corp.example", "/console/review")
+	s.withTOTP(t, st, "steward@corp.example", "/console/review")
+	page(t, st, "console-review", 200, 200)
+	if !strings.Contains(st.HTML(t), "Gallowglass") {
+		t.Fatal("the review pair's values are not shown side by side")
+	}
+	st.ClickAndWait(t, `button[name="decision"][value="match"]`)
+	page(t, st, "console-review-decided", 200, 200)
+	if n := pgtest.Count(t, s.owner, "SELECT count(*) FROM steward_decisions"); n != 1 {
+		t.Errorf("%d steward decisions, want 1", n)
+	}
+}
+
+// withTOTP sets up an authenticator app for a signed-in staff member,
+// signs them out and in again with their password and a code from it,
+// and lands on path.
+func (s *site) withTOTP(t *testing.T, b *browsertest.Browser, email, path string) {
+	t.Helper()
+	b.Navigate(t, s.url+"/privacy/settings")
+	secret := strings.TrimSpace(b.Text(t, `p.secret code`))
+	code, err := totp.GenerateCode(secret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SetValue(t, `input[name="totp_code"]`, code)
+	b.ClickAndWait(t, `button[name="method"][value="totp"]`)
+	b.Navigate(t, s.url+"/privacy/logout")
+	s.signIn(t, b, email, path)
+	for { // a fresh code: the one used for the set-up may not be used again
+		if next, _ := totp.GenerateCode(secret, time.Now()); next != code {
+			code = next
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	b.SetValue(t, `input[name="totp_code"]`, code)
+	b.ClickAndWait(t, `button[name="method"][value="totp"]`)
+	if loc := b.Location(t); !strings.HasSuffix(strings.SplitN(loc, "?", 2)[0], path) {
+		t.Fatalf("after the second factor at %s, want %s", loc, path)
+	}
+}
