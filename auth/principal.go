@@ -138,7 +138,8 @@ type StaffGrant struct {
 }
 
 // StaffPrincipal is a staff member as the one asking: named by their
-// account's id (the audit log holds no employee's email).
+// account's id (the audit log holds no employee's email; their actor name
+// is staff:<id>).
 func (g StaffGrant) StaffPrincipal(session string) Principal {
-	return Principal{Kind: Staff, ID: "staff:" + g.Identity.String(), Department: g.Department, Roles: g.Roles, Credential: session}
+	return Principal{Kind: Staff, ID: g.Identity.String(), Department: g.Department, Roles: g.Roles, Credential: session}
 }

@@ -321,7 +321,9 @@ func (s *Site) breachAnswer(c *fiber.Ctx, m *staffMember) (*breachView, error) {
 		return v, nil
 	}
 	v.Asked = true
-	q := audit.Query{Principal: v.Principal, Limit: 1000}
+	// A staff member is named as their actor (staff:<account id>) or by
+	// the account id the audit log holds.
+	q := audit.Query{Principal: strings.TrimPrefix(v.Principal, "staff:"), Limit: 1000}
 	var err error
 	if v.From != "" {
 		if q.From, err = time.Parse("2006-01-02", v.From); err != nil {
@@ -547,6 +549,8 @@ func (s *Site) mountConsole(app fiber.Router) {
 	k.Get("/breach.:format", s.handle(s.staff(s.breach, auth.RoleDPO)))
 	k.Get("/review", s.handle(s.staff(s.review, auth.RoleSteward, auth.RoleDPO)))
 	k.Post("/review/:kind/:id", s.handle(s.staff(s.decide, auth.RoleSteward, auth.RoleDPO)))
+	k.Get("/lineage/:id", s.handle(s.staff(s.stewardProfile, stewardRoles...)))
+	k.Post("/lineage/:id/:act", s.handle(s.staff(s.stewardAct, stewardRoles...)))
 	k.Get("/profiles", s.handle(s.staff(s.profiles, auth.RoleReader, auth.RoleSteward, auth.RoleDPO)))
 	k.Get("/profiles/:id", s.handle(s.staff(s.profile, auth.RoleReader, auth.RoleSteward, auth.RoleDPO)))
 }

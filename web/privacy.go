@@ -19,6 +19,7 @@ import (
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/kratos"
 	"github.com/cdp-project/cdp/requests"
+	"github.com/cdp-project/cdp/resolver"
 )
 
 // statusOf is the page answer of an error: its status and message key.
@@ -26,6 +27,12 @@ func statusOf(err error) (int, string) {
 	switch {
 	case errors.Is(err, dsr.ErrStepUp):
 		return fiber.StatusForbidden, "error.step_up"
+	case errors.Is(err, resolver.ErrConflict):
+		return fiber.StatusConflict, "error.conflicting_decision"
+	case errors.Is(err, access.ErrSettled):
+		return fiber.StatusConflict, "error.settled"
+	case errors.Is(err, dsr.ErrTransition):
+		return fiber.StatusConflict, "error.transition"
 	case errors.Is(err, derrors.ErrNotFound):
 		return fiber.StatusNotFound, "error.not_found"
 	case errors.Is(err, derrors.ErrInvalid), errors.Is(err, derrors.ErrUnprocessable):

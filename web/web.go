@@ -226,6 +226,7 @@ type view struct {
 	Path     string
 	Customer *access.Customer
 	Staff    *staffMember
+	Console  bool // a console page: the console's header
 	Email    string
 	Token    string // the form token of the signed-in session
 	Dev      bool
@@ -249,6 +250,7 @@ func (s *Site) renderView(c *fiber.Ctx, status int, page, title string, v view, 
 		return fmt.Errorf("no page %s", page)
 	}
 	v.L, v.Title, v.Path, v.Dev, v.Data = s.locale(c), title, c.Path(), s.cfg.Mailbox != nil, data
+	v.Console = v.Staff != nil || strings.HasPrefix(v.Path, "/console")
 	v.Nonce, _ = c.Locals(localNonce).(string)
 	if v.Staff != nil {
 		v.Email = v.Staff.Email
