@@ -77,7 +77,10 @@ type App struct {
 	// also runs them.
 	Jobs *jobs.Runner
 	// Tokens authenticates API tokens.
-	Tokens  *auth.Tokens
+	Tokens *auth.Tokens
+	// Chain shows and verifies the audit log's hash chain (nil without
+	// an audit signing key).
+	Chain   *Chain
 	started bool
 }
 
@@ -95,6 +98,9 @@ func New(cfg Config) (*App, error) {
 	a.Audit = audit.NewWriter(cfg.DB, audit.WriterOptions{Key: cfg.AuditKey, OnError: func(err error) {
 		log.Error("audit checkpoint", slog.String("error", err.Error()))
 	}})
+	if cfg.AuditKey != nil {
+		a.Chain = &Chain{db: cfg.DB, pub: cfg.AuditKey.Public().(ed25519.PublicKey)}
+	}
 	a.Resolver = &resolver.Resolver{Store: cfg.DB, Vault: cfg.Vault}
 	a.Importer = ingest.Importer{Vault: cfg.Vault, Store: cfg.DB, Normalizer: cfg.Normalizer, BatchSize: cfg.BatchSize}
 	a.Access = access.New(access.Config{

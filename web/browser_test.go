@@ -89,7 +89,8 @@ func newSiteWith(t *testing.T, secondFactor bool) *site {
 	}
 	t.Cleanup(func() { a.Stop(context.Background()); a.Close() })
 	box := web.NewMailbox(mailToken)
-	pages, err := web.New(web.Config{Access: a.Access, Requests: a.Requests, Kratos: kc, Mailbox: box, StaffSecondFactor: secondFactor})
+	pages, err := web.New(web.Config{Access: a.Access, Requests: a.Requests, Kratos: kc, Mailbox: box, StaffSecondFactor: secondFactor,
+		Chain: a.Chain})
 	if err != nil {
 		t.Fatal(err)
 	}

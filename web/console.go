@@ -219,8 +219,10 @@ func (s *Site) queue(c *fiber.Ctx, m *staffMember) error {
 
 type requestDetailView struct {
 	*requests.View
-	Person  *access.Profile
-	Related []dsr.Request
+	Person   *access.Profile
+	Related  []dsr.Request
+	Timeline []timelineItem
+	Letter   string // the extension's letter to the person, drafted
 }
 
 // requestDetail is one request for the DPO: the person as compliance
@@ -234,7 +236,15 @@ func (s *Site) requestDetail(c *fiber.Ctx, m *staffMember) error {
 	if err != nil {
 		return err
 	}
-	v := requestDetailView{View: r}
+	v := requestDetailView{View: r, Timeline: s.timeline(c, m, r)}
+	if r.ExtendedBy > 0 {
+		for _, e := range r.Events {
+			if e.Reason != "" && e.To == r.State {
+				v.Letter = s.locale(c).T("console.letter", "months", r.ExtendedBy, "due", r.Due.UTC().Format("2006-01-02"),
+					"received", r.ReceivedAt.UTC().Format("2006-01-02"), "reason", e.Reason)
+			}
+		}
+	}
 	if p, err := s.cfg.Access.Profile(c.UserContext(), s.staffRequest(c, m, "compliance"), r.Profile); err == nil {
 		v.Person = p
 	}
@@ -546,6 +556,10 @@ func (s *Site) mountConsole(app fiber.Router) {
 	k.Get("/requests/:id", s.handle(s.staff(s.requestDetail, auth.RoleDPO)))
 	k.Post("/requests/:id", s.handle(s.staff(s.takeStep, auth.RoleDPO)))
 	k.Get("/breach", s.handle(s.staff(s.breach, auth.RoleDPO)))
+	k.Get("/audit", s.handle(s.staff(s.auditPage, auth.RoleDPO)))
+	k.Post("/audit/verify", s.handle(s.staff(s.verifyChain, auth.RoleDPO)))
+	k.Get("/bulk", s.handle(s.staff(s.bulk, auth.RoleDPO)))
+	k.Post("/bulk", s.handle(s.staff(s.bulk, auth.RoleDPO)))
 	k.Get("/breach.:format", s.handle(s.staff(s.breach, auth.RoleDPO)))
 	k.Get("/review", s.handle(s.staff(s.review, auth.RoleSteward, auth.RoleDPO)))
 	k.Post("/review/:kind/:id", s.handle(s.staff(s.decide, auth.RoleSteward, auth.RoleDPO)))

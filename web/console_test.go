@@ -126,6 +126,44 @@ func TestStaffConsoleJourney(t *testing.T) {
 	if status != 200 || err != nil || len(rows) != 2 || rows[1][0] != profiles[0].String() {
 		t.Fatalf("breach CSV: %d %v %q", status, err, body)
 	}
+	// The audit log: a search, and the chain verified in the background.
+	page(t, dpo, "console-audit", dpo.Navigate(t, s.url+"/console/audit?principal=staff:"+reader.String()), 200)
+	dpo.ClickAndWait(t, `form[action="/console/audit/verify"] button`)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		dpo.Navigate(t, s.url+"/console/audit")
+		if strings.Contains(dpo.HTML(t), "intact:") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the chain's verification did not finish: %.2000s", dpo.HTML(t))
+		}
+	}
+	page(t, dpo, "console-audit-verified", 200, 200)
+
+	// Bulk: a preview says which requests an approval takes and which it
+	// skips (an unverified one), then approves.
+	unverified, err := s.app.Requests.NewRequest(ctx, dpoReq, requests.Intake{Type: dsr.Access, Profile: profiles[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verified, err := s.app.Requests.NewRequest(ctx, dpoReq, requests.Intake{Type: dsr.Access, Profile: profiles[1],
+		Verification: map[string]string{"method": "video call"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page(t, dpo, "console-bulk", dpo.Navigate(t, s.url+"/console/bulk?action=approve&type=access"), 200)
+	if html := dpo.HTML(t); !strings.Contains(html, verified.ID.String()) || !strings.Contains(html, "not verified yet") ||
+		!strings.Contains(html, unverified.ID.String()) {
+		t.Fatal("the bulk preview does not list the request it takes and the one it skips with why")
+	}
+	dpo.ClickAndWait(t, `form[action="/console/bulk"] button`)
+	if v, err := s.app.Requests.GetRequest(ctx, dpoReq, verified.ID); err != nil || v.State == dsr.Verified {
+		t.Errorf("bulk approval: the verified request is %v (%v)", v.State, err)
+	}
+	if v, _ := s.app.Requests.GetRequest(ctx, dpoReq, unverified.ID); v.State != dsr.Received {
+		t.Errorf("bulk approval touched the unverified request: %s", v.State)
+	}
+
 	if _, status := s.postForm(t, dpo, "/console/requests/"+erasure.ID.String(), "action=approve", "http://evil.example"); status != 403 {
 		t.Errorf("a cross-site post to the console: %d, want 403", status)
 	}

@@ -64,6 +64,9 @@ type Config struct {
 	// StaffSecondFactor requires the DPO and stewards to sign in to the
 	// console with their second factor (TOTP); off only in development.
 	StaffSecondFactor bool
+	// Chain shows and verifies the audit log's chain (app.Chain;
+	// optional).
+	Chain Chain
 }
 
 // Site is the pages.

@@ -159,7 +159,7 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 		}
 	}
 	site, err := web.New(web.Config{Access: a.Access, Requests: a.Requests, Kratos: kc, Log: log, Mailbox: mailbox,
-		Secure: !loopback(cfg.Listen), StaffSecondFactor: cfg.StaffSecondFactor && !dev})
+		Secure: !loopback(cfg.Listen), StaffSecondFactor: cfg.StaffSecondFactor && !dev, Chain: a.Chain})
 	if err != nil {
 		return err
 	}
