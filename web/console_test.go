@@ -140,6 +140,20 @@ func TestStaffConsoleJourney(t *testing.T) {
 	}
 	page(t, dpo, "console-audit-verified", 200, 200)
 
+	// Consent: the proof of a person, and a notice's new version published
+	// after a look at what it changes.
+	page(t, dpo, "console-consent", dpo.Navigate(t, s.url+"/console/consent?profile="+profiles[0].String()), 200)
+	dpo.Run(t, chromedp.SetAttributeValue(chromedp.CSS(`details:has(form[action="/console/consent/notices/marketing"])`), "open", ""))
+	dpo.SetValue(t, `#n-marketing`, "Newsletters and offers by email, at most once a week.")
+	page(t, dpo, "console-notice-diff", dpo.ClickAndWait(t, `form[action="/console/consent/notices/marketing"] button`), 200)
+	if !strings.Contains(dpo.HTML(t), "<ins>") {
+		t.Error("the notice's preview shows no change")
+	}
+	dpo.ClickAndWait(t, `form[action="/console/consent/notices/marketing"] button[type="submit"]`)
+	if n := pgtest.Count(t, s.owner, "SELECT count(*) FROM notices WHERE purpose = 'marketing'"); n != 2 {
+		t.Errorf("%d marketing notices after publishing, want 2", n)
+	}
+
 	// Bulk: a preview says which requests an approval takes and which it
 	// skips (an unverified one), then approves.
 	unverified, err := s.app.Requests.NewRequest(ctx, dpoReq, requests.Intake{Type: dsr.Access, Profile: profiles[0]})
