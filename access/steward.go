@@ -10,6 +10,7 @@ import (
 
 	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/policy"
 	"github.com/cdp-project/cdp/resolver"
 )
@@ -304,4 +305,16 @@ func auditQueryReason(q audit.Query) string {
 		r += " to=" + q.To.UTC().Format(time.RFC3339)
 	}
 	return r
+}
+
+// Explain breaks a review pair's score into the weight of the prior and
+// of each comparison (a waterfall, as Splink draws it): ids and weights,
+// no values.
+func (s *Service) Explain(ctx context.Context, r Review) (prior float64, cs []identity.Contribution, err error) {
+	m, err := s.resolver.ActiveModel(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	prior, cs = m.Explain(r.Levels)
+	return prior, cs, nil
 }

@@ -109,3 +109,31 @@ func probability(bits float64) float64 { return 1 / (1 + math.Exp2(-bits)) }
 
 // bitsOf is the inverse of probability.
 func bitsOf(p float64) float64 { return math.Log2(p / (1 - p)) }
+
+// Contribution is how much one comparison pushed a pair's match score:
+// the weight in bits of the level the pair fell in.
+type Contribution struct {
+	Comparison string  `json:"comparison"`
+	Level      string  `json:"level"`
+	Bits       float64 `json:"bits"`
+}
+
+// Explain breaks a pair's score into the prior's weight and each
+// comparison's contribution, in the model's order (levels are the
+// comparison levels the pair fell in, by comparison name; comparisons it
+// has no level for contribute nothing). The sum is the score in bits.
+func (m *Model) Explain(levels map[string]string) (prior float64, cs []Contribution) {
+	prior = math.Log2(m.Prior / (1 - m.Prior))
+	for _, c := range m.Comparisons {
+		name, ok := levels[c.Name]
+		if !ok {
+			continue
+		}
+		for _, l := range c.Levels {
+			if l.Name == name {
+				cs = append(cs, Contribution{Comparison: c.Name, Level: name, Bits: l.Weight()})
+			}
+		}
+	}
+	return prior, cs
+}

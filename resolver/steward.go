@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -288,4 +289,18 @@ func flatten(groups [][]uuid.UUID) []uuid.UUID {
 		out = append(out, g...)
 	}
 	return out
+}
+
+// ActiveModel is the model pairs are scored with now: the trained one, or
+// the built-in default while none is.
+func (r *Resolver) ActiveModel(ctx context.Context) (*identity.Model, error) {
+	m, v, err := r.Store.ActiveModel(ctx)
+	if errors.Is(err, ErrNotFound) {
+		return identity.DefaultModel(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.Version = v
+	return m, nil
 }

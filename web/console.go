@@ -400,7 +400,8 @@ type reviewView struct {
 
 type reviewPair struct {
 	access.Review
-	Rows []pairRow
+	Rows      []pairRow
+	Waterfall waterfall
 }
 
 type pairRow struct{ Field, A, B string }
@@ -416,6 +417,11 @@ func (s *Site) review(c *fiber.Ctx, m *staffMember) error {
 	v := reviewView{}
 	for _, r := range rs {
 		p := reviewPair{Review: r}
+		prior, cs, err := s.cfg.Access.Explain(c.UserContext(), r)
+		if err != nil {
+			return err
+		}
+		p.Waterfall = drawWaterfall(prior, cs)
 		names := map[string]bool{}
 		for k := range r.ValuesA {
 			names[k] = true

@@ -190,6 +190,11 @@ func TestStaffConsoleJourney(t *testing.T) {
 	if !strings.Contains(st.HTML(t), "Gallowglass") {
 		t.Fatal("the review pair's values are not shown side by side")
 	}
+	st.Run(t, chromedp.SetAttributeValue(chromedp.CSS(`section.pair details`), "open", ""))
+	page(t, st, "console-review-waterfall", 200, 200)
+	if html := st.HTML(t); !strings.Contains(html, `class="up"`) || !strings.Contains(html, "given_name") {
+		t.Error("the pair's waterfall does not show the comparisons' weights")
+	}
 	st.ClickAndWait(t, `button[name="decision"][value="match"]`)
 	page(t, st, "console-review-decided", 200, 200)
 	if n := pgtest.Count(t, s.owner, "SELECT count(*) FROM steward_decisions"); n != 1 {
