@@ -113,3 +113,12 @@ func (s *Service) PublishNotice(ctx context.Context, req Request, purpose, text 
 func (s *Service) Notices(ctx context.Context, purpose string) ([]consent.Notice, error) {
 	return s.store.Notices(ctx, purpose)
 }
+
+// ConsentMonths counts the statements of the last months by purpose and
+// state, for the DPO (counts only; audited like the conflicts).
+func (s *Service) ConsentMonths(ctx context.Context, req Request, since time.Time) ([]consent.MonthCount, error) {
+	if _, err := s.dpoAction(ctx, &req, ActionConflicts, "consent rates"); err != nil {
+		return nil, err
+	}
+	return s.store.ConsentMonths(ctx, since)
+}

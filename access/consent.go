@@ -31,6 +31,7 @@ type ConsentStore interface {
 	Notices(ctx context.Context, purpose string) ([]consent.Notice, error)
 	CurrentNotices(ctx context.Context, t time.Time) (map[string]consent.Notice, error)
 	AppendConsent(ctx context.Context, events []consent.Event) error
+	ConsentMonths(ctx context.Context, since time.Time) ([]consent.MonthCount, error)
 }
 
 // consentPurpose is the purpose consent work is done under when staff

@@ -297,3 +297,13 @@ func Unmerge(purposes []Purpose, events []Event, left func(uuid.UUID) bool, anch
 	}
 	return out
 }
+
+// MonthCount is how many statements of one state were made about one
+// purpose in one month (counts only: the consent rates of the DPO's
+// overview).
+type MonthCount struct {
+	Month   time.Time `json:"month"`
+	Purpose string    `json:"purpose"`
+	State   State     `json:"state"`
+	N       int       `json:"n"`
+}

@@ -342,3 +342,20 @@ func (db *DB) RecordsByIndex(ctx context.Context, kind string, sum []byte, limit
 	}
 	return records, profiles, rows.Err()
 }
+
+// ConsentMonths counts the statements made since, by month, purpose and
+// state (merges' reconciliations left out: nobody said them).
+func (db *DB) ConsentMonths(ctx context.Context, since time.Time) ([]consent.MonthCount, error) {
+	rows, err := db.pool.Query(ctx, `SELECT date_trunc('month', at), purpose, state, count(*) FROM consent_events
+		WHERE at >= $1 AND method <> 'merge' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, since)
+	if err != nil {
+		return nil, fmt.Errorf("consent months: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (consent.MonthCount, error) {
+		var m consent.MonthCount
+		var st string
+		err := r.Scan(&m.Month, &m.Purpose, &st, &m.N)
+		m.State = consent.State(st)
+		return m, err
+	})
+}

@@ -110,6 +110,8 @@ type overviewView struct {
 	Open, DueSoon, Overdue, Reviews int
 	ByType                          []bar
 	Max                             int
+	PerMonth                        stackChart
+	Rates                           lineChart
 }
 
 type bar struct {
@@ -125,10 +127,25 @@ func (s *Site) overview(c *fiber.Ctx, m *staffMember) error {
 	v := overviewView{}
 	now := time.Now()
 	if m.Has("dpo") {
-		rs, err := s.cfg.Requests.ListRequests(c.UserContext(), s.staffRequest(c, m, ""), dsr.Filter{Now: now, Limit: 1000})
+		rs, err := s.cfg.Requests.ListRequests(c.UserContext(), s.staffRequest(c, m, ""), dsr.Filter{Now: now, Limit: 5000})
 		if err != nil {
 			return err
 		}
+		l := s.locale(c)
+		v.PerMonth = requestsPerMonth(rs, now, func(t dsr.Type) string { return l.T("type." + string(t)) })
+		ms, err := s.cfg.Access.ConsentMonths(c.UserContext(), s.staffRequest(c, m, ""), monthsBack(now, 12)[0])
+		if err != nil {
+			return err
+		}
+		var consentPurposes []string
+		if ps, err := s.cfg.Access.Purposes(c.UserContext()); err == nil {
+			for _, p := range ps {
+				if p.RequiresConsent || p.AllowsObjection {
+					consentPurposes = append(consentPurposes, p.ID)
+				}
+			}
+		}
+		v.Rates = consentRates(ms, consentPurposes, now)
 		byType := map[dsr.Type]int{}
 		for _, r := range rs {
 			if r.State.Final() {
@@ -143,7 +160,6 @@ func (s *Site) overview(c *fiber.Ctx, m *staffMember) error {
 				v.DueSoon++
 			}
 		}
-		l := s.locale(c)
 		for i, t := range []dsr.Type{dsr.Access, dsr.Portability, dsr.Rectification, dsr.Erasure, dsr.Restriction, dsr.Objection} {
 			v.ByType = append(v.ByType, bar{Label: l.T("type." + string(t)), N: byType[t], Y: i * 28})
 			v.Max = max(v.Max, byType[t])
