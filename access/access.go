@@ -116,6 +116,7 @@ type Store interface {
 	ReviewStore
 	DisputeStore
 	StaffGrant(ctx context.Context, identity uuid.UUID) (auth.StaffGrant, error)
+	SourceDays(ctx context.Context, sources []string, since time.Time) ([]identity.SourceDay, error)
 }
 
 // ReadStore is what reading profiles reads.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/cdp-project/cdp/audit"
+	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/policy"
 )
 
@@ -73,4 +75,23 @@ func (s *Service) RecordWrite(ctx context.Context, req Request, w Write) error {
 		}
 	}
 	return s.record(ctx, es...)
+}
+
+// ImportHistory is what arrived from a department's sources day by day
+// since (counts only): what an ingest role sees of the console.
+func (s *Service) ImportHistory(ctx context.Context, req Request, since time.Time) ([]identity.SourceDay, error) {
+	srcs, err := s.store.Sources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var mine []string
+	for _, src := range srcs {
+		if src.Department == req.Principal.Department {
+			mine = append(mine, src.Name)
+		}
+	}
+	if len(mine) == 0 {
+		return []identity.SourceDay{}, nil
+	}
+	return s.store.SourceDays(ctx, mine, since)
 }

@@ -382,3 +382,14 @@ type Outgoing struct {
 	// (nil otherwise); sealed like Secret.
 	Previous []byte
 }
+
+// LegalHold is a department's obligation to keep a source's records.
+type LegalHold struct {
+	ID         uuid.UUID  `json:"id"`
+	Source     string     `json:"source"`
+	Obligation string     `json:"obligation"`
+	RetainDays int        `json:"retain_days"`
+	CreatedBy  string     `json:"created_by"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LiftedAt   *time.Time `json:"lifted_at,omitempty"`
+}

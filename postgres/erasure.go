@@ -320,16 +320,8 @@ func (db *DB) LiftSuppression(ctx context.Context, kind string, sum []byte, by s
 	return tag.RowsAffected() > 0, nil
 }
 
-// LegalHold is a department's obligation to keep a source's records.
-type LegalHold struct {
-	ID         uuid.UUID  `json:"id"`
-	Source     string     `json:"source"`
-	Obligation string     `json:"obligation"`
-	RetainDays int        `json:"retain_days"`
-	CreatedBy  string     `json:"created_by"`
-	CreatedAt  time.Time  `json:"created_at"`
-	LiftedAt   *time.Time `json:"lifted_at,omitempty"`
-}
+// LegalHold is a legal hold on a source (dsr.LegalHold).
+type LegalHold = dsr.LegalHold
 
 // AddLegalHold records a legal hold on a source.
 func (db *DB) AddLegalHold(ctx context.Context, h LegalHold) (LegalHold, error) {
@@ -358,4 +350,20 @@ func (db *DB) Suppressed(ctx context.Context, kind string, sum []byte) (time.Tim
 		return at, false, fmt.Errorf("suppression: %w", err)
 	}
 	return at, true, nil
+}
+
+// LegalHolds lists the holds in force.
+func (db *DB) LegalHolds(ctx context.Context) ([]LegalHold, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id, source, obligation, retain_days, created_by, created_at, lifted_at FROM legal_holds
+		WHERE lifted_at IS NULL ORDER BY source, created_at`)
+	if err != nil {
+		return nil, fmt.Errorf("legal holds: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (LegalHold, error) {
+		var h LegalHold
+		var id [16]byte
+		err := r.Scan(&id, &h.Source, &h.Obligation, &h.RetainDays, &h.CreatedBy, &h.CreatedAt, &h.LiftedAt)
+		h.ID = id
+		return h, err
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
 )
 
@@ -262,4 +263,24 @@ func (db *DB) UnlinkedRecords(ctx context.Context, ids []uuid.UUID, limit int) (
 		return nil, fmt.Errorf("unlinked records: %w", err)
 	}
 	return pgx.CollectRows(rows, scanID)
+}
+
+// SourceDays counts, per source and day since, the records created and
+// those changed (counts only: a department's import history).
+func (db *DB) SourceDays(ctx context.Context, sources []string, since time.Time) ([]identity.SourceDay, error) {
+	rows, err := db.pool.Query(ctx, `SELECT source, day, sum(created)::int, sum(updated)::int FROM (
+			SELECT source, date_trunc('day', created_at) AS day, 1 AS created, 0 AS updated FROM records
+			WHERE source = ANY($1) AND created_at >= $2
+			UNION ALL
+			SELECT source, date_trunc('day', updated_at), 0, 1 FROM records
+			WHERE source = ANY($1) AND updated_at >= $2 AND updated_at > created_at) d
+		GROUP BY source, day ORDER BY day DESC, source`, sources, since)
+	if err != nil {
+		return nil, fmt.Errorf("source days: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (identity.SourceDay, error) {
+		var d identity.SourceDay
+		err := r.Scan(&d.Source, &d.Day, &d.Created, &d.Updated)
+		return d, err
+	})
 }

@@ -76,6 +76,10 @@ type Store interface {
 	NoticeAttempt(ctx context.Context, id uuid.UUID, deliveryErr string) error
 	AcknowledgeNotice(ctx context.Context, id uuid.UUID, department string) (uuid.UUID, error)
 	PendingNoticeIDs(ctx context.Context) ([]uuid.UUID, error)
+
+	// The DPO's view of who hears of requests and what is held back.
+	Recipients(ctx context.Context) ([]dsr.Recipient, error)
+	LegalHolds(ctx context.Context) ([]dsr.LegalHold, error)
 }
 
 // Queue runs approved requests and delivers their notices as durable
@@ -482,6 +486,22 @@ func (s *Service) WithdrawMine(ctx context.Context, req access.Request, id uuid.
 		return nil, err
 	}
 	return s.view(ctx, id, false)
+}
+
+// Recipients lists the recipients notices go to, for the DPO.
+func (s *Service) Recipients(ctx context.Context, req access.Request) ([]dsr.Recipient, error) {
+	if err := s.desk(ctx, &req, nil, "list recipients", false, nil); err != nil {
+		return nil, err
+	}
+	return s.store.Recipients(ctx)
+}
+
+// LegalHolds lists the legal holds in force, for the DPO.
+func (s *Service) LegalHolds(ctx context.Context, req access.Request) ([]dsr.LegalHold, error) {
+	if err := s.desk(ctx, &req, nil, "list legal holds", false, nil); err != nil {
+		return nil, err
+	}
+	return s.store.LegalHolds(ctx)
 }
 
 // ListRequests lists requests for the DPO.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/consent"
+	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/requests"
 )
 
@@ -31,7 +32,9 @@ type consentDeskView struct {
 	Proof     *access.Proof
 	// A notice being published: its purpose, text and the difference from
 	// the version in effect.
-	Draft *noticeDraft
+	Draft      *noticeDraft
+	Holds      []dsr.LegalHold
+	Recipients []dsr.Recipient
 }
 
 type noticeDraft struct {
@@ -64,6 +67,12 @@ func (s *Site) consentDesk(c *fiber.Ctx, m *staffMember) error {
 			pn.Current = &ns[len(ns)-1]
 		}
 		v.Purposes = append(v.Purposes, pn)
+	}
+	if v.Holds, err = s.cfg.Requests.LegalHolds(ctx, s.staffRequest(c, m, "")); err != nil {
+		return err
+	}
+	if v.Recipients, err = s.cfg.Requests.Recipients(ctx, s.staffRequest(c, m, "")); err != nil {
+		return err
 	}
 	if v.Profile != "" {
 		id, err := uuid.Parse(v.Profile)

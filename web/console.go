@@ -590,6 +590,17 @@ func (s *Site) mountConsole(app fiber.Router) {
 	k.Post("/review/:kind/:id", s.handle(s.staff(s.decide, auth.RoleSteward, auth.RoleDPO)))
 	k.Get("/lineage/:id", s.handle(s.staff(s.stewardProfile, stewardRoles...)))
 	k.Post("/lineage/:id/:act", s.handle(s.staff(s.stewardAct, stewardRoles...)))
+	k.Get("/imports", s.handle(s.staff(s.imports, auth.RoleIngest)))
 	k.Get("/profiles", s.handle(s.staff(s.profiles, auth.RoleReader, auth.RoleSteward, auth.RoleDPO)))
 	k.Get("/profiles/:id", s.handle(s.staff(s.profile, auth.RoleReader, auth.RoleSteward, auth.RoleDPO)))
+}
+
+// imports is an ingest role's whole console: what arrived from its
+// department's sources, day by day, over the last 90 days (counts only).
+func (s *Site) imports(c *fiber.Ctx, m *staffMember) error {
+	days, err := s.cfg.Access.ImportHistory(c.UserContext(), s.staffRequest(c, m, ""), time.Now().AddDate(0, 0, -90))
+	if err != nil {
+		return err
+	}
+	return s.renderStaff(c, fiber.StatusOK, "console_imports", s.locale(c).T("console.imports"), m, days)
 }

@@ -116,6 +116,19 @@ func TestStaffConsoleJourney(t *testing.T) {
 		t.Errorf("a reader on the breach questions: %d, want 404", got)
 	}
 
+	// An ingest role's console is its sources' import history, nothing
+	// more.
+	ing := browsertest.New(t)
+	s.staffAccount(t, "ingest@corp.example", "sales", auth.RoleIngest)
+	s.signIn(t, ing, "ingest@corp.example", "/console/imports")
+	page(t, ing, "console-imports", 200, 200)
+	if !strings.Contains(ing.HTML(t), "<td>sales</td>") {
+		t.Error("the import history does not show the department's source")
+	}
+	if got := ing.Navigate(t, s.url+"/console/profiles"); got != 404 {
+		t.Errorf("an ingest role on the profile search: %d, want 404", got)
+	}
+
 	// A breach question about the reader: the person they read, as CSV.
 	page(t, dpo, "console-breach", dpo.Navigate(t, s.url+"/console/breach?principal=staff:"+reader.String()), 200)
 	if !strings.Contains(dpo.HTML(t), "1 persons affected") {
