@@ -188,11 +188,11 @@ type queueRow struct {
 }
 
 type queueView struct {
-	Rows                []queueRow
-	State, Type         string
-	Overdue, Unverified bool
-	States              []dsr.State
-	Types               []dsr.Type
+	Rows                         []queueRow
+	State, Type, Channel, Before string
+	Overdue, Unverified          bool
+	States                       []dsr.State
+	Types                        []dsr.Type
 }
 
 // queue is the DPO's request queue: actionable (verified) requests first
@@ -201,7 +201,8 @@ type queueView struct {
 func (s *Site) queue(c *fiber.Ctx, m *staffMember) error {
 	now := time.Now()
 	f := dsr.Filter{Now: now, Limit: 500, Overdue: c.Query("overdue") == "1"}
-	v := queueView{State: c.Query("state"), Type: c.Query("type"), Overdue: f.Overdue, Unverified: c.Query("unverified") == "1",
+	v := queueView{State: c.Query("state"), Type: c.Query("type"), Channel: c.Query("channel"), Before: c.Query("before"),
+		Overdue: f.Overdue, Unverified: c.Query("unverified") == "1",
 		States: dsr.States(), Types: []dsr.Type{dsr.Access, dsr.Portability, dsr.Rectification, dsr.Erasure, dsr.Restriction, dsr.Objection}}
 	if v.State != "" {
 		st, err := dsr.ParseState(v.State)
@@ -219,11 +220,21 @@ func (s *Site) queue(c *fiber.Ctx, m *staffMember) error {
 		}
 		f.Type = t
 	}
+	if v.Before != "" {
+		d, err := time.Parse("2006-01-02", v.Before)
+		if err != nil {
+			return failWith(fiber.StatusBadRequest, "console.breach_dates")
+		}
+		f.DueBefore = d
+	}
 	rs, err := s.cfg.Requests.ListRequests(c.UserContext(), s.staffRequest(c, m, ""), f)
 	if err != nil {
 		return err
 	}
 	for _, r := range rs {
+		if v.Channel != "" && r.Channel != v.Channel {
+			continue
+		}
 		total := r.Due.Sub(r.ReceivedAt)
 		left := r.Due.Sub(now)
 		v.Rows = append(v.Rows, queueRow{Request: r, DaysLeft: int(left.Hours() / 24),
@@ -300,12 +311,12 @@ func (s *Site) takeStep(c *fiber.Ctx, m *staffMember) error {
 
 // breachView answers a breach question (Art. 33/34).
 type breachView struct {
-	Principal, From, To string
-	Asked               bool
-	Entries             []audit.Entry
-	Persons             int
-	Fields              []countOf
-	Purposes            []countOf
+	Principal, Department, From, To string
+	Asked                           bool
+	Entries                         []audit.Entry
+	Persons                         int
+	Fields                          []countOf
+	Purposes                        []countOf
 }
 
 type countOf struct {
@@ -342,8 +353,9 @@ func (s *Site) breach(c *fiber.Ctx, m *staffMember) error {
 }
 
 func (s *Site) breachAnswer(c *fiber.Ctx, m *staffMember) (*breachView, error) {
-	v := &breachView{Principal: strings.TrimSpace(c.Query("principal")), From: c.Query("from"), To: c.Query("to")}
-	if v.Principal == "" {
+	v := &breachView{Principal: strings.TrimSpace(c.Query("principal")), Department: strings.TrimSpace(c.Query("department")),
+		From: c.Query("from"), To: c.Query("to")}
+	if v.Principal == "" && v.Department == "" {
 		return v, nil
 	}
 	v.Asked = true
@@ -369,7 +381,7 @@ func (s *Site) breachAnswer(c *fiber.Ctx, m *staffMember) (*breachView, error) {
 			return nil, err
 		}
 		for _, e := range es {
-			if e.Outcome != audit.Allowed || len(e.Profiles) == 0 {
+			if e.Outcome != audit.Allowed || len(e.Profiles) == 0 || v.Department != "" && e.Department != v.Department {
 				continue
 			}
 			v.Entries = append(v.Entries, e)
@@ -524,7 +536,9 @@ func (s *Site) purposesOf(c *fiber.Ctx) []string {
 func (s *Site) profiles(c *fiber.Ctx, m *staffMember) error {
 	v := profilesView{Purpose: c.Query("purpose"), Purposes: s.purposesOf(c),
 		Query: access.Lookup{Email: strings.TrimSpace(c.Query("email")), Phone: strings.TrimSpace(c.Query("phone")),
-			GivenName: strings.TrimSpace(c.Query("given_name")), FamilyName: strings.TrimSpace(c.Query("family_name"))}}
+			GivenName: strings.TrimSpace(c.Query("given_name")), FamilyName: strings.TrimSpace(c.Query("family_name")),
+			BirthDate: strings.TrimSpace(c.Query("birth_date")), Postcode: strings.TrimSpace(c.Query("postcode")),
+			City: strings.TrimSpace(c.Query("city"))}}
 	if v.Purpose != "" && (v.Query != access.Lookup{}) {
 		v.Asked = true
 		found, err := s.cfg.Access.Find(c.UserContext(), s.staffRequest(c, m, v.Purpose), v.Query)

@@ -97,6 +97,12 @@ func TestStaffConsoleJourney(t *testing.T) {
 	rd := browsertest.New(t)
 	s.signIn(t, rd, "reader@corp.example", "/console/profiles")
 	page(t, rd, "console-profiles", 200, 200)
+	page(t, rd, "console-search", rd.Navigate(t, s.url+"/console/profiles?purpose=support&given_name=Oswin&family_name=Farthingale&birth_date=1979-05-04"), 200)
+	// Support may not see the birth date: the agreement counts what it
+	// may compare (2 of 3 fields).
+	if html := rd.HTML(t); !strings.Contains(html, profiles[0].String()) || !strings.Contains(html, "67%") {
+		t.Error("a search by name and birth date does not find the person with their agreement")
+	}
 	page(t, rd, "console-profile-support", rd.Navigate(t, s.url+"/console/profiles/"+profiles[0].String()+"?purpose=support"), 200)
 	html := rd.HTML(t)
 	if !strings.Contains(html, "Farthingale") || strings.Contains(html, "98 76 54") {
@@ -131,6 +137,14 @@ func TestStaffConsoleJourney(t *testing.T) {
 
 	// A breach question about the reader: the person they read, as CSV.
 	page(t, dpo, "console-breach", dpo.Navigate(t, s.url+"/console/breach?principal=staff:"+reader.String()), 200)
+	if html := dpo.HTML(t); !strings.Contains(html, "1 persons affected") {
+		t.Errorf("breach by principal: want 1 person")
+	}
+	dpo.Navigate(t, s.url+"/console/breach?department=support")
+	if !strings.Contains(dpo.HTML(t), "1 persons affected") {
+		t.Errorf("breach by department: want 1 person")
+	}
+	dpo.Navigate(t, s.url+"/console/breach?principal=staff:"+reader.String())
 	if !strings.Contains(dpo.HTML(t), "1 persons affected") {
 		t.Errorf("breach summary: want 1 person")
 	}
@@ -217,7 +231,7 @@ func TestStaffConsoleJourney(t *testing.T) {
 	// The merged profile's lineage, drawn; the sign-up split out again.
 	page(t, st, "console-lineage", st.Navigate(t, s.url+"/console/lineage/"+profiles[1].String()), 200)
 	if !browsertest.Get(t, st, chromedp.Evaluate[bool](`(() => {
-		for (const tr of document.querySelectorAll('tbody tr')) {
+		for (const tr of document.querySelectorAll('form[action$="/split"] tbody tr')) {
 			if (tr.textContent.includes('self_service')) { tr.querySelector('input[type=checkbox]').checked = true; return true }
 		}
 		return false })()`)) {
@@ -229,7 +243,7 @@ func TestStaffConsoleJourney(t *testing.T) {
 	page(t, st, "console-split-conflict", st.ClickAndWait(t, `form[action$="/split"] button[type="submit"]`), 409)
 	st.Navigate(t, s.url+"/console/lineage/"+profiles[1].String())
 	browsertest.Get(t, st, chromedp.Evaluate[bool](`(() => {
-		for (const tr of document.querySelectorAll('tbody tr')) {
+		for (const tr of document.querySelectorAll('form[action$="/split"] tbody tr')) {
 			if (tr.textContent.includes('self_service')) { tr.querySelector('input[type=checkbox]').checked = true; return true }
 		}
 		return false })()`))

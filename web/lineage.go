@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -67,6 +68,7 @@ func drawLineage(l *access.Lineage) lineagePicture {
 type stewardProfileView struct {
 	Lineage *access.Lineage
 	Records *access.ProfileRecords
+	Golden  []goldenView
 	Picture lineagePicture
 }
 
@@ -87,8 +89,14 @@ func (s *Site) stewardProfile(c *fiber.Ctx, m *staffMember) error {
 	if err != nil {
 		return err
 	}
-	return s.renderStaff(c, fiber.StatusOK, "console_lineage", s.locale(c).T("console.lineage"), m,
-		stewardProfileView{Lineage: l, Records: recs, Picture: drawLineage(l)})
+	v := stewardProfileView{Lineage: l, Records: recs, Picture: drawLineage(l)}
+	if p, err := s.cfg.Access.Profile(c.UserContext(), s.staffRequest(c, m, "data_quality"), id); err == nil {
+		for name, a := range p.Attributes {
+			v.Golden = append(v.Golden, goldenView{Name: name, Value: a.Value, Source: a.Source, Rule: a.Rule})
+		}
+		sort.Slice(v.Golden, func(i, j int) bool { return fieldOrder(v.Golden[i].Name) < fieldOrder(v.Golden[j].Name) })
+	}
+	return s.renderStaff(c, fiber.StatusOK, "console_lineage", s.locale(c).T("console.lineage"), m, v)
 }
 
 // stewardAct splits records out of a profile or merges another one in.

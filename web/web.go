@@ -136,8 +136,10 @@ var funcs = template.FuncMap{
 		}
 		return m
 	},
-	"add": func(a, b int) int { return a + b },
-	"mul": func(a, b int) int { return a * b },
+	"add":  func(a, b int) int { return a + b },
+	"list": func(xs ...string) []string { return xs },
+	"pct":  func(f *float64) float64 { return *f * 100 },
+	"mul":  func(a, b int) int { return a * b },
 	"deref": func(t *time.Time) time.Time {
 		if t == nil {
 			return time.Time{}
