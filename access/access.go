@@ -117,6 +117,7 @@ type Store interface {
 	DisputeStore
 	StaffGrant(ctx context.Context, identity uuid.UUID) (auth.StaffGrant, error)
 	SourceDays(ctx context.Context, sources []string, since time.Time) ([]identity.SourceDay, error)
+	TimelineStore
 }
 
 // ReadStore is what reading profiles reads.

@@ -18,6 +18,7 @@ import (
 	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/crm"
 	"github.com/cdp-project/cdp/httpapi"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
@@ -151,6 +152,7 @@ func (a *App) Close() { a.Audit.Close() }
 // HTTP fills the services of an HTTP server's configuration.
 func (a *App) HTTP(c httpapi.Config) httpapi.Config {
 	c.Access, c.Requests, c.Importer, c.Resolver = a.Access, a.Requests, a.Importer, a.Resolver
+	c.Events = crm.Importer{Vault: a.Vault, Store: a.DB}
 	c.Tokens = a.Tokens
 	return c
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/crm"
 	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/requests"
 	"github.com/cdp-project/cdp/resolver"
@@ -44,6 +45,8 @@ type Config struct {
 	// Importer is the template of the import pipeline; each request runs a
 	// copy with its own actor.
 	Importer ingest.Importer
+	// Events is the template of the interactions' import pipeline.
+	Events crm.Importer
 	// Ready lists the readiness checks of /readyz.
 	Ready []Check
 	// Registry receives the server's metrics and is served at /metrics.
@@ -85,6 +88,7 @@ type Server struct {
 	log        *slog.Logger
 	tokens     *auth.Tokens
 	importer   ingest.Importer
+	events     crm.Importer
 	ready      []Check
 	maxBody    int
 	maxRecords int
@@ -102,6 +106,7 @@ func New(cfg Config) *Server {
 		log:        cfg.Log,
 		tokens:     cfg.Tokens,
 		importer:   cfg.Importer,
+		events:     cfg.Events,
 		ready:      cfg.Ready,
 		maxBody:    cfg.MaxBodyBytes,
 		maxRecords: cfg.MaxBatchRecords,
@@ -149,6 +154,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 
 	v1 := s.app.Group("/v1", textualQuery)
 	v1.Post("/records", s.authenticate(auth.RoleIngest), s.postRecords)
+	v1.Post("/events", s.authenticate(auth.RoleIngest), s.postEvents)
 
 	// The read path: the policy decides who may do what with which
 	// profile, so these only require a valid token.
@@ -156,6 +162,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	v1.Get("/profiles", staff, s.findProfiles)
 	v1.Post("/profiles/merge", staff, s.mergeProfiles)
 	v1.Get("/profiles/:id", staff, s.getProfile)
+	v1.Get("/profiles/:id/timeline", staff, s.getTimeline)
 	v1.Get("/profiles/:id/records", staff, s.getProfileRecords)
 	v1.Get("/profiles/:id/lineage", staff, s.getProfileLineage)
 	v1.Post("/profiles/:id/split", staff, s.splitProfile)
@@ -200,6 +207,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	me.Post("/requests/:id/withdraw", s.withdrawMyRequest)
 	me.Post("/records/:id/dispute", s.disputeMyRecord)
 	me.Get("/disputes", s.listMyDisputes)
+	me.Get("/timeline", s.getMyTimeline)
 
 	if s.pages != nil {
 		s.pages.Mount(s.app)

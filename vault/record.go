@@ -9,10 +9,11 @@ import (
 
 // The envelope contexts of a source record.
 const (
-	ContextAttributes Context = 1 // the attributes as the source sent them
-	ContextMatch      Context = 2 // the normalised match keys
-	ContextNote       Context = 3 // a staff member's note (a steward's reason)
-	ContextEvidence   Context = 4 // the evidence of a consent event (client, user agent, session, reference)
+	ContextAttributes  Context = 1 // the attributes as the source sent them
+	ContextMatch       Context = 2 // the normalised match keys
+	ContextNote        Context = 3 // a staff member's note (a steward's reason)
+	ContextEvidence    Context = 4 // the evidence of a consent event (client, user agent, session, reference)
+	ContextInteraction Context = 5 // an interaction's other columns (free text, references)
 )
 
 // SealedRecord is a source record ready for storage: nothing in it reveals a

@@ -69,6 +69,7 @@ func commands() []command {
 		auditQueryCommand(),
 		recipientsAddCommand(),
 		recipientsRotateCommand(),
+		eventsImportCommand(),
 		staffGrantCommand(),
 		staffListCommand(),
 		staffRevokeCommand(),

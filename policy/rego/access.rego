@@ -117,6 +117,27 @@ action_roles := {
 	"conflicts": {"dpo"},
 	"catalogue": {"dpo"},
 	"requests": {"dpo"},
+	"timeline": {"reader", "steward", "dpo"},
+}
+
+# What a purpose sees of a person's timeline (interactions): the types as
+# "interaction:<type>" ("interaction:*": every type) and
+# "interaction_attributes" for their free text. Support sees the contacts
+# it handles, billing the orders and returns, marketing the responses to
+# its campaigns (and only with consent: consent_blocks), analytics every
+# type without free text.
+timeline_fields := {
+	"support": {
+		"interaction:order", "interaction:return", "interaction:ticket", "interaction:call",
+		"interaction:email", "interaction:complaint", "interaction:visit", "interaction_attributes",
+	},
+	"billing": {"interaction:order", "interaction:return", "interaction_attributes"},
+	"marketing": {"interaction:campaign_response"},
+	"analytics": {"interaction:*"},
+	"fraud_prevention": {"interaction:*", "interaction_attributes"},
+	"legal_claims": {"interaction:*", "interaction_attributes"},
+	"compliance": {"interaction:*", "interaction_attributes"},
+	"self_service": {"interaction:*", "interaction_attributes"},
 }
 
 # Consent work happens under its own purpose, whoever does it (a
@@ -131,7 +152,7 @@ consent_fields := {
 }
 
 # What customers may do with their own profile.
-customer_actions := {"read", "records", "export", "consents", "record_consent", "request", "reads", "dispute"}
+customer_actions := {"read", "records", "export", "consents", "record_consent", "request", "reads", "dispute", "timeline"}
 
 # Actions that show no attribute: ids, scores, levels and decisions only
 # (a lineage also shows the stewards' notes).
@@ -288,6 +309,8 @@ allowed_fields := {"note"} if {
 	input.action in consent_actions
 } else := set() if {
 	input.action in attribute_free
+} else := timeline_fields[input.purpose] if {
+	input.action == "timeline"
 } else := purpose_fields[input.purpose]
 
 decision := {

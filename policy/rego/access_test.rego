@@ -237,3 +237,24 @@ test_access_exports_show_every_source if {
 	read := access.decision with input as json.patch(r, [{"op": "replace", "path": "/action", "value": "read"}])
 	not "newsletter" in read.sources
 }
+
+# A timeline shows each purpose its own kinds of contact: support its
+# tickets and orders with their text, marketing the campaign responses
+# only with consent, analytics every type without free text.
+test_timeline_by_purpose if {
+	d := access.decision with input as object.union(req(["reader"], "support", {}), {"action": "timeline"})
+	d.allow
+	"interaction:ticket" in d.fields
+	"interaction_attributes" in d.fields
+	not "interaction:campaign_response" in d.fields
+
+	m := access.decision with input as object.union(req(["reader"], "marketing", {}), {"action": "timeline"})
+	not m.allow
+
+	g := access.decision with input as object.union(req(["reader"], "marketing", {"marketing": "granted"}), {"action": "timeline"})
+	g.allow
+	g.fields == ["interaction:campaign_response"]
+
+	a := access.decision with input as object.union(req(["reader"], "analytics", {}), {"action": "timeline"})
+	a.fields == ["interaction:*"]
+}

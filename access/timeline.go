@@ -1,0 +1,105 @@
+package access
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cdp-project/cdp/crm"
+)
+
+// ActionTimeline reads a person's interactions.
+const ActionTimeline = "timeline"
+
+// TimelineStore reads interactions (postgres.DB).
+type TimelineStore interface {
+	Interactions(ctx context.Context, records []uuid.UUID, limit int) ([]crm.Stored, error)
+}
+
+// Contact is one interaction as one reader may see it.
+type Contact struct {
+	ID           uuid.UUID         `json:"id"`
+	Source       string            `json:"source"`
+	Department   string            `json:"department"`
+	Type         string            `json:"type"`
+	Channel      string            `json:"channel"`
+	OccurredAt   time.Time         `json:"occurred_at"`
+	Amount       *float64          `json:"amount,omitempty"`
+	Currency     string            `json:"currency,omitempty"`
+	Quantity     *int              `json:"quantity,omitempty"`
+	Satisfaction *int              `json:"satisfaction,omitempty"`
+	Cost         *float64          `json:"cost,omitempty"`
+	Attributes   map[string]string `json:"attributes,omitempty"`
+}
+
+// Timeline is a person's interactions across every channel, newest first.
+type Timeline struct {
+	ProfileID uuid.UUID `json:"profile_id"`
+	Contacts  []Contact `json:"contacts"`
+	Access    Grant     `json:"access"`
+}
+
+// MaxTimeline bounds the contacts one read returns.
+const MaxTimeline = 1000
+
+// Timeline reads a person's interactions: the policy decides which types
+// the purpose sees and whether their free text is opened; a customer sees
+// those of their own records. Audited like every read.
+func (s *Service) Timeline(ctx context.Context, req Request, id uuid.UUID, limit int) (*Timeline, error) {
+	if limit <= 0 || limit > MaxTimeline {
+		limit = 200
+	}
+	out := &Timeline{Contacts: []Contact{}}
+	g, err := s.Guard(ctx, &req, Act{Action: ActionTimeline, Profiles: []uuid.UUID{id}}, func(a *Allowed) error {
+		out.ProfileID = a.Profiles[0]
+		ids := make([]uuid.UUID, 0, len(a.res.records))
+		byID := map[uuid.UUID]*StoredRecord{}
+		for i := range a.res.records {
+			r := &a.res.records[i]
+			ids = append(ids, r.ID)
+			byID[r.ID] = r
+		}
+		all := slices.Contains(a.Decision.Fields, "interaction:*")
+		text := slices.Contains(a.Decision.Fields, "interaction_attributes")
+		got, err := s.store.Interactions(ctx, ids, limit)
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, x := range got {
+			if !all && !slices.Contains(a.Decision.Fields, "interaction:"+x.Type) {
+				continue
+			}
+			c := Contact{ID: x.ID, Source: x.Source, Department: a.cat.sources[x.Source].Department, Type: x.Type, Channel: x.Channel,
+				OccurredAt: x.OccurredAt, Amount: x.Amount, Currency: x.Currency, Quantity: x.Quantity, Satisfaction: x.Satisfaction, Cost: x.Cost}
+			seen["interaction:"+x.Type] = true
+			if text && len(x.Sealed) > 0 {
+				rec := byID[x.Record]
+				key, err := s.vault.OpenSubjectKey(rec.ID, rec.KEK, rec.Wrapped)
+				if err != nil {
+					return err
+				}
+				if c.Attributes, err = crm.Open(key, x.Sealed); err != nil {
+					return err
+				}
+				seen["interaction_attributes"] = true
+			}
+			out.Contacts = append(out.Contacts, c)
+		}
+		for f := range seen {
+			a.Fields = append(a.Fields, f)
+		}
+		slices.Sort(a.Fields)
+		if a.Fields == nil {
+			a.Fields = []string{}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out.Access = g
+	return out, nil
+}

@@ -1,0 +1,106 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cdp-project/cdp/crm"
+)
+
+// RecordOfSource finds a live record of a source by the blind index of
+// its source id, with its key.
+func (db *DB) RecordOfSource(ctx context.Context, source string, sourceKey []byte) (uuid.UUID, int32, []byte, error) {
+	var id [16]byte
+	var kek int32
+	var wrapped []byte
+	err := db.pool.QueryRow(ctx, "SELECT id, kek_id, wrapped_key FROM records WHERE source = $1 AND source_key = $2 AND wrapped_key IS NOT NULL",
+		source, sourceKey).Scan(&id, &kek, &wrapped)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, 0, nil, fmt.Errorf("source %s: %w", source, crm.ErrNoRecord)
+	}
+	if err != nil {
+		return uuid.Nil, 0, nil, fmt.Errorf("record of source: %w", err)
+	}
+	return id, kek, wrapped, nil
+}
+
+// InsertInteractions writes the interactions new by (source, source key),
+// in one statement, and returns the ids it wrote.
+func (db *DB) InsertInteractions(ctx context.Context, is []crm.Stored) (map[uuid.UUID]bool, error) {
+	n := len(is)
+	ids, recs := make([][16]byte, n), make([][16]byte, n)
+	sources, types, channels, currencies := make([]string, n), make([]string, n), make([]string, n), make([]*string, n)
+	keys, attrs := make([][]byte, n), make([][]byte, n)
+	at := make([]any, n)
+	amounts, costs := make([]*float64, n), make([]*float64, n)
+	quantities, sats := make([]*int32, n), make([]*int32, n)
+	for i, x := range is {
+		ids[i], recs[i], sources[i], keys[i], types[i], channels[i], at[i] = x.ID, x.Record, x.Source, x.SourceKey, x.Type, x.Channel, x.OccurredAt
+		amounts[i], costs[i], attrs[i] = x.Amount, x.Cost, x.Sealed
+		if x.Currency != "" {
+			c := x.Currency
+			currencies[i] = &c
+		}
+		if x.Quantity != nil {
+			q := int32(*x.Quantity)
+			quantities[i] = &q
+		}
+		if x.Satisfaction != nil {
+			v := int32(*x.Satisfaction)
+			sats[i] = &v
+		}
+	}
+	rows, err := db.pool.Query(ctx, `INSERT INTO interactions (id, source, source_key, record_id, type, channel, occurred_at,
+			amount, currency, quantity, satisfaction, cost, attrs)
+		SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::uuid[], $5::text[], $6::text[], $7::timestamptz[],
+			$8::numeric[], $9::text[], $10::int[], $11::smallint[], $12::numeric[], $13::bytea[])
+		ON CONFLICT (source, source_key) DO NOTHING RETURNING id`,
+		ids, sources, keys, recs, types, channels, at, amounts, currencies, quantities, sats, costs, attrs)
+	if err != nil {
+		return nil, fmt.Errorf("insert interactions: %w", err)
+	}
+	created := map[uuid.UUID]bool{}
+	got, err := pgx.CollectRows(rows, scanID)
+	if err != nil {
+		return nil, fmt.Errorf("insert interactions: %w", err)
+	}
+	for _, id := range got {
+		created[id] = true
+	}
+	return created, nil
+}
+
+// Interactions reads the interactions of records, newest first, at most
+// limit.
+func (db *DB) Interactions(ctx context.Context, records []uuid.UUID, limit int) ([]crm.Stored, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id, source, record_id, type, channel, occurred_at, amount::float8, currency, quantity,
+			satisfaction, cost::float8, attrs
+		FROM interactions WHERE record_id = ANY($1) ORDER BY occurred_at DESC, id LIMIT $2`, uuids(records), limit)
+	if err != nil {
+		return nil, fmt.Errorf("interactions: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (crm.Stored, error) {
+		var s crm.Stored
+		var id, rec [16]byte
+		var currency *string
+		var q, sat *int32
+		err := r.Scan(&id, &s.Source, &rec, &s.Type, &s.Channel, &s.OccurredAt, &s.Amount, &currency, &q, &sat, &s.Cost, &s.Sealed)
+		s.ID, s.Record = id, rec
+		if currency != nil {
+			s.Currency = *currency
+		}
+		if q != nil {
+			v := int(*q)
+			s.Quantity = &v
+		}
+		if sat != nil {
+			v := int(*sat)
+			s.Satisfaction = &v
+		}
+		return s, err
+	})
+}
