@@ -42,7 +42,10 @@ type Export struct {
 	Reads []ExportRead `json:"reads"`
 	// Lineage is how the records were linked into the profile.
 	Lineage *resolver.Lineage `json:"lineage"`
-	Access  Grant             `json:"access"`
+	// Timeline is every interaction of the person's records, with its
+	// text.
+	Timeline []Contact `json:"timeline"`
+	Access   Grant     `json:"access"`
 }
 
 // ExportPurpose is a purpose as the export explains it.
@@ -114,8 +117,12 @@ func (s *Service) export(ctx context.Context, req *Request, cat *catalogue, res 
 	if err != nil {
 		return nil, nil, err
 	}
+	timeline, shown, err := s.contacts(ctx, cat, res, []string{"interaction:*", "interaction_attributes"}, 100000)
+	if err != nil {
+		return nil, nil, err
+	}
 	out := &Export{Schema: ExportSchema, Request: request, GeneratedAt: time.Now().UTC(), Profile: p, Records: o.records,
-		Consent: proof, Purposes: []ExportPurpose{}, Reads: []ExportRead{}, Lineage: lineage}
+		Consent: proof, Purposes: []ExportPurpose{}, Reads: []ExportRead{}, Lineage: lineage, Timeline: timeline}
 	if out.Records == nil {
 		out.Records = []Record{}
 	}
@@ -142,6 +149,9 @@ func (s *Service) export(ctx context.Context, req *Request, cat *catalogue, res 
 	sort.SliceStable(out.Reads, func(i, j int) bool { return out.Reads[i].At.Before(out.Reads[j].At) })
 	fields := o.fields()
 	fields["consent"] = true
+	for _, f := range shown {
+		fields[f] = true
+	}
 	return out, sortedKeys(fields), nil
 }
 

@@ -54,52 +54,61 @@ func (s *Service) Timeline(ctx context.Context, req Request, id uuid.UUID, limit
 	out := &Timeline{Contacts: []Contact{}}
 	g, err := s.Guard(ctx, &req, Act{Action: ActionTimeline, Profiles: []uuid.UUID{id}}, func(a *Allowed) error {
 		out.ProfileID = a.Profiles[0]
-		ids := make([]uuid.UUID, 0, len(a.res.records))
-		byID := map[uuid.UUID]*StoredRecord{}
-		for i := range a.res.records {
-			r := &a.res.records[i]
-			ids = append(ids, r.ID)
-			byID[r.ID] = r
-		}
-		all := slices.Contains(a.Decision.Fields, "interaction:*")
-		text := slices.Contains(a.Decision.Fields, "interaction_attributes")
-		got, err := s.store.Interactions(ctx, ids, limit)
-		if err != nil {
-			return err
-		}
-		seen := map[string]bool{}
-		for _, x := range got {
-			if !all && !slices.Contains(a.Decision.Fields, "interaction:"+x.Type) {
-				continue
-			}
-			c := Contact{ID: x.ID, Source: x.Source, Department: a.cat.sources[x.Source].Department, Type: x.Type, Channel: x.Channel,
-				OccurredAt: x.OccurredAt, Amount: x.Amount, Currency: x.Currency, Quantity: x.Quantity, Satisfaction: x.Satisfaction, Cost: x.Cost}
-			seen["interaction:"+x.Type] = true
-			if text && len(x.Sealed) > 0 {
-				rec := byID[x.Record]
-				key, err := s.vault.OpenSubjectKey(rec.ID, rec.KEK, rec.Wrapped)
-				if err != nil {
-					return err
-				}
-				if c.Attributes, err = crm.Open(key, x.Sealed); err != nil {
-					return err
-				}
-				seen["interaction_attributes"] = true
-			}
-			out.Contacts = append(out.Contacts, c)
-		}
-		for f := range seen {
-			a.Fields = append(a.Fields, f)
-		}
-		slices.Sort(a.Fields)
-		if a.Fields == nil {
-			a.Fields = []string{}
-		}
-		return nil
+		var err error
+		out.Contacts, a.Fields, err = s.contacts(ctx, a.cat, a.res, a.Decision.Fields, limit)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	out.Access = g
 	return out, nil
+}
+
+// contacts reads the interactions of a loaded profile's records that the
+// fields allow ("interaction:<type>", "interaction:*"; their text with
+// "interaction_attributes"), newest first, and names the fields it
+// showed.
+func (s *Service) contacts(ctx context.Context, cat *catalogue, res *resource, allowed []string, limit int) ([]Contact, []string, error) {
+	ids := make([]uuid.UUID, 0, len(res.records))
+	byID := map[uuid.UUID]*StoredRecord{}
+	for i := range res.records {
+		r := &res.records[i]
+		ids = append(ids, r.ID)
+		byID[r.ID] = r
+	}
+	all := slices.Contains(allowed, "interaction:*")
+	text := slices.Contains(allowed, "interaction_attributes")
+	got, err := s.store.Interactions(ctx, ids, limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := []Contact{}
+	seen := map[string]bool{}
+	for _, x := range got {
+		if !all && !slices.Contains(allowed, "interaction:"+x.Type) {
+			continue
+		}
+		c := Contact{ID: x.ID, Source: x.Source, Department: cat.sources[x.Source].Department, Type: x.Type, Channel: x.Channel,
+			OccurredAt: x.OccurredAt, Amount: x.Amount, Currency: x.Currency, Quantity: x.Quantity, Satisfaction: x.Satisfaction, Cost: x.Cost}
+		seen["interaction:"+x.Type] = true
+		if text && len(x.Sealed) > 0 {
+			rec := byID[x.Record]
+			key, err := s.vault.OpenSubjectKey(rec.ID, rec.KEK, rec.Wrapped)
+			if err != nil {
+				return nil, nil, err
+			}
+			if c.Attributes, err = crm.Open(key, x.Sealed); err != nil {
+				return nil, nil, err
+			}
+			seen["interaction_attributes"] = true
+		}
+		out = append(out, c)
+	}
+	fields := []string{}
+	for f := range seen {
+		fields = append(fields, f)
+	}
+	slices.Sort(fields)
+	return out, fields, nil
 }

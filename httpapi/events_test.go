@@ -70,6 +70,14 @@ func TestInteractionsOnTheTimeline(t *testing.T) {
 		t.Errorf("the customer's own timeline: %d %s", r.status, r.body)
 	}
 
+	// The person's export carries their timeline, with its text.
+	x := e.intake("access", w, true, "")
+	e.complete(x.ID)
+	if r := e.get(e.tokens["dpo"], "/v1/requests/"+x.ID+"/export"); !strings.Contains(string(r.body), `"timeline"`) ||
+		!strings.Contains(string(r.body), "arrived late") {
+		t.Errorf("the export lacks the timeline: %d %.300s", r.status, r.body)
+	}
+
 	// Erased, the person's interactions go with their records.
 	e.complete(e.intake("erasure", w, true, "").ID)
 	if n := pgtest.Count(t, e.owner, "SELECT count(*) FROM interactions"); n != 0 {

@@ -22,6 +22,7 @@ import (
 	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/app"
 	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/crm"
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/httpapi"
 	"github.com/cdp-project/cdp/identity"
@@ -279,6 +280,19 @@ func TestPrivacyCenterJourney(t *testing.T) {
 	page(t, b, "request-withdrawn", 200, 200)
 	if !strings.Contains(b.HTML(t), "withdrawn") {
 		t.Error("the withdrawn request does not say so")
+	}
+
+	// My contacts: an order the shop reported.
+	im := crm.Importer{Vault: s.app.Vault, Store: s.app.DB}
+	if _, err := im.Import(context.Background(), func(fn func(crm.Input) error) error {
+		return crm.ReadCSV(strings.NewReader("source,source_id,record_source_id,type,channel,occurred_at,amount,currency,note\n"+
+			"sales,o-77,s-1,order,web,2026-11-20T09:30:00Z,42.50,GBP,blue umbrella\n"), fn)
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	page(t, b, "timeline", b.Navigate(t, s.url+"/privacy/timeline"), 200)
+	if !strings.Contains(b.HTML(t), "blue umbrella") {
+		t.Error("my contacts does not show the order")
 	}
 
 	// Who used my data: their own reads at least.

@@ -105,6 +105,15 @@ func (l *locale) T(key string, pairs ...any) string {
 	return s
 }
 
+// TOr translates key, or says fallback when the catalogue has no such key
+// (a name the DPO registered, say).
+func (l *locale) TOr(key, fallback string) string {
+	if !l.has(key) {
+		return fallback
+	}
+	return l.T(key)
+}
+
 // has tells whether the catalogue holds key (in any language: English is
 // the fallback).
 func (l *locale) has(key string) bool { return l.p.Sprintf(key) != key }

@@ -474,3 +474,13 @@ func clipText(s string, n int) string {
 	}
 	return strings.ToValidUTF8(strings.Clone(s), "")
 }
+
+// myTimeline shows the customer's own interactions with every
+// department, newest first.
+func (s *Site) myTimeline(c *fiber.Ctx, cu *access.Customer) error {
+	t, err := s.cfg.Access.Timeline(c.UserContext(), s.request(c, cu), cu.Profile, 500)
+	if err != nil {
+		return err
+	}
+	return s.render(c, fiber.StatusOK, "timeline", s.locale(c).T("timeline.title"), cu, t)
+}

@@ -139,7 +139,13 @@ var funcs = template.FuncMap{
 	"add":  func(a, b int) int { return a + b },
 	"list": func(xs ...string) []string { return xs },
 	"pct":  func(f *float64) float64 { return *f * 100 },
-	"mul":  func(a, b int) int { return a * b },
+	"deref64": func(f *float64) float64 {
+		if f == nil {
+			return 0
+		}
+		return *f
+	},
+	"mul": func(a, b int) int { return a * b },
 	"deref": func(t *time.Time) time.Time {
 		if t == nil {
 			return time.Time{}
@@ -168,6 +174,7 @@ func (s *Site) Mount(app fiber.Router) {
 	p.Get("/requests/:id", s.handle(s.signedInOrErased(s.myRequest)))
 	p.Get("/requests/:id/export.:format", s.handle(s.signedInOrErased(s.myExport)))
 	p.Get("/reads", s.handle(s.signedIn(s.myReads)))
+	p.Get("/timeline", s.handle(s.signedIn(s.myTimeline)))
 	s.mountConsole(app)
 	p.Post("/records/:id/dispute", s.handle(s.signedIn(s.dispute)))
 	p.Post("/requests/:id/withdraw", s.handle(s.signedIn(s.withdraw)))
