@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -21,6 +22,7 @@ func demoGenerateCommand() command {
 			people := fs.Int("people", 1000, "number of synthetic persons (ignored when --records is set)")
 			seed := fs.Int64("seed", 1, "random seed: the same seed gives the same data")
 			out := fs.String("out", "-", "output file; - for standard output")
+			interactions := fs.String("interactions", "", "also write the customers' interactions (orders, returns, tickets, calls, campaign responses) to this file")
 			return func(ctx context.Context, cl *cli, args []string) error {
 				if err := noArgs(args); err != nil {
 					return err
@@ -43,7 +45,12 @@ func demoGenerateCommand() command {
 					w = f
 				}
 				bw := bufio.NewWriterSize(w, 1<<20)
-				st, err := demo.Generate(bw, opts)
+				var copied bytes.Buffer
+				var dst io.Writer = bw
+				if *interactions != "" {
+					dst = io.MultiWriter(bw, &copied)
+				}
+				st, err := demo.Generate(dst, opts)
 				if err != nil {
 					return err
 				}
@@ -56,7 +63,24 @@ func demoGenerateCommand() command {
 					}
 				}
 				fmt.Fprintf(cl.stderr, "wrote %d records of %d persons\n", st.Records, st.People)
-				return nil
+				if *interactions == "" {
+					return nil
+				}
+				ef, err := os.Create(*interactions)
+				if err != nil {
+					return err
+				}
+				defer ef.Close()
+				ew := bufio.NewWriterSize(ef, 1<<20)
+				ist, err := demo.Interactions(ew, &copied, demo.InteractionOptions{Seed: *seed})
+				if err != nil {
+					return err
+				}
+				if err := ew.Flush(); err != nil {
+					return err
+				}
+				fmt.Fprintf(cl.stderr, "wrote %d interactions (%d orders, revenue %.0f EUR)\n", ist.Interactions, ist.ByType["order"], ist.Revenue)
+				return ef.Close()
 			}
 		},
 	}

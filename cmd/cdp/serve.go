@@ -21,6 +21,7 @@ import (
 
 	"github.com/cdp-project/cdp/app"
 	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/crm"
 	"github.com/cdp-project/cdp/demo"
 	"github.com/cdp-project/cdp/httpapi"
 	"github.com/cdp-project/cdp/identity"
@@ -318,6 +319,7 @@ func loadDemo(ctx context.Context, cl *cli, a *app.App, people int) error {
 	if _, err := demo.Generate(&buf, demo.Options{People: people, Seed: 1}); err != nil {
 		return fmt.Errorf("generate demo data: %w", err)
 	}
+	customers := append([]byte(nil), buf.Bytes()...)
 	r, err := ingest.NewCSVReader(&buf, ingest.Options{})
 	if err != nil {
 		return err
@@ -334,7 +336,22 @@ func loadDemo(ctx context.Context, cl *cli, a *app.App, people int) error {
 	if err != nil {
 		return fmt.Errorf("link demo data: %w", err)
 	}
-	return printReport(cl.stdout, rep, false)
+	if err := printReport(cl.stdout, rep, false); err != nil {
+		return err
+	}
+	// Their history: orders, returns, tickets, calls, campaign responses.
+	var events bytes.Buffer
+	if _, err := demo.Interactions(&events, bytes.NewReader(customers), demo.InteractionOptions{Seed: 1}); err != nil {
+		return fmt.Errorf("generate demo interactions: %w", err)
+	}
+	esum, err := (crm.Importer{Vault: a.Vault, Store: a.DB}).Import(ctx, func(fn func(crm.Input) error) error {
+		return crm.ReadCSV(&events, fn)
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("load demo interactions: %w", err)
+	}
+	fmt.Fprintf(cl.stdout, "loaded the demo interactions: %d created, %d rejected\n", esum.Created, esum.Rejected)
+	return nil
 }
 
 // demoToken returns the demo API token kept in the data directory, creating

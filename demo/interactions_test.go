@@ -1,0 +1,53 @@
+package demo
+
+import (
+	"bytes"
+	"encoding/csv"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// The demo's interactions make a Pareto curve worth drawing: a fifth of
+// the buyers bring well over half of the revenue; and they are attached
+// to the people's own records.
+func TestInteractionsHaveAParetoCurve(t *testing.T) {
+	var customers bytes.Buffer
+	if _, err := Generate(&customers, Options{People: 2000, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	st, err := Interactions(&out, bytes.NewReader(customers.Bytes()), InteractionOptions{Seed: 3, End: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ByType["order"] < 1000 || st.ByType["campaign_response"] == 0 || st.ByType["ticket"] == 0 || st.ByType["return"] == 0 {
+		t.Fatalf("types: %v", st.ByType)
+	}
+	rows, err := csv.NewReader(&out).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spend := map[string]float64{}
+	for _, row := range rows[1:] {
+		if row[3] == "order" {
+			a, _ := strconv.ParseFloat(row[6], 64)
+			spend[row[11]] += a
+		}
+	}
+	var values []float64
+	total := 0.0
+	for _, v := range spend {
+		values = append(values, v)
+		total += v
+	}
+	sort.Sort(sort.Reverse(sort.Float64Slice(values)))
+	top := 0.0
+	for _, v := range values[:len(values)/5] {
+		top += v
+	}
+	if share := top / total; share < 0.55 {
+		t.Errorf("the top fifth of buyers bring %.0f%% of revenue: no Pareto curve", share*100)
+	}
+}
