@@ -58,13 +58,9 @@ func (s *Server) postEvents(c *fiber.Ctx) error {
 			return fn(in)
 		})
 	}
-	sources, err := s.access.Sources(c.UserContext())
+	owner, err := s.sourceOwners(c)
 	if err != nil {
 		return err
-	}
-	owner := make(map[string]string, len(sources))
-	for _, src := range sources {
-		owner[src.Name] = src.Department
 	}
 	im := s.events
 	im.Sources = func(name string) error {

@@ -149,13 +149,9 @@ func (s *Server) postRecords(c *fiber.Ctx) error {
 // checkSources fails the request when a record names a source that is not
 // registered (422) or belongs to another department (403).
 func (s *Server) checkSources(c *fiber.Ctx, department string, inputs []ingest.Input) error {
-	sources, err := s.access.Sources(c.UserContext())
+	owner, err := s.sourceOwners(c)
 	if err != nil {
 		return err
-	}
-	owner := make(map[string]string, len(sources))
-	for _, src := range sources {
-		owner[src.Name] = src.Department
 	}
 	unknown := map[string][]int{}
 	foreign := map[string][]int{}
@@ -249,4 +245,18 @@ func (s *Server) resolve(c *fiber.Ctx, resp *ingestResponse) []uuid.UUID {
 		}
 	}
 	return changed
+}
+
+// sourceOwners maps each registered source to its department: a token
+// writes only its own department's.
+func (s *Server) sourceOwners(c *fiber.Ctx) (map[string]string, error) {
+	sources, err := s.access.Sources(c.UserContext())
+	if err != nil {
+		return nil, err
+	}
+	owner := make(map[string]string, len(sources))
+	for _, src := range sources {
+		owner[src.Name] = src.Department
+	}
+	return owner, nil
 }

@@ -255,9 +255,9 @@ type requestDetailView struct {
 // requestDetail is one request for the DPO: the person as compliance
 // allows, its history, notices and report, and the actions.
 func (s *Site) requestDetail(c *fiber.Ctx, m *staffMember) error {
-	id, err := uuid.Parse(c.Params("id"))
+	id, err := idParam(c)
 	if err != nil {
-		return failWith(fiber.StatusNotFound, "error.not_found")
+		return err
 	}
 	r, err := s.cfg.Requests.GetRequest(c.UserContext(), s.staffRequest(c, m, ""), id)
 	if err != nil {
@@ -292,9 +292,9 @@ func (s *Site) takeStep(c *fiber.Ctx, m *staffMember) error {
 	if err := s.checkStaffToken(c, m); err != nil {
 		return err
 	}
-	id, err := uuid.Parse(c.Params("id"))
+	id, err := idParam(c)
 	if err != nil {
-		return failWith(fiber.StatusNotFound, "error.not_found")
+		return err
 	}
 	step := requests.Step{Action: strings.Clone(c.FormValue("action")), Reason: strings.TrimSpace(c.FormValue("reason"))}
 	if step.Action == "verify" {
@@ -474,9 +474,9 @@ func (s *Site) decide(c *fiber.Ctx, m *staffMember) error {
 	if err := s.checkStaffToken(c, m); err != nil {
 		return err
 	}
-	id, err := uuid.Parse(c.Params("id"))
+	id, err := idParam(c)
 	if err != nil {
-		return failWith(fiber.StatusNotFound, "error.not_found")
+		return err
 	}
 	reason := strings.TrimSpace(c.FormValue("reason"))
 	decision := c.FormValue("decision")
@@ -553,9 +553,9 @@ func (s *Site) profiles(c *fiber.Ctx, m *staffMember) error {
 // profile shows a profile under the declared purpose: only the fields the
 // decision allows, and which it withheld.
 func (s *Site) profile(c *fiber.Ctx, m *staffMember) error {
-	id, err := uuid.Parse(c.Params("id"))
+	id, err := idParam(c)
 	if err != nil {
-		return failWith(fiber.StatusNotFound, "error.not_found")
+		return err
 	}
 	v := profilesView{Purpose: c.Query("purpose"), Purposes: s.purposesOf(c)}
 	if v.Purpose == "" {

@@ -3,7 +3,6 @@ package web
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -76,9 +75,9 @@ type stewardProfileView struct {
 // the lineage drawn, the decisions; split records out, merge another
 // profile in.
 func (s *Site) stewardProfile(c *fiber.Ctx, m *staffMember) error {
-	id, err := uuid.Parse(c.Params("id"))
+	id, err := idParam(c)
 	if err != nil {
-		return failWith(fiber.StatusNotFound, "error.not_found")
+		return err
 	}
 	req := s.staffRequest(c, m, "")
 	l, err := s.cfg.Access.Lineage(c.UserContext(), req, id)
@@ -91,10 +90,7 @@ func (s *Site) stewardProfile(c *fiber.Ctx, m *staffMember) error {
 	}
 	v := stewardProfileView{Lineage: l, Records: recs, Picture: drawLineage(l)}
 	if p, err := s.cfg.Access.Profile(c.UserContext(), s.staffRequest(c, m, "data_quality"), id); err == nil {
-		for name, a := range p.Attributes {
-			v.Golden = append(v.Golden, goldenView{Name: name, Value: a.Value, Source: a.Source, Rule: a.Rule})
-		}
-		sort.Slice(v.Golden, func(i, j int) bool { return fieldOrder(v.Golden[i].Name) < fieldOrder(v.Golden[j].Name) })
+		v.Golden = goldenOf(p)
 	}
 	return s.renderStaff(c, fiber.StatusOK, "console_lineage", s.locale(c).T("console.lineage"), m, v)
 }
@@ -104,9 +100,9 @@ func (s *Site) stewardAct(c *fiber.Ctx, m *staffMember) error {
 	if err := s.checkStaffToken(c, m); err != nil {
 		return err
 	}
-	id, err := uuid.Parse(c.Params("id"))
+	id, err := idParam(c)
 	if err != nil {
-		return failWith(fiber.StatusNotFound, "error.not_found")
+		return err
 	}
 	reason := strings.TrimSpace(c.FormValue("reason"))
 	req := s.staffRequest(c, m, "")

@@ -203,10 +203,7 @@ func (s *Site) myData(c *fiber.Ctx, cu *access.Customer) error {
 	}
 	var golden []goldenView
 	if p, err := s.cfg.Access.Profile(ctx, req, cu.Profile); err == nil {
-		for name, a := range p.Attributes {
-			golden = append(golden, goldenView{Name: name, Value: a.Value, Source: a.Source, Rule: a.Rule})
-		}
-		sort.Slice(golden, func(i, j int) bool { return fieldOrder(golden[i].Name) < fieldOrder(golden[j].Name) })
+		golden = goldenOf(p)
 	} else if !errors.Is(err, access.ErrNotFound) {
 		return err
 	}
@@ -389,9 +386,9 @@ type requestView struct {
 
 // myRequest follows one request: its steps and its due date.
 func (s *Site) myRequest(c *fiber.Ctx, cu *access.Customer) error {
-	id, err := uuid.Parse(c.Params("id"))
+	id, err := idParam(c)
 	if err != nil {
-		return failWith(fiber.StatusNotFound, "error.not_found")
+		return err
 	}
 	v, err := s.cfg.Requests.GetMyRequest(c.UserContext(), s.request(c, cu), id)
 	if err != nil {
@@ -433,9 +430,9 @@ func (s *Site) dispute(c *fiber.Ctx, cu *access.Customer) error {
 	if !s.checkToken(c, cu) {
 		return failWith(fiber.StatusForbidden, "error.form_token")
 	}
-	id, err := uuid.Parse(c.Params("id"))
+	id, err := idParam(c)
 	if err != nil {
-		return failWith(fiber.StatusNotFound, "error.not_found")
+		return err
 	}
 	if _, err := s.cfg.Access.Dispute(c.UserContext(), s.request(c, cu), id); err != nil {
 		return err
@@ -448,9 +445,9 @@ func (s *Site) withdraw(c *fiber.Ctx, cu *access.Customer) error {
 	if !s.checkToken(c, cu) {
 		return failWith(fiber.StatusForbidden, "error.form_token")
 	}
-	id, err := uuid.Parse(c.Params("id"))
+	id, err := idParam(c)
 	if err != nil {
-		return failWith(fiber.StatusNotFound, "error.not_found")
+		return err
 	}
 	if _, err := s.cfg.Requests.WithdrawMine(c.UserContext(), s.request(c, cu), id); err != nil {
 		return err

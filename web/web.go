@@ -33,11 +33,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/google/uuid"
 
 	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/kratos"
@@ -356,4 +358,25 @@ func (s *Site) fail(c *fiber.Ctx, status int, key string, args ...any) error {
 	}
 	l := s.locale(c)
 	return s.render(c, status, "error", l.T("error.title"), nil, l.T(key, args...))
+}
+
+// idParam is the :id of a page's path; a malformed one is a page that
+// does not exist.
+func idParam(c *fiber.Ctx) (uuid.UUID, error) {
+	id, err := uuid.Parse(c.Params("id"))
+	if err != nil {
+		return uuid.Nil, failWith(fiber.StatusNotFound, "error.not_found")
+	}
+	return id, nil
+}
+
+// goldenOf lists a profile's golden values in reading order, each with
+// where it came from.
+func goldenOf(p *access.Profile) []goldenView {
+	var out []goldenView
+	for name, a := range p.Attributes {
+		out = append(out, goldenView{Name: name, Value: a.Value, Source: a.Source, Rule: a.Rule})
+	}
+	sort.Slice(out, func(i, j int) bool { return fieldOrder(out[i].Name) < fieldOrder(out[j].Name) })
+	return out
 }
