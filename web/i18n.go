@@ -1,6 +1,8 @@
 package web
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -112,6 +114,15 @@ func (l *locale) TOr(key, fallback string) string {
 		return fallback
 	}
 	return l.T(key)
+}
+
+// Purpose is a purpose's description in the page's language: the
+// catalogue's translation of that very text (keyed by the purpose and a
+// hash of the text, so that a description the DPO changed is never shown
+// in an outdated translation), else the description as the DPO wrote it.
+func (l *locale) Purpose(id, description string) string {
+	sum := sha256.Sum256([]byte(description))
+	return l.TOr("purposedesc."+id+"."+hex.EncodeToString(sum[:4]), description)
 }
 
 // has tells whether the catalogue holds key (in any language: English is

@@ -79,3 +79,21 @@ func TestCataloguesAreComplete(t *testing.T) {
 		}
 	}
 }
+
+// A purpose's description is translated only while it is the text the
+// translation was made of.
+func TestPurposeDescriptions(t *testing.T) {
+	l, err := loadLanguages(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	de := l.pick("de", "")
+	seeded := "Invoicing, payment and the bookkeeping that tax law requires."
+	if got := de.Purpose("billing", seeded); got == seeded {
+		t.Errorf("the seeded billing purpose is not translated: %q", got)
+	}
+	changed := "Invoicing and payment."
+	if got := de.Purpose("billing", changed); got != changed {
+		t.Errorf("a changed description shows an outdated translation: %q", got)
+	}
+}
