@@ -134,8 +134,8 @@ func Interactions(w io.Writer, customers io.Reader, opts InteractionOptions) (In
 				amount := math.Round(mean*math.Exp(r.NormFloat64()*0.5-0.125)*100) / 100
 				ch := channels[r.IntN(len(channels))]
 				write("sales", sales, "order", ch, at, amount, 1+r.IntN(3), 0, 0, id)
-				if r.Float64() < 0.08 {
-					write("sales", sales, "return", ch, at.Add(time.Duration(2+r.IntN(20))*24*time.Hour), -amount, 1, 0, 0, id)
+				if back := at.Add(time.Duration(2+r.IntN(20)) * 24 * time.Hour); r.Float64() < 0.08 && back.Before(end) {
+					write("sales", sales, "return", ch, back, -amount, 1, 0, 0, id)
 				}
 			}
 		}

@@ -51,3 +51,24 @@ func TestInteractionsHaveAParetoCurve(t *testing.T) {
 		t.Errorf("the top fifth of buyers bring %.0f%% of revenue: no Pareto curve", share*100)
 	}
 }
+
+// Nothing happens after the history's end: a return of a late order is
+// not written in the future, where an import would refuse it.
+func TestInteractionsEndWhenTheHistoryDoes(t *testing.T) {
+	var customers bytes.Buffer
+	if _, err := Generate(&customers, Options{People: 3000, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var out bytes.Buffer
+	if _, err := Interactions(&out, &customers, InteractionOptions{Seed: 1, End: end}); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := csv.NewReader(&out).ReadAll()
+	for _, row := range rows[1:] {
+		at, err := time.Parse(time.RFC3339, row[5])
+		if err != nil || !at.Before(end) {
+			t.Fatalf("%v at %s, after the end %s", row[3], row[5], end)
+		}
+	}
+}
