@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -103,4 +104,41 @@ func (db *DB) Interactions(ctx context.Context, records []uuid.UUID, limit int) 
 		}
 		return s, err
 	})
+}
+
+// SetInteractionRetention sets how long interactions of a source and type
+// are kept (days <= 0: the source's retention again).
+func (db *DB) SetInteractionRetention(ctx context.Context, source, typ string, days int) error {
+	var err error
+	if days <= 0 {
+		_, err = db.pool.Exec(ctx, "DELETE FROM interaction_retention WHERE source = $1 AND type = $2", source, typ)
+	} else {
+		_, err = db.pool.Exec(ctx, `INSERT INTO interaction_retention (source, type, retention_days) VALUES ($1, $2, $3)
+			ON CONFLICT (source, type) DO UPDATE SET retention_days = $3`, source, typ, days)
+	}
+	if err != nil {
+		return fmt.Errorf("interaction retention: %w", err)
+	}
+	return nil
+}
+
+// DeleteExpiredInteractions deletes the interactions older than their
+// retention (per source and type, else the source's), except those a
+// legal hold on the source or an open request's records still need; it
+// returns how many it deleted.
+func (db *DB) DeleteExpiredInteractions(ctx context.Context, now time.Time) (int64, error) {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM interactions i USING sources s
+		WHERE s.name = i.source
+		AND i.occurred_at + make_interval(days => coalesce(
+			(SELECT x.retention_days FROM interaction_retention x WHERE x.source = i.source AND x.type = i.type),
+			s.retention_days,
+			(SELECT max(p.retention_days) FROM purposes p WHERE p.id = ANY(s.purposes)),
+			36600)) < $1
+		AND NOT EXISTS (SELECT 1 FROM legal_holds h WHERE h.source = i.source AND h.lifted_at IS NULL
+			AND i.occurred_at + make_interval(days => h.retain_days) > $1)
+		AND NOT EXISTS (SELECT 1 FROM dsr_requests q WHERE q.closed_at IS NULL AND i.record_id = ANY(q.scope))`, now)
+	if err != nil {
+		return 0, fmt.Errorf("delete expired interactions: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cdp-project/cdp/access"
+	"github.com/cdp-project/cdp/audit"
+	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/dsr"
@@ -360,6 +362,16 @@ const retentionActor = "system:retention"
 // many requests it filed.
 func (s *Service) SweepRetention(ctx context.Context) (int, error) {
 	now := time.Now().UTC()
+	// Interactions past their retention go first: they are facts about a
+	// person with a shelf life of their own (per source and type).
+	if n, err := s.store.DeleteExpiredInteractions(ctx, now); err != nil {
+		return 0, err
+	} else if n > 0 {
+		if err := s.access.Record(ctx, access.Request{Principal: auth.Principal{Kind: auth.Staff, ID: retentionActor}},
+			access.Note{Action: "retention", Outcome: audit.Allowed, Reason: fmt.Sprintf("deleted %d interactions past their retention", n)}); err != nil {
+			return 0, err
+		}
+	}
 	expired, err := s.store.ExpiredRecords(ctx, now, 5000)
 	if err != nil {
 		return 0, err

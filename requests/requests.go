@@ -65,6 +65,7 @@ type Store interface {
 	Restrict(ctx context.Context, request, profile uuid.UUID, lift bool) error
 	AppendConsent(ctx context.Context, events []consent.Event) error
 	ExpiredRecords(ctx context.Context, now time.Time, limit int) (map[uuid.UUID][]uuid.UUID, error)
+	DeleteExpiredInteractions(ctx context.Context, now time.Time) (int64, error)
 	LiftSuppression(ctx context.Context, kind string, sum []byte, by string) (bool, error)
 
 	// Notices to recipients.

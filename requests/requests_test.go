@@ -5,13 +5,16 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/app"
 	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/crm"
 	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/identity"
@@ -163,5 +166,53 @@ func TestIntakeAndStepsRefuseBadInput(t *testing.T) {
 	}
 	if _, err := svc.Take(ctx, dpo, v.ID, requests.Step{Action: "reject", Reason: "no"}); !errors.Is(err, dsr.ErrInvalid) {
 		t.Fatalf("a rejection without a reason: %v, want ErrInvalid", err)
+	}
+}
+
+// Interactions are kept as long as their source says, or as long as the
+// DPO says for their type; the retention sweep deletes the older ones,
+// audited, and never those a legal hold still needs.
+func TestInteractionsExpire(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	db := f.app.DB
+	old, recent := time.Now().AddDate(-2, 0, 0).Format("2006-01-02"), time.Now().AddDate(0, -1, 0).Format("2006-01-02")
+	csv := "source,source_id,record_source_id,type,channel,occurred_at\n" +
+		"sales,t-old,c-1,ticket,phone," + old + "\n" +
+		"sales,t-new,c-1,ticket,phone," + recent + "\n" +
+		"sales,o-old,c-1,order,web," + old + "\n"
+	im := crm.Importer{Vault: f.app.Vault, Store: db}
+	if sum, err := im.Import(ctx, func(fn func(crm.Input) error) error { return crm.ReadCSV(strings.NewReader(csv), fn) }, nil); err != nil || sum.Created != 3 {
+		t.Fatalf("import: %+v %v", sum, err)
+	}
+	if err := db.SetRetention(ctx, "sales", 365); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetInteractionRetention(ctx, "sales", "order", 3650); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.app.Requests.SweepRetention(ctx); err != nil {
+		t.Fatal(err)
+	}
+	left := pgtest.Query(t, f.owner, "SELECT string_agg(type || ':' || to_char(occurred_at, 'YYYY'), ',' ORDER BY type, occurred_at) FROM interactions")
+	if want := "order:" + old[:4] + ",ticket:" + recent[:4]; left != want {
+		t.Errorf("left after the sweep: %s, want %s", left, want)
+	}
+	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM audit_log WHERE action = 'retention' AND reason LIKE 'deleted 1 interactions%'"); n != 1 {
+		t.Errorf("%d audit entries of the deletion, want 1", n)
+	}
+	// Under a legal hold on the source, an old ticket stays.
+	if _, err := db.AddLegalHold(ctx, dsr.LegalHold{ID: uuid.New(), Source: "sales", Obligation: "tax records", RetainDays: 3650, CreatedBy: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	held := "source,source_id,record_source_id,type,channel,occurred_at\nsales,t-held,c-1,ticket,phone," + old + "\n"
+	if _, err := im.Import(ctx, func(fn func(crm.Input) error) error { return crm.ReadCSV(strings.NewReader(held), fn) }, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.app.Requests.SweepRetention(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM interactions WHERE type = 'ticket'"); n != 2 {
+		t.Errorf("%d tickets after a sweep under a legal hold, want 2 (the recent and the held)", n)
 	}
 }

@@ -113,3 +113,33 @@ func openInput(cl *cli, name string) (io.Reader, func(), error) {
 	}
 	return f, func() { f.Close() }, nil
 }
+
+func eventsRetentionCommand() command {
+	return command{
+		name: "events retention",
+		args: "SOURCE TYPE",
+		summary: "Say how long interactions of a source and type are kept (--days 0: as long as the source's records). " +
+			"The retention sweep deletes older ones, audited, unless a legal hold or an open request needs them.",
+		groups: []string{"db"},
+		flags: func(fs *flag.FlagSet, cfg *Config) func(context.Context, *cli, []string) error {
+			days := fs.Int("days", 0, "days to keep them")
+			return cfg.withDB(func(ctx context.Context, cl *cli, args []string, db *postgres.DB) error {
+				if len(args) != 2 {
+					return fmt.Errorf("name a source and a type: %w", errUsage)
+				}
+				if *days < 0 || *days > 36600 {
+					return fmt.Errorf("--days: from 0 to 36600: %w", errUsage)
+				}
+				if err := db.SetInteractionRetention(ctx, args[0], args[1], *days); err != nil {
+					return err
+				}
+				if *days == 0 {
+					fmt.Fprintf(cl.stdout, "interactions of %s of type %s are kept as long as the source's records\n", args[0], args[1])
+				} else {
+					fmt.Fprintf(cl.stdout, "interactions of %s of type %s are kept %d days\n", args[0], args[1], *days)
+				}
+				return nil
+			})
+		},
+	}
+}

@@ -39,6 +39,12 @@ func TestEventsImportCommand(t *testing.T) {
 	if n := pgtest.Count(t, e.dbURL, "SELECT count(*) FROM interactions WHERE position('for Ben'::bytea in attrs) > 0"); n != 0 {
 		t.Error("an interaction's text is stored in the clear")
 	}
+	if out := e.mustRun("events", "retention", "shop", "order", "--days", "730"); !strings.Contains(out, "kept 730 days") {
+		t.Errorf("events retention: %s", out)
+	}
+	if code, _, errs := e.run("events", "retention", "nowhere", "order", "--days", "730"); code == 0 || errs == "" {
+		t.Errorf("retention of an unknown source: exit %d", code)
+	}
 	if code, _, errs := e.run("events", "import", filepath.Join(dir, "missing.csv")); code == 0 || !strings.Contains(errs, "missing.csv") {
 		t.Errorf("a missing file: exit %d: %s", code, errs)
 	}

@@ -70,6 +70,7 @@ func commands() []command {
 		recipientsAddCommand(),
 		recipientsRotateCommand(),
 		eventsImportCommand(),
+		eventsRetentionCommand(),
 		staffGrantCommand(),
 		staffListCommand(),
 		staffRevokeCommand(),
