@@ -72,6 +72,8 @@ var forbidden = map[string][]string{
 	// Data-subject requests: the domain is pure, the job runner runs no SQL.
 	"dsr":  {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", "net/http", module + "/postgres"},
 	"jobs": {"github.com/gofiber/fiber/v2", module + "/postgres", module + "/httpapi", module + "/requests", module + "/access"},
+	// The CRM's models and formats are pure: no store, no HTTP.
+	"crm": {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", "net/http", module + "/postgres"},
 	// The pages read through access and requests, like the API.
 	"web": {"github.com/jackc/pgx/v5", module + "/postgres"},
 	// The Kratos process manager runs programs; it speaks no SQL.
