@@ -89,7 +89,7 @@ func (s *Site) consentDesk(c *fiber.Ctx, m *staffMember) error {
 // publishNotice shows what a new notice version changes, and publishes it
 // once confirmed.
 func (s *Site) publishNotice(c *fiber.Ctx, m *staffMember) error {
-	if err := s.checkStaffToken(c, m); err != nil {
+	if err := s.checkForm(c, m.session); err != nil {
 		return err
 	}
 	purpose := strings.Clone(c.Params("purpose"))
@@ -171,7 +171,7 @@ func splitWords(s string) []string {
 // liftSuppression lifts the suppression of an erased person's identifier
 // (they came back under a new lawful basis).
 func (s *Site) liftSuppression(c *fiber.Ctx, m *staffMember) error {
-	if err := s.checkStaffToken(c, m); err != nil {
+	if err := s.checkForm(c, m.session); err != nil {
 		return err
 	}
 	l := requests.Lift{Kind: strings.Clone(c.FormValue("kind")), Value: strings.Clone(c.FormValue("value")), Reason: strings.TrimSpace(c.FormValue("reason"))}

@@ -98,13 +98,6 @@ func (s *Site) renderStaff(c *fiber.Ctx, status int, page, title string, m *staf
 	return s.renderView(c, status, page, title, view{Staff: m, Token: s.token(m.session)}, data)
 }
 
-func (s *Site) checkStaffToken(c *fiber.Ctx, m *staffMember) error {
-	if c.FormValue("csrf") != s.token(m.session) {
-		return failWith(fiber.StatusForbidden, "error.form_token")
-	}
-	return nil
-}
-
 // overviewView is the console's front page.
 type overviewView struct {
 	Open, DueSoon, Overdue, Reviews int
@@ -289,7 +282,7 @@ func (s *Site) requestDetail(c *fiber.Ctx, m *staffMember) error {
 // takeStep is the DPO's step on a request: verify, approve, reject,
 // extend.
 func (s *Site) takeStep(c *fiber.Ctx, m *staffMember) error {
-	if err := s.checkStaffToken(c, m); err != nil {
+	if err := s.checkForm(c, m.session); err != nil {
 		return err
 	}
 	id, err := idParam(c)
@@ -471,7 +464,7 @@ func (s *Site) review(c *fiber.Ctx, m *staffMember) error {
 
 // decide settles a review pair or a dispute.
 func (s *Site) decide(c *fiber.Ctx, m *staffMember) error {
-	if err := s.checkStaffToken(c, m); err != nil {
+	if err := s.checkForm(c, m.session); err != nil {
 		return err
 	}
 	id, err := idParam(c)

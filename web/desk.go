@@ -65,7 +65,7 @@ func (s *Site) auditPage(c *fiber.Ctx, m *staffMember) error {
 
 // verifyChain starts a verification of the chain in the background.
 func (s *Site) verifyChain(c *fiber.Ctx, m *staffMember) error {
-	if err := s.checkStaffToken(c, m); err != nil {
+	if err := s.checkForm(c, m.session); err != nil {
 		return err
 	}
 	if s.cfg.Chain == nil {
@@ -131,7 +131,7 @@ func (s *Site) bulk(c *fiber.Ctx, m *staffMember) error {
 	if c.Method() != fiber.MethodPost || c.FormValue("confirm") != "1" {
 		return s.renderStaff(c, fiber.StatusOK, "console_bulk", s.locale(c).T("console.bulk"), m, v)
 	}
-	if err := s.checkStaffToken(c, m); err != nil {
+	if err := s.checkForm(c, m.session); err != nil {
 		return err
 	}
 	reason := strings.TrimSpace(c.FormValue("reason"))

@@ -97,7 +97,7 @@ func (s *Site) stewardProfile(c *fiber.Ctx, m *staffMember) error {
 
 // stewardAct splits records out of a profile or merges another one in.
 func (s *Site) stewardAct(c *fiber.Ctx, m *staffMember) error {
-	if err := s.checkStaffToken(c, m); err != nil {
+	if err := s.checkForm(c, m.session); err != nil {
 		return err
 	}
 	id, err := idParam(c)

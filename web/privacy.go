@@ -302,8 +302,8 @@ func (s *Site) myConsents(c *fiber.Ctx, cu *access.Customer) error {
 // changeConsent records what the customer said about one purpose: as
 // easy to withdraw as to grant (Art. 7(3)), with the notice they saw.
 func (s *Site) changeConsent(c *fiber.Ctx, cu *access.Customer) error {
-	if !s.checkToken(c, cu) {
-		return failWith(fiber.StatusForbidden, "error.form_token")
+	if err := s.checkForm(c, cu.Session.SessionID); err != nil {
+		return err
 	}
 	version, _ := strconv.Atoi(c.FormValue("notice_version"))
 	st := access.Statement{
@@ -347,8 +347,8 @@ func (s *Site) myRequests(c *fiber.Ctx, cu *access.Customer) error {
 
 // newRequest makes a request; a second factor first where required.
 func (s *Site) newRequest(c *fiber.Ctx, cu *access.Customer) error {
-	if !s.checkToken(c, cu) {
-		return failWith(fiber.StatusForbidden, "error.form_token")
+	if err := s.checkForm(c, cu.Session.SessionID); err != nil {
+		return err
 	}
 	in := requests.Intake{Type: dsr.Type(strings.Clone(c.FormValue("type"))), Profile: cu.Profile}
 	if in.Type == dsr.Objection {
@@ -427,8 +427,8 @@ func (s *Site) myExport(c *fiber.Ctx, cu *access.Customer) error {
 // dispute is the customer's "this isn't me" about a record they are
 // shown: a case for the stewards, whose outcome the data page shows.
 func (s *Site) dispute(c *fiber.Ctx, cu *access.Customer) error {
-	if !s.checkToken(c, cu) {
-		return failWith(fiber.StatusForbidden, "error.form_token")
+	if err := s.checkForm(c, cu.Session.SessionID); err != nil {
+		return err
 	}
 	id, err := idParam(c)
 	if err != nil {
@@ -442,8 +442,8 @@ func (s *Site) dispute(c *fiber.Ctx, cu *access.Customer) error {
 
 // withdraw withdraws one of the customer's requests before work began.
 func (s *Site) withdraw(c *fiber.Ctx, cu *access.Customer) error {
-	if !s.checkToken(c, cu) {
-		return failWith(fiber.StatusForbidden, "error.form_token")
+	if err := s.checkForm(c, cu.Session.SessionID); err != nil {
+		return err
 	}
 	id, err := idParam(c)
 	if err != nil {
