@@ -194,15 +194,23 @@ func (e *erasure) listAccounts(ctx context.Context) error {
 }
 
 // deleteRecords deletes the erased records with their consent events,
-// customer links, identity links and constraints, and review pairs.
+// customer links, identity links and constraints, review pairs and
+// interactions, and everything profiling derived from the profile: its
+// traits, stage history and segment memberships (recomputed from what
+// is left, if anything is).
 func (e *erasure) deleteRecords(ctx context.Context) error {
 	for _, q := range []string{
+		`INSERT INTO trait_queue (profile_id) SELECT DISTINCT profile_id FROM profile_members WHERE record_id = ANY($1) ON CONFLICT DO NOTHING`,
+		`DELETE FROM profile_traits WHERE profile_id IN (SELECT profile_id FROM profile_members WHERE record_id = ANY($1))`,
+		`DELETE FROM lifecycle_changes WHERE profile_id IN (SELECT profile_id FROM profile_members WHERE record_id = ANY($1))`,
+		`DELETE FROM segment_changes WHERE profile_id IN (SELECT profile_id FROM profile_members WHERE record_id = ANY($1))`,
+		`DELETE FROM segment_members WHERE profile_id IN (SELECT profile_id FROM profile_members WHERE record_id = ANY($1))`,
 		`SELECT erase_consent_events($1)`,
 		`DELETE FROM customer_links WHERE record_id = ANY($1)`,
 		`DELETE FROM identity_links WHERE record_a = ANY($1) OR record_b = ANY($1)`,
 		`DELETE FROM identity_constraints WHERE record_a = ANY($1) OR record_b = ANY($1)`,
 		`DELETE FROM review_pairs WHERE record_a = ANY($1) OR record_b = ANY($1)`,
-		`DELETE FROM records WHERE id = ANY($1)`, // versions, memberships and restrictions cascade
+		`DELETE FROM records WHERE id = ANY($1)`, // versions, memberships, restrictions and interactions cascade
 	} {
 		if _, err := e.tx.Exec(ctx, q, e.erased); err != nil {
 			return fmt.Errorf("erase: %w", err)

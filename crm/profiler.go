@@ -1,0 +1,381 @@
+package crm
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cdp-project/cdp/consent"
+)
+
+// ProfilingPurpose is the purpose under which traits are computed: a
+// person who objected to it is not profiled at all.
+const ProfilingPurpose = "profiling"
+
+// Facts are what decides who may be profiled: the profiles, the consent
+// statements of those that made any, and the restricted ones.
+type Facts struct {
+	Profiles   []uuid.UUID
+	Events     map[uuid.UUID][]consent.Event
+	Restricted map[uuid.UUID]bool
+	Purposes   []consent.Purpose
+}
+
+// Allowed says whether a person may be profiled for a purpose, and if
+// not, why: their processing is restricted (Art. 18), they objected
+// (Art. 21), or the purpose needs their consent and they have not given
+// it (or withdrew it, or it expired).
+func (f *Facts) Allowed(profile uuid.UUID, purpose string, now time.Time) (bool, string) {
+	if f.Restricted[profile] {
+		return false, "processing restricted"
+	}
+	var p *consent.Purpose
+	for i := range f.Purposes {
+		if f.Purposes[i].ID == purpose {
+			p = &f.Purposes[i]
+		}
+	}
+	if p == nil {
+		return false, "purpose " + purpose + " not in the catalogue"
+	}
+	state := p.DefaultState
+	if evs := f.Events[profile]; len(evs) > 0 {
+		state = consent.Derive([]consent.Purpose{*p}, evs, now)[purpose].State
+	}
+	switch {
+	case state == consent.Objected:
+		return false, "objection to " + purpose
+	case p.RequiresConsent && state != consent.Granted:
+		return false, "no consent for " + purpose
+	case state == consent.Withdrawn || state == consent.Denied:
+		return false, "no consent for " + purpose
+	}
+	return true, ""
+}
+
+// Model is a full computation's record.
+type Model struct {
+	ID         uuid.UUID `json:"id"`
+	ComputedAt time.Time `json:"computed_at"`
+	AsOf       time.Time `json:"as_of"`
+	Profiled   int       `json:"profiled"`
+	Excluded   int       `json:"excluded"`
+	Params     Params    `json:"params"`
+}
+
+// Run is what one computation writes.
+type Run struct {
+	Full    bool
+	Model   *Model // a full run's new model; the one used otherwise (nil: none yet)
+	At      time.Time
+	Traits  []Traits
+	Changes []StageChange
+	// Forget are profiles that may not be profiled any more (incremental
+	// runs; a full run replaces every profile's traits).
+	Forget map[uuid.UUID]string
+}
+
+// Segment is a condition over traits for a declared purpose.
+type Segment struct {
+	ID          uuid.UUID  `json:"id"`
+	Name        string     `json:"name"`
+	Purpose     string     `json:"purpose"`
+	Condition   string     `json:"condition"`
+	Description string     `json:"description"`
+	Significant bool       `json:"significant"`
+	CreatedBy   string     `json:"created_by"`
+	CreatedAt   time.Time  `json:"created_at"`
+	RefreshedAt *time.Time `json:"refreshed_at,omitempty"`
+	Members     int        `json:"members"`
+}
+
+// Change is a profile entering or leaving a segment, and why.
+type Change struct {
+	Profile uuid.UUID
+	Entered bool
+	Reason  string
+}
+
+// ProfileStore is where the profiler reads and writes (postgres.DB).
+type ProfileStore interface {
+	// ProfilingFacts reads the facts of the given profiles (nil: all).
+	ProfilingFacts(ctx context.Context, profiles []uuid.UUID) (*Facts, error)
+	// Activities streams the figures of the interactions of the given
+	// profiles (nil: all), in no order.
+	Activities(ctx context.Context, profiles []uuid.UUID, each func(Activity)) error
+	// Stages are the current lifecycle stages of profiled profiles.
+	Stages(ctx context.Context, profiles []uuid.UUID) (map[uuid.UUID]string, error)
+	LatestModel(ctx context.Context) (*Model, error)
+	SaveProfiling(ctx context.Context, run *Run) error
+	// TakeQueued takes up to limit profiles whose traits are stale, and
+	// how many are queued in all.
+	TakeQueued(ctx context.Context, limit int) ([]uuid.UUID, int, error)
+	Segments(ctx context.Context) ([]Segment, error)
+	// SegmentMembers are the members of a segment among the given
+	// profiles (nil: all).
+	SegmentMembers(ctx context.Context, segment uuid.UUID, profiles []uuid.UUID) (map[uuid.UUID]bool, error)
+	ApplySegment(ctx context.Context, segment uuid.UUID, changes []Change, at time.Time, full bool) error
+	// ProfiledTraits streams the stored traits of the given profiles
+	// (nil: all).
+	ProfiledTraits(ctx context.Context, profiles []uuid.UUID, each func(*Traits)) error
+}
+
+// Profiler computes traits and segment memberships, for the people and
+// the purposes whose legal basis allows it and no one else.
+type Profiler struct {
+	Store   ProfileStore
+	Stages  []Stage // compiled lifecycle rules (CompileStages)
+	Options Options
+	Now     func() time.Time
+}
+
+// Report says what a computation did.
+type Report struct {
+	Full      bool           `json:"full"`
+	Profiled  int            `json:"profiled"`
+	Excluded  map[string]int `json:"excluded"`
+	Changes   int            `json:"stage_changes"`
+	Segments  map[string]int `json:"segment_changes"`
+	Model     *Model         `json:"model,omitempty"`
+	Took      time.Duration  `json:"-"`
+	Remaining int            `json:"remaining"`
+}
+
+func (p *Profiler) now() time.Time {
+	if p.Now != nil {
+		return p.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Full recomputes every profile's traits, the models and every segment.
+func (p *Profiler) Full(ctx context.Context) (*Report, error) {
+	return p.run(ctx, nil)
+}
+
+// Refresh recomputes the traits of up to limit stale profiles (new
+// interactions, merges, splits) with the last full run's models, and
+// their segment memberships.
+func (p *Profiler) Refresh(ctx context.Context, limit int) (*Report, error) {
+	ids, queued, err := p.Store.TakeQueued(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return &Report{Excluded: map[string]int{}, Segments: map[string]int{}}, nil
+	}
+	rep, err := p.run(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	rep.Remaining = queued - len(ids)
+	return rep, nil
+}
+
+// Profiles recomputes the given profiles now.
+func (p *Profiler) Profiles(ctx context.Context, ids []uuid.UUID) (*Report, error) {
+	return p.run(ctx, ids)
+}
+
+func (p *Profiler) run(ctx context.Context, ids []uuid.UUID) (*Report, error) {
+	start := time.Now()
+	now := p.now()
+	asOf := p.Options.AsOf
+	if asOf.IsZero() {
+		asOf = now
+	}
+	full := ids == nil
+	facts, err := p.Store.ProfilingFacts(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("who may be profiled: %w", err)
+	}
+	rep := &Report{Full: full, Excluded: map[string]int{}, Segments: map[string]int{}}
+	eligible := make(map[uuid.UUID]bool, len(facts.Profiles))
+	run := &Run{Full: full, At: now, Forget: map[uuid.UUID]string{}}
+	for _, id := range facts.Profiles {
+		if ok, why := facts.Allowed(id, ProfilingPurpose, now); !ok {
+			rep.Excluded[why]++
+			run.Forget[id] = why
+			continue
+		}
+		eligible[id] = true
+	}
+	if !full {
+		// Queued profiles that no longer exist (merged away, erased).
+		seen := make(map[uuid.UUID]bool, len(facts.Profiles))
+		for _, id := range facts.Profiles {
+			seen[id] = true
+		}
+		for _, id := range ids {
+			if !seen[id] {
+				run.Forget[id] = "gone"
+			}
+		}
+	}
+	tally := NewTally()
+	asOfDay := asOf.Unix() / 86400
+	err = p.Store.Activities(ctx, ids, func(a Activity) {
+		// The others are not profiled at all; what happened after the
+		// moment computed for does not count.
+		if eligible[a.Profile] && a.At.Unix()/86400 <= asOfDay {
+			tally.Add(a)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read interactions: %w", err)
+	}
+	traits := tally.Figures(asOf)
+	for id := range eligible {
+		if _, ok := tally.by[id]; !ok {
+			traits = append(traits, Traits{Profile: id, RecencyDays: -1, Channels: map[string]int{}})
+		}
+	}
+	if full {
+		params := Fit(traits, p.Options)
+		run.Model = &Model{ID: uuid.New(), ComputedAt: now, AsOf: asOf, Profiled: len(traits), Excluded: len(run.Forget), Params: params}
+	} else if run.Model, err = p.Store.LatestModel(ctx); err != nil {
+		return nil, err
+	}
+	var previous map[uuid.UUID]string
+	if previous, err = p.Store.Stages(ctx, ids); err != nil {
+		return nil, err
+	}
+	for i := range traits {
+		t := &traits[i]
+		if run.Model != nil {
+			run.Model.Params.Score(t)
+		} else {
+			t.Tier = "none"
+		}
+		if ch, ok := Place(p.Stages, t, previous[t.Profile]); ok {
+			ch.Evidence["as_of"] = asOf.Format(time.DateOnly)
+			run.Changes = append(run.Changes, ch)
+		}
+	}
+	run.Traits = traits
+	if err := p.Store.SaveProfiling(ctx, run); err != nil {
+		return nil, fmt.Errorf("save traits: %w", err)
+	}
+	rep.Profiled, rep.Changes, rep.Model = len(traits), len(run.Changes), run.Model
+	if err := p.segments(ctx, ids, facts, traits, now, rep); err != nil {
+		return nil, err
+	}
+	rep.Took = time.Since(start)
+	return rep, nil
+}
+
+// segments recomputes the memberships of the profiles computed.
+func (p *Profiler) segments(ctx context.Context, ids []uuid.UUID, facts *Facts, traits []Traits, now time.Time, rep *Report) error {
+	segs, err := p.Store.Segments(ctx)
+	if err != nil {
+		return err
+	}
+	byID := make(map[uuid.UUID]*Traits, len(traits))
+	for i := range traits {
+		byID[traits[i].Profile] = &traits[i]
+	}
+	for _, s := range segs {
+		n, err := p.segment(ctx, s, ids, facts, byID, now)
+		if err != nil {
+			return fmt.Errorf("segment %s: %w", s.Name, err)
+		}
+		rep.Segments[s.Name] = n
+	}
+	return nil
+}
+
+func (p *Profiler) segment(ctx context.Context, s Segment, ids []uuid.UUID, facts *Facts, traits map[uuid.UUID]*Traits, now time.Time) (int, error) {
+	cond, err := Compile(s.Condition)
+	if err != nil {
+		return 0, err
+	}
+	members, err := p.Store.SegmentMembers(ctx, s.ID, ids)
+	if err != nil {
+		return 0, err
+	}
+	var changes []Change
+	in := make(map[uuid.UUID]bool, len(members))
+	for id, t := range traits {
+		if ok, _ := facts.Allowed(id, ProfilingPurpose, now); !ok {
+			continue
+		}
+		if ok, _ := facts.Allowed(id, s.Purpose, now); !ok {
+			continue
+		}
+		if cond.Holds(t) {
+			in[id] = true
+			if !members[id] {
+				changes = append(changes, Change{Profile: id, Entered: true, Reason: "condition holds: " + Explain(cond.Values(t, ""))})
+			}
+		}
+	}
+	for id := range members {
+		if in[id] {
+			continue
+		}
+		why := "condition no longer holds"
+		if ok, r := facts.Allowed(id, ProfilingPurpose, now); !ok {
+			why = r
+		} else if _, ok := traits[id]; !ok {
+			why = "not profiled"
+		} else if ok, r := facts.Allowed(id, s.Purpose, now); !ok {
+			why = r
+		}
+		changes = append(changes, Change{Profile: id, Reason: why})
+	}
+	sort.Slice(changes, func(i, j int) bool { return changes[i].Profile.String() < changes[j].Profile.String() })
+	return len(changes), p.Store.ApplySegment(ctx, s.ID, changes, now, ids == nil)
+}
+
+// Explain writes values in plain words: "orders = 5, tier = vip".
+func Explain(values map[string]any) string {
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s = %v", k, values[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Preview counts the profiled people a condition selects for a purpose,
+// without saving anything.
+func (p *Profiler) Preview(ctx context.Context, purpose, condition string) (int, error) {
+	cond, err := Compile(condition)
+	if err != nil {
+		return 0, err
+	}
+	facts, err := p.Store.ProfilingFacts(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	now := p.now()
+	n := 0
+	err = p.Store.ProfiledTraits(ctx, nil, func(t *Traits) {
+		if ok, _ := facts.Allowed(t.Profile, purpose, now); ok && cond.Holds(t) {
+			n++
+		}
+	})
+	return n, err
+}
+
+// RefreshSegment recomputes one segment over every profiled person.
+func (p *Profiler) RefreshSegment(ctx context.Context, s Segment) (int, error) {
+	facts, err := p.Store.ProfilingFacts(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	traits := map[uuid.UUID]*Traits{}
+	err = p.Store.ProfiledTraits(ctx, nil, func(t *Traits) { traits[t.Profile] = t })
+	if err != nil {
+		return 0, err
+	}
+	return p.segment(ctx, s, nil, facts, traits, p.now())
+}

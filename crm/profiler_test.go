@@ -1,0 +1,290 @@
+package crm_test
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cdp-project/cdp/consent"
+	"github.com/cdp-project/cdp/crm"
+	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/postgres"
+	"github.com/cdp-project/cdp/postgres/pgtest"
+	"github.com/cdp-project/cdp/vault"
+)
+
+type fixture struct {
+	db    *postgres.DB
+	v     *vault.Vault
+	owner string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	db, _, owner := pgtest.NewAppStore(t)
+	v := pgtest.NewVault(t, db)
+	pgtest.AddSources(t, db, identity.Source{Name: "shop", Department: "sales", Priority: 70, LegalBasis: "contract"})
+	return &fixture{db: db, v: v, owner: owner}
+}
+
+// customers keeps one record per id, each unmistakably its own person.
+func (f *fixture) customers(t *testing.T, ids []string) map[string]uuid.UUID {
+	t.Helper()
+	recs := make([]identity.Record, len(ids))
+	for i, id := range ids {
+		recs[i] = pgtest.Person("shop", id, "Given"+letters(i), "Family"+letters(i*7+3), "c"+id+"@example.org",
+			identity.Phone, fmt.Sprintf("+44 20 7946 %04d", i%10000))
+	}
+	profiles := pgtest.Keep(t, f.db, f.v, recs...)
+	out := make(map[string]uuid.UUID, len(ids))
+	for i, id := range ids {
+		out[id] = profiles[i]
+	}
+	return out
+}
+
+// letters spells n in letters, so that names differ in more than a digit.
+func letters(n int) string {
+	b := []byte{}
+	for k := 0; k < 4; k++ {
+		b = append(b, byte('a'+n%26))
+		n /= 26
+	}
+	return string(b)
+}
+
+func (f *fixture) interactions(t *testing.T, csvText string) {
+	t.Helper()
+	im := crm.Importer{Vault: f.v, Store: f.db}
+	var problems []crm.Problem
+	sum, err := im.Import(context.Background(), func(fn func(crm.Input) error) error {
+		return crm.ReadCSV(strings.NewReader(csvText), fn)
+	}, func(r crm.Result) { problems = append(problems, r.Problems...) })
+	if err != nil || sum.Rejected > 0 {
+		t.Fatalf("import: %+v %v %v", sum, err, problems)
+	}
+}
+
+func (f *fixture) profiler(t *testing.T, o crm.Options) *crm.Profiler {
+	t.Helper()
+	stages, err := crm.CompileStages(crm.DefaultStages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &crm.Profiler{Store: f.db, Stages: stages, Options: o}
+}
+
+// TestCDNOWThroughThePipeline imports the CDNOW transactions as
+// interactions of customer records, through the importer that seals
+// them, and fits the value models from what the store gives back: the
+// published parameters, to three significant figures.
+func TestCDNOWThroughThePipeline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("imports 2,357 customers")
+	}
+	f := newFixture(t)
+	file, err := os.Open("testdata/cdnow_sample_transactions.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	rows, err := csv.NewReader(file).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("source,source_id,record_source_id,type,channel,occurred_at,amount,currency,quantity\n")
+	seen, order := map[string]bool{}, []string{}
+	for i, r := range rows[1:] {
+		fmt.Fprintf(&b, "shop,t%d,%s,order,web,%s,%s,USD,%s\n", i, r[0], r[1], r[3], r[2])
+		if !seen[r[0]] {
+			seen[r[0]] = true
+			order = append(order, r[0])
+		}
+	}
+	profiles := f.customers(t, order)
+	distinct := map[uuid.UUID]bool{}
+	for _, p := range profiles {
+		distinct[p] = true
+	}
+	if len(distinct) != 2357 {
+		t.Fatalf("%d profiles for 2,357 customers", len(distinct))
+	}
+	f.interactions(t, b.String())
+	// Calibration ends on 1997-09-30, inclusive.
+	p := f.profiler(t, crm.Options{AsOf: time.Date(1997, 9, 30, 0, 0, 0, 0, time.UTC)})
+	rep, err := p.Full(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := rep.Model.Params
+	if m.BGNBD == nil || m.GammaGamma == nil {
+		t.Fatalf("models not fitted: %+v", m)
+	}
+	sig3 := func(v float64) float64 {
+		d := math.Pow(10, 2-math.Floor(math.Log10(math.Abs(v))))
+		return math.Round(v*d) / d
+	}
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"r", m.BGNBD.R, 0.243}, {"alpha", m.BGNBD.Alpha, 4.41}, {"a", m.BGNBD.A, 0.793}, {"b", m.BGNBD.B, 2.43},
+		{"p", m.GammaGamma.P, 6.25}, {"q", m.GammaGamma.Q, 3.74}, {"gamma", m.GammaGamma.Gamma, 15.4},
+	} {
+		if sig3(c.got) != c.want {
+			t.Errorf("%s = %.4f, published %.3g", c.name, c.got, c.want)
+		}
+	}
+	if rep.Profiled != 2357 {
+		t.Errorf("%d profiled, want 2,357", rep.Profiled)
+	}
+	// Customer 1 (x = 2, t_x = 30.43, T = 38.86): P(alive) and the
+	// expected purchases over 39 weeks, as the formulas of the paper give
+	// them with its parameters.
+	var palive float64
+	row := pgtest.Query(t, f.owner, `SELECT (traits->>'p_alive') || ' ' || (traits->>'frequency') FROM profile_traits WHERE profile_id = $1`, [16]byte(profiles["1"]))
+	if _, err := fmt.Sscan(row, &palive, new(int)); err != nil {
+		t.Fatalf("traits of customer 1: %q", row)
+	}
+	ref := crm.BGNBD{R: 0.243, Alpha: 4.414, A: 0.793, B: 2.426}
+	h := crm.History{X: 2, TX: 30.43, T: 38.86}
+	if math.Abs(palive-ref.PAlive(h)) > 0.01 {
+		t.Errorf("P(alive) of customer 1 = %.4f, the paper's parameters give %.4f", palive, ref.PAlive(h))
+	}
+	expected := ref.Expected(h, 39)
+	if expected < 0.5 || expected > 1.5 {
+		t.Errorf("expected purchases of customer 1 over 39 weeks: %.3f", expected)
+	}
+	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM profile_traits WHERE tier = 'vip'"); n == 0 || n > 1000 {
+		t.Errorf("%d VIPs of 2,357", n)
+	}
+}
+
+// TestProfilingObeysObjectionsConsentAndRestriction: computing traits and
+// segments is profiling, so a person who objected, who did not consent
+// to a segment's purpose, or whose processing is restricted is not
+// profiled at all; an objection takes effect at once.
+func TestProfilingObeysObjectionsConsentAndRestriction(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ids := []string{"ann", "ben", "cat", "dan"}
+	profiles := f.customers(t, ids)
+	recent := time.Now().AddDate(0, 0, -10).Format(time.DateOnly)
+	var b strings.Builder
+	b.WriteString("source,source_id,record_source_id,type,channel,occurred_at,amount,currency\n")
+	for i, id := range ids {
+		for k := 0; k < 3; k++ {
+			fmt.Fprintf(&b, "shop,%s-%d,%s,order,web,%s,%d,EUR\n", id, k, id, time.Now().AddDate(0, -k*2, -10).Format(time.DateOnly), 100*(i+1))
+		}
+	}
+	fmt.Fprintf(&b, "shop,x,ann,ticket,phone,%s,,\n", recent)
+	f.interactions(t, b.String())
+	record := func(id string) uuid.UUID {
+		t.Helper()
+		return uuid.MustParse(pgtest.Query(t, f.owner, "SELECT record_id::text FROM profile_members WHERE profile_id = $1", [16]byte(profiles[id])))
+	}
+	say := func(id, purpose string, st consent.State) {
+		t.Helper()
+		now := time.Now()
+		ev := consent.Event{ID: uuid.New(), Record: record(id), Purpose: purpose, State: st, Method: consent.Method("department_form"),
+			Origin: "sales", Actor: "staff:test", At: now, RecordedAt: now}
+		if purpose == "marketing" {
+			ev.NoticeVersion = 1
+		}
+		if err := f.db.AppendConsent(ctx, []consent.Event{ev}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Ben objected to profiling; Cat's processing is restricted; only Dan
+	// consented to marketing.
+	say("ben", crm.ProfilingPurpose, consent.Objected)
+	say("dan", "marketing", consent.Granted)
+	pgtest.Exec(t, f.owner, `INSERT INTO dsr_requests (id, type, state, profile_id, channel, received_at, received_by, due_at,
+			updated_at, kek_id, wrapped_key)
+		VALUES (gen_random_uuid(), 'restriction', 'completed', $1, 'dpo', now(), 'staff:test', now() + interval '30 days', now(), 1, '\x00')`,
+		[16]byte(profiles["cat"]))
+	pgtest.Exec(t, f.owner, `INSERT INTO record_restrictions (record_id, request_id, reason)
+		SELECT $1, id, 'restriction' FROM dsr_requests LIMIT 1`, [16]byte(record("cat")))
+
+	for _, s := range []crm.Segment{
+		{Name: "buyers", Purpose: "support", Condition: "orders >= 1", Description: "Everyone who ordered"},
+		{Name: "newsletter", Purpose: "marketing", Condition: "revenue > 0.0", Description: "Buyers for the newsletter"},
+	} {
+		s.CreatedBy = "staff:test"
+		if _, err := f.db.CreateSegment(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := f.profiler(t, crm.Options{})
+	rep, err := p.Full(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	traits := pgtest.Query(t, f.owner, `SELECT string_agg(profile_id::text, ',' ORDER BY profile_id) FROM profile_traits`)
+	for id, prof := range profiles {
+		has := strings.Contains(traits, prof.String())
+		if want := id == "ann" || id == "dan"; has != want {
+			t.Errorf("%s profiled: %v, want %v", id, has, want)
+		}
+	}
+	if rep.Excluded["objection to profiling"] != 1 || rep.Excluded["processing restricted"] != 1 {
+		t.Errorf("exclusions: %v", rep.Excluded)
+	}
+	members := func(segment string) string {
+		return pgtest.Query(t, f.owner, `SELECT coalesce(string_agg(m.profile_id::text, ',' ORDER BY m.profile_id), '')
+			FROM segment_members m JOIN segments s ON s.id = m.segment_id WHERE s.name = $1`, segment)
+	}
+	want := func(names ...string) string {
+		var ps []string
+		for _, n := range names {
+			ps = append(ps, profiles[n].String())
+		}
+		slices.Sort(ps)
+		return strings.Join(ps, ",")
+	}
+	if got := members("buyers"); got != want("ann", "dan") {
+		t.Errorf("buyers: %s, want ann and dan", got)
+	}
+	if got := members("newsletter"); got != want("dan") {
+		t.Errorf("newsletter: %s, want dan only", got)
+	}
+	// Dan withdraws marketing consent: out of the newsletter at once, not
+	// at the next computation; still a buyer.
+	say("dan", "marketing", consent.Withdrawn)
+	if got := members("newsletter"); got != "" {
+		t.Errorf("newsletter after the withdrawal: %s", got)
+	}
+	// Ann objects to profiling: no traits, no stage history, in no segment.
+	say("ann", crm.ProfilingPurpose, consent.Objected)
+	if got := members("buyers"); got != want("dan") {
+		t.Errorf("buyers after Ann's objection: %s", got)
+	}
+	for _, table := range []string{"profile_traits", "lifecycle_changes", "segment_members"} {
+		if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM "+table+" WHERE profile_id = $1", [16]byte(profiles["ann"])); n != 0 {
+			t.Errorf("%d rows of %s left for Ann after her objection", n, table)
+		}
+	}
+	why := pgtest.Query(t, f.owner, `SELECT reason FROM segment_changes WHERE profile_id = $1 AND change = 'left'`, [16]byte(profiles["ann"]))
+	if why != "objection to profiling" {
+		t.Errorf("Ann left the segment because %q", why)
+	}
+	// The next computation keeps her out, and Dan out of the newsletter.
+	if _, err := p.Full(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := members("buyers") + "|" + members("newsletter"); got != want("dan")+"|" {
+		t.Errorf("after recomputing: %s", got)
+	}
+	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM profile_traits"); n != 1 {
+		t.Errorf("%d profiles with traits, want Dan's only", n)
+	}
+}
