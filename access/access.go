@@ -118,6 +118,7 @@ type Store interface {
 	StaffGrant(ctx context.Context, identity uuid.UUID) (auth.StaffGrant, error)
 	SourceDays(ctx context.Context, sources []string, since time.Time) ([]identity.SourceDay, error)
 	TimelineStore
+	ProfilingStore
 }
 
 // ReadStore is what reading profiles reads.

@@ -45,7 +45,11 @@ type Export struct {
 	// Timeline is every interaction of the person's records, with its
 	// text.
 	Timeline []Contact `json:"timeline"`
-	Access   Grant     `json:"access"`
+	// Profiling is what was computed about the person: traits, lifecycle
+	// stages and segments with the values behind them, and the logic
+	// involved (Art. 15(1)(h)).
+	Profiling *ProfileTraits `json:"profiling"`
+	Access    Grant          `json:"access"`
 }
 
 // ExportPurpose is a purpose as the export explains it.
@@ -99,7 +103,7 @@ func (s *Service) Export(ctx context.Context, req Request, of ExportOf) (*Export
 		return nil, err
 	}
 	out.Access = g
-	out.Profile.Access, out.Consent.Access = g, g // one decision, one audit entry for the whole package
+	out.Profile.Access, out.Consent.Access, out.Profiling.Access = g, g, g // one decision, one audit entry for the whole package
 	return out, nil
 }
 
@@ -121,8 +125,13 @@ func (s *Service) export(ctx context.Context, req *Request, cat *catalogue, res 
 	if err != nil {
 		return nil, nil, err
 	}
+	profiled, derived, err := s.traitsOf(ctx, res, true, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	shown = append(shown, derived...)
 	out := &Export{Schema: ExportSchema, Request: request, GeneratedAt: time.Now().UTC(), Profile: p, Records: o.records,
-		Consent: proof, Purposes: []ExportPurpose{}, Reads: []ExportRead{}, Lineage: lineage, Timeline: timeline}
+		Consent: proof, Purposes: []ExportPurpose{}, Reads: []ExportRead{}, Lineage: lineage, Timeline: timeline, Profiling: profiled}
 	if out.Records == nil {
 		out.Records = []Record{}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/jobs"
 	"github.com/cdp-project/cdp/postgres"
+	"github.com/cdp-project/cdp/profiling"
 	"github.com/cdp-project/cdp/requests"
 	"github.com/cdp-project/cdp/resolver"
 	"github.com/cdp-project/cdp/vault"
@@ -59,6 +60,10 @@ type Config struct {
 	StepUp bool
 	// Jobs configures the job runner.
 	Jobs jobs.Options
+	// Lifecycle are the lifecycle rules (optional: crm.DefaultStages);
+	// Profiling configures the value models (optional: the defaults).
+	Lifecycle []crm.Stage
+	Profiling crm.Options
 	// TokenCacheTTL is how long an API token read from the database is
 	// trusted before it is read again: the longest a revocation may take
 	// to act (optional: 5s; negative: read on every request).
@@ -74,6 +79,8 @@ type App struct {
 	Importer ingest.Importer
 	Access   *access.Service
 	Requests *requests.Service
+	// Profiling computes traits and segments and activates them.
+	Profiling *profiling.Service
 	// Jobs queues approved requests and notices at once; after Start it
 	// also runs them.
 	Jobs *jobs.Runner
@@ -121,6 +128,19 @@ func New(cfg Config) (*App, error) {
 		Store: cfg.DB, Access: a.Access, Vault: cfg.Vault, Resolver: a.Resolver, Importer: a.Importer, Queue: runner,
 		Sender: cfg.Sender, Accounts: cfg.Accounts, DefaultRegion: cfg.DefaultRegion, StepUp: cfg.StepUp,
 	})
+	rules := cfg.Lifecycle
+	if rules == nil {
+		rules = crm.DefaultStages
+	}
+	stages, err := crm.CompileStages(rules)
+	if err != nil {
+		a.Audit.Close()
+		return nil, fmt.Errorf("lifecycle rules: %w", err)
+	}
+	a.Profiling = profiling.New(profiling.Config{
+		Store: cfg.DB, Access: a.Access, Vault: cfg.Vault, Sender: cfg.Sender,
+		Profiler: &crm.Profiler{Store: cfg.DB, Stages: stages, Options: cfg.Profiling},
+	})
 	return a, nil
 }
 
@@ -128,7 +148,7 @@ func New(cfg Config) (*App, error) {
 // caller's request context: on shutdown, running jobs finish (Close)
 // instead of being cancelled.
 func (a *App) Start(ctx context.Context) error {
-	if err := a.Jobs.Start(context.WithoutCancel(ctx), a.Requests); err != nil {
+	if err := a.Jobs.Start(context.WithoutCancel(ctx), work{a.Requests, a.Profiling}); err != nil {
 		return fmt.Errorf("start the job runner: %w", err)
 	}
 	a.started = true
@@ -151,8 +171,21 @@ func (a *App) Close() { a.Audit.Close() }
 
 // HTTP fills the services of an HTTP server's configuration.
 func (a *App) HTTP(c httpapi.Config) httpapi.Config {
-	c.Access, c.Requests, c.Importer, c.Resolver = a.Access, a.Requests, a.Importer, a.Resolver
+	c.Access, c.Requests, c.Importer, c.Resolver, c.Profiling = a.Access, a.Requests, a.Importer, a.Resolver, a.Profiling
 	c.Events = crm.Importer{Vault: a.Vault, Store: a.DB}
 	c.Tokens = a.Tokens
 	return c
+}
+
+// work is what the jobs do: the requests' work and profiling's.
+type work struct {
+	*requests.Service
+	profiling *profiling.Service
+}
+
+func (w work) RefreshTraits(ctx context.Context) (int, error) { return w.profiling.CatchUp(ctx) }
+
+func (w work) ComputeTraits(ctx context.Context) error {
+	_, err := w.profiling.Full(ctx)
+	return err
 }

@@ -1,13 +1,14 @@
 package crm
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/interpreter"
+
+	"github.com/cdp-project/cdp/derrors"
 )
 
 // Conditions over traits (segments, lifecycle rules) are CEL expressions
@@ -53,7 +54,7 @@ const previousStage = "previous_stage"
 
 // ErrCondition reports a condition that does not compile or is not a
 // yes-or-no question.
-var ErrCondition = errors.New("invalid condition")
+var ErrCondition = derrors.New(derrors.ErrInvalid, "invalid condition")
 
 var (
 	segmentEnv   = mustEnv(false)

@@ -345,25 +345,28 @@ func Explain(values map[string]any) string {
 	return strings.Join(parts, ", ")
 }
 
-// Preview counts the profiled people a condition selects for a purpose,
+// Select finds the profiled people a condition selects for a purpose,
 // without saving anything.
-func (p *Profiler) Preview(ctx context.Context, purpose, condition string) (int, error) {
+func (p *Profiler) Select(ctx context.Context, purpose, condition string) (map[uuid.UUID]bool, error) {
 	cond, err := Compile(condition)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	facts, err := p.Store.ProfilingFacts(ctx, nil)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	now := p.now()
-	n := 0
+	out := map[uuid.UUID]bool{}
 	err = p.Store.ProfiledTraits(ctx, nil, func(t *Traits) {
+		if ok, _ := facts.Allowed(t.Profile, ProfilingPurpose, now); !ok {
+			return
+		}
 		if ok, _ := facts.Allowed(t.Profile, purpose, now); ok && cond.Holds(t) {
-			n++
+			out[t.Profile] = true
 		}
 	})
-	return n, err
+	return out, err
 }
 
 // RefreshSegment recomputes one segment over every profiled person.
@@ -378,4 +381,121 @@ func (p *Profiler) RefreshSegment(ctx context.Context, s Segment) (int, error) {
 		return 0, err
 	}
 	return p.segment(ctx, s, nil, facts, traits, p.now())
+}
+
+// Membership is a profile's place in a segment.
+type Membership struct {
+	Segment   Segment   `json:"segment"`
+	EnteredAt time.Time `json:"entered_at"`
+	Review    string    `json:"review,omitempty"` // approved, rejected, or none yet
+}
+
+// StageRecord is a stored lifecycle change.
+type StageRecord struct {
+	At       time.Time      `json:"at"`
+	From     string         `json:"from,omitempty"`
+	To       string         `json:"to"`
+	Rule     string         `json:"rule"`
+	Evidence map[string]any `json:"evidence"`
+}
+
+// Profiled is what profiling keeps of one profile.
+type Profiled struct {
+	ComputedAt time.Time     `json:"computed_at"`
+	AsOf       time.Time     `json:"as_of"`
+	Traits     Traits        `json:"traits"`
+	Stages     []StageRecord `json:"lifecycle"`
+	Segments   []Membership  `json:"segments"`
+}
+
+// Logic is the meaningful information about the logic involved in
+// profiling that the person is owed (Art. 13(2)(f), 15(1)(h)).
+var Logic = []string{
+	"Your orders, returns and contacts are counted: how many, how much, how recently and through which channels.",
+	"Recency, frequency and spending are each ranked in five equal groups of customers (RFM scores, 5 the highest).",
+	"The chance that you are still a customer and the purchases expected next year come from the BG/NBD model (Fader, Hardie and Lee, 2005), fitted on all profiled customers; the expected value of a purchase from the Gamma-Gamma model (Fader and Hardie, 2013).",
+	"Your lifecycle stage follows fixed rules over these figures, the first that holds: shown with each change and the values behind it.",
+	"The VIP tier is the smallest group of customers that brings a set share of revenue (80% unless the company chose otherwise).",
+	"A segment is a rule over these figures for one purpose; you are in it while the rule holds and that purpose's legal basis allows it.",
+	"Nothing is computed about you if you object to profiling, if the processing of your data is restricted, or, for a purpose that needs your consent, without it.",
+}
+
+// OwnFigures computes a person's figures from their own interactions
+// only, with the last full run's model: what they are shown when the
+// profile holds records that are not provably theirs.
+func OwnFigures(profile uuid.UUID, acts []Activity, m *Model, asOf time.Time) Traits {
+	t := NewTally()
+	for _, a := range acts {
+		a.Profile = profile
+		t.Add(a)
+	}
+	fs := t.Figures(asOf)
+	out := Traits{Profile: profile, RecencyDays: -1, Channels: map[string]int{}, Tier: "none"}
+	if len(fs) == 1 {
+		out = fs[0]
+	}
+	if m != nil {
+		m.Params.Score(&out)
+	}
+	return out
+}
+
+// Member is one member of a segment, by id only.
+type Member struct {
+	Profile    uuid.UUID  `json:"profile_id"`
+	EnteredAt  time.Time  `json:"entered_at"`
+	Review     string     `json:"review,omitempty"`
+	ReviewedBy string     `json:"reviewed_by,omitempty"`
+	ReviewedAt *time.Time `json:"reviewed_at,omitempty"`
+}
+
+// Pending is a change of membership not yet activated.
+type Pending struct {
+	ID      int64     `json:"-"`
+	Profile uuid.UUID `json:"profile_id"`
+	Change  string    `json:"change"` // entered, left
+	At      time.Time `json:"at"`
+	Reason  string    `json:"reason"`
+	// Member and Review are the profile's membership now.
+	Member bool   `json:"-"`
+	Review string `json:"-"`
+}
+
+// HistoryEntry is one entry or exit, with why and what activation did.
+type HistoryEntry struct {
+	Profile     uuid.UUID  `json:"profile_id"`
+	Change      string     `json:"change"`
+	At          time.Time  `json:"at"`
+	Reason      string     `json:"reason"`
+	ActivatedAt *time.Time `json:"activated_at,omitempty"`
+	Activation  string     `json:"activation,omitempty"`
+}
+
+// ParetoPoint is one point of the Pareto curve: the top share of
+// customers by revenue and the share of revenue they bring.
+type ParetoPoint struct {
+	Customers float64 `json:"customers"`
+	Revenue   float64 `json:"revenue"`
+}
+
+// Cohort is the customers who first ordered in a month and the share of
+// them ordering again each month after.
+type Cohort struct {
+	Month     time.Time `json:"month"`
+	Customers int       `json:"customers"`
+	Retained  []float64 `json:"retained"` // index k: share ordering k months after the first
+}
+
+// Destination is a recipient as a segment's activation sees it: its
+// secrets sealed under its own key.
+type Destination struct {
+	ID       uuid.UUID
+	Name     string
+	URL      string
+	Purposes []string
+	KEK      int32
+	Wrapped  []byte
+	Secret   []byte
+	Previous []byte
+	Disabled bool
 }

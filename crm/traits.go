@@ -115,8 +115,11 @@ type Traits struct {
 	PAlive            float64 `json:"p_alive"`
 	ExpectedPurchases float64 `json:"expected_purchases"`
 	CLV               float64 `json:"clv"`
-	Lifecycle         string  `json:"lifecycle"`
-	Tier              string  `json:"tier"`
+	// Modelled: the value models were fitted (enough buyers) and gave
+	// the three figures above.
+	Modelled  bool   `json:"modelled,omitempty"`
+	Lifecycle string `json:"lifecycle"`
+	Tier      string `json:"tier"`
 
 	history  History
 	hasOrder bool
@@ -308,6 +311,7 @@ func (p *Params) Score(t *Traits) {
 		t.RFM = string([]byte{byte('0' + t.RScore), byte('0' + t.FScore), byte('0' + t.MScore)})
 	}
 	if m := p.BGNBD; m != nil {
+		t.Modelled = true
 		h := t.history
 		t.PAlive = round4(m.PAlive(h))
 		t.ExpectedPurchases = round4(m.Expected(h, p.HorizonWeeks))

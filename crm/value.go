@@ -26,8 +26,11 @@ type History struct {
 // Poisson process of gamma(r, alpha) rates, each customer dropping out
 // after a purchase with a beta(a, b) probability.
 type BGNBD struct {
-	R, Alpha, A, B float64
-	LogLik         float64
+	R      float64 `json:"r"`
+	Alpha  float64 `json:"alpha"`
+	A      float64 `json:"a"`
+	B      float64 `json:"b"`
+	LogLik float64 `json:"log_likelihood"`
 }
 
 // ErrFit reports a fit that did not converge, or data it cannot fit.
@@ -76,8 +79,10 @@ func FitBGNBD(hs []History) (BGNBD, error) {
 // of monetary value", 2013): each customer's transaction values gamma(p,
 // nu) around a personal nu drawn from gamma(q, gamma).
 type GammaGamma struct {
-	P, Q, Gamma float64
-	LogLik      float64
+	P      float64 `json:"p"`
+	Q      float64 `json:"q"`
+	Gamma  float64 `json:"gamma"`
+	LogLik float64 `json:"log_likelihood"`
 }
 
 // FitGammaGamma fits the spend model to the customers with at least one

@@ -11,6 +11,10 @@ import (
 	"github.com/cdp-project/cdp/postgres/pgtest"
 )
 
+// walkSegment is the segment the route walk creates: everyone profiled,
+// for a purpose the walk's token may declare.
+const walkSegment = `{"name":"walkers","purpose":"profiling","condition":"interactions >= 0","description":"Everyone, for the walk"}`
+
 // routeCall is how the route walk calls one route.
 type routeCall struct {
 	path, ctype, body string
@@ -32,10 +36,23 @@ func routeCalls(w, b uuid.UUID, request, myRequest string) map[string][]routeCal
 			{path: "/v1/profiles?purpose=fraud_prevention&email=wilhelmina.ob@example.org"},
 			{path: "/v1/profiles?purpose=fraud_prevention&phone=07700900987"},
 		},
-		"GET /v1/profiles/:id":          {{path: "/v1/profiles/" + w.String() + "?purpose=fraud_prevention"}},
-		"GET /v1/profiles/:id/records":  {{path: "/v1/profiles/" + w.String() + "/records?purpose=fraud_prevention"}},
-		"GET /v1/profiles/:id/lineage":  {{path: "/v1/profiles/" + w.String() + "/lineage"}},
-		"GET /v1/profiles/:id/timeline": {{path: "/v1/profiles/" + w.String() + "/timeline?purpose=fraud_prevention"}},
+		"GET /v1/profiles/:id":            {{path: "/v1/profiles/" + w.String() + "?purpose=fraud_prevention"}},
+		"GET /v1/profiles/:id/records":    {{path: "/v1/profiles/" + w.String() + "/records?purpose=fraud_prevention"}},
+		"GET /v1/profiles/:id/lineage":    {{path: "/v1/profiles/" + w.String() + "/lineage"}},
+		"GET /v1/profiles/:id/timeline":   {{path: "/v1/profiles/" + w.String() + "/timeline?purpose=fraud_prevention"}},
+		"GET /v1/profiles/:id/traits":     {{path: wp + "/traits?purpose=profiling"}},
+		"POST /v1/traits/compute":         {{path: "/v1/traits/compute"}},
+		"GET /v1/crm/charts":              {{path: "/v1/crm/charts"}},
+		"GET /v1/segments":                {{path: "/v1/segments"}},
+		"POST /v1/segments":               {{path: "/v1/segments", ctype: "application/json", body: walkSegment}},
+		"POST /v1/segments/preview":       {{path: "/v1/segments/preview", ctype: "application/json", body: walkSegment}},
+		"GET /v1/segments/:name":          {{path: "/v1/segments/walkers"}},
+		"DELETE /v1/segments/:name":       {{path: "/v1/segments/nobody"}},
+		"POST /v1/segments/:name/refresh": {{path: "/v1/segments/walkers/refresh"}},
+		"GET /v1/segments/:name/members":  {{path: "/v1/segments/walkers/members"}},
+		"POST /v1/segments/:name/members/:profile/review": {{path: "/v1/segments/walkers/members/" + w.String() + "/review",
+			ctype: "application/json", body: `{"approve":true}`}},
+		"POST /v1/segments/:name/activate": {{path: "/v1/segments/walkers/activate?destination=csv"}},
 		"POST /v1/events": {{path: "/v1/events", ctype: "text/csv",
 			body: "source,source_id,record_source_id,type,channel,occurred_at,note\nsales,walk-1,sales-cust-88231,ticket,phone,2026-03-02,walking\n"}},
 		"GET /v1/review":   {{path: "/v1/review"}},
@@ -88,6 +105,7 @@ func routeCalls(w, b uuid.UUID, request, myRequest string) map[string][]routeCal
 		"POST /v1/me/records/:id/dispute":   {{path: "/v1/me/records/" + uuid.NewString() + "/dispute", customer: true}},
 		"GET /v1/me/disputes":               {{path: "/v1/me/disputes", customer: true}},
 		"GET /v1/me/timeline":               {{path: "/v1/me/timeline", customer: true}},
+		"GET /v1/me/traits":                 {{path: "/v1/me/traits", customer: true}},
 		"GET /v1/me/requests/:id":           {{path: "/v1/me/requests/" + myRequest, customer: true}},
 		"GET /v1/me/requests/:id/export":    {{path: "/v1/me/requests/" + myRequest + "/export", customer: true}},
 	}

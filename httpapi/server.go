@@ -23,6 +23,7 @@ import (
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/crm"
 	"github.com/cdp-project/cdp/ingest"
+	"github.com/cdp-project/cdp/profiling"
 	"github.com/cdp-project/cdp/requests"
 	"github.com/cdp-project/cdp/resolver"
 )
@@ -60,6 +61,8 @@ type Config struct {
 	Access *access.Service
 	// Requests is the data-subject request service.
 	Requests *requests.Service
+	// Profiling computes traits and segments and activates them.
+	Profiling *profiling.Service
 	// Resolver links ingested records before the ingest request answers.
 	Resolver Resolver
 	// Sessions checks customers' Ory Kratos sessions (optional: without
@@ -95,6 +98,7 @@ type Server struct {
 	metrics    *metrics
 	access     *access.Service
 	requests   *requests.Service
+	profiling  *profiling.Service
 	resolver   Resolver
 	sessions   SessionChecker
 	pages      Pages
@@ -113,6 +117,7 @@ func New(cfg Config) *Server {
 		metrics:    newMetrics(cfg.Registry),
 		access:     cfg.Access,
 		requests:   cfg.Requests,
+		profiling:  cfg.Profiling,
 		resolver:   cfg.Resolver,
 		sessions:   cfg.Sessions,
 		pages:      cfg.Pages,
@@ -163,6 +168,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	v1.Post("/profiles/merge", staff, s.mergeProfiles)
 	v1.Get("/profiles/:id", staff, s.getProfile)
 	v1.Get("/profiles/:id/timeline", staff, s.getTimeline)
+	v1.Get("/profiles/:id/traits", staff, s.getTraits)
 	v1.Get("/profiles/:id/records", staff, s.getProfileRecords)
 	v1.Get("/profiles/:id/lineage", staff, s.getProfileLineage)
 	v1.Post("/profiles/:id/split", staff, s.splitProfile)
@@ -208,6 +214,20 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	me.Post("/records/:id/dispute", s.disputeMyRecord)
 	me.Get("/disputes", s.listMyDisputes)
 	me.Get("/timeline", s.getMyTimeline)
+	me.Get("/traits", s.getMyTraits)
+
+	// Customer relationships: traits, segments and their activation.
+	v1.Post("/traits/compute", staff, s.computeTraits)
+	v1.Get("/crm/charts", staff, s.getCharts)
+	v1.Get("/segments", staff, s.listSegments)
+	v1.Post("/segments", staff, s.postSegment)
+	v1.Post("/segments/preview", staff, s.previewSegment)
+	v1.Get("/segments/:name", staff, s.getSegment)
+	v1.Delete("/segments/:name", staff, s.deleteSegment)
+	v1.Post("/segments/:name/refresh", staff, s.refreshSegment)
+	v1.Get("/segments/:name/members", staff, s.listSegmentMembers)
+	v1.Post("/segments/:name/members/:profile/review", staff, s.reviewSegmentMember)
+	v1.Post("/segments/:name/activate", staff, s.activateSegment)
 
 	if s.pages != nil {
 		s.pages.Mount(s.app)

@@ -72,6 +72,10 @@ func (retentionArgs) Kind() string { return "retention_sweep" }
 
 func (sweepArgs) Kind() string { return "dsr_sweep" }
 
+type profilingArgs struct{}
+
+func (profilingArgs) Kind() string { return "profiling_full" }
+
 // Options configure the runner.
 type Options struct {
 	Log *slog.Logger
@@ -88,6 +92,10 @@ type Options struct {
 	// RetentionEvery is the period of the retention sweep (default 24
 	// hours).
 	RetentionEvery time.Duration
+	// ProfilingEvery is the period of the full computation of traits
+	// and segments; stale profiles are refreshed on every sweep (zero:
+	// no profiling jobs).
+	ProfilingEvery time.Duration
 }
 
 // Runner runs request jobs.
@@ -116,6 +124,10 @@ type Work interface {
 	// LinkOrphans links records a crash left in no profile, on every
 	// sweep.
 	LinkOrphans(ctx context.Context) (int, error)
+	// RefreshTraits recomputes the traits of profiles whose interactions
+	// or records changed, on every sweep; ComputeTraits everyone's.
+	RefreshTraits(ctx context.Context) (int, error)
+	ComputeTraits(ctx context.Context) error
 }
 
 // New builds a runner: a queue at once (Enqueue, Notify), which runs
@@ -180,6 +192,14 @@ func New(pool *pgxpool.Pool, o Options) (*Runner, error) {
 	}))
 	periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(o.RetentionEvery),
 		func() (river.JobArgs, *river.InsertOpts) { return retentionArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
+	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[profilingArgs]) error {
+		return r.work.ComputeTraits(ctx)
+	}))
+	if o.ProfilingEvery > 0 {
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(o.ProfilingEvery),
+			func() (river.JobArgs, *river.InsertOpts) { return profilingArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
+	}
+	profiling := o.ProfilingEvery > 0
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[sweepArgs]) error {
 		n, err := r.work.LinkOrphans(ctx)
 		if n > 0 {
@@ -187,6 +207,11 @@ func New(pool *pgxpool.Pool, o Options) (*Runner, error) {
 		}
 		if err != nil {
 			return err
+		}
+		if profiling {
+			if _, err := r.work.RefreshTraits(ctx); err != nil {
+				return err
+			}
 		}
 		ids, err := r.work.OpenRequests(ctx)
 		if err != nil {

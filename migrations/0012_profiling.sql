@@ -81,10 +81,15 @@ CREATE TABLE segment_changes (
     at            timestamptz  NOT NULL,
     change        text         NOT NULL CHECK (change IN ('entered', 'left')),
     reason        text         NOT NULL,
-    activated_at  timestamptz
+    activated_at  timestamptz,
+    activation    text         -- sent to a destination, or withheld and why
 );
 CREATE INDEX segment_changes_segment ON segment_changes (segment_id, id);
 CREATE INDEX segment_changes_profile ON segment_changes (profile_id);
+
+-- The purposes for which a recipient may receive segments: a recipient
+-- with none mapped receives none (activation fails closed).
+ALTER TABLE recipients ADD COLUMN purposes text[] NOT NULL DEFAULT '{}';
 
 -- Profiles whose traits are stale: new interactions, or records that
 -- joined or left them. The profiler drains it.

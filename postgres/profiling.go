@@ -12,6 +12,7 @@ import (
 
 	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/crm"
+	"github.com/cdp-project/cdp/derrors"
 )
 
 // The profiler's store (crm.ProfileStore): who may be profiled, the
@@ -128,6 +129,11 @@ func (db *DB) LatestModel(ctx context.Context) (*crm.Model, error) {
 // and forgets those no longer allowed.
 func (db *DB) SaveProfiling(ctx context.Context, run *crm.Run) error {
 	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		// One computation writes at a time: a refresh and a full run
+		// never interleave their deletes and inserts.
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('cdp.profiling'))"); err != nil {
+			return err
+		}
 		var model any
 		if run.Model != nil {
 			model = [16]byte(run.Model.ID)
@@ -242,7 +248,7 @@ func (db *DB) Segments(ctx context.Context) ([]crm.Segment, error) {
 }
 
 // ErrNoSegment reports a segment that does not exist.
-var ErrNoSegment = errors.New("no such segment")
+var ErrNoSegment = derrors.New(derrors.ErrNotFound, "no such segment")
 
 // Segment reads one segment by name.
 func (db *DB) Segment(ctx context.Context, name string) (crm.Segment, error) {
@@ -258,7 +264,7 @@ func (db *DB) Segment(ctx context.Context, name string) (crm.Segment, error) {
 }
 
 // ErrSegmentExists reports a segment name already taken.
-var ErrSegmentExists = errors.New("a segment of that name exists")
+var ErrSegmentExists = derrors.New(derrors.ErrConflict, "a segment of that name exists")
 
 // CreateSegment saves a new segment.
 func (db *DB) CreateSegment(ctx context.Context, s crm.Segment) (crm.Segment, error) {
@@ -364,6 +370,294 @@ func (db *DB) ProfiledTraits(ctx context.Context, profiles []uuid.UUID, each fun
 	})
 	if err != nil {
 		return fmt.Errorf("traits: %w", err)
+	}
+	return nil
+}
+
+// ProfileTraits reads a profile's traits, stage history and memberships
+// (nil: not profiled).
+func (db *DB) ProfileTraits(ctx context.Context, profile uuid.UUID) (*crm.Profiled, error) {
+	var p crm.Profiled
+	var body []byte
+	err := db.pool.QueryRow(ctx, "SELECT computed_at, as_of, traits FROM profile_traits WHERE profile_id = $1", [16]byte(profile)).
+		Scan(&p.ComputedAt, &p.AsOf, &body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("traits: %w", err)
+	}
+	if err := json.Unmarshal(body, &p.Traits); err != nil {
+		return nil, fmt.Errorf("traits: %w", err)
+	}
+	p.Traits.Profile = profile
+	rows, err := db.pool.Query(ctx, `SELECT at, coalesce(from_stage, ''), to_stage, rule, evidence FROM lifecycle_changes
+		WHERE profile_id = $1 ORDER BY at`, [16]byte(profile))
+	if err != nil {
+		return nil, fmt.Errorf("stages: %w", err)
+	}
+	if p.Stages, err = pgx.CollectRows(rows, pgx.RowToStructByPos[crm.StageRecord]); err != nil {
+		return nil, fmt.Errorf("stages: %w", err)
+	}
+	rows, err = db.pool.Query(ctx, `SELECT `+segmentColumns+`, m.entered_at, coalesce(m.review, '')
+		FROM segment_members m JOIN segments s ON s.id = m.segment_id WHERE m.profile_id = $1 ORDER BY s.name`, [16]byte(profile))
+	if err != nil {
+		return nil, fmt.Errorf("memberships: %w", err)
+	}
+	p.Segments, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (crm.Membership, error) {
+		var m crm.Membership
+		var id [16]byte
+		s := &m.Segment
+		err := r.Scan(&id, &s.Name, &s.Purpose, &s.Condition, &s.Description, &s.Significant, &s.CreatedBy, &s.CreatedAt,
+			&s.RefreshedAt, &s.Members, &m.EnteredAt, &m.Review)
+		s.ID = id
+		return m, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("memberships: %w", err)
+	}
+	return &p, nil
+}
+
+// MemberCount is the number of records a profile holds.
+func (db *DB) MemberCount(ctx context.Context, profile uuid.UUID) (int, error) {
+	var n int
+	err := db.pool.QueryRow(ctx, "SELECT count(*) FROM profile_members WHERE profile_id = $1", [16]byte(profile)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("records of profile: %w", err)
+	}
+	return n, nil
+}
+
+// SegmentMemberList pages through a segment's members by profile id.
+func (db *DB) SegmentMemberList(ctx context.Context, segment, after uuid.UUID, limit int) ([]crm.Member, error) {
+	rows, err := db.pool.Query(ctx, `SELECT profile_id, entered_at, coalesce(review, ''), coalesce(reviewed_by, ''), reviewed_at
+		FROM segment_members WHERE segment_id = $1 AND profile_id > $2 ORDER BY profile_id LIMIT $3`, [16]byte(segment), [16]byte(after), limit)
+	if err != nil {
+		return nil, fmt.Errorf("segment members: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (crm.Member, error) {
+		var m crm.Member
+		var id [16]byte
+		err := r.Scan(&id, &m.EnteredAt, &m.Review, &m.ReviewedBy, &m.ReviewedAt)
+		m.Profile = id
+		return m, err
+	})
+}
+
+// ReviewMember records a person's review of one decision of a segment;
+// ErrNotFound when the profile is not a member.
+func (db *DB) ReviewMember(ctx context.Context, segment, profile uuid.UUID, verdict, by string) error {
+	tag, err := db.pool.Exec(ctx, `UPDATE segment_members SET review = $3, reviewed_by = $4, reviewed_at = now()
+		WHERE segment_id = $1 AND profile_id = $2`, [16]byte(segment), [16]byte(profile), verdict, by)
+	if err != nil {
+		return fmt.Errorf("review: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("member %s: %w", profile, ErrNotFound)
+	}
+	return nil
+}
+
+// SegmentHistory reads a segment's entries and exits, newest first.
+func (db *DB) SegmentHistory(ctx context.Context, segment uuid.UUID, limit int) ([]crm.HistoryEntry, error) {
+	rows, err := db.pool.Query(ctx, `SELECT profile_id, change, at, reason, activated_at, coalesce(activation, '')
+		FROM segment_changes WHERE segment_id = $1 ORDER BY id DESC LIMIT $2`, [16]byte(segment), limit)
+	if err != nil {
+		return nil, fmt.Errorf("segment history: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (crm.HistoryEntry, error) {
+		var h crm.HistoryEntry
+		var id [16]byte
+		err := r.Scan(&id, &h.Change, &h.At, &h.Reason, &h.ActivatedAt, &h.Activation)
+		h.Profile = id
+		return h, err
+	})
+}
+
+// SegmentOverlaps counts the members a segment shares with each other.
+func (db *DB) SegmentOverlaps(ctx context.Context, segment uuid.UUID) (map[string]int, error) {
+	rows, err := db.pool.Query(ctx, `SELECT s.name, count(*) FROM segment_members a
+		JOIN segment_members b ON b.profile_id = a.profile_id AND b.segment_id <> a.segment_id
+		JOIN segments s ON s.id = b.segment_id WHERE a.segment_id = $1 GROUP BY s.name`, [16]byte(segment))
+	if err != nil {
+		return nil, fmt.Errorf("overlaps: %w", err)
+	}
+	out := map[string]int{}
+	var name string
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&name, &n}, func() error {
+		out[name] = n
+		return nil
+	})
+	return out, err
+}
+
+// PendingChanges reads a segment's changes not yet activated, oldest
+// first, with the profile's membership now.
+func (db *DB) PendingChanges(ctx context.Context, segment uuid.UUID, limit int) ([]crm.Pending, error) {
+	rows, err := db.pool.Query(ctx, `SELECT c.id, c.profile_id, c.change, c.at, c.reason, m.profile_id IS NOT NULL, coalesce(m.review, '')
+		FROM segment_changes c LEFT JOIN segment_members m ON m.segment_id = c.segment_id AND m.profile_id = c.profile_id
+		WHERE c.segment_id = $1 AND c.activated_at IS NULL ORDER BY c.id LIMIT $2`, [16]byte(segment), limit)
+	if err != nil {
+		return nil, fmt.Errorf("pending changes: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (crm.Pending, error) {
+		var p crm.Pending
+		var id [16]byte
+		err := r.Scan(&p.ID, &id, &p.Change, &p.At, &p.Reason, &p.Member, &p.Review)
+		p.Profile = id
+		return p, err
+	})
+}
+
+// MarkActivated records what activation did with changes.
+func (db *DB) MarkActivated(ctx context.Context, ids []int64, outcomes []string, at time.Time) error {
+	_, err := db.pool.Exec(ctx, `UPDATE segment_changes c SET activated_at = $3, activation = o.outcome
+		FROM unnest($1::bigint[], $2::text[]) AS o(id, outcome) WHERE c.id = o.id`, ids, outcomes, at)
+	if err != nil {
+		return fmt.Errorf("mark activated: %w", err)
+	}
+	return nil
+}
+
+// ParetoCurve reads the share of revenue the top customers bring, at
+// each percent of the profiled customers with revenue.
+func (db *DB) ParetoCurve(ctx context.Context) ([]crm.ParetoPoint, error) {
+	rows, err := db.pool.Query(ctx, `SELECT b, sum(revenue)::float8 FROM (
+			SELECT revenue, ntile(100) OVER (ORDER BY revenue DESC) AS b FROM profile_traits WHERE revenue > 0) x
+		GROUP BY b ORDER BY b`)
+	if err != nil {
+		return nil, fmt.Errorf("pareto: %w", err)
+	}
+	var bs []int
+	var sums []float64
+	var b int
+	var sum float64
+	if _, err := pgx.ForEachRow(rows, []any{&b, &sum}, func() error {
+		bs, sums = append(bs, b), append(sums, sum)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("pareto: %w", err)
+	}
+	total := 0.0
+	for _, s := range sums {
+		total += s
+	}
+	out := []crm.ParetoPoint{{}}
+	acc := 0.0
+	for i := range bs {
+		acc += sums[i]
+		out = append(out, crm.ParetoPoint{Customers: float64(bs[i]) / float64(len(bs)), Revenue: acc / total})
+	}
+	return out, nil
+}
+
+// LifecycleCounts counts profiled customers per lifecycle stage.
+func (db *DB) LifecycleCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := db.pool.Query(ctx, "SELECT lifecycle, count(*) FROM profile_traits GROUP BY lifecycle")
+	if err != nil {
+		return nil, fmt.Errorf("lifecycle: %w", err)
+	}
+	out := map[string]int{}
+	var s string
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&s, &n}, func() error {
+		out[s] = n
+		return nil
+	})
+	return out, err
+}
+
+// TierCounts counts profiled customers and their revenue per tier.
+func (db *DB) TierCounts(ctx context.Context) (map[string]int, map[string]float64, error) {
+	rows, err := db.pool.Query(ctx, "SELECT tier, count(*), sum(revenue)::float8 FROM profile_traits GROUP BY tier")
+	if err != nil {
+		return nil, nil, fmt.Errorf("tiers: %w", err)
+	}
+	n, rev := map[string]int{}, map[string]float64{}
+	var s string
+	var c int
+	var r float64
+	_, err = pgx.ForEachRow(rows, []any{&s, &c, &r}, func() error {
+		n[s], rev[s] = c, r
+		return nil
+	})
+	return n, rev, err
+}
+
+// Cohorts reads monthly retention cohorts of profiled customers who
+// first ordered since a month, up to twelve months after.
+func (db *DB) Cohorts(ctx context.Context, since time.Time) ([]crm.Cohort, error) {
+	rows, err := db.pool.Query(ctx, `WITH o AS (
+			SELECT m.profile_id, date_trunc('month', i.occurred_at AT TIME ZONE 'UTC') AS mon
+			FROM interactions i JOIN profile_members m ON m.record_id = i.record_id
+			JOIN profile_traits t ON t.profile_id = m.profile_id
+			WHERE i.type = 'order' GROUP BY 1, 2),
+		f AS (SELECT profile_id, min(mon) AS first FROM o GROUP BY 1),
+		k AS (SELECT f.first, ((extract(year FROM o.mon) - extract(year FROM f.first)) * 12
+			+ extract(month FROM o.mon) - extract(month FROM f.first))::int AS k
+			FROM o JOIN f USING (profile_id) WHERE f.first >= $1)
+		SELECT first, k, count(*) FROM k WHERE k <= 12 GROUP BY 1, 2 ORDER BY 1, 2`, since)
+	if err != nil {
+		return nil, fmt.Errorf("cohorts: %w", err)
+	}
+	var out []crm.Cohort
+	var first time.Time
+	var k, n int
+	_, err = pgx.ForEachRow(rows, []any{&first, &k, &n}, func() error {
+		first = time.Date(first.Year(), first.Month(), 1, 0, 0, 0, 0, time.UTC)
+		if len(out) == 0 || !out[len(out)-1].Month.Equal(first) {
+			out = append(out, crm.Cohort{Month: first})
+		}
+		c := &out[len(out)-1]
+		if k == 0 {
+			c.Customers = n
+		}
+		for len(c.Retained) <= k {
+			c.Retained = append(c.Retained, 0)
+		}
+		if c.Customers > 0 {
+			c.Retained[k] = float64(n) / float64(c.Customers)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cohorts: %w", err)
+	}
+	return out, nil
+}
+
+// SegmentDestination reads a recipient for activation; ErrNotFound when
+// there is none of that name.
+func (db *DB) SegmentDestination(ctx context.Context, name string) (crm.Destination, error) {
+	var d crm.Destination
+	var id [16]byte
+	err := db.pool.QueryRow(ctx, `SELECT id, name, url, purposes, kek_id, wrapped_key, secret,
+			CASE WHEN previous_until > now() THEN previous_secret END, disabled_at IS NOT NULL
+		FROM recipients WHERE name = $1`, name).Scan(&id, &d.Name, &d.URL, &d.Purposes, &d.KEK, &d.Wrapped, &d.Secret, &d.Previous, &d.Disabled)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return d, fmt.Errorf("recipient %s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return d, fmt.Errorf("recipient: %w", err)
+	}
+	d.ID = id
+	return d, nil
+}
+
+// SetRecipientPurposes maps the purposes for which a recipient may
+// receive segments.
+func (db *DB) SetRecipientPurposes(ctx context.Context, name string, purposes []string) error {
+	if purposes == nil {
+		purposes = []string{}
+	}
+	tag, err := db.pool.Exec(ctx, "UPDATE recipients SET purposes = $2 WHERE name = $1", name, purposes)
+	if err != nil {
+		return fmt.Errorf("recipient purposes: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("recipient %s: %w", name, ErrNotFound)
 	}
 	return nil
 }

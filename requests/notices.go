@@ -25,21 +25,9 @@ func (s *Service) Deliver(ctx context.Context, id uuid.UUID) error {
 	if o.Status != dsr.NoticePending {
 		return nil
 	}
-	key, err := s.vault.OpenSubjectKey(o.Recipient, o.KEK, o.Wrapped)
+	secrets, err := OpenSecrets(s.vault, o.Recipient, o.KEK, o.Wrapped, o.Secret, o.Previous)
 	if err != nil {
 		return err
-	}
-	secret, err := openText(key, o.Secret)
-	if err != nil {
-		return err
-	}
-	secrets := []string{secret}
-	if o.Previous != nil {
-		prev, err := openText(key, o.Previous)
-		if err != nil {
-			return err
-		}
-		secrets = append(secrets, prev) // rotating: both sign
 	}
 	derr := s.sender.Deliver(ctx, o.URL, id.String(), secrets, o.Payload)
 	msg := ""

@@ -688,3 +688,25 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// OpenSecrets opens a recipient's signing secret, and the one being
+// rotated out while it still signs: the secrets a delivery signs with.
+func OpenSecrets(v *vault.Vault, recipient uuid.UUID, kek int32, wrapped, secret, previous []byte) ([]string, error) {
+	key, err := v.OpenSubjectKey(recipient, kek, wrapped)
+	if err != nil {
+		return nil, err
+	}
+	s, err := openText(key, secret)
+	if err != nil {
+		return nil, err
+	}
+	out := []string{s}
+	if previous != nil {
+		p, err := openText(key, previous)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p) // rotating: both sign
+	}
+	return out, nil
+}

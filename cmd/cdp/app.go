@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/cdp-project/cdp/app"
 	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/crm"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/jobs"
 	"github.com/cdp-project/cdp/policy"
@@ -57,10 +59,25 @@ func (c *Config) appConfig(ctx context.Context, db *postgres.DB, needKey bool) (
 			return app.Config{}, fmt.Errorf("survivorship rules %s: %w", c.Survivorship, err)
 		}
 	}
+	var stages []crm.Stage
+	if c.LifecycleRules != "" {
+		data, err := os.ReadFile(c.LifecycleRules)
+		if err != nil {
+			return app.Config{}, fmt.Errorf("lifecycle rules: %w", err)
+		}
+		if err := json.Unmarshal(data, &stages); err != nil {
+			return app.Config{}, fmt.Errorf("lifecycle rules %s: %w", c.LifecycleRules, err)
+		}
+		if _, err := crm.CompileStages(stages); err != nil {
+			return app.Config{}, fmt.Errorf("lifecycle rules %s: %w", c.LifecycleRules, err)
+		}
+	}
 	return app.Config{
 		DB: db, Vault: v, Policy: pol, AuditKey: key, Normalizer: nz, BatchSize: c.BatchSize,
 		Survivorship: rules, DefaultRegion: nz.DefaultRegion, DateOrder: nz.DateOrder, StepUp: c.StepUp,
-		Jobs: jobs.Options{JobTimeout: c.JobTimeout, RescueAfter: c.JobRescueAfter, RetentionEvery: c.RetentionEvery},
+		Jobs: jobs.Options{JobTimeout: c.JobTimeout, RescueAfter: c.JobRescueAfter, RetentionEvery: c.RetentionEvery,
+			ProfilingEvery: c.ProfilingEvery},
+		Lifecycle: stages, Profiling: crm.Options{VIPShare: c.VIPShare, HorizonWeeks: c.CLVHorizonWeeks},
 	}, nil
 }
 

@@ -43,6 +43,10 @@ type Config struct {
 	JobTimeout        time.Duration
 	JobRescueAfter    time.Duration
 	RetentionEvery    time.Duration
+	ProfilingEvery    time.Duration
+	LifecycleRules    string
+	VIPShare          float64
+	CLVHorizonWeeks   float64
 	WebhookLocal      bool
 	MaxRecordBytes    int
 }
@@ -68,6 +72,9 @@ var settings = []setting{
 	{"keys", "key-file", "CDP_KEY_FILE", "", "age identity file of the master key; empty: <data-dir>/keys/master.key", func(c *Config) any { return &c.KeyFile }},
 	{"keys", "recipients-file", "CDP_RECIPIENTS_FILE", "", "extra age recipients vault keys are also sealed to (escrow, next master key)", func(c *Config) any { return &c.RecipientsFile }},
 	{"keys", "audit-key-file", "CDP_AUDIT_KEY_FILE", "", "ed25519 key (PEM) that signs audit checkpoints; empty: <data-dir>/keys/audit.key", func(c *Config) any { return &c.AuditKeyFile }},
+	{"policy", "lifecycle-rules", "CDP_LIFECYCLE_RULES", "", "JSON array of lifecycle rules [{\"stage\": ..., \"condition\": CEL}], the first that holds wins and the last must be \"true\" (default: prospect, won_back, new, active, at_risk, lapsed)", func(c *Config) any { return &c.LifecycleRules }},
+	{"policy", "vip-share", "CDP_VIP_SHARE", "0.8", "share of revenue the VIP tier brings: the smallest set of customers that brings it", func(c *Config) any { return &c.VIPShare }},
+	{"policy", "clv-horizon-weeks", "CDP_CLV_HORIZON_WEEKS", "52", "weeks over which expected purchases and lifetime value are predicted", func(c *Config) any { return &c.CLVHorizonWeeks }},
 	{"policy", "policy-dir", "CDP_POLICY_DIR", "", "directory of Rego files replacing the embedded access policy", func(c *Config) any { return &c.PolicyDir }},
 	{"serve", "survivorship-file", "CDP_SURVIVORSHIP_FILE", "", "JSON object of attribute to survivorship rule (source_priority, most_recent, most_frequent, longest) over the defaults, e.g. {\"email\": \"source_priority\"}", func(c *Config) any { return &c.Survivorship }},
 	{"kratos", "kratos-public-url", "CDP_KRATOS_PUBLIC_URL", "", "public API of the Ory Kratos that customers log in with (/v1/me); empty: customer routes answer 503", func(c *Config) any { return &c.KratosPublicURL }},
@@ -77,6 +84,7 @@ var settings = []setting{
 	{"serve", "job-timeout", "CDP_JOB_TIMEOUT", "2m", "longest run of one request job", func(c *Config) any { return &c.JobTimeout }},
 	{"serve", "job-rescue-after", "CDP_JOB_RESCUE_AFTER", "5m", "how long a job may stay running before it is taken as orphaned by a dead process and run again (more than the job timeout)", func(c *Config) any { return &c.JobRescueAfter }},
 	{"serve", "retention-every", "CDP_RETENTION_EVERY", "24h", "period of the retention sweep, which erases records whose retention expired", func(c *Config) any { return &c.RetentionEvery }},
+	{"serve", "profiling-every", "CDP_PROFILING_EVERY", "24h", "period of the full computation of traits and segments (0: none; stale profiles are then not refreshed either)", func(c *Config) any { return &c.ProfilingEvery }},
 	{"serve", "webhook-allow-local", "CDP_WEBHOOK_ALLOW_LOCAL", "false", "notices may go to loopback and private addresses over plain http (development and tests; --dev sets it)", func(c *Config) any { return &c.WebhookLocal }},
 	{"serve", "allow-audit-owner", "CDP_ALLOW_AUDIT_OWNER", "false", "serve even when the database role could change the audit log (a single-role development database only)", func(c *Config) any { return &c.AllowAuditOwner }},
 	{"serve", "gc-percent", "CDP_GC_PERCENT", "400", "Go garbage collector target (GOGC): the server allocates per request, and a higher target trades memory for CPU", func(c *Config) any { return &c.GCPercent }},

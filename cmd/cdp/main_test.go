@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/csv"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -17,8 +18,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/crm"
 	"github.com/cdp-project/cdp/demo"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/postgres"
@@ -408,6 +411,17 @@ func TestDumpHoldsNoPersonalData(t *testing.T) {
 				allowed[w] = true
 			}
 		}
+	}
+
+	// The vocabulary of profiling: trait and model names, stages and
+	// their rules.
+	keys, _ := json.Marshal([]any{crm.Traits{}, crm.Params{BGNBD: &crm.BGNBD{}, GammaGamma: &crm.GammaGamma{}}})
+	vocabulary := string(keys)
+	for _, st := range crm.DefaultStages {
+		vocabulary += " " + st.Name + " " + st.Condition
+	}
+	for _, w := range strings.FieldsFunc(vocabulary, func(r rune) bool { return !unicode.IsLetter(r) }) {
+		allowed[strings.ToLower(w)] = true
 	}
 
 	dump := pgDump(t, e.dbURL)

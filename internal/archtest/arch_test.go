@@ -74,6 +74,8 @@ var forbidden = map[string][]string{
 	"jobs": {"github.com/gofiber/fiber/v2", module + "/postgres", module + "/httpapi", module + "/requests", module + "/access"},
 	// The CRM's models and formats are pure: no store, no HTTP.
 	"crm": {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", "net/http", module + "/postgres"},
+	// The CRM's service acts through access, like requests.
+	"profiling": {"github.com/jackc/pgx/v5", "github.com/gofiber/fiber/v2", module + "/postgres", module + "/httpapi"},
 	// The pages read through access and requests, like the API.
 	"web": {"github.com/jackc/pgx/v5", module + "/postgres"},
 	// The Kratos process manager runs programs; it speaks no SQL.

@@ -88,11 +88,11 @@ purpose_fields := {
 
 # The purposes each staff role may declare for reading profiles.
 role_purposes := {
-	"reader": {"support", "billing", "marketing", "analytics"},
+	"reader": {"support", "billing", "marketing", "analytics", "profiling"},
 	"steward": {"support", "data_quality"},
 	"dpo": {
 		"support", "billing", "marketing", "analytics", "fraud_prevention",
-		"legal_claims", "data_quality", "compliance",
+		"legal_claims", "data_quality", "compliance", "profiling",
 	},
 }
 
@@ -118,6 +118,50 @@ action_roles := {
 	"catalogue": {"dpo"},
 	"requests": {"dpo"},
 	"timeline": {"reader", "steward", "dpo"},
+	# Profiling: reading a person's traits and segments, working with
+	# segments (attribute-free), activating a segment (per person), and
+	# computing everyone's traits.
+	"traits": {"reader", "dpo"},
+	"segments": {"reader", "dpo"},
+	"activate": {"reader", "dpo"},
+	"profile_all": {"dpo"},
+}
+
+# Who sees a person's computed traits and segments (Art. 4(4)): the
+# profiling purpose itself, the purposes that act on them (marketing only
+# with consent: consent_blocks), and the DPO answering the person.
+traits_fields := {
+	"profiling": {"traits", "segments"},
+	"marketing": {"traits", "segments"},
+	"analytics": {"traits", "segments"},
+	"support": {"traits"},
+	"compliance": {"traits", "segments"},
+	"self_service": {"traits", "segments"},
+}
+
+# Actions on no person: working with segments (their members are decided
+# person by person when activated) and computing everyone's traits (the
+# profiler decides person by person).
+person_free := {"segments", "profile_all"}
+
+# A person who objected to profiling is not profiled, and what was
+# derived of them is neither read nor sent anywhere, whatever purpose asks.
+profiling_actions := {"traits", "activate"}
+
+profiling_blocks if {
+	input.action in profiling_actions
+	object.get(input.resource.consent, "profiling", "") == "objected"
+}
+
+# A purpose without a view of the timeline or the traits sees none of it.
+unseen_blocks if {
+	input.action == "timeline"
+	not timeline_fields[input.purpose]
+}
+
+unseen_blocks if {
+	input.action == "traits"
+	not traits_fields[input.purpose]
 }
 
 # What a purpose sees of a person's timeline (interactions): the types as
@@ -152,11 +196,14 @@ consent_fields := {
 }
 
 # What customers may do with their own profile.
-customer_actions := {"read", "records", "export", "consents", "record_consent", "request", "reads", "dispute", "timeline"}
+customer_actions := {"read", "records", "export", "consents", "record_consent", "request", "reads", "dispute", "timeline", "traits"}
 
 # Actions that show no attribute: ids, scores, levels and decisions only
 # (a lineage also shows the stewards' notes).
-attribute_free := {"lineage", "review", "merge", "split", "decide", "audit", "conflicts", "catalogue", "requests", "request"}
+attribute_free := {
+	"lineage", "review", "merge", "split", "decide", "audit", "conflicts", "catalogue", "requests", "request",
+	"segments", "profile_all",
+}
 
 purpose := input.purposes[input.purpose]
 
@@ -177,6 +224,8 @@ permitted if {
 	not restriction_blocks
 	not consent_blocks
 	not objection_blocks
+	not profiling_blocks
+	not unseen_blocks
 	not department_blocks
 }
 
@@ -207,14 +256,17 @@ department_blocks if {
 
 own_record if input.resource.record.department == input.principal.department
 
-# Consent-based purposes need consent granted and not expired.
+# Consent-based purposes need the person's consent granted and not
+# expired; an action on no person (defining a segment) needs none.
 consent_blocks if {
+	not input.action in person_free
 	purpose.requires_consent
 	consent_state != "granted"
 }
 
 # An objection (Art. 21) stops processing for purposes that allow one.
 objection_blocks if {
+	not input.action in person_free
 	purpose.allows_objection
 	consent_state == "objected"
 }
@@ -248,6 +300,10 @@ denial := "unknown purpose" if {
 	consent_blocks
 } else := "the person objected to this purpose" if {
 	objection_blocks
+} else := "the person objected to profiling" if {
+	profiling_blocks
+} else := concat(" ", ["this purpose does not see the", input.action]) if {
+	unseen_blocks
 } else := "a department records consent only on its own records" if {
 	department_blocks
 } else := "no rule permits this request"
@@ -309,8 +365,10 @@ allowed_fields := {"note"} if {
 	input.action in consent_actions
 } else := set() if {
 	input.action in attribute_free
-} else := timeline_fields[input.purpose] if {
+} else := object.get(timeline_fields, input.purpose, set()) if {
 	input.action == "timeline"
+} else := object.get(traits_fields, input.purpose, set()) if {
+	input.action == "traits"
 } else := purpose_fields[input.purpose]
 
 decision := {

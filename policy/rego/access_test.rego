@@ -14,6 +14,7 @@ catalogue := {
 	"data_quality": {"legal_basis": "legitimate_interests", "requires_consent": false, "allows_objection": false},
 	"compliance": {"legal_basis": "legal_obligation", "requires_consent": false, "allows_objection": false},
 	"consent_management": {"legal_basis": "legal_obligation", "requires_consent": false, "allows_objection": false},
+	"profiling": {"legal_basis": "legitimate_interests", "requires_consent": false, "allows_objection": true},
 }
 
 sources := [
@@ -257,4 +258,43 @@ test_timeline_by_purpose if {
 
 	a := access.decision with input as object.union(req(["reader"], "analytics", {}), {"action": "timeline"})
 	a.fields == ["interaction:*"]
+}
+
+# Traits are read for the purposes that act on them, marketing only with
+# consent; an objection to profiling stops every read and every
+# activation of what was derived, whatever purpose asks.
+test_traits_obey_profiling_objections if {
+	d := access.decision with input as object.union(req(["reader"], "profiling", {}), {"action": "traits"})
+	d.allow
+	d.fields == ["segments", "traits"]
+
+	s := access.decision with input as object.union(req(["reader"], "support", {}), {"action": "traits"})
+	s.fields == ["traits"]
+
+	b := access.decision with input as object.union(req(["reader"], "billing", {}), {"action": "traits"})
+	b.reason == "this purpose does not see the traits"
+	not access.decision.allow with input as object.union(req(["reader"], "marketing", {}), {"action": "traits"})
+
+	o := access.decision with input as object.union(req(["reader"], "support", {"profiling": "objected"}), {"action": "traits"})
+	not o.allow
+	o.reason == "the person objected to profiling"
+
+	a := access.decision with input as object.union(req(["reader"], "marketing", {"marketing": "granted", "profiling": "objected"}), {"action": "activate"})
+	not a.allow
+
+	g := access.decision with input as object.union(req(["reader"], "marketing", {"marketing": "granted"}), {"action": "activate"})
+	g.allow
+
+	# Reading a profile for support is not profiling: the objection does not stop it.
+	r := access.decision with input as req(["reader"], "support", {"profiling": "objected"})
+	r.allow
+}
+
+# Defining a segment concerns no person: marketing may define one without
+# anyone's consent; each member is decided when it is activated.
+test_segments_concern_no_person if {
+	d := access.decision with input as object.union(req(["reader"], "marketing", {}), {"action": "segments"})
+	d.allow
+	d.fields == []
+	not access.decision.allow with input as object.union(req(["reader"], "marketing", {}), {"action": "activate"})
 }

@@ -1,0 +1,611 @@
+// Package profiling is the CRM's service: it runs the profiler (crm) over
+// everyone or over the profiles whose interactions changed, lets
+// marketing and the DPO define, preview, review and activate segments,
+// and draws the figures of the customer base for the console.
+//
+// Every action passes access: the segment's purpose is declared and
+// decided like a read, and activation decides and audits each person at
+// send time. The profiler itself profiles no one whose legal basis does
+// not allow it (crm.Facts.Allowed).
+package profiling
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cdp-project/cdp/access"
+	"github.com/cdp-project/cdp/audit"
+	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/consent"
+	"github.com/cdp-project/cdp/crm"
+	"github.com/cdp-project/cdp/derrors"
+	"github.com/cdp-project/cdp/requests"
+	"github.com/cdp-project/cdp/vault"
+)
+
+// Store is what the service reads and writes (postgres.DB).
+type Store interface {
+	crm.ProfileStore
+	Segment(ctx context.Context, name string) (crm.Segment, error)
+	CreateSegment(ctx context.Context, s crm.Segment) (crm.Segment, error)
+	DeleteSegment(ctx context.Context, name string) error
+	SegmentMemberList(ctx context.Context, segment, after uuid.UUID, limit int) ([]crm.Member, error)
+	ReviewMember(ctx context.Context, segment, profile uuid.UUID, verdict, by string) error
+	SegmentHistory(ctx context.Context, segment uuid.UUID, limit int) ([]crm.HistoryEntry, error)
+	SegmentOverlaps(ctx context.Context, segment uuid.UUID) (map[string]int, error)
+	PendingChanges(ctx context.Context, segment uuid.UUID, limit int) ([]crm.Pending, error)
+	MarkActivated(ctx context.Context, ids []int64, outcomes []string, at time.Time) error
+	ParetoCurve(ctx context.Context) ([]crm.ParetoPoint, error)
+	LifecycleCounts(ctx context.Context) (map[string]int, error)
+	TierCounts(ctx context.Context) (map[string]int, map[string]float64, error)
+	Cohorts(ctx context.Context, since time.Time) ([]crm.Cohort, error)
+	SegmentDestination(ctx context.Context, name string) (crm.Destination, error)
+	Purposes(ctx context.Context) ([]consent.Purpose, error)
+}
+
+// Sender delivers a signed webhook (webhook.Client).
+type Sender interface {
+	Deliver(ctx context.Context, url, id string, secrets []string, body []byte) error
+}
+
+// Config builds a Service.
+type Config struct {
+	Store    Store
+	Access   *access.Service
+	Profiler *crm.Profiler
+	Vault    *vault.Vault
+	// Sender delivers activations to recipients (optional: CSV only).
+	Sender Sender
+}
+
+// Service is the CRM's service.
+type Service struct {
+	store    Store
+	access   *access.Service
+	profiler *crm.Profiler
+	vault    *vault.Vault
+	sender   Sender
+}
+
+// New builds the service.
+func New(c Config) *Service {
+	return &Service{store: c.Store, access: c.Access, profiler: c.Profiler, vault: c.Vault, sender: c.Sender}
+}
+
+// Stages are the lifecycle stages in the order of their rules.
+func (s *Service) Stages() []string { return crm.StageNames(s.profiler.Stages) }
+
+// ErrInvalid reports a segment or an activation that cannot be.
+var ErrInvalid = derrors.New(derrors.ErrInvalid, "invalid segment")
+
+// Compute recomputes everyone's traits, the models and every segment:
+// the DPO's, audited with what it did.
+func (s *Service) Compute(ctx context.Context, req access.Request) (*crm.Report, error) {
+	req.Purpose = crm.ProfilingPurpose
+	var rep *crm.Report
+	_, err := s.access.Guard(ctx, &req, access.Act{Action: access.ActionProfileAll, StaffOnly: true, Reason: "compute traits"},
+		func(a *access.Allowed) (err error) {
+			if rep, err = s.profiler.Full(ctx); err != nil {
+				return err
+			}
+			a.Reason = summary(rep)
+			return nil
+		})
+	return rep, err
+}
+
+func summary(rep *crm.Report) string {
+	ex := 0
+	for _, n := range rep.Excluded {
+		ex += n
+	}
+	kind := "refreshed"
+	if rep.Full {
+		kind = "computed"
+	}
+	return fmt.Sprintf("traits %s: %d profiled, %d not profiled (objection, restriction or consent), %d stage changes",
+		kind, rep.Profiled, ex, rep.Changes)
+}
+
+// systemActor is who the jobs act as in the audit log.
+const systemActor = "system:profiling"
+
+func system() access.Request {
+	return access.Request{Principal: auth.Principal{Kind: auth.Staff, ID: systemActor}, Purpose: crm.ProfilingPurpose}
+}
+
+// Refresh recomputes up to limit profiles whose interactions or records
+// changed, with the last full run's models; audited when it did anything.
+func (s *Service) Refresh(ctx context.Context, limit int) (*crm.Report, error) {
+	rep, err := s.profiler.Refresh(ctx, limit)
+	if err != nil || rep.Profiled == 0 && len(rep.Excluded) == 0 {
+		return rep, err
+	}
+	return rep, s.access.Record(ctx, system(), access.Note{Action: access.ActionProfileAll, Outcome: audit.Allowed, Reason: summary(rep)})
+}
+
+// CatchUp refreshes every stale profile, in batches; when more are stale
+// than a full run would take longer for (a full resolution, a large
+// import), it runs the full computation instead.
+func (s *Service) CatchUp(ctx context.Context) (int, error) {
+	const batch, fullAbove = 5000, 100000
+	n := 0
+	for {
+		rep, err := s.Refresh(ctx, batch)
+		if err != nil {
+			return n, err
+		}
+		n += rep.Profiled
+		if rep.Remaining > fullAbove {
+			rep, err := s.Full(ctx)
+			if err != nil {
+				return n, err
+			}
+			return n + rep.Profiled, nil
+		}
+		if rep.Remaining <= 0 {
+			return n, nil
+		}
+	}
+}
+
+// Full recomputes everything for the scheduled job, audited.
+func (s *Service) Full(ctx context.Context) (*crm.Report, error) {
+	rep, err := s.profiler.Full(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return rep, s.access.Record(ctx, system(), access.Note{Action: access.ActionProfileAll, Outcome: audit.Allowed, Reason: summary(rep)})
+}
+
+// gate decides an action on segments for a purpose: the principal's
+// roles must allow that purpose; audited.
+func (s *Service) gate(ctx context.Context, req access.Request, purpose, reason string, named []string, work func() error) error {
+	req.Purpose = purpose
+	_, err := s.access.Guard(ctx, &req, access.Act{Action: access.ActionSegments, StaffOnly: true, Reason: reason, Named: named},
+		func(*access.Allowed) error {
+			if work == nil {
+				return nil
+			}
+			return work()
+		})
+	return err
+}
+
+// Segments lists every segment with its size.
+func (s *Service) Segments(ctx context.Context, req access.Request) ([]crm.Segment, error) {
+	var out []crm.Segment
+	err := s.gate(ctx, req, crm.ProfilingPurpose, "list segments", nil, func() (err error) {
+		out, err = s.store.Segments(ctx)
+		return err
+	})
+	return out, err
+}
+
+// View is one segment as staff see it: its definition, size, overlap
+// with the others and latest entries and exits.
+type View struct {
+	crm.Segment
+	Overlaps map[string]int     `json:"overlaps"`
+	History  []crm.HistoryEntry `json:"history"`
+	Pending  int                `json:"pending_activation"`
+}
+
+// Segment reads one segment.
+func (s *Service) Segment(ctx context.Context, req access.Request, name string) (*View, error) {
+	seg, err := s.store.Segment(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	v := &View{Segment: seg}
+	err = s.gate(ctx, req, seg.Purpose, "read segment "+name, nil, func() error {
+		if v.Overlaps, err = s.store.SegmentOverlaps(ctx, seg.ID); err != nil {
+			return err
+		}
+		if v.History, err = s.store.SegmentHistory(ctx, seg.ID, 100); err != nil {
+			return err
+		}
+		p, err := s.store.PendingChanges(ctx, seg.ID, 100000)
+		v.Pending = len(p)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Draft is a segment being written.
+type Draft struct {
+	Name        string `json:"name"`
+	Purpose     string `json:"purpose"`
+	Condition   string `json:"condition"`
+	Description string `json:"description"`
+	Significant bool   `json:"significant"`
+}
+
+var segmentName = regexp.MustCompile(`^[a-z][a-z0-9_-]{1,62}$`)
+
+// check validates a draft: a name, a purpose of the catalogue, a
+// condition that compiles to true or false, and a description in plain
+// words for the people in it.
+func (s *Service) check(ctx context.Context, d *Draft) error {
+	d.Name, d.Description = strings.TrimSpace(d.Name), strings.TrimSpace(d.Description)
+	if !segmentName.MatchString(d.Name) {
+		return fmt.Errorf("%w: name: 2 to 63 lower-case letters, digits, '-' or '_', starting with a letter", ErrInvalid)
+	}
+	if d.Description == "" || len(d.Description) > 2000 {
+		return fmt.Errorf("%w: description: the rule in plain words for the people in it, up to 2000 bytes", ErrInvalid)
+	}
+	ps, err := s.store.Purposes(ctx)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(ps, func(p consent.Purpose) bool { return p.ID == d.Purpose }) {
+		return fmt.Errorf("%w: purpose %q is not in the catalogue", ErrInvalid, d.Purpose)
+	}
+	_, err = crm.Compile(d.Condition)
+	return err
+}
+
+// Preview is how many people a draft would hold now, and how many of
+// them each existing segment holds.
+type Preview struct {
+	Size     int            `json:"size"`
+	Overlaps map[string]int `json:"overlaps"`
+}
+
+// Preview counts a draft's members without saving it.
+func (s *Service) Preview(ctx context.Context, req access.Request, d Draft) (*Preview, error) {
+	if d.Name == "" {
+		d.Name = "preview"
+	}
+	if d.Description == "" {
+		d.Description = "preview"
+	}
+	if err := s.check(ctx, &d); err != nil {
+		return nil, err
+	}
+	out := &Preview{Overlaps: map[string]int{}}
+	err := s.gate(ctx, req, d.Purpose, "preview segment: "+d.Condition, nil, func() error {
+		ids, err := s.profiler.Select(ctx, d.Purpose, d.Condition)
+		if err != nil {
+			return err
+		}
+		out.Size = len(ids)
+		segs, err := s.store.Segments(ctx)
+		if err != nil {
+			return err
+		}
+		for _, seg := range segs {
+			members, err := s.store.SegmentMembers(ctx, seg.ID, nil)
+			if err != nil {
+				return err
+			}
+			n := 0
+			for id := range ids {
+				if members[id] {
+					n++
+				}
+			}
+			out.Overlaps[seg.Name] = n
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Save creates a segment and computes its members at once.
+func (s *Service) Save(ctx context.Context, req access.Request, d Draft) (*crm.Segment, error) {
+	if err := s.check(ctx, &d); err != nil {
+		return nil, err
+	}
+	var seg crm.Segment
+	err := s.gate(ctx, req, d.Purpose, "create segment "+d.Name+": "+d.Condition, nil, func() (err error) {
+		seg, err = s.store.CreateSegment(ctx, crm.Segment{Name: d.Name, Purpose: d.Purpose, Condition: strings.TrimSpace(d.Condition),
+			Description: d.Description, Significant: d.Significant, CreatedBy: req.Principal.Actor()})
+		if err != nil {
+			return err
+		}
+		seg.Members, err = s.profiler.RefreshSegment(ctx, seg)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &seg, nil
+}
+
+// RefreshSegment recomputes one segment's members over everyone profiled.
+func (s *Service) RefreshSegment(ctx context.Context, req access.Request, name string) (int, error) {
+	seg, err := s.store.Segment(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = s.gate(ctx, req, seg.Purpose, "refresh segment "+name, nil, func() (err error) {
+		n, err = s.profiler.RefreshSegment(ctx, seg)
+		return err
+	})
+	return n, err
+}
+
+// Delete deletes a segment, its members and history.
+func (s *Service) Delete(ctx context.Context, req access.Request, name string) error {
+	seg, err := s.store.Segment(ctx, name)
+	if err != nil {
+		return err
+	}
+	return s.gate(ctx, req, seg.Purpose, "delete segment "+name, nil, func() error {
+		return s.store.DeleteSegment(ctx, name)
+	})
+}
+
+// Members pages through a segment's members, by id only.
+func (s *Service) Members(ctx context.Context, req access.Request, name string, after uuid.UUID, limit int) ([]crm.Member, error) {
+	seg, err := s.store.Segment(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	var out []crm.Member
+	err = s.gate(ctx, req, seg.Purpose, "list members of segment "+name, nil, func() (err error) {
+		out, err = s.store.SegmentMemberList(ctx, seg.ID, after, limit)
+		return err
+	})
+	return out, err
+}
+
+// Review records a person's review of one decision of a segment with
+// significant effects (Art. 22(3)): only approved decisions are
+// activated.
+func (s *Service) Review(ctx context.Context, req access.Request, name string, profile uuid.UUID, approve bool) error {
+	seg, err := s.store.Segment(ctx, name)
+	if err != nil {
+		return err
+	}
+	verdict := "rejected"
+	if approve {
+		verdict = "approved"
+	}
+	return s.gate(ctx, req, seg.Purpose, "review "+verdict+" in segment "+name, []string{profile.String()}, func() error {
+		if !seg.Significant {
+			return fmt.Errorf("%w: segment %s has no significant effects: its decisions need no review", ErrInvalid, name)
+		}
+		return s.store.ReviewMember(ctx, seg.ID, profile, verdict, req.Principal.Actor())
+	})
+}
+
+// Activation is what one activation delivered.
+type Activation struct {
+	Segment  string `json:"segment"`
+	Purpose  string `json:"purpose"`
+	Sent     int    `json:"sent"`
+	Withheld int    `json:"withheld"`
+	// AwaitingReview are entries of a significant segment no person
+	// reviewed yet: kept for the next activation.
+	AwaitingReview int      `json:"awaiting_review"`
+	Changes        []Change `json:"changes"`
+	// CSV is the download, when the destination is one.
+	CSV []byte `json:"-"`
+}
+
+// Change is one entry or exit as a destination receives it.
+type Change struct {
+	Profile uuid.UUID         `json:"profile_id"`
+	Change  string            `json:"change"`
+	At      time.Time         `json:"at"`
+	Fields  map[string]string `json:"fields,omitempty"`
+}
+
+// MaxActivation bounds the changes one activation sends.
+const MaxActivation = 10000
+
+// ErrNoPurpose reports a destination no purpose is mapped to for the
+// segment: activation fails closed.
+var ErrNoPurpose = derrors.New(derrors.ErrForbidden, "the destination receives no segments for this purpose")
+
+// CSVDestination names the download as a destination.
+const CSVDestination = "csv"
+
+// Activate delivers a segment's entries and exits since the last
+// activation to a destination: a recipient's signed webhook (which must
+// have the segment's purpose mapped), or a CSV download. Each entry is
+// decided again at send time, person by person (consent, objections,
+// restriction), and audited per person; a refused one is withheld and
+// never sent. A segment with significant effects sends only entries a
+// person approved.
+func (s *Service) Activate(ctx context.Context, req access.Request, name, destination string) (*Activation, error) {
+	seg, err := s.store.Segment(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	req.Purpose = seg.Purpose
+	var dest crm.Destination
+	if destination != CSVDestination {
+		if dest, err = s.store.SegmentDestination(ctx, destination); err != nil {
+			return nil, err
+		}
+		if dest.Disabled || !slices.Contains(dest.Purposes, seg.Purpose) || s.sender == nil {
+			note := access.Note{Action: access.ActionActivate, Outcome: audit.Denied,
+				Reason: fmt.Sprintf("activate segment %s to %s: no purpose %s mapped", name, destination, seg.Purpose)}
+			if err := s.access.Record(ctx, req, note); err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%s, segment %s: %w", destination, name, ErrNoPurpose)
+		}
+	}
+	if err := s.gate(ctx, req, seg.Purpose, "activate segment "+name+" to "+destination, nil, nil); err != nil {
+		return nil, err
+	}
+	pending, err := s.store.PendingChanges(ctx, seg.ID, MaxActivation)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]uuid.UUID, 0, len(pending))
+	for _, p := range pending {
+		ids = append(ids, p.Profile)
+	}
+	facts, err := s.store.ProfilingFacts(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	out := &Activation{Segment: name, Purpose: seg.Purpose, Changes: []Change{}}
+	var done []int64
+	var outcomes []string
+	withhold := func(p crm.Pending, why string) {
+		done, outcomes = append(done, p.ID), append(outcomes, "withheld: "+why)
+		out.Withheld++
+	}
+	for _, p := range pending {
+		if p.Change == "left" {
+			if err := s.access.Record(ctx, req, access.Note{Action: access.ActionActivate, Outcome: audit.Allowed,
+				Profiles: []string{p.Profile.String()}, Reason: "activate segment " + name + ": left"}); err != nil {
+				return nil, err
+			}
+			out.Changes = append(out.Changes, Change{Profile: p.Profile, Change: p.Change, At: p.At})
+			done, outcomes = append(done, p.ID), append(outcomes, "sent to "+destination)
+			continue
+		}
+		switch {
+		case !p.Member:
+			withhold(p, "no longer a member")
+			continue
+		case seg.Significant && p.Review == "":
+			out.AwaitingReview++
+			continue
+		case seg.Significant && p.Review != "approved":
+			withhold(p, "rejected on review")
+			continue
+		}
+		if ok, why := facts.Allowed(p.Profile, crm.ProfilingPurpose, now); !ok {
+			withhold(p, why)
+			continue
+		}
+		if ok, why := facts.Allowed(p.Profile, seg.Purpose, now); !ok {
+			withhold(p, why)
+			continue
+		}
+		fields, err := s.access.Deliverable(ctx, req, p.Profile, name)
+		if errors.Is(err, access.ErrNotFound) {
+			withhold(p, "refused by the policy")
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out.Changes = append(out.Changes, Change{Profile: p.Profile, Change: p.Change, At: p.At, Fields: fields})
+		done, outcomes = append(done, p.ID), append(outcomes, "sent to "+destination)
+	}
+	out.Sent = len(out.Changes)
+	if destination == CSVDestination {
+		if out.CSV, err = changesCSV(out.Changes); err != nil {
+			return nil, err
+		}
+	} else if len(out.Changes) > 0 {
+		body, err := json.Marshal(map[string]any{"type": "segment.changes", "segment": name, "purpose": seg.Purpose, "changes": out.Changes})
+		if err != nil {
+			return nil, err
+		}
+		secrets, err := requests.OpenSecrets(s.vault, dest.ID, dest.KEK, dest.Wrapped, dest.Secret, dest.Previous)
+		if err != nil {
+			return nil, err
+		}
+		// Undelivered, nothing is marked: the next activation sends it again.
+		if err := s.sender.Deliver(ctx, dest.URL, uuid.NewString(), secrets, body); err != nil {
+			return nil, fmt.Errorf("deliver to %s: %w", destination, err)
+		}
+	}
+	if err := s.store.MarkActivated(ctx, done, outcomes, now); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func changesCSV(cs []Change) ([]byte, error) {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	head := append([]string{"profile_id", "change", "at"}, access.ActivationFields...)
+	if err := w.Write(head); err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		row := []string{c.Profile.String(), c.Change, c.At.UTC().Format(time.RFC3339)}
+		for _, f := range access.ActivationFields {
+			row = append(row, csvSafe(c.Fields[f]))
+		}
+		if err := w.Write(row); err != nil {
+			return nil, err
+		}
+	}
+	w.Flush()
+	return b.Bytes(), w.Error()
+}
+
+// csvSafe keeps a value from being read as a formula by a spreadsheet.
+func csvSafe(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
+}
+
+// Charts are the figures of the customer base: the Pareto curve, the
+// lifecycle funnel, the tiers, retention cohorts and segment sizes, of
+// the profiled customers only.
+type Charts struct {
+	Model     *crm.Model         `json:"model,omitempty"`
+	Pareto    []crm.ParetoPoint  `json:"pareto"`
+	Stages    []string           `json:"stages"`
+	Lifecycle map[string]int     `json:"lifecycle"`
+	Tiers     map[string]int     `json:"tiers"`
+	Revenue   map[string]float64 `json:"tier_revenue"`
+	Cohorts   []crm.Cohort       `json:"cohorts"`
+	Segments  []crm.Segment      `json:"segments"`
+}
+
+// Charts reads the figures for the DPO and marketing: aggregates, no
+// person; audited like any action.
+func (s *Service) Charts(ctx context.Context, req access.Request) (*Charts, error) {
+	out := &Charts{Stages: s.Stages()}
+	err := s.gate(ctx, req, crm.ProfilingPurpose, "customer base charts", nil, func() (err error) {
+		if out.Model, err = s.store.LatestModel(ctx); err != nil {
+			return err
+		}
+		if out.Pareto, err = s.store.ParetoCurve(ctx); err != nil {
+			return err
+		}
+		if out.Lifecycle, err = s.store.LifecycleCounts(ctx); err != nil {
+			return err
+		}
+		if out.Tiers, out.Revenue, err = s.store.TierCounts(ctx); err != nil {
+			return err
+		}
+		since := time.Now().UTC().AddDate(0, -12, 0)
+		if out.Cohorts, err = s.store.Cohorts(ctx, time.Date(since.Year(), since.Month(), 1, 0, 0, 0, 0, time.UTC)); err != nil {
+			return err
+		}
+		out.Segments, err = s.store.Segments(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
