@@ -90,7 +90,7 @@ func newSiteWith(t *testing.T, secondFactor bool) *site {
 	}
 	t.Cleanup(func() { a.Stop(context.Background()); a.Close() })
 	box := web.NewMailbox(mailToken)
-	pages, err := web.New(web.Config{Access: a.Access, Requests: a.Requests, Kratos: kc, Mailbox: box, StaffSecondFactor: secondFactor,
+	pages, err := web.New(web.Config{Access: a.Access, Requests: a.Requests, Profiling: a.Profiling, Kratos: kc, Mailbox: box, StaffSecondFactor: secondFactor,
 		Chain: a.Chain})
 	if err != nil {
 		t.Fatal(err)
@@ -293,6 +293,25 @@ func TestPrivacyCenterJourney(t *testing.T) {
 	page(t, b, "timeline", b.Navigate(t, s.url+"/privacy/timeline"), 200)
 	if !strings.Contains(b.HTML(t), "blue umbrella") {
 		t.Error("my contacts does not show the order")
+	}
+
+	// What is worked out about them: their figures and the logic; they
+	// object, and nothing is left.
+	dpoReq := access.Request{Principal: auth.Principal{Kind: auth.Staff, ID: "dana", Department: "compliance", Roles: []auth.Role{auth.RoleDPO}}}
+	if _, err := s.app.Profiling.Compute(context.Background(), dpoReq); err != nil {
+		t.Fatal(err)
+	}
+	page(t, b, "profiling", b.Navigate(t, s.url+"/privacy/profiling"), 200)
+	if html := b.HTML(t); !strings.Contains(html, "42.50") || !strings.Contains(html, "How this works") {
+		t.Error("the profiling page does not show the customer's figures and the logic")
+	}
+	b.ClickAndWait(t, `form[action="/privacy/consents"] input[value="objected"] ~ button`)
+	page(t, b, "profiling-objected", 200, 200)
+	if html := b.HTML(t); !strings.Contains(html, "You objected to profiling") || strings.Contains(html, "42.50") {
+		t.Error("after the objection the page still shows figures, or does not say so")
+	}
+	if n := pgtest.Count(t, s.owner, "SELECT count(*) FROM profile_traits WHERE profile_id = $1", [16]byte(mine)); n != 0 {
+		t.Error("traits kept after the objection")
 	}
 
 	// Who used my data: their own reads at least.

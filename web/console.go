@@ -600,6 +600,11 @@ func (s *Site) mountConsole(app fiber.Router) {
 	k.Get("/imports", s.handle(s.staff(s.imports, auth.RoleIngest)))
 	k.Get("/profiles", s.handle(s.staff(s.profiles, auth.RoleReader, auth.RoleSteward, auth.RoleDPO)))
 	k.Get("/profiles/:id", s.handle(s.staff(s.profile, auth.RoleReader, auth.RoleSteward, auth.RoleDPO)))
+	k.Get("/customers", s.handle(s.staff(s.customers, auth.RoleReader, auth.RoleDPO)))
+	k.Post("/customers/compute", s.handle(s.staff(s.computeTraits, auth.RoleDPO)))
+	k.Post("/segments", s.handle(s.staff(s.segmentForm, auth.RoleReader, auth.RoleDPO)))
+	k.Get("/segments/:name", s.handle(s.staff(s.segment, auth.RoleReader, auth.RoleDPO)))
+	k.Post("/segments/:name/:act", s.handle(s.staff(s.segmentAct, auth.RoleReader, auth.RoleDPO)))
 }
 
 // imports is an ingest role's whole console: what arrived from its

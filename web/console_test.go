@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"encoding/csv"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/crm"
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/internal/browsertest"
@@ -120,6 +122,43 @@ func TestStaffConsoleJourney(t *testing.T) {
 	}
 	if got := rd.Navigate(t, s.url+"/console/breach"); got != 404 {
 		t.Errorf("a reader on the breach questions: %d, want 404", got)
+	}
+
+	// The customer base: the DPO computes traits; the reader sees the
+	// charts, is told why a condition does not compile, previews a
+	// segment and creates it.
+	im := crm.Importer{Vault: s.app.Vault, Store: s.app.DB}
+	var orders strings.Builder
+	orders.WriteString("source,source_id,record_source_id,type,channel,occurred_at,amount,currency\n")
+	for k := 0; k < 6; k++ {
+		fmt.Fprintf(&orders, "sales,o-%d,s-1,order,web,%s,%d.00,GBP\n", k, time.Now().AddDate(0, -k, -3).Format(time.DateOnly), 40+10*k)
+	}
+	orders.WriteString("sales,o-9,s-2,order,store," + time.Now().AddDate(0, -8, 0).Format(time.DateOnly) + ",15.00,GBP\n")
+	if _, err := im.Import(ctx, func(fn func(crm.Input) error) error { return crm.ReadCSV(strings.NewReader(orders.String()), fn) }, nil); err != nil {
+		t.Fatal(err)
+	}
+	dpo.Navigate(t, s.url+"/console/customers")
+	page(t, dpo, "console-customers-computed", dpo.ClickAndWait(t, `form[action="/console/customers/compute"] button`), 200)
+	page(t, rd, "console-customers", rd.Navigate(t, s.url+"/console/customers"), 200)
+	if html := rd.HTML(t); !strings.Contains(html, "<polyline") || !strings.Contains(html, "of revenue") {
+		t.Error("the customers page draws no Pareto curve")
+	}
+	rd.SetValue(t, `#seg-name`, "loyal")
+	rd.SetValue(t, `#seg-purpose`, "support")
+	rd.SetValue(t, `#seg-condition`, `orders >= "three"`)
+	rd.SetValue(t, `#seg-description`, "Customers with three orders or more")
+	page(t, rd, "console-segment-invalid", rd.ClickAndWait(t, `button[name="do"][value="preview"]`), 422)
+	if !strings.Contains(rd.HTML(t), "invalid condition") {
+		t.Error("a condition that does not compile is not explained")
+	}
+	rd.SetValue(t, `#seg-condition`, "orders >= 3")
+	page(t, rd, "console-segment-preview", rd.ClickAndWait(t, `button[name="do"][value="preview"]`), 200)
+	if !strings.Contains(rd.HTML(t), "1 people would be in it") {
+		t.Error("the preview does not count the one loyal customer")
+	}
+	page(t, rd, "console-segment", rd.ClickAndWait(t, `button[name="do"][value="create"]`), 200)
+	if html := rd.HTML(t); !strings.Contains(html, profiles[0].String()) || strings.Contains(html, profiles[1].String()) {
+		t.Error("the new segment does not hold exactly the loyal customer")
 	}
 
 	// An ingest role's console is its sources' import history, nothing

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/consent"
+	"github.com/cdp-project/cdp/crm"
 	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/identity"
@@ -313,6 +314,9 @@ func (s *Site) changeConsent(c *fiber.Ctx, cu *access.Customer) error {
 	if _, err := s.cfg.Access.RecordConsent(c.UserContext(), s.request(c, cu), cu.Profile, st); err != nil && !errors.Is(err, access.ErrUnchanged) {
 		return err
 	}
+	if c.FormValue("back") == "profiling" {
+		return c.Redirect("/privacy/profiling?done=consent", fiber.StatusSeeOther)
+	}
 	return c.Redirect("/privacy/consents?done=consent", fiber.StatusSeeOther)
 }
 
@@ -480,4 +484,31 @@ func (s *Site) myTimeline(c *fiber.Ctx, cu *access.Customer) error {
 		return err
 	}
 	return s.render(c, fiber.StatusOK, "timeline", s.locale(c).T("timeline.title"), cu, t)
+}
+
+// profilingView is what the customer sees of their profiling.
+type profilingView struct {
+	*access.ProfileTraits
+	// Objected: they objected to profiling; they may take it back.
+	Objected bool
+	Logic    []int
+}
+
+// myProfiling shows what is worked out about the customer from their
+// contacts, the segments they are in and why, and the logic involved;
+// they may object to it here (Art. 21).
+func (s *Site) myProfiling(c *fiber.Ctx, cu *access.Customer) error {
+	t, err := s.cfg.Access.Traits(c.UserContext(), s.request(c, cu), cu.Profile)
+	if err != nil {
+		return err
+	}
+	v := profilingView{ProfileTraits: t, Logic: []int{1, 2, 3, 4, 5, 6, 7}}
+	if o, err := s.cfg.Access.Consents(c.UserContext(), s.request(c, cu), cu.Profile); err == nil {
+		for _, p := range o.Purposes {
+			if p.Purpose == crm.ProfilingPurpose && p.State == consent.Objected {
+				v.Objected = true
+			}
+		}
+	}
+	return s.render(c, fiber.StatusOK, "profiling", s.locale(c).T("profiling.title"), cu, v)
 }

@@ -43,6 +43,7 @@ import (
 
 	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/kratos"
+	"github.com/cdp-project/cdp/profiling"
 	"github.com/cdp-project/cdp/requests"
 )
 
@@ -54,6 +55,9 @@ var files embed.FS
 type Config struct {
 	Access   *access.Service
 	Requests *requests.Service
+	// Profiling is the customer base and its segments (optional: the
+	// console shows no customers page).
+	Profiling *profiling.Service
 	// Kratos signs customers in (optional: without it the privacy center
 	// says sign-in is not configured).
 	Kratos *kratos.Client
@@ -138,9 +142,10 @@ var funcs = template.FuncMap{
 		}
 		return m
 	},
-	"add":  func(a, b int) int { return a + b },
-	"list": func(xs ...string) []string { return xs },
-	"pct":  func(f *float64) float64 { return *f * 100 },
+	"add":     func(a, b int) int { return a + b },
+	"list":    func(xs ...string) []string { return xs },
+	"pct":     func(f *float64) float64 { return *f * 100 },
+	"percent": func(f float64) float64 { return 100 * f },
 	"deref64": func(f *float64) float64 {
 		if f == nil {
 			return 0
@@ -177,6 +182,7 @@ func (s *Site) Mount(app fiber.Router) {
 	p.Get("/requests/:id/export.:format", s.handle(s.signedInOrErased(s.myExport)))
 	p.Get("/reads", s.handle(s.signedIn(s.myReads)))
 	p.Get("/timeline", s.handle(s.signedIn(s.myTimeline)))
+	p.Get("/profiling", s.handle(s.signedIn(s.myProfiling)))
 	s.mountConsole(app)
 	p.Post("/records/:id/dispute", s.handle(s.signedIn(s.dispute)))
 	p.Post("/requests/:id/withdraw", s.handle(s.signedIn(s.withdraw)))

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cdp-project/cdp/access"
+	"github.com/cdp-project/cdp/app"
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/derrors"
@@ -59,10 +60,24 @@ func importConsent(ctx context.Context, cl *cli, cfg *Config, db *postgres.DB, i
 		return err
 	}
 	defer a.Close()
-	v, svc := a.Vault, a.Access
-	sources, err := db.Sources(ctx)
+	sum, err := recordConsents(ctx, cl, a, in, cliActor())
+	fmt.Fprintf(cl.stdout, "recorded %d, unchanged %d, rejected %d\n", sum.Recorded, sum.Unchanged, sum.Rejected)
 	if err != nil {
 		return err
+	}
+	if sum.Rejected > 0 {
+		return errRejected
+	}
+	return nil
+}
+
+// recordConsents records the statements of a consent import, each as the
+// department of its source, through access; rejected lines are printed.
+func recordConsents(ctx context.Context, cl *cli, a *app.App, in io.Reader, actor string) (consentSummary, error) {
+	db, v, svc := a.DB, a.Vault, a.Access
+	sources, err := db.Sources(ctx)
+	if err != nil {
+		return consentSummary{}, err
 	}
 	dept := map[string]string{}
 	for _, s := range sources {
@@ -110,7 +125,7 @@ func importConsent(ctx context.Context, cl *cli, cfg *Config, db *postgres.DB, i
 			method = consent.MethodImport
 		}
 		req := access.Request{
-			Principal: auth.Principal{Kind: auth.Staff, ID: cliActor(), Department: d, Roles: []auth.Role{auth.RoleIngest}},
+			Principal: auth.Principal{Kind: auth.Staff, ID: actor, Department: d, Roles: []auth.Role{auth.RoleIngest}},
 			RequestID: fmt.Sprintf("consent-import-%s-%d", run, row.Line),
 		}
 		st := access.Statement{Purpose: row.Purpose, State: row.State, NoticeVersion: row.NoticeVersion, Method: method,
@@ -131,12 +146,5 @@ func importConsent(ctx context.Context, cl *cli, cfg *Config, db *postgres.DB, i
 		}
 		return nil
 	})
-	fmt.Fprintf(cl.stdout, "recorded %d, unchanged %d, rejected %d\n", sum.Recorded, sum.Unchanged, sum.Rejected)
-	if err != nil {
-		return err
-	}
-	if sum.Rejected > 0 {
-		return errRejected
-	}
-	return nil
+	return sum, err
 }

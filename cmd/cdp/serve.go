@@ -159,7 +159,7 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 			log.Warn("development staff accounts", slog.String("error", err.Error()))
 		}
 	}
-	site, err := web.New(web.Config{Access: a.Access, Requests: a.Requests, Kratos: kc, Log: log, Mailbox: mailbox,
+	site, err := web.New(web.Config{Access: a.Access, Requests: a.Requests, Profiling: a.Profiling, Kratos: kc, Log: log, Mailbox: mailbox,
 		Secure: !loopback(cfg.Listen), StaffSecondFactor: cfg.StaffSecondFactor && !dev, Chain: a.Chain})
 	if err != nil {
 		return err
