@@ -73,3 +73,17 @@ func TestCDNOWPublishedParameters(t *testing.T) {
 		}
 	}
 }
+
+// The grouped log-likelihood the fit uses equals the paper's, customer by
+// customer, summed.
+func TestGroupedLikelihoodIsThePapers(t *testing.T) {
+	hs := cdnow(t)
+	p := []float64{math.Log(0.3), math.Log(5), math.Log(0.8), math.Log(2.5)}
+	want := 0.0
+	for _, h := range hs {
+		want -= bgnbdLogLik(0.3, 5, 0.8, 2.5, h)
+	}
+	if got := bgnbdNegLogLik(hs)(p); math.Abs(got-want) > 1e-6*math.Abs(want) {
+		t.Errorf("grouped %.6f, per customer %.6f", got, want)
+	}
+}

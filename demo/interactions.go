@@ -17,6 +17,9 @@ type InteractionOptions struct {
 	// (default: the first of this month).
 	Years int
 	End   time.Time
+	// Intensity scales how often people order and are in contact
+	// (default 1: about four interactions per person; 2.5: about ten).
+	Intensity float64
 }
 
 // InteractionStats count what was written.
@@ -76,6 +79,10 @@ func Interactions(w io.Writer, customers io.Reader, opts InteractionOptions) (In
 	if opts.Years <= 0 {
 		opts.Years = 2
 	}
+	if opts.Intensity <= 0 {
+		opts.Intensity = 1
+	}
+	scaled := func(n int) int { return int(math.Round(float64(n) * opts.Intensity)) }
 	end := opts.End
 	if end.IsZero() {
 		now := time.Now().UTC()
@@ -122,7 +129,7 @@ func Interactions(w io.Writer, customers io.Reader, opts InteractionOptions) (In
 		// A person's spending: how often (a few buy often) and how much
 		// (lognormal per order around a personal mean with a Pareto
 		// tail).
-		rate := math.Pow(r.Float64(), 3) * 14
+		rate := math.Pow(r.Float64(), 3) * 14 * opts.Intensity
 		mean := 25 * math.Pow(1-r.Float64(), -1/1.6)
 		if sales, ok := p.records["sales"]; ok {
 			orders := int(rate)
@@ -140,7 +147,7 @@ func Interactions(w io.Writer, customers io.Reader, opts InteractionOptions) (In
 			}
 		}
 		if support, ok := p.records["support"]; ok {
-			for range r.IntN(4) {
+			for range scaled(r.IntN(4)) {
 				typ, ch, cost := "ticket", "email", 4.0
 				if r.Float64() < 0.4 {
 					typ, ch, cost = "call", "call_centre", 9.5
@@ -152,7 +159,7 @@ func Interactions(w io.Writer, customers io.Reader, opts InteractionOptions) (In
 			}
 		}
 		if mkt, ok := p.records["marketing"]; ok {
-			for range r.IntN(5) {
+			for range scaled(r.IntN(5)) {
 				write("marketing", mkt, "campaign_response", "email", when(), 0, 0, 0, 0.05, id)
 			}
 		}

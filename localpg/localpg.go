@@ -220,6 +220,16 @@ func (c *Cluster) create(ctx context.Context, r *runner) (state, error) {
 		"log_error_verbosity = terse",
 		"log_checkpoints = off",
 		"log_line_prefix = '%m [%p] '",
+		// A customer data platform loads millions of rows at once: memory
+		// for the working set and room between checkpoints, so that a
+		// load is not a stream of full-page writes.
+		"shared_buffers = '1GB'",
+		"effective_cache_size = '8GB'",
+		"maintenance_work_mem = '512MB'",
+		"work_mem = '32MB'",
+		"max_wal_size = '8GB'",
+		"checkpoint_timeout = '15min'",
+		"wal_compression = on",
 	}
 	if c.Fast {
 		conf = append(conf, "fsync = off", "synchronous_commit = off", "full_page_writes = off")

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -12,21 +11,34 @@ import (
 	"github.com/cdp-project/cdp/crm"
 )
 
-// RecordOfSource finds a live record of a source by the blind index of
-// its source id, with its key.
-func (db *DB) RecordOfSource(ctx context.Context, source string, sourceKey []byte) (uuid.UUID, int32, []byte, error) {
-	var id [16]byte
-	var kek int32
-	var wrapped []byte
-	err := db.pool.QueryRow(ctx, "SELECT id, kek_id, wrapped_key FROM records WHERE source = $1 AND source_key = $2 AND wrapped_key IS NOT NULL",
-		source, sourceKey).Scan(&id, &kek, &wrapped)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return uuid.Nil, 0, nil, fmt.Errorf("source %s: %w", source, crm.ErrNoRecord)
+// RecordsOfSource finds live records by source and the blind index of
+// their source ids, in one query.
+func (db *DB) RecordsOfSource(ctx context.Context, refs []crm.SourceRef) (map[crm.SourceRef]crm.RecordRef, error) {
+	sources, keys := make([]string, len(refs)), make([][]byte, len(refs))
+	for i, r := range refs {
+		sources[i], keys[i] = r.Source, []byte(r.Key)
 	}
+	rows, err := db.pool.Query(ctx, `SELECT r.source, r.source_key, r.id, r.kek_id, r.wrapped_key
+		FROM unnest($1::text[], $2::bytea[]) AS w(source, source_key)
+		JOIN records r ON r.source = w.source AND r.source_key = w.source_key
+		WHERE r.wrapped_key IS NOT NULL`, sources, keys)
 	if err != nil {
-		return uuid.Nil, 0, nil, fmt.Errorf("record of source: %w", err)
+		return nil, fmt.Errorf("records of source: %w", err)
 	}
-	return id, kek, wrapped, nil
+	out := make(map[crm.SourceRef]crm.RecordRef, len(refs))
+	var src string
+	var key []byte
+	var id [16]byte
+	var ref crm.RecordRef
+	_, err = pgx.ForEachRow(rows, []any{&src, &key, &id, &ref.KEK, &ref.Wrapped}, func() error {
+		ref.ID = id
+		out[crm.SourceRef{Source: src, Key: string(key)}] = crm.RecordRef{ID: ref.ID, KEK: ref.KEK, Wrapped: append([]byte(nil), ref.Wrapped...)}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("records of source: %w", err)
+	}
+	return out, nil
 }
 
 // InsertInteractions writes the interactions new by (source, source key),

@@ -45,7 +45,7 @@ func BenchmarkImport(b *testing.B) {
 		}
 		var out, errs strings.Builder
 		for _, args := range [][]string{
-			{"keys", "generate"}, {"migrate"},
+			{"keys", "generate"}, {"audit", "keygen"}, {"migrate"},
 			{"sources", "add", "billing", "--department", "billing", "--unique"},
 			{"sources", "add", "sales", "--department", "sales"},
 			{"sources", "add", "support", "--department", "support"},
@@ -91,7 +91,77 @@ func BenchmarkImport(b *testing.B) {
 		b.ReportMetric(elapsed.Seconds(), "import-s")
 		fmt.Printf("cdp import: %d records in %.1fs = %.0f records/s (sealed, blind-indexed, upserted); plain COPY of the same CSV: %.1fs = %.0f records/s\n",
 			n, elapsed.Seconds(), float64(n)/elapsed.Seconds(), copyElapsed.Seconds(), float64(n)/copyElapsed.Seconds())
+		benchCRM(b, env, dbURL, file, n)
 	}
+}
+
+// benchCRM measures the customer-relationship layer on the resolved
+// demo records: `cdp events import` of about ten interactions per record
+// (sealed under their records' keys) next to a plain COPY of the same
+// rows, `cdp traits compute` over every profile, and a segment's
+// membership computed over everyone profiled.
+func benchCRM(b *testing.B, env func(string) string, dbURL, customers string, n int) {
+	ctx := context.Background()
+	in, err := os.Open(customers)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer in.Close()
+	file := filepath.Join(b.TempDir(), "interactions.csv")
+	f, err := os.Create(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	st, err := demo.Interactions(w, bufio.NewReaderSize(in, 1<<20), demo.InteractionOptions{Seed: 1, Intensity: 5.6})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	var out, errs strings.Builder
+	start := time.Now()
+	if code := run(ctx, []string{"events", "import", file}, env, nil, &out, &errs); code != 0 {
+		b.Fatalf("events import: exit %d: %s", code, errs.String())
+	}
+	elapsed := time.Since(start)
+	copyElapsed := plainCopyOf(b, dbURL, file, "plain_interactions")
+	ni := float64(st.Interactions)
+	b.ReportMetric(ni/elapsed.Seconds(), "interactions/s")
+	fmt.Printf("cdp events import: %d interactions of %d records in %.1fs = %.0f interactions/s (sealed, blind-indexed, idempotent); plain COPY of the same CSV: %.1fs = %.0f interactions/s\n",
+		st.Interactions, n, elapsed.Seconds(), ni/elapsed.Seconds(), copyElapsed.Seconds(), ni/copyElapsed.Seconds())
+
+	out.Reset()
+	start = time.Now()
+	if code := run(ctx, []string{"traits", "compute", "--json"}, env, nil, &out, &errs); code != 0 {
+		b.Fatalf("traits compute: exit %d: %s", code, errs.String())
+	}
+	traits := time.Since(start)
+	var rep struct {
+		Profiled int `json:"profiled"`
+	}
+	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
+		b.Fatalf("traits report: %v: %s", err, out.String())
+	}
+	b.ReportMetric(traits.Seconds(), "traits-s")
+	fmt.Printf("cdp traits compute: %d profiles from %d interactions in %.1fs (RFM, BG/NBD and Gamma-Gamma fitted, lifecycle, tiers, written)\n",
+		rep.Profiled, st.Interactions, traits.Seconds())
+
+	start = time.Now()
+	if code := run(ctx, []string{"segments", "add", "bench-vip-lapsing", "--purpose", "support", "--condition",
+		`tier == "vip" && recency_days > 90`, "--description", "VIPs lapsing"}, env, nil, &out, &errs); code != 0 {
+		b.Fatalf("segments add: exit %d: %s", code, errs.String())
+	}
+	created := time.Since(start)
+	start = time.Now()
+	if code := run(ctx, []string{"segments", "refresh", "bench-vip-lapsing"}, env, nil, &out, &errs); code != 0 {
+		b.Fatalf("segments refresh: exit %d: %s", code, errs.String())
+	}
+	refreshed := time.Since(start)
+	b.ReportMetric(refreshed.Seconds(), "segment-s")
+	fmt.Printf("segment over %d profiles: created with its members in %.1fs, recomputed in %.1fs\n", rep.Profiled, created.Seconds(), refreshed.Seconds())
 }
 
 // benchFile writes the demo file of the benchmarks: CDP_BENCH_RECORDS
@@ -161,26 +231,39 @@ func TestMain(m *testing.M) {
 // plainCopy loads the CSV with COPY into a table of text columns without
 // indexes and returns how long it took.
 func plainCopy(b *testing.B, url, file string) time.Duration {
+	return plainCopyOf(b, url, file, "plain_copy")
+}
+
+// plainCopyOf copies a CSV file as it is into a new unindexed table of
+// text columns named by its header.
+func plainCopyOf(b *testing.B, url, file, table string) time.Duration {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	cols := demo.Header()
-	for i, c := range cols {
-		cols[i] = pgx.Identifier{c}.Sanitize() + " text"
-	}
-	if _, err := conn.Exec(ctx, "CREATE TABLE plain_copy ("+strings.Join(cols, ", ")+")"); err != nil {
-		b.Fatal(err)
-	}
 	f, err := os.Open(file)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer f.Close()
+	header, err := bufio.NewReader(f).ReadString('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		b.Fatal(err)
+	}
+	cols := strings.Split(strings.TrimSpace(header), ",")
+	for i, c := range cols {
+		cols[i] = pgx.Identifier{c}.Sanitize() + " text"
+	}
+	if _, err := conn.Exec(ctx, "CREATE TABLE "+table+" ("+strings.Join(cols, ", ")+")"); err != nil {
+		b.Fatal(err)
+	}
 	start := time.Now()
-	if _, err := conn.PgConn().CopyFrom(ctx, bufio.NewReaderSize(f, 1<<20), "COPY plain_copy FROM STDIN (FORMAT csv, HEADER true)"); err != nil {
+	if _, err := conn.PgConn().CopyFrom(ctx, bufio.NewReaderSize(f, 1<<20), "COPY "+table+" FROM STDIN (FORMAT csv, HEADER true)"); err != nil {
 		b.Fatal(err)
 	}
 	return time.Since(start)

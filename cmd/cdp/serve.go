@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/csv"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/app"
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/crm"
@@ -30,6 +32,7 @@ import (
 	"github.com/cdp-project/cdp/localkratos"
 	"github.com/cdp-project/cdp/policy"
 	"github.com/cdp-project/cdp/postgres"
+	"github.com/cdp-project/cdp/profiling"
 	"github.com/cdp-project/cdp/vault"
 	"github.com/cdp-project/cdp/web"
 	"github.com/cdp-project/cdp/webhook"
@@ -351,6 +354,61 @@ func loadDemo(ctx context.Context, cl *cli, a *app.App, people int) error {
 		return fmt.Errorf("load demo interactions: %w", err)
 	}
 	fmt.Fprintf(cl.stdout, "loaded the demo interactions: %d created, %d rejected\n", esum.Created, esum.Rejected)
+	return demoProfiling(ctx, cl, a, customers)
+}
+
+// demoSegments are the demo's segments: one per legal basis, so that the
+// demo shows who each may hold.
+var demoSegments = []profiling.Draft{
+	{Name: "vip-win-back", Purpose: "marketing", Condition: `tier == "vip" && lifecycle in ["at_risk", "lapsed"]`,
+		Description: "Our best customers who have not ordered for a while, for a win-back offer by email"},
+	{Name: "priority-support", Purpose: "support", Condition: `tier == "vip" || orders >= 8`,
+		Description: "Customers who buy the most, whose calls are answered first"},
+	{Name: "return-review", Purpose: "fraud_prevention", Condition: "returns >= 2 && returns * 4 >= orders",
+		Description: "Customers who return a quarter or more of what they order, reviewed by a person before any limit changes", Significant: true},
+}
+
+// demoProfiling records the newsletter's consents (four in five
+// subscribers granted, the others withdrew), computes every profile's
+// traits and creates the demo segments.
+func demoProfiling(ctx context.Context, cl *cli, a *app.App, customers []byte) error {
+	rows, err := csv.NewReader(bytes.NewReader(customers)).ReadAll()
+	if err != nil || len(rows) == 0 {
+		return fmt.Errorf("demo customers: %w", err)
+	}
+	var statements bytes.Buffer
+	statements.WriteString("source,source_id,purpose,state,notice_version,at\n")
+	at := time.Now().UTC().AddDate(-1, 0, 0).Format(time.RFC3339)
+	n := 0
+	for _, row := range rows[1:] {
+		if row[0] != "marketing" {
+			continue
+		}
+		state := "granted"
+		if n%5 == 4 {
+			state = "withdrawn"
+		}
+		n++
+		fmt.Fprintf(&statements, "marketing,%s,marketing,%s,1,%s\n", row[1], state, at)
+	}
+	sum, err := recordConsents(ctx, cl, a, &statements, "system:demo")
+	if err != nil {
+		return fmt.Errorf("demo consents: %w", err)
+	}
+	fmt.Fprintf(cl.stdout, "recorded the newsletter's consents: %d\n", sum.Recorded)
+	req := access.Request{Principal: auth.Principal{Kind: auth.Staff, ID: "system:demo", Department: "compliance", Roles: []auth.Role{auth.RoleDPO}}}
+	rep, err := a.Profiling.Compute(ctx, req)
+	if err != nil {
+		return fmt.Errorf("demo traits: %w", err)
+	}
+	fmt.Fprintf(cl.stdout, "profiled %d customers\n", rep.Profiled)
+	for _, d := range demoSegments {
+		seg, err := a.Profiling.Save(ctx, req, d)
+		if err != nil {
+			return fmt.Errorf("demo segment %s: %w", d.Name, err)
+		}
+		fmt.Fprintf(cl.stdout, "segment %s (%s): %d members\n", seg.Name, seg.Purpose, seg.Members)
+	}
 	return nil
 }
 
