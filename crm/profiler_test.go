@@ -288,3 +288,36 @@ func TestProfilingObeysObjectionsConsentAndRestriction(t *testing.T) {
 		t.Errorf("%d profiles with traits, want Dan's only", n)
 	}
 }
+
+// TestTraitsFollowNewInteractions: an interaction queues its profile by
+// trigger, and a refresh recomputes that profile alone with the last full
+// run's models.
+func TestTraitsFollowNewInteractions(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	profiles := f.customers(t, []string{"ann", "ben"})
+	day := time.Now().AddDate(0, 0, -3).Format(time.DateOnly)
+	f.interactions(t, "source,source_id,record_source_id,type,channel,occurred_at,amount,currency\n"+
+		"shop,a1,ann,order,web,"+day+",10,EUR\nshop,b1,ben,order,web,"+day+",20,EUR\n")
+	p := f.profiler(t, crm.Options{})
+	if _, err := p.Full(ctx); err != nil {
+		t.Fatal(err)
+	}
+	orders := func(who string) string {
+		return pgtest.Query(t, f.owner, "SELECT traits->>'orders' FROM profile_traits WHERE profile_id = $1", [16]byte(profiles[who]))
+	}
+	f.interactions(t, "source,source_id,record_source_id,type,channel,occurred_at,amount,currency\nshop,a2,ann,order,store,"+day+",15,EUR\n")
+	if q := pgtest.Query(t, f.owner, "SELECT string_agg(profile_id::text, ',') FROM trait_queue"); q != profiles["ann"].String() {
+		t.Fatalf("queued after Ann's new order: %q", q)
+	}
+	rep, err := p.Refresh(ctx, 100)
+	if err != nil || rep.Profiled != 1 || rep.Full {
+		t.Fatalf("refresh: %+v %v", rep, err)
+	}
+	if orders("ann") != "2" || orders("ben") != "1" {
+		t.Errorf("after the refresh: Ann %s orders, Ben %s", orders("ann"), orders("ben"))
+	}
+	if tier := pgtest.Query(t, f.owner, "SELECT tier FROM profile_traits WHERE profile_id = $1", [16]byte(profiles["ann"])); tier == "" {
+		t.Error("the refresh did not score Ann with the last model")
+	}
+}

@@ -29,6 +29,7 @@ import (
 	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/crm"
 	"github.com/cdp-project/cdp/demo"
 	"github.com/cdp-project/cdp/httpapi"
 	"github.com/cdp-project/cdp/identity"
@@ -116,6 +117,7 @@ func BenchmarkReadProfile(b *testing.B) {
 	if _, err := demo.Generate(&buf, demo.Options{People: people, Seed: 7}); err != nil {
 		b.Fatal(err)
 	}
+	customers := append([]byte(nil), buf.Bytes()...)
 	r, err := ingest.NewCSVReader(&buf, ingest.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -129,6 +131,14 @@ func BenchmarkReadProfile(b *testing.B) {
 		b.Fatal(err)
 	}
 	profiles := profileIDs(b, ownerURL)
+	// Their interactions, about ten per person, for the timeline reads.
+	var events bytes.Buffer
+	if _, err := demo.Interactions(&events, bytes.NewReader(customers), demo.InteractionOptions{Seed: 7, Intensity: 2.5}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := (crm.Importer{Vault: v, Store: db}).Import(ctx, func(fn func(crm.Input) error) error { return crm.ReadCSV(&events, fn) }, nil); err != nil {
+		b.Fatal(err)
+	}
 	tok, cred, _ := auth.NewToken("bench-reader", "support", []auth.Role{auth.RoleReader}, 0)
 	if err := db.CreateToken(ctx, tok); err != nil {
 		b.Fatal(err)
@@ -204,6 +214,10 @@ func BenchmarkReadProfile(b *testing.B) {
 			float64(nanos)/float64(max(calls, 1))/1e3, calls, evaluated)
 		_ = memoised
 		fmt.Printf("  audit: %.1f entries per commit (%d commits)\n", float64(entries)/float64(max(commits, 1)), commits)
+		tl := loadPath(b, auditedURL, cred, profiles, time.Duration(seconds)*time.Second, "/timeline?purpose=support")
+		fmt.Printf("GET /v1/profiles/{id}/timeline (purpose support), 64 concurrent clients, audited: %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms (target p99 < 10 ms)\n",
+			tl.rps, tl.p50, tl.p99)
+		b.ReportMetric(tl.p99, "timeline-p99-ms")
 		b.ReportMetric(aud.rps, "audited-req/s")
 		b.ReportMetric(byp.rps, "bypassed-req/s")
 		b.ReportMetric(aud.p99, "audited-p99-ms")
@@ -264,6 +278,11 @@ type loadResult struct {
 // measures throughput and latency. The clients use fasthttp's client,
 // which costs the shared CPUs less than net/http's.
 func load(tb testing.TB, url, token string, ids []uuid.UUID, d time.Duration) loadResult {
+	return loadPath(tb, url, token, ids, d, "?purpose=support")
+}
+
+// loadPath is load of GET /v1/profiles/{id}<suffix>.
+func loadPath(tb testing.TB, url, token string, ids []uuid.UUID, d time.Duration, suffix string) loadResult {
 	const clients = 64
 	client := &fasthttp.HostClient{Addr: strings.TrimPrefix(url, "http://"), MaxConns: clients}
 	var (
@@ -289,7 +308,7 @@ func load(tb testing.TB, url, token string, ids []uuid.UUID, d time.Duration) lo
 				if start.After(end) {
 					break
 				}
-				req.SetRequestURI(url + "/v1/profiles/" + ids[rng.IntN(len(ids))].String() + "?purpose=support")
+				req.SetRequestURI(url + "/v1/profiles/" + ids[rng.IntN(len(ids))].String() + suffix)
 				req.Header.Set("Authorization", auth)
 				if err := client.DoTimeout(req, resp, 30*time.Second); err != nil || resp.StatusCode() != 200 {
 					failures.Add(1)

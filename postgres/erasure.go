@@ -200,6 +200,10 @@ func (e *erasure) listAccounts(ctx context.Context) error {
 // is left, if anything is).
 func (e *erasure) deleteRecords(ctx context.Context) error {
 	for _, q := range []string{
+		// Lock the records first: an import that locked one (FOR KEY
+		// SHARE) commits its interactions before the delete below sees
+		// them, and one that comes later finds the record gone.
+		`SELECT 1 FROM records WHERE id = ANY($1) FOR UPDATE`,
 		`INSERT INTO trait_queue (profile_id) SELECT DISTINCT profile_id FROM profile_members WHERE record_id = ANY($1) ON CONFLICT DO NOTHING`,
 		`DELETE FROM profile_traits WHERE profile_id IN (SELECT profile_id FROM profile_members WHERE record_id = ANY($1))`,
 		`DELETE FROM lifecycle_changes WHERE profile_id IN (SELECT profile_id FROM profile_members WHERE record_id = ANY($1))`,
@@ -210,7 +214,8 @@ func (e *erasure) deleteRecords(ctx context.Context) error {
 		`DELETE FROM identity_links WHERE record_a = ANY($1) OR record_b = ANY($1)`,
 		`DELETE FROM identity_constraints WHERE record_a = ANY($1) OR record_b = ANY($1)`,
 		`DELETE FROM review_pairs WHERE record_a = ANY($1) OR record_b = ANY($1)`,
-		`DELETE FROM records WHERE id = ANY($1)`, // versions, memberships, restrictions and interactions cascade
+		`DELETE FROM interactions WHERE record_id = ANY($1)`,
+		`DELETE FROM records WHERE id = ANY($1)`, // versions, memberships and restrictions cascade
 	} {
 		if _, err := e.tx.Exec(ctx, q, e.erased); err != nil {
 			return fmt.Errorf("erase: %w", err)

@@ -67,10 +67,17 @@ func (db *DB) InsertInteractions(ctx context.Context, is []crm.Stored) (map[uuid
 			sats[i] = &v
 		}
 	}
+	// Only for records still live, each locked against an erasure until
+	// this commits (what a foreign key would do, row by row).
 	rows, err := db.pool.Query(ctx, `INSERT INTO interactions (id, source, source_key, record_id, type, channel, occurred_at,
 			amount, currency, quantity, satisfaction, cost, attrs)
-		SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::uuid[], $5::text[], $6::text[], $7::timestamptz[],
-			$8::numeric[], $9::text[], $10::int[], $11::smallint[], $12::numeric[], $13::bytea[])
+		SELECT u.id, u.source, u.source_key, u.record_id, u.type, u.channel, u.occurred_at, u.amount::numeric(14,2), u.currency,
+			u.quantity, u.satisfaction, u.cost::numeric(14,2), u.attrs
+		FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::uuid[], $5::text[], $6::text[], $7::timestamptz[],
+			$8::float8[], $9::text[], $10::int[], $11::smallint[], $12::float8[], $13::bytea[])
+			AS u(id, source, source_key, record_id, type, channel, occurred_at, amount, currency, quantity, satisfaction, cost, attrs)
+		JOIN records r ON r.id = u.record_id AND r.wrapped_key IS NOT NULL
+		FOR KEY SHARE OF r
 		ON CONFLICT (source, source_key) DO NOTHING RETURNING id`,
 		ids, sources, keys, recs, types, channels, at, amounts, currencies, quantities, sats, costs, attrs)
 	if err != nil {
