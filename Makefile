@@ -33,7 +33,7 @@ test: kratos ## unit and integration tests, against a real PostgreSQL (a private
 	$(GO) test -race -count=1 ./...
 
 .PHONY: bench
-bench: build ## benchmarks: normalising, sealing, policy; 1,000,000 demo records imported, resolved in memory and in the database; audited reads under 64 clients; erasure and access export
+bench: build ## benchmarks: normalising, sealing, policy; 1,000,000 demo records imported, resolved in memory and in the database; 10,000,000 interactions imported, traits and a segment computed; audited profile and timeline reads under 64 clients; erasure and access export
 	$(GO) test -run '^$$' -bench . -benchmem ./identity/ ./vault/ ./policy/
 	CDP_TEST_DATABASE_URL=$$($(BIN) db url --owner --data-dir $(BENCH_DIR)) \
 		$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./demo/ ./cmd/cdp/ ./httpapi/

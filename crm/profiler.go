@@ -120,8 +120,9 @@ type ProfileStore interface {
 	SegmentMembers(ctx context.Context, segment uuid.UUID, profiles []uuid.UUID) (map[uuid.UUID]bool, error)
 	ApplySegment(ctx context.Context, segment uuid.UUID, changes []Change, at time.Time, full bool) error
 	// ProfiledTraits streams the stored traits of the given profiles
-	// (nil: all).
-	ProfiledTraits(ctx context.Context, profiles []uuid.UUID, each func(*Traits)) error
+	// (nil: all); with names, only those traits are read (the others are
+	// left zero).
+	ProfiledTraits(ctx context.Context, profiles []uuid.UUID, names []string, each func(*Traits)) error
 }
 
 // Profiler computes traits and segment memberships, for the people and
@@ -358,7 +359,7 @@ func (p *Profiler) Select(ctx context.Context, purpose, condition string) (map[u
 	}
 	now := p.now()
 	out := map[uuid.UUID]bool{}
-	err = p.Store.ProfiledTraits(ctx, nil, func(t *Traits) {
+	err = p.Store.ProfiledTraits(ctx, nil, cond.Names, func(t *Traits) {
 		if ok, _ := facts.Allowed(t.Profile, ProfilingPurpose, now); !ok {
 			return
 		}
@@ -371,12 +372,18 @@ func (p *Profiler) Select(ctx context.Context, purpose, condition string) (map[u
 
 // RefreshSegment recomputes one segment over every profiled person.
 func (p *Profiler) RefreshSegment(ctx context.Context, s Segment) (int, error) {
+	cond, err := Compile(s.Condition)
+	if err != nil {
+		return 0, err
+	}
 	facts, err := p.Store.ProfilingFacts(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
+	// Only the traits the condition reads: a million profiles' traits
+	// are read in a fraction of the time.
 	traits := map[uuid.UUID]*Traits{}
-	err = p.Store.ProfiledTraits(ctx, nil, func(t *Traits) { traits[t.Profile] = t })
+	err = p.Store.ProfiledTraits(ctx, nil, cond.Names, func(t *Traits) { traits[t.Profile] = t })
 	if err != nil {
 		return 0, err
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -350,9 +352,22 @@ func (db *DB) ApplySegment(ctx context.Context, segment uuid.UUID, changes []crm
 	})
 }
 
-// ProfiledTraits streams stored traits.
-func (db *DB) ProfiledTraits(ctx context.Context, profiles []uuid.UUID, each func(*crm.Traits)) error {
-	rows, err := db.pool.Query(ctx, `SELECT profile_id, traits FROM profile_traits WHERE $1::uuid[] IS NULL OR profile_id = ANY($1)`,
+// ProfiledTraits streams stored traits; with names, only those (read
+// out of the document in SQL, so that a segment over a million profiles
+// decodes a few values each, not whole documents).
+func (db *DB) ProfiledTraits(ctx context.Context, profiles []uuid.UUID, names []string, each func(*crm.Traits)) error {
+	doc := "traits"
+	if names != nil {
+		parts := make([]string, 0, len(names))
+		for _, n := range names {
+			if !slices.ContainsFunc(crm.Variables, func(v crm.Variable) bool { return v.Name == n }) {
+				continue // not a trait (previous_stage): nothing stored
+			}
+			parts = append(parts, "'"+n+"', traits->'"+n+"'")
+		}
+		doc = "jsonb_build_object(" + strings.Join(parts, ", ") + ")"
+	}
+	rows, err := db.pool.Query(ctx, `SELECT profile_id, `+doc+` FROM profile_traits WHERE $1::uuid[] IS NULL OR profile_id = ANY($1)`,
 		uuidsOrNil(profiles))
 	if err != nil {
 		return fmt.Errorf("traits: %w", err)
