@@ -114,6 +114,12 @@ type bar struct {
 	Y     int
 }
 
+// barChart is a titled horizontal bar chart (template "bars").
+type barChart struct {
+	ID, Title string
+	Bars      []bar
+}
+
 // overview counts what waits: requests by deadline and type (a chart),
 // the review backlog.
 func (s *Site) overview(c *fiber.Ctx, m *staffMember) error {

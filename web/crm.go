@@ -212,8 +212,8 @@ func (s *Site) computeTraits(c *fiber.Ctx, m *staffMember) error {
 
 type segmentPage struct {
 	*profiling.View
-	Members  []crm.Member
-	Names    []string // other segments, for the overlap table
+	List     []crm.Member // the members, by id (Members is their number)
+	Names    []string     // other segments, for the overlap table
 	Activate *profiling.Activation
 }
 
@@ -230,7 +230,7 @@ func (s *Site) segment(c *fiber.Ctx, m *staffMember) error {
 	if err != nil {
 		return err
 	}
-	p := segmentPage{View: v, Members: ms}
+	p := segmentPage{View: v, List: ms}
 	for n := range v.Overlaps {
 		p.Names = append(p.Names, n)
 	}

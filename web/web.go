@@ -146,6 +146,7 @@ var funcs = template.FuncMap{
 	"list":    func(xs ...string) []string { return xs },
 	"pct":     func(f *float64) float64 { return *f * 100 },
 	"percent": func(f float64) float64 { return 100 * f },
+	"bars":    func(id, title string, bs []bar) barChart { return barChart{ID: id, Title: title, Bars: bs} },
 	"deref64": func(f *float64) float64 {
 		if f == nil {
 			return 0
