@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -61,9 +62,13 @@ func eventsImportCommand() command {
 				var total crm.Summary
 				for _, name := range args {
 					f, _ := readerFormat(*format, name)
-					in, closeIn, err := openInput(cl, name)
+					raw, closeIn, err := openInput(cl, name)
 					if err != nil {
 						return err
+					}
+					in := bufio.NewReaderSize(raw, 1<<20)
+					if f == "sniff" { // standard input: told by its first byte, like cdp import
+						f = sniffFormat(in)
 					}
 					read := func(fn func(crm.Input) error) error {
 						switch f {

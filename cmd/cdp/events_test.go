@@ -45,6 +45,12 @@ func TestEventsImportCommand(t *testing.T) {
 	if code, _, errs := e.run("events", "retention", "nowhere", "order", "--days", "730"); code == 0 || errs == "" {
 		t.Errorf("retention of an unknown source: exit %d", code)
 	}
+	// Standard input is told by its first byte, like cdp import's: NDJSON
+	// here, once read as a CSV header.
+	ndjson := `{"source":"shop","source_id":"o5","record_source_id":"c1","type":"ticket","channel":"email","occurred_at":"2026-02-06"}` + "\n"
+	if code, out, errs := e.runStdin(ndjson, "events", "import", "-"); code != 0 || !strings.Contains(out, "1 created") {
+		t.Errorf("NDJSON on standard input: exit %d\n%s\n%s", code, out, errs)
+	}
 	if code, _, errs := e.run("events", "import", filepath.Join(dir, "missing.csv")); code == 0 || !strings.Contains(errs, "missing.csv") {
 		t.Errorf("a missing file: exit %d: %s", code, errs)
 	}
