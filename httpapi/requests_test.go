@@ -462,6 +462,22 @@ func TestRequestLifecycleRules(t *testing.T) {
 	}
 	wantProblem(t, e.get(me.SessionToken, "/v1/me/requests/"+first.ID), 404, "/problems/not-found")
 	wantProblem(t, e.get(me.SessionToken, "/v1/me/requests/"+first.ID+"/export"), 404, "/problems/not-found")
+
+	// Withdrawing: a request whose work began (here done) cannot be, and
+	// stays as it was; one not yet worked on can, once.
+	wantProblem(t, e.do("POST", "/v1/me/requests/"+mine.ID+"/withdraw", me.SessionToken, "", ""), 409, "/problems/invalid-transition")
+	var after requestBody
+	e.get(me.SessionToken, "/v1/me/requests/"+mine.ID).json(t, &after)
+	if after.State != "completed" {
+		t.Errorf("a completed request after a refused withdrawal: %s", after.State)
+	}
+	r = e.do("POST", "/v1/me/requests", me.SessionToken, "application/json", `{"type":"restriction"}`)
+	var fresh requestBody
+	r.json(t, &fresh)
+	if r := e.do("POST", "/v1/me/requests/"+fresh.ID+"/withdraw", me.SessionToken, "", ""); r.status != 200 {
+		t.Fatalf("withdrawing a request not yet worked on: %d %s", r.status, r.body)
+	}
+	wantProblem(t, e.do("POST", "/v1/me/requests/"+fresh.ID+"/withdraw", me.SessionToken, "", ""), 409, "/problems/invalid-transition")
 }
 
 // remainingKeys opens every subject key left in the database: records',
