@@ -30,7 +30,7 @@ $(KRATOS): tools/kratos/go.mod tools/kratos/go.sum tools/kratos/main.go
 
 .PHONY: test
 test: kratos ## unit and integration tests, against a real PostgreSQL (a private cluster under .cdp/test) and a real Ory Kratos
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 25m ./...
 
 .PHONY: bench
 bench: build ## benchmarks: normalising, sealing, policy; 1,000,000 demo records imported, resolved in memory and in the database; 10,000,000 interactions imported, traits and a segment computed; audited profile and timeline reads under 64 clients; erasure and access export

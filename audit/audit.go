@@ -177,12 +177,13 @@ func (c *Checkpoint) VerifySignature(pub ed25519.PublicKey) bool {
 
 // Query selects entries; zero fields match everything.
 type Query struct {
-	Profile   string // a profile id: entries under every id it ever had (merged into it)
-	Principal string
-	Purpose   string
-	From, To  time.Time // From <= at < To
-	After     int64     // entries after this sequence number (paging)
-	Limit     int       // at most this many (default 100)
+	Profile    string // a profile id: entries under every id it ever had (merged into it)
+	Principal  string
+	Department string // the principal's department
+	Purpose    string
+	From, To   time.Time // From <= at < To
+	After      int64     // entries after this sequence number (paging)
+	Limit      int       // at most this many (default 100)
 }
 
 // sanitize makes every text of the entry storable: a NUL or invalid

@@ -441,6 +441,17 @@ func TestAuditLogIsForTheDPO(t *testing.T) {
 	if r.status != 200 || len(got.Entries) < 2 {
 		t.Errorf("what did this principal read: %d %s", r.status, r.body)
 	}
+	// What did a department read: its principals' entries only.
+	r = e.get(e.tokens["dpo"], "/v1/audit?department=support&limit=1000")
+	r.json(t, &got)
+	if r.status != 200 || len(got.Entries) < 2 {
+		t.Errorf("what did this department read: %d %s", r.status, r.body)
+	}
+	for _, en := range got.Entries {
+		if en.Department != "support" {
+			t.Errorf("an entry of department %q answered a question about support", en.Department)
+		}
+	}
 	for _, q := range []string{"from=yesterday", "profile=42", "limit=-1", "limit=0", "after=x", "from=2026-02-01&to=2026-01-01"} {
 		e.wantProblem(e.get(e.tokens["dpo"], "/v1/audit?"+q), 400, "/problems/invalid-request")
 	}

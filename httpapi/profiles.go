@@ -298,9 +298,10 @@ type auditResponse struct {
 // ?purpose= filters the entries; the DPO's own purpose is compliance.
 func (s *Server) getAudit(c *fiber.Ctx) error {
 	q := audit.Query{
-		Profile:   strings.Clone(c.Query("profile")),
-		Principal: strings.Clone(c.Query("principal")),
-		Purpose:   strings.Clone(c.Query("purpose")),
+		Profile:    strings.Clone(c.Query("profile")),
+		Principal:  strings.Clone(c.Query("principal")),
+		Department: strings.Clone(c.Query("department")),
+		Purpose:    strings.Clone(c.Query("purpose")),
 	}
 	var err error
 	if q.From, err = queryTime(c, "from"); err != nil {

@@ -98,11 +98,11 @@ func (db *DB) AuditEntries(ctx context.Context, q audit.Query) ([]audit.Entry, e
 		// theirs, follow the redirects backwards.
 		rows, err = db.pool.Query(ctx, `WITH RECURSIVE ids(id) AS (
 				SELECT $1::uuid UNION SELECT r.old_id FROM profile_redirects r JOIN ids ON r.new_id = ids.id)
-			SELECT `+auditSelect+` FROM audit_entries_of((SELECT array_agg(id) FROM ids), $2, $3, $4, $5, $6, $7)`,
-			[16]byte(id), nullString(q.Principal), nullString(q.Purpose), nullTime(q.From), nullTime(q.To), q.After, limit)
+			SELECT `+auditSelect+` FROM audit_search((SELECT array_agg(id) FROM ids), $2, $3, $4, $5, $6, $7, $8)`,
+			[16]byte(id), nullString(q.Principal), nullString(q.Department), nullString(q.Purpose), nullTime(q.From), nullTime(q.To), q.After, limit)
 	} else {
-		rows, err = db.pool.Query(ctx, `SELECT `+auditSelect+` FROM audit_entries(NULL, $1, $2, $3, $4, $5, $6)`,
-			nullString(q.Principal), nullString(q.Purpose), nullTime(q.From), nullTime(q.To), q.After, limit)
+		rows, err = db.pool.Query(ctx, `SELECT `+auditSelect+` FROM audit_search(NULL, $1, $2, $3, $4, $5, $6, $7)`,
+			nullString(q.Principal), nullString(q.Department), nullString(q.Purpose), nullTime(q.From), nullTime(q.To), q.After, limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read audit log: %w", err)

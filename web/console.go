@@ -360,7 +360,7 @@ func (s *Site) breachAnswer(c *fiber.Ctx, m *staffMember) (*breachView, error) {
 	v.Asked = true
 	// A staff member is named as their actor (staff:<account id>) or by
 	// the account id the audit log holds.
-	q := audit.Query{Principal: strings.TrimPrefix(v.Principal, "staff:"), Limit: 1000}
+	q := audit.Query{Principal: strings.TrimPrefix(v.Principal, "staff:"), Department: v.Department, Limit: 1000}
 	var err error
 	if v.From != "" {
 		if q.From, err = time.Parse("2006-01-02", v.From); err != nil {
@@ -380,7 +380,7 @@ func (s *Site) breachAnswer(c *fiber.Ctx, m *staffMember) (*breachView, error) {
 			return nil, err
 		}
 		for _, e := range es {
-			if e.Outcome != audit.Allowed || len(e.Profiles) == 0 || v.Department != "" && e.Department != v.Department {
+			if e.Outcome != audit.Allowed || len(e.Profiles) == 0 {
 				continue
 			}
 			v.Entries = append(v.Entries, e)
