@@ -18,6 +18,7 @@ import (
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/postgres/pgtest"
+	"github.com/cdp-project/cdp/resolver"
 	"github.com/cdp-project/cdp/vault"
 )
 
@@ -320,4 +321,51 @@ func TestTraitsFollowNewInteractions(t *testing.T) {
 	if tier := pgtest.Query(t, f.owner, "SELECT tier FROM profile_traits WHERE profile_id = $1", [16]byte(profiles["ann"])); tier == "" {
 		t.Error("the refresh did not score Ann with the last model")
 	}
+}
+
+// TestTraitsFollowMergesAndSplits: a steward's merge queues the surviving
+// profile, whose refreshed traits count both people's orders; splitting
+// them apart again queues both.
+func TestTraitsFollowMergesAndSplits(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	profiles := f.customers(t, []string{"ann", "ann2"})
+	day := time.Now().AddDate(0, 0, -3).Format(time.DateOnly)
+	f.interactions(t, "source,source_id,record_source_id,type,channel,occurred_at,amount,currency\n"+
+		"shop,a1,ann,order,web,"+day+",10,EUR\nshop,b1,ann2,order,web,"+day+",20,EUR\n")
+	p := f.profiler(t, crm.Options{})
+	if _, err := p.Full(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res := &resolver.Resolver{Store: f.db, Vault: f.v}
+	rep, err := res.Merge(ctx, "staff:test", []uuid.UUID{profiles["ann"], profiles["ann2"]}, "the same person", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Refresh(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	merged := rep.Members[f.record(t, profiles["ann"])]
+	if got := pgtest.Query(t, f.owner, "SELECT traits->>'orders' FROM profile_traits WHERE profile_id = $1", [16]byte(merged)); got != "2" {
+		t.Errorf("the merged profile's orders: %q, want 2", got)
+	}
+	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM profile_traits"); n != 1 {
+		t.Errorf("%d profiles with traits after the merge, want the merged one", n)
+	}
+	second := uuid.MustParse(pgtest.Query(t, f.owner, "SELECT max(record_id::text) FROM profile_members WHERE profile_id = $1", [16]byte(merged)))
+	if _, err := res.Split(ctx, "staff:test", merged, []uuid.UUID{second}, "two people after all", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Refresh(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	if got := pgtest.Query(t, f.owner, "SELECT string_agg(traits->>'orders', ',') FROM profile_traits"); got != "1,1" {
+		t.Errorf("orders per profile after the split: %q, want 1,1", got)
+	}
+}
+
+// record is the one record of a profile.
+func (f *fixture) record(t *testing.T, profile uuid.UUID) uuid.UUID {
+	t.Helper()
+	return uuid.MustParse(pgtest.Query(t, f.owner, "SELECT min(record_id::text) FROM profile_members WHERE profile_id = $1", [16]byte(profile)))
 }
