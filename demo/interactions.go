@@ -136,8 +136,17 @@ func Interactions(w io.Writer, customers io.Reader, opts InteractionOptions) (In
 			if r.Float64() < rate-float64(orders) {
 				orders++
 			}
+			// Most customers stop buying at some point (the dropout the
+			// BG/NBD model estimates): their orders after it never come.
+			gone := end
+			if r.Float64() < 0.6 {
+				gone = start.Add(time.Duration(r.Float64() * float64(span)))
+			}
 			for range orders {
 				at := when()
+				if at.After(gone) {
+					continue
+				}
 				amount := math.Round(mean*math.Exp(r.NormFloat64()*0.5-0.125)*100) / 100
 				ch := channels[r.IntN(len(channels))]
 				write("sales", sales, "order", ch, at, amount, 1+r.IntN(3), 0, 0, id)

@@ -364,8 +364,8 @@ var demoSegments = []profiling.Draft{
 		Description: "Our best customers who have not ordered for a while, for a win-back offer by email"},
 	{Name: "priority-support", Purpose: "support", Condition: `tier == "vip" || orders >= 8`,
 		Description: "Customers who buy the most, whose calls are answered first"},
-	{Name: "return-review", Purpose: "fraud_prevention", Condition: "returns >= 2 && returns * 4 >= orders",
-		Description: "Customers who return a quarter or more of what they order, reviewed by a person before any limit changes", Significant: true},
+	{Name: "return-review", Purpose: "fraud_prevention", Condition: "returns >= 1 && returns * 3 >= orders",
+		Description: "Customers who return a third or more of what they order, reviewed by a person before any limit changes", Significant: true},
 }
 
 // demoProfiling records the newsletter's consents (four in five
