@@ -72,6 +72,7 @@ type Run struct {
 	Full    bool
 	Model   *Model // a full run's new model; the one used otherwise (nil: none yet)
 	At      time.Time
+	AsOf    time.Time // the moment the figures describe
 	Traits  []Traits
 	Changes []StageChange
 	// Forget are profiles that may not be profiled any more (incremental
@@ -196,7 +197,7 @@ func (p *Profiler) run(ctx context.Context, ids []uuid.UUID) (*Report, error) {
 	}
 	rep := &Report{Full: full, Excluded: map[string]int{}, Segments: map[string]int{}}
 	eligible := make(map[uuid.UUID]bool, len(facts.Profiles))
-	run := &Run{Full: full, At: now, Forget: map[uuid.UUID]string{}}
+	run := &Run{Full: full, At: now, AsOf: asOf, Forget: map[uuid.UUID]string{}}
 	for _, id := range facts.Profiles {
 		if ok, why := facts.Allowed(id, ProfilingPurpose, now); !ok {
 			rep.Excluded[why]++

@@ -301,9 +301,12 @@ func TestTraitsFollowNewInteractions(t *testing.T) {
 	f.interactions(t, "source,source_id,record_source_id,type,channel,occurred_at,amount,currency\n"+
 		"shop,a1,ann,order,web,"+day+",10,EUR\nshop,b1,ben,order,web,"+day+",20,EUR\n")
 	p := f.profiler(t, crm.Options{})
+	fullAt := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	p.Now = func() time.Time { return fullAt }
 	if _, err := p.Full(ctx); err != nil {
 		t.Fatal(err)
 	}
+	p.Now = nil
 	orders := func(who string) string {
 		return pgtest.Query(t, f.owner, "SELECT traits->>'orders' FROM profile_traits WHERE profile_id = $1", [16]byte(profiles[who]))
 	}
@@ -320,6 +323,12 @@ func TestTraitsFollowNewInteractions(t *testing.T) {
 	}
 	if tier := pgtest.Query(t, f.owner, "SELECT tier FROM profile_traits WHERE profile_id = $1", [16]byte(profiles["ann"])); tier == "" {
 		t.Error("the refresh did not score Ann with the last model")
+	}
+	// Each row says the moment its figures describe: Ann's now, Ben's the
+	// full run's, an hour ago.
+	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM profile_traits WHERE profile_id = $1 AND as_of > $2",
+		[16]byte(profiles["ann"]), fullAt.Add(30*time.Minute)); n != 1 {
+		t.Error("the refreshed traits say they describe the full run's moment")
 	}
 }
 

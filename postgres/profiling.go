@@ -182,11 +182,7 @@ func (db *DB) SaveProfiling(ctx context.Context, run *crm.Run) error {
 				if err != nil {
 					return nil, err
 				}
-				asOf := run.At
-				if run.Model != nil {
-					asOf = run.Model.AsOf
-				}
-				return []any{[16]byte(t.Profile), run.At, asOf, model, t.Interactions, t.Lifecycle, t.Tier, t.Revenue, body}, nil
+				return []any{[16]byte(t.Profile), run.At, run.AsOf, model, t.Interactions, t.Lifecycle, t.Tier, t.Revenue, body}, nil
 			}))
 		if err != nil {
 			return fmt.Errorf("write traits: %w", err)
