@@ -3,6 +3,8 @@ package crm
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -281,7 +283,11 @@ func (p *Profiler) segments(ctx context.Context, ids []uuid.UUID, facts *Facts, 
 		byID[traits[i].Profile] = &traits[i]
 	}
 	for _, s := range segs {
-		n, err := p.segment(ctx, s, ids, facts, byID, now)
+		cond, err := Compile(s.Condition)
+		if err != nil {
+			return fmt.Errorf("segment %s: %w", s.Name, err)
+		}
+		n, err := p.segment(ctx, s, cond, ids, facts, byID, now)
 		if err != nil {
 			return fmt.Errorf("segment %s: %w", s.Name, err)
 		}
@@ -290,11 +296,7 @@ func (p *Profiler) segments(ctx context.Context, ids []uuid.UUID, facts *Facts, 
 	return nil
 }
 
-func (p *Profiler) segment(ctx context.Context, s Segment, ids []uuid.UUID, facts *Facts, traits map[uuid.UUID]*Traits, now time.Time) (int, error) {
-	cond, err := Compile(s.Condition)
-	if err != nil {
-		return 0, err
-	}
+func (p *Profiler) segment(ctx context.Context, s Segment, cond *Condition, ids []uuid.UUID, facts *Facts, traits map[uuid.UUID]*Traits, now time.Time) (int, error) {
 	members, err := p.Store.SegmentMembers(ctx, s.ID, ids)
 	if err != nil {
 		return 0, err
@@ -335,13 +337,8 @@ func (p *Profiler) segment(ctx context.Context, s Segment, ids []uuid.UUID, fact
 
 // Explain writes values in plain words: "orders = 5, tier = vip".
 func Explain(values map[string]any) string {
-	keys := make([]string, 0, len(values))
-	for k := range values {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
+	parts := make([]string, 0, len(values))
+	for _, k := range slices.Sorted(maps.Keys(values)) {
 		parts = append(parts, fmt.Sprintf("%s = %v", k, values[k]))
 	}
 	return strings.Join(parts, ", ")
@@ -388,7 +385,7 @@ func (p *Profiler) RefreshSegment(ctx context.Context, s Segment) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return p.segment(ctx, s, nil, facts, traits, p.now())
+	return p.segment(ctx, s, cond, nil, facts, traits, p.now())
 }
 
 // Membership is a profile's place in a segment.

@@ -522,6 +522,16 @@ func (db *DB) PendingChanges(ctx context.Context, segment uuid.UUID, limit int) 
 	})
 }
 
+// PendingCount counts a segment's changes not yet activated.
+func (db *DB) PendingCount(ctx context.Context, segment uuid.UUID) (int, error) {
+	var n int
+	err := db.pool.QueryRow(ctx, "SELECT count(*) FROM segment_changes WHERE segment_id = $1 AND activated_at IS NULL", [16]byte(segment)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("pending changes: %w", err)
+	}
+	return n, nil
+}
+
 // MarkActivated records what activation did with changes.
 func (db *DB) MarkActivated(ctx context.Context, ids []int64, outcomes []string, at time.Time) error {
 	_, err := db.pool.Exec(ctx, `UPDATE segment_changes c SET activated_at = $3, activation = o.outcome

@@ -44,6 +44,7 @@ type Store interface {
 	SegmentHistory(ctx context.Context, segment uuid.UUID, limit int) ([]crm.HistoryEntry, error)
 	SegmentOverlaps(ctx context.Context, segment uuid.UUID) (map[string]int, error)
 	PendingChanges(ctx context.Context, segment uuid.UUID, limit int) ([]crm.Pending, error)
+	PendingCount(ctx context.Context, segment uuid.UUID) (int, error)
 	MarkActivated(ctx context.Context, ids []int64, outcomes []string, at time.Time) error
 	ParetoCurve(ctx context.Context) ([]crm.ParetoPoint, error)
 	LifecycleCounts(ctx context.Context) (map[string]int, error)
@@ -215,8 +216,7 @@ func (s *Service) Segment(ctx context.Context, req access.Request, name string) 
 		if v.History, err = s.store.SegmentHistory(ctx, seg.ID, 100); err != nil {
 			return err
 		}
-		p, err := s.store.PendingChanges(ctx, seg.ID, 100000)
-		v.Pending = len(p)
+		v.Pending, err = s.store.PendingCount(ctx, seg.ID)
 		return err
 	})
 	if err != nil {

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -53,7 +53,7 @@ func traitsComputeCommand() command {
 					return json.NewEncoder(cl.stdout).Encode(rep)
 				}
 				fmt.Fprintf(cl.stdout, "profiled %d profiles in %s; %d stage changes\n", rep.Profiled, time.Since(start).Round(time.Millisecond), rep.Changes)
-				for _, why := range sortedKeys(rep.Excluded) {
+				for _, why := range slices.Sorted(maps.Keys(rep.Excluded)) {
 					fmt.Fprintf(cl.stdout, "not profiled: %d (%s)\n", rep.Excluded[why], why)
 				}
 				if m := rep.Model; m != nil {
@@ -66,22 +66,13 @@ func traitsComputeCommand() command {
 					fmt.Fprintf(cl.stdout, "VIP tier: %d customers with revenue >= %.2f bring %.0f%% of revenue\n",
 						m.Params.VIPs, m.Params.VIPRevenue, 100*m.Params.VIPShare)
 				}
-				for _, name := range sortedKeys(rep.Segments) {
+				for _, name := range slices.Sorted(maps.Keys(rep.Segments)) {
 					fmt.Fprintf(cl.stdout, "segment %s: %d entered or left\n", name, rep.Segments[name])
 				}
 				return nil
 			})
 		},
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func segmentDraftFlags(fs *flag.FlagSet) *profiling.Draft {
@@ -136,7 +127,7 @@ func segmentsPreviewCommand() command {
 					return err
 				}
 				fmt.Fprintf(cl.stdout, "%d people\n", p.Size)
-				for _, name := range sortedKeys(p.Overlaps) {
+				for _, name := range slices.Sorted(maps.Keys(p.Overlaps)) {
 					fmt.Fprintf(cl.stdout, "  of them in %s: %d\n", name, p.Overlaps[name])
 				}
 				return nil
