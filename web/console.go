@@ -102,7 +102,6 @@ func (s *Site) renderStaff(c *fiber.Ctx, status int, page, title string, m *staf
 type overviewView struct {
 	Open, DueSoon, Overdue, Reviews int
 	ByType                          []bar
-	Max                             int
 	PerMonth                        stackChart
 	Rates                           lineChart
 }
@@ -112,6 +111,23 @@ type bar struct {
 	N     int
 	Width int // of 300
 	Y     int
+}
+
+// barsOf lays counts out as the rows of a horizontal bar chart, widths
+// scaled to the largest.
+func barsOf(labels []string, counts []int) []bar {
+	mx := 0
+	for _, n := range counts {
+		mx = max(mx, n)
+	}
+	out := make([]bar, len(labels))
+	for i := range labels {
+		out[i] = bar{Label: labels[i], N: counts[i], Y: i * 28}
+		if mx > 0 {
+			out[i].Width = counts[i] * 300 / mx
+		}
+	}
+	return out
 }
 
 // barChart is a titled horizontal bar chart (template "bars").
@@ -159,15 +175,12 @@ func (s *Site) overview(c *fiber.Ctx, m *staffMember) error {
 				v.DueSoon++
 			}
 		}
-		for i, t := range []dsr.Type{dsr.Access, dsr.Portability, dsr.Rectification, dsr.Erasure, dsr.Restriction, dsr.Objection} {
-			v.ByType = append(v.ByType, bar{Label: l.T("type." + string(t)), N: byType[t], Y: i * 28})
-			v.Max = max(v.Max, byType[t])
+		var labels []string
+		var counts []int
+		for _, t := range requestTypes {
+			labels, counts = append(labels, l.T("type."+string(t))), append(counts, byType[t])
 		}
-		for i := range v.ByType {
-			if v.Max > 0 {
-				v.ByType[i].Width = v.ByType[i].N * 300 / v.Max
-			}
-		}
+		v.ByType = barsOf(labels, counts)
 	}
 	if m.Has("steward") || m.Has("dpo") {
 		rs, _, err := s.cfg.Access.Reviews(c.UserContext(), s.staffRequest(c, m, ""), uuid.Nil, 500, false)

@@ -102,27 +102,22 @@ func (s *Site) crmView(c *fiber.Ctx, m *staffMember) (*crmView, error) {
 	}
 	l := s.locale(c)
 	v := &crmView{Charts: ch, Pareto: paretoCurve(ch.Pareto, ch.Model), CanRun: m.Has("dpo")}
-	mx := 0
+	var labels []string
+	var counts []int
 	for _, st := range ch.Stages {
-		mx = max(mx, ch.Lifecycle[st])
+		labels, counts = append(labels, l.TOr("stage."+st, st)), append(counts, ch.Lifecycle[st])
 	}
-	for i, st := range ch.Stages {
-		v.Funnel = append(v.Funnel, bar{Label: l.TOr("stage."+st, st), N: ch.Lifecycle[st], Y: i * 28, Width: scale(ch.Lifecycle[st], mx)})
-	}
-	mx = 0
+	v.Funnel = barsOf(labels, counts)
+	labels, counts = nil, nil
 	for _, t := range []string{"vip", "regular", "none"} {
-		mx = max(mx, ch.Tiers[t])
+		labels, counts = append(labels, l.T("tier."+t)), append(counts, ch.Tiers[t])
 	}
-	for i, t := range []string{"vip", "regular", "none"} {
-		v.Tiers = append(v.Tiers, bar{Label: l.T("tier." + t), N: ch.Tiers[t], Y: i * 28, Width: scale(ch.Tiers[t], mx)})
-	}
-	mx = 0
+	v.Tiers = barsOf(labels, counts)
+	labels, counts = nil, nil
 	for _, sg := range ch.Segments {
-		mx = max(mx, sg.Members)
+		labels, counts = append(labels, sg.Name), append(counts, sg.Members)
 	}
-	for i, sg := range ch.Segments {
-		v.Segments = append(v.Segments, bar{Label: sg.Name, N: sg.Members, Y: i * 28, Width: scale(sg.Members, mx)})
-	}
+	v.Segments = barsOf(labels, counts)
 	for k := 0; k <= 12; k++ {
 		v.Months = append(v.Months, k)
 	}
@@ -145,13 +140,6 @@ func (s *Site) crmView(c *fiber.Ctx, m *staffMember) (*crmView, error) {
 	}
 	v.Draft.Purpose = "marketing"
 	return v, nil
-}
-
-func scale(n, mx int) int {
-	if mx == 0 {
-		return 0
-	}
-	return n * 300 / mx
 }
 
 func (s *Site) draft(c *fiber.Ctx) profiling.Draft {
@@ -212,9 +200,7 @@ func (s *Site) computeTraits(c *fiber.Ctx, m *staffMember) error {
 
 type segmentPage struct {
 	*profiling.View
-	List     []crm.Member // the members, by id (Members is their number)
-	Names    []string     // other segments, for the overlap table
-	Activate *profiling.Activation
+	List []crm.Member // the members, by id (Members is their number)
 }
 
 // segment shows one segment: definition, size, overlaps, entries and
@@ -230,11 +216,7 @@ func (s *Site) segment(c *fiber.Ctx, m *staffMember) error {
 	if err != nil {
 		return err
 	}
-	p := segmentPage{View: v, List: ms}
-	for n := range v.Overlaps {
-		p.Names = append(p.Names, n)
-	}
-	return s.renderStaff(c, fiber.StatusOK, "console_segment", v.Name, m, p)
+	return s.renderStaff(c, fiber.StatusOK, "console_segment", v.Name, m, segmentPage{View: v, List: ms})
 }
 
 // segmentAct refreshes a segment, records a review, or activates it as a

@@ -2,11 +2,14 @@ package web
 
 import (
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/cdp-project/cdp/crm"
 )
 
 // The language is the person's choice, else the best match of their
@@ -95,5 +98,23 @@ func TestPurposeDescriptions(t *testing.T) {
 	changed := "Invoicing and payment."
 	if got := de.Purpose("billing", changed); got != changed {
 		t.Errorf("a changed description shows an outdated translation: %q", got)
+	}
+}
+
+// The privacy center explains each point of the logic of profiling the
+// API gives (crm.Logic), in every language: a point added there needs its
+// translation here.
+func TestEveryPointOfTheProfilingLogicIsTranslated(t *testing.T) {
+	l, err := loadLanguages(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range []string{"en", "de"} {
+		loc := l.pick(lang, "")
+		for i := range crm.Logic {
+			if key := fmt.Sprintf("profiling.logic.%d", i+1); !loc.has(key) {
+				t.Errorf("%s: no %s", lang, key)
+			}
+		}
 	}
 }

@@ -502,7 +502,10 @@ func (s *Site) myProfiling(c *fiber.Ctx, cu *access.Customer) error {
 	if err != nil {
 		return err
 	}
-	v := profilingView{ProfileTraits: t, Logic: []int{1, 2, 3, 4, 5, 6, 7}}
+	v := profilingView{ProfileTraits: t}
+	for i := range t.Logic { // the same points as the API's, translated (profiling.logic.N)
+		v.Logic = append(v.Logic, i+1)
+	}
 	if o, err := s.cfg.Access.Consents(c.UserContext(), s.request(c, cu), cu.Profile); err == nil {
 		for _, p := range o.Purposes {
 			if p.Purpose == crm.ProfilingPurpose && p.State == consent.Objected {
