@@ -1,0 +1,69 @@
+package postgres_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/postgres/pgtest"
+)
+
+// The key from records to their sources is kept once per statement
+// (migration 0015) rather than by a row trigger. It must still refuse what
+// the foreign key refused, for the service role as for the owner; the
+// memberships' keys beside it keep their rules too.
+func TestRecordKeysKeepTheirRules(t *testing.T) {
+	t.Parallel()
+	app, owner, u := pgtest.NewAppStore(t)
+	pgtest.AddSources(t, owner, identity.Source{Name: "sales", Department: "sales"})
+	v := pgtest.NewVault(t, owner)
+	profiles := pgtest.Keep(t, app, v,
+		pgtest.Person("sales", "s1", "Anna", "Schmidt", "anna@example.com"),
+		pgtest.Person("sales", "s2", "Ben", "Jones", "ben@example.com"))
+	appURL := pgtest.AppURL(t, u)
+	record := pgtest.Query(t, u, "SELECT record_id FROM profile_members WHERE profile_id = $1", profiles[0])
+	other := pgtest.Query(t, u, "SELECT record_id FROM profile_members WHERE profile_id = $1", profiles[1])
+
+	refused := []struct {
+		name, sql, constraint string
+		args                  []any
+	}{
+		{"a record of an unknown source", `INSERT INTO records (id, source, source_key, kek_id, wrapped_key, attrs, match, fingerprint, created_by, updated_by, created_at, updated_at)
+			SELECT gen_random_uuid(), 'nowhere', '\x01', kek_id, wrapped_key, attrs, match, fingerprint, 'test', 'test', now(), now() FROM records LIMIT 1`,
+			"records_source_fkey", nil},
+		{"a membership of an unknown record", "INSERT INTO profile_members (record_id, profile_id) VALUES (gen_random_uuid(), $1)",
+			"profile_members_record_id_fkey", []any{profiles[0]}},
+		{"a membership of an unknown profile", "UPDATE profile_members SET profile_id = gen_random_uuid() WHERE record_id = $1",
+			"profile_members_profile_id_fkey", []any{record}},
+		{"deleting a profile that has members", "DELETE FROM profiles WHERE id = $1", "profile_members_profile_id_fkey", []any{profiles[0]}},
+		{"deleting a source that has records", "DELETE FROM sources WHERE name = 'sales'", "records_source_fkey", nil},
+		{"changing a record's id", "UPDATE records SET id = gen_random_uuid() WHERE id = $1", "", []any{record}},
+		{"changing a record's source", "UPDATE records SET source = 'sales2' WHERE id = $1", "", []any{record}},
+		{"changing a profile's id", "UPDATE profiles SET id = gen_random_uuid() WHERE id = $1", "", []any{profiles[0]}},
+	}
+	for _, c := range refused {
+		err := pgtest.TryExec(t, appURL, c.sql, c.args...)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "23503" {
+			t.Errorf("%s: %v; want a foreign key violation", c.name, err)
+			continue
+		}
+		if c.constraint != "" && pgErr.ConstraintName != c.constraint {
+			t.Errorf("%s: constraint %q; want %q", c.name, pgErr.ConstraintName, c.constraint)
+		}
+	}
+	if n := pgtest.Count(t, u, "SELECT count(*) FROM profile_members"); n != 2 {
+		t.Fatalf("%d memberships after refused statements; want 2", n)
+	}
+
+	// Moving a record to an existing profile is allowed; deleting a
+	// record removes its membership in the same statement.
+	pgtest.Exec(t, appURL, "UPDATE profile_members SET profile_id = $2 WHERE record_id = $1", other, profiles[0])
+	pgtest.Exec(t, appURL, "DELETE FROM records WHERE id = $1", record)
+	if n := pgtest.Count(t, u, "SELECT count(*) FROM profile_members WHERE record_id = $1", record); n != 0 {
+		t.Fatalf("the deleted record kept %d memberships", n)
+	}
+	pgtest.Exec(t, appURL, "DELETE FROM profiles WHERE id = $1", profiles[1])
+}
