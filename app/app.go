@@ -90,6 +90,7 @@ type App struct {
 	// an audit signing key).
 	Chain   *Chain
 	started bool
+	auditDB *postgres.DB // the audit writer's own connections
 }
 
 // New builds the application. Nothing runs until Start; Close releases
@@ -103,7 +104,14 @@ func New(cfg Config) (*App, error) {
 		cfg.Normalizer.DefaultRegion = cfg.DefaultRegion
 	}
 	a := &App{DB: cfg.DB, Vault: cfg.Vault, Tokens: auth.NewTokens(cfg.DB, cfg.TokenCacheTTL)}
-	a.Audit = audit.NewWriter(cfg.DB, audit.WriterOptions{Key: cfg.AuditKey, OnError: func(err error) {
+	// The audit writer has connections of its own: every read waits for
+	// its commit, so it must not wait for a connection behind them.
+	auditDB, err := cfg.DB.Dedicated(context.Background(), 2)
+	if err != nil {
+		return nil, fmt.Errorf("audit connections: %w", err)
+	}
+	a.auditDB = auditDB
+	a.Audit = audit.NewWriter(auditDB, audit.WriterOptions{Key: cfg.AuditKey, OnError: func(err error) {
 		log.Error("audit checkpoint", slog.String("error", err.Error()))
 	}})
 	if cfg.AuditKey != nil {
@@ -120,7 +128,7 @@ func New(cfg Config) (*App, error) {
 	}
 	runner, err := jobs.New(cfg.DB.Pool(), cfg.Jobs)
 	if err != nil {
-		a.Audit.Close()
+		a.Close()
 		return nil, err
 	}
 	a.Jobs = runner
@@ -134,7 +142,7 @@ func New(cfg Config) (*App, error) {
 	}
 	stages, err := crm.CompileStages(rules)
 	if err != nil {
-		a.Audit.Close()
+		a.Close()
 		return nil, fmt.Errorf("lifecycle rules: %w", err)
 	}
 	a.Profiling = profiling.New(profiling.Config{
@@ -167,7 +175,10 @@ func (a *App) Stop(ctx context.Context) error {
 
 // Close signs the audit log's last checkpoint; after Stop, or for an
 // application that never started.
-func (a *App) Close() { a.Audit.Close() }
+func (a *App) Close() {
+	a.Audit.Close()
+	a.auditDB.Close()
+}
 
 // HTTP fills the services of an HTTP server's configuration.
 func (a *App) HTTP(c httpapi.Config) httpapi.Config {

@@ -29,26 +29,43 @@ var auditColumns = []string{
 	"decision_id", "policy_revision", "request_id", "client", "outcome", "reason", "prev_hash", "hash",
 }
 
-// InsertAudit stores linked entries (see audit.Store) with one COPY, a
-// single statement: the entries are committed together or not at all. A
-// sequence number already taken (another process appended first) is
-// audit.ErrRace.
+// InsertAudit stores linked entries (see audit.Store) with one statement
+// in one round trip (a COPY takes two): the entries are committed together
+// or not at all, and every read waits for this commit. A sequence number
+// already taken (another process appended first) is audit.ErrRace.
 func (db *DB) InsertAudit(ctx context.Context, entries []audit.Entry) error {
-	_, err := db.pool.CopyFrom(ctx, pgx.Identifier{"audit_log"}, auditColumns,
-		pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) {
-			e := &entries[i]
-			profiles := make([][16]byte, len(e.Profiles))
-			for j, p := range e.Profiles {
-				id, err := uuid.Parse(p)
-				if err != nil {
-					return nil, fmt.Errorf("audit entry profile %q: %w", p, ErrInvalid)
-				}
-				profiles[j] = id
+	n := len(entries)
+	var (
+		seqs                                              = make([]int64, n)
+		ats                                               = make([]time.Time, n)
+		kinds, principals, departments, actions, purposes = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		profiles, fields                                  = make([]string, n), make([]string, n)
+		decisions, revisions, requests, clients           = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		outcomes, reasons                                 = make([]string, n), make([]string, n)
+		prevs, hashes                                     = make([][]byte, n), make([][]byte, n)
+	)
+	for i := range entries {
+		e := &entries[i]
+		for _, p := range e.Profiles {
+			if _, err := uuid.Parse(p); err != nil {
+				return fmt.Errorf("write audit entries: profile %q: %w", p, ErrInvalid)
 			}
-			return []any{e.Seq, e.At, e.PrincipalKind, e.Principal, e.Department, e.Action, e.Purpose,
-				profiles, nonNil(e.Fields), e.DecisionID, e.PolicyRevision, e.RequestID, e.Client, e.Outcome, e.Reason,
-				e.Prev, e.Hash}, nil
-		}))
+		}
+		seqs[i], ats[i], kinds[i], principals[i], departments[i] = e.Seq, e.At, e.PrincipalKind, e.Principal, e.Department
+		actions[i], purposes[i], profiles[i], fields[i] = e.Action, e.Purpose, arrayLiteral(e.Profiles), arrayLiteral(e.Fields)
+		decisions[i], revisions[i], requests[i], clients[i] = e.DecisionID, e.PolicyRevision, e.RequestID, e.Client
+		outcomes[i], reasons[i], prevs[i], hashes[i] = e.Outcome, e.Reason, e.Prev, e.Hash
+	}
+	_, err := db.pool.Exec(ctx, `INSERT INTO audit_log (`+strings.Join(auditColumns, ", ")+`)
+		SELECT seq, at, principal_kind, principal, department, action, purpose, profiles::uuid[], fields::text[],
+			decision_id, policy_revision, request_id, client, outcome, reason, prev_hash, hash
+		FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+			$8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
+			$16::bytea[], $17::bytea[])
+		AS e(seq, at, principal_kind, principal, department, action, purpose, profiles, fields,
+			decision_id, policy_revision, request_id, client, outcome, reason, prev_hash, hash)`,
+		seqs, ats, kinds, principals, departments, actions, purposes, profiles, fields,
+		decisions, revisions, requests, clients, outcomes, reasons, prevs, hashes)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("write audit entries: %w", audit.ErrRace)
 	}
@@ -56,6 +73,28 @@ func (db *DB) InsertAudit(ctx context.Context, entries []audit.Entry) error {
 		return fmt.Errorf("write audit entries: %w", err)
 	}
 	return nil
+}
+
+// arrayLiteral writes values as a PostgreSQL array literal, each element
+// quoted, for a column of arrays passed as one array of literals.
+func arrayLiteral(values []string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, v := range values {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for _, r := range v {
+			if r == '"' || r == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
 func nonNil(s []string) []string {

@@ -19,12 +19,19 @@ import (
 )
 
 func auditEntry(i int, profile uuid.UUID) audit.Entry {
-	return audit.Entry{
+	e := audit.Entry{
 		PrincipalKind: "staff", Principal: fmt.Sprintf("agent-%d", i%4), Department: "support",
 		Action: "read", Purpose: []string{"support", "billing"}[i%2], Profiles: []string{profile.String()},
 		Fields: []string{"email", "given_name"}, DecisionID: uuid.NewString(), PolicyRevision: "r1",
 		RequestID: fmt.Sprintf("req-%d", i), Client: "c1", Outcome: audit.Allowed, Reason: "read for support",
 	}
+	if i%7 == 3 {
+		// Names of extra attributes come from the sources' headers: the
+		// stored entry must hash the same whatever they hold.
+		e.Fields = []string{`loyalty "gold"`, `c:\tier`, "a,b", "{x}", "NULL", "", "größe", "two words"}
+		e.Profiles = append(e.Profiles, uuid.NewString())
+	}
+	return e
 }
 
 // writeChain records n entries through a Writer as concurrent requests.

@@ -55,6 +55,21 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	return &DB{pool: pool}, nil
 }
 
+// Dedicated opens a second pool of at most n connections to the same
+// database, for work that must not queue behind the main pool's: the
+// audit writer, whose commit every read waits for, would otherwise wait
+// for a connection behind the very reads that wait for it. Close it
+// apart from db.
+func (db *DB) Dedicated(ctx context.Context, n int32) (*DB, error) {
+	cfg := db.pool.Config()
+	cfg.MaxConns, cfg.MinConns = n, 0
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	return &DB{pool: pool}, nil
+}
+
 // Pool is the connection pool, for River's driver (package jobs).
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
