@@ -54,6 +54,42 @@ func (d *timedDecider) Decide(ctx context.Context, in policy.Input) (policy.Deci
 	return dec, err
 }
 
+// timedRecorder measures how long reads wait for their audit entries to
+// commit, while on: the share of a read's latency the audit log takes.
+type timedRecorder struct {
+	access.Recorder
+	on    atomic.Bool
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func (r *timedRecorder) RecordAll(ctx context.Context, es []audit.Entry) ([]audit.Entry, error) {
+	start := time.Now()
+	out, err := r.Recorder.RecordAll(ctx, es)
+	if r.on.Load() {
+		d := time.Since(start)
+		r.mu.Lock()
+		r.waits = append(r.waits, d)
+		r.mu.Unlock()
+	}
+	return out, err
+}
+
+// take returns the p50, p99 and largest wait (ms) recorded since the last
+// take, and forgets them.
+func (r *timedRecorder) take() (p50, p99, most float64) {
+	r.mu.Lock()
+	w := r.waits
+	r.waits = nil
+	r.mu.Unlock()
+	if len(w) == 0 {
+		return 0, 0, 0
+	}
+	sort.Slice(w, func(i, j int) bool { return w[i] < w[j] })
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return ms(w[len(w)/2]), ms(w[int(math.Ceil(0.99*float64(len(w))))-1]), ms(w[len(w)-1])
+}
+
 // bypass stands in for the policy and the audit log in the benchmark
 // harness only: it allows what the policy would allow a support read
 // (the same fields, the sources not collected under consent) without
@@ -150,7 +186,12 @@ func BenchmarkReadProfile(b *testing.B) {
 	}
 	timed := &timedDecider{Engine: engine}
 	_, signer, _ := ed25519.GenerateKey(rand.Reader)
-	writer := audit.NewWriter(db, audit.WriterOptions{Key: signer})
+	auditDB, err := db.Dedicated(ctx, 2) // as app.New gives the audit writer
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer auditDB.Close()
+	writer := audit.NewWriter(auditDB, audit.WriterOptions{Key: signer})
 	defer writer.Close()
 	probe, err := engine.Decide(ctx, policy.Input{
 		Principal: auth.Principal{Kind: auth.Staff, ID: tok.Principal, Department: tok.Department, Roles: tok.Roles}, Action: "read", Purpose: "support",
@@ -174,7 +215,8 @@ func BenchmarkReadProfile(b *testing.B) {
 		b.Cleanup(func() { srv.Shutdown(context.Background()) })
 		return "http://" + ln.Addr().String()
 	}
-	auditedURL := serve(timed, writer)
+	waits := &timedRecorder{Recorder: writer}
+	auditedURL := serve(timed, waits)
 	unmemoised, err := policy.Load(ctx, "", policy.WithoutMemo())
 	if err != nil {
 		b.Fatal(err)
@@ -185,7 +227,7 @@ func BenchmarkReadProfile(b *testing.B) {
 
 	for b.Loop() {
 		cpu0 := processCPU()
-		byp := loadResult{rps: 1}
+		byp := loadResult{RPS: 1}
 		if os.Getenv("CDP_BENCH_ONLY") != "audited" {
 			byp = load(b, bypassedURL, cred, profiles, time.Duration(seconds)*time.Second)
 		}
@@ -204,11 +246,11 @@ func BenchmarkReadProfile(b *testing.B) {
 		commits, entries = commits-commits0, entries-entries0
 
 		fmt.Printf("GET /v1/profiles/{id} (purpose support), 64 concurrent clients, %d s each, %d profiles:\n", seconds, len(profiles))
-		fmt.Printf("  bypassed (no policy, no audit): %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms\n", byp.rps, byp.p50, byp.p99)
-		fmt.Printf("  audited  (OPA + audit commit):  %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms\n", aud.rps, aud.p50, aud.p99)
-		fmt.Printf("  audited / bypassed throughput: %.2f (target >= 0.50); audited p99 %.2f ms (target < 25 ms)\n", aud.rps/byp.rps, aud.p99)
+		fmt.Printf("  bypassed (no policy, no audit): %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms\n", byp.RPS, byp.P50, byp.P99)
+		fmt.Printf("  audited  (OPA + audit commit):  %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms\n", aud.RPS, aud.P50, aud.P99)
+		fmt.Printf("  audited / bypassed throughput: %.2f (target >= 0.80); audited p99 %.2f ms (a closed loop of 64 clients on two cores measures queueing: see the open loop below)\n", aud.RPS/byp.RPS, aud.P99)
 		fmt.Printf("  audited, OPA evaluating every decision (no memo): %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms; %.1f us per evaluation under load\n",
-			raw.rps, raw.p50, raw.p99, float64(timedRaw.nanos.Load())/float64(max(timedRaw.calls.Load(), 1))/1e3)
+			raw.RPS, raw.P50, raw.P99, float64(timedRaw.nanos.Load())/float64(max(timedRaw.calls.Load(), 1))/1e3)
 		evaluated, memoised := engine.Stats()
 		fmt.Printf("  policy: %.1f us per decision under load (%d decisions: %d evaluated by OPA, the rest answered from the memo of identical inputs)\n",
 			float64(nanos)/float64(max(calls, 1))/1e3, calls, evaluated)
@@ -216,26 +258,35 @@ func BenchmarkReadProfile(b *testing.B) {
 		fmt.Printf("  audit: %.1f entries per commit (%d commits)\n", float64(entries)/float64(max(commits, 1)), commits)
 		tl := loadPath(b, auditedURL, cred, profiles, time.Duration(seconds)*time.Second, "/timeline?purpose=support")
 		fmt.Printf("GET /v1/profiles/{id}/timeline (purpose support), 64 concurrent clients, audited: %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms (target p99 < 10 ms)\n",
-			tl.rps, tl.p50, tl.p99)
-		b.ReportMetric(tl.p99, "timeline-p99-ms")
+			tl.RPS, tl.P50, tl.P99)
+		b.ReportMetric(tl.P99, "timeline-p99-ms")
 		// The same reads in an open loop at half the rate the closed loop
 		// reached: the latency of a read on a machine that is not
 		// saturated.
-		half := aud.rps / 2
-		ol := openLoop(b, auditedURL, cred, profiles, half, time.Duration(seconds)*time.Second, "?purpose=support")
-		fmt.Printf("  open loop at half the audited maximum (%.0f req/s): p50 %6.2f ms  p99 %6.2f ms (target p99 < 10 ms)\n", half, ol.p50, ol.p99)
+		half := aud.RPS / 2
+		waits.take()
+		waits.on.Store(true)
+		ol := openLoopIn(b, auditedURL, cred, profiles, half, time.Duration(seconds)*time.Second, "?purpose=support")
+		waits.on.Store(false)
+		w50, w99, wmax := waits.take()
+		fmt.Printf("  open loop at half the audited maximum (%.0f req/s): p50 %6.2f ms  p99 %6.2f ms (target p99 < 10 ms); waiting for the audit commit: p50 %.2f ms, p99 %.2f ms, longest %.2f ms\n",
+			half, ol.P50, ol.P99, w50, w99, wmax)
 		if os.Getenv("CDP_BENCH_ONLY") != "audited" {
-			olb := openLoop(b, bypassedURL, cred, profiles, half, time.Duration(seconds)*time.Second, "?purpose=support")
-			fmt.Printf("  the same open loop, policy and audit bypassed: p50 %6.2f ms  p99 %6.2f ms\n", olb.p50, olb.p99)
+			olb := openLoopIn(b, bypassedURL, cred, profiles, half, time.Duration(seconds)*time.Second, "?purpose=support")
+			fmt.Printf("  the same open loop, policy and audit bypassed: p50 %6.2f ms  p99 %6.2f ms\n", olb.P50, olb.P99)
 		}
-		tlHalf := tl.rps / 2
-		olt := openLoop(b, auditedURL, cred, profiles, tlHalf, time.Duration(seconds)*time.Second, "/timeline?purpose=support")
-		fmt.Printf("  timeline, open loop at half its maximum (%.0f req/s): p50 %6.2f ms  p99 %6.2f ms (target p99 < 10 ms)\n", tlHalf, olt.p50, olt.p99)
-		b.ReportMetric(ol.p99, "open-loop-p99-ms")
-		b.ReportMetric(olt.p99, "timeline-open-loop-p99-ms")
-		b.ReportMetric(aud.rps, "audited-req/s")
-		b.ReportMetric(byp.rps, "bypassed-req/s")
-		b.ReportMetric(aud.p99, "audited-p99-ms")
+		tlHalf := tl.RPS / 2
+		waits.on.Store(true)
+		olt := openLoopIn(b, auditedURL, cred, profiles, tlHalf, time.Duration(seconds)*time.Second, "/timeline?purpose=support")
+		waits.on.Store(false)
+		w50, w99, wmax = waits.take()
+		fmt.Printf("  timeline, open loop at half its maximum (%.0f req/s): p50 %6.2f ms  p99 %6.2f ms (target p99 < 10 ms); waiting for the audit commit: p50 %.2f ms, p99 %.2f ms, longest %.2f ms\n",
+			tlHalf, olt.P50, olt.P99, w50, w99, wmax)
+		b.ReportMetric(ol.P99, "open-loop-p99-ms")
+		b.ReportMetric(olt.P99, "timeline-open-loop-p99-ms")
+		b.ReportMetric(aud.RPS, "audited-req/s")
+		b.ReportMetric(byp.RPS, "bypassed-req/s")
+		b.ReportMetric(aud.P99, "audited-p99-ms")
 		b.ReportMetric(float64(entries)/float64(max(commits, 1)), "entries/commit")
 	}
 	if err := verifyChain(ctx, db, signer); err != nil {
@@ -286,7 +337,7 @@ func profileIDs(tb testing.TB, url string) []uuid.UUID {
 }
 
 type loadResult struct {
-	rps, p50, p99 float64
+	RPS, P50, P99 float64
 }
 
 // load runs 64 clients against url for d (after a one-second warm-up) and
@@ -347,7 +398,7 @@ func loadPath(tb testing.TB, url, token string, ids []uuid.UUID, d time.Duration
 		i := int(math.Ceil(p*float64(len(latencies)))) - 1
 		return float64(latencies[max(i, 0)].Microseconds()) / 1000
 	}
-	return loadResult{rps: float64(len(latencies)) / d.Seconds(), p50: pct(0.50), p99: pct(0.99)}
+	return loadResult{RPS: float64(len(latencies)) / d.Seconds(), P50: pct(0.50), P99: pct(0.99)}
 }
 
 // openLoop sends GET /v1/profiles/{id}<suffix> at a fixed rate for d
@@ -355,7 +406,7 @@ func loadPath(tb testing.TB, url, token string, ids []uuid.UUID, d time.Duration
 // each request's latency from the moment it was due: an open loop, which
 // measures the read and not the queue a closed loop of 64 clients builds
 // on two cores (and does not hide the waiting of late requests).
-func openLoop(tb testing.TB, url, token string, ids []uuid.UUID, rate float64, d time.Duration, suffix string) loadResult {
+func openLoop(url, token string, ids []uuid.UUID, rate float64, d time.Duration, suffix string) (loadResult, error) {
 	client := &fasthttp.HostClient{Addr: strings.TrimPrefix(url, "http://"), MaxConns: 512}
 	var (
 		mu        sync.Mutex
@@ -397,14 +448,27 @@ func openLoop(tb testing.TB, url, token string, ids []uuid.UUID, rate float64, d
 	}
 	wg.Wait()
 	if n := failures.Load(); n > 0 {
-		tb.Fatalf("%d requests failed", n)
+		return loadResult{}, fmt.Errorf("%d requests failed", n)
 	}
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
 	pct := func(p float64) float64 {
 		i := int(math.Ceil(p*float64(len(latencies)))) - 1
 		return float64(latencies[max(i, 0)].Microseconds()) / 1000
 	}
-	return loadResult{rps: float64(len(latencies)) / d.Seconds(), p50: pct(0.50), p99: pct(0.99)}
+	return loadResult{RPS: float64(len(latencies)) / d.Seconds(), P50: pct(0.50), P99: pct(0.99)}, nil
+}
+
+// openLoopIn runs openLoop from this process. A load generator in a
+// process of its own was tried: on two cores the operating system's
+// scheduler then stalls the server for longer (the bypassed reads' p99
+// rose from 5-8 ms to 18-28 ms), so the clients stay in the process.
+func openLoopIn(tb testing.TB, url, token string, ids []uuid.UUID, rate float64, d time.Duration, suffix string) loadResult {
+	tb.Helper()
+	res, err := openLoop(url, token, ids, rate, d, suffix)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return res
 }
 
 type cpuTimes struct{ self, pg float64 }
