@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
+	"maps"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,6 +47,7 @@ type Result struct {
 type Sealed struct {
 	ID     uuid.UUID
 	Source string
+	Lane   int // Lane(Source, source id): the store locks (Source, Lane) while it writes
 	Key    *vault.SubjectKey
 	Flags  identity.Flags
 	vault.SealedRecord
@@ -96,16 +100,44 @@ type Importer struct {
 	BatchSize int
 	// Workers is the number of sealing goroutines (default GOMAXPROCS).
 	Workers int
+	// Writers is the number of transactions writing at once (default 2).
+	// Each writes the records of its own lane (Lane): a record is always
+	// written by the same writer, in input order.
+	Writers int
 	// Progress, if set, is called after each batch is written.
 	Progress func(Summary)
 }
 
-// batch is a run of inputs that the writer stores in one transaction.
+// Lanes is the number of lanes records are spread over by their source
+// and source id. A writer takes the lock of each (source, lane) its batch
+// holds, so that writers of different lanes never wait for each other and
+// writers of the same record (in this process or another) take turns.
+const Lanes = 16
+
+// Lane returns the lane of a record with this source and source id.
+func Lane(source, sourceID string) int {
+	h := fnv.New32a()
+	h.Write([]byte(source))
+	h.Write([]byte{0})
+	h.Write([]byte(sourceID))
+	return int(h.Sum32() % Lanes)
+}
+
+// batch is a run of inputs that one writer stores in one transaction.
 type batch struct {
-	seq    int
+	writer int   // which writer stores it
+	seq    int   // its place among that writer's batches
+	order  []int // input number of each input
 	inputs []Input
 	sealed []*Sealed // one per accepted input, in order
 	err    error
+}
+
+// written is a batch's results, in the order of its inputs.
+type written struct {
+	b       *batch
+	results []Result
+	err     error
 }
 
 // Import reads every record from r and stores the acceptable ones. emit, if
@@ -119,6 +151,10 @@ func (im *Importer) Import(ctx context.Context, r Reader, emit func(Result)) (Su
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
+	writers := im.Writers
+	if writers <= 0 {
+		writers = 2
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
@@ -127,13 +163,13 @@ func (im *Importer) Import(ctx context.Context, r Reader, emit func(Result)) (Su
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(batches)
-		readErr <- im.read(ctx, r, batches)
+		readErr <- im.read(ctx, r, writers, batches)
 	}()
-	var wg sync.WaitGroup
+	var seal sync.WaitGroup
 	for range workers {
-		wg.Add(1)
+		seal.Add(1)
 		go func() {
-			defer wg.Done()
+			defer seal.Done()
 			for b := range batches {
 				im.seal(b)
 				select {
@@ -145,42 +181,121 @@ func (im *Importer) Import(ctx context.Context, r Reader, emit func(Result)) (Su
 		}()
 	}
 	go func() {
-		wg.Wait()
+		seal.Wait()
 		close(sealed)
 	}()
 
-	// The writer stores batches in input order, so that a record repeated
-	// in a later batch is applied after its earlier version.
-	var failed error
-	pending := make(map[int]*batch)
-	next := 0
-	for b := range sealed {
-		if failed != nil {
-			continue // drain
+	// Each writer stores its batches in their order, so that a record
+	// repeated in a later batch is applied after its earlier version.
+	lanes := make([]chan *batch, writers)
+	done := make(chan written, writers)
+	var write sync.WaitGroup
+	for w := range lanes {
+		lanes[w] = make(chan *batch, 1)
+		write.Add(1)
+		go func() {
+			defer write.Done()
+			for b := range lanes[w] {
+				res, err := im.write(ctx, b)
+				done <- written{b: b, results: res, err: err}
+				if err != nil {
+					cancel(err)
+					for range lanes[w] {
+						// drain
+					}
+					return
+				}
+			}
+		}()
+	}
+	go func() {
+		defer func() {
+			for _, l := range lanes {
+				close(l)
+			}
+		}()
+		pending := make([]map[int]*batch, writers)
+		next := make([]int, writers)
+		for w := range pending {
+			pending[w] = map[int]*batch{}
 		}
-		pending[b.seq] = b
-		for {
-			nb, ok := pending[next]
-			if !ok {
-				break
+		for b := range sealed {
+			pending[b.writer][b.seq] = b
+			for {
+				nb, ok := pending[b.writer][next[b.writer]]
+				if !ok {
+					break
+				}
+				delete(pending[b.writer], next[b.writer])
+				next[b.writer]++
+				select {
+				case lanes[b.writer] <- nb:
+				case <-ctx.Done():
+					return
+				}
 			}
-			delete(pending, next)
-			next++
-			if err := im.write(ctx, nb, &sum, emit); err != nil {
-				failed = err
-				cancel(err)
-				break
-			}
-			if im.Progress != nil {
-				sum.Elapsed = time.Since(start)
-				im.Progress(sum)
-			}
+		}
+	}()
+	go func() {
+		write.Wait()
+		close(done)
+	}()
+
+	// Results reach emit in input order, whichever writer stored them.
+	var failed error
+	waiting := map[int]Result{}
+	fields := map[int]*Input{}
+	nextInput := 0
+	report := func(n int) {
+		res := waiting[n]
+		delete(waiting, n)
+		if in := fields[n]; in != nil {
+			FieldNames(&in.Record, sum.Fields)
+			delete(fields, n)
+		}
+		sum.add(res)
+		if emit != nil {
+			emit(res)
 		}
 	}
-	sum.Elapsed = time.Since(start)
+	for wr := range done {
+		if wr.err != nil {
+			if failed == nil {
+				failed = wr.err
+			}
+			continue
+		}
+		// After a failure the other writer's batches still count: they
+		// are written.
+		for i, res := range wr.results {
+			n := wr.b.order[i]
+			waiting[n] = res
+			if res.Status == StatusCreated || res.Status == StatusUpdated {
+				fields[n] = &wr.b.inputs[i]
+			}
+		}
+		for ; failed == nil; nextInput++ {
+			if _, ok := waiting[nextInput]; !ok {
+				break
+			}
+			report(nextInput)
+		}
+		if im.Progress != nil && failed == nil {
+			sum.Elapsed = time.Since(start)
+			im.Progress(sum)
+		}
+	}
 	if failed != nil {
+		// What was written past the failed batch is reported in input
+		// order, with the gap of what was not.
+		rest := slices.Sorted(maps.Keys(waiting))
+		for _, n := range rest {
+			report(n)
+		}
+		sum.Elapsed = time.Since(start)
 		return sum, failed
 	}
+	sum.Elapsed = time.Since(start)
 	if err := <-readErr; err != nil {
 		return sum, err
 	}
@@ -190,40 +305,54 @@ func (im *Importer) Import(ctx context.Context, r Reader, emit func(Result)) (Su
 	return sum, ctx.Err()
 }
 
-// read turns the input stream into batches: at most BatchSize records, cut
-// early where a (source, source id) repeats so that a batch never holds a
-// record twice.
-func (im *Importer) read(ctx context.Context, r Reader, out chan<- *batch) error {
+// read turns the input stream into batches, one stream per writer: a
+// record goes to the writer of its lane; a writer's batch holds at most
+// BatchSize records and is cut early where a (source, source id) repeats,
+// so that a batch never holds a record twice. A rejected input goes with
+// the writer's batch it would have joined, to be reported in its place.
+func (im *Importer) read(ctx context.Context, r Reader, writers int, out chan<- *batch) error {
 	size := im.BatchSize
 	if size <= 0 {
 		size = 2000
 	}
-	seq := 0
-	cur := &batch{}
-	keys := make(map[string]struct{}, size)
-	flush := func() bool {
-		if len(cur.inputs) == 0 {
+	cur := make([]*batch, writers)
+	keys := make([]map[string]struct{}, writers)
+	seqs := make([]int, writers)
+	for w := range cur {
+		cur[w] = &batch{writer: w, inputs: make([]Input, 0, size)}
+		keys[w] = make(map[string]struct{}, size)
+	}
+	flush := func(w int) bool {
+		if len(cur[w].inputs) == 0 {
 			return true
 		}
-		cur.seq = seq
-		seq++
+		cur[w].seq = seqs[w]
+		seqs[w]++
 		select {
-		case out <- cur:
+		case out <- cur[w]:
 		case <-ctx.Done():
 			return false
 		}
-		cur = &batch{inputs: make([]Input, 0, size)}
-		clear(keys)
+		cur[w] = &batch{writer: w, inputs: make([]Input, 0, size)}
+		clear(keys[w])
 		return true
 	}
-	for {
+	flushAll := func() bool {
+		for w := range cur {
+			if !flush(w) {
+				return false
+			}
+		}
+		return true
+	}
+	for n := 0; ; n++ {
 		in, err := r.Next()
 		if errors.Is(err, io.EOF) {
-			flush()
+			flushAll()
 			return nil
 		}
 		if err != nil {
-			flush()
+			flushAll()
 			return err
 		}
 		if !in.Rejected() && im.Sources != nil {
@@ -231,17 +360,19 @@ func (im *Importer) read(ctx context.Context, r Reader, out chan<- *batch) error
 				in.Problems = append(in.Problems, Problem{Field: "source", Reason: sourceReason(err)})
 			}
 		}
+		w := Lane(in.Record.Source, in.Record.SourceID) % writers
 		if !in.Rejected() {
 			key := in.Record.Source + "\x00" + in.Record.SourceID
-			if _, dup := keys[key]; dup {
-				if !flush() {
+			if _, dup := keys[w][key]; dup {
+				if !flush(w) {
 					return nil
 				}
 			}
-			keys[key] = struct{}{}
+			keys[w][key] = struct{}{}
 		}
-		cur.inputs = append(cur.inputs, in)
-		if len(cur.inputs) >= size && !flush() {
+		cur[w].inputs = append(cur[w].inputs, in)
+		cur[w].order = append(cur[w].order, n)
+		if len(cur[w].inputs) >= size && !flush(w) {
 			return nil
 		}
 	}
@@ -283,7 +414,7 @@ func (im *Importer) seal(b *batch) {
 			return
 		}
 		b.sealed = append(b.sealed, &Sealed{
-			ID: id, Source: in.Record.Source, Key: key, Flags: n.Flags, SealedRecord: sr,
+			ID: id, Source: in.Record.Source, Lane: Lane(in.Record.Source, in.Record.SourceID), Key: key, Flags: n.Flags, SealedRecord: sr,
 			record: &in.Record, norm: &n,
 		})
 	}
@@ -304,22 +435,24 @@ func (im *Importer) reseal(s *Sealed, ex Existing) error {
 	return nil
 }
 
-// write stores one batch and reports its results.
-func (im *Importer) write(ctx context.Context, b *batch, sum *Summary, emit func(Result)) error {
+// write stores one batch and returns its results, in the order of its
+// inputs.
+func (im *Importer) write(ctx context.Context, b *batch) ([]Result, error) {
 	if b.err != nil {
-		return b.err
+		return nil, b.err
 	}
 	var outcomes []Outcome
 	if len(b.sealed) > 0 {
 		var err error
 		outcomes, err = im.Store.UpsertRecords(ctx, im.Actor, b.sealed, im.reseal)
 		if err != nil {
-			return fmt.Errorf("write records from line %d: %w", b.inputs[0].Line, err)
+			return nil, fmt.Errorf("write records from line %d: %w", b.inputs[0].Line, err)
 		}
 		if len(outcomes) != len(b.sealed) {
-			return fmt.Errorf("write records: store returned %d outcomes for %d records", len(outcomes), len(b.sealed))
+			return nil, fmt.Errorf("write records: store returned %d outcomes for %d records", len(outcomes), len(b.sealed))
 		}
 	}
+	results := make([]Result, len(b.inputs))
 	k := 0
 	for i := range b.inputs {
 		in := &b.inputs[i]
@@ -329,14 +462,8 @@ func (im *Importer) write(ctx context.Context, b *batch, sum *Summary, emit func
 		} else {
 			res.RecordID, res.Status = outcomes[k].ID, outcomes[k].Status
 			k++
-			if res.Status == StatusCreated || res.Status == StatusUpdated {
-				FieldNames(&in.Record, sum.Fields)
-			}
 		}
-		sum.add(res)
-		if emit != nil {
-			emit(res)
-		}
+		results[i] = res
 	}
-	return nil
+	return results, nil
 }

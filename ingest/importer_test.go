@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -144,20 +145,34 @@ func TestImportAppliesRepeatsInOrder(t *testing.T) {
 }
 
 func TestImportStopsAtAStoreFailureWithoutLosingEarlierBatches(t *testing.T) {
-	store := newMemStore()
-	store.failAt = 3
-	im := testImporter(t, store)
 	var rows []string
 	for i := range 40 {
 		rows = append(rows, fmt.Sprintf("sales,%d,N,", i))
 	}
-	r, _ := NewCSVReader(strings.NewReader(csvOf(rows...)), Options{})
-	sum, err := im.Import(context.Background(), r, nil)
-	if err == nil || !strings.Contains(err.Error(), "disk on fire") {
-		t.Fatalf("Import: %v, want the store's error", err)
+	run := func(writers int) (Summary, int, []int) {
+		store := newMemStore()
+		store.failAt = 3
+		im := testImporter(t, store)
+		im.Writers = writers
+		r, _ := NewCSVReader(strings.NewReader(csvOf(rows...)), Options{})
+		var lines []int
+		sum, err := im.Import(context.Background(), r, func(res Result) { lines = append(lines, res.Line) })
+		if err == nil || !strings.Contains(err.Error(), "disk on fire") {
+			t.Fatalf("Import: %v, want the store's error", err)
+		}
+		return sum, len(store.records), lines
 	}
-	if sum.Created != 8 || len(store.records) != 8 {
-		t.Errorf("summary %+v, stored %d: want the two batches before the failure", sum, len(store.records))
+	if sum, stored, _ := run(1); sum.Created != 8 || stored != 8 {
+		t.Errorf("one writer: summary %+v, stored %d: want the two batches before the failure", sum, stored)
+	}
+	// With several writers, the others' batches are written too: the
+	// summary and the results count exactly what was stored, in order.
+	sum, stored, lines := run(3)
+	if sum.Created != stored || len(lines) != stored || stored >= 40 {
+		t.Errorf("three writers: summary %+v, %d results, stored %d", sum, len(lines), stored)
+	}
+	if !slices.IsSorted(lines) {
+		t.Errorf("results out of input order: %v", lines)
 	}
 }
 

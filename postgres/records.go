@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"sort"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,9 +15,9 @@ import (
 )
 
 // UpsertRecords writes a batch of sealed records in one transaction (see
-// ingest.Store). Writers of the same source are serialised by an advisory
-// lock, so that looking up the stored records and writing the batch see a
-// consistent state.
+// ingest.Store). Writers of the same (source, lane) are serialised by an
+// advisory lock, so that looking up the stored records and writing the
+// batch see a consistent state for every record the batch holds.
 func (db *DB) UpsertRecords(ctx context.Context, actor string, batch []*ingest.Sealed, reseal func(*ingest.Sealed, ingest.Existing) error) ([]ingest.Outcome, error) {
 	outcomes := make([]ingest.Outcome, len(batch))
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
@@ -115,22 +115,24 @@ func suppressedRecords(ctx context.Context, tx pgx.Tx, batch []*ingest.Sealed, e
 
 func recordKey(source string, sourceKey []byte) string { return source + "\x00" + string(sourceKey) }
 
-// lockSources takes the write lock of every source in the batch, in name
-// order so that concurrent batches cannot deadlock.
+// lockSources takes the write lock of every (source, lane) in the batch
+// (ingest.Lane): writers of the same record take turns, writers of other
+// lanes do not wait. One statement, in the order of the locks' keys, so
+// that concurrent batches cannot deadlock.
 func lockSources(ctx context.Context, tx pgx.Tx, batch []*ingest.Sealed) error {
 	seen := map[string]bool{}
-	var names []string
+	var keys []string
 	for _, s := range batch {
-		if !seen[s.Source] {
-			seen[s.Source] = true
-			names = append(names, s.Source)
+		k := s.Source + "/" + strconv.Itoa(s.Lane)
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
 		}
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, hashtext($2))", lockRecords, n); err != nil {
-			return fmt.Errorf("lock source %s: %w", n, err)
-		}
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, h) FROM (
+		SELECT DISTINCT hashtext(k) AS h FROM unnest($2::text[]) AS k ORDER BY 1) AS locks`, lockRecords, keys)
+	if err != nil {
+		return fmt.Errorf("lock sources: %w", err)
 	}
 	return nil
 }
