@@ -125,19 +125,29 @@ func Lane(source, sourceID string) int {
 
 // batch is a run of inputs that one writer stores in one transaction.
 type batch struct {
-	writer int   // which writer stores it
-	seq    int   // its place among that writer's batches
-	order  []int // input number of each input
+	writer int    // which writer stores it
+	seq    int    // its place among that writer's batches
+	slots  []slot // one per input
 	inputs []Input
 	sealed []*Sealed // one per accepted input, in order
 	err    error
 }
+
+// slot is where an input of a batch came from: its number in the input
+// (from 0) and its lane.
+type slot struct{ input, lane int }
 
 // written is a batch's results, in the order of its inputs.
 type written struct {
 	b       *batch
 	results []Result
 	err     error
+}
+
+// stored is a result waiting for its turn to be reported, with its input.
+type stored struct {
+	res Result
+	in  *Input
 }
 
 // Import reads every record from r and stores the acceptable ones. emit, if
@@ -243,19 +253,17 @@ func (im *Importer) Import(ctx context.Context, r Reader, emit func(Result)) (Su
 
 	// Results reach emit in input order, whichever writer stored them.
 	var failed error
-	waiting := map[int]Result{}
-	fields := map[int]*Input{}
+	waiting := map[int]stored{}
 	nextInput := 0
 	report := func(n int) {
-		res := waiting[n]
+		st := waiting[n]
 		delete(waiting, n)
-		if in := fields[n]; in != nil {
-			FieldNames(&in.Record, sum.Fields)
-			delete(fields, n)
+		if st.res.Status == StatusCreated || st.res.Status == StatusUpdated {
+			FieldNames(&st.in.Record, sum.Fields)
 		}
-		sum.add(res)
+		sum.add(st.res)
 		if emit != nil {
-			emit(res)
+			emit(st.res)
 		}
 	}
 	for wr := range done {
@@ -268,11 +276,7 @@ func (im *Importer) Import(ctx context.Context, r Reader, emit func(Result)) (Su
 		// After a failure the other writer's batches still count: they
 		// are written.
 		for i, res := range wr.results {
-			n := wr.b.order[i]
-			waiting[n] = res
-			if res.Status == StatusCreated || res.Status == StatusUpdated {
-				fields[n] = &wr.b.inputs[i]
-			}
+			waiting[wr.b.slots[i].input] = stored{res: res, in: &wr.b.inputs[i]}
 		}
 		for ; failed == nil; nextInput++ {
 			if _, ok := waiting[nextInput]; !ok {
@@ -292,10 +296,11 @@ func (im *Importer) Import(ctx context.Context, r Reader, emit func(Result)) (Su
 		for _, n := range rest {
 			report(n)
 		}
-		sum.Elapsed = time.Since(start)
-		return sum, failed
 	}
 	sum.Elapsed = time.Since(start)
+	if failed != nil {
+		return sum, failed
+	}
 	if err := <-readErr; err != nil {
 		return sum, err
 	}
@@ -360,7 +365,8 @@ func (im *Importer) read(ctx context.Context, r Reader, writers int, out chan<- 
 				in.Problems = append(in.Problems, Problem{Field: "source", Reason: sourceReason(err)})
 			}
 		}
-		w := Lane(in.Record.Source, in.Record.SourceID) % writers
+		lane := Lane(in.Record.Source, in.Record.SourceID)
+		w := lane % writers
 		if !in.Rejected() {
 			key := in.Record.Source + "\x00" + in.Record.SourceID
 			if _, dup := keys[w][key]; dup {
@@ -371,7 +377,7 @@ func (im *Importer) read(ctx context.Context, r Reader, writers int, out chan<- 
 			keys[w][key] = struct{}{}
 		}
 		cur[w].inputs = append(cur[w].inputs, in)
-		cur[w].order = append(cur[w].order, n)
+		cur[w].slots = append(cur[w].slots, slot{input: n, lane: lane})
 		if len(cur[w].inputs) >= size && !flush(w) {
 			return nil
 		}
@@ -414,7 +420,7 @@ func (im *Importer) seal(b *batch) {
 			return
 		}
 		b.sealed = append(b.sealed, &Sealed{
-			ID: id, Source: in.Record.Source, Lane: Lane(in.Record.Source, in.Record.SourceID), Key: key, Flags: n.Flags, SealedRecord: sr,
+			ID: id, Source: in.Record.Source, Lane: b.slots[i].lane, Key: key, Flags: n.Flags, SealedRecord: sr,
 			record: &in.Record, norm: &n,
 		})
 	}

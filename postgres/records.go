@@ -21,7 +21,7 @@ import (
 func (db *DB) UpsertRecords(ctx context.Context, actor string, batch []*ingest.Sealed, reseal func(*ingest.Sealed, ingest.Existing) error) ([]ingest.Outcome, error) {
 	outcomes := make([]ingest.Outcome, len(batch))
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		if err := lockSources(ctx, tx, batch); err != nil {
+		if err := lockLanes(ctx, tx, batch); err != nil {
 			return err
 		}
 		existing, err := lookupExisting(ctx, tx, batch)
@@ -115,11 +115,11 @@ func suppressedRecords(ctx context.Context, tx pgx.Tx, batch []*ingest.Sealed, e
 
 func recordKey(source string, sourceKey []byte) string { return source + "\x00" + string(sourceKey) }
 
-// lockSources takes the write lock of every (source, lane) in the batch
+// lockLanes takes the write lock of every (source, lane) in the batch
 // (ingest.Lane): writers of the same record take turns, writers of other
 // lanes do not wait. One statement, in the order of the locks' keys, so
 // that concurrent batches cannot deadlock.
-func lockSources(ctx context.Context, tx pgx.Tx, batch []*ingest.Sealed) error {
+func lockLanes(ctx context.Context, tx pgx.Tx, batch []*ingest.Sealed) error {
 	seen := map[string]bool{}
 	var keys []string
 	for _, s := range batch {
@@ -132,7 +132,7 @@ func lockSources(ctx context.Context, tx pgx.Tx, batch []*ingest.Sealed) error {
 	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, h) FROM (
 		SELECT DISTINCT hashtext(k) AS h FROM unnest($2::text[]) AS k ORDER BY 1) AS locks`, lockRecords, keys)
 	if err != nil {
-		return fmt.Errorf("lock sources: %w", err)
+		return fmt.Errorf("lock lanes: %w", err)
 	}
 	return nil
 }
