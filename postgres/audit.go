@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cdp-project/cdp/audit"
 )
@@ -44,28 +46,45 @@ func (db *DB) InsertAudit(ctx context.Context, entries []audit.Entry) error {
 		outcomes, reasons                                 = make([]string, n), make([]string, n)
 		prevs, hashes                                     = make([][]byte, n), make([][]byte, n)
 	)
-	for i := range entries {
-		e := &entries[i]
-		for _, p := range e.Profiles {
-			if _, err := uuid.Parse(p); err != nil {
-				return fmt.Errorf("write audit entries: profile %q: %w", p, ErrInvalid)
-			}
+	err := db.pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
+		// Each entry's profiles and fields go as one text array literal,
+		// written by the connection's own array encoder.
+		types := c.Conn().TypeMap()
+		literal := func(values []string) (string, error) {
+			b, err := types.Encode(pgtype.TextArrayOID, pgtype.TextFormatCode, nonNil(values), nil)
+			return string(b), err
 		}
-		seqs[i], ats[i], kinds[i], principals[i], departments[i] = e.Seq, e.At, e.PrincipalKind, e.Principal, e.Department
-		actions[i], purposes[i], profiles[i], fields[i] = e.Action, e.Purpose, arrayLiteral(e.Profiles), arrayLiteral(e.Fields)
-		decisions[i], revisions[i], requests[i], clients[i] = e.DecisionID, e.PolicyRevision, e.RequestID, e.Client
-		outcomes[i], reasons[i], prevs[i], hashes[i] = e.Outcome, e.Reason, e.Prev, e.Hash
-	}
-	_, err := db.pool.Exec(ctx, `INSERT INTO audit_log (`+strings.Join(auditColumns, ", ")+`)
-		SELECT seq, at, principal_kind, principal, department, action, purpose, profiles::uuid[], fields::text[],
-			decision_id, policy_revision, request_id, client, outcome, reason, prev_hash, hash
-		FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-			$8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
-			$16::bytea[], $17::bytea[])
-		AS e(seq, at, principal_kind, principal, department, action, purpose, profiles, fields,
-			decision_id, policy_revision, request_id, client, outcome, reason, prev_hash, hash)`,
-		seqs, ats, kinds, principals, departments, actions, purposes, profiles, fields,
-		decisions, revisions, requests, clients, outcomes, reasons, prevs, hashes)
+		for i := range entries {
+			e := &entries[i]
+			for _, p := range e.Profiles {
+				if _, err := uuid.Parse(p); err != nil {
+					return fmt.Errorf("profile %q: %w", p, ErrInvalid)
+				}
+			}
+			var err error
+			if profiles[i], err = literal(e.Profiles); err != nil {
+				return err
+			}
+			if fields[i], err = literal(e.Fields); err != nil {
+				return err
+			}
+			seqs[i], ats[i], kinds[i], principals[i], departments[i] = e.Seq, e.At, e.PrincipalKind, e.Principal, e.Department
+			actions[i], purposes[i] = e.Action, e.Purpose
+			decisions[i], revisions[i], requests[i], clients[i] = e.DecisionID, e.PolicyRevision, e.RequestID, e.Client
+			outcomes[i], reasons[i], prevs[i], hashes[i] = e.Outcome, e.Reason, e.Prev, e.Hash
+		}
+		_, err := c.Exec(ctx, `INSERT INTO audit_log (`+strings.Join(auditColumns, ", ")+`)
+			SELECT seq, at, principal_kind, principal, department, action, purpose, profiles::uuid[], fields::text[],
+				decision_id, policy_revision, request_id, client, outcome, reason, prev_hash, hash
+			FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+				$8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
+				$16::bytea[], $17::bytea[])
+			AS e(seq, at, principal_kind, principal, department, action, purpose, profiles, fields,
+				decision_id, policy_revision, request_id, client, outcome, reason, prev_hash, hash)`,
+			seqs, ats, kinds, principals, departments, actions, purposes, profiles, fields,
+			decisions, revisions, requests, clients, outcomes, reasons, prevs, hashes)
+		return err
+	})
 	if isUniqueViolation(err) {
 		return fmt.Errorf("write audit entries: %w", audit.ErrRace)
 	}
@@ -73,28 +92,6 @@ func (db *DB) InsertAudit(ctx context.Context, entries []audit.Entry) error {
 		return fmt.Errorf("write audit entries: %w", err)
 	}
 	return nil
-}
-
-// arrayLiteral writes values as a PostgreSQL array literal, each element
-// quoted, for a column of arrays passed as one array of literals.
-func arrayLiteral(values []string) string {
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, v := range values {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('"')
-		for _, r := range v {
-			if r == '"' || r == '\\' {
-				b.WriteByte('\\')
-			}
-			b.WriteRune(r)
-		}
-		b.WriteByte('"')
-	}
-	b.WriteByte('}')
-	return b.String()
 }
 
 func nonNil(s []string) []string {
