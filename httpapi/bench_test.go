@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -85,10 +86,17 @@ func (r *timedRecorder) take() (p50, p99, most float64) {
 	if len(w) == 0 {
 		return 0, 0, 0
 	}
-	sort.Slice(w, func(i, j int) bool { return w[i] < w[j] })
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	return ms(w[len(w)/2]), ms(w[int(math.Ceil(0.99*float64(len(w))))-1]), ms(w[len(w)-1])
+	slices.Sort(w)
+	return millis(quantile(w, 0.50)), millis(quantile(w, 0.99)), millis(w[len(w)-1])
 }
+
+// quantile is the p-quantile (nearest rank) of sorted durations.
+func quantile(sorted []time.Duration, p float64) time.Duration {
+	return sorted[max(int(math.Ceil(p*float64(len(sorted))))-1, 0)]
+}
+
+// millis is d in milliseconds.
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // bypass stands in for the policy and the audit log in the benchmark
 // harness only: it allows what the policy would allow a support read
@@ -393,12 +401,8 @@ func loadPath(tb testing.TB, url, token string, ids []uuid.UUID, d time.Duration
 	if n := failures.Load(); n > 0 {
 		tb.Fatalf("%d requests failed", n)
 	}
-	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
-	pct := func(p float64) float64 {
-		i := int(math.Ceil(p*float64(len(latencies)))) - 1
-		return float64(latencies[max(i, 0)].Microseconds()) / 1000
-	}
-	return loadResult{RPS: float64(len(latencies)) / d.Seconds(), P50: pct(0.50), P99: pct(0.99)}
+	slices.Sort(latencies)
+	return loadResult{RPS: float64(len(latencies)) / d.Seconds(), P50: millis(quantile(latencies, 0.50)), P99: millis(quantile(latencies, 0.99))}
 }
 
 // openLoop sends GET /v1/profiles/{id}<suffix> at a fixed rate for d
@@ -450,12 +454,8 @@ func openLoop(url, token string, ids []uuid.UUID, rate float64, d time.Duration,
 	if n := failures.Load(); n > 0 {
 		return loadResult{}, fmt.Errorf("%d requests failed", n)
 	}
-	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
-	pct := func(p float64) float64 {
-		i := int(math.Ceil(p*float64(len(latencies)))) - 1
-		return float64(latencies[max(i, 0)].Microseconds()) / 1000
-	}
-	return loadResult{RPS: float64(len(latencies)) / d.Seconds(), P50: pct(0.50), P99: pct(0.99)}, nil
+	slices.Sort(latencies)
+	return loadResult{RPS: float64(len(latencies)) / d.Seconds(), P50: millis(quantile(latencies, 0.50)), P99: millis(quantile(latencies, 0.99))}, nil
 }
 
 // openLoopIn runs openLoop from this process. A load generator in a

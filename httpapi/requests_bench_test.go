@@ -6,7 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os"
-	"sort"
+	"slices"
 	"testing"
 	"time"
 
@@ -108,9 +108,10 @@ func (rb *requestBench) approved(b *testing.B, typ dsr.Type, profile uuid.UUID) 
 	return v.ID
 }
 
+// percentile sorts ds and returns its p-quantile (nearest rank).
 func percentile(ds []time.Duration, p float64) time.Duration {
-	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	return ds[int(float64(len(ds)-1)*p)]
+	slices.Sort(ds)
+	return quantile(ds, p)
 }
 
 // BenchmarkErasure erases people with 50 source records across 4

@@ -494,10 +494,15 @@ func (db *DB) SegmentOverlaps(ctx context.Context, segment uuid.UUID) (map[strin
 	if err != nil {
 		return nil, fmt.Errorf("overlaps: %w", err)
 	}
+	return countsByName(rows)
+}
+
+// countsByName collects rows of (name, count).
+func countsByName(rows pgx.Rows) (map[string]int, error) {
 	out := map[string]int{}
 	var name string
 	var n int
-	_, err = pgx.ForEachRow(rows, []any{&name, &n}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&name, &n}, func() error {
 		out[name] = n
 		return nil
 	})
@@ -580,14 +585,7 @@ func (db *DB) LifecycleCounts(ctx context.Context) (map[string]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lifecycle: %w", err)
 	}
-	out := map[string]int{}
-	var s string
-	var n int
-	_, err = pgx.ForEachRow(rows, []any{&s, &n}, func() error {
-		out[s] = n
-		return nil
-	})
-	return out, err
+	return countsByName(rows)
 }
 
 // TierCounts counts profiled customers and their revenue per tier.
