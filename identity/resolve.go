@@ -128,6 +128,7 @@ type Stats struct {
 	SkippedBlocks int     `json:"skipped_blocks"` // blocks too large to compare
 	Profiles      int     `json:"profiles"`
 	Seconds       float64 `json:"seconds"`
+	TrainSeconds  float64 `json:"train_seconds"` // of Seconds, training the model (0 with a given model)
 }
 
 // minTermFrequencyRecords is how many records value frequencies need to
@@ -205,7 +206,9 @@ func Resolve(entries []Entry, opts Options) (*Resolution, error) {
 	res.Stats.Comparisons = len(pairs)
 	res.Stats.SkippedBlocks = r.blk.skipped
 	if res.Model == nil {
+		t := time.Now()
 		res.Model, res.Stats.RandomPairs = r.train()
+		res.Stats.TrainSeconds = time.Since(t).Seconds()
 	}
 	r.blk = nil // the blocks served candidates and training; their memory goes
 	if err := res.Model.Validate(); err != nil {

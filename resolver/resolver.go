@@ -170,24 +170,45 @@ type SealedNote struct {
 
 // Report says what a run did.
 type Report struct {
-	Kind            string      `json:"kind"`
-	Records         int         `json:"records"`
-	Comparisons     int         `json:"comparisons"`
-	ProfilesBefore  int         `json:"profiles_before"`
-	ProfilesAfter   int         `json:"profiles_after"`
-	Created         int         `json:"profiles_created"`
-	Merged          int         `json:"profiles_merged"`
-	Moved           int         `json:"records_moved"`
-	Links           int         `json:"links"`
-	Review          int         `json:"review_pairs"`
-	Refused         int         `json:"refused_links"`
-	ModelVersion    int         `json:"model_version"`
-	Trained         bool        `json:"trained"`
-	ResolveSeconds  float64     `json:"resolve_seconds"`
-	Seconds         float64     `json:"seconds"`
+	Kind           string  `json:"kind"`
+	Records        int     `json:"records"`
+	Comparisons    int     `json:"comparisons"`
+	ProfilesBefore int     `json:"profiles_before"`
+	ProfilesAfter  int     `json:"profiles_after"`
+	Created        int     `json:"profiles_created"`
+	Merged         int     `json:"profiles_merged"`
+	Moved          int     `json:"records_moved"`
+	Links          int     `json:"links"`
+	Review         int     `json:"review_pairs"`
+	Refused        int     `json:"refused_links"`
+	ModelVersion   int     `json:"model_version"`
+	Trained        bool    `json:"trained"`
+	ResolveSeconds float64 `json:"resolve_seconds"`
+	Seconds        float64 `json:"seconds"`
+	// Phases says where the run's time went, in seconds: reading the
+	// stored match keys, opening them, training a model, the engine, and
+	// writing the outcome. Seconds is their sum with what lies between.
+	Phases          Phases      `json:"phases"`
 	ProfilesTouched []uuid.UUID `json:"profiles_touched"`
 	// Members is the profile of every record the run resolved.
 	Members map[uuid.UUID]uuid.UUID `json:"-"`
+}
+
+// Phases are the seconds a run spent in each of its stages.
+type Phases struct {
+	Read    float64 `json:"read"`
+	Open    float64 `json:"open"`
+	Train   float64 `json:"train"`
+	Resolve float64 `json:"resolve"`
+	Write   float64 `json:"write"`
+}
+
+// since returns the seconds since t and resets t to now.
+func since(t *time.Time) float64 {
+	now := time.Now()
+	d := now.Sub(*t).Seconds()
+	*t = now
+	return d
 }
 
 // Resolver runs resolution over a store.
@@ -212,31 +233,42 @@ func (r *Resolver) Full(ctx context.Context, actor string) (*Report, error) {
 	}
 	defer unlock()
 	start := time.Now()
+	var ph Phases
+	t := start
 	stored, err := r.Store.AllMatches(ctx)
 	if err != nil {
 		return nil, err
 	}
-	model, version, trained, _, err := r.model(ctx, stored)
+	ph.Read = since(&t)
+	m, err := r.model(ctx, stored, &ph)
 	if err != nil {
 		return nil, err
 	}
-	return r.full(ctx, actor, nil, start, stored, model, version, trained)
+	return r.full(ctx, actor, nil, start, stored, m, ph)
 }
 
 // full resolves every stored record under a model and writes the outcome
 // (applying d, a steward decision, when set).
 func (r *Resolver) full(ctx context.Context, actor string, d *Decision, start time.Time, stored []StoredMatch,
-	model *identity.Model, version int, trained bool) (*Report, error) {
+	m *activeModel, ph Phases) (*Report, error) {
 	constraints, err := r.Store.Constraints(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
-	a, err := r.resolve(ctx, stored, model, constraints, false)
+	a, model, err := r.resolve(ctx, stored, m.model, constraints, false, &ph)
 	if err != nil {
 		return nil, err
 	}
-	a.Kind, a.Full, a.Actor, a.Started, a.ModelVersion, a.Decision = "full", true, actor, start, version, d
-	a.Report.Trained = trained
+	if m.model == nil {
+		// Trained by the engine's run, on the records it resolved.
+		if m.version, err = r.Store.SaveModel(ctx, model); err != nil {
+			return nil, err
+		}
+		m.trained = true
+	}
+	a.Kind, a.Full, a.Actor, a.Started, a.ModelVersion, a.Decision = "full", true, actor, start, m.version, d
+	a.Report.Trained = m.trained
+	a.Report.Phases = ph
 	return r.apply(ctx, a)
 }
 
@@ -359,19 +391,22 @@ func (r *Resolver) LinkOrphans(ctx context.Context, actor string) (int, error) {
 
 func (r *Resolver) incremental(ctx context.Context, actor string, ids []uuid.UUID, d *Decision) (*Report, error) {
 	start := time.Now()
-	model, version, trained, all, err := r.model(ctx, nil)
+	var ph Phases
+	m, err := r.model(ctx, nil, &ph)
 	if err != nil {
 		return nil, err
 	}
-	if trained {
-		// The first model was just trained on the whole store: resolve it
-		// whole, once, from the records training read.
-		return r.full(ctx, actor, d, start, all, model, version, true)
+	if m.model == nil {
+		// The first model is to be trained on the whole store: resolve it
+		// whole, in the same run.
+		return r.full(ctx, actor, d, start, m.stored, m, ph)
 	}
+	t := time.Now()
 	stored, err := r.Store.Neighbourhood(ctx, ids, r.maxShared())
 	if err != nil {
 		return nil, err
 	}
+	ph.Read += since(&t)
 	scope := make([]uuid.UUID, len(stored))
 	for i, s := range stored {
 		scope[i] = s.ID
@@ -386,7 +421,7 @@ func (r *Resolver) incremental(ctx context.Context, actor string, ids []uuid.UUI
 		}
 		constraints = withDecision(constraints, d.Constraints)
 	}
-	a, err := r.resolve(ctx, stored, model, constraints, true)
+	a, _, err := r.resolve(ctx, stored, m.model, constraints, true, &ph)
 	if err != nil {
 		return nil, err
 	}
@@ -395,7 +430,8 @@ func (r *Resolver) incremental(ctx context.Context, actor string, ids []uuid.UUI
 			return nil, err
 		}
 	}
-	a.Kind, a.Actor, a.Started, a.ModelVersion, a.Decision = "incremental", actor, start, version, d
+	a.Report.Phases = ph
+	a.Kind, a.Actor, a.Started, a.ModelVersion, a.Decision = "incremental", actor, start, m.version, d
 	if d != nil {
 		a.Kind = "decision"
 	}
@@ -426,17 +462,27 @@ func (r *Resolver) maxShared() int {
 	return 200
 }
 
-// model returns the active model, training the first one when the store
-// has enough records (all holds them when the caller loaded them already).
-// After training it also returns the records it trained on.
-func (r *Resolver) model(ctx context.Context, all []StoredMatch) (*identity.Model, int, bool, []StoredMatch, error) {
+// activeModel is the model a run scores with. Its model is nil when the
+// store has enough records to train the first one: the run then trains it
+// on every record (stored) and resolves them in the same pass.
+type activeModel struct {
+	model   *identity.Model
+	version int
+	trained bool
+	stored  []StoredMatch
+}
+
+// model returns the active model, or says that the first one is to be
+// trained (all holds the store's records when the caller loaded them
+// already; otherwise they are read).
+func (r *Resolver) model(ctx context.Context, all []StoredMatch, ph *Phases) (*activeModel, error) {
 	m, v, err := r.Store.ActiveModel(ctx)
 	if err == nil {
 		m.Version = v
-		return m, v, false, nil, nil
+		return &activeModel{model: m, version: v}, nil
 	}
 	if !errors.Is(err, ErrNotFound) {
-		return nil, 0, false, nil, err
+		return nil, err
 	}
 	trainAt := r.TrainAt
 	if trainAt <= 0 {
@@ -444,29 +490,19 @@ func (r *Resolver) model(ctx context.Context, all []StoredMatch) (*identity.Mode
 	}
 	n, err := r.Store.RecordCount(ctx)
 	if err != nil {
-		return nil, 0, false, nil, err
+		return nil, err
 	}
 	if n < int64(trainAt) {
-		return identity.DefaultModel(), 0, false, nil, nil
+		return &activeModel{model: identity.DefaultModel()}, nil
 	}
 	if all == nil {
+		t := time.Now()
 		if all, err = r.Store.AllMatches(ctx); err != nil {
-			return nil, 0, false, nil, err
+			return nil, err
 		}
+		ph.Read += since(&t)
 	}
-	entries, err := r.open(all)
-	if err != nil {
-		return nil, 0, false, nil, err
-	}
-	m, _, err = identity.Train(entries, identity.Options{})
-	if err != nil {
-		return nil, 0, false, nil, err
-	}
-	if v, err = r.Store.SaveModel(ctx, m); err != nil {
-		return nil, 0, false, nil, err
-	}
-	m.Version = v
-	return m, v, true, all, nil
+	return &activeModel{stored: all}, nil
 }
 
 // open decrypts the match keys of stored records, in parallel. Entry keys
@@ -508,15 +544,20 @@ func (r *Resolver) open(stored []StoredMatch) ([]identity.Entry, error) {
 	return entries, nil
 }
 
-// resolve runs the engine and turns its outcome into an Apply.
-func (r *Resolver) resolve(ctx context.Context, stored []StoredMatch, model *identity.Model, constraints []identity.Constraint, neighbourhood bool) (*Apply, error) {
+// resolve runs the engine on stored records and turns its outcome into an
+// Apply. With no model, the engine trains one first; resolve returns the
+// model it scored with.
+func (r *Resolver) resolve(ctx context.Context, stored []StoredMatch, model *identity.Model,
+	constraints []identity.Constraint, neighbourhood bool, ph *Phases) (*Apply, *identity.Model, error) {
+	t := time.Now()
 	entries, err := r.open(stored)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	ph.Open += since(&t)
 	sources, err := r.Store.Sources(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rules := make(map[string]identity.SourceRules, len(sources))
 	for _, s := range sources {
@@ -526,11 +567,16 @@ func (r *Resolver) resolve(ctx context.Context, stored []StoredMatch, model *ide
 		Model: model, Sources: rules, Constraints: constraints, Limits: r.Limits,
 		NoTermFrequencies: neighbourhood,
 	})
+	ph.Resolve += since(&t)
+	if err == nil {
+		ph.Train += res.Stats.TrainSeconds
+		ph.Resolve -= res.Stats.TrainSeconds
+	}
 	if err != nil {
 		if errors.Is(err, identity.ErrInvalid) {
-			return nil, fmt.Errorf("%w: %w", ErrConflict, err)
+			return nil, nil, fmt.Errorf("%w: %w", ErrConflict, err)
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	a := &Apply{
 		RunID:    uuid.Must(uuid.NewV7()),
@@ -554,7 +600,7 @@ func (r *Resolver) resolve(ctx context.Context, stored []StoredMatch, model *ide
 	for _, l := range res.Review {
 		x, y := ordered(stored[l.A].ID, stored[l.B].ID)
 		reason := ReasonReviewBand
-		if l.Probability >= model.LinkThreshold {
+		if l.Probability >= res.Model.LinkThreshold {
 			reason = ReasonGivenNamesDiffer
 		}
 		a.Review = append(a.Review, ReviewPair{A: x, B: y, Probability: l.Probability, Levels: res.Levels(l.A, l.B), Reason: reason})
@@ -566,7 +612,7 @@ func (r *Resolver) resolve(ctx context.Context, stored []StoredMatch, model *ide
 		Records: len(stored), Comparisons: res.Stats.Comparisons, Links: len(a.Links),
 		Review: len(a.Review), Refused: len(res.Refused), ResolveSeconds: res.Stats.Seconds,
 	}
-	return a, nil
+	return a, res.Model, nil
 }
 
 func ordered(a, b uuid.UUID) (uuid.UUID, uuid.UUID) {
@@ -610,9 +656,11 @@ func (r *Resolver) apply(ctx context.Context, a *Apply) (*Report, error) {
 	}
 	sort.Slice(rep.ProfilesTouched, func(i, j int) bool { return rep.ProfilesTouched[i].String() < rep.ProfilesTouched[j].String() })
 	rep.Members = a.Members
-	rep.Seconds = time.Since(a.Started).Seconds()
+	t := time.Now()
 	if err := r.Store.Apply(ctx, a); err != nil {
 		return nil, err
 	}
+	rep.Phases.Write = since(&t)
+	rep.Seconds = time.Since(a.Started).Seconds()
 	return rep, nil
 }

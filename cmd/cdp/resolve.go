@@ -129,9 +129,11 @@ func printReport(w io.Writer, rep *resolver.Report, asJSON bool) error {
 	if rep.Trained {
 		trained = ", model trained first"
 	}
-	fmt.Fprintf(w, "%s resolution of %d records in %.1fs (engine %.1fs, %d comparisons%s): %d profiles before, %d after; "+
+	ph := rep.Phases
+	fmt.Fprintf(w, "%s resolution of %d records in %.1fs (read %.1fs, open %.1fs, train %.1fs, engine %.1fs, write %.1fs; "+
+		"%d comparisons%s): %d profiles before, %d after; "+
 		"%d created, %d merged away, %d records moved; %d links, %d pairs for review, %d links refused by guards\n",
-		rep.Kind, rep.Records, rep.Seconds, rep.ResolveSeconds, rep.Comparisons, trained, rep.ProfilesBefore, rep.ProfilesAfter,
-		rep.Created, rep.Merged, rep.Moved, rep.Links, rep.Review, rep.Refused)
+		rep.Kind, rep.Records, rep.Seconds, ph.Read, ph.Open, ph.Train, ph.Resolve, ph.Write, rep.Comparisons, trained,
+		rep.ProfilesBefore, rep.ProfilesAfter, rep.Created, rep.Merged, rep.Moved, rep.Links, rep.Review, rep.Refused)
 	return nil
 }
