@@ -1,8 +1,12 @@
 package postgres_test
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -66,4 +70,105 @@ func TestRecordKeysKeepTheirRules(t *testing.T) {
 		t.Fatalf("the deleted record kept %d memberships", n)
 	}
 	pgtest.Exec(t, appURL, "DELETE FROM profiles WHERE id = $1", profiles[1])
+}
+
+// The memberships' keys take no row locks (migration 0016): a delete of
+// records waits for the transactions writing memberships instead, and a
+// write of memberships that comes after a delete finds the record gone.
+// Neither order may leave a membership of a deleted record behind.
+func TestMembershipKeysHoldUnderConcurrentDeletes(t *testing.T) {
+	t.Parallel()
+	app, owner, u := pgtest.NewAppStore(t)
+	pgtest.AddSources(t, owner, identity.Source{Name: "sales", Department: "sales"})
+	v := pgtest.NewVault(t, owner)
+	profiles := pgtest.Keep(t, app, v,
+		pgtest.Person("sales", "s1", "Anna", "Schmidt", "anna@example.com"),
+		pgtest.Person("sales", "s2", "Ben", "Jones", "ben@example.com"),
+		pgtest.Person("sales", "s3", "Cleo", "Brown", "cleo@example.com"))
+	appURL := pgtest.AppURL(t, u)
+	ctx := context.Background()
+	records := make([]string, len(profiles))
+	for i, p := range profiles {
+		records[i] = pgtest.Query(t, u, "SELECT record_id FROM profile_members WHERE profile_id = $1", p)
+	}
+	// The second and third records lose their membership, to be written
+	// again below.
+	pgtest.Exec(t, u, "DELETE FROM profile_members WHERE record_id = ANY($1::uuid[])", []string{records[1], records[2]})
+
+	begin := func() pgx.Tx {
+		conn, err := pgx.Connect(ctx, appURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close(context.Background()) })
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	waiting := func() bool {
+		var n int64
+		for range 100 {
+			n = pgtest.Count(t, u, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`)
+			if n > 0 {
+				return true
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return false
+	}
+
+	// A write first: the delete waits for it, then takes its membership.
+	writer := begin()
+	if _, err := writer.Exec(ctx, "INSERT INTO profile_members (record_id, profile_id) VALUES ($1, $2)", records[1], profiles[0]); err != nil {
+		t.Fatal(err)
+	}
+	deleted := make(chan error, 1)
+	go func() { deleted <- pgtest.TryExec(t, appURL, "DELETE FROM records WHERE id = $1", records[1]) }()
+	if !waiting() {
+		t.Fatal("the delete of a record did not wait for the transaction writing its membership")
+	}
+	if err := writer.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+	if n := pgtest.Count(t, u, "SELECT count(*) FROM profile_members WHERE record_id = $1", records[1]); n != 0 {
+		t.Fatalf("the deleted record kept %d memberships", n)
+	}
+
+	// A delete first: the write waits for it, then finds the record gone.
+	deleter := begin()
+	if _, err := deleter.Exec(ctx, "DELETE FROM records WHERE id = $1", records[2]); err != nil {
+		t.Fatal(err)
+	}
+	written := make(chan error, 1)
+	go func() {
+		written <- pgtest.TryExec(t, appURL, "INSERT INTO profile_members (record_id, profile_id) VALUES ($1, $2)", records[2], profiles[0])
+	}()
+	if !waiting() {
+		t.Fatal("the write of a membership did not wait for the transaction deleting its record")
+	}
+	if err := deleter.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var pgErr *pgconn.PgError
+	if err := <-written; !errors.As(err, &pgErr) || pgErr.Code != "23503" || pgErr.ConstraintName != "profile_members_record_id_fkey" {
+		t.Fatalf("membership of a record deleted meanwhile: %v; want a foreign key violation", err)
+	}
+	if n := pgtest.Count(t, u, "SELECT count(*) FROM profile_members WHERE record_id = $1", records[2]); n != 0 {
+		t.Fatalf("the deleted record has %d memberships", n)
+	}
+
+	// Memberships are written in READ COMMITTED only: the check needs a
+	// snapshot taken after the lock.
+	rr := begin()
+	if _, err := rr.Exec(ctx, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rr.Exec(ctx, "UPDATE profile_members SET profile_id = profile_id WHERE record_id = $1", records[0]); err == nil {
+		t.Fatal("a membership was written in a REPEATABLE READ transaction")
+	}
 }
