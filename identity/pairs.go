@@ -2,8 +2,10 @@ package identity
 
 import (
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // blockingRule groups records that share a key; only records sharing a key
@@ -174,57 +176,64 @@ func buildBlocks(recs []rec, rules []blockingRule, skip func(rule string, r *rec
 	return b
 }
 
+// candidateChunk is how many records a worker takes at a time when
+// finding candidates.
+const candidateChunk = 4096
+
 // candidates returns every pair of records that share a block of at most
-// maxBlock records, once, with its comparison pattern.
+// maxBlock records, once, with its comparison pattern, in record order.
+//
+// A record is compared with the later records of its blocks, so early
+// records cost more than late ones: workers take small chunks of records
+// in turn rather than one half each (which left the second of two workers
+// idle for half the time).
 func (b *blocks) candidates(recs []rec, comps []comparison, maxBlock, workers int) []pair {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	n := len(recs)
 	b.setCaps(n, maxBlock)
-	out := make([][]pair, workers)
+	chunks := (n + candidateChunk - 1) / candidateChunk
+	out := make([][]pair, chunks)
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
-	for w := range workers {
-		lo, hi := w*chunk, min(n, (w+1)*chunk)
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			seen := make([]int32, n) // seen[j] == i+1: pair (i, j) already emitted
-			var local []pair
-			for i := lo; i < hi; i++ {
-				ri := &recs[i]
-				for r := range b.rules {
-					id := b.of[r][i]
-					if id < 0 {
-						continue
-					}
-					ids := b.lists[r][id]
-					if len(ids) < 2 || len(ids) > b.caps[r] {
-						continue
-					}
-					for _, j := range ids {
-						if int(j) <= i || seen[j] == int32(i+1) {
+			for {
+				c := int(next.Add(1) - 1)
+				if c >= chunks {
+					return
+				}
+				var local []pair
+				for i := c * candidateChunk; i < min(n, (c+1)*candidateChunk); i++ {
+					ri := &recs[i]
+					for r := range b.rules {
+						id := b.of[r][i]
+						if id < 0 {
 							continue
 						}
-						seen[j] = int32(i + 1)
-						local = append(local, pair{a: int32(i), b: j, pattern: compareAll(ri, &recs[j], comps)})
+						ids := b.lists[r][id]
+						if len(ids) < 2 || len(ids) > b.caps[r] {
+							continue
+						}
+						for _, j := range ids {
+							if int(j) <= i || seen[j] == int32(i+1) {
+								continue
+							}
+							seen[j] = int32(i + 1)
+							local = append(local, pair{a: int32(i), b: j, pattern: compareAll(ri, &recs[j], comps)})
+						}
 					}
 				}
+				out[c] = local
 			}
-			out[w] = local
 		}()
 	}
 	wg.Wait()
-	total := 0
-	for _, o := range out {
-		total += len(o)
-	}
-	all := make([]pair, 0, total)
-	for _, o := range out {
-		all = append(all, o...)
-	}
-	return all
+	return slices.Concat(out...)
 }
 
 func compareAll(a, b *rec, comps []comparison) uint64 {
