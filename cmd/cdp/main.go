@@ -17,10 +17,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"golang.org/x/term"
 )
@@ -37,12 +39,48 @@ func main() {
 			}
 		}
 	}
+	// CDP_HEAP_PROFILE writes a heap profile of the command as its live
+	// heap peaks: what holds the memory at its largest.
+	if path := os.Getenv("CDP_HEAP_PROFILE"); path != "" {
+		defer watchHeap(path)()
+	}
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if code != 0 {
 		pprof.StopCPUProfile()
 		os.Exit(code)
 	}
+}
+
+// watchHeap writes a heap profile to path whenever the live heap (as of
+// the last garbage collection) grows a twentieth past its largest so far,
+// until the returned function is called.
+func watchHeap(path string) func() {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		var peak uint64
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			metrics.Read(sample)
+			if live := sample[0].Value.Uint64(); live > peak+peak/20 {
+				peak = live
+				if f, err := os.Create(path); err == nil {
+					pprof.Lookup("heap").WriteTo(f, 0)
+					f.Close()
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 // cli is the process environment a command runs in.
