@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -20,15 +21,8 @@ import (
 // memberships' keys beside it keep their rules too.
 func TestRecordKeysKeepTheirRules(t *testing.T) {
 	t.Parallel()
-	app, owner, u := pgtest.NewAppStore(t)
-	pgtest.AddSources(t, owner, identity.Source{Name: "sales", Department: "sales"})
-	v := pgtest.NewVault(t, owner)
-	profiles := pgtest.Keep(t, app, v,
-		pgtest.Person("sales", "s1", "Anna", "Schmidt", "anna@example.com"),
-		pgtest.Person("sales", "s2", "Ben", "Jones", "ben@example.com"))
-	appURL := pgtest.AppURL(t, u)
-	record := pgtest.Query(t, u, "SELECT record_id FROM profile_members WHERE profile_id = $1", profiles[0])
-	other := pgtest.Query(t, u, "SELECT record_id FROM profile_members WHERE profile_id = $1", profiles[1])
+	u, appURL, profiles, records := keyedPeople(t, 2)
+	record, other := records[0], records[1]
 
 	refused := []struct {
 		name, sql, constraint string
@@ -78,19 +72,8 @@ func TestRecordKeysKeepTheirRules(t *testing.T) {
 // Neither order may leave a membership of a deleted record behind.
 func TestMembershipKeysHoldUnderConcurrentDeletes(t *testing.T) {
 	t.Parallel()
-	app, owner, u := pgtest.NewAppStore(t)
-	pgtest.AddSources(t, owner, identity.Source{Name: "sales", Department: "sales"})
-	v := pgtest.NewVault(t, owner)
-	profiles := pgtest.Keep(t, app, v,
-		pgtest.Person("sales", "s1", "Anna", "Schmidt", "anna@example.com"),
-		pgtest.Person("sales", "s2", "Ben", "Jones", "ben@example.com"),
-		pgtest.Person("sales", "s3", "Cleo", "Brown", "cleo@example.com"))
-	appURL := pgtest.AppURL(t, u)
+	u, appURL, profiles, records := keyedPeople(t, 3)
 	ctx := context.Background()
-	records := make([]string, len(profiles))
-	for i, p := range profiles {
-		records[i] = pgtest.Query(t, u, "SELECT record_id FROM profile_members WHERE profile_id = $1", p)
-	}
 	// The second and third records lose their membership, to be written
 	// again below.
 	pgtest.Exec(t, u, "DELETE FROM profile_members WHERE record_id = ANY($1::uuid[])", []string{records[1], records[2]})
@@ -171,4 +154,23 @@ func TestMembershipKeysHoldUnderConcurrentDeletes(t *testing.T) {
 	if _, err := rr.Exec(ctx, "UPDATE profile_members SET profile_id = profile_id WHERE record_id = $1", records[0]); err == nil {
 		t.Fatal("a membership was written in a REPEATABLE READ transaction")
 	}
+}
+
+// keyedPeople keeps n people of one source, each in a profile of their
+// own, and returns the owner's and the service's database URLs with their
+// profiles and records.
+func keyedPeople(t *testing.T, n int) (ownerURL, appURL string, profiles []uuid.UUID, records []string) {
+	app, owner, u := pgtest.NewAppStore(t)
+	pgtest.AddSources(t, owner, identity.Source{Name: "sales", Department: "sales"})
+	v := pgtest.NewVault(t, owner)
+	people := []identity.Record{
+		pgtest.Person("sales", "s1", "Anna", "Schmidt", "anna@example.com"),
+		pgtest.Person("sales", "s2", "Ben", "Jones", "ben@example.com"),
+		pgtest.Person("sales", "s3", "Cleo", "Brown", "cleo@example.com"),
+	}
+	profiles = pgtest.Keep(t, app, v, people[:n]...)
+	for _, p := range profiles {
+		records = append(records, pgtest.Query(t, u, "SELECT record_id FROM profile_members WHERE profile_id = $1", p))
+	}
+	return u, pgtest.AppURL(t, u), profiles, records
 }
