@@ -1,12 +1,10 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/google/uuid"
@@ -137,7 +135,7 @@ func writeMembers(ctx context.Context, tx pgx.Tx, a *resolver.Apply, now time.Ti
 	for p := range a.Anchors {
 		profiles = append(profiles, p)
 	}
-	sort.Slice(profiles, func(i, j int) bool { return profiles[i].String() < profiles[j].String() })
+	slices.SortFunc(profiles, compareIDs)
 	if _, err := tx.Exec(ctx, "CREATE TEMP TABLE run_profiles (id uuid, anchor uuid) ON COMMIT DROP"); err != nil {
 		return err
 	}
@@ -167,7 +165,7 @@ func writeMembers(ctx context.Context, tx pgx.Tx, a *resolver.Apply, now time.Ti
 	for r := range a.Members {
 		records = append(records, r)
 	}
-	slices.SortFunc(records, func(x, y uuid.UUID) int { return bytes.Compare(x[:], y[:]) })
+	slices.SortFunc(records, compareIDs)
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{"profile_members"}, []string{"record_id", "profile_id"},
 		pgx.CopyFromSlice(len(records), func(i int) ([]any, error) {
 			return []any{[16]byte(records[i]), [16]byte(a.Members[records[i]])}, nil
@@ -200,7 +198,7 @@ func dropVanished(ctx context.Context, tx pgx.Tx, a *resolver.Apply, existed map
 		var best uuid.UUID
 		n := -1
 		for t, k := range targets {
-			if k > n || k == n && t.String() < best.String() {
+			if k > n || k == n && compareIDs(t, best) < 0 {
 				best, n = t, k
 			}
 		}
@@ -238,16 +236,18 @@ func writeLinks(ctx context.Context, tx pgx.Tx, a *resolver.Apply, now time.Time
 		return fmt.Errorf("clear links: %w", err)
 	}
 	version := nullVersion(a.ModelVersion)
-	// In key order, as memberships are.
-	slices.SortFunc(a.Links, func(x, y resolver.Link) int {
-		if c := bytes.Compare(x.A[:], y.A[:]); c != 0 {
+	// In key order, as memberships are (a copy: the run's links are the
+	// caller's).
+	links := slices.Clone(a.Links)
+	slices.SortFunc(links, func(x, y resolver.Link) int {
+		if c := compareIDs(x.A, y.A); c != 0 {
 			return c
 		}
-		return bytes.Compare(x.B[:], y.B[:])
+		return compareIDs(x.B, y.B)
 	})
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{"identity_links"}, []string{"record_a", "record_b", "probability", "rule", "model_version", "created_at"},
-		pgx.CopyFromSlice(len(a.Links), func(i int) ([]any, error) {
-			l := a.Links[i]
+		pgx.CopyFromSlice(len(links), func(i int) ([]any, error) {
+			l := links[i]
 			return []any{[16]byte(l.A), [16]byte(l.B), l.Probability, l.Rule, version, now}, nil
 		}))
 	if err != nil {

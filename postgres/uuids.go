@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"bytes"
+
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
@@ -12,6 +14,10 @@ import (
 // place ([16]byte(id), uuid.UUID(b)); a slice or a pointer does not, and
 // is converted here. Every such conversion in the package is one of
 // these.
+
+// compareIDs orders ids as PostgreSQL orders uuids, byte by byte (which
+// is also the order of their text forms).
+func compareIDs(x, y uuid.UUID) int { return bytes.Compare(x[:], y[:]) }
 
 // uuids converts ids to a uuid[] parameter.
 func uuids(ids []uuid.UUID) [][16]byte {

@@ -19,11 +19,12 @@
 package resolver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"runtime"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -259,15 +260,15 @@ func (r *Resolver) full(ctx context.Context, actor string, d *Decision, start ti
 	if err != nil {
 		return nil, err
 	}
-	if m.model == nil {
+	version, trained := m.version, m.model == nil
+	if trained {
 		// Trained by the engine's run, on the records it resolved.
-		if m.version, err = r.Store.SaveModel(ctx, model); err != nil {
+		if version, err = r.Store.SaveModel(ctx, model); err != nil {
 			return nil, err
 		}
-		m.trained = true
 	}
-	a.Kind, a.Full, a.Actor, a.Started, a.ModelVersion, a.Decision = "full", true, actor, start, m.version, d
-	a.Report.Trained = m.trained
+	a.Kind, a.Full, a.Actor, a.Started, a.ModelVersion, a.Decision = "full", true, actor, start, version, d
+	a.Report.Trained = trained
 	a.Report.Phases = ph
 	return r.apply(ctx, a)
 }
@@ -468,7 +469,6 @@ func (r *Resolver) maxShared() int {
 type activeModel struct {
 	model   *identity.Model
 	version int
-	trained bool
 	stored  []StoredMatch
 }
 
@@ -567,17 +567,14 @@ func (r *Resolver) resolve(ctx context.Context, stored []StoredMatch, model *ide
 		Model: model, Sources: rules, Constraints: constraints, Limits: r.Limits,
 		NoTermFrequencies: neighbourhood,
 	})
-	ph.Resolve += since(&t)
-	if err == nil {
-		ph.Train += res.Stats.TrainSeconds
-		ph.Resolve -= res.Stats.TrainSeconds
-	}
 	if err != nil {
 		if errors.Is(err, identity.ErrInvalid) {
 			return nil, nil, fmt.Errorf("%w: %w", ErrConflict, err)
 		}
 		return nil, nil, err
 	}
+	ph.Train += res.Stats.TrainSeconds
+	ph.Resolve += since(&t) - res.Stats.TrainSeconds
 	a := &Apply{
 		RunID:    uuid.Must(uuid.NewV7()),
 		Members:  make(map[uuid.UUID]uuid.UUID, len(stored)),
@@ -615,8 +612,12 @@ func (r *Resolver) resolve(ctx context.Context, stored []StoredMatch, model *ide
 	return a, res.Model, nil
 }
 
+// compareIDs orders ids byte by byte, which is the order of their text
+// forms and the store's.
+func compareIDs(x, y uuid.UUID) int { return bytes.Compare(x[:], y[:]) }
+
 func ordered(a, b uuid.UUID) (uuid.UUID, uuid.UUID) {
-	if a.String() > b.String() {
+	if compareIDs(a, b) > 0 {
 		return b, a
 	}
 	return a, b
@@ -654,7 +655,7 @@ func (r *Resolver) apply(ctx context.Context, a *Apply) (*Report, error) {
 	for p := range touched {
 		rep.ProfilesTouched = append(rep.ProfilesTouched, p)
 	}
-	sort.Slice(rep.ProfilesTouched, func(i, j int) bool { return rep.ProfilesTouched[i].String() < rep.ProfilesTouched[j].String() })
+	slices.SortFunc(rep.ProfilesTouched, compareIDs)
 	rep.Members = a.Members
 	t := time.Now()
 	if err := r.Store.Apply(ctx, a); err != nil {
