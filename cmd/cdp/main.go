@@ -29,27 +29,58 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// CDP_CPU_PROFILE writes a CPU profile of the command (go tool pprof):
-	// profile before optimising.
-	if path := os.Getenv("CDP_CPU_PROFILE"); path != "" {
-		if f, err := os.Create(path); err == nil {
-			if pprof.StartCPUProfile(f) == nil {
-				defer f.Close()
-				defer pprof.StopCPUProfile()
-			}
-		}
-	}
-	// CDP_HEAP_PROFILE writes a heap profile of the command as its live
-	// heap peaks: what holds the memory at its largest.
-	if path := os.Getenv("CDP_HEAP_PROFILE"); path != "" {
-		defer watchHeap(path)()
+	stopProfiles, err := startProfiles(os.Getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cdp: %v\n", err)
+		os.Exit(2)
 	}
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
+	stopProfiles()
 	if code != 0 {
-		pprof.StopCPUProfile()
 		os.Exit(code)
 	}
+}
+
+// startProfiles starts the profiles the environment asks for and returns
+// the function that ends them (profile before optimising; go tool pprof
+// reads them):
+//
+//   - CDP_CPU_PROFILE=FILE: the command's CPU profile;
+//   - CDP_HEAP_PROFILE=FILE: a heap profile each time the live heap peaks,
+//     that is, what holds the memory at its largest.
+//
+// A file that cannot be written is an error before the command runs.
+func startProfiles(getenv func(string) string) (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	if path := getenv("CDP_CPU_PROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return stop, fmt.Errorf("CDP_CPU_PROFILE: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return stop, fmt.Errorf("CDP_CPU_PROFILE: %w", err)
+		}
+		stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+	}
+	if path := getenv("CDP_HEAP_PROFILE"); path != "" {
+		// Created now to say at once whether it can be; the watcher
+		// rewrites it at each peak.
+		f, err := os.Create(path)
+		if err != nil {
+			stop()
+			return func() {}, fmt.Errorf("CDP_HEAP_PROFILE: %w", err)
+		}
+		f.Close()
+		stops = append(stops, watchHeap(path))
+	}
+	return stop, nil
 }
 
 // watchHeap writes a heap profile to path whenever the live heap (as of
