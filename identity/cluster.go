@@ -50,7 +50,7 @@ type clusters struct {
 
 var identKinds = [3]string{"email", "phone", "national_id"}
 
-func newClusters(recs []rec, entries []Entry, sources []string, opts Options, sc *scorer) *clusters {
+func newClusters(recs []rec, keys []string, sources []string, opts Options, sc *scorer) *clusters {
 	n := len(recs)
 	c := &clusters{
 		recs:          recs,
@@ -64,10 +64,7 @@ func newClusters(recs []rec, entries []Entry, sources []string, opts Options, sc
 		verifies:      make([][3]bool, len(sources)),
 		identKinds:    identKinds,
 		sourceNames:   sources,
-		keys:          make([]string, n),
-	}
-	for i := range entries {
-		c.keys[i] = entries[i].Key
+		keys:          keys,
 	}
 	limits := opts.Limits
 	if limits == nil {
@@ -94,7 +91,7 @@ func newClusters(recs []rec, entries []Entry, sources []string, opts Options, sc
 			c.uniqueSources[i] = []int32{r.source}
 		}
 		for k, vk := range [3]int{vEmail, vPhone, vNationalID} {
-			if h := r.v[vk].h; h != 0 {
+			if h := r.h[vk]; h != 0 {
 				e := uint64(k)<<62 | h&hashBits
 				if c.verifies[r.source][k] {
 					e |= verifiedBit
@@ -279,15 +276,15 @@ func distinctUnion(a, b []uint64, kind uint64) int {
 
 // anchors returns, for every entry, the index of its profile's anchor: the
 // member with the smallest key.
-func (c *clusters) anchors(entries []Entry) []int32 {
-	out := make([]int32, len(entries))
+func (c *clusters) anchors() []int32 {
+	out := make([]int32, len(c.recs))
 	for _, ms := range c.members {
 		if len(ms) == 0 {
 			continue
 		}
 		anchor := ms[0]
 		for _, m := range ms[1:] {
-			if entries[m].Key < entries[anchor].Key {
+			if c.keys[m] < c.keys[anchor] {
 				anchor = m
 			}
 		}

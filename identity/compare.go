@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // A comparison judges how two records agree on one aspect (the given name,
@@ -50,48 +51,86 @@ type value struct {
 
 var valueSeed = maphash.MakeSeed()
 
-func newValue(s string) value {
+func hashOf(s string) uint64 {
 	if s == "" {
-		return value{}
+		return 0
 	}
-	return value{s: s, h: maphash.String(valueSeed, s) | 1}
+	return maphash.String(valueSeed, s) | 1
 }
 
+func newValue(s string) value { return value{s: s, h: hashOf(s)} }
+
+// The strings a rec keeps besides its values, stored after them.
+const (
+	sGivenSx  = numValues + iota // soundex of the given name
+	sFamilySx                    // soundex of the family name
+	sFullSx                      // sound of the first two words of the full name
+	sYear                        // the year of the birth date
+
+	numStrings
+)
+
 // rec is a record prepared for comparison and blocking.
+//
+// It is compact and holds no pointer but its one string, so that a run of
+// millions of records costs the garbage collector little and does not keep
+// the entries' normalised values alive: every value and derived string is
+// one substring of data, found by its end offset.
 type rec struct {
-	n            *Normalized
+	data         string
+	end          [numStrings]uint16
+	h            [numValues]uint64 // each value's hash, 0 for ""
 	source       int32
+	date         shortDate
 	ascii        bool // every value is ASCII: similarity works on bytes
 	namesDerived bool
 	fullGiven    bool
-	v            [numValues]value
-	date         Date
-	year         string // the year of the birth date
-	givenSx      string
-	familySx     string
-	fullSx       string      // sound of the first two words of the full name
-	nameKey      string      // soundex of the family name
-	extra        []value     // the values of the extra comparisons, in their order
-	words        [3][]string // words of the full name, street and line 2 (nil: one word)
+	extra        []value // the values of the extra comparisons, in their order
 }
 
-func (r *rec) s(k int) string { return r.v[k].s }
+// shortDate is a birth date's parts as compared.
+type shortDate struct {
+	year       int32
+	month, day int16
+}
+
+// str returns the k-th string of the record (a value or a derived string).
+func (r *rec) str(k int) string {
+	lo := uint16(0)
+	if k > 0 {
+		lo = r.end[k-1]
+	}
+	return r.data[lo:r.end[k]]
+}
+
+func (r *rec) s(k int) string { return r.str(k) }
+
+func (r *rec) givenSx() string  { return r.str(sGivenSx) }
+func (r *rec) familySx() string { return r.str(sFamilySx) }
+func (r *rec) fullSx() string   { return r.str(sFullSx) }
+func (r *rec) year() string     { return r.str(sYear) }
 
 // same reports equal, non-empty values. Equal 64-bit hashes stand for
 // equal values: across the comparisons of ten million pairs a collision has
 // odds of about one in a hundred billion.
-func same(a, b *rec, k int) bool { return a.v[k].h != 0 && a.v[k].h == b.v[k].h }
+func same(a, b *rec, k int) bool { return a.h[k] != 0 && a.h[k] == b.h[k] }
 
 // missing reports a value absent on either side.
-func missing(a, b *rec, k int) bool { return a.v[k].h == 0 || b.v[k].h == 0 }
+func missing(a, b *rec, k int) bool { return a.h[k] == 0 || b.h[k] == 0 }
 
-func prepare(n *Normalized, source int32) rec {
-	r := rec{n: n, source: source, namesDerived: n.NamesDerived, fullGiven: n.FullNameGiven, date: n.BirthDate}
-	var dob string
+// maxRecData is the most bytes of strings one prepared record holds; a
+// longer value is cut (at a character boundary), which only matters for
+// values no person's name or address reaches.
+const maxRecData = 1<<16 - 1
+
+func prepare(n *Normalized, source int32, extras []string) rec {
+	r := rec{source: source, namesDerived: n.NamesDerived, fullGiven: n.FullNameGiven}
+	var dob, year string
 	if d := n.BirthDate; !d.IsZero() {
+		r.date = shortDate{year: int32(d.Year), month: int16(d.Month), day: int16(d.Day)}
 		dob = strconv.Itoa(d.Year*10000 + d.Month*100 + d.Day)
 		if d.Year > 0 {
-			r.year = strconv.Itoa(d.Year)
+			year = strconv.Itoa(d.Year)
 		}
 	}
 	var local string
@@ -102,35 +141,65 @@ func prepare(n *Normalized, source int32) rec {
 	if phone == "" && len(n.PhoneDigit) >= 6 {
 		phone = n.PhoneDigit
 	}
-	for k, s := range [numValues]string{
+	var fullSx string
+	if n.FullName != "" {
+		words := strings.Fields(n.FullName)
+		fullSx = Soundex(words[0])
+		if len(words) > 1 {
+			fullSx += Soundex(words[1])
+		}
+	}
+	strs := [numStrings]string{
 		vGiven: n.GivenName, vFamily: n.FamilyName, vFull: n.FullName, vDob: dob, vGender: n.Gender,
 		vEmail: n.Email, vEmailLocal: local, vPhone: phone, vNationalID: n.NationalID, vStreet: n.Street,
 		vLine2: n.Line2, vPostcode: n.Postcode, vCity: n.City, vRegion: n.Region,
-	} {
-		r.v[k] = newValue(s)
+		sGivenSx: Soundex(n.GivenName), sFamilySx: Soundex(n.FamilyName), sFullSx: fullSx, sYear: year,
 	}
-	for i, k := range wordValues {
-		if strings.IndexByte(r.v[k].s, ' ') >= 0 {
-			r.words[i] = strings.Fields(r.v[k].s)
-		}
+	size := 0
+	for k := range strs {
+		size += len(strs[k])
 	}
+	var b strings.Builder
+	b.Grow(min(size, maxRecData))
 	r.ascii = true
-	for k := range r.v {
-		if !isASCII(r.v[k].s) {
-			r.ascii = false
+	for k, s := range strs {
+		if b.Len()+len(s) > maxRecData {
+			s = cutAt(s, maxRecData-b.Len())
+		}
+		b.WriteString(s)
+		r.end[k] = uint16(b.Len())
+		if k < numValues {
+			r.h[k] = hashOf(s)
+			if !isASCII(s) {
+				r.ascii = false
+			}
 		}
 	}
-	r.givenSx = Soundex(n.GivenName)
-	r.familySx = Soundex(n.FamilyName)
-	if n.FullName != "" {
-		words := strings.Fields(n.FullName)
-		r.fullSx = Soundex(words[0])
-		if len(words) > 1 {
-			r.fullSx += Soundex(words[1])
+	r.data = b.String()
+	if len(extras) > 0 {
+		r.extra = make([]value, len(extras))
+		for k, name := range extras {
+			for _, e := range n.Extra {
+				if e.Name == name {
+					r.extra[k] = newValue(e.Value)
+					break
+				}
+			}
 		}
 	}
-	r.nameKey = r.familySx
 	return r
+}
+
+// cutAt returns the longest prefix of s of at most n bytes that ends at a
+// character boundary.
+func cutAt(s string, n int) string {
+	if n >= len(s) {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // pairContext is what the comparisons of one pair share, worked out once:
@@ -282,22 +351,6 @@ func extraComparison(name string, i int) comparison {
 	}
 }
 
-// setExtras fills each record's values of the extra comparisons.
-func setExtras(recs []rec, names []string) {
-	for i := range recs {
-		r := &recs[i]
-		r.extra = make([]value, len(names))
-		for k, name := range names {
-			for _, e := range r.n.Extra {
-				if e.Name == name {
-					r.extra[k] = newValue(e.Value)
-					break
-				}
-			}
-		}
-	}
-}
-
 func exactLevel(a, b *rec, k int) uint8 {
 	switch {
 	case missing(a, b, k):
@@ -371,8 +424,8 @@ func swapped(a, b *rec) bool {
 	if same(a, b, vGiven) || same(a, b, vFamily) {
 		return false
 	}
-	ga, fa, gb, fb := a.v[vGiven].h != 0, a.v[vFamily].h != 0, b.v[vGiven].h != 0, b.v[vFamily].h != 0
-	cross := func(ka, kb int) bool { return a.v[ka].h == b.v[kb].h }
+	ga, fa, gb, fb := a.h[vGiven] != 0, a.h[vFamily] != 0, b.h[vGiven] != 0, b.h[vFamily] != 0
+	cross := func(ka, kb int) bool { return a.h[ka] == b.h[kb] }
 	// A name crossed with a typo still starts alike: the cheap test first.
 	close := func(ka, kb int) bool {
 		return cross(ka, kb) || a.s(ka)[0] == b.s(kb)[0] && jw(a, b, ka, kb) >= 0.92
@@ -384,11 +437,11 @@ func swapped(a, b *rec) bool {
 }
 
 func compareName(a, b *rec, ka, kb int, given bool) uint8 {
-	if a.v[ka].h == 0 || b.v[kb].h == 0 {
+	if a.h[ka] == 0 || b.h[kb] == 0 {
 		return 0
 	}
 	x, y := a.s(ka), b.s(kb)
-	if a.v[ka].h == b.v[kb].h {
+	if a.h[ka] == b.h[kb] {
 		return 1
 	}
 	if given && nicknames(x, y) {
@@ -437,13 +490,13 @@ func compareBirthDate(a, b *rec) uint8 {
 		return 1
 	}
 	da, db := a.date, b.date
-	if da.Year == db.Year && da.Month == db.Day && da.Day == db.Month {
+	if da.year == db.year && da.month == db.day && da.day == db.month {
 		return 2
 	}
 	if len(a.s(vDob)) == len(b.s(vDob)) && editDistanceASCII(a.s(vDob), b.s(vDob), 1) <= 1 {
 		return 2
 	}
-	if da.Year == db.Year || da.Month == db.Month && da.Day == db.Day && abs(da.Year-db.Year) <= 1 {
+	if da.year == db.year || da.month == db.month && da.day == db.day && abs(int(da.year)-int(db.year)) <= 1 {
 		return 3
 	}
 	return 4
@@ -506,23 +559,24 @@ func compareAddress(a, b *rec, k int) uint8 {
 	return 3
 }
 
-// wordValues are the values kept split into words.
-var wordValues = [3]int{vFull, vStreet, vLine2}
-
-// wordsOf is the word similarity of two values (see TokenSimilarity).
+// wordsOf is the word similarity of two values (see TokenSimilarity). The
+// words are split here, into buffers on the stack, rather than kept with
+// every record: few pairs get this far.
 func wordsOf(a, b *rec, k int) float64 {
-	i := 0
-	for i < len(wordValues) && wordValues[i] != k {
-		i++
+	var ba, bb [16]string
+	return wordSimilarity(splitWords(ba[:0], a.s(k)), splitWords(bb[:0], b.s(k)))
+}
+
+// splitWords appends the words of s (strings.Fields) to buf; a value
+// without a space is one word.
+func splitWords(buf []string, s string) []string {
+	if strings.IndexByte(s, ' ') < 0 {
+		return append(buf, s)
 	}
-	wa, wb := a.words[i], b.words[i]
-	if wa == nil {
-		wa = []string{a.s(k)}
+	for w := range strings.FieldsSeq(s) {
+		buf = append(buf, w)
 	}
-	if wb == nil {
-		wb = []string{b.s(k)}
-	}
-	return wordSimilarity(wa, wb)
+	return buf
 }
 
 // compareShort: exact, similar (Jaro-Winkler 0.9), different.

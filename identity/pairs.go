@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"hash/maphash"
 	"runtime"
 	"slices"
 	"sort"
@@ -48,21 +49,21 @@ func defaultBlocking() []blockingRule {
 			return r.s(vNationalID)
 		}},
 		{"birth_date", func(r *rec) string { return r.s(vDob) }},
-		{"birth_date+family", func(r *rec) string { return join(r.s(vDob), r.familySx) }},
-		{"birth_date+given", func(r *rec) string { return join(r.s(vDob), r.givenSx) }},
-		{"given+family", func(r *rec) string { return join(r.givenSx, r.familySx) }},
-		{"family+birth_year", func(r *rec) string { return join(r.familySx, r.year) }},
-		{"given+birth_year", func(r *rec) string { return join(r.givenSx, r.year) }},
-		{"city+given", func(r *rec) string { return join(r.s(vCity), r.givenSx) }},
-		{"city+family", func(r *rec) string { return join(r.s(vCity), r.familySx) }},
+		{"birth_date+family", func(r *rec) string { return join(r.s(vDob), r.familySx()) }},
+		{"birth_date+given", func(r *rec) string { return join(r.s(vDob), r.givenSx()) }},
+		{"given+family", func(r *rec) string { return join(r.givenSx(), r.familySx()) }},
+		{"family+birth_year", func(r *rec) string { return join(r.familySx(), r.year()) }},
+		{"given+birth_year", func(r *rec) string { return join(r.givenSx(), r.year()) }},
+		{"city+given", func(r *rec) string { return join(r.s(vCity), r.givenSx()) }},
+		{"city+family", func(r *rec) string { return join(r.s(vCity), r.familySx()) }},
 		{"email_local", func(r *rec) string {
 			if len(r.s(vEmailLocal)) < 4 {
 				return ""
 			}
 			return r.s(vEmailLocal)
 		}},
-		{"postcode+family", func(r *rec) string { return join(r.s(vPostcode), r.familySx) }},
-		{"postcode+given", func(r *rec) string { return join(r.s(vPostcode), r.givenSx) }},
+		{"postcode+family", func(r *rec) string { return join(r.s(vPostcode), r.familySx()) }},
+		{"postcode+given", func(r *rec) string { return join(r.s(vPostcode), r.givenSx()) }},
 		{"birth_date+postcode", func(r *rec) string { return join(r.s(vDob), r.s(vPostcode)) }},
 		{"street+postcode", func(r *rec) string { return join(r.s(vStreet), r.s(vPostcode)) }},
 		{"street+city", func(r *rec) string { return join(r.s(vStreet), r.s(vCity)) }},
@@ -70,7 +71,7 @@ func defaultBlocking() []blockingRule {
 			if r.s(vGiven) != "" && r.s(vFamily) != "" {
 				return "" // covered by the given and family rules
 			}
-			return r.fullSx
+			return r.fullSx()
 		}},
 	}
 }
@@ -87,17 +88,30 @@ func (p pair) level(c int) uint8 { return uint8(p.pattern>>(4*c)) & 0xF }
 // maxComparisons is how many comparisons fit in a pattern.
 const maxComparisons = 16
 
-// blocks maps each rule's keys to the records that have them.
+// blocks maps each rule's keys to the records that have them. Only blocks
+// of two records or more are kept (a record alone under a key has nothing
+// to be compared with), each rule's as one array of members, so that a run
+// of millions of records holds a few integers per record and rule and no
+// pointer per block.
 type blocks struct {
 	rules []blockingRule
-	// lists[r] holds the blocks of rule r (the records of each, in record
-	// order; blocks in order of first appearance); of[r][i] is the block
-	// of record i under rule r, -1 for none.
-	lists   [][][]int32
+	// of[r][i] is the block of record i under rule r, -1 for none; the
+	// members of block k of rule r (in record order; blocks in order of
+	// first appearance) are members[r][start[r][k]:start[r][k+1]].
 	of      [][]int32
+	start   [][]int32
+	members [][]int32
 	caps    []int // per rule: the largest block compared
 	skipped int   // blocks larger than their rule's cap, not compared
 }
+
+// block returns the members of block k of rule r.
+func (b *blocks) block(r int, k int32) []int32 {
+	return b.members[r][b.start[r][k]:b.start[r][k+1]]
+}
+
+// count returns the number of blocks of rule r.
+func (b *blocks) count(r int) int { return len(b.start[r]) - 1 }
 
 // Each rule may cost at most pairsPerRecord pairs per record (and never
 // less than minRulePairs): a broad rule (same city and given name) finds
@@ -115,11 +129,9 @@ func (b *blocks) setCaps(n, maxBlock int) {
 	b.caps = make([]int, len(b.rules))
 	b.skipped = 0
 	for r := range b.rules {
-		sizes := make([]int, 0, len(b.lists[r]))
-		for _, ids := range b.lists[r] {
-			if len(ids) >= 2 {
-				sizes = append(sizes, len(ids))
-			}
+		sizes := make([]int, 0, b.count(r))
+		for k := range b.count(r) {
+			sizes = append(sizes, int(b.start[r][k+1]-b.start[r][k]))
 		}
 		sort.Ints(sizes)
 		limit, total := 1, 0
@@ -142,7 +154,10 @@ func (b *blocks) setCaps(n, maxBlock int) {
 }
 
 func buildBlocks(recs []rec, rules []blockingRule, skip func(rule string, r *rec, key string) bool) *blocks {
-	b := &blocks{rules: rules, lists: make([][][]int32, len(rules)), of: make([][]int32, len(rules))}
+	b := &blocks{
+		rules: rules, of: make([][]int32, len(rules)),
+		start: make([][]int32, len(rules)), members: make([][]int32, len(rules)),
+	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for ri := range rules {
@@ -151,29 +166,64 @@ func buildBlocks(recs []rec, rules []blockingRule, skip func(rule string, r *rec
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			index := make(map[string]int32)
-			of := make([]int32, len(recs))
-			var lists [][]int32
-			for i := range recs {
-				of[i] = -1
-				k := rules[ri].key(&recs[i])
-				if k == "" || skip != nil && skip(rules[ri].name, &recs[i], k) {
-					continue
-				}
-				id, ok := index[k]
-				if !ok {
-					id = int32(len(lists))
-					index[k] = id
-					lists = append(lists, nil)
-				}
-				lists[id] = append(lists[id], int32(i))
-				of[i] = id
-			}
-			b.lists[ri], b.of[ri] = lists, of
+			b.of[ri], b.start[ri], b.members[ri] = ruleBlocks(recs, rules[ri], skip)
 		}()
 	}
 	wg.Wait()
 	return b
+}
+
+// ruleBlocks groups the records by their key under one rule. Keys are
+// told apart by a 64-bit hash: two keys that collide (odds of about one in
+// ten million for a million distinct keys) only make one block of two,
+// whose pairs are still scored on their merits.
+func ruleBlocks(recs []rec, rule blockingRule, skip func(rule string, r *rec, key string) bool) (of, start, members []int32) {
+	index := make(map[uint64]int32)
+	of = make([]int32, len(recs))
+	var counts []int32
+	for i := range recs {
+		of[i] = -1
+		k := rule.key(&recs[i])
+		if k == "" || skip != nil && skip(rule.name, &recs[i], k) {
+			continue
+		}
+		h := maphash.String(valueSeed, k)
+		id, ok := index[h]
+		if !ok {
+			id = int32(len(counts))
+			index[h] = id
+			counts = append(counts, 0)
+		}
+		counts[id]++
+		of[i] = id
+	}
+	index = nil
+	// Renumber the blocks of two or more, in order of first appearance.
+	start = []int32{0}
+	total := int32(0)
+	for id, n := range counts {
+		if n < 2 {
+			counts[id] = -1
+			continue
+		}
+		counts[id] = int32(len(start) - 1) // the block's new number
+		total += n
+		start = append(start, total)
+	}
+	members = make([]int32, total)
+	fill := slices.Clone(start[:len(start)-1])
+	for i := range of {
+		if of[i] < 0 {
+			continue
+		}
+		k := counts[of[i]]
+		of[i] = k
+		if k >= 0 {
+			members[fill[k]] = int32(i)
+			fill[k]++
+		}
+	}
+	return of, start, members
 }
 
 // candidateChunk is how many records a worker takes at a time when
@@ -215,8 +265,8 @@ func (b *blocks) candidates(recs []rec, comps []comparison, maxBlock, workers in
 						if id < 0 {
 							continue
 						}
-						ids := b.lists[r][id]
-						if len(ids) < 2 || len(ids) > b.caps[r] {
+						ids := b.block(r, id)
+						if len(ids) > b.caps[r] {
 							continue
 						}
 						for _, j := range ids {

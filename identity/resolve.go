@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -149,7 +148,7 @@ type run struct {
 	start    time.Time
 }
 
-func newRun(entries []Entry, opts Options, model *Model) (*run, error) {
+func newRun(set *Entries, opts Options, model *Model) (*run, error) {
 	r := &run{start: time.Now(), workers: opts.Workers, maxBlock: opts.MaxBlock}
 	if r.workers <= 0 {
 		r.workers = runtime.GOMAXPROCS(0)
@@ -157,10 +156,8 @@ func newRun(entries []Entry, opts Options, model *Model) (*run, error) {
 	if r.maxBlock <= 0 {
 		r.maxBlock = 500
 	}
-	r.recs, r.sources = prepareAll(entries, r.workers)
-	var extras []string
-	r.comps, extras = comparisonsFor(entries, model)
-	setExtras(r.recs, extras)
+	r.comps = set.comparisons(model)
+	r.recs, r.sources = set.recs, set.sources
 	if len(r.comps) > maxComparisons {
 		return nil, fmt.Errorf("%d comparisons, at most %d fit: %w", len(r.comps), maxComparisons, ErrInvalid)
 	}
@@ -182,13 +179,18 @@ func (r *run) train() (*Model, int) {
 // Train estimates a model from the entries (see the package's training
 // notes in train.go) without resolving them.
 func Train(entries []Entry, opts Options) (*Model, Stats, error) {
-	r, err := newRun(entries, opts, nil)
+	return NewEntries(entries).Train(opts)
+}
+
+// Train estimates a model from the set's entries without resolving them.
+func (set *Entries) Train(opts Options) (*Model, Stats, error) {
+	r, err := newRun(set, opts, nil)
 	if err != nil {
 		return nil, Stats{}, err
 	}
 	m, samples := r.train()
 	return m, Stats{
-		Records: len(entries), Comparisons: len(r.pairs), RandomPairs: samples,
+		Records: set.Len(), Comparisons: len(r.pairs), RandomPairs: samples,
 		SkippedBlocks: r.blk.skipped, Seconds: time.Since(r.start).Seconds(),
 	}, nil
 }
@@ -196,13 +198,20 @@ func Train(entries []Entry, opts Options) (*Model, Stats, error) {
 // Resolve links the entries into profiles, training a model on them first
 // when opts.Model is nil.
 func Resolve(entries []Entry, opts Options) (*Resolution, error) {
-	r, err := newRun(entries, opts, opts.Model)
+	return NewEntries(entries).Resolve(opts)
+}
+
+// Resolve links the set's entries into profiles, training a model on them
+// first when opts.Model is nil. Resolution.Profile and the links index the
+// entries in the order they were added.
+func (set *Entries) Resolve(opts Options) (*Resolution, error) {
+	r, err := newRun(set, opts, opts.Model)
 	if err != nil {
 		return nil, err
 	}
 	recs, comps, pairs, workers, shared := r.recs, r.comps, r.pairs, r.workers, r.shared
 	res := &Resolution{Model: opts.Model, recs: recs, comps: comps}
-	res.Stats.Records = len(entries)
+	res.Stats.Records = set.Len()
 	res.Stats.Comparisons = len(pairs)
 	res.Stats.SkippedBlocks = r.blk.skipped
 	if res.Model == nil {
@@ -215,7 +224,7 @@ func Resolve(entries []Entry, opts Options) (*Resolution, error) {
 		return nil, err
 	}
 	tf := r.tf
-	if opts.NoTermFrequencies || len(entries) < minTermFrequencyRecords {
+	if opts.NoTermFrequencies || set.Len() < minTermFrequencyRecords {
 		tf = make([]termFrequencies, len(comps))
 	}
 	sc, err := newScorer(res.Model, comps, tf)
@@ -254,13 +263,13 @@ func Resolve(entries []Entry, opts Options) (*Resolution, error) {
 		return e, bits >= reviewBits
 	})
 
-	c := newClusters(recs, entries, r.sources, opts, sc)
+	c := newClusters(recs, set.keys, r.sources, opts, sc)
 	if guardGiven {
 		c.household = func(p pair) bool { return household(recs, p, sc, idents, shared) }
 	}
-	keyIndex := make(map[string]int32, len(entries))
-	for i, e := range entries {
-		keyIndex[e.Key] = int32(i)
+	keyIndex := make(map[string]int32, set.Len())
+	for i, k := range set.keys {
+		keyIndex[k] = int32(i)
 	}
 	if err := c.addConstraints(opts.Constraints, keyIndex); err != nil {
 		return nil, err
@@ -269,10 +278,10 @@ func Resolve(entries []Entry, opts Options) (*Resolution, error) {
 	// inside previous profiles, rules, then scores.
 	// Each edge's place is computed once: comparing keys (record ids as
 	// strings) inside the sort cost 3.9 s of CPU on 1,000,000 records.
-	rank := keyRanks(entries)
+	rank := keyRanks(set.keys)
 	for i := range scored {
 		e := &scored[i]
-		if p := entries[e.a].Profile; p != "" && p == entries[e.b].Profile {
+		if p := set.profiles[e.a]; p != "" && p == set.profiles[e.b] {
 			e.class |= 2
 		}
 		if e.rule != "" {
@@ -318,20 +327,20 @@ func Resolve(entries []Entry, opts Options) (*Resolution, error) {
 		}
 	}
 	res.Links = append(c.mustLinks, res.Links...)
-	res.Profile = c.anchors(entries)
+	res.Profile = c.anchors()
 	res.Stats.Profiles = c.count()
 	res.Stats.Seconds = time.Since(r.start).Seconds()
 	return res, nil
 }
 
-// keyRanks returns each entry's position in the order of their keys.
-func keyRanks(entries []Entry) []int32 {
-	order := make([]int32, len(entries))
+// keyRanks returns each key's position in the order of the keys.
+func keyRanks(keys []string) []int32 {
+	order := make([]int32, len(keys))
 	for i := range order {
 		order[i] = int32(i)
 	}
-	slices.SortFunc(order, func(x, y int32) int { return strings.Compare(entries[x].Key, entries[y].Key) })
-	rank := make([]int32, len(entries))
+	slices.SortFunc(order, func(x, y int32) int { return strings.Compare(keys[x], keys[y]) })
+	rank := make([]int32, len(keys))
 	for k, i := range order {
 		rank[i] = int32(k)
 	}
@@ -369,78 +378,6 @@ func scorePairs(recs []rec, pairs []pair, sc *scorer, workers int, keep func(pai
 	}
 	wg.Wait()
 	return slices.Concat(out...)
-}
-
-func prepareAll(entries []Entry, workers int) ([]rec, []string) {
-	sourceIndex := map[string]int32{}
-	var sources []string
-	ids := make([]int32, len(entries))
-	for i := range entries {
-		s := entries[i].Source
-		id, ok := sourceIndex[s]
-		if !ok {
-			id = int32(len(sources))
-			sourceIndex[s] = id
-			sources = append(sources, s)
-		}
-		ids[i] = id
-	}
-	recs := make([]rec, len(entries))
-	var wg sync.WaitGroup
-	chunk := (len(entries) + workers - 1) / workers
-	for w := range workers {
-		lo, hi := w*chunk, min(len(entries), (w+1)*chunk)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := lo; i < hi; i++ {
-				recs[i] = prepare(&entries[i].Match, ids[i])
-			}
-		}()
-	}
-	wg.Wait()
-	return recs, sources
-}
-
-// comparisonsFor returns the core comparisons plus one per extra attribute:
-// those the model was trained with, or, for training, the extras present
-// in at least 5% of the records (at most three). It also returns the extra
-// attributes' names in comparison order.
-func comparisonsFor(entries []Entry, m *Model) ([]comparison, []string) {
-	comps := coreComparisons()
-	var extras []string
-	if m != nil {
-		for _, c := range m.Comparisons {
-			if name, ok := strings.CutPrefix(c.Name, "extra:"); ok {
-				comps = append(comps, extraComparison(name, len(extras)))
-				extras = append(extras, name)
-			}
-		}
-		return comps, extras
-	}
-	fill := map[string]int{}
-	for i := range entries {
-		for _, e := range entries[i].Match.Extra {
-			fill[e.Name]++
-		}
-	}
-	var names []string
-	for name, n := range fill {
-		if n*20 >= len(entries) {
-			names = append(names, name)
-		}
-	}
-	sort.Slice(names, func(i, j int) bool {
-		if fill[names[i]] != fill[names[j]] {
-			return fill[names[i]] > fill[names[j]]
-		}
-		return names[i] < names[j]
-	})
-	for _, name := range names[:min(len(names), maxComparisons-len(comps))] {
-		comps = append(comps, extraComparison(name, len(extras)))
-		extras = append(extras, name)
-	}
-	return comps, extras
 }
 
 // identifierComparisons are the indexes of the strong-identifier

@@ -80,8 +80,8 @@ func sharedIdentifiers(recs []rec) map[string]map[string]bool {
 				h = &holders{names: map[string]bool{}}
 				byValue[v] = h
 			}
-			if recs[i].nameKey != "" {
-				h.names[recs[i].nameKey] = true
+			if k := recs[i].familySx(); k != "" {
+				h.names[k] = true
 			}
 			if len(h.people) < 16 {
 				h.people = append(h.people, int32(i))

@@ -187,8 +187,8 @@ func sessionCounts(recs []rec, comps []comparison, blk *blocks, rule string, max
 		limit = blk.caps[ri]
 	}
 	var lists [][]int32
-	for _, ids := range blk.lists[ri] {
-		if len(ids) >= 2 && len(ids) <= limit {
+	for k := range blk.count(ri) {
+		if ids := blk.block(ri, int32(k)); len(ids) <= limit {
 			lists = append(lists, ids)
 		}
 	}

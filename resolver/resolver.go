@@ -283,10 +283,10 @@ func (r *Resolver) Train(ctx context.Context) (*identity.Model, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	if len(entries) < 2 {
-		return nil, 0, fmt.Errorf("training needs records; the store has %d: %w", len(entries), ErrInvalid)
+	if entries.Len() < 2 {
+		return nil, 0, fmt.Errorf("training needs records; the store has %d: %w", entries.Len(), ErrInvalid)
 	}
-	m, _, err := identity.Train(entries, identity.Options{})
+	m, _, err := entries.Train(identity.Options{})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -505,43 +505,53 @@ func (r *Resolver) model(ctx context.Context, all []StoredMatch, ph *Phases) (*a
 	return &activeModel{stored: all}, nil
 }
 
-// open decrypts the match keys of stored records, in parallel. Entry keys
+// openChunk is how many records open decrypts and prepares at a time.
+const openChunk = 1 << 15
+
+// open decrypts the match keys of stored records, in parallel, and
+// prepares them for the engine a chunk at a time, so that the opened,
+// normalised values of no more than a chunk are held at once. Entry keys
 // are record ids.
-func (r *Resolver) open(stored []StoredMatch) ([]identity.Entry, error) {
-	entries := make([]identity.Entry, len(stored))
+func (r *Resolver) open(stored []StoredMatch) (*identity.Entries, error) {
+	set := &identity.Entries{}
 	workers := runtime.GOMAXPROCS(0)
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	chunk := (len(stored) + workers - 1) / workers
-	for w := range workers {
-		lo, hi := w*chunk, min(len(stored), (w+1)*chunk)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := lo; i < hi; i++ {
-				s := &stored[i]
-				key, err := r.Vault.OpenSubjectKey(s.ID, s.KEK, s.Wrapped)
-				if err != nil {
-					errs[w] = fmt.Errorf("record %s: %w", s.ID, err)
-					return
+	entries := make([]identity.Entry, min(len(stored), openChunk))
+	for base := 0; base < len(stored); base += openChunk {
+		part := stored[base:min(len(stored), base+openChunk)]
+		errs := make([]error, workers)
+		var wg sync.WaitGroup
+		chunk := (len(part) + workers - 1) / workers
+		for w := range workers {
+			lo, hi := w*chunk, min(len(part), (w+1)*chunk)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := lo; i < hi; i++ {
+					s := &part[i]
+					key, err := r.Vault.OpenSubjectKey(s.ID, s.KEK, s.Wrapped)
+					if err != nil {
+						errs[w] = fmt.Errorf("record %s: %w", s.ID, err)
+						return
+					}
+					n, err := key.OpenMatch(s.Match)
+					if err != nil {
+						errs[w] = fmt.Errorf("record %s: %w", s.ID, err)
+						return
+					}
+					entries[i] = identity.Entry{Key: s.ID.String(), Source: s.Source, Match: n}
+					if s.Profile != uuid.Nil {
+						entries[i].Profile = s.Profile.String()
+					}
 				}
-				n, err := key.OpenMatch(s.Match)
-				if err != nil {
-					errs[w] = fmt.Errorf("record %s: %w", s.ID, err)
-					return
-				}
-				entries[i] = identity.Entry{Key: s.ID.String(), Source: s.Source, Match: n}
-				if s.Profile != uuid.Nil {
-					entries[i].Profile = s.Profile.String()
-				}
-			}
-		}()
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		set.Add(entries[:len(part)])
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return entries, nil
+	return set, nil
 }
 
 // resolve runs the engine on stored records and turns its outcome into an
@@ -563,7 +573,7 @@ func (r *Resolver) resolve(ctx context.Context, stored []StoredMatch, model *ide
 	for _, s := range sources {
 		rules[s.Name] = s.Rules()
 	}
-	res, err := identity.Resolve(entries, identity.Options{
+	res, err := entries.Resolve(identity.Options{
 		Model: model, Sources: rules, Constraints: constraints, Limits: r.Limits,
 		NoTermFrequencies: neighbourhood,
 	})

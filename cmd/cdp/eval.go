@@ -60,9 +60,9 @@ type evalReport struct {
 }
 
 // labelled is a labelled file read for evaluation: each record's match
-// keys, its truth and its source ids.
+// keys, prepared for resolution, its truth and its source ids.
 type labelled struct {
-	entries []identity.Entry
+	entries *identity.Entries
 	truth   []string
 	ids     [][2]string
 }
@@ -80,7 +80,7 @@ func readLabelled(file string, nz identity.Normalizer) (*labelled, error) {
 		return nil, err
 	}
 	const chunk = 4096
-	l := &labelled{}
+	l := &labelled{entries: &identity.Entries{}}
 	workers := runtime.GOMAXPROCS(0)
 	for done := false; !done; {
 		var batch []identity.Record
@@ -103,15 +103,17 @@ func readLabelled(file string, nz identity.Normalizer) (*labelled, error) {
 			l.truth = append(l.truth, in.Truth)
 			l.ids = append(l.ids, [2]string{in.Record.Source, in.Record.SourceID})
 		}
-		base := len(l.entries)
-		l.entries = append(l.entries, make([]identity.Entry, len(batch))...)
+		// Each batch is normalised, then prepared and dropped: the run keeps
+		// a compact copy of the match keys, not the normalised records.
+		base := l.entries.Len()
+		entries := make([]identity.Entry, len(batch))
 		var wg sync.WaitGroup
 		for w := range workers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for i := w; i < len(batch); i += workers {
-					l.entries[base+i] = identity.Entry{
+					entries[i] = identity.Entry{
 						Key:    fmt.Sprintf("%09d", base+i),
 						Source: batch[i].Source,
 						Match:  nz.Normalize(&batch[i].Attributes),
@@ -120,6 +122,7 @@ func readLabelled(file string, nz identity.Normalizer) (*labelled, error) {
 			}()
 		}
 		wg.Wait()
+		l.entries.Add(entries)
 	}
 	return l, nil
 }
@@ -129,7 +132,7 @@ func evaluate(file string, nz identity.Normalizer, assignments string) (*evalRep
 	if err != nil {
 		return nil, err
 	}
-	res, err := identity.Resolve(l.entries, identity.Options{})
+	res, err := l.entries.Resolve(identity.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -152,15 +155,15 @@ func evaluate(file string, nz identity.Normalizer, assignments string) (*evalRep
 	return rep, nil
 }
 
-func writeAssignments(path string, entries []identity.Entry, ids [][2]string, profile []int32) error {
+func writeAssignments(path string, entries *identity.Entries, ids [][2]string, profile []int32) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	w := csv.NewWriter(f)
 	w.Write([]string{"source", "source_id", "profile_id"})
-	for i := range entries {
-		w.Write([]string{ids[i][0], ids[i][1], identity.ProfileID(entries[profile[i]].Key)})
+	for i := range entries.Len() {
+		w.Write([]string{ids[i][0], ids[i][1], identity.ProfileID(entries.Key(int(profile[i])))})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {

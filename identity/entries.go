@@ -1,0 +1,138 @@
+package identity
+
+import (
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Entries is a set of records made ready for resolution. Add prepares each
+// entry as it arrives and keeps a compact copy of its match keys, not its
+// Normalized value, so that a caller reading millions of records (from a
+// file or the store) holds each batch's normalised values only while the
+// batch is added. The zero value is an empty set.
+type Entries struct {
+	keys     []string
+	profiles []string
+	recs     []rec
+	sources  []string
+	sourceIx map[string]int32
+	// raw holds the extra attributes of the records that have any, until a
+	// run chooses which of them to compare; fill counts records per name.
+	raw  map[int32][]Extra
+	fill map[string]int
+}
+
+// NewEntries returns a set holding the entries.
+func NewEntries(entries []Entry) *Entries {
+	s := &Entries{}
+	s.Add(entries)
+	return s
+}
+
+// Len returns the number of entries added.
+func (s *Entries) Len() int { return len(s.recs) }
+
+// Key returns the key of the i-th entry added.
+func (s *Entries) Key(i int) string { return s.keys[i] }
+
+// Add prepares entries, on every core, and appends them to the set. It
+// keeps nothing of the batch but the keys, sources, profiles and a copy of
+// the match keys: the caller may reuse or drop the batch.
+func (s *Entries) Add(batch []Entry) {
+	if s.sourceIx == nil {
+		s.sourceIx = map[string]int32{}
+	}
+	base := len(s.recs)
+	ids := make([]int32, len(batch))
+	for i := range batch {
+		e := &batch[i]
+		id, ok := s.sourceIx[e.Source]
+		if !ok {
+			id = int32(len(s.sources))
+			s.sourceIx[e.Source] = id
+			s.sources = append(s.sources, e.Source)
+		}
+		ids[i] = id
+		s.keys = append(s.keys, e.Key)
+		s.profiles = append(s.profiles, e.Profile)
+		if len(e.Match.Extra) > 0 {
+			if s.raw == nil {
+				s.raw, s.fill = map[int32][]Extra{}, map[string]int{}
+			}
+			s.raw[int32(base+i)] = e.Match.Extra
+			for _, x := range e.Match.Extra {
+				s.fill[x.Name]++
+			}
+		}
+	}
+	s.recs = append(s.recs, make([]rec, len(batch))...)
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	chunk := (len(batch) + workers - 1) / workers
+	for w := range workers {
+		lo, hi := w*chunk, min(len(batch), (w+1)*chunk)
+		if lo >= hi {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				s.recs[base+i] = prepare(&batch[i].Match, ids[i], nil)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// comparisons returns the core comparisons plus one per extra attribute:
+// those the model was trained with, or, for training, the extras present
+// in at least 5% of the records (as many as fit). It sets every record's
+// values of the extra comparisons.
+func (s *Entries) comparisons(m *Model) []comparison {
+	comps := coreComparisons()
+	var extras []string
+	if m != nil {
+		for _, c := range m.Comparisons {
+			if name, ok := strings.CutPrefix(c.Name, "extra:"); ok {
+				comps = append(comps, extraComparison(name, len(extras)))
+				extras = append(extras, name)
+			}
+		}
+	} else {
+		var names []string
+		for name, n := range s.fill {
+			if n*20 >= len(s.recs) {
+				names = append(names, name)
+			}
+		}
+		sort.Slice(names, func(i, j int) bool {
+			if s.fill[names[i]] != s.fill[names[j]] {
+				return s.fill[names[i]] > s.fill[names[j]]
+			}
+			return names[i] < names[j]
+		})
+		for _, name := range names[:min(len(names), max(0, maxComparisons-len(comps)))] {
+			comps = append(comps, extraComparison(name, len(extras)))
+			extras = append(extras, name)
+		}
+	}
+	for i := range s.recs {
+		s.recs[i].extra = nil
+		if len(extras) == 0 {
+			continue
+		}
+		s.recs[i].extra = make([]value, len(extras))
+		for k, name := range extras {
+			for _, x := range s.raw[int32(i)] {
+				if x.Name == name {
+					s.recs[i].extra[k] = newValue(x.Value)
+					break
+				}
+			}
+		}
+	}
+	return comps
+}
