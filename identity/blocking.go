@@ -9,7 +9,7 @@ var CandidateRules = [3]string{"given+family", "birth_date+family", "postcode+fa
 // CandidateKeys returns the record's keys under CandidateRules ("" where a
 // rule does not apply).
 func CandidateKeys(n *Normalized) [3]string {
-	r := prepare(n, 0, nil)
+	r := prepare(n, 0)
 	var keys [3]string
 	for _, rule := range defaultBlocking() {
 		for i, name := range CandidateRules {

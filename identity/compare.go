@@ -44,13 +44,9 @@ const (
 	numValues
 )
 
-type value struct {
-	s string
-	h uint64 // 0 for ""
-}
-
 var valueSeed = maphash.MakeSeed()
 
+// hashOf is a value's hash, 0 for "".
 func hashOf(s string) uint64 {
 	if s == "" {
 		return 0
@@ -58,17 +54,19 @@ func hashOf(s string) uint64 {
 	return maphash.String(valueSeed, s) | 1
 }
 
-func newValue(s string) value { return value{s: s, h: hashOf(s)} }
-
 // The strings a rec keeps besides its values, stored after them.
 const (
 	sGivenSx  = numValues + iota // soundex of the given name
 	sFamilySx                    // soundex of the family name
 	sFullSx                      // sound of the first two words of the full name
 	sYear                        // the year of the birth date
+	sExtra                       // the values of the extra comparisons, in their order
 
-	numStrings
+	numStrings = sExtra + maxExtras
 )
+
+// maxExtras is how many extra attributes fit beside the core comparisons.
+const maxExtras = maxComparisons - (cRegion + 1)
 
 // rec is a record prepared for comparison and blocking.
 //
@@ -80,12 +78,12 @@ type rec struct {
 	data         string
 	end          [numStrings]uint16
 	h            [numValues]uint64 // each value's hash, 0 for ""
+	xh           [maxExtras]uint64 // each extra value's hash
 	source       int32
 	date         shortDate
 	ascii        bool // every value is ASCII: similarity works on bytes
 	namesDerived bool
 	fullGiven    bool
-	extra        []value // the values of the extra comparisons, in their order
 }
 
 // shortDate is a birth date's parts as compared.
@@ -123,7 +121,7 @@ func missing(a, b *rec, k int) bool { return a.h[k] == 0 || b.h[k] == 0 }
 // values no person's name or address reaches.
 const maxRecData = 1<<16 - 1
 
-func prepare(n *Normalized, source int32, extras []string) rec {
+func prepare(n *Normalized, source int32) rec {
 	r := rec{source: source, namesDerived: n.NamesDerived, fullGiven: n.FullNameGiven}
 	var dob, year string
 	if d := n.BirthDate; !d.IsZero() {
@@ -155,6 +153,13 @@ func prepare(n *Normalized, source int32, extras []string) rec {
 		vLine2: n.Line2, vPostcode: n.Postcode, vCity: n.City, vRegion: n.Region,
 		sGivenSx: Soundex(n.GivenName), sFamilySx: Soundex(n.FamilyName), sFullSx: fullSx, sYear: year,
 	}
+	r.setStrings(strs[:sExtra])
+	return r
+}
+
+// setStrings stores the record's strings, from its first value on, and
+// the hashes of its values and extra values.
+func (r *rec) setStrings(strs []string) {
 	size := 0
 	for k := range strs {
 		size += len(strs[k])
@@ -162,32 +167,41 @@ func prepare(n *Normalized, source int32, extras []string) rec {
 	var b strings.Builder
 	b.Grow(min(size, maxRecData))
 	r.ascii = true
-	for k, s := range strs {
+	for k := range numStrings {
+		var s string
+		if k < len(strs) {
+			s = strs[k]
+		}
 		if b.Len()+len(s) > maxRecData {
 			s = cutAt(s, maxRecData-b.Len())
 		}
 		b.WriteString(s)
 		r.end[k] = uint16(b.Len())
-		if k < numValues {
+		switch {
+		case k < numValues:
 			r.h[k] = hashOf(s)
 			if !isASCII(s) {
 				r.ascii = false
 			}
+		case k >= sExtra:
+			r.xh[k-sExtra] = hashOf(s)
 		}
 	}
 	r.data = b.String()
-	if len(extras) > 0 {
-		r.extra = make([]value, len(extras))
-		for k, name := range extras {
-			for _, e := range n.Extra {
-				if e.Name == name {
-					r.extra[k] = newValue(e.Value)
-					break
-				}
-			}
-		}
+}
+
+// setExtras stores the record's values of the extra comparisons (nil:
+// none) after its other strings.
+func (r *rec) setExtras(extras []string) {
+	if len(extras) == 0 && r.end[sExtra-1] == r.end[numStrings-1] {
+		return // nothing to add or take away
 	}
-	return r
+	strs := make([]string, sExtra+len(extras))
+	for k := range sExtra {
+		strs[k] = r.str(k)
+	}
+	copy(strs[sExtra:], extras)
+	r.setStrings(strs)
 }
 
 // cutAt returns the longest prefix of s of at most n bytes that ends at a
@@ -330,24 +344,24 @@ func coreComparisons() []comparison {
 }
 
 // extraComparison compares the i-th extra attribute chosen for comparison
-// (its values are in rec.extra).
+// (its values are the rec's strings from sExtra on).
 func extraComparison(name string, i int) comparison {
 	return comparison{
 		name:   "extra:" + name,
 		levels: []string{"exact", "similar", "different"},
 		compare: func(a, b *rec, _ pairContext) uint8 {
-			x, y := a.extra[i], b.extra[i]
+			x, y := a.xh[i], b.xh[i]
 			switch {
-			case x.h == 0 || y.h == 0:
+			case x == 0 || y == 0:
 				return 0
-			case x.h == y.h:
+			case x == y:
 				return 1
-			case similarValues(x.s, y.s, 0.9):
+			case similarValues(a.str(sExtra+i), b.str(sExtra+i), 0.9):
 				return 2
 			}
 			return 3
 		},
-		tf: func(r *rec) string { return r.extra[i].s },
+		tf: func(r *rec) string { return r.str(sExtra + i) },
 	}
 }
 

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -36,6 +37,14 @@ func (s *Entries) Len() int { return len(s.recs) }
 
 // Key returns the key of the i-th entry added.
 func (s *Entries) Key(i int) string { return s.keys[i] }
+
+// Grow makes room for n more entries, so that adding them in batches does
+// not copy the set over and over.
+func (s *Entries) Grow(n int) {
+	s.keys = slices.Grow(s.keys, n)
+	s.profiles = slices.Grow(s.profiles, n)
+	s.recs = slices.Grow(s.recs, n)
+}
 
 // Add prepares entries, on every core, and appends them to the set. It
 // keeps nothing of the batch but the keys, sources, profiles and a copy of
@@ -80,7 +89,7 @@ func (s *Entries) Add(batch []Entry) {
 		go func() {
 			defer wg.Done()
 			for i := lo; i < hi; i++ {
-				s.recs[base+i] = prepare(&batch[i].Match, ids[i], nil)
+				s.recs[base+i] = prepare(&batch[i].Match, ids[i])
 			}
 		}()
 	}
@@ -120,19 +129,21 @@ func (s *Entries) comparisons(m *Model) []comparison {
 		}
 	}
 	for i := range s.recs {
-		s.recs[i].extra = nil
-		if len(extras) == 0 {
+		raw := s.raw[int32(i)]
+		if len(extras) == 0 || len(raw) == 0 {
+			s.recs[i].setExtras(nil)
 			continue
 		}
-		s.recs[i].extra = make([]value, len(extras))
+		vals := make([]string, len(extras))
 		for k, name := range extras {
-			for _, x := range s.raw[int32(i)] {
+			for _, x := range raw {
 				if x.Name == name {
-					s.recs[i].extra[k] = newValue(x.Value)
+					vals[k] = x.Value
 					break
 				}
 			}
 		}
+		s.recs[i].setExtras(vals)
 	}
 	return comps
 }

@@ -514,6 +514,7 @@ const openChunk = 1 << 15
 // are record ids.
 func (r *Resolver) open(stored []StoredMatch) (*identity.Entries, error) {
 	set := &identity.Entries{}
+	set.Grow(len(stored))
 	workers := runtime.GOMAXPROCS(0)
 	entries := make([]identity.Entry, min(len(stored), openChunk))
 	for base := 0; base < len(stored); base += openChunk {

@@ -194,7 +194,7 @@ func benchFile(b *testing.B) (int, string) {
 
 // BenchmarkResolveInMemory runs `cdp eval` on the demo file in a process
 // of its own, to measure its peak memory: the engine's resolution of a
-// million records (target: under 60 s and 4 GiB), its accuracy against
+// million records (target: under 30 s and 2 GiB), its accuracy against
 // the demo's truth, records/s and comparisons/s.
 func BenchmarkResolveInMemory(b *testing.B) {
 	n, file := benchFile(b)
