@@ -335,3 +335,24 @@ func TestLinkByIdentifierOnly(t *testing.T) {
 		t.Errorf("links %+v: want the verified address to link by rule", res.Links)
 	}
 }
+
+// The byte version of Jaro-Winkler (ASCII values up to 64 bytes) must give
+// exactly what the rune version gives.
+func TestJaroWinklerBytesAgreesWithRunes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	letters := "abcdeab "
+	for range 50000 {
+		a := make([]byte, rng.IntN(65))
+		b := make([]byte, rng.IntN(65))
+		for i := range a {
+			a[i] = letters[rng.IntN(len(letters))]
+		}
+		for i := range b {
+			b[i] = letters[rng.IntN(len(letters))]
+		}
+		want := jaroWinkler([]rune(string(a)), []rune(string(b)))
+		if got := jaroWinklerBytes(string(a), string(b)); got != want {
+			t.Fatalf("jaroWinklerBytes(%q, %q) = %v, want %v", a, b, got, want)
+		}
+	}
+}

@@ -1,6 +1,10 @@
 package identity
 
-import "strings"
+import (
+	"slices"
+	"strings"
+	"sync"
+)
 
 // Deterministic rules link two records that share a strong identifier
 // (email, phone, national id) unless the identifier is generic or shared,
@@ -59,38 +63,74 @@ func GenericIdentifier(kind, v string) bool {
 // among records whose birth dates differ. Such values neither block nor
 // link deterministically (they still count, weakly, in scores).
 func sharedIdentifiers(recs []rec) map[string]map[string]bool {
-	out := map[string]map[string]bool{"email": {}, "phone": {}, "national_id": {}}
+	kinds := [3]struct {
+		name  string
+		value int
+	}{{"email", vEmail}, {"phone", vPhone}, {"national_id", vNationalID}}
+	out := map[string]map[string]bool{}
+	sets := make([]map[string]bool, len(kinds))
+	var wg sync.WaitGroup
+	for ki, kind := range kinds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sets[ki] = sharedValues(recs, kind.name, kind.value)
+		}()
+	}
+	wg.Wait()
+	for ki, kind := range kinds {
+		out[kind.name] = sets[ki]
+	}
+	return out
+}
+
+// sharedValues returns the generic or shared values of one identifier.
+// Only a value held by two records or more can be shared: they are found
+// by counting the values' hashes first, so that the many values held once
+// cost a counter, not a record of their holders.
+func sharedValues(recs []rec, kind string, value int) map[string]bool {
+	out := map[string]bool{}
+	counts := make(map[uint64]int32)
+	for i := range recs {
+		if h := recs[i].h[value]; h != 0 {
+			counts[h]++
+		}
+	}
 	type holders struct {
-		names  map[string]bool
+		names  [3]string // distinct family names, up to three
+		n      int
 		people []int32
 	}
-	for _, kind := range []string{"email", "phone", "national_id"} {
-		byValue := map[string]*holders{}
-		for i := range recs {
-			v := identifierValue(&recs[i], kind)
-			if v == "" {
-				continue
-			}
-			if GenericIdentifier(kind, v) {
-				out[kind][v] = true
-				continue
-			}
-			h := byValue[v]
-			if h == nil {
-				h = &holders{names: map[string]bool{}}
-				byValue[v] = h
-			}
-			if k := recs[i].familySx(); k != "" {
-				h.names[k] = true
-			}
-			if len(h.people) < 16 {
-				h.people = append(h.people, int32(i))
-			}
+	byValue := map[string]*holders{}
+	for i := range recs {
+		r := &recs[i]
+		v := r.s(value)
+		if v == "" {
+			continue
 		}
-		for v, h := range byValue {
-			if len(h.names) >= 3 || distinctPeople(recs, h.people, kind != "national_id") {
-				out[kind][v] = true
-			}
+		if GenericIdentifier(kind, v) {
+			out[v] = true
+			continue
+		}
+		if counts[r.h[value]] < 2 {
+			continue
+		}
+		h := byValue[v]
+		if h == nil {
+			h = &holders{}
+			byValue[v] = h
+		}
+		if k := r.familySx(); k != "" && h.n < len(h.names) && !slices.Contains(h.names[:h.n], k) {
+			h.names[h.n] = k
+			h.n++
+		}
+		if len(h.people) < 16 {
+			h.people = append(h.people, int32(i))
+		}
+	}
+	for v, h := range byValue {
+		if h.n >= 3 || distinctPeople(recs, h.people, kind != "national_id") {
+			out[v] = true
 		}
 	}
 	return out

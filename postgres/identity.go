@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/resolver"
@@ -33,16 +34,25 @@ func (db *DB) LockResolution(ctx context.Context) (func(), error) {
 
 const matchColumns = `r.id, r.source, coalesce(m.profile_id, '00000000-0000-0000-0000-000000000000'), r.kek_id, r.wrapped_key, r.match`
 
-func scanMatches(rows pgx.Rows) ([]resolver.StoredMatch, error) {
+// scanMatches reads rows of matchColumns; expect is a guess at their
+// number (0: none), which spares copying a million-row slice as it grows.
+func scanMatches(rows pgx.Rows, expect int) ([]resolver.StoredMatch, error) {
 	defer rows.Close()
-	var out []resolver.StoredMatch
+	out := make([]resolver.StoredMatch, 0, expect)
+	sources := map[string]string{} // one string per source name, not per row
 	for rows.Next() {
 		var s resolver.StoredMatch
 		var id, profile [16]byte
-		if err := rows.Scan(&id, &s.Source, &profile, &s.KEK, &s.Wrapped, &s.Match); err != nil {
+		var source pgtype.DriverBytes
+		if err := rows.Scan(&id, &source, &profile, &s.KEK, &s.Wrapped, &s.Match); err != nil {
 			return nil, fmt.Errorf("read match keys: %w", err)
 		}
-		s.ID, s.Profile = id, profile
+		name, ok := sources[string(source)]
+		if !ok {
+			name = string(source)
+			sources[name] = name
+		}
+		s.ID, s.Source, s.Profile = id, name, profile
 		out = append(out, s)
 	}
 	if err := rows.Err(); err != nil {
@@ -53,13 +63,18 @@ func scanMatches(rows pgx.Rows) ([]resolver.StoredMatch, error) {
 
 // AllMatches returns every record's sealed match keys, oldest first.
 func (db *DB) AllMatches(ctx context.Context) ([]resolver.StoredMatch, error) {
+	// The planner's estimate of the records, to size the result.
+	var estimate float64
+	if err := db.pool.QueryRow(ctx, "SELECT reltuples FROM pg_class WHERE oid = 'records'::regclass").Scan(&estimate); err != nil {
+		return nil, fmt.Errorf("read match keys: %w", err)
+	}
 	rows, err := db.pool.Query(ctx, `SELECT `+matchColumns+`
 		FROM records r LEFT JOIN profile_members m ON m.record_id = r.id
 		WHERE r.wrapped_key IS NOT NULL ORDER BY r.id`)
 	if err != nil {
 		return nil, fmt.Errorf("read match keys: %w", err)
 	}
-	return scanMatches(rows)
+	return scanMatches(rows, int(min(max(estimate*1.05, 0), 1<<27)))
 }
 
 // ProfileMatches returns the records of the given profiles.
@@ -70,7 +85,7 @@ func (db *DB) ProfileMatches(ctx context.Context, profiles []uuid.UUID) ([]resol
 	if err != nil {
 		return nil, fmt.Errorf("read profile records: %w", err)
 	}
-	return scanMatches(rows)
+	return scanMatches(rows, 0)
 }
 
 // candidateColumns are the indexed columns a new record finds its
@@ -130,7 +145,7 @@ func (db *DB) Neighbourhood(ctx context.Context, ids []uuid.UUID, maxShared int)
 	if err != nil {
 		return nil, fmt.Errorf("read neighbourhood: %w", err)
 	}
-	return scanMatches(rows)
+	return scanMatches(rows, 0)
 }
 
 // Constraints returns the steward constraints among the given records (all

@@ -510,8 +510,10 @@ const openChunk = 1 << 15
 
 // open decrypts the match keys of stored records, in parallel, and
 // prepares them for the engine a chunk at a time, so that the opened,
-// normalised values of no more than a chunk are held at once. Entry keys
-// are record ids.
+// normalised values of no more than a chunk are held at once. It drops
+// each record's sealed bytes once opened (a run needs only the ids,
+// sources and profiles after that): stored cannot be opened twice. Entry
+// keys are record ids.
 func (r *Resolver) open(stored []StoredMatch) (*identity.Entries, error) {
 	set := &identity.Entries{}
 	set.Grow(len(stored))
@@ -539,6 +541,7 @@ func (r *Resolver) open(stored []StoredMatch) (*identity.Entries, error) {
 						errs[w] = fmt.Errorf("record %s: %w", s.ID, err)
 						return
 					}
+					s.Wrapped, s.Match = nil, nil
 					entries[i] = identity.Entry{Key: s.ID.String(), Source: s.Source, Match: n}
 					if s.Profile != uuid.Nil {
 						entries[i].Profile = s.Profile.String()
