@@ -310,3 +310,58 @@ func TestWritersOfTwoProcessesNeverFork(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// blockedCheckpoints holds every checkpoint until released.
+type blockedCheckpoints struct {
+	*memStore
+	release chan struct{}
+	started chan struct{}
+}
+
+func (b *blockedCheckpoints) AppendCheckpoint(ctx context.Context, c audit.Checkpoint) error {
+	b.started <- struct{}{}
+	<-b.release
+	return b.memStore.AppendCheckpoint(ctx, c)
+}
+
+// A checkpoint is stored beside the appends: entries that arrive while one
+// is being stored are committed without waiting for it, and closing the
+// writer still signs its last head.
+func TestWriterDoesNotWaitForCheckpoints(t *testing.T) {
+	pub, key, _ := ed25519.GenerateKey(rand.Reader)
+	st := &blockedCheckpoints{memStore: &memStore{}, release: make(chan struct{}), started: make(chan struct{}, 8)}
+	w := audit.NewWriter(st, audit.WriterOptions{Key: key, CheckpointEvery: 2})
+	ctx := context.Background()
+	for i := range 2 {
+		if _, err := w.Record(ctx, entry(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-st.started // the checkpoint of entry 2 is being stored, and stays so
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.Record(ctx, entry(2))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("an entry waited for a checkpoint being stored")
+	}
+	go func() {
+		for range st.started {
+		}
+	}()
+	close(st.release)
+	w.Close()
+	close(st.started)
+	if len(st.checkpoints) < 2 || st.checkpoints[len(st.checkpoints)-1].Seq != 3 {
+		t.Fatalf("checkpoints %+v: the last head (3) is not signed", st.checkpoints)
+	}
+	if err := verify(t, pub, st.checkpoints, st.entries); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -151,8 +151,28 @@ func (w *Writer) loop() {
 	var (
 		head  Head
 		known bool // head is what the database holds, as far as we know
+		// A checkpoint is signed and stored beside the appends, on a
+		// connection of its own, not between them: the entries waiting
+		// for their commit do not wait for a checkpoint's commit too.
+		// One is in flight at a time; a due checkpoint that finds one in
+		// flight waits for the next group.
+		signing  sync.WaitGroup
+		inFlight atomic.Bool
 	)
 	since, lastCheckpoint := 0, time.Now()
+	checkpoint := func() {
+		if !inFlight.CompareAndSwap(false, true) {
+			return
+		}
+		signing.Add(1)
+		go func(h Head) {
+			defer signing.Done()
+			defer inFlight.Store(false)
+			w.checkpoint(h)
+		}(head)
+		since, lastCheckpoint = 0, time.Now()
+	}
+	defer signing.Wait()
 	for {
 		var first *pending
 		select {
@@ -164,6 +184,7 @@ func (w *Writer) loop() {
 			default:
 				// Sign the head on the way out, so that a log cut
 				// after shutdown is detected.
+				signing.Wait()
 				if since > 0 {
 					w.checkpoint(head)
 				}
@@ -171,8 +192,7 @@ func (w *Writer) loop() {
 			}
 		case <-time.After(w.opts.CheckpointInterval):
 			if since > 0 {
-				w.checkpoint(head)
-				since, lastCheckpoint = 0, time.Now()
+				checkpoint()
 			}
 			continue
 		}
@@ -220,8 +240,7 @@ func (w *Writer) loop() {
 			}
 		}
 		if err == nil && (since >= w.opts.CheckpointEvery || time.Since(lastCheckpoint) >= w.opts.CheckpointInterval) {
-			w.checkpoint(head)
-			since, lastCheckpoint = 0, time.Now()
+			checkpoint()
 		}
 	}
 }
