@@ -5,7 +5,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
+
+	"github.com/cdp-project/cdp/internal/parallel"
 )
 
 // Entries is a set of records made ready for resolution. Add prepares each
@@ -77,23 +78,11 @@ func (s *Entries) Add(batch []Entry) {
 		}
 	}
 	s.recs = append(s.recs, make([]rec, len(batch))...)
-	workers := runtime.GOMAXPROCS(0)
-	var wg sync.WaitGroup
-	chunk := (len(batch) + workers - 1) / workers
-	for w := range workers {
-		lo, hi := w*chunk, min(len(batch), (w+1)*chunk)
-		if lo >= hi {
-			break
+	parallel.Ranges(len(batch), runtime.GOMAXPROCS(0), func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			s.recs[base+i] = prepare(&batch[i].Match, ids[i])
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := lo; i < hi; i++ {
-				s.recs[base+i] = prepare(&batch[i].Match, ids[i])
-			}
-		}()
-	}
-	wg.Wait()
+	})
 }
 
 // comparisons returns the core comparisons plus one per extra attribute:

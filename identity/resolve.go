@@ -5,8 +5,9 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/cdp-project/cdp/internal/parallel"
 )
 
 // Entry is one source record as resolution sees it.
@@ -362,21 +363,13 @@ type edge struct {
 
 func scorePairs(recs []rec, pairs []pair, sc *scorer, workers int, keep func(pair, float64) (edge, bool)) []edge {
 	out := make([][]edge, workers)
-	var wg sync.WaitGroup
-	chunk := (len(pairs) + workers - 1) / workers
-	for w := range workers {
-		lo, hi := w*chunk, min(len(pairs), (w+1)*chunk)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for _, p := range pairs[lo:hi] {
-				if e, ok := keep(p, sc.bits(recs, p)); ok {
-					out[w] = append(out[w], e)
-				}
+	parallel.Ranges(len(pairs), workers, func(w, lo, hi int) {
+		for _, p := range pairs[lo:hi] {
+			if e, ok := keep(p, sc.bits(recs, p)); ok {
+				out[w] = append(out[w], e)
 			}
-		}()
-	}
-	wg.Wait()
+		}
+	})
 	return slices.Concat(out...)
 }
 

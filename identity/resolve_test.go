@@ -260,14 +260,7 @@ func TestBandedEditDistanceAgreesWithFullTable(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	letters := "abcab"
 	for range 20000 {
-		a := make([]byte, rng.IntN(12))
-		b := make([]byte, rng.IntN(12))
-		for i := range a {
-			a[i] = letters[rng.IntN(len(letters))]
-		}
-		for i := range b {
-			b[i] = letters[rng.IntN(len(letters))]
-		}
+		a, b := randomWord(rng, letters, 12), randomWord(rng, letters, 12)
 		for limit := range 4 {
 			want := editDistanceRunes([]rune(string(a)), []rune(string(b)), limit)
 			if got := editDistanceASCII(string(a), string(b), limit); got != want {
@@ -342,17 +335,19 @@ func TestJaroWinklerBytesAgreesWithRunes(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	letters := "abcdeab "
 	for range 50000 {
-		a := make([]byte, rng.IntN(65))
-		b := make([]byte, rng.IntN(65))
-		for i := range a {
-			a[i] = letters[rng.IntN(len(letters))]
-		}
-		for i := range b {
-			b[i] = letters[rng.IntN(len(letters))]
-		}
+		a, b := randomWord(rng, letters, 65), randomWord(rng, letters, 65)
 		want := jaroWinkler([]rune(string(a)), []rune(string(b)))
 		if got := jaroWinklerBytes(string(a), string(b)); got != want {
 			t.Fatalf("jaroWinklerBytes(%q, %q) = %v, want %v", a, b, got, want)
 		}
 	}
+}
+
+// randomWord returns up to n-1 bytes drawn from letters.
+func randomWord(rng *rand.Rand, letters string, n int) []byte {
+	w := make([]byte, rng.IntN(n))
+	for i := range w {
+		w[i] = letters[rng.IntN(len(letters))]
+	}
+	return w
 }

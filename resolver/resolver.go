@@ -25,13 +25,13 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/internal/parallel"
 	"github.com/cdp-project/cdp/vault"
 )
 
@@ -522,34 +522,26 @@ func (r *Resolver) open(stored []StoredMatch) (*identity.Entries, error) {
 	for base := 0; base < len(stored); base += openChunk {
 		part := stored[base:min(len(stored), base+openChunk)]
 		errs := make([]error, workers)
-		var wg sync.WaitGroup
-		chunk := (len(part) + workers - 1) / workers
-		for w := range workers {
-			lo, hi := w*chunk, min(len(part), (w+1)*chunk)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := lo; i < hi; i++ {
-					s := &part[i]
-					key, err := r.Vault.OpenSubjectKey(s.ID, s.KEK, s.Wrapped)
-					if err != nil {
-						errs[w] = fmt.Errorf("record %s: %w", s.ID, err)
-						return
-					}
-					n, err := key.OpenMatch(s.Match)
-					if err != nil {
-						errs[w] = fmt.Errorf("record %s: %w", s.ID, err)
-						return
-					}
-					s.Wrapped, s.Match = nil, nil
-					entries[i] = identity.Entry{Key: s.ID.String(), Source: s.Source, Match: n}
-					if s.Profile != uuid.Nil {
-						entries[i].Profile = s.Profile.String()
-					}
+		parallel.Ranges(len(part), workers, func(w, lo, hi int) {
+			for i := lo; i < hi; i++ {
+				s := &part[i]
+				key, err := r.Vault.OpenSubjectKey(s.ID, s.KEK, s.Wrapped)
+				if err != nil {
+					errs[w] = fmt.Errorf("record %s: %w", s.ID, err)
+					return
 				}
-			}()
-		}
-		wg.Wait()
+				n, err := key.OpenMatch(s.Match)
+				if err != nil {
+					errs[w] = fmt.Errorf("record %s: %w", s.ID, err)
+					return
+				}
+				s.Wrapped, s.Match = nil, nil
+				entries[i] = identity.Entry{Key: s.ID.String(), Source: s.Source, Match: n}
+				if s.Profile != uuid.Nil {
+					entries[i].Profile = s.Profile.String()
+				}
+			}
+		})
 		if err := errors.Join(errs...); err != nil {
 			return nil, err
 		}
