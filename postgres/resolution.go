@@ -210,16 +210,31 @@ func dropVanished(ctx context.Context, tx pgx.Tx, a *resolver.Apply, existed map
 			return nil, fmt.Errorf("drop empty profiles: %w", err)
 		}
 	}
-	for old, target := range vanished {
-		if _, err := tx.Exec(ctx, "DELETE FROM profiles WHERE id = $1", [16]byte(old)); err != nil {
-			return nil, fmt.Errorf("drop profile: %w", err)
+	// Three statements for all of them, not three per profile: a full run
+	// after a model change may merge tens of thousands away.
+	olds := make([][16]byte, 0, len(vanished))
+	for old := range vanished {
+		olds = append(olds, old)
+	}
+	slices.SortFunc(olds, func(x, y [16]byte) int { return compareIDs(x, y) })
+	targets := make([][16]byte, len(olds))
+	for i, old := range olds {
+		targets[i] = vanished[old]
+	}
+	if len(olds) > 0 {
+		if _, err := tx.Exec(ctx, "DELETE FROM profiles WHERE id = ANY($1)", olds); err != nil {
+			return nil, fmt.Errorf("drop profiles: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO profile_redirects (old_id, new_id) VALUES ($1, $2)
-			ON CONFLICT (old_id) DO UPDATE SET new_id = EXCLUDED.new_id, at = now()`, [16]byte(old), [16]byte(target)); err != nil {
-			return nil, fmt.Errorf("redirect profile: %w", err)
+		if _, err := tx.Exec(ctx, `INSERT INTO profile_redirects (old_id, new_id)
+			SELECT * FROM unnest($1::uuid[], $2::uuid[])
+			ON CONFLICT (old_id) DO UPDATE SET new_id = EXCLUDED.new_id, at = now()`, olds, targets); err != nil {
+			return nil, fmt.Errorf("redirect profiles: %w", err)
 		}
-		if _, err := tx.Exec(ctx, "UPDATE profile_redirects SET new_id = $2 WHERE new_id = $1", [16]byte(old), [16]byte(target)); err != nil {
-			return nil, fmt.Errorf("redirect profile: %w", err)
+		// Redirects to a profile merged away now lead to where it went
+		// (never to another profile merged away: targets are this run's).
+		if _, err := tx.Exec(ctx, `UPDATE profile_redirects r SET new_id = t.new_id
+			FROM unnest($1::uuid[], $2::uuid[]) AS t(old_id, new_id) WHERE r.new_id = t.old_id`, olds, targets); err != nil {
+			return nil, fmt.Errorf("redirect profiles: %w", err)
 		}
 	}
 	return vanished, nil
