@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/cdp-project/cdp/internal/parallel"
 )
 
 // Training follows the Fellegi-Sunter recipe without labels:
@@ -366,8 +368,16 @@ func train(recs []rec, comps []comparison, tf []termFrequencies, pairs []pair, b
 		m[ci] = make([]float64, len(comps[ci].levels)+1)
 	}
 	iterations, converged := 0, true
-	for _, s := range trainingSessions {
-		counts := sessionCounts(recs, comps, blk, s.rule, maxBlock)
+	// Each session counts the patterns of its own blocks, on every core at
+	// once; their estimates are then combined in session order.
+	counted := make([]map[uint64]float64, len(trainingSessions))
+	parallel.Ranges(len(trainingSessions), len(trainingSessions), func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			counted[i] = sessionCounts(recs, comps, blk, trainingSessions[i].rule, maxBlock)
+		}
+	})
+	for si, s := range trainingSessions {
+		counts := counted[si]
 		n := 0.0
 		for _, c := range counts {
 			n += c
