@@ -11,68 +11,82 @@ import (
 
 // blockingRule groups records that share a key; only records sharing a key
 // under some rule are compared. Rule names are stored with trained models.
+// A key is the rule's parts joined by '|', and no key ("") when a part is
+// empty or the rule's condition does not hold.
 type blockingRule struct {
-	name string
-	key  func(r *rec) string // "" when the rule does not apply to the record
+	name  string
+	parts []func(r *rec) string
+	when  func(r *rec) bool // nil: always
+}
+
+// appendKey appends the record's key to buf; false when it has none.
+func (b *blockingRule) appendKey(buf []byte, r *rec) ([]byte, bool) {
+	if b.when != nil && !b.when(r) {
+		return buf, false
+	}
+	for i, part := range b.parts {
+		p := part(r)
+		if p == "" {
+			return buf, false
+		}
+		if i > 0 {
+			buf = append(buf, '|')
+		}
+		buf = append(buf, p...)
+	}
+	return buf, true
+}
+
+// key returns the record's key ("" when none). A key of one part is a
+// substring of the record, not a copy.
+func (b *blockingRule) key(r *rec) string {
+	if len(b.parts) == 1 {
+		if b.when != nil && !b.when(r) {
+			return ""
+		}
+		return b.parts[0](r)
+	}
+	buf, ok := b.appendKey(nil, r)
+	if !ok {
+		return ""
+	}
+	return string(buf)
 }
 
 // defaultBlocking are the blocking rules of the default model: exact strong
 // identifiers, then combinations that survive typical typos in one field
 // (sound of names, birth date, postcode, street).
 func defaultBlocking() []blockingRule {
-	join := func(parts ...string) string {
-		for _, p := range parts {
-			if p == "" {
-				return ""
-			}
-		}
-		n := 0
-		for _, p := range parts {
-			n += len(p) + 1
-		}
-		b := make([]byte, 0, n)
-		for i, p := range parts {
-			if i > 0 {
-				b = append(b, '|')
-			}
-			b = append(b, p...)
-		}
-		return string(b)
-	}
+	value := func(k int) func(r *rec) string { return func(r *rec) string { return r.s(k) } }
+	longer := func(k, n int) func(r *rec) bool { return func(r *rec) bool { return len(r.s(k)) >= n } }
+	var (
+		dob, email, phone, id, city = value(vDob), value(vEmail), value(vPhone), value(vNationalID), value(vCity)
+		postcode, street, local     = value(vPostcode), value(vStreet), value(vEmailLocal)
+		given                       = (*rec).givenSx
+		family                      = (*rec).familySx
+		year                        = (*rec).year
+	)
+	type parts = []func(r *rec) string
 	return []blockingRule{
-		{"email", func(r *rec) string { return r.s(vEmail) }},
-		{"phone", func(r *rec) string { return r.s(vPhone) }},
-		{"national_id", func(r *rec) string {
-			if len(r.s(vNationalID)) < 4 {
-				return ""
-			}
-			return r.s(vNationalID)
-		}},
-		{"birth_date", func(r *rec) string { return r.s(vDob) }},
-		{"birth_date+family", func(r *rec) string { return join(r.s(vDob), r.familySx()) }},
-		{"birth_date+given", func(r *rec) string { return join(r.s(vDob), r.givenSx()) }},
-		{"given+family", func(r *rec) string { return join(r.givenSx(), r.familySx()) }},
-		{"family+birth_year", func(r *rec) string { return join(r.familySx(), r.year()) }},
-		{"given+birth_year", func(r *rec) string { return join(r.givenSx(), r.year()) }},
-		{"city+given", func(r *rec) string { return join(r.s(vCity), r.givenSx()) }},
-		{"city+family", func(r *rec) string { return join(r.s(vCity), r.familySx()) }},
-		{"email_local", func(r *rec) string {
-			if len(r.s(vEmailLocal)) < 4 {
-				return ""
-			}
-			return r.s(vEmailLocal)
-		}},
-		{"postcode+family", func(r *rec) string { return join(r.s(vPostcode), r.familySx()) }},
-		{"postcode+given", func(r *rec) string { return join(r.s(vPostcode), r.givenSx()) }},
-		{"birth_date+postcode", func(r *rec) string { return join(r.s(vDob), r.s(vPostcode)) }},
-		{"street+postcode", func(r *rec) string { return join(r.s(vStreet), r.s(vPostcode)) }},
-		{"street+city", func(r *rec) string { return join(r.s(vStreet), r.s(vCity)) }},
-		{"full_name", func(r *rec) string {
-			if r.s(vGiven) != "" && r.s(vFamily) != "" {
-				return "" // covered by the given and family rules
-			}
-			return r.fullSx()
-		}},
+		{"email", parts{email}, nil},
+		{"phone", parts{phone}, nil},
+		{"national_id", parts{id}, longer(vNationalID, 4)},
+		{"birth_date", parts{dob}, nil},
+		{"birth_date+family", parts{dob, family}, nil},
+		{"birth_date+given", parts{dob, given}, nil},
+		{"given+family", parts{given, family}, nil},
+		{"family+birth_year", parts{family, year}, nil},
+		{"given+birth_year", parts{given, year}, nil},
+		{"city+given", parts{city, given}, nil},
+		{"city+family", parts{city, family}, nil},
+		{"email_local", parts{local}, longer(vEmailLocal, 4)},
+		{"postcode+family", parts{postcode, family}, nil},
+		{"postcode+given", parts{postcode, given}, nil},
+		{"birth_date+postcode", parts{dob, postcode}, nil},
+		{"street+postcode", parts{street, postcode}, nil},
+		{"street+city", parts{street, city}, nil},
+		// covered by the given and family rules when both are there
+		{"full_name", parts{(*rec).fullSx}, func(r *rec) bool { return r.s(vGiven) == "" || r.s(vFamily) == "" }},
 	}
 }
 
@@ -176,18 +190,30 @@ func buildBlocks(recs []rec, rules []blockingRule, skip func(rule string, r *rec
 // ruleBlocks groups the records by their key under one rule. Keys are
 // told apart by a 64-bit hash: two keys that collide (odds of about one in
 // ten million for a million distinct keys) only make one block of two,
-// whose pairs are still scored on their merits.
+// whose pairs are still scored on their merits. A key of several parts is
+// hashed from a buffer, never made a string. skip is asked about keys of
+// one part only (the identifiers).
 func ruleBlocks(recs []rec, rule blockingRule, skip func(rule string, r *rec, key string) bool) (of, start, members []int32) {
 	index := make(map[uint64]int32)
 	of = make([]int32, len(recs))
 	var counts []int32
+	var buf []byte
 	for i := range recs {
 		of[i] = -1
-		k := rule.key(&recs[i])
-		if k == "" || skip != nil && skip(rule.name, &recs[i], k) {
-			continue
+		var h uint64
+		if len(rule.parts) == 1 {
+			k := rule.key(&recs[i])
+			if k == "" || skip != nil && skip(rule.name, &recs[i], k) {
+				continue
+			}
+			h = maphash.String(valueSeed, k)
+		} else {
+			var ok bool
+			if buf, ok = rule.appendKey(buf[:0], &recs[i]); !ok {
+				continue
+			}
+			h = maphash.Bytes(valueSeed, buf)
 		}
-		h := maphash.String(valueSeed, k)
 		id, ok := index[h]
 		if !ok {
 			id = int32(len(counts))
