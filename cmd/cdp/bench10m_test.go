@@ -1,0 +1,93 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cdp-project/cdp/postgres/pgtest"
+)
+
+// BenchmarkTenMillion is `make bench-10m`: 10,000,000 demo records
+// (CDP_BENCH_RECORDS overrides) generated, imported without resolution
+// and resolved through the database, each stage a `cdp` command in a
+// process of its own, printing its time, throughput and peak memory
+// (target: every stage under 8 GiB). The resolution runs under
+// CDP_BENCH_10M_MEMORY_LIMIT (default 16GiB) so that a run over the target
+// still finishes and shows how far over it is. It runs only when
+// CDP_BENCH_10M is set: it takes the better part of an hour.
+func BenchmarkTenMillion(b *testing.B) {
+	if os.Getenv("CDP_BENCH_10M") == "" {
+		b.Skip("make bench-10m runs it (CDP_BENCH_10M=1)")
+	}
+	n := 10_000_000
+	if v, err := strconv.Atoi(os.Getenv("CDP_BENCH_RECORDS")); err == nil && v > 0 {
+		n = v
+	}
+	limit := os.Getenv("CDP_BENCH_10M_MEMORY_LIMIT")
+	if limit == "" {
+		limit = "16GiB"
+	}
+	for b.Loop() {
+		file := filepath.Join(b.TempDir(), "demo.csv")
+		dbURL, dataDir := pgtest.NewDB(b), b.TempDir()
+		// stage runs one command and returns its output, time and peak
+		// memory in GiB.
+		stage := func(env []string, args ...string) (string, time.Duration, float64) {
+			cmd := exec.Command(os.Args[0], args...)
+			cmd.Env = append(os.Environ(), "CDP_BENCH_RUN_MAIN=1", "CDP_DATA_DIR="+dataDir, "CDP_DATABASE_URL="+dbURL)
+			cmd.Env = append(cmd.Env, env...)
+			var out, errs strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &errs
+			start := time.Now()
+			if err := cmd.Run(); err != nil {
+				b.Fatalf("cdp %s: %v: %s", strings.Join(args, " "), err, errs.String())
+			}
+			return out.String(), time.Since(start), float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / (1 << 20)
+		}
+		_, took, peak := stage(nil, "demo", "generate", "--records", strconv.Itoa(n), "--seed", "1", "--out", file)
+		fmt.Printf("ten million: generate %d records: %.1fs = %.0f records/s, peak %.2f GiB\n", n, took.Seconds(), float64(n)/took.Seconds(), peak)
+		for _, args := range [][]string{
+			{"keys", "generate"}, {"audit", "keygen"}, {"migrate"},
+			{"sources", "add", "billing", "--department", "billing", "--unique"},
+			{"sources", "add", "sales", "--department", "sales"},
+			{"sources", "add", "support", "--department", "support"},
+			{"sources", "add", "marketing", "--department", "marketing"},
+		} {
+			stage(nil, args...)
+		}
+		out, took, peak := stage(nil, "import", "--no-resolve", file)
+		if !strings.Contains(out, fmt.Sprintf("%d created", n)) {
+			b.Fatalf("import did not create %d records: %s", n, out)
+		}
+		b.ReportMetric(float64(n)/took.Seconds(), "import-records/s")
+		b.ReportMetric(peak, "import-peak-GiB")
+		fmt.Printf("ten million: cdp import --no-resolve: %.1fs = %.0f records/s, peak %.2f GiB (target: under 8 GiB)\n", took.Seconds(), float64(n)/took.Seconds(), peak)
+		out, took, peak = stage([]string{"CDP_MEMORY_LIMIT=" + limit}, "resolve", "--all", "--json")
+		var rep struct {
+			Comparisons   int `json:"comparisons"`
+			ProfilesAfter int `json:"profiles_after"`
+			Links         int `json:"links"`
+			Phases        struct {
+				Read, Open, Train, Resolve, Write float64
+			} `json:"phases"`
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			b.Fatalf("resolve report: %v: %s", err, out)
+		}
+		b.ReportMetric(took.Seconds(), "resolve-s")
+		b.ReportMetric(peak, "resolve-peak-GiB")
+		ph := rep.Phases
+		fmt.Printf("ten million: cdp resolve --all (memory limit %s): %.1fs = %.0f records/s; read %.1fs, open %.1fs, train %.1fs, engine %.1fs, write %.1fs; "+
+			"%d comparisons, %d links, %d profiles; peak %.2f GiB (target: under 8 GiB)\n",
+			limit, took.Seconds(), float64(n)/took.Seconds(), ph.Read, ph.Open, ph.Train, ph.Resolve, ph.Write,
+			rep.Comparisons, rep.Links, rep.ProfilesAfter, peak)
+	}
+}
