@@ -4,11 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,29 +37,13 @@ func BenchmarkTenMillion(b *testing.B) {
 	for b.Loop() {
 		file := filepath.Join(b.TempDir(), "demo.csv")
 		dbURL, dataDir := pgtest.NewDB(b), b.TempDir()
-		// stage runs one command and returns its output, time and peak
-		// memory in GiB.
-		stage := func(env []string, args ...string) (string, time.Duration, float64) {
-			cmd := exec.Command(os.Args[0], args...)
-			cmd.Env = append(os.Environ(), "CDP_BENCH_RUN_MAIN=1", "CDP_DATA_DIR="+dataDir, "CDP_DATABASE_URL="+dbURL)
-			cmd.Env = append(cmd.Env, env...)
-			var out, errs strings.Builder
-			cmd.Stdout, cmd.Stderr = &out, &errs
-			start := time.Now()
-			if err := cmd.Run(); err != nil {
-				b.Fatalf("cdp %s: %v: %s", strings.Join(args, " "), err, errs.String())
-			}
-			return out.String(), time.Since(start), float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / (1 << 20)
+		env := []string{"CDP_DATA_DIR=" + dataDir, "CDP_DATABASE_URL=" + dbURL}
+		stage := func(more []string, args ...string) (string, time.Duration, float64) {
+			return runCommand(b, append(slices.Clip(env), more...), args...)
 		}
 		_, took, peak := stage(nil, "demo", "generate", "--records", strconv.Itoa(n), "--seed", "1", "--out", file)
 		fmt.Printf("ten million: generate %d records: %.1fs = %.0f records/s, peak %.2f GiB\n", n, took.Seconds(), float64(n)/took.Seconds(), peak)
-		for _, args := range [][]string{
-			{"keys", "generate"}, {"audit", "keygen"}, {"migrate"},
-			{"sources", "add", "billing", "--department", "billing", "--unique"},
-			{"sources", "add", "sales", "--department", "sales"},
-			{"sources", "add", "support", "--department", "support"},
-			{"sources", "add", "marketing", "--department", "marketing"},
-		} {
+		for _, args := range benchSetup {
 			stage(nil, args...)
 		}
 		out, took, peak := stage(nil, "import", "--no-resolve", file)

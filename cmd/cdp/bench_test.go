@@ -44,13 +44,7 @@ func BenchmarkImport(b *testing.B) {
 			return ""
 		}
 		var out, errs strings.Builder
-		for _, args := range [][]string{
-			{"keys", "generate"}, {"audit", "keygen"}, {"migrate"},
-			{"sources", "add", "billing", "--department", "billing", "--unique"},
-			{"sources", "add", "sales", "--department", "sales"},
-			{"sources", "add", "support", "--department", "support"},
-			{"sources", "add", "marketing", "--department", "marketing"},
-		} {
+		for _, args := range benchSetup {
 			if code := run(context.Background(), args, env, nil, &out, &errs); code != 0 {
 				b.Fatalf("cdp %v: %s", args, errs.String())
 			}
@@ -69,17 +63,8 @@ func BenchmarkImport(b *testing.B) {
 		// The database path of resolution: read and open every record's
 		// match keys, train, resolve, write the profiles. In a process of
 		// its own, as a user runs it, to measure its peak memory too.
-		resolve := exec.Command(os.Args[0], "resolve", "--all", "--json")
-		resolve.Env = append(os.Environ(), "CDP_BENCH_RUN_MAIN=1", "CDP_DATA_DIR="+dataDir, "CDP_DATABASE_URL="+dbURL)
-		out.Reset()
-		errs.Reset()
-		resolve.Stdout, resolve.Stderr = &out, &errs
-		start = time.Now()
-		if err := resolve.Run(); err != nil {
-			b.Fatalf("resolve: %v: %s", err, errs.String())
-		}
-		resolveElapsed := time.Since(start)
-		resolveRSS := float64(resolve.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / (1 << 20) // KiB to GiB
+		report, resolveElapsed, resolveRSS := runCommand(b, []string{"CDP_DATA_DIR=" + dataDir, "CDP_DATABASE_URL=" + dbURL},
+			"resolve", "--all", "--json")
 		var rep struct {
 			Comparisons   int  `json:"comparisons"`
 			ProfilesAfter int  `json:"profiles_after"`
@@ -88,8 +73,8 @@ func BenchmarkImport(b *testing.B) {
 				Read, Open, Train, Resolve, Write float64
 			} `json:"phases"`
 		}
-		if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
-			b.Fatalf("resolve report: %v: %s", err, out.String())
+		if err := json.Unmarshal([]byte(report), &rep); err != nil {
+			b.Fatalf("resolve report: %v: %s", err, report)
 		}
 		b.ReportMetric(resolveElapsed.Seconds(), "resolve-db-s")
 		ph := rep.Phases
@@ -206,30 +191,47 @@ func benchFile(b *testing.B) (int, string) {
 func BenchmarkResolveInMemory(b *testing.B) {
 	n, file := benchFile(b)
 	for b.Loop() {
-		cmd := exec.Command(os.Args[0], "eval", file)
-		cmd.Env = append(os.Environ(), "CDP_BENCH_RUN_MAIN=1")
-		var out, errs strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errs
-		start := time.Now()
-		if err := cmd.Run(); err != nil {
-			b.Fatalf("cdp eval: %v: %s", err, errs.String())
-		}
-		wall := time.Since(start)
+		out, wall, rss := runCommand(b, nil, "eval", file)
 		var rep struct {
 			F1          float64 `json:"f1"`
 			Comparisons int     `json:"comparisons"`
 			Seconds     float64 `json:"seconds"`
 		}
-		if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
-			b.Fatalf("eval report: %v: %s", err, out.String())
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			b.Fatalf("eval report: %v: %s", err, out)
 		}
-		rss := float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / (1 << 20) // KiB to GiB
 		b.ReportMetric(rep.Seconds, "resolve-s")
 		b.ReportMetric(rss, "peak-GiB")
 		fmt.Printf("cdp eval (in memory): %d records resolved in %.1fs (%.0f records/s, %.0f comparisons/s, %d comparisons); "+
 			"whole process %.1fs with reading and normalising; peak memory %.2f GiB; pairwise F1 %.3f (target at 1,000,000 records: under 30 s, peak under 2 GiB)\n",
 			n, rep.Seconds, float64(n)/rep.Seconds, float64(rep.Comparisons)/rep.Seconds, rep.Comparisons, wall.Seconds(), rss, rep.F1)
 	}
+}
+
+// benchSetup are the commands that make a fresh database ready for the
+// demo records: keys, migrations and the demo's four sources.
+var benchSetup = [][]string{
+	{"keys", "generate"}, {"audit", "keygen"}, {"migrate"},
+	{"sources", "add", "billing", "--department", "billing", "--unique"},
+	{"sources", "add", "sales", "--department", "sales"},
+	{"sources", "add", "support", "--department", "support"},
+	{"sources", "add", "marketing", "--department", "marketing"},
+}
+
+// runCommand runs `cdp args...` in a process of its own (see TestMain),
+// with env added to this process's environment, as a user runs it; it
+// returns the command's output, its time and its peak memory in GiB.
+func runCommand(b *testing.B, env []string, args ...string) (string, time.Duration, float64) {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), "CDP_BENCH_RUN_MAIN=1"), env...)
+	var out, errs strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errs
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("cdp %s: %v: %s", strings.Join(args, " "), err, errs.String())
+	}
+	return out.String(), time.Since(start), float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / (1 << 20) // KiB to GiB
 }
 
 // TestMain lets a benchmark run the command in a process of its own.
