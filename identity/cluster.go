@@ -50,6 +50,9 @@ type clusters struct {
 
 var identKinds = [3]string{"email", "phone", "national_id"}
 
+// identValues are the rec values of identKinds, in the same order.
+var identValues = [3]int{vEmail, vPhone, vNationalID}
+
 func newClusters(recs []rec, keys []string, sources []string, opts Options, sc *scorer) *clusters {
 	n := len(recs)
 	c := &clusters{
@@ -90,7 +93,7 @@ func newClusters(recs []rec, keys []string, sources []string, opts Options, sc *
 		if c.uniqueSource[r.source] {
 			c.uniqueSources[i] = []int32{r.source}
 		}
-		for k, vk := range [3]int{vEmail, vPhone, vNationalID} {
+		for k, vk := range identValues {
 			if h := r.h[vk]; h != 0 {
 				e := uint64(k)<<62 | h&hashBits
 				if c.verifies[r.source][k] {

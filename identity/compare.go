@@ -92,8 +92,9 @@ type shortDate struct {
 	month, day int16
 }
 
-// str returns the k-th string of the record (a value or a derived string).
-func (r *rec) str(k int) string {
+// s returns the k-th string of the record: a value (vGiven...) or a
+// derived string (sGivenSx...).
+func (r *rec) s(k int) string {
 	lo := uint16(0)
 	if k > 0 {
 		lo = r.end[k-1]
@@ -101,12 +102,10 @@ func (r *rec) str(k int) string {
 	return r.data[lo:r.end[k]]
 }
 
-func (r *rec) s(k int) string { return r.str(k) }
-
-func (r *rec) givenSx() string  { return r.str(sGivenSx) }
-func (r *rec) familySx() string { return r.str(sFamilySx) }
-func (r *rec) fullSx() string   { return r.str(sFullSx) }
-func (r *rec) year() string     { return r.str(sYear) }
+func (r *rec) givenSx() string  { return r.s(sGivenSx) }
+func (r *rec) familySx() string { return r.s(sFamilySx) }
+func (r *rec) fullSx() string   { return r.s(sFullSx) }
+func (r *rec) year() string     { return r.s(sYear) }
 
 // same reports equal, non-empty values. Equal 64-bit hashes stand for
 // equal values: across the comparisons of ten million pairs a collision has
@@ -198,7 +197,7 @@ func (r *rec) setExtras(extras []string) {
 	}
 	strs := make([]string, sExtra+len(extras))
 	for k := range sExtra {
-		strs[k] = r.str(k)
+		strs[k] = r.s(k)
 	}
 	copy(strs[sExtra:], extras)
 	r.setStrings(strs)
@@ -356,12 +355,12 @@ func extraComparison(name string, i int) comparison {
 				return 0
 			case x == y:
 				return 1
-			case similarValues(a.str(sExtra+i), b.str(sExtra+i), 0.9):
+			case similarValues(a.s(sExtra+i), b.s(sExtra+i), 0.9):
 				return 2
 			}
 			return 3
 		},
-		tf: func(r *rec) string { return r.str(sExtra + i) },
+		tf: func(r *rec) string { return r.s(sExtra + i) },
 	}
 }
 

@@ -40,11 +40,11 @@ func TestPreparedRecordsKeepTheirValuesAndExtras(t *testing.T) {
 		vGiven: n.GivenName, vFamily: n.FamilyName, vEmail: n.Email, vEmailLocal: "anna",
 		vPostcode: n.Postcode, vDob: "19800201", sYear: "1980", sFamilySx: Soundex(n.FamilyName),
 	} {
-		if got := r.str(k); got != want {
+		if got := r.s(k); got != want {
 			t.Errorf("string %d = %q, want %q", k, got, want)
 		}
 	}
-	if got := r.str(sExtra + ti - (cRegion + 1)); got != "gold" {
+	if got := r.s(sExtra + ti - (cRegion + 1)); got != "gold" {
 		t.Errorf("extra value %q, want gold", got)
 	}
 	level := func(a, b int) uint8 { return comps[ti].compare(&set.recs[a], &set.recs[b], pairContext{}) }

@@ -3,7 +3,8 @@ package identity
 import (
 	"slices"
 	"strings"
-	"sync"
+
+	"github.com/cdp-project/cdp/internal/parallel"
 )
 
 // Deterministic rules link two records that share a strong identifier
@@ -63,23 +64,15 @@ func GenericIdentifier(kind, v string) bool {
 // among records whose birth dates differ. Such values neither block nor
 // link deterministically (they still count, weakly, in scores).
 func sharedIdentifiers(recs []rec) map[string]map[string]bool {
-	kinds := [3]struct {
-		name  string
-		value int
-	}{{"email", vEmail}, {"phone", vPhone}, {"national_id", vNationalID}}
-	out := map[string]map[string]bool{}
-	sets := make([]map[string]bool, len(kinds))
-	var wg sync.WaitGroup
-	for ki, kind := range kinds {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sets[ki] = sharedValues(recs, kind.name, kind.value)
-		}()
-	}
-	wg.Wait()
-	for ki, kind := range kinds {
-		out[kind.name] = sets[ki]
+	sets := make([]map[string]bool, len(identKinds))
+	parallel.Ranges(len(identKinds), len(identKinds), func(_, lo, hi int) {
+		for k := lo; k < hi; k++ {
+			sets[k] = sharedValues(recs, identKinds[k], identValues[k])
+		}
+	})
+	out := make(map[string]map[string]bool, len(identKinds))
+	for k, kind := range identKinds {
+		out[kind] = sets[k]
 	}
 	return out
 }
@@ -204,13 +197,8 @@ func household(recs []rec, p pair, sc *scorer, idents []int, shared map[string]m
 }
 
 func identifierValue(r *rec, kind string) string {
-	switch kind {
-	case "email":
-		return r.s(vEmail)
-	case "phone":
-		return r.s(vPhone)
-	case "national_id":
-		return r.s(vNationalID)
+	if k := slices.Index(identKinds[:], kind); k >= 0 {
+		return r.s(identValues[k])
 	}
 	return ""
 }

@@ -212,16 +212,17 @@ func dropVanished(ctx context.Context, tx pgx.Tx, a *resolver.Apply, existed map
 	}
 	// Three statements for all of them, not three per profile: a full run
 	// after a model change may merge tens of thousands away.
-	olds := make([][16]byte, 0, len(vanished))
+	olds := make([]uuid.UUID, 0, len(vanished))
 	for old := range vanished {
 		olds = append(olds, old)
 	}
-	slices.SortFunc(olds, func(x, y [16]byte) int { return compareIDs(x, y) })
-	targets := make([][16]byte, len(olds))
+	slices.SortFunc(olds, compareIDs)
+	targets := make([]uuid.UUID, len(olds))
 	for i, old := range olds {
 		targets[i] = vanished[old]
 	}
 	if len(olds) > 0 {
+		olds, targets := uuids(olds), uuids(targets)
 		if _, err := tx.Exec(ctx, "DELETE FROM profiles WHERE id = ANY($1)", olds); err != nil {
 			return nil, fmt.Errorf("drop profiles: %w", err)
 		}

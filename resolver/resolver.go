@@ -187,8 +187,9 @@ type Report struct {
 	ResolveSeconds float64 `json:"resolve_seconds"`
 	Seconds        float64 `json:"seconds"`
 	// Phases says where the run's time went, in seconds: reading the
-	// stored match keys, opening them, training a model, the engine, and
-	// writing the outcome. Seconds is their sum with what lies between.
+	// stored match keys, opening and preparing them, training a model, the
+	// engine, and writing the outcome. Seconds is their sum with what lies
+	// between.
 	Phases          Phases      `json:"phases"`
 	ProfilesTouched []uuid.UUID `json:"profiles_touched"`
 	// Members is the profile of every record the run resolved.

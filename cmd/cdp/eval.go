@@ -11,10 +11,10 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"sync"
 
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
+	"github.com/cdp-project/cdp/internal/parallel"
 )
 
 func evalCommand() command {
@@ -107,21 +107,15 @@ func readLabelled(file string, nz identity.Normalizer) (*labelled, error) {
 		// a compact copy of the match keys, not the normalised records.
 		base := l.entries.Len()
 		entries := make([]identity.Entry, len(batch))
-		var wg sync.WaitGroup
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := w; i < len(batch); i += workers {
-					entries[i] = identity.Entry{
-						Key:    fmt.Sprintf("%09d", base+i),
-						Source: batch[i].Source,
-						Match:  nz.Normalize(&batch[i].Attributes),
-					}
+		parallel.Ranges(len(batch), workers, func(_, lo, hi int) {
+			for i := lo; i < hi; i++ {
+				entries[i] = identity.Entry{
+					Key:    fmt.Sprintf("%09d", base+i),
+					Source: batch[i].Source,
+					Match:  nz.Normalize(&batch[i].Attributes),
 				}
-			}()
-		}
-		wg.Wait()
+			}
+		})
 		l.entries.Add(entries)
 	}
 	return l, nil
