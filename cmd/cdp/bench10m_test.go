@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cdp-project/cdp/postgres/pgtest"
+	"github.com/cdp-project/cdp/resolver"
 )
 
 // BenchmarkTenMillion is `make bench-10m`: 10,000,000 demo records
@@ -54,14 +55,7 @@ func BenchmarkTenMillion(b *testing.B) {
 		b.ReportMetric(peak, "import-peak-GiB")
 		fmt.Printf("ten million: cdp import --no-resolve: %.1fs = %.0f records/s, peak %.2f GiB (target: under 8 GiB)\n", took.Seconds(), float64(n)/took.Seconds(), peak)
 		out, took, peak = stage([]string{"CDP_MEMORY_LIMIT=" + limit}, "resolve", "--all", "--json")
-		var rep struct {
-			Comparisons   int `json:"comparisons"`
-			ProfilesAfter int `json:"profiles_after"`
-			Links         int `json:"links"`
-			Phases        struct {
-				Read, Open, Train, Resolve, Write float64
-			} `json:"phases"`
-		}
+		var rep resolver.Report // what cdp resolve --json prints
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
 			b.Fatalf("resolve report: %v: %s", err, out)
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cdp-project/cdp/demo"
 	"github.com/cdp-project/cdp/postgres/pgtest"
+	"github.com/cdp-project/cdp/resolver"
 )
 
 // BenchmarkImport measures `cdp import` of a file from `cdp demo generate`
@@ -65,14 +66,7 @@ func BenchmarkImport(b *testing.B) {
 		// its own, as a user runs it, to measure its peak memory too.
 		report, resolveElapsed, resolveRSS := runCommand(b, []string{"CDP_DATA_DIR=" + dataDir, "CDP_DATABASE_URL=" + dbURL},
 			"resolve", "--all", "--json")
-		var rep struct {
-			Comparisons   int  `json:"comparisons"`
-			ProfilesAfter int  `json:"profiles_after"`
-			Trained       bool `json:"trained"`
-			Phases        struct {
-				Read, Open, Train, Resolve, Write float64
-			} `json:"phases"`
-		}
+		var rep resolver.Report // what cdp resolve --json prints
 		if err := json.Unmarshal([]byte(report), &rep); err != nil {
 			b.Fatalf("resolve report: %v: %s", err, report)
 		}
