@@ -7,6 +7,8 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+
+	"github.com/cdp-project/cdp/internal/parallel"
 )
 
 // blockingRule groups records that share a key; only records sharing a key
@@ -256,6 +258,22 @@ func ruleBlocks(recs []rec, rule blockingRule, skip func(rule string, r *rec, ke
 // finding candidates.
 const candidateChunk = 4096
 
+// candidatePairs are the candidate pairs, one chunk per candidateChunk
+// records, in record order. They are never copied into one array: at ten
+// million records the pairs take 1.6 GB, and a copy would hold them twice;
+// scoring lets each chunk go once it is scored.
+type candidatePairs struct {
+	chunks [][]pair
+	n      int
+}
+
+// each calls fn with every chunk in order.
+func (c *candidatePairs) each(fn func([]pair)) {
+	for _, ch := range c.chunks {
+		fn(ch)
+	}
+}
+
 // candidates returns every pair of records that share a block of at most
 // maxBlock records, once, with its comparison pattern, in record order.
 //
@@ -263,7 +281,7 @@ const candidateChunk = 4096
 // records cost more than late ones: workers take small chunks of records
 // in turn rather than one half each (which left the second of two workers
 // idle for half the time).
-func (b *blocks) candidates(recs []rec, comps []comparison, maxBlock, workers int) []pair {
+func (b *blocks) candidates(recs []rec, comps []comparison, maxBlock, workers int) *candidatePairs {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -271,45 +289,39 @@ func (b *blocks) candidates(recs []rec, comps []comparison, maxBlock, workers in
 	b.setCaps(n, maxBlock)
 	chunks := (n + candidateChunk - 1) / candidateChunk
 	out := make([][]pair, chunks)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			seen := make([]int32, n) // seen[j] == i+1: pair (i, j) already emitted
-			for {
-				c := int(next.Add(1) - 1)
-				if c >= chunks {
-					return
-				}
-				var local []pair
-				for i := c * candidateChunk; i < min(n, (c+1)*candidateChunk); i++ {
-					ri := &recs[i]
-					for r := range b.rules {
-						id := b.of[r][i]
-						if id < 0 {
+	var total atomic.Int64
+	parallel.InTurn(chunks, workers, func(int) func(int) {
+		seen := make([]int32, n) // seen[j] == i+1: pair (i, j) already emitted
+		var local []pair         // reused: each chunk keeps an exact copy
+		return func(c int) {
+			local = local[:0]
+			for i := c * candidateChunk; i < min(n, (c+1)*candidateChunk); i++ {
+				ri := &recs[i]
+				for r := range b.rules {
+					id := b.of[r][i]
+					if id < 0 {
+						continue
+					}
+					ids := b.block(r, id)
+					if len(ids) > b.caps[r] {
+						continue
+					}
+					for _, j := range ids {
+						if int(j) <= i || seen[j] == int32(i+1) {
 							continue
 						}
-						ids := b.block(r, id)
-						if len(ids) > b.caps[r] {
-							continue
-						}
-						for _, j := range ids {
-							if int(j) <= i || seen[j] == int32(i+1) {
-								continue
-							}
-							seen[j] = int32(i + 1)
-							local = append(local, pair{a: int32(i), b: j, pattern: compareAll(ri, &recs[j], comps)})
-						}
+						seen[j] = int32(i + 1)
+						local = append(local, pair{a: int32(i), b: j, pattern: compareAll(ri, &recs[j], comps)})
 					}
 				}
-				out[c] = local
 			}
-		}()
-	}
-	wg.Wait()
-	return slices.Concat(out...)
+			if len(local) > 0 {
+				out[c] = slices.Clone(local)
+				total.Add(int64(len(local)))
+			}
+		}
+	})
+	return &candidatePairs{chunks: out, n: int(total.Load())}
 }
 
 func compareAll(a, b *rec, comps []comparison) uint64 {

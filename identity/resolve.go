@@ -1,10 +1,12 @@
 package identity
 
 import (
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cdp-project/cdp/internal/parallel"
@@ -104,21 +106,46 @@ type Resolution struct {
 
 	recs  []rec
 	comps []comparison
+	named *namedComparisons
 }
 
 // Levels explains a pair: the level name of every comparison that could
 // tell something (both records had the values). It names levels, never
 // values.
-func (r *Resolution) Levels(a, b int32) map[string]string {
+func (r *Resolution) Levels(a, b int32) map[string]string { return r.Explain(a, b).Map() }
+
+// Explain is Levels in 16 bytes, for holding many: a run of ten million
+// records puts about three million pairs up for review, and as maps their
+// levels took about 600 bytes each.
+func (r *Resolution) Explain(a, b int32) Explanation {
+	return Explanation{pattern: compareAll(&r.recs[a], &r.recs[b], r.comps), comps: r.named}
+}
+
+type namedComparisons struct{ comps []comparison }
+
+// Explanation names the level of every comparison of a pair that could
+// tell something. Its JSON form is the object Map returns.
+type Explanation struct {
+	pattern uint64
+	comps   *namedComparisons
+}
+
+// Map returns the level name of each comparison by its name.
+func (e Explanation) Map() map[string]string {
 	out := map[string]string{}
-	p := compareAll(&r.recs[a], &r.recs[b], r.comps)
-	for ci, c := range r.comps {
-		if l := p >> (4 * ci) & 0xF; l != 0 {
+	if e.comps == nil {
+		return out
+	}
+	for ci, c := range e.comps.comps {
+		if l := e.pattern >> (4 * ci) & 0xF; l != 0 {
 			out[c.name] = c.levels[l-1]
 		}
 	}
 	return out
 }
+
+// MarshalJSON encodes the levels as a JSON object.
+func (e Explanation) MarshalJSON() ([]byte, error) { return json.Marshal(e.Map()) }
 
 // Stats describe the work a resolution did.
 type Stats struct {
@@ -143,7 +170,7 @@ type run struct {
 	tf       []termFrequencies
 	shared   map[string]map[string]bool
 	blk      *blocks
-	pairs    []pair
+	pairs    *candidatePairs
 	workers  int
 	maxBlock int
 	start    time.Time
@@ -191,7 +218,7 @@ func (set *Entries) Train(opts Options) (*Model, Stats, error) {
 	}
 	m, samples := r.train()
 	return m, Stats{
-		Records: set.Len(), Comparisons: len(r.pairs), RandomPairs: samples,
+		Records: set.Len(), Comparisons: r.pairs.n, RandomPairs: samples,
 		SkippedBlocks: r.blk.skipped, Seconds: time.Since(r.start).Seconds(),
 	}, nil
 }
@@ -211,9 +238,11 @@ func (set *Entries) Resolve(opts Options) (*Resolution, error) {
 		return nil, err
 	}
 	recs, comps, pairs, workers, shared := r.recs, r.comps, r.pairs, r.workers, r.shared
-	res := &Resolution{Model: opts.Model, recs: recs, comps: comps}
+	// The comparisons' names in an allocation of their own: a pointer into
+	// the Resolution would keep its records alive with any explanation.
+	res := &Resolution{Model: opts.Model, recs: recs, comps: comps, named: &namedComparisons{comps}}
 	res.Stats.Records = set.Len()
-	res.Stats.Comparisons = len(pairs)
+	res.Stats.Comparisons = pairs.n
 	res.Stats.SkippedBlocks = r.blk.skipped
 	if res.Model == nil {
 		t := time.Now()
@@ -246,16 +275,16 @@ func (set *Entries) Resolve(opts Options) (*Resolution, error) {
 	scored := scorePairs(recs, pairs, sc, workers, func(p pair, bits float64) (edge, bool) {
 		e := edge{pair: p, bits: bits}
 		if anyIdentifierOnly && (identifierOnly[recs[p.a].source] || identifierOnly[recs[p.b].source]) {
-			if rule := deterministicRule(recs, p, sc, idents, shared); rule != "" {
-				e.rule = rule
+			if rule := deterministicRule(recs, p, sc, idents, shared); rule >= 0 {
+				e.rule = uint8(rule + 1)
 				return e, true
 			}
 			e.review = true
 			return e, bits >= reviewBits
 		}
 		if bits < linkBits {
-			if rule := deterministicRule(recs, p, sc, idents, shared); rule != "" {
-				e.rule = rule
+			if rule := deterministicRule(recs, p, sc, idents, shared); rule >= 0 {
+				e.rule = uint8(rule + 1)
 				return e, true
 			}
 		} else if guardGiven && !personEvidence(recs, p, sc, idents, shared) {
@@ -285,7 +314,7 @@ func (set *Entries) Resolve(opts Options) (*Resolution, error) {
 		if p := set.profiles[e.a]; p != "" && p == set.profiles[e.b] {
 			e.class |= 2
 		}
-		if e.rule != "" {
+		if e.rule != 0 {
 			e.class |= 1
 		}
 		e.lo, e.hi = rank[e.a], rank[e.b]
@@ -311,8 +340,10 @@ func (set *Entries) Resolve(opts Options) (*Resolution, error) {
 		return int(x.hi - y.hi)
 	})
 	for _, e := range scored {
-		l := Link{A: e.a, B: e.b, Probability: probability(e.bits), Rule: e.rule}
-		if e.rule == "" && (e.bits < linkBits || e.review) {
+		l := Link{A: e.a, B: e.b, Probability: probability(e.bits)}
+		if e.rule != 0 {
+			l.Rule = comps[e.rule-1].name
+		} else if e.bits < linkBits || e.review {
 			continue // review band: decided below
 		}
 		switch ok, reason := c.merge(e.a, e.b); {
@@ -323,7 +354,7 @@ func (set *Entries) Resolve(opts Options) (*Resolution, error) {
 		}
 	}
 	for _, e := range scored {
-		if e.rule == "" && (e.bits < linkBits || e.review) && c.find(e.a) != c.find(e.b) {
+		if e.rule == 0 && (e.bits < linkBits || e.review) && c.find(e.a) != c.find(e.b) {
 			res.Review = append(res.Review, Link{A: e.a, B: e.b, Probability: probability(e.bits)})
 		}
 	}
@@ -349,11 +380,13 @@ func keyRanks(keys []string) []int32 {
 }
 
 // edge is a scored candidate pair.
+//
+// It is 40 bytes: at ten million records a run keeps about 12 million.
 type edge struct {
 	pair
 	bits   float64
-	rule   string
-	review bool // scored to link, but only a steward may decide
+	rule   uint8 // the deterministic rule that links it: 1 + its comparison's index; 0 none
+	review bool  // scored to link, but only a steward may decide
 	// The edge's place in the order links are made: class 2 for a pair
 	// inside a previous profile, plus 1 for a rule; lo and hi are the two
 	// records' ranks in key order.
@@ -361,16 +394,35 @@ type edge struct {
 	lo, hi int32
 }
 
-func scorePairs(recs []rec, pairs []pair, sc *scorer, workers int, keep func(pair, float64) (edge, bool)) []edge {
-	out := make([][]edge, workers)
-	parallel.Ranges(len(pairs), workers, func(w, lo, hi int) {
-		for _, p := range pairs[lo:hi] {
-			if e, ok := keep(p, sc.bits(recs, p)); ok {
-				out[w] = append(out[w], e)
+// scorePairs scores the candidates and returns the edges keep accepts.
+// Workers take the chunks of pairs in turn, and each chunk goes once it is
+// scored, so that the pairs and the edges kept from them are never all
+// held at once: the run's pairs are spent.
+func scorePairs(recs []rec, pairs *candidatePairs, sc *scorer, workers int, keep func(pair, float64) (edge, bool)) []edge {
+	kept := make([][]edge, len(pairs.chunks))
+	var total atomic.Int64
+	parallel.InTurn(len(pairs.chunks), workers, func(int) func(int) {
+		var local []edge
+		return func(c int) {
+			local = local[:0]
+			for _, p := range pairs.chunks[c] {
+				if e, ok := keep(p, sc.bits(recs, p)); ok {
+					local = append(local, e)
+				}
+			}
+			pairs.chunks[c] = nil
+			if len(local) > 0 {
+				kept[c] = slices.Clone(local)
+				total.Add(int64(len(local)))
 			}
 		}
 	})
-	return slices.Concat(out...)
+	out := make([]edge, 0, total.Load())
+	for c := range kept {
+		out = append(out, kept[c]...)
+		kept[c] = nil
+	}
+	return out
 }
 
 // identifierComparisons are the indexes of the strong-identifier

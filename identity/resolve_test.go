@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -57,6 +58,17 @@ func TestProbabilisticLinkAndReview(t *testing.T) {
 	}
 	if _, ok := lv["email"]; ok {
 		t.Error("a comparison without values on both sides is explained")
+	}
+	// The compact form the resolver keeps for review pairs says the same.
+	got, err := json.Marshal(res.Explain(0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := json.Marshal(lv); string(got) != string(want) {
+		t.Errorf("explanation %s, levels %s", got, want)
+	}
+	if got, _ := json.Marshal(Explanation{}); string(got) != "{}" {
+		t.Errorf("empty explanation %s", got)
 	}
 }
 

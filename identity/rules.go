@@ -203,13 +203,13 @@ func identifierValue(r *rec, kind string) string {
 	return ""
 }
 
-// deterministicRule returns the identifier that links a pair by rule, or
-// "": an exact, unshared identifier and no disagreement on what tells
-// people apart.
-func deterministicRule(recs []rec, p pair, sc *scorer, idents []int, shared map[string]map[string]bool) string {
+// deterministicRule returns the index of the identifier comparison that
+// links a pair by rule, or -1: an exact, unshared identifier and no
+// disagreement on what tells people apart.
+func deterministicRule(recs []rec, p pair, sc *scorer, idents []int, shared map[string]map[string]bool) int {
 	a := &recs[p.a]
 	if p.level(cGiven) == 4 || p.level(cFamily) == 4 || p.level(cBirthDate) == 4 || p.level(cGender) == 2 {
-		return ""
+		return -1
 	}
 	for _, ci := range idents {
 		if p.level(ci) != 1 {
@@ -220,7 +220,7 @@ func deterministicRule(recs []rec, p pair, sc *scorer, idents []int, shared map[
 		if v == "" || shared[kind][v] {
 			continue
 		}
-		return kind
+		return ci
 	}
-	return ""
+	return -1
 }

@@ -119,11 +119,13 @@ func renormalise(p []float64, fixed int) {
 }
 
 // patternCounts counts the candidate pairs by comparison pattern.
-func patternCounts(pairs []pair) map[uint64]float64 {
+func patternCounts(pairs *candidatePairs) map[uint64]float64 {
 	counts := make(map[uint64]float64)
-	for _, p := range pairs {
-		counts[p.pattern]++
-	}
+	pairs.each(func(chunk []pair) {
+		for _, p := range chunk {
+			counts[p.pattern]++
+		}
+	})
 	return counts
 }
 
@@ -360,7 +362,7 @@ func normalise(p []float64) {
 // train builds a model: u from random pairs, m from one training session
 // per blocking rule (averaged, weighed by the matches each found), and the
 // prior from the share of matches among all candidates.
-func train(recs []rec, comps []comparison, tf []termFrequencies, pairs []pair, blk *blocks, maxBlock, workers int) (*Model, int) {
+func train(recs []rec, comps []comparison, tf []termFrequencies, pairs *candidatePairs, blk *blocks, maxBlock, workers int) (*Model, int) {
 	u, samples := estimateU(recs, comps, tf, 0x5eed, workers)
 	m := make([][]float64, len(comps))
 	weight := make([]float64, len(comps))
@@ -414,7 +416,7 @@ func train(recs []rec, comps []comparison, tf []termFrequencies, pairs []pair, b
 	lambda := estimateLambda(patternCounts(pairs), comps, m, u)
 	n := float64(len(recs))
 	allPairs := math.Max(n*(n-1)/2, 1)
-	prior := math.Min(math.Max(lambda*float64(len(pairs))/allPairs, 1e-12), 0.5)
+	prior := math.Min(math.Max(lambda*float64(pairs.n)/allPairs, 1e-12), 0.5)
 	model := &Model{
 		Format:          ModelFormat,
 		TrainedAt:       time.Now().UTC(),

@@ -141,7 +141,7 @@ const (
 type ReviewPair struct {
 	A, B        uuid.UUID
 	Probability float64
-	Levels      map[string]string
+	Levels      identity.Explanation
 	Reason      string
 }
 
@@ -257,6 +257,7 @@ func (r *Resolver) full(ctx context.Context, actor string, d *Decision, start ti
 	if err != nil {
 		return nil, err
 	}
+	m.stored = nil // resolve lets the records go once it has opened them
 	a, model, err := r.resolve(ctx, stored, m.model, constraints, false, &ph)
 	if err != nil {
 		return nil, err
@@ -561,6 +562,14 @@ func (r *Resolver) resolve(ctx context.Context, stored []StoredMatch, model *ide
 	if err != nil {
 		return nil, nil, err
 	}
+	// The run needs only each record's id and previous profile from here
+	// on: the rest of the stored records goes (at ten million records, 1
+	// GB), provided the callers hold them no longer either.
+	ids, previous := make([]uuid.UUID, len(stored)), make([]uuid.UUID, len(stored))
+	for i := range stored {
+		ids[i], previous[i] = stored[i].ID, stored[i].Profile
+	}
+	stored = nil
 	ph.Open += since(&t)
 	sources, err := r.Store.Sources(ctx)
 	if err != nil {
@@ -584,36 +593,38 @@ func (r *Resolver) resolve(ctx context.Context, stored []StoredMatch, model *ide
 	ph.Resolve += since(&t) - res.Stats.TrainSeconds
 	a := &Apply{
 		RunID:    uuid.Must(uuid.NewV7()),
-		Members:  make(map[uuid.UUID]uuid.UUID, len(stored)),
+		Members:  make(map[uuid.UUID]uuid.UUID, len(ids)),
 		Anchors:  map[uuid.UUID]uuid.UUID{},
-		Previous: make(map[uuid.UUID]uuid.UUID, len(stored)),
+		Previous: map[uuid.UUID]uuid.UUID{},
+		Links:    make([]Link, 0, len(res.Links)),
+		Review:   make([]ReviewPair, 0, len(res.Review)),
 	}
-	for i, s := range stored {
-		anchor := stored[res.Profile[i]].ID
+	for i, id := range ids {
+		anchor := ids[res.Profile[i]]
 		pid := uuid.MustParse(identity.ProfileID(anchor.String()))
-		a.Members[s.ID] = pid
+		a.Members[id] = pid
 		a.Anchors[pid] = anchor
-		if s.Profile != uuid.Nil {
-			a.Previous[s.ID] = s.Profile
+		if previous[i] != uuid.Nil {
+			a.Previous[id] = previous[i]
 		}
 	}
 	for _, l := range res.Links {
-		x, y := ordered(stored[l.A].ID, stored[l.B].ID)
+		x, y := ordered(ids[l.A], ids[l.B])
 		a.Links = append(a.Links, Link{A: x, B: y, Probability: l.Probability, Rule: l.Rule})
 	}
 	for _, l := range res.Review {
-		x, y := ordered(stored[l.A].ID, stored[l.B].ID)
+		x, y := ordered(ids[l.A], ids[l.B])
 		reason := ReasonReviewBand
 		if l.Probability >= res.Model.LinkThreshold {
 			reason = ReasonGivenNamesDiffer
 		}
-		a.Review = append(a.Review, ReviewPair{A: x, B: y, Probability: l.Probability, Levels: res.Levels(l.A, l.B), Reason: reason})
+		a.Review = append(a.Review, ReviewPair{A: x, B: y, Probability: l.Probability, Levels: res.Explain(l.A, l.B), Reason: reason})
 	}
 	for _, f := range res.Refused {
-		a.Refused = append(a.Refused, Refusal{A: stored[f.A].ID, B: stored[f.B].ID, Reason: f.Reason})
+		a.Refused = append(a.Refused, Refusal{A: ids[f.A], B: ids[f.B], Reason: f.Reason})
 	}
 	a.Report = Report{
-		Records: len(stored), Comparisons: res.Stats.Comparisons, Links: len(a.Links),
+		Records: len(ids), Comparisons: res.Stats.Comparisons, Links: len(a.Links),
 		Review: len(a.Review), Refused: len(res.Refused), ResolveSeconds: res.Stats.Seconds,
 	}
 	return a, res.Model, nil
