@@ -1,7 +1,9 @@
 package identity
 
 import (
+	"encoding/json"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -49,5 +51,34 @@ func TestEvaluate(t *testing.T) {
 	// B-cubed precision: records 0,1: 2/2; 2: 1/2; 3: 1/2 -> 0.75.
 	if m.BCubedPrecision != 0.75 {
 		t.Errorf("B-cubed precision %v", m.BCubedPrecision)
+	}
+}
+
+// A run whose candidate pairs do not fit MaxHeldPairs finds and compares
+// them again to score them instead of holding them: the model it trains
+// and the profiles, links, review pairs and refusals it makes are those of
+// a run that holds them.
+func TestStreamedPairsResolveAsHeld(t *testing.T) {
+	entries, _ := loadLabelled(t, filepath.Join("..", "testdata", "datasets", "febrl_dsgen_C_5000.csv"))
+	held, err := Resolve(entries, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamed, err := Resolve(entries, Options{MaxHeldPairs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held.Stats.Comparisons < 1000 || streamed.Stats.Comparisons != held.Stats.Comparisons {
+		t.Fatalf("comparisons: held %d, streamed %d", held.Stats.Comparisons, streamed.Stats.Comparisons)
+	}
+	hm, _ := json.Marshal(held.Model.Comparisons)
+	sm, _ := json.Marshal(streamed.Model.Comparisons)
+	if string(hm) != string(sm) || held.Model.Prior != streamed.Model.Prior {
+		t.Error("streamed pairs trained another model")
+	}
+	if !slices.Equal(held.Profile, streamed.Profile) || !slices.Equal(held.Links, streamed.Links) ||
+		!slices.Equal(held.Review, streamed.Review) || !slices.Equal(held.Refused, streamed.Refused) {
+		t.Errorf("streamed pairs resolved otherwise: %d/%d links, %d/%d review, %d/%d refused",
+			len(streamed.Links), len(held.Links), len(streamed.Review), len(held.Review), len(streamed.Refused), len(held.Refused))
 	}
 }

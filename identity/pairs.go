@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sort"
 	"sync"
-	"sync/atomic"
 
 	"github.com/cdp-project/cdp/internal/parallel"
 )
@@ -258,41 +257,48 @@ func ruleBlocks(recs []rec, rule blockingRule, skip func(rule string, r *rec, ke
 // finding candidates.
 const candidateChunk = 4096
 
-// candidatePairs are the candidate pairs, one chunk per candidateChunk
-// records, in record order. They are never copied into one array: at ten
-// million records the pairs take 1.6 GB, and a copy would hold them twice;
-// scoring lets each chunk go once it is scored.
+// candidatePairs are the candidate pairs of a run: every pair of records
+// that share a block of at most its rule's cap, once, with its comparison
+// pattern, in chunks of candidateChunk records.
+//
+// When they fit maxHeldPairs they are held, one slice per chunk (never
+// copied into one array, which would hold them twice for a moment), and
+// scoring lets each chunk go once scored. When they do not, they are
+// streamed: found and compared once to count their patterns for training,
+// and found and compared again when scored, one chunk at a time, so that
+// no more than a chunk per worker is ever held. At ten million demo
+// records the 102 million pairs would take 1.6 GB; streaming costs their
+// comparisons a second time instead.
 type candidatePairs struct {
-	chunks [][]pair
-	n      int
+	n       int                // how many
+	counts  map[uint64]float64 // how many of each comparison pattern
+	chunks  int                // how many chunks of records
+	held    [][]pair           // the pairs of each chunk; nil when streamed
+	workers int
+	// streamed: what finds them again
+	blk   *blocks
+	recs  []rec
+	comps []comparison
 }
 
-// each calls fn with every chunk in order.
-func (c *candidatePairs) each(fn func([]pair)) {
-	for _, ch := range c.chunks {
-		fn(ch)
-	}
-}
+// maxHeldPairs is how many candidate pairs a run holds (16 bytes each);
+// more are streamed.
+const maxHeldPairs = 1 << 25
 
-// candidates returns every pair of records that share a block of at most
-// maxBlock records, once, with its comparison pattern, in record order.
+// scan finds the candidate pairs, compares them and hands each chunk's
+// pairs, in record order, to visit on the worker w that found them; the
+// slice is the worker's and is reused after visit returns.
 //
 // A record is compared with the later records of its blocks, so early
 // records cost more than late ones: workers take small chunks of records
 // in turn rather than one half each (which left the second of two workers
 // idle for half the time).
-func (b *blocks) candidates(recs []rec, comps []comparison, maxBlock, workers int) *candidatePairs {
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
+func (b *blocks) scan(recs []rec, comps []comparison, workers int, visit func(w, chunk int, pairs []pair)) {
 	n := len(recs)
-	b.setCaps(n, maxBlock)
 	chunks := (n + candidateChunk - 1) / candidateChunk
-	out := make([][]pair, chunks)
-	var total atomic.Int64
-	parallel.InTurn(chunks, workers, func(int) func(int) {
+	parallel.InTurn(chunks, workers, func(w int) func(int) {
 		seen := make([]int32, n) // seen[j] == i+1: pair (i, j) already emitted
-		var local []pair         // reused: each chunk keeps an exact copy
+		var local []pair
 		return func(c int) {
 			local = local[:0]
 			for i := c * candidateChunk; i < min(n, (c+1)*candidateChunk); i++ {
@@ -315,13 +321,78 @@ func (b *blocks) candidates(recs []rec, comps []comparison, maxBlock, workers in
 					}
 				}
 			}
-			if len(local) > 0 {
-				out[c] = slices.Clone(local)
-				total.Add(int64(len(local)))
-			}
+			visit(w, c, local)
 		}
 	})
-	return &candidatePairs{chunks: out, n: int(total.Load())}
+}
+
+// candidates finds the candidate pairs of blocks of at most maxBlock
+// records (and their rule's cap), holding them when at most maxHeld.
+func (b *blocks) candidates(recs []rec, comps []comparison, maxBlock, maxHeld, workers int) *candidatePairs {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	b.setCaps(len(recs), maxBlock)
+	c := &candidatePairs{workers: workers, chunks: (len(recs) + candidateChunk - 1) / candidateChunk}
+	held := b.pairsAtMost() <= int64(maxHeld)
+	if held {
+		c.held = make([][]pair, c.chunks)
+	} else {
+		c.blk, c.recs, c.comps = b, recs, comps
+	}
+	counts := make([]map[uint64]float64, workers)
+	sizes := make([]int, workers)
+	b.scan(recs, comps, workers, func(w, chunk int, pairs []pair) {
+		if counts[w] == nil {
+			counts[w] = map[uint64]float64{}
+		}
+		for _, p := range pairs {
+			counts[w][p.pattern]++
+		}
+		sizes[w] += len(pairs)
+		if held && len(pairs) > 0 {
+			c.held[chunk] = slices.Clone(pairs)
+		}
+	})
+	// Counts are whole numbers: adding them in any order gives the same.
+	c.counts = map[uint64]float64{}
+	for w := range workers {
+		for p, k := range counts[w] {
+			c.counts[p] += k
+		}
+		c.n += sizes[w]
+	}
+	return c
+}
+
+// pairsAtMost bounds the candidate pairs under the caps set: the pairs of
+// every block compared, counting a pair twice when two rules find it.
+func (b *blocks) pairsAtMost() int64 {
+	var total int64
+	for r := range b.rules {
+		for k := range b.count(r) {
+			if sz := int64(b.start[r][k+1] - b.start[r][k]); sz <= int64(b.caps[r]) {
+				total += sz * (sz - 1) / 2
+			}
+		}
+	}
+	return total
+}
+
+// visit hands the pairs to fn chunk by chunk on the workers, and spends
+// them: held chunks go once fn returns; streamed ones are found again.
+func (c *candidatePairs) visit(fn func(w, chunk int, pairs []pair)) {
+	if c.held == nil {
+		c.blk.scan(c.recs, c.comps, c.workers, fn)
+		c.blk, c.recs = nil, nil
+		return
+	}
+	parallel.InTurn(c.chunks, c.workers, func(w int) func(int) {
+		return func(k int) {
+			fn(w, k, c.held[k])
+			c.held[k] = nil
+		}
+	})
 }
 
 func compareAll(a, b *rec, comps []comparison) uint64 {

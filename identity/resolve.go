@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"github.com/cdp-project/cdp/internal/parallel"
 )
 
 // Entry is one source record as resolution sees it.
@@ -65,6 +63,11 @@ type Options struct {
 	// MaxBlock is the largest block whose records are compared pairwise
 	// (default 500); larger blocks are too common to tell anything.
 	MaxBlock int
+	// MaxHeldPairs is how many candidate pairs the run holds between
+	// finding and scoring them (default 33,554,432: 512 MB); with more,
+	// it finds and compares them again to score them instead, so that its
+	// memory does not grow with their number. The outcome is the same.
+	MaxHeldPairs int
 	// NoTermFrequencies scores exact agreement with the model's average
 	// weight instead of by how rare the value is among the entries: for
 	// resolving a small neighbourhood of records, whose value frequencies
@@ -173,6 +176,7 @@ type run struct {
 	pairs    *candidatePairs
 	workers  int
 	maxBlock int
+	maxHeld  int
 	start    time.Time
 }
 
@@ -183,6 +187,9 @@ func newRun(set *Entries, opts Options, model *Model) (*run, error) {
 	}
 	if r.maxBlock <= 0 {
 		r.maxBlock = 500
+	}
+	if r.maxHeld = opts.MaxHeldPairs; r.maxHeld <= 0 {
+		r.maxHeld = maxHeldPairs
 	}
 	r.comps = set.comparisons(model)
 	r.recs, r.sources = set.recs, set.sources
@@ -196,7 +203,7 @@ func newRun(set *Entries, opts Options, model *Model) (*run, error) {
 	r.blk = buildBlocks(r.recs, defaultBlocking(), func(rule string, _ *rec, key string) bool {
 		return GenericIdentifier(rule, key)
 	})
-	r.pairs = r.blk.candidates(r.recs, r.comps, r.maxBlock, r.workers)
+	r.pairs = r.blk.candidates(r.recs, r.comps, r.maxBlock, r.maxHeld, r.workers)
 	return r, nil
 }
 
@@ -237,7 +244,7 @@ func (set *Entries) Resolve(opts Options) (*Resolution, error) {
 	if err != nil {
 		return nil, err
 	}
-	recs, comps, pairs, workers, shared := r.recs, r.comps, r.pairs, r.workers, r.shared
+	recs, comps, pairs, shared := r.recs, r.comps, r.pairs, r.shared
 	// The comparisons' names in an allocation of their own: a pointer into
 	// the Resolution would keep its records alive with any explanation.
 	res := &Resolution{Model: opts.Model, recs: recs, comps: comps, named: &namedComparisons{comps}}
@@ -272,7 +279,7 @@ func (set *Entries) Resolve(opts Options) (*Resolution, error) {
 		identifierOnly[si] = opts.Sources[name].LinkByIdentifierOnly
 		anyIdentifierOnly = anyIdentifierOnly || identifierOnly[si]
 	}
-	scored := scorePairs(recs, pairs, sc, workers, func(p pair, bits float64) (edge, bool) {
+	scored := scorePairs(recs, pairs, sc, func(p pair, bits float64) (edge, bool) {
 		e := edge{pair: p, bits: bits}
 		if anyIdentifierOnly && (identifierOnly[recs[p.a].source] || identifierOnly[recs[p.b].source]) {
 			if rule := deterministicRule(recs, p, sc, idents, shared); rule >= 0 {
@@ -394,27 +401,23 @@ type edge struct {
 	lo, hi int32
 }
 
-// scorePairs scores the candidates and returns the edges keep accepts.
-// Workers take the chunks of pairs in turn, and each chunk goes once it is
-// scored, so that the pairs and the edges kept from them are never all
-// held at once: the run's pairs are spent.
-func scorePairs(recs []rec, pairs *candidatePairs, sc *scorer, workers int, keep func(pair, float64) (edge, bool)) []edge {
-	kept := make([][]edge, len(pairs.chunks))
+// scorePairs scores the candidates and returns the edges keep accepts;
+// the candidates are spent (see candidatePairs.visit). Each chunk's edges
+// are kept at their exact size, and copied into one array in chunk order.
+func scorePairs(recs []rec, pairs *candidatePairs, sc *scorer, keep func(pair, float64) (edge, bool)) []edge {
+	kept := make([][]edge, pairs.chunks)
+	local := make([][]edge, pairs.workers)
 	var total atomic.Int64
-	parallel.InTurn(len(pairs.chunks), workers, func(int) func(int) {
-		var local []edge
-		return func(c int) {
-			local = local[:0]
-			for _, p := range pairs.chunks[c] {
-				if e, ok := keep(p, sc.bits(recs, p)); ok {
-					local = append(local, e)
-				}
+	pairs.visit(func(w, chunk int, ps []pair) {
+		local[w] = local[w][:0]
+		for _, p := range ps {
+			if e, ok := keep(p, sc.bits(recs, p)); ok {
+				local[w] = append(local[w], e)
 			}
-			pairs.chunks[c] = nil
-			if len(local) > 0 {
-				kept[c] = slices.Clone(local)
-				total.Add(int64(len(local)))
-			}
+		}
+		if len(local[w]) > 0 {
+			kept[chunk] = slices.Clone(local[w])
+			total.Add(int64(len(local[w])))
 		}
 	})
 	out := make([]edge, 0, total.Load())

@@ -118,17 +118,6 @@ func renormalise(p []float64, fixed int) {
 	}
 }
 
-// patternCounts counts the candidate pairs by comparison pattern.
-func patternCounts(pairs *candidatePairs) map[uint64]float64 {
-	counts := make(map[uint64]float64)
-	pairs.each(func(chunk []pair) {
-		for _, p := range chunk {
-			counts[p.pattern]++
-		}
-	})
-	return counts
-}
-
 // trainingSession is one round of expectation maximisation over the pairs
 // of one blocking rule. Its pairs agree on the rule's fields for matches
 // and non-matches alike, so the comparisons of those fields say nothing
@@ -221,8 +210,17 @@ type pattern struct {
 }
 
 func unpack(counts map[uint64]float64, comps int, excluded []bool) []pattern {
+	// In the order of the patterns, not of the map: sums of floating-point
+	// numbers depend on their order, and the same pairs must train the same
+	// model to the last bit.
+	keys := make([]uint64, 0, len(counts))
+	for p := range counts {
+		keys = append(keys, p)
+	}
+	slices.Sort(keys)
 	pats := make([]pattern, 0, len(counts))
-	for p, c := range counts {
+	for _, p := range keys {
+		c := counts[p]
 		var pt pattern
 		for ci := range comps {
 			if !excluded[ci] {
@@ -413,7 +411,7 @@ func train(recs []rec, comps []comparison, tf []termFrequencies, pairs *candidat
 			m[ci][l] /= weight[ci]
 		}
 	}
-	lambda := estimateLambda(patternCounts(pairs), comps, m, u)
+	lambda := estimateLambda(pairs.counts, comps, m, u)
 	n := float64(len(recs))
 	allPairs := math.Max(n*(n-1)/2, 1)
 	prior := math.Min(math.Max(lambda*float64(pairs.n)/allPairs, 1e-12), 0.5)
