@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"fmt"
 	"runtime"
 	"slices"
 	"sort"
@@ -21,9 +22,13 @@ type Entries struct {
 	sources  []string
 	sourceIx map[string]int32
 	// raw holds the extra attributes of the records that have any, until a
-	// run chooses which of them to compare; fill counts records per name.
-	raw  map[int32][]Extra
-	fill map[string]int
+	// run chooses which of them to compare (at ten million records, 0.6
+	// GB); fill counts records per name; chosen are the names the run
+	// chose, once it has.
+	raw    map[int32][]Extra
+	fill   map[string]int
+	chosen []string
+	done   bool
 }
 
 // NewEntries returns a set holding the entries.
@@ -117,6 +122,21 @@ func (s *Entries) comparisons(m *Model) []comparison {
 			extras = append(extras, name)
 		}
 	}
+	if s.done && !slices.Equal(extras, s.chosen) {
+		// The records hold the extras chosen first and nothing else: they
+		// can be taken away, not chosen anew (a set is resolved once).
+		if len(extras) > 0 {
+			panic(fmt.Sprintf("identity: entries prepared for extra comparisons %v, not %v", s.chosen, extras))
+		}
+		for i := range s.recs {
+			s.recs[i].setExtras(nil)
+		}
+		s.chosen = nil
+		return comps
+	}
+	if s.done {
+		return comps
+	}
 	for i := range s.recs {
 		raw := s.raw[int32(i)]
 		if len(extras) == 0 || len(raw) == 0 {
@@ -134,5 +154,6 @@ func (s *Entries) comparisons(m *Model) []comparison {
 		}
 		s.recs[i].setExtras(vals)
 	}
+	s.raw, s.chosen, s.done = nil, extras, true
 	return comps
 }
