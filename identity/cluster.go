@@ -24,17 +24,25 @@ const vetoBits = -12
 const maxBridgeChecks = 64
 
 type clusters struct {
-	recs    []rec
-	sc      *scorer
-	parent  []int32
-	members [][]int32 // by root
-	// Per root: the unique-record sources present, and the identifier
-	// values held: each the value's hash with the identifier kind in its
-	// top two bits and, in bit 61, whether a verifying source holds it.
-	uniqueSources [][]int32
-	idents        [][]uint64
-	cannot        map[int32][]int32
-	mustLinks     []Link
+	recs   []rec
+	sc     *scorer
+	parent []int32
+	// The members of a profile, in the order they joined, are a list from
+	// its root: next[x] is the member after x (-1 at the end), tail[root]
+	// the last; size[root] counts them. A root is always its list's head.
+	next, tail, size []int32
+	// Per root of two records or more, its group: the unique-record sources
+	// present, and the identifier values held, each the value's hash with
+	// the identifier kind in its top two bits and, in bit 61, whether a
+	// verifying source holds it. A record alone has no group: its own are
+	// worked out from it when asked (see view), so that ten million records
+	// do not cost ten million small slices.
+	gid    []int32 // by root: its group, -1 none
+	groups []group
+	// scratch for bridge
+	listA, listB []int32
+	cannot       map[int32][]int32
+	mustLinks    []Link
 
 	uniqueSource []bool    // by source index
 	verifies     [][3]bool // by source index: which identifiers it verified
@@ -53,21 +61,34 @@ var identKinds = [3]string{"email", "phone", "national_id"}
 // identValues are the rec values of identKinds, in the same order.
 var identValues = [3]int{vEmail, vPhone, vNationalID}
 
+// group is what a profile of two records or more holds (see clusters).
+type group struct {
+	uniqueSources []int32
+	idents        []uint64
+}
+
+// view holds a record's own group while it is alone.
+type view struct {
+	us  [1]int32
+	ids [len(identKinds)]uint64
+}
+
 func newClusters(recs []rec, keys []string, sources []string, opts Options, sc *scorer) *clusters {
 	n := len(recs)
 	c := &clusters{
-		recs:          recs,
-		sc:            sc,
-		parent:        make([]int32, n),
-		members:       make([][]int32, n),
-		uniqueSources: make([][]int32, n),
-		idents:        make([][]uint64, n),
-		cannot:        map[int32][]int32{},
-		uniqueSource:  make([]bool, len(sources)),
-		verifies:      make([][3]bool, len(sources)),
-		identKinds:    identKinds,
-		sourceNames:   sources,
-		keys:          keys,
+		recs:         recs,
+		sc:           sc,
+		parent:       make([]int32, n),
+		next:         make([]int32, n),
+		tail:         make([]int32, n),
+		size:         make([]int32, n),
+		gid:          make([]int32, n),
+		cannot:       map[int32][]int32{},
+		uniqueSource: make([]bool, len(sources)),
+		verifies:     make([][3]bool, len(sources)),
+		identKinds:   identKinds,
+		sourceNames:  sources,
+		keys:         keys,
 	}
 	limits := opts.Limits
 	if limits == nil {
@@ -87,23 +108,41 @@ func newClusters(recs []rec, keys []string, sources []string, opts Options, sc *
 		}
 	}
 	for i := range recs {
-		c.parent[i] = int32(i)
-		c.members[i] = []int32{int32(i)}
-		r := &recs[i]
-		if c.uniqueSource[r.source] {
-			c.uniqueSources[i] = []int32{r.source}
-		}
-		for k, vk := range identValues {
-			if h := r.h[vk]; h != 0 {
-				e := uint64(k)<<62 | h&hashBits
-				if c.verifies[r.source][k] {
-					e |= verifiedBit
-				}
-				c.idents[i] = append(c.idents[i], e)
-			}
-		}
+		c.parent[i], c.next[i], c.tail[i], c.size[i], c.gid[i] = int32(i), -1, int32(i), 1, -1
 	}
 	return c
+}
+
+// groupOf returns root r's unique-record sources and identifier values:
+// its group's, or for a record alone, worked out from it into v.
+func (c *clusters) groupOf(r int32, v *view) ([]int32, []uint64) {
+	if g := c.gid[r]; g >= 0 {
+		return c.groups[g].uniqueSources, c.groups[g].idents
+	}
+	rec := &c.recs[r]
+	us := v.us[:0]
+	if c.uniqueSource[rec.source] {
+		us = append(us, rec.source)
+	}
+	ids := v.ids[:0]
+	for k, vk := range identValues {
+		if h := rec.h[vk]; h != 0 {
+			e := uint64(k)<<62 | h&hashBits
+			if c.verifies[rec.source][k] {
+				e |= verifiedBit
+			}
+			ids = append(ids, e)
+		}
+	}
+	return us, ids
+}
+
+// members appends root r's members, in order, to buf.
+func (c *clusters) members(r int32, buf []int32) []int32 {
+	for x := r; x >= 0; x = c.next[x] {
+		buf = append(buf, x)
+	}
+	return buf
 }
 
 func (c *clusters) find(x int32) int32 {
@@ -163,8 +202,11 @@ func (c *clusters) merge(a, b int32) (bool, string) {
 	if reason := c.hardConflict(ra, rb); reason != "" {
 		return false, reason
 	}
+	var va, vb view
+	_, ia := c.groupOf(ra, &va)
+	_, ib := c.groupOf(rb, &vb)
 	for k, kind := range c.identKinds {
-		if distinctUnion(c.idents[ra], c.idents[rb], uint64(k)) > c.limits[k] {
+		if distinctUnion(ia, ib, uint64(k)) > c.limits[k] {
 			return false, fmt.Sprintf("more than %d distinct %s values in one profile", c.limits[k], kind)
 		}
 	}
@@ -179,16 +221,19 @@ func (c *clusters) merge(a, b int32) (bool, string) {
 // with one record per person holds a record in both, or they hold two
 // different values of an identifier a source verified.
 func (c *clusters) hardConflict(ra, rb int32) string {
-	for _, s := range c.uniqueSources[ra] {
-		if slices.Contains(c.uniqueSources[rb], s) {
+	var va, vb view
+	ua, ia := c.groupOf(ra, &va)
+	ub, ib := c.groupOf(rb, &vb)
+	for _, s := range ua {
+		if slices.Contains(ub, s) {
 			return fmt.Sprintf("source %s holds one record per person", c.sourceNames[s])
 		}
 	}
-	for _, v := range c.idents[ra] {
+	for _, v := range ia {
 		if v&verifiedBit == 0 {
 			continue
 		}
-		for _, w := range c.idents[rb] {
+		for _, w := range ib {
 			if w&verifiedBit != 0 && v>>62 == w>>62 && v&hashBits != w&hashBits {
 				return "two different verified " + c.identKinds[v>>62] + " values"
 			}
@@ -202,7 +247,7 @@ func (c *clusters) cannotBetween(ra, rb int32) (int32, int32, bool) {
 	if len(c.cannot) == 0 {
 		return 0, 0, false
 	}
-	for _, x := range c.members[ra] {
+	for x := ra; x >= 0; x = c.next[x] {
 		for _, y := range c.cannot[x] {
 			if c.find(y) == rb {
 				return x, y, true
@@ -214,10 +259,11 @@ func (c *clusters) cannotBetween(ra, rb int32) (int32, int32, bool) {
 
 // bridge looks for two records, one in each profile, that clearly differ.
 func (c *clusters) bridge(ra, rb int32) (int32, int32, bool) {
-	ma, mb := c.members[ra], c.members[rb]
-	if len(ma) == 1 && len(mb) == 1 {
+	if c.size[ra] == 1 && c.size[rb] == 1 {
 		return 0, 0, false // the link itself is the only evidence
 	}
+	c.listA, c.listB = c.members(ra, c.listA[:0]), c.members(rb, c.listB[:0])
+	ma, mb := c.listA, c.listB
 	total := len(ma) * len(mb)
 	step := max(1, total/maxBridgeChecks)
 	for k := 0; k < total; k += step {
@@ -231,20 +277,32 @@ func (c *clusters) bridge(ra, rb int32) (int32, int32, bool) {
 }
 
 func (c *clusters) union(ra, rb int32) {
-	if len(c.members[ra]) < len(c.members[rb]) {
+	if c.size[ra] < c.size[rb] {
 		ra, rb = rb, ra
 	}
-	c.parent[rb] = ra
-	c.members[ra] = append(c.members[ra], c.members[rb]...)
-	c.members[rb] = nil
-	c.uniqueSources[ra] = append(c.uniqueSources[ra], c.uniqueSources[rb]...)
-	c.uniqueSources[rb] = nil
-	for _, v := range c.idents[rb] {
-		if !slices.Contains(c.idents[ra], v) {
-			c.idents[ra] = append(c.idents[ra], v)
+	var vb view
+	ub, ib := c.groupOf(rb, &vb)
+	if c.gid[ra] < 0 {
+		var va view
+		ua, ia := c.groupOf(ra, &va)
+		c.gid[ra] = int32(len(c.groups))
+		c.groups = append(c.groups, group{uniqueSources: slices.Clone(ua), idents: slices.Clone(ia)})
+	}
+	g := &c.groups[c.gid[ra]]
+	g.uniqueSources = append(g.uniqueSources, ub...)
+	for _, v := range ib {
+		if !slices.Contains(g.idents, v) {
+			g.idents = append(g.idents, v)
 		}
 	}
-	c.idents[rb] = nil
+	if gb := c.gid[rb]; gb >= 0 {
+		c.groups[gb] = group{} // its memory goes; the slot stays unused
+		c.gid[rb] = -1
+	}
+	c.parent[rb] = ra
+	c.next[c.tail[ra]] = rb
+	c.tail[ra] = c.tail[rb]
+	c.size[ra] += c.size[rb]
 }
 
 const (
@@ -281,17 +339,17 @@ func distinctUnion(a, b []uint64, kind uint64) int {
 // member with the smallest key.
 func (c *clusters) anchors() []int32 {
 	out := make([]int32, len(c.recs))
-	for _, ms := range c.members {
-		if len(ms) == 0 {
+	for r := range c.parent {
+		if c.parent[r] != int32(r) {
 			continue
 		}
-		anchor := ms[0]
-		for _, m := range ms[1:] {
+		anchor := int32(r)
+		for m := c.next[r]; m >= 0; m = c.next[m] {
 			if c.keys[m] < c.keys[anchor] {
 				anchor = m
 			}
 		}
-		for _, m := range ms {
+		for m := int32(r); m >= 0; m = c.next[m] {
 			out[m] = anchor
 		}
 	}
@@ -300,8 +358,8 @@ func (c *clusters) anchors() []int32 {
 
 func (c *clusters) count() int {
 	n := 0
-	for _, ms := range c.members {
-		if len(ms) > 0 {
+	for r, p := range c.parent {
+		if p == int32(r) {
 			n++
 		}
 	}

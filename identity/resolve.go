@@ -3,6 +3,7 @@ package identity
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -304,9 +305,19 @@ func (set *Entries) Resolve(opts Options) (*Resolution, error) {
 	if guardGiven {
 		c.household = func(p pair) bool { return household(recs, p, sc, idents, shared) }
 	}
-	keyIndex := make(map[string]int32, set.Len())
-	for i, k := range set.keys {
-		keyIndex[k] = int32(i)
+	// Only the keys the constraints name: a map of every key would take
+	// 0.4 GB at ten million records, for a handful of decisions.
+	keyIndex := make(map[string]int32, 2*len(opts.Constraints))
+	for _, k := range opts.Constraints {
+		keyIndex[k.A], keyIndex[k.B] = -1, -1
+	}
+	if len(keyIndex) > 0 {
+		for i, k := range set.keys {
+			if _, ok := keyIndex[k]; ok {
+				keyIndex[k] = int32(i)
+			}
+		}
+		maps.DeleteFunc(keyIndex, func(_ string, i int32) bool { return i < 0 })
 	}
 	if err := c.addConstraints(opts.Constraints, keyIndex); err != nil {
 		return nil, err
