@@ -591,16 +591,30 @@ func (r *Resolver) resolve(ctx context.Context, stored []StoredMatch, model *ide
 	}
 	ph.Train += res.Stats.TrainSeconds
 	ph.Resolve += since(&t) - res.Stats.TrainSeconds
+	// The review pairs' explanations are worked out from the prepared
+	// records; then the records go (3.3 GB at ten million) before the
+	// outcome is turned into ids.
+	review := make([]ReviewPair, len(res.Review))
+	for i, l := range res.Review {
+		x, y := ordered(ids[l.A], ids[l.B])
+		reason := ReasonReviewBand
+		if l.Probability >= res.Model.LinkThreshold {
+			reason = ReasonGivenNamesDiffer
+		}
+		review[i] = ReviewPair{A: x, B: y, Probability: l.Probability, Levels: res.Explain(l.A, l.B), Reason: reason}
+	}
+	trained, profile, links, refused, stats := res.Model, res.Profile, res.Links, res.Refused, res.Stats
+	res = nil
 	a := &Apply{
 		RunID:    uuid.Must(uuid.NewV7()),
 		Members:  make(map[uuid.UUID]uuid.UUID, len(ids)),
 		Anchors:  map[uuid.UUID]uuid.UUID{},
 		Previous: map[uuid.UUID]uuid.UUID{},
-		Links:    make([]Link, 0, len(res.Links)),
-		Review:   make([]ReviewPair, 0, len(res.Review)),
+		Links:    make([]Link, 0, len(links)),
+		Review:   review,
 	}
 	for i, id := range ids {
-		anchor := ids[res.Profile[i]]
+		anchor := ids[profile[i]]
 		pid := uuid.MustParse(identity.ProfileID(anchor.String()))
 		a.Members[id] = pid
 		a.Anchors[pid] = anchor
@@ -608,26 +622,18 @@ func (r *Resolver) resolve(ctx context.Context, stored []StoredMatch, model *ide
 			a.Previous[id] = previous[i]
 		}
 	}
-	for _, l := range res.Links {
+	for _, l := range links {
 		x, y := ordered(ids[l.A], ids[l.B])
 		a.Links = append(a.Links, Link{A: x, B: y, Probability: l.Probability, Rule: l.Rule})
 	}
-	for _, l := range res.Review {
-		x, y := ordered(ids[l.A], ids[l.B])
-		reason := ReasonReviewBand
-		if l.Probability >= res.Model.LinkThreshold {
-			reason = ReasonGivenNamesDiffer
-		}
-		a.Review = append(a.Review, ReviewPair{A: x, B: y, Probability: l.Probability, Levels: res.Explain(l.A, l.B), Reason: reason})
-	}
-	for _, f := range res.Refused {
+	for _, f := range refused {
 		a.Refused = append(a.Refused, Refusal{A: ids[f.A], B: ids[f.B], Reason: f.Reason})
 	}
 	a.Report = Report{
-		Records: len(ids), Comparisons: res.Stats.Comparisons, Links: len(a.Links),
-		Review: len(a.Review), Refused: len(res.Refused), ResolveSeconds: res.Stats.Seconds,
+		Records: len(ids), Comparisons: stats.Comparisons, Links: len(a.Links),
+		Review: len(a.Review), Refused: len(refused), ResolveSeconds: stats.Seconds,
 	}
-	return a, res.Model, nil
+	return a, trained, nil
 }
 
 // compareIDs orders ids byte by byte, which is the order of their text
