@@ -565,9 +565,17 @@ func (r *Resolver) resolve(ctx context.Context, stored []StoredMatch, model *ide
 	// The run needs only each record's id and previous profile from here
 	// on: the rest of the stored records goes (at ten million records, 1
 	// GB), provided the callers hold them no longer either.
-	ids, previous := make([]uuid.UUID, len(stored)), make([]uuid.UUID, len(stored))
+	// (previous stays nil when no record has a profile yet: a first run.)
+	ids := make([]uuid.UUID, len(stored))
+	var previous []uuid.UUID
 	for i := range stored {
-		ids[i], previous[i] = stored[i].ID, stored[i].Profile
+		ids[i] = stored[i].ID
+		if stored[i].Profile != uuid.Nil && previous == nil {
+			previous = make([]uuid.UUID, len(stored))
+		}
+		if previous != nil {
+			previous[i] = stored[i].Profile
+		}
 	}
 	stored = nil
 	ph.Open += since(&t)
@@ -618,7 +626,7 @@ func (r *Resolver) resolve(ctx context.Context, stored []StoredMatch, model *ide
 		pid := uuid.MustParse(identity.ProfileID(anchor.String()))
 		a.Members[id] = pid
 		a.Anchors[pid] = anchor
-		if previous[i] != uuid.Nil {
+		if previous != nil && previous[i] != uuid.Nil {
 			a.Previous[id] = previous[i]
 		}
 	}
