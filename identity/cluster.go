@@ -35,7 +35,7 @@ type clusters struct {
 	// present, and the identifier values held, each the value's hash with
 	// the identifier kind in its top two bits and, in bit 61, whether a
 	// verifying source holds it. A record alone has no group: its own are
-	// worked out from it when asked (see view), so that ten million records
+	// worked out from it when asked (see groupOf), so that ten million records
 	// do not cost ten million small slices.
 	gid    []int32 // by root: its group, -1 none
 	groups []group

@@ -122,9 +122,12 @@ func (s *Entries) comparisons(m *Model) []comparison {
 			extras = append(extras, name)
 		}
 	}
-	if s.done && !slices.Equal(extras, s.chosen) {
+	if s.done {
 		// The records hold the extras chosen first and nothing else: they
 		// can be taken away, not chosen anew (a set is resolved once).
+		if slices.Equal(extras, s.chosen) {
+			return comps
+		}
 		if len(extras) > 0 {
 			panic(fmt.Sprintf("identity: entries prepared for extra comparisons %v, not %v", s.chosen, extras))
 		}
@@ -132,9 +135,6 @@ func (s *Entries) comparisons(m *Model) []comparison {
 			s.recs[i].setExtras(nil)
 		}
 		s.chosen = nil
-		return comps
-	}
-	if s.done {
 		return comps
 	}
 	for i := range s.recs {

@@ -341,7 +341,6 @@ func (b *blocks) candidates(recs []rec, comps []comparison, maxBlock, maxHeld, w
 		c.blk, c.recs, c.comps = b, recs, comps
 	}
 	counts := make([]map[uint64]float64, workers)
-	sizes := make([]int, workers)
 	b.scan(recs, comps, workers, func(w, chunk int, pairs []pair) {
 		if counts[w] == nil {
 			counts[w] = map[uint64]float64{}
@@ -349,7 +348,6 @@ func (b *blocks) candidates(recs []rec, comps []comparison, maxBlock, maxHeld, w
 		for _, p := range pairs {
 			counts[w][p.pattern]++
 		}
-		sizes[w] += len(pairs)
 		if held && len(pairs) > 0 {
 			c.held[chunk] = slices.Clone(pairs)
 		}
@@ -359,8 +357,8 @@ func (b *blocks) candidates(recs []rec, comps []comparison, maxBlock, maxHeld, w
 	for w := range workers {
 		for p, k := range counts[w] {
 			c.counts[p] += k
+			c.n += int(k)
 		}
-		c.n += sizes[w]
 	}
 	return c
 }

@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -419,7 +418,6 @@ type edge struct {
 func scorePairs(recs []rec, pairs *candidatePairs, sc *scorer, keep func(pair, float64) (edge, bool)) []edge {
 	kept := make([][]edge, pairs.chunks)
 	local := make([][]edge, pairs.workers)
-	var total atomic.Int64
 	pairs.visit(func(w, chunk int, ps []pair) {
 		local[w] = local[w][:0]
 		for _, p := range ps {
@@ -429,10 +427,13 @@ func scorePairs(recs []rec, pairs *candidatePairs, sc *scorer, keep func(pair, f
 		}
 		if len(local[w]) > 0 {
 			kept[chunk] = slices.Clone(local[w])
-			total.Add(int64(len(local[w])))
 		}
 	})
-	out := make([]edge, 0, total.Load())
+	total := 0
+	for _, k := range kept {
+		total += len(k)
+	}
+	out := make([]edge, 0, total)
 	for c := range kept {
 		out = append(out, kept[c]...)
 		kept[c] = nil

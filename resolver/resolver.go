@@ -617,7 +617,7 @@ func (r *Resolver) resolve(ctx context.Context, stored []StoredMatch, model *ide
 		RunID:    uuid.Must(uuid.NewV7()),
 		Members:  make(map[uuid.UUID]uuid.UUID, len(ids)),
 		Anchors:  map[uuid.UUID]uuid.UUID{},
-		Previous: map[uuid.UUID]uuid.UUID{},
+		Previous: make(map[uuid.UUID]uuid.UUID, len(previous)),
 		Links:    make([]Link, 0, len(links)),
 		Review:   review,
 	}
