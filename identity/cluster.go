@@ -49,7 +49,7 @@ type clusters struct {
 	limits       [3]int    // email, phone, national id
 	identKinds   [3]string // "email", "phone", "national_id"
 	sourceNames  []string  // by source index
-	keys         []string  // entry keys, for messages
+	keys         *texts    // entry keys, for messages and anchors
 	// household, when set, reports a pair that looks like two members of
 	// one household rather than one person; such a pair across two groups
 	// keeps them apart like a pair that clearly differs.
@@ -73,7 +73,7 @@ type view struct {
 	ids [len(identKinds)]uint64
 }
 
-func newClusters(recs []rec, keys []string, sources []string, opts Options, sc *scorer) *clusters {
+func newClusters(recs []rec, keys *texts, sources []string, opts Options, sc *scorer) *clusters {
 	n := len(recs)
 	c := &clusters{
 		recs:         recs,
@@ -178,7 +178,7 @@ func (c *clusters) addConstraints(cs []Constraint, index map[string]int32) error
 		}
 		if x, y, ok := c.cannotBetween(ra, rb); ok {
 			return fmt.Errorf("steward decisions contradict each other: %s and %s must be one person, but %s and %s must not: %w",
-				k.A, k.B, c.keys[x], c.keys[y], ErrInvalid)
+				k.A, k.B, c.keys.at(int(x)), c.keys.at(int(y)), ErrInvalid)
 		}
 		if reason := c.hardConflict(ra, rb); reason != "" {
 			return fmt.Errorf("%s and %s cannot be one person: %s: %w", k.A, k.B, reason, ErrInvalid)
@@ -197,7 +197,7 @@ func (c *clusters) merge(a, b int32) (bool, string) {
 		return false, ""
 	}
 	if x, y, ok := c.cannotBetween(ra, rb); ok {
-		return false, fmt.Sprintf("a steward decided records %s and %s are different people", c.keys[x], c.keys[y])
+		return false, fmt.Sprintf("a steward decided records %s and %s are different people", c.keys.at(int(x)), c.keys.at(int(y)))
 	}
 	if reason := c.hardConflict(ra, rb); reason != "" {
 		return false, reason
@@ -211,7 +211,7 @@ func (c *clusters) merge(a, b int32) (bool, string) {
 		}
 	}
 	if x, y, ok := c.bridge(ra, rb); ok {
-		return false, fmt.Sprintf("records %s and %s clearly differ", c.keys[x], c.keys[y])
+		return false, fmt.Sprintf("records %s and %s clearly differ", c.keys.at(int(x)), c.keys.at(int(y)))
 	}
 	c.union(ra, rb)
 	return true, ""
@@ -345,7 +345,7 @@ func (c *clusters) anchors() []int32 {
 		}
 		anchor := int32(r)
 		for m := c.next[r]; m >= 0; m = c.next[m] {
-			if c.keys[m] < c.keys[anchor] {
+			if c.keys.at(int(m)) < c.keys.at(int(anchor)) {
 				anchor = m
 			}
 		}

@@ -16,8 +16,8 @@ import (
 // file or the store) holds each batch's normalised values only while the
 // batch is added. The zero value is an empty set.
 type Entries struct {
-	keys     []string
-	profiles []string
+	keys     texts
+	profiles texts
 	recs     []rec
 	sources  []string
 	sourceIx map[string]int32
@@ -42,13 +42,13 @@ func NewEntries(entries []Entry) *Entries {
 func (s *Entries) Len() int { return len(s.recs) }
 
 // Key returns the key of the i-th entry added.
-func (s *Entries) Key(i int) string { return s.keys[i] }
+func (s *Entries) Key(i int) string { return s.keys.at(i) }
 
 // Grow makes room for n more entries, so that adding them in batches does
 // not copy the set over and over.
 func (s *Entries) Grow(n int) {
-	s.keys = slices.Grow(s.keys, n)
-	s.profiles = slices.Grow(s.profiles, n)
+	s.keys.grow(n)
+	s.profiles.grow(n)
 	s.recs = slices.Grow(s.recs, n)
 }
 
@@ -70,8 +70,8 @@ func (s *Entries) Add(batch []Entry) {
 			s.sources = append(s.sources, e.Source)
 		}
 		ids[i] = id
-		s.keys = append(s.keys, e.Key)
-		s.profiles = append(s.profiles, e.Profile)
+		s.keys.add(e.Key)
+		s.profiles.add(e.Profile)
 		if len(e.Match.Extra) > 0 {
 			if s.raw == nil {
 				s.raw, s.fill = map[int32][]Extra{}, map[string]int{}

@@ -4,7 +4,6 @@ import (
 	"hash/maphash"
 	"runtime"
 	"slices"
-	"sort"
 	"sync"
 
 	"github.com/cdp-project/cdp/internal/parallel"
@@ -103,30 +102,33 @@ func (p pair) level(c int) uint8 { return uint8(p.pattern>>(4*c)) & 0xF }
 // maxComparisons is how many comparisons fit in a pattern.
 const maxComparisons = 16
 
-// blocks maps each rule's keys to the records that have them. Only blocks
-// of two records or more are kept (a record alone under a key has nothing
-// to be compared with), each rule's as one array of members, so that a run
-// of millions of records holds a few integers per record and rule and no
-// pointer per block.
+// blocks maps each rule's keys to the records that have them. Only the
+// blocks that are compared are kept: of two records or more (a record alone
+// under a key has nothing to be compared with) and at most their rule's
+// cap. Blocks are numbered across rules (rule by rule, each rule's in order
+// of first appearance), their members held in one array, and each record's
+// blocks in another, so that a run of millions of records holds a few
+// integers per record and block it is in, and no pointer per block. (One
+// array per rule giving every record's block took 0.7 GB at ten million
+// records, most of it saying "none".)
 type blocks struct {
 	rules []blockingRule
-	// of[r][i] is the block of record i under rule r, -1 for none; the
-	// members of block k of rule r (in record order; blocks in order of
-	// first appearance) are members[r][start[r][k]:start[r][k+1]].
-	of      [][]int32
-	start   [][]int32
-	members [][]int32
-	caps    []int // per rule: the largest block compared
-	skipped int   // blocks larger than their rule's cap, not compared
+	// Rule r's blocks are first[r] to first[r+1]-1; the members of block
+	// k (in record order) are members[start[k]:start[k+1]]; record i's
+	// blocks (in rule order) are of[ofStart[i]:ofStart[i+1]].
+	first   []int32
+	start   []int32
+	members []int32
+	ofStart []int32
+	of      []int32
+	skipped int // blocks larger than their rule's cap, not compared
 }
 
-// block returns the members of block k of rule r.
-func (b *blocks) block(r int, k int32) []int32 {
-	return b.members[r][b.start[r][k]:b.start[r][k+1]]
-}
+// block returns the members of block k.
+func (b *blocks) block(k int32) []int32 { return b.members[b.start[k]:b.start[k+1]] }
 
-// count returns the number of blocks of rule r.
-func (b *blocks) count(r int) int { return len(b.start[r]) - 1 }
+// ruleBlocks returns the range of rule r's blocks.
+func (b *blocks) ruleBlocks(r int) (lo, hi int32) { return b.first[r], b.first[r+1] }
 
 // Each rule may cost at most pairsPerRecord pairs per record (and never
 // less than minRulePairs): a broad rule (same city and given name) finds
@@ -137,42 +139,37 @@ const (
 	minRulePairs   = 200_000
 )
 
-// setCaps sets each rule's block cap: maxBlock, lowered until the rule's
-// blocks fit its pair budget.
-func (b *blocks) setCaps(n, maxBlock int) {
+// ruleCap returns the largest block size a rule compares, given its
+// blocks' sizes (sorted in place): maxBlock, lowered until the blocks fit
+// the rule's pair budget for n records.
+func ruleCap(sizes []int32, n, maxBlock int) int {
 	budget := max(pairsPerRecord*n, minRulePairs)
-	b.caps = make([]int, len(b.rules))
-	b.skipped = 0
-	for r := range b.rules {
-		sizes := make([]int, 0, b.count(r))
-		for k := range b.count(r) {
-			sizes = append(sizes, int(b.start[r][k+1]-b.start[r][k]))
+	slices.Sort(sizes)
+	limit, total := 1, 0
+	for _, sz := range sizes {
+		sz := int(sz)
+		if sz > maxBlock || total+sz*(sz-1)/2 > budget {
+			break
 		}
-		sort.Ints(sizes)
-		limit, total := 1, 0
-		for _, sz := range sizes {
-			if sz > maxBlock || total+sz*(sz-1)/2 > budget {
-				break
-			}
-			total += sz * (sz - 1) / 2
-			limit = sz
-		}
-		// Blocks of the size that broke the budget are all skipped, so
-		// that the outcome does not depend on which came first.
-		b.caps[r] = limit
-		for _, sz := range sizes {
-			if sz > limit {
-				b.skipped++
-			}
-		}
+		total += sz * (sz - 1) / 2
+		limit = sz
 	}
+	// Blocks of the size that broke the budget are all skipped, so that
+	// the outcome does not depend on which came first.
+	return limit
 }
 
-func buildBlocks(recs []rec, rules []blockingRule, skip func(rule string, r *rec, key string) bool) *blocks {
-	b := &blocks{
-		rules: rules, of: make([][]int32, len(rules)),
-		start: make([][]int32, len(rules)), members: make([][]int32, len(rules)),
-	}
+// ruleGroups is one rule's blocks of at most its cap, as found.
+type ruleGroups struct {
+	start, members []int32
+	skipped        int // blocks over the cap
+}
+
+// buildBlocks groups the n records under each rule, keeping the blocks of
+// at most maxBlock records and their rule's budget.
+func buildBlocks(recs []rec, rules []blockingRule, maxBlock int, skip func(rule string, r *rec, key string) bool) *blocks {
+	b := &blocks{rules: rules, first: make([]int32, len(rules)+1)}
+	groups := make([]ruleGroups, len(rules))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for ri := range rules {
@@ -181,22 +178,58 @@ func buildBlocks(recs []rec, rules []blockingRule, skip func(rule string, r *rec
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			b.of[ri], b.start[ri], b.members[ri] = ruleBlocks(recs, rules[ri], skip)
+			groups[ri] = groupRule(recs, rules[ri], maxBlock, skip)
 		}()
 	}
 	wg.Wait()
+	// Number the blocks across rules and count each record's.
+	blocks, memberships := 0, 0
+	for ri, g := range groups {
+		b.skipped += g.skipped
+		b.first[ri] = int32(blocks)
+		blocks += len(g.start) - 1
+		memberships += len(g.members)
+	}
+	b.first[len(rules)] = int32(blocks)
+	b.start = make([]int32, 0, blocks+1)
+	b.members = make([]int32, 0, memberships)
+	b.ofStart = make([]int32, len(recs)+1)
+	for _, g := range groups {
+		for _, m := range g.members {
+			b.ofStart[m+1]++
+		}
+	}
+	for i := range recs {
+		b.ofStart[i+1] += b.ofStart[i]
+	}
+	b.of = make([]int32, memberships)
+	fill := slices.Clone(b.ofStart[:len(recs)])
+	for ri := range groups {
+		g := &groups[ri]
+		for k := range len(g.start) - 1 {
+			id := int32(len(b.start))
+			b.start = append(b.start, int32(len(b.members)))
+			for _, m := range g.members[g.start[k]:g.start[k+1]] {
+				b.members = append(b.members, m)
+				b.of[fill[m]] = id
+				fill[m]++
+			}
+		}
+		*g = ruleGroups{}
+	}
+	b.start = append(b.start, int32(len(b.members)))
 	return b
 }
 
-// ruleBlocks groups the records by their key under one rule. Keys are
-// told apart by a 64-bit hash: two keys that collide (odds of about one in
-// ten million for a million distinct keys) only make one block of two,
-// whose pairs are still scored on their merits. A key of several parts is
-// hashed from a buffer, never made a string. skip is asked about keys of
-// one part only (the identifiers).
-func ruleBlocks(recs []rec, rule blockingRule, skip func(rule string, r *rec, key string) bool) (of, start, members []int32) {
+// groupRule groups the records by their key under one rule and keeps the
+// blocks the rule compares. Keys are told apart by a 64-bit hash: two keys
+// that collide (odds of about one in ten million for a million distinct
+// keys) only make one block of two, whose pairs are still scored on their
+// merits. A key of several parts is hashed from a buffer, never made a
+// string. skip is asked about keys of one part only (the identifiers).
+func groupRule(recs []rec, rule blockingRule, maxBlock int, skip func(rule string, r *rec, key string) bool) ruleGroups {
 	index := make(map[uint64]int32)
-	of = make([]int32, len(recs))
+	of := make([]int32, len(recs))
 	var counts []int32
 	var buf []byte
 	for i := range recs {
@@ -225,32 +258,42 @@ func ruleBlocks(recs []rec, rule blockingRule, skip func(rule string, r *rec, ke
 		of[i] = id
 	}
 	index = nil
-	// Renumber the blocks of two or more, in order of first appearance.
-	start = []int32{0}
+	var sizes []int32
+	for _, n := range counts {
+		if n >= 2 {
+			sizes = append(sizes, n)
+		}
+	}
+	limit := ruleCap(sizes, len(recs), maxBlock)
+	sizes = nil
+	var g ruleGroups
+	// Renumber the blocks compared, in order of first appearance.
+	g.start = []int32{0}
 	total := int32(0)
 	for id, n := range counts {
-		if n < 2 {
+		if n < 2 || int(n) > limit {
+			if n >= 2 {
+				g.skipped++
+			}
 			counts[id] = -1
 			continue
 		}
-		counts[id] = int32(len(start) - 1) // the block's new number
+		counts[id] = int32(len(g.start) - 1) // the block's new number
 		total += n
-		start = append(start, total)
+		g.start = append(g.start, total)
 	}
-	members = make([]int32, total)
-	fill := slices.Clone(start[:len(start)-1])
-	for i := range of {
-		if of[i] < 0 {
+	g.members = make([]int32, total)
+	fill := slices.Clone(g.start[:len(g.start)-1])
+	for i, id := range of {
+		if id < 0 {
 			continue
 		}
-		k := counts[of[i]]
-		of[i] = k
-		if k >= 0 {
-			members[fill[k]] = int32(i)
+		if k := counts[id]; k >= 0 {
+			g.members[fill[k]] = int32(i)
 			fill[k]++
 		}
 	}
-	return of, start, members
+	return g
 }
 
 // candidateChunk is how many records a worker takes at a time when
@@ -303,16 +346,8 @@ func (b *blocks) scan(recs []rec, comps []comparison, workers int, visit func(w,
 			local = local[:0]
 			for i := c * candidateChunk; i < min(n, (c+1)*candidateChunk); i++ {
 				ri := &recs[i]
-				for r := range b.rules {
-					id := b.of[r][i]
-					if id < 0 {
-						continue
-					}
-					ids := b.block(r, id)
-					if len(ids) > b.caps[r] {
-						continue
-					}
-					for _, j := range ids {
+				for _, k := range b.of[b.ofStart[i]:b.ofStart[i+1]] {
+					for _, j := range b.block(k) {
 						if int(j) <= i || seen[j] == int32(i+1) {
 							continue
 						}
@@ -326,13 +361,12 @@ func (b *blocks) scan(recs []rec, comps []comparison, workers int, visit func(w,
 	})
 }
 
-// candidates finds the candidate pairs of blocks of at most maxBlock
-// records (and their rule's cap), holding them when at most maxHeld.
-func (b *blocks) candidates(recs []rec, comps []comparison, maxBlock, maxHeld, workers int) *candidatePairs {
+// candidates finds the candidate pairs of the blocks, holding them when at
+// most maxHeld.
+func (b *blocks) candidates(recs []rec, comps []comparison, maxHeld, workers int) *candidatePairs {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	b.setCaps(len(recs), maxBlock)
 	c := &candidatePairs{workers: workers, chunks: (len(recs) + candidateChunk - 1) / candidateChunk}
 	held := b.pairsAtMost() <= int64(maxHeld)
 	if held {
@@ -363,16 +397,13 @@ func (b *blocks) candidates(recs []rec, comps []comparison, maxBlock, maxHeld, w
 	return c
 }
 
-// pairsAtMost bounds the candidate pairs under the caps set: the pairs of
-// every block compared, counting a pair twice when two rules find it.
+// pairsAtMost bounds the candidate pairs: the pairs of every block,
+// counting a pair twice when two rules find it.
 func (b *blocks) pairsAtMost() int64 {
 	var total int64
-	for r := range b.rules {
-		for k := range b.count(r) {
-			if sz := int64(b.start[r][k+1] - b.start[r][k]); sz <= int64(b.caps[r]) {
-				total += sz * (sz - 1) / 2
-			}
-		}
+	for k := range int32(len(b.start) - 1) {
+		sz := int64(b.start[k+1] - b.start[k])
+		total += sz * (sz - 1) / 2
 	}
 	return total
 }

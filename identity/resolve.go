@@ -200,15 +200,15 @@ func newRun(set *Entries, opts Options, model *Model) (*run, error) {
 	r.shared = sharedIdentifiers(r.recs)
 	// Generic identifiers block nothing; shared ones still block (a shared
 	// office line may be one person's), they only never link by rule.
-	r.blk = buildBlocks(r.recs, defaultBlocking(), func(rule string, _ *rec, key string) bool {
+	r.blk = buildBlocks(r.recs, defaultBlocking(), r.maxBlock, func(rule string, _ *rec, key string) bool {
 		return GenericIdentifier(rule, key)
 	})
-	r.pairs = r.blk.candidates(r.recs, r.comps, r.maxBlock, r.maxHeld, r.workers)
+	r.pairs = r.blk.candidates(r.recs, r.comps, r.maxHeld, r.workers)
 	return r, nil
 }
 
 func (r *run) train() (*Model, int) {
-	return train(r.recs, r.comps, r.tf, r.pairs, r.blk, r.maxBlock, r.workers)
+	return train(r.recs, r.comps, r.tf, r.pairs, r.blk, r.workers)
 }
 
 // Train estimates a model from the entries (see the package's training
@@ -300,7 +300,7 @@ func (set *Entries) Resolve(opts Options) (*Resolution, error) {
 		return e, bits >= reviewBits
 	})
 
-	c := newClusters(recs, set.keys, r.sources, opts, sc)
+	c := newClusters(recs, &set.keys, r.sources, opts, sc)
 	if guardGiven {
 		c.household = func(p pair) bool { return household(recs, p, sc, idents, shared) }
 	}
@@ -311,9 +311,9 @@ func (set *Entries) Resolve(opts Options) (*Resolution, error) {
 		keyIndex[k.A], keyIndex[k.B] = -1, -1
 	}
 	if len(keyIndex) > 0 {
-		for i, k := range set.keys {
-			if _, ok := keyIndex[k]; ok {
-				keyIndex[k] = int32(i)
+		for i := range set.keys.len() {
+			if _, ok := keyIndex[set.keys.at(i)]; ok {
+				keyIndex[set.keys.at(i)] = int32(i)
 			}
 		}
 		maps.DeleteFunc(keyIndex, func(_ string, i int32) bool { return i < 0 })
@@ -325,10 +325,10 @@ func (set *Entries) Resolve(opts Options) (*Resolution, error) {
 	// inside previous profiles, rules, then scores.
 	// Each edge's place is computed once: comparing keys (record ids as
 	// strings) inside the sort cost 3.9 s of CPU on 1,000,000 records.
-	rank := keyRanks(set.keys)
+	rank := keyRanks(&set.keys)
 	for i := range scored {
 		e := &scored[i]
-		if p := set.profiles[e.a]; p != "" && p == set.profiles[e.b] {
+		if p := set.profiles.at(int(e.a)); p != "" && p == set.profiles.at(int(e.b)) {
 			e.class |= 2
 		}
 		if e.rule != 0 {
@@ -383,13 +383,13 @@ func (set *Entries) Resolve(opts Options) (*Resolution, error) {
 }
 
 // keyRanks returns each key's position in the order of the keys.
-func keyRanks(keys []string) []int32 {
-	order := make([]int32, len(keys))
+func keyRanks(keys *texts) []int32 {
+	order := make([]int32, keys.len())
 	for i := range order {
 		order[i] = int32(i)
 	}
-	slices.SortFunc(order, func(x, y int32) int { return strings.Compare(keys[x], keys[y]) })
-	rank := make([]int32, len(keys))
+	slices.SortFunc(order, func(x, y int32) int { return strings.Compare(keys.at(int(x)), keys.at(int(y))) })
+	rank := make([]int32, keys.len())
 	for k, i := range order {
 		rank[i] = int32(k)
 	}

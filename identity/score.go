@@ -49,7 +49,7 @@ func (s *scorer) bits(recs []rec, p pair) float64 {
 			continue
 		}
 		if l == 1 && s.tf[ci].total > 0 {
-			if f := s.tf[ci].of[p.a]; f > 0 {
+			if f := s.tf[ci].frequency(p.a); f > 0 {
 				b += math.Log2(s.exactM[ci] / float64(f))
 				continue
 			}

@@ -165,7 +165,7 @@ type emResult struct {
 
 // sessionCounts counts the comparison patterns of the pairs in a rule's
 // blocks, up to maxSessionPairs.
-func sessionCounts(recs []rec, comps []comparison, blk *blocks, rule string, maxBlock int) map[uint64]float64 {
+func sessionCounts(recs []rec, comps []comparison, blk *blocks, rule string) map[uint64]float64 {
 	ri := -1
 	for i, r := range blk.rules {
 		if r.name == rule {
@@ -175,15 +175,10 @@ func sessionCounts(recs []rec, comps []comparison, blk *blocks, rule string, max
 	if ri < 0 {
 		return nil
 	}
-	limit := maxBlock
-	if blk.caps != nil {
-		limit = blk.caps[ri]
-	}
 	var lists [][]int32
-	for k := range blk.count(ri) {
-		if ids := blk.block(ri, int32(k)); len(ids) <= limit {
-			lists = append(lists, ids)
-		}
+	lo, hi := blk.ruleBlocks(ri)
+	for k := lo; k < hi; k++ {
+		lists = append(lists, blk.block(k))
 	}
 	// A fair sample when capped: the blocks in a seeded random order.
 	rng := rand.New(rand.NewPCG(0x7e55, uint64(ri)))
@@ -360,7 +355,7 @@ func normalise(p []float64) {
 // train builds a model: u from random pairs, m from one training session
 // per blocking rule (averaged, weighed by the matches each found), and the
 // prior from the share of matches among all candidates.
-func train(recs []rec, comps []comparison, tf []termFrequencies, pairs *candidatePairs, blk *blocks, maxBlock, workers int) (*Model, int) {
+func train(recs []rec, comps []comparison, tf []termFrequencies, pairs *candidatePairs, blk *blocks, workers int) (*Model, int) {
 	u, samples := estimateU(recs, comps, tf, 0x5eed, workers)
 	m := make([][]float64, len(comps))
 	weight := make([]float64, len(comps))
@@ -373,7 +368,7 @@ func train(recs []rec, comps []comparison, tf []termFrequencies, pairs *candidat
 	counted := make([]map[uint64]float64, len(trainingSessions))
 	parallel.Ranges(len(trainingSessions), len(trainingSessions), func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
-			counted[i] = sessionCounts(recs, comps, blk, trainingSessions[i].rule, maxBlock)
+			counted[i] = sessionCounts(recs, comps, blk, trainingSessions[i].rule)
 		}
 	})
 	for si, s := range trainingSessions {
@@ -449,13 +444,24 @@ func train(recs []rec, comps []comparison, tf []termFrequencies, pairs *candidat
 }
 
 // termFrequencies counts the values of one comparison's term-frequency
-// field.
+// key.
+//
+// Each record's frequency is kept by position, so that scoring looks it up
+// instead of hashing the value again, as a two-byte index into the few
+// frequencies there are: k distinct counts add up to at least k(k+1)/2
+// records, so ten million records have at most 4,472 of them, and two
+// bytes serve up to two billion. (Four bytes a record took 0.4 GB at ten
+// million demo records.)
 type termFrequencies struct {
 	counts map[string]int32 // while counting
 	total  int              // records with a value
-	of     []float32        // by record: the frequency of its value (0: none)
+	of     []uint16         // by record: its value's frequency in freq (0: no value)
+	freq   []float32        // the frequencies, freq[0] = 0
 	exact  float64          // the probability that two random values agree
 }
+
+// frequency returns the frequency of record i's value, 0 for none.
+func (t *termFrequencies) frequency(i int32) float32 { return t.freq[t.of[i]] }
 
 func countTerms(recs []rec, comps []comparison) []termFrequencies {
 	tfs := make([]termFrequencies, len(comps))
@@ -474,15 +480,22 @@ func countTerms(recs []rec, comps []comparison) []termFrequencies {
 					t.total++
 				}
 			}
-			// Each record's frequency, so that scoring looks it up by
-			// position instead of hashing the value again; the counts go.
-			t.of = make([]float32, len(recs))
-			for i := range recs {
-				if v := comps[ci].tf(&recs[i]); v != "" {
-					t.of[i] = float32(t.counts[v]) / float32(t.total)
+			// Number the distinct counts; the counts become their numbers.
+			index := map[int32]uint16{}
+			t.freq = []float32{0}
+			for _, c := range t.counts {
+				if _, ok := index[c]; !ok {
+					index[c] = uint16(len(t.freq))
+					t.freq = append(t.freq, float32(c)/float32(t.total))
 				}
 			}
 			t.exact = t.exactU()
+			t.of = make([]uint16, len(recs))
+			for i := range recs {
+				if v := comps[ci].tf(&recs[i]); v != "" {
+					t.of[i] = index[t.counts[v]]
+				}
+			}
 			t.counts = nil
 			tfs[ci] = t
 		}()
