@@ -126,7 +126,7 @@ func (c *clusters) groupOf(r int32, v *view) ([]int32, []uint64) {
 	}
 	ids := v.ids[:0]
 	for k, vk := range identValues {
-		if h := rec.h[vk]; h != 0 {
+		if h := hashOf(rec.s(vk)); h != 0 {
 			e := uint64(k)<<62 | h&hashBits
 			if c.verifies[rec.source][k] {
 				e |= verifiedBit

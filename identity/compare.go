@@ -77,8 +77,6 @@ const maxExtras = maxComparisons - (cRegion + 1)
 type rec struct {
 	data         string
 	end          [numStrings]uint16
-	h            [numValues]uint64 // each value's hash, 0 for ""
-	xh           [maxExtras]uint64 // each extra value's hash
 	source       int32
 	date         shortDate
 	ascii        bool // every value is ASCII: similarity works on bytes
@@ -107,13 +105,22 @@ func (r *rec) familySx() string { return r.s(sFamilySx) }
 func (r *rec) fullSx() string   { return r.s(sFullSx) }
 func (r *rec) year() string     { return r.s(sYear) }
 
-// same reports equal, non-empty values. Equal 64-bit hashes stand for
-// equal values: across the comparisons of ten million pairs a collision has
-// odds of about one in a hundred billion.
-func same(a, b *rec, k int) bool { return a.h[k] != 0 && a.h[k] == b.h[k] }
+// has reports whether the record has its k-th string.
+func (r *rec) has(k int) bool {
+	if k == 0 {
+		return r.end[0] > 0
+	}
+	return r.end[k] > r.end[k-1]
+}
+
+// same reports equal, non-empty values. The values are compared as they
+// are: a record kept a 64-bit hash of each (136 bytes) to compare instead,
+// which at ten million records was 1.3 GB, and comparing the strings costs
+// little more (most differ in length, or early).
+func same(a, b *rec, k int) bool { return a.has(k) && a.s(k) == b.s(k) }
 
 // missing reports a value absent on either side.
-func missing(a, b *rec, k int) bool { return a.h[k] == 0 || b.h[k] == 0 }
+func missing(a, b *rec, k int) bool { return !a.has(k) || !b.has(k) }
 
 // maxRecData is the most bytes of strings one prepared record holds; a
 // longer value is cut (at a character boundary), which only matters for
@@ -176,14 +183,8 @@ func (r *rec) setStrings(strs []string) {
 		}
 		b.WriteString(s)
 		r.end[k] = uint16(b.Len())
-		switch {
-		case k < numValues:
-			r.h[k] = hashOf(s)
-			if !isASCII(s) {
-				r.ascii = false
-			}
-		case k >= sExtra:
-			r.xh[k-sExtra] = hashOf(s)
+		if k < numValues && !isASCII(s) {
+			r.ascii = false
 		}
 	}
 	r.data = b.String()
@@ -349,13 +350,13 @@ func extraComparison(name string, i int) comparison {
 		name:   "extra:" + name,
 		levels: []string{"exact", "similar", "different"},
 		compare: func(a, b *rec, _ pairContext) uint8 {
-			x, y := a.xh[i], b.xh[i]
+			x, y := a.s(sExtra+i), b.s(sExtra+i)
 			switch {
-			case x == 0 || y == 0:
+			case x == "" || y == "":
 				return 0
 			case x == y:
 				return 1
-			case similarValues(a.s(sExtra+i), b.s(sExtra+i), 0.9):
+			case similarValues(x, y, 0.9):
 				return 2
 			}
 			return 3
@@ -437,8 +438,8 @@ func swapped(a, b *rec) bool {
 	if same(a, b, vGiven) || same(a, b, vFamily) {
 		return false
 	}
-	ga, fa, gb, fb := a.h[vGiven] != 0, a.h[vFamily] != 0, b.h[vGiven] != 0, b.h[vFamily] != 0
-	cross := func(ka, kb int) bool { return a.h[ka] == b.h[kb] }
+	ga, fa, gb, fb := a.has(vGiven), a.has(vFamily), b.has(vGiven), b.has(vFamily)
+	cross := func(ka, kb int) bool { return a.s(ka) == b.s(kb) }
 	// A name crossed with a typo still starts alike: the cheap test first.
 	close := func(ka, kb int) bool {
 		return cross(ka, kb) || a.s(ka)[0] == b.s(kb)[0] && jw(a, b, ka, kb) >= 0.92
@@ -450,11 +451,11 @@ func swapped(a, b *rec) bool {
 }
 
 func compareName(a, b *rec, ka, kb int, given bool) uint8 {
-	if a.h[ka] == 0 || b.h[kb] == 0 {
+	x, y := a.s(ka), b.s(kb)
+	if x == "" || y == "" {
 		return 0
 	}
-	x, y := a.s(ka), b.s(kb)
-	if a.h[ka] == b.h[kb] {
+	if x == y {
 		return 1
 	}
 	if given && nicknames(x, y) {

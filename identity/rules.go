@@ -85,7 +85,7 @@ func sharedValues(recs []rec, kind string, value int) map[string]bool {
 	out := map[string]bool{}
 	counts := make(map[uint64]int32)
 	for i := range recs {
-		if h := recs[i].h[value]; h != 0 {
+		if h := hashOf(recs[i].s(value)); h != 0 {
 			counts[h]++
 		}
 	}
@@ -105,7 +105,7 @@ func sharedValues(recs []rec, kind string, value int) map[string]bool {
 			out[v] = true
 			continue
 		}
-		if counts[r.h[value]] < 2 {
+		if counts[hashOf(v)] < 2 {
 			continue
 		}
 		h := byValue[v]
