@@ -193,6 +193,8 @@ func newRun(set *Entries, opts Options, model *Model) (*run, error) {
 	}
 	r.comps = set.comparisons(model)
 	r.recs, r.sources = set.recs, set.sources
+	set.keys.seal()
+	set.profiles.seal()
 	if len(r.comps) > maxComparisons {
 		return nil, fmt.Errorf("%d comparisons, at most %d fit: %w", len(r.comps), maxComparisons, ErrInvalid)
 	}

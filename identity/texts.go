@@ -7,11 +7,12 @@ package identity
 // 160 MB of headers where their ends take 40 MB.
 //
 // Texts are packed textsPerBlock to a string; the last block is built in
-// a byte slice until it is full. Reading a text of a full block allocates
-// nothing.
+// a byte slice until it is full, and copied to a string by seal. Reading a
+// text of a full or sealed block allocates nothing.
 type texts struct {
 	blocks  []string
 	pending []byte
+	sealed  string   // a copy of pending as of the last seal
 	end     []uint32 // end[i]: where text i ends in its block
 }
 
@@ -32,7 +33,7 @@ func (t *texts) add(s string) {
 	t.end = append(t.end, uint32(len(t.pending)))
 	if len(t.end)%textsPerBlock == 0 {
 		t.blocks = append(t.blocks, string(t.pending))
-		t.pending = t.pending[:0]
+		t.pending, t.sealed = t.pending[:0], ""
 	}
 }
 
@@ -48,5 +49,16 @@ func (t *texts) at(i int) string {
 	if b := i / textsPerBlock; b < len(t.blocks) {
 		return t.blocks[b][lo:t.end[i]]
 	}
+	if int(t.end[i]) <= len(t.sealed) {
+		return t.sealed[lo:t.end[i]]
+	}
 	return string(t.pending[lo:t.end[i]])
+}
+
+// seal makes reading the texts added so far allocate nothing (a run of
+// fewer than textsPerBlock records has all of them in the last block).
+func (t *texts) seal() {
+	if len(t.sealed) != len(t.pending) {
+		t.sealed = string(t.pending)
+	}
 }

@@ -23,9 +23,24 @@ func TestTextsKeepEveryTextAcrossBlocks(t *testing.T) {
 	if len(ts.blocks) != 2 {
 		t.Fatalf("%d full blocks, want 2", len(ts.blocks))
 	}
-	for i, s := range want {
-		if got := ts.at(i); got != s {
-			t.Fatalf("text %d = %q, want %q", i, got, s)
+	check := func() {
+		t.Helper()
+		for i, s := range want {
+			if got := ts.at(i); got != s {
+				t.Fatalf("text %d = %q, want %q", i, got, s)
+			}
 		}
 	}
+	check()
+	ts.seal()
+	check()
+	if n := testing.AllocsPerRun(10, func() { _ = ts.at(len(want) - 1) }); n != 0 {
+		t.Errorf("reading a sealed text: %v allocations", n)
+	}
+	// Texts added after a seal are read from the pending bytes again.
+	for _, s := range []string{"after", "", "seal"} {
+		want = append(want, s)
+		ts.add(s)
+	}
+	check()
 }
