@@ -22,9 +22,8 @@ type comparison struct {
 	tf func(r *rec) string
 }
 
-// The values a rec keeps at hand, each with a hash, so that comparing two
-// records mostly compares integers in the records themselves instead of
-// chasing string data across memory.
+// The values a rec keeps at hand, as substrings of its one string, so that
+// comparing two records reads the two records' own data.
 const (
 	vGiven = iota
 	vFamily
@@ -163,8 +162,7 @@ func prepare(n *Normalized, source int32) rec {
 	return r
 }
 
-// setStrings stores the record's strings, from its first value on, and
-// the hashes of its values and extra values.
+// setStrings stores the record's strings, from its first value on.
 func (r *rec) setStrings(strs []string) {
 	size := 0
 	for k := range strs {

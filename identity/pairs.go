@@ -1,7 +1,9 @@
 package identity
 
 import (
+	"fmt"
 	"hash/maphash"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -165,9 +167,11 @@ type ruleGroups struct {
 	skipped        int // blocks over the cap
 }
 
-// buildBlocks groups the n records under each rule, keeping the blocks of
-// at most maxBlock records and their rule's budget.
-func buildBlocks(recs []rec, rules []blockingRule, maxBlock int, skip func(rule string, r *rec, key string) bool) *blocks {
+// buildBlocks groups the records under each rule, keeping the blocks of
+// at most maxBlock records and their rule's budget. Blocks and memberships
+// are counted across rules in int32: more than 2^31 memberships (about 119
+// million demo records) are an error, not a count that wraps.
+func buildBlocks(recs []rec, rules []blockingRule, maxBlock int, skip func(rule string, r *rec, key string) bool) (*blocks, error) {
 	b := &blocks{rules: rules, first: make([]int32, len(rules)+1)}
 	groups := make([]ruleGroups, len(rules))
 	var wg sync.WaitGroup
@@ -189,6 +193,9 @@ func buildBlocks(recs []rec, rules []blockingRule, maxBlock int, skip func(rule 
 		b.first[ri] = int32(blocks)
 		blocks += len(g.start) - 1
 		memberships += len(g.members)
+	}
+	if memberships > math.MaxInt32 {
+		return nil, fmt.Errorf("%d records are in %d blocks in all, more than one run can number: %w", len(recs), memberships, ErrInvalid)
 	}
 	b.first[len(rules)] = int32(blocks)
 	b.start = make([]int32, 0, blocks+1)
@@ -218,7 +225,7 @@ func buildBlocks(recs []rec, rules []blockingRule, maxBlock int, skip func(rule 
 		*g = ruleGroups{}
 	}
 	b.start = append(b.start, int32(len(b.members)))
-	return b
+	return b, nil
 }
 
 // groupRule groups the records by their key under one rule and keeps the

@@ -202,9 +202,13 @@ func newRun(set *Entries, opts Options, model *Model) (*run, error) {
 	r.shared = sharedIdentifiers(r.recs)
 	// Generic identifiers block nothing; shared ones still block (a shared
 	// office line may be one person's), they only never link by rule.
-	r.blk = buildBlocks(r.recs, defaultBlocking(), r.maxBlock, func(rule string, _ *rec, key string) bool {
+	var err error
+	r.blk, err = buildBlocks(r.recs, defaultBlocking(), r.maxBlock, func(rule string, _ *rec, key string) bool {
 		return GenericIdentifier(rule, key)
 	})
+	if err != nil {
+		return nil, err
+	}
 	r.pairs = r.blk.candidates(r.recs, r.comps, r.maxHeld, r.workers)
 	return r, nil
 }
