@@ -115,8 +115,9 @@ type ProfileStore interface {
 	LatestModel(ctx context.Context) (*Model, error)
 	SaveProfiling(ctx context.Context, run *Run) error
 	// TakeQueued takes up to limit profiles whose traits are stale, and
-	// how many are queued in all.
-	TakeQueued(ctx context.Context, limit int) ([]uuid.UUID, int, error)
+	// how many are queued in all; or, when every profile is stale (a full
+	// resolution rewrote them all), takes none and says so.
+	TakeQueued(ctx context.Context, limit int) (ids []uuid.UUID, queued int, every bool, err error)
 	Segments(ctx context.Context) ([]Segment, error)
 	// SegmentMembers are the members of a segment among the given
 	// profiles (nil: all).
@@ -163,11 +164,15 @@ func (p *Profiler) Full(ctx context.Context) (*Report, error) {
 
 // Refresh recomputes the traits of up to limit stale profiles (new
 // interactions, merges, splits) with the last full run's models, and
-// their segment memberships.
+// their segment memberships. When every profile is stale it runs the
+// full computation instead.
 func (p *Profiler) Refresh(ctx context.Context, limit int) (*Report, error) {
-	ids, queued, err := p.Store.TakeQueued(ctx, limit)
+	ids, queued, every, err := p.Store.TakeQueued(ctx, limit)
 	if err != nil {
 		return nil, err
+	}
+	if every {
+		return p.run(ctx, nil)
 	}
 	if len(ids) == 0 {
 		return &Report{Excluded: map[string]int{}, Segments: map[string]int{}}, nil

@@ -378,3 +378,42 @@ func (f *fixture) record(t *testing.T, profile uuid.UUID) uuid.UUID {
 	t.Helper()
 	return uuid.MustParse(pgtest.Query(t, f.owner, "SELECT min(record_id::text) FROM profile_members WHERE profile_id = $1", [16]byte(profile)))
 }
+
+// TestFullResolutionQueuesEveryProfile: a full resolution rewrites every
+// membership and queues one entry standing for all profiles instead of one
+// per profile; the next refresh then computes everything and empties the
+// queue.
+func TestFullResolutionQueuesEveryProfile(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.customers(t, []string{"ann", "ben", "cem"})
+	day := time.Now().AddDate(0, 0, -3).Format(time.DateOnly)
+	f.interactions(t, "source,source_id,record_source_id,type,channel,occurred_at,amount,currency\n"+
+		"shop,a1,ann,order,web,"+day+",10,EUR\nshop,b1,ben,order,web,"+day+",20,EUR\n")
+	p := f.profiler(t, crm.Options{})
+	if _, err := p.Full(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res := &resolver.Resolver{Store: f.db, Vault: f.v}
+	if _, err := res.Full(ctx, "staff:test"); err != nil {
+		t.Fatal(err)
+	}
+	if q := pgtest.Query(t, f.owner, "SELECT string_agg(profile_id::text, ',') FROM trait_queue"); q != uuid.Nil.String() {
+		t.Fatalf("queued after a full resolution: %q, want the one entry for every profile", q)
+	}
+	rep, err := p.Refresh(ctx, 1)
+	if err != nil || !rep.Full || rep.Profiled != 3 || rep.Remaining != 0 {
+		t.Fatalf("refresh after a full resolution: %+v %v, want a full computation of 3 profiles", rep, err)
+	}
+	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM trait_queue"); n != 0 {
+		t.Errorf("%d entries still queued after the full computation", n)
+	}
+	if got := pgtest.Query(t, f.owner, "SELECT string_agg(coalesce(traits->>'orders', '0'), ',' ORDER BY traits->>'orders') FROM profile_traits"); got != "0,1,1" {
+		t.Errorf("orders per profile: %q, want 0,1,1", got)
+	}
+	// An incremental write still queues its own profiles.
+	f.interactions(t, "source,source_id,record_source_id,type,channel,occurred_at,amount,currency\nshop,c1,cem,order,store,"+day+",15,EUR\n")
+	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM trait_queue WHERE profile_id <> $1", [16]byte(uuid.Nil)); n != 1 {
+		t.Errorf("%d profiles queued after Cem's order, want 1", n)
+	}
+}

@@ -203,22 +203,30 @@ func (db *DB) SaveProfiling(ctx context.Context, run *crm.Run) error {
 	})
 }
 
-// TakeQueued takes up to limit stale profiles off the queue.
-func (db *DB) TakeQueued(ctx context.Context, limit int) ([]uuid.UUID, int, error) {
+// TakeQueued takes up to limit stale profiles off the queue. When the
+// queue holds the nil id (every profile is stale, migration 0017), it
+// takes nothing and says so: the full computation that follows empties
+// the queue as it saves.
+func (db *DB) TakeQueued(ctx context.Context, limit int) ([]uuid.UUID, int, bool, error) {
 	var total int
-	if err := db.pool.QueryRow(ctx, "SELECT count(*) FROM trait_queue").Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("trait queue: %w", err)
+	var every bool
+	if err := db.pool.QueryRow(ctx, "SELECT count(*), coalesce(bool_or(profile_id = $1), false) FROM trait_queue",
+		[16]byte(uuid.Nil)).Scan(&total, &every); err != nil {
+		return nil, 0, false, fmt.Errorf("trait queue: %w", err)
+	}
+	if every {
+		return nil, total, true, nil
 	}
 	rows, err := db.pool.Query(ctx, `DELETE FROM trait_queue WHERE profile_id IN (
 		SELECT profile_id FROM trait_queue LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING profile_id`, limit)
 	if err != nil {
-		return nil, 0, fmt.Errorf("trait queue: %w", err)
+		return nil, 0, false, fmt.Errorf("trait queue: %w", err)
 	}
 	ids, err := pgx.CollectRows(rows, scanID)
 	if err != nil {
-		return nil, 0, fmt.Errorf("trait queue: %w", err)
+		return nil, 0, false, fmt.Errorf("trait queue: %w", err)
 	}
-	return ids, total, nil
+	return ids, total, false, nil
 }
 
 const segmentColumns = `s.id, s.name, s.purpose, s.condition, s.description, s.significant, s.created_by, s.created_at, s.refreshed_at,

@@ -47,7 +47,12 @@ func (db *DB) Apply(ctx context.Context, a *resolver.Apply) error {
 		if err := reconcileConsent(ctx, tx, a, now); err != nil {
 			return err
 		}
-		stats, err := json.Marshal(a.Report)
+		// The run's figures. Which profiles it touched is in the profile
+		// history under its id; the list of every profile of a full run
+		// would be megabytes here (17 MB at a million records).
+		report := a.Report
+		report.ProfilesTouched = nil
+		stats, err := json.Marshal(report)
 		if err != nil {
 			return err
 		}
@@ -99,15 +104,23 @@ func writeDecision(ctx context.Context, tx pgx.Tx, d *resolver.Decision) error {
 
 // existingProfiles returns which of the run's profiles (new and previous)
 // exist before it writes.
+// (A full run concerns every profile: all of them are read, without
+// sending a million ids to look up.)
 func existingProfiles(ctx context.Context, tx pgx.Tx, a *resolver.Apply) (map[uuid.UUID]bool, error) {
-	ids := make([][16]byte, 0, len(a.Anchors))
-	for p := range a.Anchors {
-		ids = append(ids, p)
+	var rows pgx.Rows
+	var err error
+	if a.Full {
+		rows, err = tx.Query(ctx, "SELECT id FROM profiles")
+	} else {
+		ids := make([][16]byte, 0, len(a.Anchors))
+		for p := range a.Anchors {
+			ids = append(ids, p)
+		}
+		for _, p := range a.Previous {
+			ids = append(ids, p)
+		}
+		rows, err = tx.Query(ctx, "SELECT id FROM profiles WHERE id = ANY($1)", ids)
 	}
-	for _, p := range a.Previous {
-		ids = append(ids, p)
-	}
-	rows, err := tx.Query(ctx, "SELECT id FROM profiles WHERE id = ANY($1)", ids)
 	if err != nil {
 		return nil, fmt.Errorf("read profiles: %w", err)
 	}
@@ -127,6 +140,11 @@ func writeMembers(ctx context.Context, tx pgx.Tx, a *resolver.Apply, now time.Ti
 	if a.Full {
 		if _, err := tx.Exec(ctx, "DELETE FROM profile_members"); err != nil {
 			return fmt.Errorf("clear memberships: %w", err)
+		}
+		// Every profile is stale: one entry in the profiler's queue says
+		// so (migration 0017), not one per profile.
+		if _, err := tx.Exec(ctx, "SET LOCAL cdp.queue_every_profile = 'on'"); err != nil {
+			return fmt.Errorf("queue profiles: %w", err)
 		}
 	} else if _, err := tx.Exec(ctx, "DELETE FROM profile_members WHERE record_id = ANY($1)", uuids(a.Scope)); err != nil {
 		return fmt.Errorf("clear memberships: %w", err)
@@ -205,8 +223,10 @@ func dropVanished(ctx context.Context, tx pgx.Tx, a *resolver.Apply, existed map
 		vanished[old] = best
 	}
 	if a.Full {
-		// Profiles of records that no longer exist go too.
-		if _, err := tx.Exec(ctx, `DELETE FROM profiles p WHERE NOT EXISTS (SELECT 1 FROM profile_members m WHERE m.profile_id = p.id)`); err != nil {
+		// Profiles of records that no longer exist go too: every profile
+		// that is not this run's (the run's are all it wrote memberships
+		// of, and the smaller table to look in).
+		if _, err := tx.Exec(ctx, `DELETE FROM profiles p WHERE NOT EXISTS (SELECT 1 FROM run_profiles rp WHERE rp.id = p.id)`); err != nil {
 			return nil, fmt.Errorf("drop empty profiles: %w", err)
 		}
 	}

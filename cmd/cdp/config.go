@@ -64,7 +64,7 @@ type setting struct {
 
 var settings = []setting{
 	{"global", "data-dir", "CDP_DATA_DIR", ".cdp", "directory for local state: the private PostgreSQL cluster, development keys", func(c *Config) any { return &c.DataDir }},
-	{"global", "memory-limit", "CDP_MEMORY_LIMIT", "1750MiB", "soft limit of the Go heap (GOMEMLIMIT wins when set): the garbage collector works harder near it, so resolving a million records stays under 2 GiB; raise it for larger runs (about 0.8 GiB of live heap per million records resolved in memory, 1.2 GiB through the database)", func(c *Config) any { return &c.MemoryLimit }},
+	{"global", "memory-limit", "CDP_MEMORY_LIMIT", "1750MiB", "soft limit of the Go heap (GOMEMLIMIT wins when set): the garbage collector works harder near it, so resolving a million records stays under 2 GiB; raise it for larger runs (a live heap of about 0.45 GB per million records resolved in memory; `make bench-10m` resolves ten million through the database under 7GiB)", func(c *Config) any { return &c.MemoryLimit }},
 	{"global", "log-level", "CDP_LOG_LEVEL", "info", "log level: debug, info, warn, error", func(c *Config) any { return &c.LogLevel }},
 	{"db", "database-url", "CDP_DATABASE_URL", "", "PostgreSQL URL; empty: the private cluster under <data-dir>/pg, started on demand", func(c *Config) any { return &c.DatabaseURL }},
 	{"db", "migrate-database-url", "CDP_MIGRATE_DATABASE_URL", "", "PostgreSQL URL of the schema's owner, for migrations; empty: CDP_DATABASE_URL, or the private cluster's owner", func(c *Config) any { return &c.MigrateURL }},
