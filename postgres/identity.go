@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/google/uuid"
@@ -34,18 +35,19 @@ func (db *DB) LockResolution(ctx context.Context) (func(), error) {
 
 const matchColumns = `r.id, r.source, coalesce(m.profile_id, '00000000-0000-0000-0000-000000000000'), r.kek_id, r.wrapped_key, r.match`
 
-// scanMatches reads rows of matchColumns; expect is a guess at their
-// number (0: none), which spares copying a million-row slice as it grows.
-func scanMatches(rows pgx.Rows, expect int) ([]resolver.StoredMatch, error) {
+// scanMatches reads rows of matchColumns, handing them to each in batches
+// of up to batch rows (each batch a slice of its own, for the callee to
+// keep); expect is a guess at their number, passed along.
+func scanMatches(rows pgx.Rows, batch, expect int, each func([]resolver.StoredMatch, int) error) error {
 	defer rows.Close()
-	out := make([]resolver.StoredMatch, 0, expect)
+	out := make([]resolver.StoredMatch, 0, min(batch, max(expect, 16)))
 	sources := map[string]string{} // one string per source name, not per row
 	for rows.Next() {
 		var s resolver.StoredMatch
 		var id, profile [16]byte
 		var source pgtype.DriverBytes
 		if err := rows.Scan(&id, &source, &profile, &s.KEK, &s.Wrapped, &s.Match); err != nil {
-			return nil, fmt.Errorf("read match keys: %w", err)
+			return fmt.Errorf("read match keys: %w", err)
 		}
 		name, ok := sources[string(source)]
 		if !ok {
@@ -54,27 +56,58 @@ func scanMatches(rows pgx.Rows, expect int) ([]resolver.StoredMatch, error) {
 		}
 		s.ID, s.Source, s.Profile = id, name, profile
 		out = append(out, s)
+		if len(out) == batch {
+			if err := each(out, expect); err != nil {
+				return err
+			}
+			out = make([]resolver.StoredMatch, 0, batch)
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read match keys: %w", err)
+		return fmt.Errorf("read match keys: %w", err)
 	}
-	return out, nil
+	if len(out) > 0 {
+		return each(out, expect)
+	}
+	return nil
 }
 
-// AllMatches returns every record's sealed match keys, oldest first.
-func (db *DB) AllMatches(ctx context.Context) ([]resolver.StoredMatch, error) {
-	// The planner's estimate of the records, to size the result.
+// collectMatches reads rows of matchColumns into one slice.
+func collectMatches(rows pgx.Rows) ([]resolver.StoredMatch, error) {
+	var all []resolver.StoredMatch
+	err := scanMatches(rows, math.MaxInt, 0, func(b []resolver.StoredMatch, _ int) error {
+		all = b
+		return nil
+	})
+	return all, err
+}
+
+// EachMatches streams every record's sealed match keys, oldest id first,
+// in batches (see resolver.Store).
+func (db *DB) EachMatches(ctx context.Context, batch int, each func(batch []resolver.StoredMatch, expect int) error) error {
+	// The planner's estimate of the records, for the caller to size what
+	// it builds.
 	var estimate float64
 	if err := db.pool.QueryRow(ctx, "SELECT reltuples FROM pg_class WHERE oid = 'records'::regclass").Scan(&estimate); err != nil {
-		return nil, fmt.Errorf("read match keys: %w", err)
+		return fmt.Errorf("read match keys: %w", err)
 	}
 	rows, err := db.pool.Query(ctx, `SELECT `+matchColumns+`
 		FROM records r LEFT JOIN profile_members m ON m.record_id = r.id
 		WHERE r.wrapped_key IS NOT NULL ORDER BY r.id`)
 	if err != nil {
-		return nil, fmt.Errorf("read match keys: %w", err)
+		return fmt.Errorf("read match keys: %w", err)
 	}
-	return scanMatches(rows, int(min(max(estimate*1.05, 0), 1<<27)))
+	return scanMatches(rows, max(batch, 1), int(min(max(estimate*1.05, 0), 1<<27)), each)
+}
+
+// AllMatches returns every record's sealed match keys, oldest id first.
+func (db *DB) AllMatches(ctx context.Context) ([]resolver.StoredMatch, error) {
+	var all []resolver.StoredMatch
+	err := db.EachMatches(ctx, math.MaxInt, func(b []resolver.StoredMatch, _ int) error {
+		all = b
+		return nil
+	})
+	return all, err
 }
 
 // ProfileMatches returns the records of the given profiles.
@@ -85,7 +118,7 @@ func (db *DB) ProfileMatches(ctx context.Context, profiles []uuid.UUID) ([]resol
 	if err != nil {
 		return nil, fmt.Errorf("read profile records: %w", err)
 	}
-	return scanMatches(rows, 0)
+	return collectMatches(rows)
 }
 
 // candidateColumns are the indexed columns a new record finds its
@@ -145,7 +178,7 @@ func (db *DB) Neighbourhood(ctx context.Context, ids []uuid.UUID, maxShared int)
 	if err != nil {
 		return nil, fmt.Errorf("read neighbourhood: %w", err)
 	}
-	return scanMatches(rows, 0)
+	return collectMatches(rows)
 }
 
 // Constraints returns the steward constraints among the given records (all

@@ -60,8 +60,10 @@ type StoredMatch struct {
 type Store interface {
 	// LockResolution serialises runs; unlock releases the lock.
 	LockResolution(ctx context.Context) (unlock func(), err error)
-	// AllMatches returns every record's sealed match keys.
-	AllMatches(ctx context.Context) ([]StoredMatch, error)
+	// EachMatches streams every record's sealed match keys in id order,
+	// in batches of up to batch records (each a slice the callee may
+	// keep); expect is the store's estimate of their number.
+	EachMatches(ctx context.Context, batch int, each func(batch []StoredMatch, expect int) error) error
 	// Neighbourhood returns the records that share a candidate key with
 	// the given records, the given records themselves, and every record of
 	// the profiles any of them belongs to. Keys shared by more than
@@ -198,6 +200,8 @@ type Report struct {
 
 // Phases are the seconds a run spent in each of its stages.
 type Phases struct {
+	// Read is the time until the last stored record arrived; a full run
+	// opens what it read meanwhile, and Open is the opening left after.
 	Read    float64 `json:"read"`
 	Open    float64 `json:"open"`
 	Train   float64 `json:"train"`
@@ -225,6 +229,9 @@ type Resolver struct {
 	TrainAt int
 	// MaxShared bounds how common a candidate key may be (default 200).
 	MaxShared int
+	// Batch is how many stored records a full run reads, then opens, at a
+	// time (default 32,768).
+	Batch int
 }
 
 // Full resolves every record, training a model first when there is none.
@@ -236,29 +243,26 @@ func (r *Resolver) Full(ctx context.Context, actor string) (*Report, error) {
 	defer unlock()
 	start := time.Now()
 	var ph Phases
-	t := start
-	stored, err := r.Store.AllMatches(ctx)
+	m, err := r.model(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ph.Read = since(&t)
-	m, err := r.model(ctx, stored, &ph)
-	if err != nil {
-		return nil, err
-	}
-	return r.full(ctx, actor, nil, start, stored, m, ph)
+	return r.full(ctx, actor, nil, start, m, ph)
 }
 
-// full resolves every stored record under a model and writes the outcome
-// (applying d, a steward decision, when set).
-func (r *Resolver) full(ctx context.Context, actor string, d *Decision, start time.Time, stored []StoredMatch,
+// full reads and resolves every stored record under a model and writes
+// the outcome (applying d, a steward decision, when set).
+func (r *Resolver) full(ctx context.Context, actor string, d *Decision, start time.Time,
 	m *activeModel, ph Phases) (*Report, error) {
+	o, err := r.readAll(ctx, &ph)
+	if err != nil {
+		return nil, err
+	}
 	constraints, err := r.Store.Constraints(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
-	m.stored = nil // resolve lets the records go once it has opened them
-	a, model, err := r.resolve(ctx, stored, m.model, constraints, false, &ph)
+	a, model, err := r.resolve(ctx, o, m.model, constraints, false, &ph)
 	if err != nil {
 		return nil, err
 	}
@@ -277,18 +281,14 @@ func (r *Resolver) full(ctx context.Context, actor string, d *Decision, start ti
 
 // Train estimates a new model from every stored record and makes it active.
 func (r *Resolver) Train(ctx context.Context) (*identity.Model, int, error) {
-	stored, err := r.Store.AllMatches(ctx)
+	o, err := r.readAll(ctx, &Phases{})
 	if err != nil {
 		return nil, 0, err
 	}
-	entries, err := r.open(stored)
-	if err != nil {
-		return nil, 0, err
+	if o.entries.Len() < 2 {
+		return nil, 0, fmt.Errorf("training needs records; the store has %d: %w", o.entries.Len(), ErrInvalid)
 	}
-	if entries.Len() < 2 {
-		return nil, 0, fmt.Errorf("training needs records; the store has %d: %w", entries.Len(), ErrInvalid)
-	}
-	m, _, err := entries.Train(identity.Options{})
+	m, _, err := o.entries.Train(identity.Options{})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -395,14 +395,14 @@ func (r *Resolver) LinkOrphans(ctx context.Context, actor string) (int, error) {
 func (r *Resolver) incremental(ctx context.Context, actor string, ids []uuid.UUID, d *Decision) (*Report, error) {
 	start := time.Now()
 	var ph Phases
-	m, err := r.model(ctx, nil, &ph)
+	m, err := r.model(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if m.model == nil {
 		// The first model is to be trained on the whole store: resolve it
 		// whole, in the same run.
-		return r.full(ctx, actor, d, start, m.stored, m, ph)
+		return r.full(ctx, actor, d, start, m, ph)
 	}
 	t := time.Now()
 	stored, err := r.Store.Neighbourhood(ctx, ids, r.maxShared())
@@ -424,7 +424,14 @@ func (r *Resolver) incremental(ctx context.Context, actor string, ids []uuid.UUI
 		}
 		constraints = withDecision(constraints, d.Constraints)
 	}
-	a, _, err := r.resolve(ctx, stored, m.model, constraints, true, &ph)
+	t = time.Now()
+	o, err := r.open(stored)
+	if err != nil {
+		return nil, err
+	}
+	stored = nil
+	ph.Open += since(&t)
+	a, _, err := r.resolve(ctx, o, m.model, constraints, true, &ph)
 	if err != nil {
 		return nil, err
 	}
@@ -467,17 +474,15 @@ func (r *Resolver) maxShared() int {
 
 // activeModel is the model a run scores with. Its model is nil when the
 // store has enough records to train the first one: the run then trains it
-// on every record (stored) and resolves them in the same pass.
+// on every record and resolves them in the same pass.
 type activeModel struct {
 	model   *identity.Model
 	version int
-	stored  []StoredMatch
 }
 
 // model returns the active model, or says that the first one is to be
-// trained (all holds the store's records when the caller loaded them
-// already; otherwise they are read).
-func (r *Resolver) model(ctx context.Context, all []StoredMatch, ph *Phases) (*activeModel, error) {
+// trained.
+func (r *Resolver) model(ctx context.Context) (*activeModel, error) {
 	m, v, err := r.Store.ActiveModel(ctx)
 	if err == nil {
 		m.Version = v
@@ -497,88 +502,158 @@ func (r *Resolver) model(ctx context.Context, all []StoredMatch, ph *Phases) (*a
 	if n < int64(trainAt) {
 		return &activeModel{model: identity.DefaultModel()}, nil
 	}
-	if all == nil {
-		t := time.Now()
-		if all, err = r.Store.AllMatches(ctx); err != nil {
-			return nil, err
-		}
-		ph.Read += since(&t)
-	}
-	return &activeModel{stored: all}, nil
+	return &activeModel{}, nil
 }
 
-// openChunk is how many records open decrypts and prepares at a time.
+// openChunk is how many records are read, then decrypted and prepared, at
+// a time, by default.
 const openChunk = 1 << 15
 
-// open decrypts the match keys of stored records, in parallel, and
-// prepares them for the engine a chunk at a time, so that the opened,
-// normalised values of no more than a chunk are held at once. It drops
-// each record's sealed bytes once opened (a run needs only the ids,
-// sources and profiles after that): stored cannot be opened twice. Entry
-// keys are record ids.
-func (r *Resolver) open(stored []StoredMatch) (*identity.Entries, error) {
-	set := &identity.Entries{}
-	set.Grow(len(stored))
-	workers := runtime.GOMAXPROCS(0)
-	entries := make([]identity.Entry, min(len(stored), openChunk))
-	for base := 0; base < len(stored); base += openChunk {
-		part := stored[base:min(len(stored), base+openChunk)]
-		errs := make([]error, workers)
-		parallel.Ranges(len(part), workers, func(w, lo, hi int) {
-			for i := lo; i < hi; i++ {
-				s := &part[i]
-				key, err := r.Vault.OpenSubjectKey(s.ID, s.KEK, s.Wrapped)
-				if err != nil {
-					errs[w] = fmt.Errorf("record %s: %w", s.ID, err)
-					return
-				}
-				n, err := key.OpenMatch(s.Match)
-				if err != nil {
-					errs[w] = fmt.Errorf("record %s: %w", s.ID, err)
-					return
-				}
-				s.Wrapped, s.Match = nil, nil
-				entries[i] = identity.Entry{Key: s.ID.String(), Source: s.Source, Match: n}
-				if s.Profile != uuid.Nil {
-					entries[i].Profile = s.Profile.String()
-				}
+func (r *Resolver) batch() int {
+	if r.Batch > 0 {
+		return r.Batch
+	}
+	return openChunk
+}
+
+// opened are stored records decrypted and prepared for the engine: its
+// entries (keyed by record id), and each entry's record id and previous
+// profile, in the same order.
+type opened struct {
+	entries  *identity.Entries
+	ids      []uuid.UUID
+	previous []uuid.UUID // nil when no record has a profile yet (a first run)
+}
+
+func newOpened(expect int) *opened {
+	o := &opened{entries: &identity.Entries{}, ids: make([]uuid.UUID, 0, expect)}
+	o.entries.Grow(expect)
+	return o
+}
+
+// readAll reads every stored record and opens each batch as it arrives:
+// the store reads the next batch while the one before is opened, and no
+// more than a few batches' sealed bytes are held at once (ten million
+// records' were 3 GB). Read is the time until the last batch arrived;
+// Open the time opening took after that.
+func (r *Resolver) readAll(ctx context.Context, ph *Phases) (*opened, error) {
+	start := time.Now()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type batch struct {
+		part   []StoredMatch
+		expect int
+	}
+	batches := make(chan batch, 1)
+	read := make(chan error, 1)
+	var readAt time.Time
+	go func() {
+		defer close(batches)
+		err := r.Store.EachMatches(ctx, r.batch(), func(part []StoredMatch, expect int) error {
+			select {
+			case batches <- batch{part, expect}:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
 			}
 		})
-		if err := errors.Join(errs...); err != nil {
+		readAt = time.Now()
+		read <- err
+	}()
+	var o *opened
+	var openErr error
+	scratch := make([]identity.Entry, r.batch())
+	for b := range batches {
+		if openErr != nil {
+			continue // drain, so the reader ends
+		}
+		if o == nil {
+			o = newOpened(b.expect)
+		}
+		openErr = r.openInto(o, b.part, scratch)
+		if openErr != nil {
+			cancel()
+		}
+	}
+	if err := <-read; err != nil && openErr == nil {
+		return nil, err
+	}
+	if openErr != nil {
+		return nil, openErr
+	}
+	if o == nil {
+		o = newOpened(0)
+	}
+	ph.Read += readAt.Sub(start).Seconds()
+	ph.Open += time.Since(readAt).Seconds()
+	return o, nil
+}
+
+// open decrypts and prepares the given stored records, a batch at a time.
+func (r *Resolver) open(stored []StoredMatch) (*opened, error) {
+	o := newOpened(len(stored))
+	n := r.batch()
+	scratch := make([]identity.Entry, min(len(stored), n))
+	for base := 0; base < len(stored); base += n {
+		if err := r.openInto(o, stored[base:min(len(stored), base+n)], scratch); err != nil {
 			return nil, err
 		}
-		set.Add(entries[:len(part)])
 	}
-	return set, nil
+	return o, nil
+}
+
+// openInto decrypts the match keys of up to a batch of stored records, in
+// parallel, prepares them for the engine (scratch holds the batch's
+// opened values meanwhile) and appends them to o. It drops each record's
+// sealed bytes once opened: part cannot be opened twice.
+func (r *Resolver) openInto(o *opened, part []StoredMatch, scratch []identity.Entry) error {
+	workers := runtime.GOMAXPROCS(0)
+	entries := scratch[:len(part)]
+	errs := make([]error, workers)
+	parallel.Ranges(len(part), workers, func(w, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			s := &part[i]
+			key, err := r.Vault.OpenSubjectKey(s.ID, s.KEK, s.Wrapped)
+			if err != nil {
+				errs[w] = fmt.Errorf("record %s: %w", s.ID, err)
+				return
+			}
+			n, err := key.OpenMatch(s.Match)
+			if err != nil {
+				errs[w] = fmt.Errorf("record %s: %w", s.ID, err)
+				return
+			}
+			s.Wrapped, s.Match = nil, nil
+			entries[i] = identity.Entry{Key: s.ID.String(), Source: s.Source, Match: n}
+			if s.Profile != uuid.Nil {
+				entries[i].Profile = s.Profile.String()
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	o.entries.Add(entries)
+	clear(entries) // the opened values are the entries' now; let them go
+	for i := range part {
+		if part[i].Profile != uuid.Nil && o.previous == nil {
+			o.previous = make([]uuid.UUID, len(o.ids), cap(o.ids))
+		}
+		o.ids = append(o.ids, part[i].ID)
+		if o.previous != nil {
+			o.previous = append(o.previous, part[i].Profile)
+		}
+	}
+	return nil
 }
 
 // resolve runs the engine on stored records and turns its outcome into an
 // Apply. With no model, the engine trains one first; resolve returns the
 // model it scored with.
-func (r *Resolver) resolve(ctx context.Context, stored []StoredMatch, model *identity.Model,
+func (r *Resolver) resolve(ctx context.Context, o *opened, model *identity.Model,
 	constraints []identity.Constraint, neighbourhood bool, ph *Phases) (*Apply, *identity.Model, error) {
 	t := time.Now()
-	entries, err := r.open(stored)
-	if err != nil {
-		return nil, nil, err
-	}
-	// The run needs only each record's id and previous profile from here
-	// on: the rest of the stored records goes (at ten million records, 1
-	// GB), provided the callers hold them no longer either.
-	// (previous stays nil when no record has a profile yet: a first run.)
-	ids := make([]uuid.UUID, len(stored))
-	var previous []uuid.UUID
-	for i := range stored {
-		ids[i] = stored[i].ID
-		if stored[i].Profile != uuid.Nil && previous == nil {
-			previous = make([]uuid.UUID, len(stored))
-		}
-		if previous != nil {
-			previous[i] = stored[i].Profile
-		}
-	}
-	stored = nil
-	ph.Open += since(&t)
+	entries, ids, previous := o.entries, o.ids, o.previous
 	sources, err := r.Store.Sources(ctx)
 	if err != nil {
 		return nil, nil, err

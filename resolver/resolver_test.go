@@ -21,11 +21,12 @@ type env struct {
 	im  ingest.Importer
 	r   *resolver.Resolver
 	ids map[string]uuid.UUID // source/source_id -> record id
+	url string               // the database, as its owner
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	db, _ := pgtest.NewStore(t)
+	db, url := pgtest.NewStore(t)
 	ctx := context.Background()
 	v := pgtest.NewVault(t, db)
 	for _, s := range []identity.Source{
@@ -43,6 +44,7 @@ func newEnv(t *testing.T) *env {
 		im:  ingest.Importer{Vault: v, Store: db, Normalizer: nz, Actor: "test"},
 		r:   &resolver.Resolver{Store: db, Vault: v},
 		ids: map[string]uuid.UUID{},
+		url: url,
 	}
 }
 
@@ -306,5 +308,41 @@ func TestConflictingDecisionsAreRefused(t *testing.T) {
 	}
 	if e.profile("support/t3") != before || e.sameProfile("support/t3", "sales/s1") {
 		t.Fatal("a refused decision changed profiles")
+	}
+}
+
+// A full run reads and opens the store in batches, each opened while the
+// next is read: small batches give the outcome one batch gives, and a
+// record that cannot be opened in a later batch fails the run cleanly
+// (no hang, nothing written).
+func TestFullRunInBatches(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.load(people...)
+	e.r.Batch = 2
+	rep, err := e.r.Full(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Records != len(people) || rep.ProfilesAfter != 3 {
+		t.Fatalf("in batches of 2: %d records, %d profiles, want %d and 3", rep.Records, rep.ProfilesAfter, len(people))
+	}
+	if !e.sameProfile("sales/s1", "billing/b1") || !e.sameProfile("sales/s2", "billing/b2") || e.sameProfile("sales/s1", "support/t3") {
+		t.Error("batches changed the outcome")
+	}
+	e.r.Batch = 1
+	if rep, err = e.r.Full(ctx, "test"); err != nil || rep.Moved != 0 || rep.Created != 0 {
+		t.Fatalf("in batches of 1: %+v, %v; want the same profiles", rep, err)
+	}
+	runs := pgtest.Count(t, e.url, "SELECT count(*) FROM resolution_runs")
+	// The last record by id cannot be opened: its sealed keys are damaged.
+	pgtest.Exec(t, e.url, "UPDATE records SET match = 'damaged' WHERE id = (SELECT id FROM records ORDER BY id DESC LIMIT 1)")
+	e.r.Batch = 2
+	if _, err := e.r.Full(ctx, "test"); err == nil {
+		t.Fatal("a run over a damaged record succeeded")
+	}
+	if n := pgtest.Count(t, e.url, "SELECT count(*) FROM resolution_runs"); n != runs {
+		t.Errorf("the failed run wrote a run: %d, want %d", n, runs)
 	}
 }
