@@ -141,7 +141,7 @@ func BenchmarkReadProfile(b *testing.B) {
 		defer debug.SetGCPercent(debug.SetGCPercent(400))
 	}
 	_, _, ownerURL := pgtest.NewAppStore(b)
-	db, err := postgres.Open(ctx, pgtest.AppURL(b, ownerURL), postgres.Options{MaxConns: 16})
+	db, err := postgres.Open(ctx, pgtest.AppURL(b, ownerURL), postgres.Options{MaxConns: int32(envInt("CDP_DB_MAX_CONNS", 16))})
 	if err != nil {
 		b.Fatal(err)
 	}
