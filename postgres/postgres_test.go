@@ -11,12 +11,14 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/google/uuid"
 
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/postgres/pgtest"
+	"github.com/cdp-project/cdp/resolver"
 	"github.com/cdp-project/cdp/vault"
 )
 
@@ -355,5 +357,36 @@ func TestSources(t *testing.T) {
 	if err != nil || len(srcs) != 3 || srcs[0].Priority != 70 || srcs[1].Name != "self_service" || !srcs[1].UniqueRecords ||
 		srcs[2].Name != "subject" || srcs[2].Priority != 1000 {
 		t.Fatalf("Sources = %+v, %v", srcs, err)
+	}
+}
+
+// A full run writes its review pairs once each and leaves out the pairs a
+// steward decided: they keep their decision and are not asked again.
+func TestReviewPairsKeepDecisions(t *testing.T) {
+	t.Parallel()
+	db, u := pgtest.NewStore(t)
+	ctx := context.Background()
+	ids := make([]uuid.UUID, 4)
+	for i := range ids {
+		ids[i] = uuid.Must(uuid.NewV7())
+	}
+	x, y, z := ids[0], ids[1], ids[2]
+	pgtest.Exec(t, u, `INSERT INTO review_pairs (id, record_a, record_b, probability, levels, reason, decided_at)
+		VALUES ($1, $2, $3, 0.8, '{}', 'review_band', now())`, [16]byte(ids[3]), [16]byte(x), [16]byte(y))
+	pair := func(a, b uuid.UUID, p float64) resolver.ReviewPair {
+		return resolver.ReviewPair{A: a, B: b, Probability: p, Levels: identity.Explanation{}, Reason: resolver.ReasonReviewBand}
+	}
+	a := &resolver.Apply{RunID: uuid.Must(uuid.NewV7()), Kind: "full", Full: true, Actor: "test", Started: time.Now(),
+		Members: map[uuid.UUID]uuid.UUID{}, Anchors: map[uuid.UUID]uuid.UUID{}, Previous: map[uuid.UUID]uuid.UUID{},
+		Review: []resolver.ReviewPair{pair(y, z, 0.7), pair(x, y, 0.9), pair(x, z, 0.6), pair(y, z, 0.7)}}
+	if err := db.Apply(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	got := pgtest.Query(t, u, `SELECT string_agg(concat_ws(':', record_a, record_b, probability, decided_at IS NOT NULL), ',' ORDER BY record_a, record_b)
+		FROM review_pairs`)
+	want := strings.Join([]string{x.String() + ":" + y.String() + ":0.8:t", x.String() + ":" + z.String() + ":0.6:f",
+		y.String() + ":" + z.String() + ":0.7:f"}, ",")
+	if got != want {
+		t.Errorf("review pairs after a full run:\n got %s\nwant %s", got, want)
 	}
 }

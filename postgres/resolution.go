@@ -302,25 +302,58 @@ func writeReview(ctx context.Context, tx pgx.Tx, a *resolver.Apply, now time.Tim
 	if err != nil {
 		return fmt.Errorf("clear review pairs: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE run_review (id uuid, record_a uuid, record_b uuid, probability double precision,
-		levels jsonb, reason text) ON COMMIT DROP`); err != nil {
-		return err
+	// The pairs left are those a steward decided: one is not asked again.
+	// They are read (the run's pairs are all within its scope) and left
+	// out, so that the rest is copied straight in, instead of through a
+	// staging table and an insert that skips conflicts (2.2 s -> 1 s for
+	// 191,891 pairs at a million records).
+	var rows pgx.Rows
+	if a.Full {
+		rows, err = tx.Query(ctx, "SELECT record_a, record_b FROM review_pairs")
+	} else {
+		rows, err = tx.Query(ctx, "SELECT record_a, record_b FROM review_pairs WHERE record_a = ANY($1) OR record_b = ANY($1)", uuids(a.Scope))
 	}
-	_, err = tx.CopyFrom(ctx, pgx.Identifier{"run_review"}, []string{"id", "record_a", "record_b", "probability", "levels", "reason"},
-		pgx.CopyFromSlice(len(a.Review), func(i int) ([]any, error) {
-			r := a.Review[i]
+	if err != nil {
+		return fmt.Errorf("read decided pairs: %w", err)
+	}
+	decided := map[[2]uuid.UUID]bool{}
+	for rows.Next() {
+		var x, y [16]byte
+		if err := rows.Scan(&x, &y); err != nil {
+			rows.Close()
+			return fmt.Errorf("read decided pairs: %w", err)
+		}
+		decided[[2]uuid.UUID{x, y}] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read decided pairs: %w", err)
+	}
+	// In key order, each pair once, as memberships are.
+	pairs := make([]resolver.ReviewPair, 0, len(a.Review))
+	for _, r := range a.Review {
+		if !decided[[2]uuid.UUID{r.A, r.B}] {
+			pairs = append(pairs, r)
+		}
+	}
+	slices.SortFunc(pairs, func(x, y resolver.ReviewPair) int {
+		if c := compareIDs(x.A, y.A); c != 0 {
+			return c
+		}
+		return compareIDs(x.B, y.B)
+	})
+	pairs = slices.CompactFunc(pairs, func(x, y resolver.ReviewPair) bool { return x.A == y.A && x.B == y.B })
+	version := nullVersion(a.ModelVersion)
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"review_pairs"},
+		[]string{"id", "record_a", "record_b", "probability", "levels", "reason", "model_version", "created_at"},
+		pgx.CopyFromSlice(len(pairs), func(i int) ([]any, error) {
+			r := &pairs[i]
 			levels, err := json.Marshal(r.Levels)
 			if err != nil {
 				return nil, err
 			}
-			return []any{[16]byte(uuid.Must(uuid.NewV7())), [16]byte(r.A), [16]byte(r.B), r.Probability, levels, r.Reason}, nil
+			return []any{[16]byte(uuid.Must(uuid.NewV7())), [16]byte(r.A), [16]byte(r.B), r.Probability, levels, r.Reason, version, now}, nil
 		}))
-	if err != nil {
-		return fmt.Errorf("stage review pairs: %w", err)
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO review_pairs (id, record_a, record_b, probability, levels, reason, model_version, created_at)
-		SELECT id, record_a, record_b, probability, levels, reason, $1, $2 FROM run_review
-		ON CONFLICT (record_a, record_b) DO NOTHING`, nullVersion(a.ModelVersion), now)
 	if err != nil {
 		return fmt.Errorf("write review pairs: %w", err)
 	}
