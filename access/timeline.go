@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cdp-project/cdp/crm"
+	"github.com/cdp-project/cdp/vault"
 )
 
 // ActionTimeline reads a person's interactions.
@@ -85,6 +86,7 @@ func (s *Service) contacts(ctx context.Context, cat *catalogue, res *resource, a
 	}
 	out := []Contact{}
 	seen := map[string]bool{}
+	keys := map[uuid.UUID]*vault.SubjectKey{} // each record's key opened once, not once per interaction
 	for _, x := range got {
 		if !all && !slices.Contains(allowed, "interaction:"+x.Type) {
 			continue
@@ -93,10 +95,13 @@ func (s *Service) contacts(ctx context.Context, cat *catalogue, res *resource, a
 			OccurredAt: x.OccurredAt, Amount: x.Amount, Currency: x.Currency, Quantity: x.Quantity, Satisfaction: x.Satisfaction, Cost: x.Cost}
 		seen["interaction:"+x.Type] = true
 		if text && len(x.Sealed) > 0 {
-			rec := byID[x.Record]
-			key, err := s.vault.OpenSubjectKey(rec.ID, rec.KEK, rec.Wrapped)
-			if err != nil {
-				return nil, nil, err
+			key := keys[x.Record]
+			if key == nil {
+				rec := byID[x.Record]
+				if key, err = s.vault.OpenSubjectKey(rec.ID, rec.KEK, rec.Wrapped); err != nil {
+					return nil, nil, err
+				}
+				keys[x.Record] = key
 			}
 			if c.Attributes, err = crm.Open(key, x.Sealed); err != nil {
 				return nil, nil, err
