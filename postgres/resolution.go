@@ -275,12 +275,7 @@ func writeLinks(ctx context.Context, tx pgx.Tx, a *resolver.Apply, now time.Time
 	// In key order, as memberships are (a copy: the run's links are the
 	// caller's).
 	links := slices.Clone(a.Links)
-	slices.SortFunc(links, func(x, y resolver.Link) int {
-		if c := compareIDs(x.A, y.A); c != 0 {
-			return c
-		}
-		return compareIDs(x.B, y.B)
-	})
+	slices.SortFunc(links, func(x, y resolver.Link) int { return comparePairs(x.A, x.B, y.A, y.B) })
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{"identity_links"}, []string{"record_a", "record_b", "probability", "rule", "model_version", "created_at"},
 		pgx.CopyFromSlice(len(links), func(i int) ([]any, error) {
 			l := links[i]
@@ -290,6 +285,15 @@ func writeLinks(ctx context.Context, tx pgx.Tx, a *resolver.Apply, now time.Time
 		return fmt.Errorf("write links: %w", err)
 	}
 	return nil
+}
+
+// comparePairs orders record pairs (a1, b1) and (a2, b2) as their table's
+// key (record_a, record_b) does.
+func comparePairs(a1, b1, a2, b2 uuid.UUID) int {
+	if c := compareIDs(a1, a2); c != 0 {
+		return c
+	}
+	return compareIDs(b1, b2)
 }
 
 func writeReview(ctx context.Context, tx pgx.Tx, a *resolver.Apply, now time.Time) error {
@@ -336,12 +340,7 @@ func writeReview(ctx context.Context, tx pgx.Tx, a *resolver.Apply, now time.Tim
 			pairs = append(pairs, r)
 		}
 	}
-	slices.SortFunc(pairs, func(x, y resolver.ReviewPair) int {
-		if c := compareIDs(x.A, y.A); c != 0 {
-			return c
-		}
-		return compareIDs(x.B, y.B)
-	})
+	slices.SortFunc(pairs, func(x, y resolver.ReviewPair) int { return comparePairs(x.A, x.B, y.A, y.B) })
 	pairs = slices.CompactFunc(pairs, func(x, y resolver.ReviewPair) bool { return x.A == y.A && x.B == y.B })
 	version := nullVersion(a.ModelVersion)
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{"review_pairs"},
