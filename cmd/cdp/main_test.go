@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode"
@@ -90,7 +91,8 @@ func (e *cliEnv) mustRun(args ...string) string {
 func (e *cliEnv) serveDev(extra ...string) (output string, url string, stop func()) {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb pgtest.Buffer
+	var out writes
+	var errb pgtest.Buffer
 	done := make(chan int, 1)
 	args := append([]string{"serve", "--dev", "--listen", "127.0.0.1:0", "--demo-people", "300"}, extra...)
 	go func() { done <- run(ctx, args, e.getenv, strings.NewReader(""), &out, &errb) }()
@@ -99,6 +101,11 @@ func (e *cliEnv) serveDev(extra ...string) (output string, url string, stop func
 	for {
 		if m := re.FindStringSubmatch(out.String()); m != nil {
 			url = m[1]
+			// Whoever waits for the URL has the rest of the banner too:
+			// it is one write (a test once read the URL without the token).
+			if w := out.with("serving on"); !strings.Contains(w, "staff console:") || !strings.Contains(w, "demo API token") {
+				e.t.Errorf("serve's banner came in pieces; the write with its URL: %q", w)
+			}
 			break
 		}
 		select {
@@ -122,6 +129,32 @@ func (e *cliEnv) serveDev(extra ...string) (output string, url string, stop func
 			e.t.Error("serve did not shut down")
 		}
 	}
+}
+
+// writes is a buffer that also keeps each write apart.
+type writes struct {
+	pgtest.Buffer
+	mu  sync.Mutex
+	all []string
+}
+
+func (w *writes) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.all = append(w.all, string(p))
+	w.mu.Unlock()
+	return w.Buffer.Write(p)
+}
+
+// with returns the first write that contains s.
+func (w *writes) with(s string) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, x := range w.all {
+		if strings.Contains(x, s) {
+			return x
+		}
+	}
+	return ""
 }
 
 func TestHelpListsEveryCommand(t *testing.T) {

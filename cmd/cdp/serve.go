@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -188,19 +189,23 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 	go func() { served <- srv.Serve(ln) }()
 	url := "http://" + ln.Addr().String()
 	log.Info("serving", slog.String("url", url))
-	fmt.Fprintf(cl.stdout, "cdp is serving on %s\n", url)
-	fmt.Fprintf(cl.stdout, "privacy center: %s/privacy/\n", url)
+	// The banner goes out in one write: whoever waits for "serving on"
+	// (a script, a test) then has the token and the sign-ins too.
+	var banner strings.Builder
+	fmt.Fprintf(&banner, "cdp is serving on %s\n", url)
+	fmt.Fprintf(&banner, "privacy center: %s/privacy/\n", url)
 	if mailbox != nil {
-		fmt.Fprintf(cl.stdout, "development mailbox (verification and recovery codes): %s/dev/mailbox\n", url)
+		fmt.Fprintf(&banner, "development mailbox (verification and recovery codes): %s/dev/mailbox\n", url)
 	}
-	fmt.Fprintf(cl.stdout, "staff console: %s/console/\n", url)
+	fmt.Fprintf(&banner, "staff console: %s/console/\n", url)
 	for _, s := range staff {
-		fmt.Fprintf(cl.stdout, "  sign in as %-22s password %s  (%s, department %s)\n", s.email, s.password, joinRoles(s.roles), s.dept)
+		fmt.Fprintf(&banner, "  sign in as %-22s password %s  (%s, department %s)\n", s.email, s.password, joinRoles(s.roles), s.dept)
 	}
 	if token != "" {
-		fmt.Fprintf(cl.stdout, "demo API token (department sales; roles %s):\n  %s\n", strings.Join(roleNames(auth.Roles()), ", "), token)
-		fmt.Fprintf(cl.stdout, "try: curl -s %s/readyz\n", url)
+		fmt.Fprintf(&banner, "demo API token (department sales; roles %s):\n  %s\n", strings.Join(roleNames(auth.Roles()), ", "), token)
+		fmt.Fprintf(&banner, "try: curl -s %s/readyz\n", url)
 	}
+	io.WriteString(cl.stdout, banner.String())
 
 	select {
 	case err := <-served:
