@@ -11,7 +11,7 @@ KRATOS    := bin/kratos
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
 
 .PHONY: build
 build: ## build bin/cdp
@@ -39,7 +39,7 @@ bench: build ## benchmarks: normalising, sealing, policy; 1,000,000 demo records
 		$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./demo/ ./cmd/cdp/ ./httpapi/
 
 .PHONY: bench-10m
-bench-10m: build ## ten million demo records generated, imported and resolved through the database, each stage's time, throughput and peak memory (about an hour)
+bench-10m: build ## ten million demo records generated, imported and resolved through the database, each stage's time, throughput and peak memory (about twenty minutes on two cores)
 	CDP_BENCH_10M=1 CDP_TEST_DATABASE_URL=$$($(BIN) db url --owner --data-dir $(BENCH_DIR)) \
 		$(GO) test -run '^$$' -bench '^BenchmarkTenMillion$$' -benchtime 1x -timeout 150m ./cmd/cdp/
 
