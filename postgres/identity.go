@@ -100,16 +100,6 @@ func (db *DB) EachMatches(ctx context.Context, batch int, each func(batch []reso
 	return scanMatches(rows, max(batch, 1), int(min(max(estimate*1.05, 0), 1<<27)), each)
 }
 
-// AllMatches returns every record's sealed match keys, oldest id first.
-func (db *DB) AllMatches(ctx context.Context) ([]resolver.StoredMatch, error) {
-	var all []resolver.StoredMatch
-	err := db.EachMatches(ctx, math.MaxInt, func(b []resolver.StoredMatch, _ int) error {
-		all = b
-		return nil
-	})
-	return all, err
-}
-
 // ProfileMatches returns the records of the given profiles.
 func (db *DB) ProfileMatches(ctx context.Context, profiles []uuid.UUID) ([]resolver.StoredMatch, error) {
 	rows, err := db.pool.Query(ctx, `SELECT `+matchColumns+`

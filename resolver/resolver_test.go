@@ -81,17 +81,13 @@ func (e *env) load(rows ...string) []uuid.UUID {
 // profile returns the profile of a record named source/source_id.
 func (e *env) profile(name string) uuid.UUID {
 	e.t.Helper()
-	ms, err := e.db.AllMatches(context.Background())
-	if err != nil {
-		e.t.Fatal(err)
+	p := pgtest.Query(e.t, e.url, `SELECT coalesce(m.profile_id, '00000000-0000-0000-0000-000000000000')::text
+		FROM records r LEFT JOIN profile_members m ON m.record_id = r.id WHERE r.id = $1 AND r.wrapped_key IS NOT NULL`,
+		[16]byte(e.ids[name]))
+	if p == "" {
+		e.t.Fatalf("record %s not found", name)
 	}
-	for _, m := range ms {
-		if m.ID == e.ids[name] {
-			return m.Profile
-		}
-	}
-	e.t.Fatalf("record %s not found", name)
-	return uuid.Nil
+	return uuid.MustParse(p)
 }
 
 func (e *env) sameProfile(a, b string) bool { return e.profile(a) == e.profile(b) }
