@@ -210,6 +210,14 @@ func NormalizePhone(raw, region string) (string, bool) {
 	if len(raw) > 64 {
 		return "", false
 	}
+	if e164, ok, handled := fastE164(raw, region); handled {
+		return e164, ok
+	}
+	return parsePhone(raw, region)
+}
+
+// parsePhone is NormalizePhone by phonenumbers.Parse alone.
+func parsePhone(raw, region string) (string, bool) {
 	num, err := phonenumbers.Parse(raw, region)
 	if err != nil || !phonenumbers.IsPossibleNumber(num) {
 		return "", false
