@@ -34,7 +34,7 @@ test: kratos ## unit and integration tests, against a real PostgreSQL (a private
 
 .PHONY: bench
 bench: build ## benchmarks: normalising, sealing, policy; 1,000,000 demo records imported, resolved in memory and in the database; 10,000,000 interactions imported, traits and a segment computed; audited profile and timeline reads under 64 clients; erasure and access export
-	$(GO) test -run '^$$' -bench . -benchmem ./identity/ ./vault/ ./policy/
+	$(GO) test -run '^$$' -bench . -benchmem ./identity/ ./vault/ ./ingest/ ./policy/
 	CDP_TEST_DATABASE_URL=$$($(BIN) db url --owner --data-dir $(BENCH_DIR)) \
 		$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./demo/ ./cmd/cdp/ ./httpapi/
 

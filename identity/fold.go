@@ -33,8 +33,13 @@ func Fold(s string) string {
 	out := foldUnicode(strings.ToValidUTF8(s, ""))
 	// Folding can produce characters that fold again (a compatibility form
 	// that composes differently after accents are gone); settle them so that
-	// Fold is idempotent.
+	// Fold is idempotent. Folded ASCII is settled already ("Müller" gives
+	// "muller"): foldUnicode lowered it and collapsed its spaces, all that
+	// foldASCII would do.
 	for range 3 {
+		if isASCII(out) {
+			break
+		}
 		next := foldUnicode(out)
 		if next == out {
 			break
@@ -69,6 +74,17 @@ func foldUnicode(s string) string {
 		b.WriteRune(unicode.ToLower(r))
 	}
 	return norm.NFC.String(b.String())
+}
+
+// plainKey reports whether folded text is its own name key: ASCII letters
+// and digits between single spaces, as Fold leaves them.
+func plainKey(f string) bool {
+	for i := 0; i < len(f); i++ {
+		if c := f[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == ' ') {
+			return false
+		}
+	}
+	return true
 }
 
 func isASCII(s string) bool {
@@ -132,8 +148,8 @@ func isSpaceASCII(c byte) bool {
 // (jean-pierre -> jean pierre).
 func NameKey(s string) string {
 	f := Fold(s)
-	if f == "" {
-		return ""
+	if plainKey(f) {
+		return f
 	}
 	var b strings.Builder
 	b.Grow(len(f))

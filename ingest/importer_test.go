@@ -70,7 +70,7 @@ func (m *memStore) UpsertRecords(_ context.Context, _ string, batch []*Sealed, r
 	return out, nil
 }
 
-func testImporter(t *testing.T, store Store) Importer {
+func testImporter(t testing.TB, store Store) Importer {
 	t.Helper()
 	id, _ := age.GenerateX25519Identity()
 	kr, err := vault.ParseKeyring(strings.NewReader(id.String()))

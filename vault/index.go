@@ -68,7 +68,7 @@ func newIndex(root []byte) *Index {
 
 // Sum returns the blind index of value under kind.
 func (ix *Index) Sum(kind IndexKind, value []byte) []byte {
-	return ix.AppendSum(make([]byte, 0, IndexSize), kind, value)
+	return ix.AppendSum(make([]byte, 0, sha256.Size), kind, value)
 }
 
 // SumString is Sum for a string value.
@@ -81,8 +81,10 @@ func (ix *Index) AppendSum(dst []byte, kind IndexKind, value []byte) []byte {
 	h := ix.pools[kind].Get().(hash.Hash)
 	h.Reset()
 	h.Write(value)
-	var sum [sha256.Size]byte
-	out := h.Sum(sum[:0])
+	// The whole digest goes on dst and is cut to IndexSize: a digest array
+	// of its own would escape through the interface, an allocation a sum.
+	n := len(dst)
+	dst = h.Sum(dst)
 	ix.pools[kind].Put(h)
-	return append(dst, out[:IndexSize]...)
+	return dst[:n+IndexSize]
 }

@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 
@@ -48,20 +49,35 @@ func (k *SubjectKey) SealRecord(ix *Index, r *identity.Record, n *identity.Norma
 	if s.Match, err = k.Seal(ContextMatch, []Item{{Tag: 1, Value: mk}}); err != nil {
 		return SealedRecord{}, fmt.Errorf("seal match keys: %w", err)
 	}
-	s.Fingerprint = ix.Sum(IndexFingerprint, canonical(items))
-	s.SourceKey = ix.SourceKey(r.SourceID)
+	// The blind indexes share one array, and values are hashed from one
+	// scratch buffer: a record's hashing allocates twice, not twice a hash.
+	sums := make([]byte, 0, 7*IndexSize+sha256.Size) // AppendSum writes a whole digest before it cuts it
+	var scratch []byte
+	sum := func(kind IndexKind, parts ...string) []byte {
+		scratch = scratch[:0]
+		for _, p := range parts {
+			scratch = append(scratch, p...)
+		}
+		start := len(sums)
+		sums = ix.AppendSum(sums, kind, scratch)
+		return sums[start:len(sums):len(sums)]
+	}
+	start := len(sums)
+	sums = ix.AppendSum(sums, IndexFingerprint, canonical(items))
+	s.Fingerprint = sums[start:len(sums):len(sums)]
+	s.SourceKey = sum(IndexSourceID, r.SourceID)
 	if n.Email != "" {
-		s.Email = ix.SumString(IndexEmail, n.Email)
+		s.Email = sum(IndexEmail, n.Email)
 	}
 	if n.Phone != "" {
-		s.Phone = ix.SumString(IndexPhone, n.Phone)
+		s.Phone = sum(IndexPhone, n.Phone)
 	}
 	if n.NationalID != "" {
-		s.NationalID = ix.SumString(IndexNationalID, n.NationalID)
+		s.NationalID = sum(IndexNationalID, n.NationalID)
 	}
 	for i, k := range identity.CandidateKeys(n) {
 		if k != "" {
-			s.Candidate[i] = ix.SumString(IndexBlock, identity.CandidateRules[i]+"\x00"+k)
+			s.Candidate[i] = sum(IndexBlock, identity.CandidateRules[i], "\x00", k)
 		}
 	}
 	return s, nil
@@ -130,15 +146,29 @@ func (k *SubjectKey) OpenMatch(sealed []byte) (identity.Normalized, error) {
 	return n, nil
 }
 
+// recordFields are the canonical fields in tag order.
+var recordFields = identity.Fields()
+
 // recordItems lists the non-empty parts of a record in tag order.
 func recordItems(r *identity.Record) []Item {
-	items := make([]Item, 0, 12)
-	for _, f := range identity.Fields() {
+	size := len(r.SourceID)
+	for _, f := range recordFields {
+		size += len(r.Get(f))
+	}
+	// One array holds every value: an item per attribute, one allocation.
+	buf := make([]byte, 0, size)
+	items := make([]Item, 0, len(recordFields)+2)
+	add := func(tag uint8, v string) {
+		start := len(buf)
+		buf = append(buf, v...)
+		items = append(items, Item{Tag: tag, Value: buf[start:len(buf):len(buf)]})
+	}
+	for _, f := range recordFields {
 		if v := r.Get(f); v != "" {
-			items = append(items, Item{Tag: uint8(f), Value: []byte(v)})
+			add(uint8(f), v)
 		}
 	}
-	items = append(items, Item{Tag: identity.TagSourceID, Value: []byte(r.SourceID)})
+	add(identity.TagSourceID, r.SourceID)
 	if extra := r.Extra(); len(extra) > 0 {
 		items = append(items, Item{Tag: identity.TagExtra, Value: identity.EncodeExtra(extra)})
 	}

@@ -23,12 +23,15 @@ type SubjectKey struct {
 
 // NewSubjectKey creates a fresh subject key wrapped by the active KEK.
 func (v *Vault) NewSubjectKey(id uuid.UUID) (*SubjectKey, error) {
-	key := make([]byte, keySize)
-	rand.Read(key)
 	kek := v.keks[v.active]
-	wrapped := make([]byte, 1+kek.NonceSize(), 1+kek.NonceSize()+keySize+kek.Overhead())
+	ns := kek.NonceSize()
+	// The key and the wrapping's nonce come from one read of the random source.
+	var fresh [keySize + 32]byte
+	rand.Read(fresh[:keySize+ns])
+	key := fresh[:keySize]
+	wrapped := make([]byte, 1+ns, 1+ns+keySize+kek.Overhead())
 	wrapped[0] = wrapVersion
-	rand.Read(wrapped[1:])
+	copy(wrapped[1:], fresh[keySize:keySize+ns])
 	wrapped = kek.Seal(wrapped, wrapped[1:], key, wrapAD(id))
 	aead, err := newGCM(key)
 	if err != nil {
