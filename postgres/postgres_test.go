@@ -390,3 +390,43 @@ func TestReviewPairsKeepDecisions(t *testing.T) {
 		t.Errorf("review pairs after a full run:\n got %s\nwant %s", got, want)
 	}
 }
+
+// TestDeletedRowsFindTheirReferencesByIndex: deleting a record or a profile
+// (an erasure, the retention sweep, a split) makes PostgreSQL find the rows
+// that refer to it, one lookup per deleted row and foreign key, and the
+// erasure and the resolver look rows up by the columns listed below.
+// Without an index leading with the column each lookup reads the whole
+// table, so an erasure slowed with every customer account, dispute, review
+// pair and redirect ever stored (customer_links, disputes, review_pairs'
+// record_b and profile_redirects' new_id had none).
+func TestDeletedRowsFindTheirReferencesByIndex(t *testing.T) {
+	t.Parallel()
+	_, u := pgtest.NewStore(t)
+	missing := pgtest.Query(t, u, `SELECT string_agg(c.conrelid::regclass::text || ' ' || pg_get_constraintdef(c.oid), '; ' ORDER BY 1)
+		FROM pg_constraint c
+		WHERE c.contype = 'f' AND c.confrelid IN ('records'::regclass, 'profiles'::regclass)
+		AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.conrelid AND i.indpred IS NULL
+			AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] @> c.conkey
+			AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] <@ c.conkey)`)
+	if missing != "" {
+		t.Errorf("no index leads with the columns of: %s", missing)
+	}
+	// The columns the erasure (postgres/erasure.go) and the resolution's
+	// writes delete and search by.
+	searched := []string{
+		"customer_links.record_id", "disputes.record_id", "consent_events.record_id", "interactions.record_id",
+		"profile_members.record_id", "profile_members.profile_id", "record_versions.record_id",
+		"identity_links.record_a", "identity_links.record_b", "identity_constraints.record_a", "identity_constraints.record_b",
+		"review_pairs.record_a", "review_pairs.record_b", "profile_redirects.old_id", "profile_redirects.new_id",
+		"profile_events.profile_id", "profile_traits.profile_id", "lifecycle_changes.profile_id",
+		"segment_members.profile_id", "segment_changes.profile_id", "trait_queue.profile_id", "erased_profiles.profile_id",
+	}
+	for _, tc := range searched {
+		table, column, _ := strings.Cut(tc, ".")
+		if got := pgtest.Query(t, u, `SELECT count(*)::text FROM pg_index i
+			JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+			WHERE i.indrelid = $1::regclass AND a.attname = $2 AND i.indpred IS NULL`, table, column); got == "0" {
+			t.Errorf("%s: no index leads with it", tc)
+		}
+	}
+}
