@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
 	"github.com/google/cel-go/interpreter"
 
 	"github.com/cdp-project/cdp/derrors"
@@ -82,6 +83,9 @@ type Condition struct {
 	// Names are the variables it reads, in order of the catalogue.
 	Names []string
 	prg   cel.Program
+	// limited: CEL could not bound its cost statically, so evaluations
+	// run under the runtime limit.
+	limited bool
 }
 
 // Compile checks a condition: it must be a CEL expression over the
@@ -100,7 +104,18 @@ func compile(env *cel.Env, src string) (*Condition, error) {
 	if ast.OutputType() != cel.BoolType {
 		return nil, fmt.Errorf("%w: it yields %s, not true or false", ErrCondition, ast.OutputType())
 	}
-	prg, err := env.Program(ast, cel.CostLimit(100000))
+	// A condition whose worst case CEL can bound statically under the
+	// limit runs without the runtime cost tracker, which wrapped every step
+	// of every evaluation (a quarter of a segment's refresh over a million
+	// profiles); one it cannot bound (a comprehension over the channels)
+	// keeps the runtime limit.
+	var prgOpts []cel.ProgramOption
+	est, err := env.EstimateCost(ast, worstSizes{})
+	limited := err != nil || est.Max > costLimit
+	if limited {
+		prgOpts = append(prgOpts, cel.CostLimit(costLimit))
+	}
+	prg, err := env.Program(ast, prgOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCondition, err)
 	}
@@ -110,7 +125,7 @@ func compile(env *cel.Env, src string) (*Condition, error) {
 			used[ref.Name] = true
 		}
 	}
-	c := &Condition{Source: src, prg: prg}
+	c := &Condition{Source: src, prg: prg, limited: limited}
 	for _, v := range Variables {
 		if used[v.Name] {
 			c.Names = append(c.Names, v.Name)
@@ -120,6 +135,18 @@ func compile(env *cel.Env, src string) (*Condition, error) {
 		c.Names = append(c.Names, previousStage)
 	}
 	return c, nil
+}
+
+// costLimit bounds a condition's evaluation, in CEL's cost units.
+const costLimit = 100000
+
+// worstSizes gives CEL's cost estimate no sizes: it assumes the worst of
+// every string, list and map it cannot size itself.
+type worstSizes struct{}
+
+func (worstSizes) EstimateSize(checker.AstNode) *checker.SizeEstimate { return nil }
+func (worstSizes) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
+	return nil
 }
 
 // Holds reports whether the condition holds for t. An evaluation error

@@ -2,6 +2,7 @@ package crm
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -62,4 +63,41 @@ func FuzzCondition(f *testing.F) {
 			t.Fatalf("%q as a stage: %v", src, err)
 		}
 	})
+}
+
+// TestConditionCostIsBounded: a condition CEL can bound statically runs
+// without the runtime cost tracker; one over the channels map in a
+// comprehension, which it cannot bound, keeps the runtime limit and is
+// stopped by it.
+func TestConditionCostIsBounded(t *testing.T) {
+	for _, src := range []string{`tier == "vip" && recency_days > 90`, `orders >= 3 || channels["web"] > 2`} {
+		c, err := Compile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.limited {
+			t.Errorf("%s: runs under the runtime limit, though its cost is bounded", src)
+		}
+		if !c.Holds(&Traits{Tier: "vip", RecencyDays: 120, Orders: 3, Channels: map[string]int{"web": 3}}) {
+			t.Errorf("%s: does not hold", src)
+		}
+	}
+	deep := `channels.all(a, channels.all(b, channels.all(c, channels.all(d, a + b + c + d != ""))))`
+	c, err := Compile(deep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.limited {
+		t.Fatalf("%s: runs without the runtime limit", deep)
+	}
+	wide := map[string]int{}
+	for i := range 40 {
+		wide[fmt.Sprint("channel-", i)] = i
+	}
+	if c.Holds(&Traits{Channels: wide}) {
+		t.Errorf("%s: held over 40 channels (2.5 million steps), want it stopped by the limit", deep)
+	}
+	if !c.Holds(&Traits{Channels: map[string]int{"web": 1}}) {
+		t.Errorf("%s: does not hold over one channel", deep)
+	}
 }
