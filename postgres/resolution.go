@@ -321,16 +321,11 @@ func writeReview(ctx context.Context, tx pgx.Tx, a *resolver.Apply, now time.Tim
 		return fmt.Errorf("read decided pairs: %w", err)
 	}
 	decided := map[[2]uuid.UUID]bool{}
-	for rows.Next() {
-		var x, y [16]byte
-		if err := rows.Scan(&x, &y); err != nil {
-			rows.Close()
-			return fmt.Errorf("read decided pairs: %w", err)
-		}
+	var x, y [16]byte
+	if _, err := pgx.ForEachRow(rows, []any{&x, &y}, func() error {
 		decided[[2]uuid.UUID{x, y}] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return nil
+	}); err != nil {
 		return fmt.Errorf("read decided pairs: %w", err)
 	}
 	// In key order, each pair once, as memberships are.
