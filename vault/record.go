@@ -52,19 +52,20 @@ func (k *SubjectKey) SealRecord(ix *Index, r *identity.Record, n *identity.Norma
 	// The blind indexes share one array, and values are hashed from one
 	// scratch buffer: a record's hashing allocates twice, not twice a hash.
 	sums := make([]byte, 0, 7*IndexSize+sha256.Size) // AppendSum writes a whole digest before it cuts it
+	put := func(kind IndexKind, value []byte) []byte {
+		start := len(sums)
+		sums = ix.AppendSum(sums, kind, value)
+		return sums[start:len(sums):len(sums)]
+	}
 	var scratch []byte
 	sum := func(kind IndexKind, parts ...string) []byte {
 		scratch = scratch[:0]
 		for _, p := range parts {
 			scratch = append(scratch, p...)
 		}
-		start := len(sums)
-		sums = ix.AppendSum(sums, kind, scratch)
-		return sums[start:len(sums):len(sums)]
+		return put(kind, scratch)
 	}
-	start := len(sums)
-	sums = ix.AppendSum(sums, IndexFingerprint, canonical(items))
-	s.Fingerprint = sums[start:len(sums):len(sums)]
+	s.Fingerprint = put(IndexFingerprint, canonical(items))
 	s.SourceKey = sum(IndexSourceID, r.SourceID)
 	if n.Email != "" {
 		s.Email = sum(IndexEmail, n.Email)
