@@ -225,7 +225,23 @@ func (p *Profiler) run(ctx context.Context, ids []uuid.UUID) (*Report, error) {
 			}
 		}
 	}
-	tally := NewTally()
+	// The stages the profiles are in now are read beside the
+	// interactions: neither needs the other, and at a million profiles
+	// each takes seconds, one mostly in PostgreSQL, the other here.
+	type stagesRead struct {
+		m   map[uuid.UUID]string
+		err error
+	}
+	stagesDone := make(chan stagesRead, 1)
+	go func() {
+		m, err := p.Store.Stages(ctx, ids)
+		stagesDone <- stagesRead{m, err}
+	}()
+	stages := func() (map[uuid.UUID]string, error) {
+		r := <-stagesDone
+		return r.m, r.err
+	}
+	tally := newTally(len(eligible))
 	asOfDay := asOf.Unix() / 86400
 	err = p.Store.Activities(ctx, ids, func(a Activity) {
 		// The others are not profiled at all; what happened after the
@@ -235,6 +251,7 @@ func (p *Profiler) run(ctx context.Context, ids []uuid.UUID) (*Report, error) {
 		}
 	})
 	if err != nil {
+		stages()
 		return nil, fmt.Errorf("read interactions: %w", err)
 	}
 	traits := tally.Figures(asOf)
@@ -247,10 +264,11 @@ func (p *Profiler) run(ctx context.Context, ids []uuid.UUID) (*Report, error) {
 		params := Fit(traits, p.Options)
 		run.Model = &Model{ID: uuid.New(), ComputedAt: now, AsOf: asOf, Profiled: len(traits), Excluded: len(run.Forget), Params: params}
 	} else if run.Model, err = p.Store.LatestModel(ctx); err != nil {
+		stages()
 		return nil, err
 	}
-	var previous map[uuid.UUID]string
-	if previous, err = p.Store.Stages(ctx, ids); err != nil {
+	previous, err := stages()
+	if err != nil {
 		return nil, err
 	}
 	for i := range traits {

@@ -324,6 +324,18 @@ func TestTraitsFollowNewInteractions(t *testing.T) {
 	if tier := pgtest.Query(t, f.owner, "SELECT tier FROM profile_traits WHERE profile_id = $1", [16]byte(profiles["ann"])); tier == "" {
 		t.Error("the refresh did not score Ann with the last model")
 	}
+	// Every row names a model that exists (the key to trait_models was
+	// dropped, migration 0020), and the service cannot take one away.
+	if n := pgtest.Count(t, f.owner, `SELECT count(*) FROM profile_traits t
+		WHERE t.model_id IS NULL OR NOT EXISTS (SELECT 1 FROM trait_models m WHERE m.id = t.model_id)`); n != 0 {
+		t.Errorf("%d rows name no stored model", n)
+	}
+	app := pgtest.AppURL(t, f.owner)
+	for _, stmt := range []string{"DELETE FROM trait_models", "UPDATE trait_models SET profiled = 0"} {
+		if err := pgtest.TryExec(t, app, stmt); err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("the service's %q: %v, want permission denied", stmt, err)
+		}
+	}
 	// Each row says the moment its figures describe: Ann's now, Ben's the
 	// full run's, an hour ago.
 	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM profile_traits WHERE profile_id = $1 AND as_of > $2",
@@ -415,5 +427,44 @@ func TestFullResolutionQueuesEveryProfile(t *testing.T) {
 	f.interactions(t, "source,source_id,record_source_id,type,channel,occurred_at,amount,currency\nshop,c1,cem,order,store,"+day+",15,EUR\n")
 	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM trait_queue WHERE profile_id <> $1", [16]byte(uuid.Nil)); n != 1 {
 		t.Errorf("%d profiles queued after Cem's order, want 1", n)
+	}
+}
+
+// TestEveryActivityReadsAsTheScopedOnes: a full run reads every
+// interaction with its profile found by the store itself, a scoped run
+// joins them in PostgreSQL; both must give each profile the same
+// activities, figure for figure.
+func TestEveryActivityReadsAsTheScopedOnes(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	profiles := f.customers(t, []string{"ann", "ben", "cid"})
+	f.interactions(t, "source,source_id,record_source_id,type,channel,occurred_at,amount,currency,satisfaction,cost\n"+
+		"shop,a1,ann,order,web,2026-01-02,10.50,EUR,,\n"+
+		"shop,a2,ann,ticket,phone,2026-01-03T10:00:00Z,,,4,2.25\n"+
+		"shop,b1,ben,return,store,2026-02-01,7,EUR,,\n"+
+		"shop,b2,ben,order,app,2026-02-02,19.99,EUR,,\n"+
+		"shop,c1,cid,campaign_response,email,2026-03-01,,,,\n")
+	read := func(ids []uuid.UUID) []string {
+		var out []string
+		err := f.db.Activities(ctx, ids, func(a crm.Activity) {
+			out = append(out, fmt.Sprintf("%s %s %s %s %.2f %.2f %d", a.Profile, a.Type, a.Channel, a.At.UTC().Format(time.RFC3339), a.Amount, a.Cost, a.Satisfaction))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(out)
+		return out
+	}
+	all := read(nil)
+	scoped := read([]uuid.UUID{profiles["ann"], profiles["ben"], profiles["cid"]})
+	if len(all) != 5 || !slices.Equal(all, scoped) {
+		t.Fatalf("every activity:\n%s\nscoped:\n%s", strings.Join(all, "\n"), strings.Join(scoped, "\n"))
+	}
+	want := profiles["ann"].String() + " ticket phone 2026-01-03T10:00:00Z 0.00 2.25 4"
+	if !slices.Contains(all, want) {
+		t.Errorf("Ann's ticket is not read as %q:\n%s", want, strings.Join(all, "\n"))
+	}
+	if got := read([]uuid.UUID{profiles["ben"]}); len(got) != 2 || !strings.HasPrefix(got[0], profiles["ben"].String()) {
+		t.Errorf("Ben's activities: %q", got)
 	}
 }

@@ -42,7 +42,10 @@ type dayAmount struct {
 }
 
 // NewTally starts an empty tally.
-func NewTally() *Tally { return &Tally{by: map[uuid.UUID]*tally{}} }
+func NewTally() *Tally { return newTally(0) }
+
+// newTally starts an empty tally with room for n profiles.
+func newTally(n int) *Tally { return &Tally{by: make(map[uuid.UUID]*tally, n)} }
 
 // Len is the number of profiles tallied.
 func (t *Tally) Len() int { return len(t.by) }

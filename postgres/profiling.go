@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/crm"
@@ -70,25 +71,104 @@ func (db *DB) ProfilingFacts(ctx context.Context, profiles []uuid.UUID) (*crm.Fa
 
 // Activities streams the figures of the interactions of profiles.
 func (db *DB) Activities(ctx context.Context, profiles []uuid.UUID, each func(crm.Activity)) error {
+	if profiles == nil {
+		return db.allActivities(ctx, each)
+	}
 	rows, err := db.pool.Query(ctx, `SELECT m.profile_id, i.type, i.channel, i.occurred_at,
 			coalesce(i.amount, 0)::float8, coalesce(i.cost, 0)::float8, coalesce(i.satisfaction, 0)::int
 		FROM interactions i JOIN profile_members m ON m.record_id = i.record_id
-		WHERE $1::uuid[] IS NULL OR m.profile_id = ANY($1)`, uuidsOrNil(profiles))
+		WHERE m.profile_id = ANY($1)`, uuids(profiles))
 	if err != nil {
 		return fmt.Errorf("activities: %w", err)
 	}
-	var a crm.Activity
 	var p [16]byte
-	var sat int32
-	_, err = pgx.ForEachRow(rows, []any{&p, &a.Type, &a.Channel, &a.At, &a.Amount, &a.Cost, &sat}, func() error {
-		a.Profile, a.Satisfaction = p, int(sat)
-		each(a)
+	r := newActivityRow()
+	_, err = pgx.ForEachRow(rows, append([]any{&p}, r.fields...), func() error {
+		each(r.activity(p))
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("activities: %w", err)
 	}
 	return nil
+}
+
+// allActivities reads every interaction without joining it to its
+// profile: the memberships are read first and the join is a map lookup
+// here. At 10,000,000 interactions of 2,300,000 records PostgreSQL took
+// 8.2 s to join them (a nested loop over a memoized index scan; 5.9 s as
+// a hash join) and 2.9 s to only scan them. Both reads see one snapshot.
+func (db *DB) allActivities(ctx context.Context, each func(crm.Activity)) error {
+	return pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		// Sized by the planner's estimate: counting would read the table
+		// once more.
+		var n float64
+		if err := tx.QueryRow(ctx, "SELECT reltuples FROM pg_class WHERE oid = 'profile_members'::regclass").Scan(&n); err != nil {
+			return fmt.Errorf("activities: %w", err)
+		}
+		profileOf := make(map[[16]byte][16]byte, int(max(n, 0)))
+		rows, err := tx.Query(ctx, "SELECT record_id, profile_id FROM profile_members")
+		if err != nil {
+			return fmt.Errorf("activities: %w", err)
+		}
+		var rec, p [16]byte
+		if _, err := pgx.ForEachRow(rows, []any{&rec, &p}, func() error {
+			profileOf[rec] = p
+			return nil
+		}); err != nil {
+			return fmt.Errorf("activities: %w", err)
+		}
+		rows, err = tx.Query(ctx, `SELECT record_id, type, channel, occurred_at,
+				coalesce(amount, 0)::float8, coalesce(cost, 0)::float8, coalesce(satisfaction, 0)::int
+			FROM interactions`)
+		if err != nil {
+			return fmt.Errorf("activities: %w", err)
+		}
+		r := newActivityRow()
+		if _, err := pgx.ForEachRow(rows, append([]any{&rec}, r.fields...), func() error {
+			// An interaction of a record in no profile has no one to
+			// count for, as in a join.
+			if p, ok := profileOf[rec]; ok {
+				each(r.activity(p))
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("activities: %w", err)
+		}
+		return nil
+	})
+}
+
+// activityRow scans an interaction's figures. Types and channels are a
+// few words repeated millions of times: they are read from the driver's
+// buffer and shared, not copied into a new string for every row.
+type activityRow struct {
+	a            crm.Activity
+	typ, channel pgtype.DriverBytes
+	sat          int32
+	fields       []any
+	words        map[string]string
+}
+
+func newActivityRow() *activityRow {
+	r := &activityRow{words: map[string]string{}}
+	r.fields = []any{&r.typ, &r.channel, &r.a.At, &r.a.Amount, &r.a.Cost, &r.sat}
+	return r
+}
+
+func (r *activityRow) word(b []byte) string {
+	if s, ok := r.words[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	r.words[s] = s
+	return s
+}
+
+func (r *activityRow) activity(profile [16]byte) crm.Activity {
+	a := r.a
+	a.Profile, a.Type, a.Channel, a.Satisfaction = profile, r.word(r.typ), r.word(r.channel), int(r.sat)
+	return a
 }
 
 // Stages reads the lifecycle stages of profiled profiles.
