@@ -403,7 +403,7 @@ func (p *Profiler) RefreshSegment(ctx context.Context, s Segment) (int, error) {
 	}
 	// Only the traits the condition reads: a million profiles' traits
 	// are read in a fraction of the time.
-	traits := map[uuid.UUID]*Traits{}
+	traits := make(map[uuid.UUID]*Traits, len(facts.Profiles))
 	err = p.Store.ProfiledTraits(ctx, nil, cond.Names, func(t *Traits) { traits[t.Profile] = t })
 	if err != nil {
 		return 0, err

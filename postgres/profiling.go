@@ -470,8 +470,19 @@ func (db *DB) ProfiledTraits(ctx context.Context, profiles []uuid.UUID, names []
 	}
 	var p [16]byte
 	var body []byte
+	// The traits of a million profiles are kept by the caller: they are
+	// allocated a block at a time, not one by one.
+	var block []crm.Traits
+	size := 1024
+	if profiles != nil {
+		size = max(min(size, len(profiles)), 1)
+	}
 	_, err = pgx.ForEachRow(rows, []any{&p, &body}, func() error {
-		t := &crm.Traits{}
+		if len(block) == 0 {
+			block = make([]crm.Traits, size)
+		}
+		t := &block[0]
+		block = block[1:]
 		if err := json.Unmarshal(body, t); err != nil {
 			return err
 		}
