@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -450,26 +449,40 @@ func (db *DB) ApplySegment(ctx context.Context, segment uuid.UUID, changes []crm
 
 // ProfiledTraits streams stored traits; with names, only those (read
 // out of the document in SQL, so that a segment over a million profiles
-// decodes a few values each, not whole documents).
+// decodes a few values each, not whole documents). Each is its own
+// column, set here without a document around it: PostgreSQL took 2.1 s
+// to build a million small documents of two values and 1.1 s to only
+// take the values out, and decoding the documents was half of a
+// segment's refresh here.
 func (db *DB) ProfiledTraits(ctx context.Context, profiles []uuid.UUID, names []string, each func(*crm.Traits)) error {
-	doc := "traits"
+	cols := []string{"traits"}
 	if names != nil {
-		parts := make([]string, 0, len(names))
+		cols = cols[:0]
 		for _, n := range names {
 			if !slices.ContainsFunc(crm.Variables, func(v crm.Variable) bool { return v.Name == n }) {
 				continue // not a trait (previous_stage): nothing stored
 			}
-			parts = append(parts, "'"+n+"', traits->'"+n+"'")
+			cols = append(cols, n)
 		}
-		doc = "jsonb_build_object(" + strings.Join(parts, ", ") + ")"
 	}
-	rows, err := db.pool.Query(ctx, `SELECT profile_id, `+doc+` FROM profile_traits WHERE $1::uuid[] IS NULL OR profile_id = ANY($1)`,
+	sel := "profile_id"
+	for _, n := range cols {
+		if names != nil {
+			n = "traits->'" + n + "'"
+		}
+		sel += ", " + n
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+sel+` FROM profile_traits WHERE $1::uuid[] IS NULL OR profile_id = ANY($1)`,
 		uuidsOrNil(profiles))
 	if err != nil {
 		return fmt.Errorf("traits: %w", err)
 	}
 	var p [16]byte
-	var body []byte
+	values := make([]pgtype.DriverBytes, len(cols))
+	targets := []any{&p}
+	for i := range values {
+		targets = append(targets, &values[i])
+	}
 	// The traits of a million profiles are kept by the caller: they are
 	// allocated a block at a time, not one by one.
 	var block []crm.Traits
@@ -477,14 +490,23 @@ func (db *DB) ProfiledTraits(ctx context.Context, profiles []uuid.UUID, names []
 	if profiles != nil {
 		size = max(min(size, len(profiles)), 1)
 	}
-	_, err = pgx.ForEachRow(rows, []any{&p, &body}, func() error {
+	_, err = pgx.ForEachRow(rows, targets, func() error {
 		if len(block) == 0 {
 			block = make([]crm.Traits, size)
 		}
 		t := &block[0]
 		block = block[1:]
-		if err := json.Unmarshal(body, t); err != nil {
-			return err
+		if names == nil {
+			if err := json.Unmarshal(values[0], t); err != nil {
+				return err
+			}
+		}
+		for i, v := range values {
+			if names != nil && v != nil { // NULL: not stored for this profile
+				if err := t.SetTrait(cols[i], v); err != nil {
+					return err
+				}
+			}
 		}
 		t.Profile = p
 		each(t)
