@@ -24,8 +24,9 @@ var traitFields = sync.OnceValue(func() map[string][]int {
 	return m
 })
 
-// SetTrait sets the trait named name from its stored JSON value, as
-// json.Unmarshal of a document holding it would. A segment's refresh over
+// SetTrait sets the trait named name from its stored JSON value (as
+// PostgreSQL prints a jsonb value: valid JSON, numbers without a plus sign
+// or leading zeros), as json.Unmarshal of a document holding it would. A segment's refresh over
 // a million profiles reads a few values of each: numbers, words and
 // flags are parsed directly, which took a third of its time through
 // json.Unmarshal; anything else (times, the channels, an escaped string)
@@ -48,8 +49,8 @@ func (t *Traits) SetTrait(name string, raw []byte) error {
 			return nil
 		}
 	case reflect.Bool:
-		if b, err := strconv.ParseBool(string(raw)); err == nil && (raw[0] == 't' || raw[0] == 'f') {
-			v.SetBool(b)
+		if b := string(raw); b == "true" || b == "false" {
+			v.SetBool(b == "true")
 			return nil
 		}
 	case reflect.String:

@@ -61,6 +61,9 @@ func TestSetTraitReadsAsUnmarshal(t *testing.T) {
 	if err := n.SetTrait("orders", []byte(`"seven"`)); err == nil {
 		t.Error("a word for a count was accepted")
 	}
+	if err := n.SetTrait("modelled", []byte("t")); err == nil {
+		t.Error(`"t" was accepted for true, which JSON does not write`)
+	}
 	if err := n.SetTrait("nonsense", []byte("1")); err == nil {
 		t.Error("an unknown trait was accepted")
 	}

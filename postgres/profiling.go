@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -73,8 +74,7 @@ func (db *DB) Activities(ctx context.Context, profiles []uuid.UUID, each func(cr
 	if profiles == nil {
 		return db.allActivities(ctx, each)
 	}
-	rows, err := db.pool.Query(ctx, `SELECT m.profile_id, i.type, i.channel, i.occurred_at,
-			coalesce(i.amount, 0)::float8, coalesce(i.cost, 0)::float8, coalesce(i.satisfaction, 0)::int
+	rows, err := db.pool.Query(ctx, `SELECT m.profile_id, `+activityColumns+`
 		FROM interactions i JOIN profile_members m ON m.record_id = i.record_id
 		WHERE m.profile_id = ANY($1)`, uuids(profiles))
 	if err != nil {
@@ -117,9 +117,7 @@ func (db *DB) allActivities(ctx context.Context, each func(crm.Activity)) error 
 		}); err != nil {
 			return fmt.Errorf("activities: %w", err)
 		}
-		rows, err = tx.Query(ctx, `SELECT record_id, type, channel, occurred_at,
-				coalesce(amount, 0)::float8, coalesce(cost, 0)::float8, coalesce(satisfaction, 0)::int
-			FROM interactions`)
+		rows, err = tx.Query(ctx, `SELECT record_id, `+activityColumns+` FROM interactions`)
 		if err != nil {
 			return fmt.Errorf("activities: %w", err)
 		}
@@ -137,6 +135,11 @@ func (db *DB) allActivities(ctx context.Context, each func(crm.Activity)) error 
 		return nil
 	})
 }
+
+// activityColumns are an interaction's figures, in the order activityRow
+// scans them.
+const activityColumns = `type, channel, occurred_at,
+	coalesce(amount, 0)::float8, coalesce(cost, 0)::float8, coalesce(satisfaction, 0)::int`
 
 // activityRow scans an interaction's figures. Types and channels are a
 // few words repeated millions of times: they are read from the driver's
@@ -455,30 +458,28 @@ func (db *DB) ApplySegment(ctx context.Context, segment uuid.UUID, changes []crm
 // take the values out, and decoding the documents was half of a
 // segment's refresh here.
 func (db *DB) ProfiledTraits(ctx context.Context, profiles []uuid.UUID, names []string, each func(*crm.Traits)) error {
-	cols := []string{"traits"}
+	// Either the whole document or the named traits that are stored, each
+	// a column of its own.
+	var cols []string
+	exprs := []string{"profile_id", "traits"}
 	if names != nil {
-		cols = cols[:0]
+		exprs = exprs[:1]
 		for _, n := range names {
 			if !slices.ContainsFunc(crm.Variables, func(v crm.Variable) bool { return v.Name == n }) {
 				continue // not a trait (previous_stage): nothing stored
 			}
 			cols = append(cols, n)
+			exprs = append(exprs, "traits->'"+n+"'")
 		}
 	}
-	sel := "profile_id"
-	for _, n := range cols {
-		if names != nil {
-			n = "traits->'" + n + "'"
-		}
-		sel += ", " + n
-	}
+	sel := strings.Join(exprs, ", ")
 	rows, err := db.pool.Query(ctx, `SELECT `+sel+` FROM profile_traits WHERE $1::uuid[] IS NULL OR profile_id = ANY($1)`,
 		uuidsOrNil(profiles))
 	if err != nil {
 		return fmt.Errorf("traits: %w", err)
 	}
 	var p [16]byte
-	values := make([]pgtype.DriverBytes, len(cols))
+	values := make([]pgtype.DriverBytes, len(exprs)-1)
 	targets := []any{&p}
 	for i := range values {
 		targets = append(targets, &values[i])
@@ -501,9 +502,9 @@ func (db *DB) ProfiledTraits(ctx context.Context, profiles []uuid.UUID, names []
 				return err
 			}
 		}
-		for i, v := range values {
-			if names != nil && v != nil { // NULL: not stored for this profile
-				if err := t.SetTrait(cols[i], v); err != nil {
+		for i, n := range cols {
+			if values[i] != nil { // NULL: not stored for this profile
+				if err := t.SetTrait(n, values[i]); err != nil {
 					return err
 				}
 			}
