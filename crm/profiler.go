@@ -25,6 +25,10 @@ type Facts struct {
 	Events     map[uuid.UUID][]consent.Event
 	Restricted map[uuid.UUID]bool
 	Purposes   []consent.Purpose
+	// Since says, to the store, what the facts saw: a write of what
+	// was computed from them leaves out the people who stopped being
+	// profiled (objected, withdrew, were restricted) after it.
+	Since string
 }
 
 // Allowed says whether a person may be profiled for a purpose, and if
@@ -80,6 +84,9 @@ type Run struct {
 	// Forget are profiles that may not be profiled any more (incremental
 	// runs; a full run replaces every profile's traits).
 	Forget map[uuid.UUID]string
+	// Since is the facts' Since: whoever stopped being profiled after
+	// it is left out of the write.
+	Since string
 }
 
 // Segment is a condition over traits for a declared purpose.
@@ -122,7 +129,10 @@ type ProfileStore interface {
 	// SegmentMembers are the members of a segment among the given
 	// profiles (nil: all).
 	SegmentMembers(ctx context.Context, segment uuid.UUID, profiles []uuid.UUID) (map[uuid.UUID]bool, error)
-	ApplySegment(ctx context.Context, segment uuid.UUID, changes []Change, at time.Time, full bool) error
+	// ApplySegment writes who entered and left a segment; since is the
+	// Since of the facts the changes were computed from (entries of
+	// people who stopped being profiled after it are left out).
+	ApplySegment(ctx context.Context, segment uuid.UUID, changes []Change, at time.Time, full bool, since string) error
 	// ProfiledTraits streams the stored traits of the given profiles
 	// (nil: all); with names, only those traits are read (the others are
 	// left zero).
@@ -204,7 +214,7 @@ func (p *Profiler) run(ctx context.Context, ids []uuid.UUID) (*Report, error) {
 	}
 	rep := &Report{Full: full, Excluded: map[string]int{}, Segments: map[string]int{}}
 	eligible := make(map[uuid.UUID]bool, len(facts.Profiles))
-	run := &Run{Full: full, At: now, AsOf: asOf, Forget: map[uuid.UUID]string{}}
+	run := &Run{Full: full, At: now, AsOf: asOf, Forget: map[uuid.UUID]string{}, Since: facts.Since}
 	for _, id := range facts.Profiles {
 		if ok, why := facts.Allowed(id, ProfilingPurpose, now); !ok {
 			rep.Excluded[why]++
@@ -355,7 +365,7 @@ func (p *Profiler) segment(ctx context.Context, s Segment, cond *Condition, ids 
 		changes = append(changes, Change{Profile: id, Reason: why})
 	}
 	sort.Slice(changes, func(i, j int) bool { return changes[i].Profile.String() < changes[j].Profile.String() })
-	return len(changes), p.Store.ApplySegment(ctx, s.ID, changes, now, ids == nil)
+	return len(changes), p.Store.ApplySegment(ctx, s.ID, changes, now, ids == nil, facts.Since)
 }
 
 // Explain writes values in plain words: "orders = 5, tier = vip".

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/crm"
@@ -466,5 +467,239 @@ func TestEveryActivityReadsAsTheScopedOnes(t *testing.T) {
 	}
 	if got := read([]uuid.UUID{profiles["ben"]}); len(got) != 2 || !strings.HasPrefix(got[0], profiles["ben"].String()) {
 		t.Errorf("Ben's activities: %q", got)
+	}
+}
+
+// stopDuring is the store of a computation during which someone stops
+// being profiled: stop runs once, right after the facts are read, as if
+// the person objected while the traits were being computed.
+type stopDuring struct {
+	*postgres.DB
+	stop func()
+}
+
+func (s *stopDuring) ProfilingFacts(ctx context.Context, ids []uuid.UUID) (*crm.Facts, error) {
+	f, err := s.DB.ProfilingFacts(ctx, ids)
+	if s.stop != nil {
+		s.stop()
+		s.stop = nil
+	}
+	return f, err
+}
+
+// TestAStopDuringAComputationHolds: an objection, a withdrawal or a
+// restriction that commits while traits are computed (after the facts
+// were read) keeps the person out of what the computation writes, and so
+// does one whose transaction is still open when the computation writes:
+// the write waits for it. Before, the computation wrote the traits and
+// segment memberships of people who had objected meanwhile, until the
+// next computation removed them.
+func TestAStopDuringAComputationHolds(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ids := []string{"ann", "ben", "cat", "dan"}
+	profiles := f.customers(t, ids)
+	var b strings.Builder
+	b.WriteString("source,source_id,record_source_id,type,channel,occurred_at,amount,currency\n")
+	for i, id := range ids {
+		fmt.Fprintf(&b, "shop,%s-1,%s,order,web,%s,%d,EUR\n", id, id, time.Now().AddDate(0, 0, -10).Format(time.DateOnly), 100*(i+1))
+	}
+	f.interactions(t, b.String())
+	record := func(id string) [16]byte {
+		t.Helper()
+		return uuid.MustParse(pgtest.Query(t, f.owner, "SELECT record_id::text FROM profile_members WHERE profile_id = $1", [16]byte(profiles[id])))
+	}
+	say := func(id, purpose string, st consent.State) {
+		t.Helper()
+		now := time.Now()
+		ev := consent.Event{ID: uuid.New(), Record: record(id), Purpose: purpose, State: st, Method: consent.Method("department_form"),
+			Origin: "sales", Actor: "staff:test", At: now, RecordedAt: now}
+		if purpose == "marketing" {
+			ev.NoticeVersion = 1
+		}
+		if err := f.db.AppendConsent(ctx, []consent.Event{ev}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	say("dan", "marketing", consent.Granted)
+	for _, s := range []crm.Segment{
+		{Name: "buyers", Purpose: "support", Condition: "orders >= 1", Description: "Everyone who ordered"},
+		{Name: "newsletter", Purpose: "marketing", Condition: "orders >= 1", Description: "Buyers for the newsletter"},
+	} {
+		s.CreatedBy = "staff:test"
+		if _, err := f.db.CreateSegment(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := f.profiler(t, crm.Options{})
+	// Ann objects to profiling and Dan withdraws his marketing consent
+	// while the computation runs.
+	store := &stopDuring{DB: f.db, stop: func() {
+		say("ann", crm.ProfilingPurpose, consent.Objected)
+		say("dan", "marketing", consent.Withdrawn)
+	}}
+	p.Store = store
+	if _, err := p.Full(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows := func(id string) string {
+		var out []string
+		for _, table := range []string{"profile_traits", "lifecycle_changes", "segment_members"} {
+			if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM "+table+" WHERE profile_id = $1", [16]byte(profiles[id])); n != 0 {
+				out = append(out, fmt.Sprintf("%d in %s", n, table))
+			}
+		}
+		return strings.Join(out, ", ")
+	}
+	if got := rows("ann"); got != "" {
+		t.Errorf("Ann objected during the computation, yet it wrote %s", got)
+	}
+	member := func(segment, id string) bool {
+		return pgtest.Count(t, f.owner, `SELECT count(*) FROM segment_members m JOIN segments s ON s.id = m.segment_id
+			WHERE s.name = $1 AND m.profile_id = $2`, segment, [16]byte(profiles[id])) > 0
+	}
+	if member("newsletter", "dan") || !member("buyers", "dan") {
+		t.Errorf("Dan withdrew marketing consent during the computation: newsletter %v (want false), buyers %v (want true)",
+			member("newsletter", "dan"), member("buyers", "dan"))
+	}
+
+	// Ben's processing is restricted in a transaction still open when the
+	// next computation writes: the write waits for it, and leaves him out.
+	conn, err := pgx.Connect(ctx, f.owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	var request [16]byte
+	if err := tx.QueryRow(ctx, `INSERT INTO dsr_requests (id, type, state, profile_id, channel, received_at, received_by, due_at,
+			updated_at, kek_id, wrapped_key)
+		VALUES (gen_random_uuid(), 'restriction', 'completed', $1, 'dpo', now(), 'staff:test', now() + interval '30 days', now(), 1, '\x00')
+		RETURNING id`, [16]byte(profiles["ben"])).Scan(&request); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO record_restrictions (record_id, request_id, reason) VALUES ($1, $2, 'restriction')`,
+		record("ben"), request); err != nil {
+		t.Fatal(err)
+	}
+	p.Store = f.db
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Full(ctx)
+		done <- err
+	}()
+	// Commit the restriction once the computation waits for it, or has
+	// finished without waiting (the failure this test looks for).
+	var runErr error
+	finished := false
+	for deadline := time.Now().Add(30 * time.Second); !finished; {
+		select {
+		case runErr = <-done:
+			finished = true
+			continue
+		case <-time.After(20 * time.Millisecond):
+		}
+		if pgtest.Count(t, f.owner, "SELECT count(*) FROM pg_locks WHERE NOT granted") > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the computation neither waited nor finished")
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !finished {
+		runErr = <-done
+	}
+	if runErr != nil {
+		t.Fatal(runErr)
+	}
+	if got := rows("ben"); got != "" {
+		t.Errorf("Ben's processing was restricted while the computation ran, yet it wrote %s", got)
+	}
+	if got := rows("cat"); got == "" {
+		t.Error("Cat, who stopped nothing, has no traits")
+	}
+}
+
+// TestProfilingLockComesFirst: a transaction that changes a profile's
+// rows and may then stop its profiling (here an erasure that keeps a
+// record under a legal hold, restricted) takes the profiling lock before
+// any of those rows. Otherwise it could hold a row a profiling write
+// waits for while it waits for that write's lock: a deadlock.
+func TestProfilingLockComesFirst(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	profiles := f.customers(t, []string{"eve"})
+	eve := [16]byte(profiles["eve"])
+	if _, err := f.db.AddLegalHold(ctx, postgres.LegalHold{ID: uuid.New(), Source: "shop", Obligation: "commercial law retention",
+		RetainDays: 3650, CreatedBy: "staff:dpo"}); err != nil {
+		t.Fatal(err)
+	}
+	request := uuid.New()
+	pgtest.Exec(t, f.owner, `INSERT INTO dsr_requests (id, type, state, profile_id, channel, received_at, received_by, due_at,
+			updated_at, kek_id, wrapped_key)
+		VALUES ($1, 'erasure', 'in_progress', $2, 'dpo', now(), 'staff:test', now() + interval '30 days', now(), 1, '\x00')`,
+		[16]byte(request), eve)
+	// A profiling write in progress holds the lock.
+	writer, err := pgx.Connect(ctx, f.owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close(ctx)
+	tx, err := writer.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('cdp.profiling'))"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.db.Erase(ctx, request, profiles["eve"], time.Now())
+		done <- err
+	}()
+	for deadline := time.Now().Add(30 * time.Second); pgtest.Count(t, f.owner,
+		"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") == 0; {
+		select {
+		case err := <-done:
+			t.Fatalf("the erasure finished while a profiling write held the lock (%v)", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the erasure never waited for the profiling lock")
+		}
+	}
+	// While it waits, it holds none of the profile's rows.
+	other, err := pgx.Connect(ctx, f.owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	if _, err := other.Exec(ctx, "SET lock_timeout = '2s'"); err != nil {
+		t.Fatal(err)
+	}
+	check, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := check.Exec(ctx, "SELECT 1 FROM profiles WHERE id = $1 FOR UPDATE", eve); err != nil {
+		t.Errorf("the erasure waits for the profiling lock holding the profile: %v", err)
+	}
+	check.Rollback(ctx)
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM record_restrictions WHERE reason = 'legal_hold'"); n != 1 {
+		t.Errorf("%d records kept restricted under the hold, want 1", n)
 	}
 }

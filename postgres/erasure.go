@@ -92,10 +92,19 @@ func (e *erasure) run(ctx context.Context) error {
 // request that has its report already was done before (a job run again
 // after a crash that followed the commit): the report says what was done,
 // and it reports done.
+//
+// It takes the profiling lock shared first, in the same round trip: a
+// record kept under a legal hold is restricted, which stops the
+// profile's profiling (forget_profiling takes this lock), after the
+// profile and its traits are locked here; a profiling write holding the
+// lock may be waiting for them.
 func (e *erasure) lockRequest(ctx context.Context) (done bool, err error) {
 	var result []byte
-	if err := e.tx.QueryRow(ctx, "SELECT result, scope, channel FROM dsr_requests WHERE id = $1 FOR UPDATE",
-		[16]byte(e.request)).Scan(&result, &e.scope, &e.channel); err != nil {
+	b := &pgx.Batch{}
+	b.Queue("SELECT " + profilingLockSharedCall)
+	b.Queue("SELECT result, scope, channel FROM dsr_requests WHERE id = $1 FOR UPDATE", [16]byte(e.request)).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&result, &e.scope, &e.channel) })
+	if err := e.tx.SendBatch(ctx, b).Close(); err != nil {
 		return false, fmt.Errorf("erasure: request %s: %w", e.request, err)
 	}
 	if result == nil {

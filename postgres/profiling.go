@@ -26,6 +26,12 @@ import (
 // that made any and the restricted ones.
 func (db *DB) ProfilingFacts(ctx context.Context, profiles []uuid.UUID) (*crm.Facts, error) {
 	f := &crm.Facts{Events: map[uuid.UUID][]consent.Event{}, Restricted: map[uuid.UUID]bool{}}
+	// The snapshot before any fact is read: a stop it cannot see may
+	// have come too late for the reads below, and is applied when what
+	// was computed is written (stoppedSince).
+	if err := db.pool.QueryRow(ctx, "SELECT pg_current_snapshot()::text").Scan(&f.Since); err != nil {
+		return nil, fmt.Errorf("profiling snapshot: %w", err)
+	}
 	var err error
 	if f.Purposes, err = db.Purposes(ctx); err != nil {
 		return nil, err
@@ -219,6 +225,17 @@ func (db *DB) SaveProfiling(ctx context.Context, run *crm.Run) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('cdp.profiling'))"); err != nil {
 			return err
 		}
+		stopped, err := stoppedSince(ctx, tx, run.Since, "")
+		if err != nil {
+			return err
+		}
+		if len(stopped) > 0 {
+			run.Traits = slices.DeleteFunc(run.Traits, func(t crm.Traits) bool { return stopped[t.Profile] })
+			run.Changes = slices.DeleteFunc(run.Changes, func(c crm.StageChange) bool { return stopped[c.Profile] })
+			for id := range stopped {
+				run.Forget[id] = "stopped during the computation"
+			}
+		}
 		var model any
 		if run.Model != nil {
 			model = [16]byte(run.Model.ID)
@@ -245,7 +262,7 @@ func (db *DB) SaveProfiling(ctx context.Context, run *crm.Run) error {
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE traits_next (LIKE profile_traits) ON COMMIT DROP`); err != nil {
 			return err
 		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"traits_next"},
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"traits_next"},
 			[]string{"profile_id", "computed_at", "as_of", "model_id", "interactions", "lifecycle", "tier", "revenue", "traits"},
 			pgx.CopyFromSlice(len(run.Traits), func(i int) ([]any, error) {
 				t := &run.Traits[i]
@@ -295,6 +312,50 @@ func (db *DB) SaveProfiling(ctx context.Context, run *crm.Run) error {
 		}
 		return nil
 	})
+}
+
+// profilingLockShared takes the profiling lock shared, as a stop of
+// profiling does (migration 0021): a transaction that changes profiles'
+// rows and may then stop someone's profiling takes it first, so that it
+// never holds rows a profiling write waits for while it waits for that
+// write.
+func profilingLockShared(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, "SELECT "+profilingLockSharedCall); err != nil {
+		return fmt.Errorf("profiling lock: %w", err)
+	}
+	return nil
+}
+
+// profilingLockSharedCall is the call that takes it, for a batch.
+const profilingLockSharedCall = "pg_advisory_xact_lock_shared(hashtext('cdp.profiling'))"
+
+// stoppedSince returns the people who stopped being profiled (for all
+// profiling, or for purpose too when given) in transactions the snapshot
+// since could not see: committed after it, or running then (migration
+// 0021). The caller holds the profiling lock, so no stop is still running
+// now. It also drops the notes older than a day.
+func stoppedSince(ctx context.Context, tx pgx.Tx, since, purpose string) (map[uuid.UUID]bool, error) {
+	if since == "" {
+		return nil, fmt.Errorf("profiling write: %w: the facts' snapshot is missing", ErrInvalid)
+	}
+	if _, err := tx.Exec(ctx, "DELETE FROM profiling_stops WHERE at < now() - interval '1 day'"); err != nil {
+		return nil, fmt.Errorf("profiling stops: %w", err)
+	}
+	rows, err := tx.Query(ctx, `SELECT DISTINCT profile_id FROM profiling_stops
+		WHERE NOT pg_visible_in_snapshot(xid, $1::pg_snapshot)
+		AND (purpose IS NULL OR purpose = 'profiling' OR purpose = $2)`, since, purpose)
+	if err != nil {
+		return nil, fmt.Errorf("profiling stops: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, scanID)
+	if err != nil {
+		return nil, fmt.Errorf("profiling stops: %w", err)
+	}
+	out := make(map[uuid.UUID]bool, len(ids))
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
 }
 
 // TakeQueued takes up to limit stale profiles off the queue. When the
@@ -413,18 +474,33 @@ func (db *DB) SegmentMembers(ctx context.Context, segment uuid.UUID, profiles []
 }
 
 // ApplySegment writes who entered and left a segment, with the history.
-func (db *DB) ApplySegment(ctx context.Context, segment uuid.UUID, changes []crm.Change, at time.Time, full bool) error {
-	var in, out [][16]byte
-	var inWhy, outWhy []string
-	for _, c := range changes {
-		if c.Entered {
-			in, inWhy = append(in, c.Profile), append(inWhy, c.Reason)
-		} else {
-			out, outWhy = append(out, c.Profile), append(outWhy, c.Reason)
-		}
-	}
+// Entries of people who stopped being profiled for the segment's
+// purpose after since are left out (see SaveProfiling).
+func (db *DB) ApplySegment(ctx context.Context, segment uuid.UUID, changes []crm.Change, at time.Time, full bool, since string) error {
 	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		seg := [16]byte(segment)
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('cdp.profiling'))"); err != nil {
+			return err
+		}
+		var purpose string
+		if err := tx.QueryRow(ctx, "SELECT purpose FROM segments WHERE id = $1", seg).Scan(&purpose); err != nil {
+			return fmt.Errorf("segment %s: %w", segment, err)
+		}
+		stopped, err := stoppedSince(ctx, tx, since, purpose)
+		if err != nil {
+			return err
+		}
+		var in, out [][16]byte
+		var inWhy, outWhy []string
+		for _, c := range changes {
+			switch {
+			case c.Entered && stopped[c.Profile]:
+			case c.Entered:
+				in, inWhy = append(in, c.Profile), append(inWhy, c.Reason)
+			default:
+				out, outWhy = append(out, c.Profile), append(outWhy, c.Reason)
+			}
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM segment_members WHERE segment_id = $1 AND profile_id = ANY($2)`, seg, out); err != nil {
 			return err
 		}

@@ -21,6 +21,13 @@ import (
 func (db *DB) Apply(ctx context.Context, a *resolver.Apply) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		now := time.Now().UTC()
+		// The profiling lock, shared, before any profile's row: merging
+		// consent may stop someone's profiling (forget_profiling takes
+		// this lock), and a profiling write that holds it may be waiting
+		// for the rows this run changes.
+		if err := profilingLockShared(ctx, tx); err != nil {
+			return err
+		}
 		if err := writeDecision(ctx, tx, a.Decision); err != nil {
 			return err
 		}
