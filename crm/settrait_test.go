@@ -3,6 +3,7 @@ package crm
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -67,4 +68,34 @@ func TestSetTraitReadsAsUnmarshal(t *testing.T) {
 	if err := n.SetTrait("nonsense", []byte("1")); err == nil {
 		t.Error("an unknown trait was accepted")
 	}
+}
+
+// FuzzSetTrait: whatever the bytes, SetTrait sets a trait to what
+// json.Unmarshal gives, and fails where it fails.
+func FuzzSetTrait(f *testing.F) {
+	for _, seed := range []string{"7", "-0", "+7", "007", "1.5", ".5", "5.", "1e3", "1E+2", "NaN", "Inf", "0x1p4", "1_000",
+		`"vip"`, `"a\u00e9"`, "\"a\x01\"", "\"\xff\"", `"\"vip\" \"x\""`, "true", "false", "null", " 5", "[]", `{"web":1}`,
+		`"2025-02-21T01:39:00Z"`} {
+		f.Add(seed)
+	}
+	names := make([]string, 0, len(traitFields()))
+	for name := range traitFields() {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	f.Fuzz(func(t *testing.T, raw string) {
+		for _, name := range names {
+			var set, want Traits
+			setErr := set.SetTrait(name, []byte(raw))
+			field := reflect.ValueOf(&want).Elem().FieldByIndex(traitFields()[name])
+			wantErr := json.Unmarshal([]byte(raw), field.Addr().Interface())
+			if (setErr == nil) != (wantErr == nil) {
+				t.Fatalf("%s = %q: SetTrait error %v, json.Unmarshal error %v", name, raw, setErr, wantErr)
+			}
+			if setErr == nil && !reflect.DeepEqual(set, want) {
+				t.Fatalf("%s = %q: SetTrait gives %#v, json.Unmarshal %#v", name, raw,
+					reflect.ValueOf(set).FieldByIndex(traitFields()[name]).Interface(), field.Interface())
+			}
+		}
+	})
 }
