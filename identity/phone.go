@@ -166,9 +166,9 @@ func fastE164(raw, region string) (e164 string, ok, handled bool) {
 			return "", false, false
 		}
 	}
-	// Three digits at least: the library's reading of shorter strings and of
-	// strings that start with punctuation before a "+" is not plain.
-	if n < 3 || (plus && raw[0] != '+') {
+	// Three digits at least: the library's reading of shorter strings is
+	// not plain. (A "+" anywhere but first was refused above.)
+	if n < 3 {
 		return "", false, false
 	}
 	d := string(digits[:n])

@@ -76,7 +76,10 @@ func (ix *Index) SumString(kind IndexKind, value string) []byte {
 	return ix.Sum(kind, []byte(value))
 }
 
-// AppendSum appends the blind index of value under kind to dst.
+// AppendSum appends the blind index of value under kind to dst. It
+// writes the whole digest (sha256.Size bytes) after len(dst) and keeps
+// IndexSize of them: whatever dst's spare capacity held past those is
+// overwritten, so pass a slice whose capacity beyond its length is free.
 func (ix *Index) AppendSum(dst []byte, kind IndexKind, value []byte) []byte {
 	h := ix.pools[kind].Get().(hash.Hash)
 	h.Reset()
