@@ -277,7 +277,7 @@ func CompileStages(rules []Stage) ([]Stage, error) {
 	}
 	out := slices.Clone(rules)
 	for i := range out {
-		if !namePattern.MatchString(out[i].Name) {
+		if !isName(out[i].Name) {
 			return nil, fmt.Errorf("%w: stage %q: a lower-case name", ErrCondition, out[i].Name)
 		}
 		c, err := compile(lifecycleEnv, out[i].Condition)

@@ -16,7 +16,6 @@ package crm
 import (
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -62,11 +61,6 @@ type Input struct {
 // The canonical columns.
 var columns = []string{"source", "source_id", "record_source_id", "type", "channel", "occurred_at",
 	"amount", "currency", "quantity", "satisfaction", "cost"}
-
-var (
-	namePattern  = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
-	currencyCode = regexp.MustCompile(`^[A-Z]{3}$`)
-)
 
 // MaxValueBytes bounds one value.
 const MaxValueBytes = 1000
@@ -159,7 +153,7 @@ func parseTime(v string) (time.Time, error) {
 func check(line int, it *Interaction) []Problem {
 	var ps []Problem
 	bad := func(field, reason string) { ps = append(ps, Problem{line, field, reason}) }
-	if !namePattern.MatchString(it.Source) {
+	if !isName(it.Source) {
 		bad("source", "a registered source's name is required")
 	}
 	if it.SourceID == "" {
@@ -168,10 +162,10 @@ func check(line int, it *Interaction) []Problem {
 	if it.RecordSourceID == "" {
 		bad("record_source_id", "the customer's source_id in the same source is required")
 	}
-	if !namePattern.MatchString(it.Type) {
+	if !isName(it.Type) {
 		bad("type", "a type is required: "+strings.Join(Types, ", ")+" or one the DPO registered")
 	}
-	if !namePattern.MatchString(it.Channel) {
+	if !isName(it.Channel) {
 		bad("channel", "a channel is required (store, web, app, phone, email, call_centre...)")
 	}
 	if it.OccurredAt.IsZero() {
@@ -179,7 +173,7 @@ func check(line int, it *Interaction) []Problem {
 	} else if it.OccurredAt.After(time.Now().Add(5 * time.Minute)) {
 		bad("occurred_at", "in the future")
 	}
-	if it.Currency != "" && !currencyCode.MatchString(it.Currency) {
+	if it.Currency != "" && !isCurrency(it.Currency) {
 		bad("currency", "an ISO 4217 code such as EUR")
 	}
 	if it.Amount != nil && it.Currency == "" {
@@ -189,4 +183,26 @@ func check(line int, it *Interaction) []Problem {
 		bad("satisfaction", "from 1 to 5")
 	}
 	return ps
+}
+
+// isName reports whether s is a name of a source, type, channel or
+// segment: a lower-case letter, then up to 62 lower-case letters, digits,
+// '_' or '-' (^[a-z][a-z0-9_-]{0,62}$, as the database checks it). A loop:
+// the regular expression was 8% of an interaction import's CPU here.
+func isName(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// isCurrency reports whether s is three upper-case letters (an ISO 4217
+// code's form).
+func isCurrency(s string) bool {
+	return len(s) == 3 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z' && s[2] >= 'A' && s[2] <= 'Z'
 }
