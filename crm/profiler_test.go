@@ -53,6 +53,21 @@ func (f *fixture) customers(t *testing.T, ids []string) map[string]uuid.UUID {
 	return out
 }
 
+// say records a statement of the person of a one-record profile about a
+// purpose, as a department's form would.
+func (f *fixture) say(t *testing.T, profile uuid.UUID, purpose string, st consent.State) {
+	t.Helper()
+	now := time.Now()
+	ev := consent.Event{ID: uuid.New(), Record: f.record(t, profile), Purpose: purpose, State: st, Method: consent.Method("department_form"),
+		Origin: "sales", Actor: "staff:test", At: now, RecordedAt: now}
+	if purpose == "marketing" {
+		ev.NoticeVersion = 1
+	}
+	if err := f.db.AppendConsent(context.Background(), []consent.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // letters spells n in letters, so that names differ in more than a digit.
 func letters(n int) string {
 	b := []byte{}
@@ -190,22 +205,8 @@ func TestProfilingObeysObjectionsConsentAndRestriction(t *testing.T) {
 	}
 	fmt.Fprintf(&b, "shop,x,ann,ticket,phone,%s,,\n", recent)
 	f.interactions(t, b.String())
-	record := func(id string) uuid.UUID {
-		t.Helper()
-		return uuid.MustParse(pgtest.Query(t, f.owner, "SELECT record_id::text FROM profile_members WHERE profile_id = $1", [16]byte(profiles[id])))
-	}
-	say := func(id, purpose string, st consent.State) {
-		t.Helper()
-		now := time.Now()
-		ev := consent.Event{ID: uuid.New(), Record: record(id), Purpose: purpose, State: st, Method: consent.Method("department_form"),
-			Origin: "sales", Actor: "staff:test", At: now, RecordedAt: now}
-		if purpose == "marketing" {
-			ev.NoticeVersion = 1
-		}
-		if err := f.db.AppendConsent(ctx, []consent.Event{ev}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	record := func(id string) uuid.UUID { return f.record(t, profiles[id]) }
+	say := func(id, purpose string, st consent.State) { f.say(t, profiles[id], purpose, st) }
 	// Ben objected to profiling; Cat's processing is restricted; only Dan
 	// consented to marketing.
 	say("ben", crm.ProfilingPurpose, consent.Objected)
@@ -505,22 +506,8 @@ func TestAStopDuringAComputationHolds(t *testing.T) {
 		fmt.Fprintf(&b, "shop,%s-1,%s,order,web,%s,%d,EUR\n", id, id, time.Now().AddDate(0, 0, -10).Format(time.DateOnly), 100*(i+1))
 	}
 	f.interactions(t, b.String())
-	record := func(id string) [16]byte {
-		t.Helper()
-		return uuid.MustParse(pgtest.Query(t, f.owner, "SELECT record_id::text FROM profile_members WHERE profile_id = $1", [16]byte(profiles[id])))
-	}
-	say := func(id, purpose string, st consent.State) {
-		t.Helper()
-		now := time.Now()
-		ev := consent.Event{ID: uuid.New(), Record: record(id), Purpose: purpose, State: st, Method: consent.Method("department_form"),
-			Origin: "sales", Actor: "staff:test", At: now, RecordedAt: now}
-		if purpose == "marketing" {
-			ev.NoticeVersion = 1
-		}
-		if err := f.db.AppendConsent(ctx, []consent.Event{ev}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	record := func(id string) uuid.UUID { return f.record(t, profiles[id]) }
+	say := func(id, purpose string, st consent.State) { f.say(t, profiles[id], purpose, st) }
 	say("dan", "marketing", consent.Granted)
 	for _, s := range []crm.Segment{
 		{Name: "buyers", Purpose: "support", Condition: "orders >= 1", Description: "Everyone who ordered"},
@@ -583,7 +570,7 @@ func TestAStopDuringAComputationHolds(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO record_restrictions (record_id, request_id, reason) VALUES ($1, $2, 'restriction')`,
-		record("ben"), request); err != nil {
+		[16]byte(record("ben")), request); err != nil {
 		t.Fatal(err)
 	}
 	p.Store = f.db
