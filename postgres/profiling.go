@@ -222,8 +222,13 @@ func (db *DB) SaveProfiling(ctx context.Context, run *crm.Run) error {
 	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		// One computation writes at a time: a refresh and a full run
 		// never interleave their deletes and inserts.
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('cdp.profiling'))"); err != nil {
+		if err := profilingLock(ctx, tx, profilingLockCall); err != nil {
 			return err
+		}
+		// Notes of stops are needed while a computation that began before
+		// them may still write: a day, dropped once per computation.
+		if _, err := tx.Exec(ctx, "DELETE FROM profiling_stops WHERE at < now() - interval '1 day'"); err != nil {
+			return fmt.Errorf("profiling stops: %w", err)
 		}
 		stopped, err := stoppedSince(ctx, tx, run.Since, "")
 		if err != nil {
@@ -315,32 +320,33 @@ func (db *DB) SaveProfiling(ctx context.Context, run *crm.Run) error {
 	})
 }
 
-// profilingLockShared takes the profiling lock shared, as a stop of
-// profiling does (migration 0021): a transaction that changes profiles'
-// rows and may then stop someone's profiling takes it first, so that it
-// never holds rows a profiling write waits for while it waits for that
-// write.
-func profilingLockShared(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.Exec(ctx, "SELECT "+profilingLockSharedCall); err != nil {
+// The profiling lock (migration 0021): a profiling write (SaveProfiling,
+// ApplySegment) holds it; a stop of profiling takes it shared, and so
+// does a transaction that changes profiles' rows and may then stop
+// someone's profiling, before any of those rows, so that it never holds
+// rows a profiling write waits for while it waits for that write. The
+// calls name the key forget_profiling uses.
+const (
+	profilingLockCall       = "pg_advisory_xact_lock(hashtext('cdp.profiling'))"
+	profilingLockSharedCall = "pg_advisory_xact_lock_shared(hashtext('cdp.profiling'))"
+)
+
+// profilingLock takes the profiling lock with call (one of the two above).
+func profilingLock(ctx context.Context, tx pgx.Tx, call string) error {
+	if _, err := tx.Exec(ctx, "SELECT "+call); err != nil {
 		return fmt.Errorf("profiling lock: %w", err)
 	}
 	return nil
 }
 
-// profilingLockSharedCall is the call that takes it, for a batch.
-const profilingLockSharedCall = "pg_advisory_xact_lock_shared(hashtext('cdp.profiling'))"
-
 // stoppedSince returns the people who stopped being profiled (for all
 // profiling, or for purpose too when given) in transactions the snapshot
 // since could not see: committed after it, or running then (migration
 // 0021). The caller holds the profiling lock, so no stop is still running
-// now. It also drops the notes older than a day.
+// now.
 func stoppedSince(ctx context.Context, tx pgx.Tx, since, purpose string) (map[uuid.UUID]bool, error) {
 	if since == "" {
 		return nil, fmt.Errorf("profiling write: %w: the facts' snapshot is missing", ErrInvalid)
-	}
-	if _, err := tx.Exec(ctx, "DELETE FROM profiling_stops WHERE at < now() - interval '1 day'"); err != nil {
-		return nil, fmt.Errorf("profiling stops: %w", err)
 	}
 	rows, err := tx.Query(ctx, `SELECT DISTINCT profile_id FROM profiling_stops
 		WHERE NOT pg_visible_in_snapshot(xid, $1::pg_snapshot)
@@ -480,7 +486,7 @@ func (db *DB) SegmentMembers(ctx context.Context, segment uuid.UUID, profiles []
 func (db *DB) ApplySegment(ctx context.Context, segment uuid.UUID, changes []crm.Change, at time.Time, full bool, since string) error {
 	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		seg := [16]byte(segment)
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('cdp.profiling'))"); err != nil {
+		if err := profilingLock(ctx, tx, profilingLockCall); err != nil {
 			return err
 		}
 		var purpose string

@@ -25,7 +25,7 @@ func (db *DB) Apply(ctx context.Context, a *resolver.Apply) error {
 		// consent may stop someone's profiling (forget_profiling takes
 		// this lock), and a profiling write that holds it may be waiting
 		// for the rows this run changes.
-		if err := profilingLockShared(ctx, tx); err != nil {
+		if err := profilingLock(ctx, tx, profilingLockSharedCall); err != nil {
 			return err
 		}
 		if err := writeDecision(ctx, tx, a.Decision); err != nil {
