@@ -40,7 +40,7 @@ func (t *Traits) SetTrait(name string, raw []byte) error {
 	v := reflect.ValueOf(t).Elem().FieldByIndex(idx)
 	switch v.Kind() {
 	case reflect.Int:
-		if !jsonNumber(raw) {
+		if !json.Valid(raw) {
 			break
 		}
 		if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
@@ -48,7 +48,7 @@ func (t *Traits) SetTrait(name string, raw []byte) error {
 			return nil
 		}
 	case reflect.Float64:
-		if !jsonNumber(raw) {
+		if !json.Valid(raw) {
 			break
 		}
 		if f, err := strconv.ParseFloat(string(raw), 64); err == nil {
@@ -70,44 +70,6 @@ func (t *Traits) SetTrait(name string, raw []byte) error {
 		return fmt.Errorf("trait %s: %w", name, err)
 	}
 	return nil
-}
-
-// jsonNumber reports whether b is a number as JSON writes one: an
-// optional minus, no leading zero, an optional fraction and exponent.
-func jsonNumber(b []byte) bool {
-	i := 0
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	digits := func() int {
-		n := 0
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i, n = i+1, n+1
-		}
-		return n
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case digits() == 0:
-		return false
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		if digits() == 0 {
-			return false
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if digits() == 0 {
-			return false
-		}
-	}
-	return i == len(b)
 }
 
 // plainString reports whether b, the inside of a JSON string, needs no
