@@ -11,6 +11,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -88,6 +89,9 @@ type Resolver interface {
 // Server is the HTTP API.
 type Server struct {
 	app        *fiber.App
+	serving    sync.Mutex
+	stopped    bool           // Shutdown was called
+	listeners  []net.Listener // passed to Serve
 	log        *slog.Logger
 	tokens     *auth.Tokens
 	importer   ingest.Importer
@@ -235,11 +239,33 @@ func (s *Server) routes(reg *prometheus.Registry) {
 }
 
 // Serve answers requests on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+func (s *Server) Serve(ln net.Listener) error {
+	s.serving.Lock()
+	if s.stopped {
+		s.serving.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.listeners = append(s.listeners, ln)
+	s.serving.Unlock()
+	return s.app.Listener(ln)
+}
 
 // Shutdown stops accepting connections and waits for running requests to
-// finish, at most until ctx ends.
-func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+// finish, at most until ctx ends. A Serve that has not begun yet, or is
+// still on its way into fiber (which ignores a shutdown that comes before
+// it serves), returns at once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.serving.Lock()
+	s.stopped = true
+	lns := s.listeners
+	s.serving.Unlock()
+	err := s.app.ShutdownWithContext(ctx)
+	for _, ln := range lns {
+		ln.Close() // fiber closed it if it was serving; if not, its accept now fails
+	}
+	return err
+}
 
 // App exposes the fiber app to tests in this package's callers that drive
 // requests in memory (app.Test).

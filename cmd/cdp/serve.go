@@ -216,9 +216,13 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		// Requests still running are cut off; the jobs stop all the same
+		// (returning here once left them holding database connections).
+		log.Warn("requests still running at the shutdown timeout were cut off", slog.String("error", err.Error()))
 	}
-	<-served
+	if err := <-served; err != nil {
+		log.Warn("serve", slog.String("error", err.Error()))
+	}
 	if err := a.Stop(sctx); err != nil {
 		log.Warn("job runner stop", slog.String("error", err.Error()))
 	}
