@@ -331,12 +331,18 @@ func clip(s string) string {
 
 // resource is a loaded profile.
 type resource struct {
-	id      uuid.UUID
+	id uuid.UUID
+	// asked is the id it was asked by (id is where a merge led): a denial
+	// names it, so that it looks like an unknown profile's.
+	asked   uuid.UUID
 	records []StoredRecord
 	events  []consent.Event
 	// attach is the record a consent statement is attached to (the
 	// policy decides whose it is).
 	attach *StoredRecord
+	// timeline is the newest interactions read with the records (see
+	// Timeline), when they were.
+	timeline *prefetched
 }
 
 // ask asks the policy about one profile (or, with none, about the action alone).
@@ -445,7 +451,13 @@ func (s *Service) client(addr string) string {
 // load reads a profile's sealed records; a missing profile is audited as
 // such and reported as ErrNotFound.
 func (s *Service) load(ctx context.Context, req *Request, action string, id uuid.UUID) (*resource, error) {
-	cur, recs, events, err := s.store.ProfileRecords(ctx, id)
+	return s.loadFrom(ctx, req, action, id, s.store.ProfileRecords)
+}
+
+// loadFrom is load with the read it makes.
+func (s *Service) loadFrom(ctx context.Context, req *Request, action string, id uuid.UUID,
+	read func(context.Context, uuid.UUID) (uuid.UUID, []StoredRecord, []consent.Event, error)) (*resource, error) {
+	cur, recs, events, err := read(ctx, id)
 	if errors.Is(err, derrors.ErrNotFound) {
 		if err := s.record(ctx, s.entry(req, action, []string{id.String()}, policy.Decision{}, audit.NotFound, nil)); err != nil {
 			return nil, err
@@ -462,7 +474,7 @@ func (s *Service) load(ctx context.Context, req *Request, action string, id uuid
 	if err != nil {
 		return nil, err
 	}
-	res := &resource{id: cur, records: recs, events: events}
+	res := &resource{id: cur, asked: id, records: recs, events: events}
 	if req.Principal.Kind == auth.Customer {
 		if err := s.scope(ctx, req, res); err != nil {
 			return nil, err

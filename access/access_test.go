@@ -26,6 +26,7 @@ type fixture struct {
 	db      *postgres.DB
 	owner   string
 	svc     *access.Service
+	cfg     access.Config // svc's
 	profile uuid.UUID
 }
 
@@ -53,8 +54,8 @@ func newFixture(t *testing.T, rec access.Recorder) *fixture {
 		t.Cleanup(w.Close)
 		rec = w
 	}
-	svc := access.New(access.Config{Store: db, Vault: v, Policy: pol, Audit: rec, Resolver: res})
-	return &fixture{db: db, owner: owner, svc: svc, profile: profile}
+	cfg := access.Config{Store: db, Vault: v, Policy: pol, Audit: rec, Resolver: res}
+	return &fixture{db: db, owner: owner, svc: access.New(cfg), cfg: cfg, profile: profile}
 }
 
 func staff(dept string, roles ...auth.Role) access.Request {

@@ -88,7 +88,7 @@ func (s *Service) Guard(ctx context.Context, req *Request, a Act, work func(*All
 	g := &Allowed{cat: cat, Named: a.Named, Reason: a.Reason}
 	switch {
 	case a.loaded != nil:
-		res, d, err := s.authorizeLoaded(ctx, cat, req, a.Action, a.loaded.id, a.loaded)
+		res, d, err := s.authorizeLoaded(ctx, cat, req, a.Action, a.loaded.asked, a.loaded)
 		if err != nil {
 			return Grant{}, err
 		}

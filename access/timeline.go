@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/crm"
 	"github.com/cdp-project/cdp/vault"
 )
@@ -17,6 +18,20 @@ const ActionTimeline = "timeline"
 // TimelineStore reads interactions (postgres.DB).
 type TimelineStore interface {
 	Interactions(ctx context.Context, records []uuid.UUID, limit int) ([]crm.Stored, error)
+}
+
+// ProfileTimelineStore reads a profile as ReadStore.ProfileRecords does
+// and, in the same round trip, the newest interactions (at most limit)
+// of the records it returns (postgres.DB). A store without it is read in
+// two steps.
+type ProfileTimelineStore interface {
+	ProfileTimeline(ctx context.Context, id uuid.UUID, limit int) (uuid.UUID, []StoredRecord, []consent.Event, []crm.Stored, error)
+}
+
+// prefetched is the interactions read with a profile's records.
+type prefetched struct {
+	records  []uuid.UUID // the records they are of, as read
+	contacts []crm.Stored
 }
 
 // Contact is one interaction as one reader may see it.
@@ -53,7 +68,30 @@ func (s *Service) Timeline(ctx context.Context, req Request, id uuid.UUID, limit
 		limit = 200
 	}
 	out := &Timeline{Contacts: []Contact{}}
-	g, err := s.Guard(ctx, &req, Act{Action: ActionTimeline, Profiles: []uuid.UUID{id}}, func(a *Allowed) error {
+	act := Act{Action: ActionTimeline, Profiles: []uuid.UUID{id}}
+	if ts, ok := s.store.(ProfileTimelineStore); ok {
+		// One round trip reads the records and their interactions; the
+		// policy still decides before anything of them is opened.
+		if _, err := s.checkPurpose(ctx, &req); err != nil {
+			return nil, err
+		}
+		var pre prefetched
+		res, err := s.loadFrom(ctx, &req, ActionTimeline, id,
+			func(ctx context.Context, id uuid.UUID) (uuid.UUID, []StoredRecord, []consent.Event, error) {
+				cur, recs, events, contacts, err := ts.ProfileTimeline(ctx, id, limit)
+				pre.contacts = contacts
+				for _, r := range recs {
+					pre.records = append(pre.records, r.ID)
+				}
+				return cur, recs, events, err
+			})
+		if err != nil {
+			return nil, err
+		}
+		res.timeline = &pre
+		act = Act{Action: ActionTimeline, loaded: res}
+	}
+	g, err := s.Guard(ctx, &req, act, func(a *Allowed) error {
 		out.ProfileID = a.Profiles[0]
 		var err error
 		out.Contacts, a.Fields, err = s.contacts(ctx, a.cat, a.res, a.Decision.Fields, limit)
@@ -80,14 +118,30 @@ func (s *Service) contacts(ctx context.Context, cat *catalogue, res *resource, a
 	}
 	all := slices.Contains(allowed, "interaction:*")
 	text := slices.Contains(allowed, "interaction_attributes")
-	got, err := s.store.Interactions(ctx, ids, limit)
-	if err != nil {
-		return nil, nil, err
+	var (
+		got []crm.Stored
+		err error
+	)
+	if pre := res.timeline; pre != nil && slices.Equal(pre.records, ids) {
+		got = pre.contacts
+	} else {
+		// Not read with the records, or read for more records than the
+		// reader may see (a customer sees the records their evidence
+		// covers): the limit must count only these.
+		if got, err = s.store.Interactions(ctx, ids, limit); err != nil {
+			return nil, nil, err
+		}
 	}
 	out := []Contact{}
 	seen := map[string]bool{}
 	keys := map[uuid.UUID]*vault.SubjectKey{} // each record's key opened once, not once per interaction
 	for _, x := range got {
+		rec := byID[x.Record]
+		if rec == nil {
+			// Read with the records but in a statement of its own: a record
+			// merged into the profile in between was not decided on.
+			continue
+		}
 		if !all && !slices.Contains(allowed, "interaction:"+x.Type) {
 			continue
 		}
@@ -97,7 +151,6 @@ func (s *Service) contacts(ctx context.Context, cat *catalogue, res *resource, a
 		if text && len(x.Sealed) > 0 {
 			key := keys[x.Record]
 			if key == nil {
-				rec := byID[x.Record]
 				if key, err = s.vault.OpenSubjectKey(rec.ID, rec.KEK, rec.Wrapped); err != nil {
 					return nil, nil, err
 				}

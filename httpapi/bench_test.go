@@ -269,9 +269,16 @@ func BenchmarkReadProfile(b *testing.B) {
 			float64(nanos)/float64(max(calls, 1))/1e3, calls, evaluated)
 		_ = memoised
 		fmt.Printf("  audit: %.1f entries per commit (%d commits)\n", float64(entries)/float64(max(commits, 1)), commits)
+		cpu3 := processCPU()
 		tl := loadPath(b, auditedURL, cred, profiles, time.Duration(seconds)*time.Second, "/timeline?purpose=support")
+		cpu4 := processCPU()
 		fmt.Printf("GET /v1/profiles/{id}/timeline (purpose support), 64 concurrent clients, audited: %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms (target p99 < 10 ms)\n",
 			tl.RPS, tl.P50, tl.P99)
+		if os.Getenv("CDP_BENCH_CPU") != "" {
+			reads := tl.RPS * float64(seconds)
+			fmt.Printf("  cpu per timeline read: %.0f us in this process (server and clients), %.0f us in postgres\n",
+				(cpu4.self-cpu3.self)/reads*1e6, (cpu4.pg-cpu3.pg)/reads*1e6)
+		}
 		b.ReportMetric(tl.P99, "timeline-p99-ms")
 		// The same reads in an open loop at half the rate the closed loop
 		// reached: the latency of a read on a machine that is not

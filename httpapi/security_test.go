@@ -724,3 +724,31 @@ func TestFindProfilesByName(t *testing.T) {
 	}
 	e.wantProblem(e.get(e.tokens["steward"], "/v1/profiles?purpose=data_quality&family_name=Quenby"), 400, "/problems/invalid-request")
 }
+
+// A denial of a merged-away id names the id asked, as an unknown
+// profile's answer does: naming the profile it went into would tell the
+// caller of the merge. The timeline and a consent statement load the
+// profile before the decision and once named where the merge led.
+func TestDenialsOfAMergedAwayIDNameIt(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w, b := e.seed()
+	sales := e.recordOf(w, "sales")
+	if r := e.do("POST", "/v1/profiles/merge", e.tokens["steward"], "application/json",
+		`{"profiles":["`+w.String()+`","`+b.String()+`"],"reason":"one person, two accounts: confirmed by phone"}`); r.status != 200 {
+		t.Fatalf("merge: %d %s", r.status, r.body)
+	}
+	gone := pgtest.Query(t, e.owner, "SELECT old_id::text FROM profile_redirects")
+	survivor := pgtest.Query(t, e.owner, "SELECT new_id::text FROM profile_redirects")
+	for name, r := range map[string]response{
+		"read":     e.get(e.tokens["support-reader"], "/v1/profiles/"+gone+"?purpose=legal_claims"),
+		"timeline": e.get(e.tokens["support-reader"], "/v1/profiles/"+gone+"/timeline?purpose=legal_claims"),
+		"consent on another department's record": e.do("POST", "/v1/profiles/"+gone+"/consents", e.tokens["marketing-ingest"], "application/json",
+			`{"purpose":"marketing","state":"granted","notice_version":1,"evidence":{"form":"F-9"},"record_id":"`+sales+`"}`),
+	} {
+		e.wantProblem(r, 404, "/problems/not-found")
+		if strings.Contains(string(r.body), survivor) || !strings.Contains(string(r.body), gone) {
+			t.Errorf("%s: the denial does not name the id asked (%s) alone: %s", name, gone, r.body)
+		}
+	}
+}

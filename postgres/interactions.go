@@ -97,32 +97,39 @@ func (db *DB) InsertInteractions(ctx context.Context, is []crm.Stored) (map[uuid
 // Interactions reads the interactions of records, newest first, at most
 // limit.
 func (db *DB) Interactions(ctx context.Context, records []uuid.UUID, limit int) ([]crm.Stored, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id, source, record_id, type, channel, occurred_at, amount::float8, currency, quantity,
-			satisfaction, cost::float8, attrs
+	rows, err := db.pool.Query(ctx, `SELECT `+interactionColumns("interactions")+`
 		FROM interactions WHERE record_id = ANY($1) ORDER BY occurred_at DESC, id LIMIT $2`, uuids(records), limit)
 	if err != nil {
 		return nil, fmt.Errorf("interactions: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (crm.Stored, error) {
-		var s crm.Stored
-		var id, rec [16]byte
-		var currency *string
-		var q, sat *int32
-		err := r.Scan(&id, &s.Source, &rec, &s.Type, &s.Channel, &s.OccurredAt, &s.Amount, &currency, &q, &sat, &s.Cost, &s.Sealed)
-		s.ID, s.Record = id, rec
-		if currency != nil {
-			s.Currency = *currency
-		}
-		if q != nil {
-			v := int(*q)
-			s.Quantity = &v
-		}
-		if sat != nil {
-			v := int(*sat)
-			s.Satisfaction = &v
-		}
-		return s, err
-	})
+	return pgx.CollectRows(rows, scanInteraction)
+}
+
+// interactionColumns are the columns scanInteraction reads, of table t.
+func interactionColumns(t string) string {
+	return fmt.Sprintf(`%[1]s.id, %[1]s.source, %[1]s.record_id, %[1]s.type, %[1]s.channel, %[1]s.occurred_at,
+		%[1]s.amount::float8, %[1]s.currency, %[1]s.quantity, %[1]s.satisfaction, %[1]s.cost::float8, %[1]s.attrs`, t)
+}
+
+func scanInteraction(r pgx.CollectableRow) (crm.Stored, error) {
+	var s crm.Stored
+	var id, rec [16]byte
+	var currency *string
+	var q, sat *int32
+	err := r.Scan(&id, &s.Source, &rec, &s.Type, &s.Channel, &s.OccurredAt, &s.Amount, &currency, &q, &sat, &s.Cost, &s.Sealed)
+	s.ID, s.Record = id, rec
+	if currency != nil {
+		s.Currency = *currency
+	}
+	if q != nil {
+		v := int(*q)
+		s.Quantity = &v
+	}
+	if sat != nil {
+		v := int(*sat)
+		s.Satisfaction = &v
+	}
+	return s, err
 }
 
 // SetInteractionRetention sets how long interactions of a source and type

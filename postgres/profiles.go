@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdp-project/cdp/consent"
+	"github.com/cdp-project/cdp/crm"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/resolver"
 )
@@ -45,6 +46,21 @@ const currentCTE = `WITH cur AS (
 // whose key was destroyed are left out. Two statements in one pipelined
 // round trip: this is the read path's hot query.
 func (db *DB) ProfileRecords(ctx context.Context, id uuid.UUID) (uuid.UUID, []identity.StoredRecord, []consent.Event, error) {
+	cur, recs, events, _, err := db.profileRead(ctx, id, 0)
+	return cur, recs, events, err
+}
+
+// ProfileTimeline is ProfileRecords with the newest interactions (at most
+// limit) of the records it returns, read in the same round trip: a
+// timeline read's one query instead of two.
+func (db *DB) ProfileTimeline(ctx context.Context, id uuid.UUID, limit int) (uuid.UUID, []identity.StoredRecord, []consent.Event, []crm.Stored, error) {
+	return db.profileRead(ctx, id, max(limit, 1))
+}
+
+// profileRead reads a profile's records and consent events and, when
+// limit > 0, its newest interactions, in one pipelined batch (one
+// implicit transaction: one snapshot).
+func (db *DB) profileRead(ctx context.Context, id uuid.UUID, limit int) (uuid.UUID, []identity.StoredRecord, []consent.Event, []crm.Stored, error) {
 	b := &pgx.Batch{}
 	b.Queue(currentCTE+`
 		SELECT cur.id, r.id, r.source, r.kek_id, r.wrapped_key, r.attrs, r.version, r.created_at, r.updated_at,
@@ -55,11 +71,20 @@ func (db *DB) ProfileRecords(ctx context.Context, id uuid.UUID) (uuid.UUID, []id
 	b.Queue(currentCTE+`
 		SELECT `+consentColumns+` FROM cur JOIN profile_members m ON m.profile_id = cur.id
 		JOIN consent_events e ON e.record_id = m.record_id`, [16]byte(id))
+	if limit > 0 {
+		// The records are those of the first statement: a record whose key
+		// was destroyed has no interactions to show.
+		b.Queue(currentCTE+`
+		SELECT `+interactionColumns("i")+` FROM cur JOIN profile_members m ON m.profile_id = cur.id
+		JOIN records r ON r.id = m.record_id AND r.wrapped_key IS NOT NULL
+		JOIN interactions i ON i.record_id = m.record_id
+		ORDER BY i.occurred_at DESC, i.id LIMIT $2`, [16]byte(id), limit)
+	}
 	br := db.pool.SendBatch(ctx, b)
 	defer br.Close()
 	rows, err := br.Query()
 	if err != nil {
-		return uuid.Nil, nil, nil, fmt.Errorf("read profile: %w", err)
+		return uuid.Nil, nil, nil, nil, fmt.Errorf("read profile: %w", err)
 	}
 	var (
 		cur   uuid.UUID
@@ -80,7 +105,7 @@ func (db *DB) ProfileRecords(ctx context.Context, id uuid.UUID) (uuid.UUID, []id
 		)
 		if err := rows.Scan(&pid, &rid, &source, &kek, &r.Wrapped, &r.Attrs, &version, &createdAt, &updatedAt, &restrict); err != nil {
 			rows.Close()
-			return uuid.Nil, nil, nil, fmt.Errorf("read profile: %w", err)
+			return uuid.Nil, nil, nil, nil, fmt.Errorf("read profile: %w", err)
 		}
 		cur, found = pid, true
 		if rid == nil {
@@ -94,20 +119,31 @@ func (db *DB) ProfileRecords(ctx context.Context, id uuid.UUID) (uuid.UUID, []id
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return uuid.Nil, nil, nil, fmt.Errorf("read profile: %w", err)
+		return uuid.Nil, nil, nil, nil, fmt.Errorf("read profile: %w", err)
 	}
 	rows, err = br.Query()
 	if err != nil {
-		return uuid.Nil, nil, nil, fmt.Errorf("read consent: %w", err)
+		return uuid.Nil, nil, nil, nil, fmt.Errorf("read consent: %w", err)
 	}
 	events, err := pgx.CollectRows(rows, scanConsent)
 	if err != nil {
-		return uuid.Nil, nil, nil, fmt.Errorf("read consent: %w", err)
+		return uuid.Nil, nil, nil, nil, fmt.Errorf("read consent: %w", err)
 	}
 	if !found {
-		return uuid.Nil, nil, nil, fmt.Errorf("profile %s: %w", id, ErrNotFound)
+		return uuid.Nil, nil, nil, nil, fmt.Errorf("profile %s: %w", id, ErrNotFound)
 	}
-	return cur, recs, events, nil
+	if limit <= 0 {
+		return cur, recs, events, nil, nil
+	}
+	rows, err = br.Query()
+	if err != nil {
+		return uuid.Nil, nil, nil, nil, fmt.Errorf("read interactions: %w", err)
+	}
+	contacts, err := pgx.CollectRows(rows, scanInteraction)
+	if err != nil {
+		return uuid.Nil, nil, nil, nil, fmt.Errorf("read interactions: %w", err)
+	}
+	return cur, recs, events, contacts, nil
 }
 
 // readTx runs fn in a read-only transaction with a consistent snapshot.
