@@ -231,12 +231,20 @@ func (s *Service) RecordConsent(ctx context.Context, req Request, id uuid.UUID, 
 	if err != nil {
 		return nil, err
 	}
-	if res.attach, err = s.attachTo(res, &req, st.Record, cat); err != nil && !errors.Is(err, errNoOwnRecord) {
+	// Without a record to attach to, the policy refuses a department
+	// (it records consent on its own records only) as for an unknown
+	// profile; whoever it allows learns why there is none.
+	res.attach, err = s.attachTo(res, &req, st.Record, cat)
+	unattached := err
+	if err != nil && !errors.Is(err, errNoOwnRecord) && !errors.Is(err, errNotInProfile) {
 		return nil, err
 	}
 	var e consent.Event
 	_, err = s.Guard(ctx, &req, Act{Action: ActionRecordConsent, loaded: res}, func(a *Allowed) error {
 		rec := a.res.attach
+		if rec == nil {
+			return unattached
+		}
 		current := consent.Derive(cat.list, a.res.events, now)[p.ID]
 		if !current.Default && current.State == st.State && (current.Event == nil || current.Event.NoticeVersion == st.NoticeVersion) {
 			return fmt.Errorf("%s is already %s for this person; nothing was recorded: %w", p.ID, st.State, ErrUnchanged)
@@ -293,7 +301,10 @@ func (s *Service) checkNotice(ctx context.Context, p consent.Purpose, st Stateme
 
 // errNoOwnRecord reports a department without a record in the profile:
 // it has nothing to attach a statement to, and the policy refuses it.
-var errNoOwnRecord = errors.New("no record of the department")
+var (
+	errNoOwnRecord  = errors.New("no record of the department")
+	errNotInProfile = fmt.Errorf("%w", ErrInvalid)
+)
 
 // attachTo chooses the record a statement is attached to: the one named,
 // the customer's own record, the department's newest record in the
@@ -310,7 +321,10 @@ func (s *Service) attachTo(res *resource, req *Request, named uuid.UUID, cat *ca
 				return &res.records[i], nil
 			}
 		}
-		return nil, fmt.Errorf("record %s is not in profile %s: %w", want, res.id, ErrInvalid)
+		// Said only once the policy allowed (see RecordConsent): before,
+		// it would tell whether a record is in a profile, and where a
+		// merged-away id went.
+		return nil, fmt.Errorf("record %s is not in profile %s: %w", want, res.asked, errNotInProfile)
 	}
 	var best *StoredRecord
 	for i := range res.records {
@@ -326,7 +340,7 @@ func (s *Service) attachTo(res *resource, req *Request, named uuid.UUID, cat *ca
 		best = &res.records[0] // records come in id order: the oldest
 	}
 	if best == nil {
-		return nil, fmt.Errorf("profile %s has no records left: %w", res.id, ErrNotFound)
+		return nil, fmt.Errorf("profile %s has no records left: %w", res.asked, ErrNotFound)
 	}
 	return best, nil
 }

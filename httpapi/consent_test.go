@@ -235,7 +235,10 @@ func TestBadConsentIsRefusedAndWritesNothing(t *testing.T) {
 		wantProblem(t, post(`{"purpose":"marketing","state":"granted","notice_version":1,"at":"2099-01-01T00:00:00Z"}`), 400, "/problems/invalid-consent")
 		wantProblem(t, post(`{"purpose":"marketing","state":"denied","notice_version":1,"expires_at":"2099-01-01T00:00:00Z"}`), 400, "/problems/invalid-consent")
 		wantProblem(t, post(`{"purpose":"marketing","state":"granted","notice_version":1,"evidence":{"x":"`+strings.Repeat("a", 9000)+`"}}`), 400, "/problems/invalid-consent")
-		wantProblem(t, post(`{"purpose":"marketing","state":"granted","notice_version":1,"record_id":"`+uuid.NewString()+`"}`), 400, "/problems/invalid-request")
+		// A record not in the profile: refused as the policy refuses a
+		// department another's record, not told apart (it would say which
+		// records a profile holds).
+		wantProblem(t, post(`{"purpose":"marketing","state":"granted","notice_version":1,"record_id":"`+uuid.NewString()+`"}`), 404, "/problems/not-found")
 		wantProblem(t, e.do("POST", "/v1/profiles/"+uuid.NewString()+"/consents", e.tokens["marketing-ingest"], "application/json",
 			`{"purpose":"marketing","state":"granted","notice_version":1}`), 404, "/problems/not-found")
 		// A reader may look, not record.

@@ -745,6 +745,10 @@ func TestDenialsOfAMergedAwayIDNameIt(t *testing.T) {
 		"timeline": e.get(e.tokens["support-reader"], "/v1/profiles/"+gone+"/timeline?purpose=legal_claims"),
 		"consent on another department's record": e.do("POST", "/v1/profiles/"+gone+"/consents", e.tokens["marketing-ingest"], "application/json",
 			`{"purpose":"marketing","state":"granted","notice_version":1,"evidence":{"form":"F-9"},"record_id":"`+sales+`"}`),
+		// Before the decision, this once answered 400 "record ... is not
+		// in profile <survivor>": the profile exists, and where it went.
+		"consent on a record of no profile": e.do("POST", "/v1/profiles/"+gone+"/consents", e.tokens["marketing-ingest"], "application/json",
+			`{"purpose":"marketing","state":"granted","notice_version":1,"evidence":{"form":"F-9"},"record_id":"`+uuid.NewString()+`"}`),
 	} {
 		e.wantProblem(r, 404, "/problems/not-found")
 		if strings.Contains(string(r.body), survivor) || !strings.Contains(string(r.body), gone) {
