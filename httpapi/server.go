@@ -88,10 +88,14 @@ type Resolver interface {
 
 // Server is the HTTP API.
 type Server struct {
-	app        *fiber.App
-	serving    sync.Mutex
-	stopped    bool           // Shutdown was called
-	listeners  []net.Listener // passed to Serve
+	app       *fiber.App
+	serving   sync.Mutex
+	stopped   bool           // Shutdown was called
+	listeners []net.Listener // passed to Serve
+	// running is every request's context: cancelled when a shutdown's
+	// time is up, so that requests still running stop their work.
+	running    context.Context
+	cutOff     context.CancelFunc
 	log        *slog.Logger
 	tokens     *auth.Tokens
 	importer   ingest.Importer
@@ -126,6 +130,7 @@ func New(cfg Config) *Server {
 		sessions:   cfg.Sessions,
 		pages:      cfg.Pages,
 	}
+	s.running, s.cutOff = context.WithCancel(context.Background())
 	if s.maxBody <= 0 {
 		s.maxBody = 16 << 20
 	}
@@ -252,9 +257,10 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // Shutdown stops accepting connections and waits for running requests to
-// finish, at most until ctx ends. A Serve that has not begun yet, or is
-// still on its way into fiber (which ignores a shutdown that comes before
-// it serves), returns at once.
+// finish, at most until ctx ends; then the requests still running are
+// cancelled (their contexts end) and the error says so. A Serve that has
+// not begun yet, or is still on its way into fiber (which ignores a
+// shutdown that comes before it serves), returns at once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.serving.Lock()
 	s.stopped = true
@@ -264,6 +270,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, ln := range lns {
 		ln.Close() // fiber closed it if it was serving; if not, its accept now fails
 	}
+	s.cutOff()
 	return err
 }
 
@@ -285,6 +292,7 @@ func (s *Server) requestContext(c *fiber.Ctx) error {
 	}
 	c.Locals(localRequestID, id)
 	c.Set("X-Request-ID", id)
+	c.SetUserContext(s.running) // ends when a shutdown gives up waiting
 	err := c.Next()
 	if err != nil {
 		if herr := s.errorHandler(c, err); herr != nil {

@@ -216,14 +216,20 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		// Requests still running are cut off; the jobs stop all the same
-		// (returning here once left them holding database connections).
-		log.Warn("requests still running at the shutdown timeout were cut off", slog.String("error", err.Error()))
+		// Requests still running are cancelled; the jobs stop all the
+		// same (returning here once left them holding database
+		// connections).
+		log.Warn("requests still running at the shutdown timeout were cancelled", slog.String("error", err.Error()))
 	}
 	if err := <-served; err != nil {
 		log.Warn("serve", slog.String("error", err.Error()))
 	}
-	if err := a.Stop(sctx); err != nil {
+	// The jobs get what is left of the timeout, and a few seconds at
+	// least to finish or notice their cancellation.
+	deadline, _ := sctx.Deadline()
+	jctx, jcancel := context.WithTimeout(context.Background(), max(time.Until(deadline), 5*time.Second))
+	defer jcancel()
+	if err := a.Stop(jctx); err != nil {
 		log.Warn("job runner stop", slog.String("error", err.Error()))
 	}
 	log.Info("stopped")
