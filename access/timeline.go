@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/crm"
 	"github.com/cdp-project/cdp/vault"
@@ -69,7 +70,9 @@ func (s *Service) Timeline(ctx context.Context, req Request, id uuid.UUID, limit
 	}
 	out := &Timeline{Contacts: []Contact{}}
 	act := Act{Action: ActionTimeline, Profiles: []uuid.UUID{id}}
-	if ts, ok := s.store.(ProfileTimelineStore); ok {
+	// A customer is shown the records their evidence covers, fewer than
+	// the profile's: their interactions are read once those are known.
+	if ts, ok := s.store.(ProfileTimelineStore); ok && req.Principal.Kind != auth.Customer {
 		// One round trip reads the records and their interactions; the
 		// policy still decides before anything of them is opened.
 		if _, err := s.checkPurpose(ctx, &req); err != nil {

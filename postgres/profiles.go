@@ -58,8 +58,11 @@ func (db *DB) ProfileTimeline(ctx context.Context, id uuid.UUID, limit int) (uui
 }
 
 // profileRead reads a profile's records and consent events and, when
-// limit > 0, its newest interactions, in one pipelined batch (one
-// implicit transaction: one snapshot).
+// limit > 0, its newest interactions, in one pipelined batch. The batch
+// is one implicit transaction, but each statement takes its own snapshot
+// (read committed): a merge committed between them can add rows of a
+// record the first statement did not return, which the timeline leaves
+// out (access.Service.contacts).
 func (db *DB) profileRead(ctx context.Context, id uuid.UUID, limit int) (uuid.UUID, []identity.StoredRecord, []consent.Event, []crm.Stored, error) {
 	b := &pgx.Batch{}
 	b.Queue(currentCTE+`
