@@ -103,7 +103,7 @@ func (s *Service) traitsOf(ctx context.Context, res *resource, showTraits, showS
 		for i, r := range res.records {
 			ids[i] = r.ID
 		}
-		got, err := s.store.Interactions(ctx, ids, 1<<20)
+		got, err := s.store.Interactions(ctx, ids, nil, 1<<20)
 		if err != nil {
 			return nil, nil, err
 		}

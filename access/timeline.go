@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,7 +19,9 @@ const ActionTimeline = "timeline"
 
 // TimelineStore reads interactions (postgres.DB).
 type TimelineStore interface {
-	Interactions(ctx context.Context, records []uuid.UUID, limit int) ([]crm.Stored, error)
+	// Interactions reads the interactions of records, of the types
+	// named (nil: every type), newest first, at most limit.
+	Interactions(ctx context.Context, records []uuid.UUID, types []string, limit int) ([]crm.Stored, error)
 }
 
 // ProfileTimelineStore reads a profile as ReadStore.ProfileRecords does
@@ -121,17 +124,36 @@ func (s *Service) contacts(ctx context.Context, cat *catalogue, res *resource, a
 	}
 	all := slices.Contains(allowed, "interaction:*")
 	text := slices.Contains(allowed, "interaction_attributes")
+	var types []string // the types the purpose sees; nil: every type
+	if !all {
+		types = []string{}
+		for _, f := range allowed {
+			if t, ok := strings.CutPrefix(f, "interaction:"); ok {
+				types = append(types, t)
+			}
+		}
+	}
+	visible := func(x crm.Stored) bool {
+		return byID[x.Record] != nil && (all || slices.Contains(types, x.Type))
+	}
 	var (
 		got []crm.Stored
 		err error
 	)
-	if pre := res.timeline; pre != nil && slices.Equal(pre.records, ids) {
+	pre := res.timeline
+	read := pre == nil || !slices.Equal(pre.records, ids)
+	if !read {
 		got = pre.contacts
-	} else {
-		// Not read with the records, or read for more records than the
-		// reader may see (a customer sees the records their evidence
-		// covers): the limit must count only these.
-		if got, err = s.store.Interactions(ctx, ids, limit); err != nil {
+		// Read before the decision, they are the newest of every type:
+		// when the limit cut them and some are not for this purpose,
+		// more of its own types may lie beyond the cut.
+		read = len(got) >= limit && slices.ContainsFunc(got, func(x crm.Stored) bool { return !visible(x) })
+	}
+	if read {
+		// The limit counts only what the reader sees: the types the
+		// purpose sees, of the records decided on (a customer sees the
+		// records their evidence covers).
+		if got, err = s.store.Interactions(ctx, ids, types, limit); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -139,15 +161,13 @@ func (s *Service) contacts(ctx context.Context, cat *catalogue, res *resource, a
 	seen := map[string]bool{}
 	keys := map[uuid.UUID]*vault.SubjectKey{} // each record's key opened once, not once per interaction
 	for _, x := range got {
+		if !visible(x) {
+			// Not for this purpose; or read with the records but in a
+			// statement of its own, of a record merged into the profile in
+			// between, which was not decided on.
+			continue
+		}
 		rec := byID[x.Record]
-		if rec == nil {
-			// Read with the records but in a statement of its own: a record
-			// merged into the profile in between was not decided on.
-			continue
-		}
-		if !all && !slices.Contains(allowed, "interaction:"+x.Type) {
-			continue
-		}
 		c := Contact{ID: x.ID, Source: x.Source, Department: cat.sources[x.Source].Department, Type: x.Type, Channel: x.Channel,
 			OccurredAt: x.OccurredAt, Amount: x.Amount, Currency: x.Currency, Quantity: x.Quantity, Satisfaction: x.Satisfaction, Cost: x.Cost}
 		seen["interaction:"+x.Type] = true

@@ -94,11 +94,12 @@ func (db *DB) InsertInteractions(ctx context.Context, is []crm.Stored) (map[uuid
 	return created, nil
 }
 
-// Interactions reads the interactions of records, newest first, at most
-// limit.
-func (db *DB) Interactions(ctx context.Context, records []uuid.UUID, limit int) ([]crm.Stored, error) {
+// Interactions reads the interactions of records, of the types named (nil:
+// of every type), newest first, at most limit.
+func (db *DB) Interactions(ctx context.Context, records []uuid.UUID, types []string, limit int) ([]crm.Stored, error) {
 	rows, err := db.pool.Query(ctx, `SELECT `+interactionColumns("interactions")+`
-		FROM interactions WHERE record_id = ANY($1) ORDER BY occurred_at DESC, id LIMIT $2`, uuids(records), limit)
+		FROM interactions WHERE record_id = ANY($1) AND ($2::text[] IS NULL OR type = ANY($2))
+		ORDER BY occurred_at DESC, id LIMIT $3`, uuids(records), types, limit)
 	if err != nil {
 		return nil, fmt.Errorf("interactions: %w", err)
 	}
