@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/derrors"
@@ -243,6 +244,9 @@ func (s *Service) RecordConsent(ctx context.Context, req Request, id uuid.UUID, 
 	_, err = s.Guard(ctx, &req, Act{Action: ActionRecordConsent, loaded: res}, func(a *Allowed) error {
 		rec := a.res.attach
 		if rec == nil {
+			// Audited like a refusal: the answer says the record is not
+			// in the profile.
+			a.Outcome, a.Reason = audit.Denied, "the statement names a record that is not in the profile"
 			return unattached
 		}
 		current := consent.Derive(cat.list, a.res.events, now)[p.ID]

@@ -755,4 +755,15 @@ func TestDenialsOfAMergedAwayIDNameIt(t *testing.T) {
 			t.Errorf("%s: the denial does not name the id asked (%s) alone: %s", name, gone, r.body)
 		}
 	}
+	// The DPO, whom the policy allows, is told the record is not in the
+	// profile (naming the id asked), and that answer is audited.
+	r := e.do("POST", "/v1/profiles/"+gone+"/consents", e.tokens["dpo"], "application/json",
+		`{"purpose":"marketing","state":"denied","notice_version":1,"record_id":"`+uuid.NewString()+`"}`)
+	e.wantProblem(r, 400, "/problems/invalid-request")
+	if strings.Contains(string(r.body), survivor) || !strings.Contains(string(r.body), gone) {
+		t.Errorf("the DPO's answer does not name the id asked (%s) alone: %s", gone, r.body)
+	}
+	if es := e.entriesOf(r.header.Get("X-Request-ID")); len(es) != 1 || es[0].Outcome != audit.Denied || !strings.Contains(es[0].Reason, "not in the profile") {
+		t.Errorf("the DPO's statement on a record not in the profile audited as %+v", es)
+	}
 }
