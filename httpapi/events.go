@@ -88,7 +88,9 @@ func (s *Server) postEvents(c *fiber.Ctx) error {
 		return err
 	}
 	resp.Summary.Created, resp.Summary.Unchanged, resp.Summary.Rejected = sum.Created, sum.Unchanged, sum.Rejected
-	if err := s.access.RecordWrite(c.UserContext(), req, access.Write{What: "POST /v1/events", Created: sum.Created,
+	done, cancel := finishing(c) // committed: audited even if a shutdown cancels the request
+	defer cancel()
+	if err := s.access.RecordWrite(done, req, access.Write{What: "POST /v1/events", Created: sum.Created,
 		Unchanged: sum.Unchanged, Fields: []string{"interaction"}}); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -86,6 +87,9 @@ var errorTable = []struct {
 	{derrors.ErrTooLarge, fiber.StatusRequestEntityTooLarge, "too-large", "Request too large", ""},
 	{derrors.ErrUnavailable, fiber.StatusServiceUnavailable, "unavailable", "Service unavailable",
 		"a part of the service is unavailable; try again later"},
+	// A request still running when a shutdown's time is up.
+	{context.Canceled, fiber.StatusServiceUnavailable, "unavailable", "Service unavailable",
+		"the service is stopping; try again later"},
 }
 
 // errorHandler turns every error a handler returns into problem+json.

@@ -2,11 +2,13 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"mime"
 	"sort"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
@@ -130,20 +132,31 @@ func (s *Server) postRecords(c *fiber.Ctx) error {
 	if err != nil {
 		return fmt.Errorf("ingest batch: %w", err)
 	}
-	profiles := s.resolve(c, &resp)
+	// The records are committed: linking them and naming the profiles
+	// they changed in the audit log finish even if a shutdown cancels
+	// the request.
+	done, cancel := finishing(c)
+	defer cancel()
+	profiles := s.resolve(done, c, &resp)
 	resp.Summary = ingestSummary{
 		Received: sum.Total(), Created: sum.Created, Updated: sum.Updated,
 		Unchanged: sum.Unchanged, Rejected: sum.Rejected, Suppressed: sum.Suppressed,
 	}
 	w := access.Write{Profiles: profiles, Created: sum.Created, Updated: sum.Updated, Unchanged: sum.Unchanged, What: "POST /v1/records",
 		Fields: fieldList}
-	if err := s.access.RecordWrite(c.UserContext(), accessRequest(c), w); err != nil {
+	if err := s.access.RecordWrite(done, accessRequest(c), w); err != nil {
 		// The write happened and its intent is audited under this
 		// request id; the profiles it changed could not be recorded.
 		s.log.ErrorContext(c.UserContext(), "audit the profiles a write changed", slog.String("request_id", requestID(c)),
 			slog.String("error", err.Error()))
 	}
 	return c.JSON(resp)
+}
+
+// finishing is the context of what follows a committed write: it is not
+// cancelled with the request (a shutdown's cut-off), and ends after 30 s.
+func finishing(c *fiber.Ctx) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(c.UserContext()), 30*time.Second)
 }
 
 // checkSources fails the request when a record names a source that is not
@@ -200,7 +213,7 @@ func sourceErrors(bySource map[string][]int, reason string) []FieldError {
 // and tells each record its profile.
 // resolve links the records a write touched and fills their profiles in
 // the answer; it returns the profiles of the records created or changed.
-func (s *Server) resolve(c *fiber.Ctx, resp *ingestResponse) []uuid.UUID {
+func (s *Server) resolve(ctx context.Context, c *fiber.Ctx, resp *ingestResponse) []uuid.UUID {
 	resp.Resolution.ProfilesTouched = []uuid.UUID{}
 	var ids, unchanged []uuid.UUID
 	for _, r := range resp.Results {
@@ -216,9 +229,9 @@ func (s *Server) resolve(c *fiber.Ctx, resp *ingestResponse) []uuid.UUID {
 		resp.Resolution.Resolved = true
 		return nil
 	}
-	rep, err := s.resolver.Link(c.UserContext(), principal(c).Actor(), ids, unchanged)
+	rep, err := s.resolver.Link(ctx, principal(c).Actor(), ids, unchanged)
 	if err != nil {
-		s.log.ErrorContext(c.UserContext(), "resolve ingested records", slog.String("request_id", requestID(c)),
+		s.log.ErrorContext(ctx, "resolve ingested records", slog.String("request_id", requestID(c)),
 			slog.Int("records", len(ids)), slog.String("error", err.Error()))
 		resp.Resolution.Detail = "the records are stored; linking them failed and the next resolution run will link them"
 		return nil

@@ -91,7 +91,7 @@ var settings = []setting{
 	{"db", "db-max-conns", "CDP_DB_MAX_CONNS", "16", "largest number of database connections of a process", func(c *Config) any { return &c.DBMaxConns }},
 	{"serve", "listen", "CDP_LISTEN", "127.0.0.1:8080", "HTTP listen address", func(c *Config) any { return &c.Listen }},
 	{"serve", "max-body-bytes", "CDP_MAX_BODY_BYTES", "16777216", "largest accepted request body", func(c *Config) any { return &c.MaxBodyBytes }},
-	{"serve", "shutdown-timeout", "CDP_SHUTDOWN_TIMEOUT", "15s", "how long SIGTERM waits for running requests and jobs before it cancels them", func(c *Config) any { return &c.ShutdownTimeout }},
+	{"serve", "shutdown-timeout", "CDP_SHUTDOWN_TIMEOUT", "15s", "how long SIGTERM waits for running requests before it cancels them (running jobs get what is left, and at least 5s)", func(c *Config) any { return &c.ShutdownTimeout }},
 	{"ingest", "default-region", "CDP_DEFAULT_REGION", "GB", "ISO 3166 region for phone numbers of records without a country", func(c *Config) any { return &c.DefaultRegion }},
 	{"ingest", "date-order", "CDP_DATE_ORDER", "DMY", "how NN/NN/YYYY dates are read: DMY or MDY", func(c *Config) any { return &c.DateOrder }},
 	{"ingest", "max-record-bytes", "CDP_MAX_RECORD_BYTES", "1048576", "largest CSV record an import reads (all its lines); a longer one, or a quote left open for longer, is rejected as its line and the import goes on", func(c *Config) any { return &c.MaxRecordBytes }},
