@@ -43,6 +43,7 @@ import (
 	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/consent"
+	"github.com/cdp-project/cdp/crm"
 	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
@@ -340,9 +341,10 @@ type resource struct {
 	// attach is the record a consent statement is attached to (the
 	// policy decides whose it is).
 	attach *StoredRecord
-	// timeline is the newest interactions read with the records (see
-	// Timeline), when they were.
-	timeline *prefetched
+	// timeline is the newest interactions of the records, when they were
+	// read with them (timelineRead; see Timeline).
+	timeline     []crm.Stored
+	timelineRead bool
 }
 
 // ask asks the policy about one profile (or, with none, about the action alone).

@@ -32,12 +32,6 @@ type ProfileTimelineStore interface {
 	ProfileTimeline(ctx context.Context, id uuid.UUID, limit int) (uuid.UUID, []StoredRecord, []consent.Event, []crm.Stored, error)
 }
 
-// prefetched is the interactions read with a profile's records.
-type prefetched struct {
-	records  []uuid.UUID // the records they are of, as read
-	contacts []crm.Stored
-}
-
 // Contact is one interaction as one reader may see it.
 type Contact struct {
 	ID           uuid.UUID         `json:"id"`
@@ -81,20 +75,17 @@ func (s *Service) Timeline(ctx context.Context, req Request, id uuid.UUID, limit
 		if _, err := s.checkPurpose(ctx, &req); err != nil {
 			return nil, err
 		}
-		var pre prefetched
+		var contacts []crm.Stored
 		res, err := s.loadFrom(ctx, &req, ActionTimeline, id,
 			func(ctx context.Context, id uuid.UUID) (uuid.UUID, []StoredRecord, []consent.Event, error) {
-				cur, recs, events, contacts, err := ts.ProfileTimeline(ctx, id, limit)
-				pre.contacts = contacts
-				for _, r := range recs {
-					pre.records = append(pre.records, r.ID)
-				}
+				cur, recs, events, got, err := ts.ProfileTimeline(ctx, id, limit)
+				contacts = got
 				return cur, recs, events, err
 			})
 		if err != nil {
 			return nil, err
 		}
-		res.timeline = &pre
+		res.timeline, res.timelineRead = contacts, true
 		act = Act{Action: ActionTimeline, loaded: res}
 	}
 	g, err := s.Guard(ctx, &req, act, func(a *Allowed) error {
@@ -140,13 +131,12 @@ func (s *Service) contacts(ctx context.Context, cat *catalogue, res *resource, a
 		got []crm.Stored
 		err error
 	)
-	pre := res.timeline
-	read := pre == nil || !slices.Equal(pre.records, ids)
+	read := !res.timelineRead
 	if !read {
-		got = pre.contacts
-		// Read before the decision, they are the newest of every type:
-		// when the limit cut them and some are not for this purpose,
-		// more of its own types may lie beyond the cut.
+		got = res.timeline
+		// Read before the decision, they are the newest of every type
+		// and record: when the limit cut them and some are not for this
+		// reader, more of what is may lie beyond the cut.
 		read = len(got) >= limit && slices.ContainsFunc(got, func(x crm.Stored) bool { return !visible(x) })
 	}
 	if read {
