@@ -97,6 +97,17 @@ func (f *fixture) interactions(t *testing.T, csvText string) {
 	}
 }
 
+// segments saves segments, made by a member of staff.
+func (f *fixture) segments(t *testing.T, ss ...crm.Segment) {
+	t.Helper()
+	for _, s := range ss {
+		s.CreatedBy = "staff:test"
+		if _, err := f.db.CreateSegment(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func (f *fixture) profiler(t *testing.T, o crm.Options) *crm.Profiler {
 	t.Helper()
 	stages, err := crm.CompileStages(crm.DefaultStages)
@@ -222,15 +233,9 @@ func TestProfilingObeysObjectionsConsentAndRestriction(t *testing.T) {
 	pgtest.Exec(t, f.owner, `INSERT INTO record_restrictions (record_id, request_id, reason)
 		SELECT $1, id, 'restriction' FROM dsr_requests LIMIT 1`, [16]byte(record("cat")))
 
-	for _, s := range []crm.Segment{
-		{Name: "buyers", Purpose: "support", Condition: "orders >= 1", Description: "Everyone who ordered"},
-		{Name: "newsletter", Purpose: "marketing", Condition: "revenue > 0.0", Description: "Buyers for the newsletter"},
-	} {
-		s.CreatedBy = "staff:test"
-		if _, err := f.db.CreateSegment(ctx, s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.segments(t,
+		crm.Segment{Name: "buyers", Purpose: "support", Condition: "orders >= 1", Description: "Everyone who ordered"},
+		crm.Segment{Name: "newsletter", Purpose: "marketing", Condition: "revenue > 0.0", Description: "Buyers for the newsletter"})
 	p := f.profiler(t, crm.Options{})
 	rep, err := p.Full(ctx)
 	if err != nil {
@@ -513,15 +518,9 @@ func TestAStopDuringAComputationHolds(t *testing.T) {
 	record := func(id string) uuid.UUID { return f.record(t, profiles[id]) }
 	say := func(id, purpose string, st consent.State) { f.say(t, profiles[id], purpose, st) }
 	say("dan", "marketing", consent.Granted)
-	for _, s := range []crm.Segment{
-		{Name: "buyers", Purpose: "support", Condition: "orders >= 1", Description: "Everyone who ordered"},
-		{Name: "newsletter", Purpose: "marketing", Condition: "orders >= 1", Description: "Buyers for the newsletter"},
-	} {
-		s.CreatedBy = "staff:test"
-		if _, err := f.db.CreateSegment(ctx, s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.segments(t,
+		crm.Segment{Name: "buyers", Purpose: "support", Condition: "orders >= 1", Description: "Everyone who ordered"},
+		crm.Segment{Name: "newsletter", Purpose: "marketing", Condition: "orders >= 1", Description: "Buyers for the newsletter"})
 	p := f.profiler(t, crm.Options{})
 	// Ann objects to profiling and Dan withdraws his marketing consent
 	// while the computation runs.
