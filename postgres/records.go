@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -266,6 +267,54 @@ func (db *DB) UnlinkedRecords(ctx context.Context, ids []uuid.UUID, limit int) (
 	}
 	return pgx.CollectRows(rows, scanID)
 }
+
+// UnlinkedFrom returns records that belong to no profile whose id is at
+// least from, at most limit, in id order. Record ids are UUIDv7, ordered by
+// the time they were made, so a recent from reads the primary key's last
+// pages only; uuid.Nil reads every record (about a second a million).
+func (db *DB) UnlinkedFrom(ctx context.Context, from uuid.UUID, limit int) ([]uuid.UUID, error) {
+	rows, err := db.pool.Query(ctx, `SELECT r.id FROM records r
+		WHERE r.id >= $1 AND r.wrapped_key IS NOT NULL
+		AND NOT EXISTS (SELECT 1 FROM profile_members m WHERE m.record_id = r.id)
+		ORDER BY r.id LIMIT $2`, [16]byte(from), limit)
+	if err != nil {
+		return nil, fmt.Errorf("unlinked records: %w", err)
+	}
+	return pgx.CollectRows(rows, scanID)
+}
+
+// UnlinkedNear returns records that belong to no profile and share an
+// identifier's blind index or a candidate key with a record of profile
+// (or the profile it was merged into): the records resolution could link
+// to it, found through the keys' indexes, not by reading every record. A
+// key shared by more than maxShared records is skipped, as resolution
+// skips it (resolver.Store.Neighbourhood).
+func (db *DB) UnlinkedNear(ctx context.Context, profile uuid.UUID, maxShared, limit int) ([]uuid.UUID, error) {
+	rows, err := db.pool.Query(ctx, unlinkedNearSQL, [16]byte(profile), maxShared+1, limit)
+	if err != nil {
+		return nil, fmt.Errorf("unlinked records near profile %s: %w", profile, err)
+	}
+	return pgx.CollectRows(rows, scanID)
+}
+
+// unlinkedNearSQL is UnlinkedNear's statement: per candidate column, the
+// records sharing each of the profile's keys, unless more than maxShared
+// do ($2 is maxShared+1).
+var unlinkedNearSQL = func() string {
+	var near []string
+	for _, col := range candidateColumns {
+		near = append(near, `SELECT unnest(c.ids) AS id FROM (SELECT DISTINCT `+col+` AS k FROM mine) d
+			CROSS JOIN LATERAL (SELECT array_agg(id) AS ids FROM (SELECT id FROM records WHERE `+col+` = d.k LIMIT $2) l) c
+			WHERE cardinality(c.ids) < $2`)
+	}
+	return currentCTE + `, mine AS MATERIALIZED (
+			SELECT r.` + strings.Join(candidateColumns, ", r.") + `
+			FROM cur JOIN profile_members m ON m.profile_id = cur.id JOIN records r ON r.id = m.record_id),
+		near AS (` + strings.Join(near, "\n\t\tUNION ") + `)
+		SELECT r.id FROM near JOIN records r ON r.id = near.id
+		WHERE r.wrapped_key IS NOT NULL AND NOT EXISTS (SELECT 1 FROM profile_members m WHERE m.record_id = r.id)
+		ORDER BY r.id LIMIT $3`
+}()
 
 // SourceDays counts, per source and day since, the records created and
 // those changed (counts only: a department's import history).

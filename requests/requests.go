@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -136,6 +137,9 @@ type Service struct {
 	accounts Accounts
 	region   string
 	stepUp   bool
+
+	orphans      sync.Mutex // one orphan sweep at a time
+	orphansSwept time.Time  // when the last orphan sweep that succeeded began
 }
 
 // New builds the request service.

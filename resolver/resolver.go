@@ -86,6 +86,13 @@ type Store interface {
 	// then the process died before linking them): among ids, or any when
 	// ids is nil; at most limit, in id order.
 	UnlinkedRecords(ctx context.Context, ids []uuid.UUID, limit int) ([]uuid.UUID, error)
+	// UnlinkedFrom returns records in no profile whose id is at least
+	// from, at most limit, in id order.
+	UnlinkedFrom(ctx context.Context, from uuid.UUID, limit int) ([]uuid.UUID, error)
+	// UnlinkedNear returns records in no profile that share an identifier
+	// or a candidate key with a record of profile, at most limit; keys
+	// shared by more than maxShared records are skipped.
+	UnlinkedNear(ctx context.Context, profile uuid.UUID, maxShared, limit int) ([]uuid.UUID, error)
 	// Apply writes the outcome of a run in one transaction.
 	Apply(ctx context.Context, a *Apply) error
 }
@@ -364,14 +371,54 @@ func (r *Report) ProfilesOf(records []uuid.UUID) []uuid.UUID {
 // orphanBatch is how many unlinked records one pass of LinkOrphans links.
 const orphanBatch = 10000
 
-// LinkOrphans links every record that belongs to no profile, a batch at
-// a time, and returns how many it linked. Run at start-up and
-// periodically, so that no record stays unlinked across a crash, and
-// before an erasure or export, so that they find every record.
-func (r *Resolver) LinkOrphans(ctx context.Context, actor string) (int, error) {
+// LinkOrphans links every record that belongs to no profile and was made
+// at since or later (the zero time: every record), a batch at a time, and
+// returns how many it linked. Run at start-up over every record, and
+// periodically over the recent ones, so that no record stays unlinked
+// across a crash.
+func (r *Resolver) LinkOrphans(ctx context.Context, actor string, since time.Time) (int, error) {
+	from := idsFrom(since)
+	return r.linkOrphans(ctx, actor, func() ([]uuid.UUID, error) {
+		ids, err := r.Store.UnlinkedFrom(ctx, from, orphanBatch)
+		if len(ids) > 0 {
+			from = ids[len(ids)-1] // linked now: the next batch starts there
+		}
+		return ids, err
+	})
+}
+
+// idsFrom is the smallest record id made at t or later: record ids are
+// UUIDv7, whose first 48 bits are the milliseconds since 1970, so ids
+// sort by the time they were made. The zero time gives uuid.Nil.
+func idsFrom(t time.Time) uuid.UUID {
+	var id uuid.UUID
+	if ms := t.UnixMilli(); ms > 0 {
+		for i := 5; i >= 0; i-- {
+			id[i], ms = byte(ms), ms>>8
+		}
+	}
+	return id
+}
+
+// LinkOrphansNear links the records in no profile that resolution could
+// link to profile: those sharing an identifier or a candidate key with
+// its records, and with the records that join it, until none is left.
+// Run before an erasure or an export, so that they find every record of
+// the person, at the cost of an index lookup per key instead of a read of
+// every record (a second a million).
+func (r *Resolver) LinkOrphansNear(ctx context.Context, actor string, profile uuid.UUID) (int, error) {
+	return r.linkOrphans(ctx, actor, func() ([]uuid.UUID, error) {
+		return r.Store.UnlinkedNear(ctx, profile, r.maxShared(), orphanBatch)
+	})
+}
+
+// linkOrphans links the batches next returns until one is empty. Every
+// record of a batch joins a profile (its own, if no other), so neither
+// loop finds a record twice.
+func (r *Resolver) linkOrphans(ctx context.Context, actor string, next func() ([]uuid.UUID, error)) (int, error) {
 	linked := 0
 	for {
-		ids, err := r.Store.UnlinkedRecords(ctx, nil, orphanBatch)
+		ids, err := next()
 		if err != nil || len(ids) == 0 {
 			return linked, err
 		}

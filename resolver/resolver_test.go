@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -340,5 +341,46 @@ func TestFullRunInBatches(t *testing.T) {
 	}
 	if n := pgtest.Count(t, e.url, "SELECT count(*) FROM resolution_runs"); n != runs {
 		t.Errorf("the failed run wrote a run: %d, want %d", n, runs)
+	}
+}
+
+// Records a crash left in no profile are found two ways: before an
+// erasure or export, those resolution could link to the person's profile
+// (through its keys' indexes, not every record); on a sweep, those made
+// since a time (their UUIDv7 ids sort by it).
+func TestOrphansAreFoundNearTheirProfileAndBySince(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.load(people...)
+	if _, err := e.r.Full(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	anna := e.profile("sales/s1")
+	made := time.Now()
+	// Written, never linked: one of Anna's, one of a stranger's.
+	e.load("support,t7,Anna,Schmidt,,anna.schmidt@example.com,,,,,GB,",
+		"sales,s9,Dora,Quist,1966-03-03,dora.quist@example.com,07700 900777,9 Mill Lane,YO1 7HH,York,GB,")
+	if e.profile("support/t7") != uuid.Nil || e.profile("sales/s9") != uuid.Nil {
+		t.Fatalf("the new records were linked by their import")
+	}
+	n, err := e.r.LinkOrphansNear(ctx, "test", anna)
+	if err != nil || n != 1 {
+		t.Fatalf("near Anna: %d linked, %v; want 1", n, err)
+	}
+	if e.profile("support/t7") != anna {
+		t.Errorf("Anna's orphan is in %s, want her profile %s", e.profile("support/t7"), anna)
+	}
+	if e.profile("sales/s9") != uuid.Nil {
+		t.Errorf("the stranger's orphan was linked by a search near Anna")
+	}
+	if n, err := e.r.LinkOrphans(ctx, "test", made.Add(time.Minute)); err != nil || n != 0 {
+		t.Errorf("orphans made after the stranger's: %d linked, %v; want none", n, err)
+	}
+	if n, err := e.r.LinkOrphans(ctx, "test", made.Add(-time.Second)); err != nil || n != 1 {
+		t.Errorf("orphans made since the stranger's import began: %d linked, %v; want 1", n, err)
+	}
+	if e.profile("sales/s9") == uuid.Nil {
+		t.Errorf("the stranger's orphan is still in no profile")
 	}
 }
