@@ -401,8 +401,10 @@ func TestOrphansAreLinkedWhenSeen(t *testing.T) {
 }
 
 // The service's own role cannot delete append-only consent events: not by
-// a temporary table that stands in for records inside a SECURITY DEFINER
-// function, nor by nulling a record's key and restoring it.
+// a temporary table that stands in for records inside the SECURITY
+// DEFINER function, nor by calling it on a record that still exists
+// (destroyed key or not), nor through the function erasures called before
+// migration 0023.
 func TestServiceRoleCannotDeleteConsent(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -414,25 +416,33 @@ func TestServiceRoleCannotDeleteConsent(t *testing.T) {
 	rec := e.recordOf(w, "newsletter")
 	app := pgtest.AppURL(t, e.owner)
 	before := e.consentEvents()
+	// An empty temporary table named records would say the record is gone.
 	if err := pgtest.TryExec(t, app, `CREATE TEMP TABLE records (id uuid, key_destroyed_at timestamptz);
-		INSERT INTO records VALUES ('`+rec+`', now());
-		SELECT erase_consent_events(ARRAY['`+rec+`'::uuid])`); err != nil {
+		SELECT erase_deleted_records_consent(ARRAY['`+rec+`'::uuid])`); err != nil {
 		t.Fatalf("the attack could not be tried: %v", err)
 	}
 	if n := e.consentEvents(); n != before {
 		t.Errorf("a temporary table named records let the service delete %d consent events", before-n)
 	}
+	if err := pgtest.TryExec(t, app, `SELECT erase_deleted_records_consent(ARRAY['`+rec+`'::uuid])`); err != nil {
+		t.Fatalf("the function: %v", err)
+	}
 	key := pgtest.Query(t, e.owner, "SELECT encode(wrapped_key, 'hex') FROM records WHERE id = '"+rec+"'")
 	err := pgtest.TryExec(t, app, `BEGIN;
 		UPDATE records SET wrapped_key = NULL, key_destroyed_at = now() WHERE id = '`+rec+`';
-		SELECT erase_consent_events(ARRAY['`+rec+`'::uuid]);
-		UPDATE records SET wrapped_key = decode('`+strings.TrimSpace(key)+`', 'hex'), key_destroyed_at = NULL WHERE id = '`+rec+`';
+		SELECT erase_deleted_records_consent(ARRAY['`+rec+`'::uuid]);
 		COMMIT`)
-	if err == nil {
-		t.Errorf("the service destroyed a key, deleted its consent events and restored it")
+	if err != nil {
+		t.Fatalf("destroying a key: %v", err)
 	}
 	if n := e.consentEvents(); n != before {
-		t.Errorf("%d consent events deleted by a key destroyed and restored", before-n)
+		t.Errorf("%d consent events of a record that still exists deleted", before-n)
+	}
+	if err := pgtest.TryExec(t, app, `SELECT erase_consent_events(ARRAY['`+rec+`'::uuid])`); err == nil {
+		t.Errorf("the function of erasures before migration 0023 still exists")
+	}
+	if err := pgtest.TryExec(t, app, "UPDATE records SET wrapped_key = decode('"+strings.TrimSpace(key)+"', 'hex'), key_destroyed_at = NULL WHERE id = '"+rec+"'"); err == nil {
+		t.Errorf("a destroyed key was restored")
 	}
 }
 

@@ -14,11 +14,11 @@ import (
 )
 
 // Erase erases a person in one transaction: it keeps the blind indexes of
-// their strong identifiers as suppressions, destroys the keys of their
-// records (crypto-shredding: nothing sealed under them, in any copy of the
-// database, can be opened again), deletes the records with their
-// versions, consent events, links and review pairs, and the profile,
-// leaving a tombstone. Records under a legal hold are kept, restricted.
+// their strong identifiers as suppressions, deletes their records with
+// their keys (crypto-shredding: nothing sealed under a key, in any copy of
+// the database or backup, can be opened again once every copy of the key
+// is gone), their versions, consent events, links and review pairs, and
+// the profile, leaving a tombstone. Records under a legal hold are kept, restricted.
 // It is idempotent: a profile the request erased already reports Done.
 //
 // The steps are the methods of erasure below, run in the order listed in
@@ -66,7 +66,6 @@ func (e *erasure) run(ctx context.Context) error {
 	b := &pgx.Batch{}
 	for _, step := range []func(*pgx.Batch){
 		e.suppress,
-		e.destroyKeys,
 		e.listAccounts,
 		e.deleteRecords,
 		e.restrictHeld,
@@ -192,13 +191,6 @@ func (e *erasure) suppress(b *pgx.Batch) {
 	})
 }
 
-// destroyKeys destroys the keys of the erased records. It comes before
-// any deletion: even if what follows were interrupted, nothing of the
-// person could be opened again.
-func (e *erasure) destroyKeys(b *pgx.Batch) {
-	b.Queue(`UPDATE records SET wrapped_key = NULL, key_destroyed_at = $2 WHERE id = ANY($1)`, e.erased, e.now)
-}
-
 // listAccounts puts the customer accounts linked to the erased records in
 // the report, to be deleted from Kratos once this commits (for an
 // erasure the person asked for).
@@ -213,11 +205,15 @@ func (e *erasure) listAccounts(b *pgx.Batch) {
 	})
 }
 
-// deleteRecords deletes the erased records with their consent events,
-// customer links, identity links and constraints, review pairs and
-// interactions, and everything profiling derived from the profile: its
-// traits, stage history and segment memberships (recomputed from what
-// is left, if anything is).
+// deleteRecords deletes the erased records, their keys with them, and
+// their customer links, identity links and constraints, review pairs,
+// interactions and consent events, and everything profiling derived from
+// the profile: its traits, stage history and segment memberships
+// (recomputed from what is left, if anything is). It is one transaction:
+// nothing is deleted unless everything is.
+//
+// The keys are not nulled first: that wrote a second version of every
+// row for the DELETE to remove (migration 0023).
 func (e *erasure) deleteRecords(b *pgx.Batch) {
 	for _, q := range []string{
 		// Lock the records first: an import that locked one (FOR KEY
@@ -229,13 +225,15 @@ func (e *erasure) deleteRecords(b *pgx.Batch) {
 		`DELETE FROM lifecycle_changes WHERE profile_id IN (SELECT profile_id FROM profile_members WHERE record_id = ANY($1))`,
 		`DELETE FROM segment_changes WHERE profile_id IN (SELECT profile_id FROM profile_members WHERE record_id = ANY($1))`,
 		`DELETE FROM segment_members WHERE profile_id IN (SELECT profile_id FROM profile_members WHERE record_id = ANY($1))`,
-		`SELECT erase_consent_events($1)`,
 		`DELETE FROM customer_links WHERE record_id = ANY($1)`,
 		`DELETE FROM identity_links WHERE record_a = ANY($1) OR record_b = ANY($1)`,
 		`DELETE FROM identity_constraints WHERE record_a = ANY($1) OR record_b = ANY($1)`,
 		`DELETE FROM review_pairs WHERE record_a = ANY($1) OR record_b = ANY($1)`,
 		`DELETE FROM interactions WHERE record_id = ANY($1)`,
 		`DELETE FROM records WHERE id = ANY($1)`, // versions, memberships and restrictions cascade
+		// Consent events are append-only: this function deletes only those
+		// of records that no longer exist.
+		`SELECT erase_deleted_records_consent($1)`,
 	} {
 		b.Queue(q, e.erased)
 	}

@@ -71,8 +71,9 @@ func (s *server) call(t *testing.T, token, method, path, body string) (int, []by
 	return resp.StatusCode, b
 }
 
-// An erasure interrupted by a kill in the middle of its transaction (keys
-// destroyed, records not yet deleted, nothing committed) changes nothing;
+// An erasure interrupted by a kill in the middle of its transaction
+// (records deleted with their keys, their consent events not yet, nothing
+// committed) changes nothing;
 // the next process rescues the job and finishes it. Then the erasure's
 // proofs hold: the records are gone, the dump holds none of the person's
 // values, the DPO is told 410, and the audit chain verifies.
@@ -83,10 +84,9 @@ func TestErasureSurvivesAKill(t *testing.T) {
 	if a.token == "" {
 		t.Fatalf("no demo token:\n%s", a.out.String())
 	}
-	// An erasure is held once it has destroyed the keys, its transaction
+	// An erasure is held once it has deleted the records, its transaction
 	// open, until the process is killed.
-	erasure := pgtest.NewHold(t, e.dbURL, `AFTER UPDATE OF wrapped_key ON records FOR EACH ROW
-		WHEN (OLD.wrapped_key IS NOT NULL AND NEW.wrapped_key IS NULL)`)
+	erasure := pgtest.NewHold(t, e.dbURL, `AFTER DELETE ON records FOR EACH STATEMENT`)
 	profile := strings.TrimSpace(pgtest.Query(t, e.dbURL,
 		`SELECT profile_id::text FROM profile_members GROUP BY profile_id HAVING count(*) >= 2 ORDER BY profile_id LIMIT 1`))
 	records := pgtest.Query(t, e.dbURL, `SELECT string_agg(record_id::text, ',') FROM profile_members WHERE profile_id = '`+profile+`'`)
