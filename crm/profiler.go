@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/cdp-project/cdp/consent"
 )
@@ -121,6 +122,13 @@ type ProfileStore interface {
 	Stages(ctx context.Context, profiles []uuid.UUID) (map[uuid.UUID]string, error)
 	LatestModel(ctx context.Context) (*Model, error)
 	SaveProfiling(ctx context.Context, run *Run) error
+	// ClaimQueue empties the queue of stale profiles, before a full
+	// computation reads anything: whatever is queued after it, the
+	// computation may not have seen, and stays queued.
+	ClaimQueue(ctx context.Context) error
+	// Requeue queues profiles again (nil: every profile), after a
+	// computation that took them failed.
+	Requeue(ctx context.Context, profiles []uuid.UUID) error
 	// TakeQueued takes up to limit profiles whose traits are stale, and
 	// how many are queued in all; or, when every profile is stale (a full
 	// resolution rewrote them all), takes none and says so.
@@ -146,6 +154,8 @@ type Profiler struct {
 	Stages  []Stage // compiled lifecycle rules (CompileStages)
 	Options Options
 	Now     func() time.Time
+
+	full singleflight.Group // one full computation at a time; who asks during one shares it
 }
 
 // Report says what a computation did.
@@ -168,8 +178,35 @@ func (p *Profiler) now() time.Time {
 }
 
 // Full recomputes every profile's traits, the models and every segment.
+//
+// A full computation asked for while one runs shares it instead of
+// running again (a restart's scheduled run and the catch-up after a full
+// resolution both ask at start-up): whatever changed after the running
+// one claimed the queue stays queued for a refresh.
 func (p *Profiler) Full(ctx context.Context) (*Report, error) {
-	return p.run(ctx, nil)
+	rep, err, _ := p.full.Do("full", func() (any, error) {
+		if err := p.Store.ClaimQueue(ctx); err != nil {
+			return nil, err
+		}
+		rep, err := p.run(ctx, nil)
+		if err != nil {
+			p.requeue(ctx, nil)
+		}
+		return rep, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rep.(*Report), nil
+}
+
+// requeue puts back what a failed computation took off the queue, even
+// if the computation failed because its context ended; a failure to
+// requeue leaves those profiles to the next full computation.
+func (p *Profiler) requeue(ctx context.Context, ids []uuid.UUID) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = p.Store.Requeue(ctx, ids)
 }
 
 // Refresh recomputes the traits of up to limit stale profiles (new
@@ -182,13 +219,14 @@ func (p *Profiler) Refresh(ctx context.Context, limit int) (*Report, error) {
 		return nil, err
 	}
 	if every {
-		return p.run(ctx, nil)
+		return p.Full(ctx)
 	}
 	if len(ids) == 0 {
 		return &Report{Excluded: map[string]int{}, Segments: map[string]int{}}, nil
 	}
 	rep, err := p.run(ctx, ids)
 	if err != nil {
+		p.requeue(ctx, ids)
 		return nil, err
 	}
 	rep.Remaining = queued - len(ids)

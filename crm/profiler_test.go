@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -353,6 +355,113 @@ func TestTraitsFollowNewInteractions(t *testing.T) {
 		[16]byte(profiles["ann"]), fullAt.Add(30*time.Minute)); n != 1 {
 		t.Error("the refreshed traits say they describe the full run's moment")
 	}
+}
+
+// arriveDuring is the store with something happening right after the
+// computation read the interactions.
+type arriveDuring struct {
+	*postgres.DB
+	arrive func()
+}
+
+func (s *arriveDuring) Activities(ctx context.Context, ids []uuid.UUID, each func(crm.Activity)) error {
+	err := s.DB.Activities(ctx, ids, each)
+	s.arrive()
+	return err
+}
+
+// TestAChangeDuringAFullComputationStaysQueued: an interaction that
+// arrives while a full computation runs (after it read the interactions) is
+// not in what it computed, so the profile stays queued for the next
+// refresh. Before, the full run emptied the whole queue as it saved, and
+// the new order waited for the next day's full run.
+func TestAChangeDuringAFullComputationStaysQueued(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	profiles := f.customers(t, []string{"ann", "ben"})
+	day := time.Now().AddDate(0, 0, -3).Format(time.DateOnly)
+	const header = "source,source_id,record_source_id,type,channel,occurred_at,amount,currency\n"
+	f.interactions(t, header+"shop,a1,ann,order,web,"+day+",10,EUR\nshop,b1,ben,order,web,"+day+",20,EUR\n")
+	p := f.profiler(t, crm.Options{})
+	p.Store = &arriveDuring{DB: f.db, arrive: func() { f.interactions(t, header+"shop,b2,ben,order,store,"+day+",15,EUR\n") }}
+	if _, err := p.Full(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.Store = f.db
+	orders := func(who string) string {
+		return pgtest.Query(t, f.owner, "SELECT traits->>'orders' FROM profile_traits WHERE profile_id = $1", [16]byte(profiles[who]))
+	}
+	if q := pgtest.Query(t, f.owner, "SELECT string_agg(profile_id::text, ',') FROM trait_queue"); q != profiles["ben"].String() {
+		t.Fatalf("queued after the full run: %q, want Ben's profile, whose order came during it", q)
+	}
+	if rep, err := p.Refresh(ctx, 100); err != nil || rep.Profiled != 1 {
+		t.Fatalf("refresh: %+v %v", rep, err)
+	}
+	if orders("ben") != "2" || orders("ann") != "1" {
+		t.Errorf("after the refresh: Ben %s orders (want 2), Ann %s (want 1)", orders("ben"), orders("ann"))
+	}
+}
+
+// TestAFullComputationAskedDuringOneSharesIt: at start-up the scheduled
+// full computation and the catch-up after a full resolution both ask for
+// one; the second shares the first instead of computing everything again
+// (40 s at a million profiles).
+func TestAFullComputationAskedDuringOneSharesIt(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.customers(t, []string{"ann", "ben"})
+	p := f.profiler(t, crm.Options{})
+	reading, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	store := &countClaims{arriveDuring: arriveDuring{DB: f.db, arrive: func() {
+		once.Do(func() { close(reading) })
+		<-release
+	}}}
+	p.Store = store
+	reports := make(chan *crm.Report, 2)
+	full := func() {
+		rep, err := p.Full(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		reports <- rep
+	}
+	go full()
+	<-reading
+	go full()
+	// The second waits in the first's computation (or, if it does not,
+	// runs its own once the first is released).
+	for deadline := time.Now().Add(10 * time.Second); !waitingInSingleflight() && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	a, b := <-reports, <-reports
+	if store.claims != 1 || a != b {
+		t.Errorf("%d full computations for two asked during one (same report: %v), want 1", store.claims, a == b)
+	}
+}
+
+// countClaims counts the full computations that claimed the queue.
+type countClaims struct {
+	arriveDuring
+	claims int
+}
+
+func (s *countClaims) ClaimQueue(ctx context.Context) error {
+	s.claims++
+	return s.DB.ClaimQueue(ctx)
+}
+
+// waitingInSingleflight reports whether a goroutine waits for another's
+// call in a singleflight group.
+func waitingInSingleflight() bool {
+	buf := make([]byte, 1<<20)
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "singleflight.(*Group).Do") && strings.Contains(g, "WaitGroup).Wait") {
+			return true
+		}
+	}
+	return false
 }
 
 // TestTraitsFollowMergesAndSplits: a steward's merge queues the surviving

@@ -253,10 +253,6 @@ func (db *DB) SaveProfiling(ctx context.Context, run *crm.Run) error {
 					return err
 				}
 			}
-			// Anything queued before now is covered by this run.
-			if _, err := tx.Exec(ctx, "DELETE FROM trait_queue"); err != nil {
-				return err
-			}
 		}
 		// The new traits are staged and merged: a row that exists is
 		// updated in place (a heap-only update: the table keeps room on
@@ -365,10 +361,34 @@ func stoppedSince(ctx context.Context, tx pgx.Tx, since, purpose string) (map[uu
 	return out, nil
 }
 
+// ClaimQueue empties the queue of stale profiles before a full
+// computation reads anything (crm.ProfileStore). A full run used to empty
+// it as it saved, and so dropped the profiles queued while it computed,
+// whose changes it had not seen.
+func (db *DB) ClaimQueue(ctx context.Context) error {
+	if _, err := db.pool.Exec(ctx, "DELETE FROM trait_queue"); err != nil {
+		return fmt.Errorf("trait queue: %w", err)
+	}
+	return nil
+}
+
+// Requeue queues profiles again (nil: every profile, the nil id of
+// migration 0017) after a computation that took them failed.
+func (db *DB) Requeue(ctx context.Context, profiles []uuid.UUID) error {
+	ids := uuids(profiles)
+	if profiles == nil {
+		ids = [][16]byte{uuid.Nil}
+	}
+	if _, err := db.pool.Exec(ctx, "INSERT INTO trait_queue (profile_id) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING", ids); err != nil {
+		return fmt.Errorf("trait queue: %w", err)
+	}
+	return nil
+}
+
 // TakeQueued takes up to limit stale profiles off the queue. When the
 // queue holds the nil id (every profile is stale, migration 0017), it
-// takes nothing and says so: the full computation that follows empties
-// the queue as it saves.
+// takes nothing and says so: the full computation that follows claims the
+// whole queue before it reads.
 func (db *DB) TakeQueued(ctx context.Context, limit int) ([]uuid.UUID, int, bool, error) {
 	var total int
 	var every bool
