@@ -258,6 +258,11 @@ func TestErasureDestroysKeysSuppressesAndTombstones(t *testing.T) {
 			t.Errorf("%s: %d rows left, want %d", table, n, want)
 		}
 	}
+	// The erased ids are kept, so that no record can come back under one
+	// (migration 0023).
+	if n := pgtest.Count(t, e.owner, "SELECT count(*) FROM erased_records"); n != int64(len(rep.Erased)) {
+		t.Errorf("%d erased record ids kept, want %d", n, len(rep.Erased))
+	}
 	// No key left in the database opens any of the person's ciphertexts.
 	for _, k := range e.remainingKeys() {
 		for _, s := range sealed {

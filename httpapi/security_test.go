@@ -403,8 +403,9 @@ func TestOrphansAreLinkedWhenSeen(t *testing.T) {
 // The service's own role cannot delete append-only consent events: not by
 // a temporary table that stands in for records inside the SECURITY
 // DEFINER function, nor by calling it on a record that still exists
-// (destroyed key or not), nor through the function erasures called before
-// migration 0023.
+// (destroyed key or not), nor by deleting the record, calling it and
+// putting the record back as it was, nor through the function erasures
+// called before migration 0023.
 func TestServiceRoleCannotDeleteConsent(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -443,6 +444,27 @@ func TestServiceRoleCannotDeleteConsent(t *testing.T) {
 	}
 	if err := pgtest.TryExec(t, app, "UPDATE records SET wrapped_key = decode('"+strings.TrimSpace(key)+"', 'hex'), key_destroyed_at = NULL WHERE id = '"+rec+"'"); err == nil {
 		t.Errorf("a destroyed key was restored")
+	}
+	// Copied, deleted, its events erased, and put back under its own id.
+	other := e.recordOf(w, "sales")
+	if err := pgtest.TryExec(t, app, `INSERT INTO consent_events (id, record_id, purpose, state, notice_version, method, origin, actor, at)
+			VALUES (gen_random_uuid(), '`+other+`', 'marketing', 'withdrawn', 1, 'department_form', 'sales', 'staff:test', now())`); err != nil {
+		t.Fatalf("the attack could not be prepared: %v", err)
+	}
+	before = e.consentEvents()
+	err = pgtest.TryExec(t, app, `BEGIN;
+		CREATE TEMP TABLE kept AS SELECT * FROM records WHERE id = '`+other+`';
+		CREATE TEMP TABLE kept_members AS SELECT * FROM profile_members WHERE record_id = '`+other+`';
+		DELETE FROM records WHERE id = '`+other+`';
+		SELECT erase_deleted_records_consent(ARRAY['`+other+`'::uuid]);
+		INSERT INTO records SELECT * FROM kept;
+		INSERT INTO profile_members SELECT * FROM kept_members;
+		COMMIT`)
+	if err == nil {
+		t.Errorf("the service deleted a record, erased its consent events and put it back")
+	}
+	if n := e.consentEvents(); n != before {
+		t.Errorf("%d consent events deleted by a record deleted and put back", before-n)
 	}
 }
 
