@@ -122,12 +122,21 @@ type ProfileStore interface {
 	Stages(ctx context.Context, profiles []uuid.UUID) (map[uuid.UUID]string, error)
 	LatestModel(ctx context.Context) (*Model, error)
 	SaveProfiling(ctx context.Context, run *Run) error
-	// ClaimQueue empties the queue of stale profiles, before a full
-	// computation reads anything: whatever is queued after it, the
-	// computation may not have seen, and stays queued.
+	// HoldFull waits until no computation runs and keeps any other from
+	// starting, here or in another process, until its release: a full
+	// computation saves nothing over what a refresh computed from newer
+	// facts, nor the other way round.
+	HoldFull(ctx context.Context) (release func(), err error)
+	// HoldRefresh does the same for a refresh, unless a full computation
+	// runs (ok false: the refresh waits for the next sweep); refreshes may
+	// run side by side.
+	HoldRefresh(ctx context.Context) (release func(), ok bool, err error)
+	// ClaimQueue claims the queue of stale profiles for a full
+	// computation, before it reads anything; its save deletes what it
+	// claimed, and whatever is queued after the claim stays queued.
 	ClaimQueue(ctx context.Context) error
-	// Requeue queues profiles again (nil: every profile), after a
-	// computation that took them failed.
+	// Requeue queues profiles again, after a refresh that took them
+	// failed.
 	Requeue(ctx context.Context, profiles []uuid.UUID) error
 	// TakeQueued takes up to limit profiles whose traits are stale, and
 	// how many are queued in all; or, when every profile is stale (a full
@@ -179,30 +188,39 @@ func (p *Profiler) now() time.Time {
 
 // Full recomputes every profile's traits, the models and every segment.
 //
-// A full computation asked for while one runs shares it instead of
-// running again (a restart's scheduled run and the catch-up after a full
-// resolution both ask at start-up): whatever changed after the running
-// one claimed the queue stays queued for a refresh.
+// A full computation asked for while one runs in this process shares it
+// instead of running again (a restart's scheduled run and the catch-up
+// after a full resolution both ask at start-up): whatever changed after
+// the running one claimed the queue stays queued for a refresh. The run
+// belongs to the caller that started it: its context ends it for every
+// caller sharing it; a caller whose own context ends stops waiting.
 func (p *Profiler) Full(ctx context.Context) (*Report, error) {
-	rep, err, _ := p.full.Do("full", func() (any, error) {
-		if err := p.Store.ClaimQueue(ctx); err != nil {
-			return nil, err
+	select {
+	case r := <-p.full.DoChan("full", func() (any, error) { return p.fullRun(ctx) }):
+		if r.Err != nil {
+			return nil, r.Err
 		}
-		rep, err := p.run(ctx, nil)
-		if err != nil {
-			p.requeue(ctx, nil)
-		}
-		return rep, err
-	})
+		return r.Val.(*Report), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (p *Profiler) fullRun(ctx context.Context) (*Report, error) {
+	release, err := p.Store.HoldFull(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return rep.(*Report), nil
+	defer release()
+	if err := p.Store.ClaimQueue(ctx); err != nil {
+		return nil, err
+	}
+	return p.run(ctx, nil)
 }
 
-// requeue puts back what a failed computation took off the queue, even
-// if the computation failed because its context ended; a failure to
-// requeue leaves those profiles to the next full computation.
+// requeue puts back what a failed refresh took off the queue, even if it
+// failed because its context ended; a failure to requeue leaves those
+// profiles to the next full computation.
 func (p *Profiler) requeue(ctx context.Context, ids []uuid.UUID) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -214,13 +232,22 @@ func (p *Profiler) requeue(ctx context.Context, ids []uuid.UUID) {
 // their segment memberships. When every profile is stale it runs the
 // full computation instead.
 func (p *Profiler) Refresh(ctx context.Context, limit int) (*Report, error) {
-	ids, queued, every, err := p.Store.TakeQueued(ctx, limit)
+	release, ok, err := p.Store.HoldRefresh(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if every {
+	if !ok { // a full computation runs: what is queued waits for it, then for the next sweep
+		return &Report{Excluded: map[string]int{}, Segments: map[string]int{}}, nil
+	}
+	ids, queued, every, err := p.Store.TakeQueued(ctx, limit)
+	if err != nil || every {
+		release()
+		if err != nil {
+			return nil, err
+		}
 		return p.Full(ctx)
 	}
+	defer release()
 	if len(ids) == 0 {
 		return &Report{Excluded: map[string]int{}, Segments: map[string]int{}}, nil
 	}

@@ -357,6 +357,123 @@ func TestTraitsFollowNewInteractions(t *testing.T) {
 	}
 }
 
+// TestAFullComputationWaitsForWritersOfTheQueue: a transaction that
+// queued a profile already queued (adding no row of its own) and is
+// still open when a full computation claims the queue is waited for, so
+// the computation reads what it wrote.
+func TestAFullComputationWaitsForWritersOfTheQueue(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	profiles := f.customers(t, []string{"ann"})
+	day := time.Now().AddDate(0, 0, -3).Format(time.DateOnly)
+	const header = "source,source_id,record_source_id,type,channel,occurred_at,amount,currency\n"
+	f.interactions(t, header+"shop,a1,ann,order,web,"+day+",10,EUR\n") // queues Ann
+	conn, err := pgx.Connect(ctx, f.owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO interactions (id, source, source_key, record_id, type, channel, occurred_at, amount, currency)
+		VALUES (gen_random_uuid(), 'shop', '\x01', $1, 'order', 'store', now() - interval '3 days', 30, 'EUR')`,
+		[16]byte(f.record(t, profiles["ann"]))); err != nil {
+		t.Fatal(err)
+	}
+	p := f.profiler(t, crm.Options{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Full(ctx)
+		done <- err
+	}()
+	// Once the queue is claimed, the open transaction commits.
+	for deadline := time.Now().Add(20 * time.Second); pgtest.Count(t, f.owner, "SELECT count(*) FROM trait_queue WHERE claimed") == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the full computation never claimed the queue")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got := pgtest.Query(t, f.owner, "SELECT traits->>'orders' FROM profile_traits WHERE profile_id = $1", [16]byte(profiles["ann"]))
+	queued := pgtest.Count(t, f.owner, "SELECT count(*) FROM trait_queue")
+	if got != "2" && queued == 0 {
+		t.Errorf("Ann's second order is neither computed (%s orders) nor queued", got)
+	}
+}
+
+// TestAProfileGoneDuringAFullComputationIsLeftOut: a profile merged away
+// or erased while a full computation runs is left out of what it saves.
+// Before, its traits broke the key to profiles and the whole save failed,
+// every time a merge fell inside a computation.
+func TestAProfileGoneDuringAFullComputationIsLeftOut(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	profiles := f.customers(t, []string{"ann", "ben"})
+	day := time.Now().AddDate(0, 0, -3).Format(time.DateOnly)
+	f.interactions(t, "source,source_id,record_source_id,type,channel,occurred_at,amount,currency\n"+
+		"shop,a1,ann,order,web,"+day+",10,EUR\nshop,b1,ben,order,web,"+day+",20,EUR\n")
+	p := f.profiler(t, crm.Options{})
+	ben := [16]byte(profiles["ben"])
+	p.Store = &arriveDuring{DB: f.db, arrive: func() {
+		pgtest.Exec(t, f.owner, "DELETE FROM profile_members WHERE profile_id = $1", ben)
+		pgtest.Exec(t, f.owner, "DELETE FROM profiles WHERE id = $1", ben)
+	}}
+	if _, err := p.Full(ctx); err != nil {
+		t.Fatalf("a full computation during which a profile went: %v", err)
+	}
+	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM profile_traits WHERE profile_id = $1", [16]byte(profiles["ann"])); n != 1 {
+		t.Errorf("Ann's traits: %d rows, want 1", n)
+	}
+}
+
+// TestClaimsOfADeadComputationAreTakenBack: a full computation that died
+// after claiming the queue leaves its claims; the next refresh, which runs
+// only while no full computation does, takes them back and computes them.
+// And a refresh waits while a full computation holds the lock.
+func TestClaimsOfADeadComputationAreTakenBack(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	profiles := f.customers(t, []string{"ann", "ben"})
+	day := time.Now().AddDate(0, 0, -3).Format(time.DateOnly)
+	const header = "source,source_id,record_source_id,type,channel,occurred_at,amount,currency\n"
+	f.interactions(t, header+"shop,a1,ann,order,web,"+day+",10,EUR\n")
+	p := f.profiler(t, crm.Options{})
+	if _, err := p.Full(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.interactions(t, header+"shop,a2,ann,order,web,"+day+",15,EUR\n")
+	release, err := f.db.HoldFull(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.ClaimQueue(ctx); err != nil { // and then the computation dies
+		t.Fatal(err)
+	}
+	if rep, err := p.Refresh(ctx, 100); err != nil || rep.Profiled != 0 {
+		t.Fatalf("a refresh while a full computation holds the lock: %+v %v, want nothing done", rep, err)
+	}
+	release()
+	// Ben's new order queues him beside Ann's claimed row.
+	f.interactions(t, header+"shop,b1,ben,order,web,"+day+",20,EUR\n")
+	rep, err := p.Refresh(ctx, 100)
+	if err != nil || rep.Profiled != 2 {
+		t.Fatalf("the refresh after: %+v %v, want Ann and Ben computed", rep, err)
+	}
+	if got := pgtest.Query(t, f.owner, "SELECT traits->>'orders' FROM profile_traits WHERE profile_id = $1", [16]byte(profiles["ann"])); got != "2" {
+		t.Errorf("Ann's orders after the refresh: %s, want 2", got)
+	}
+	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM trait_queue"); n != 0 {
+		t.Errorf("%d rows left in the queue", n)
+	}
+}
+
 // arriveDuring is the store with something happening right after the
 // computation read the interactions.
 type arriveDuring struct {
@@ -427,7 +544,11 @@ func TestAFullComputationAskedDuringOneSharesIt(t *testing.T) {
 		reports <- rep
 	}
 	go full()
-	<-reading
+	select {
+	case <-reading:
+	case rep := <-reports:
+		t.Fatalf("the first computation ended before it read the interactions: %+v", rep)
+	}
 	go full()
 	// The second waits in the first's computation (or, if it does not,
 	// runs its own once the first is released).

@@ -201,36 +201,45 @@ func New(pool *pgxpool.Pool, o Options) (*Runner, error) {
 	}
 	profiling := o.ProfilingEvery > 0
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[sweepArgs]) error {
+		// Each step runs whatever the others did: a failing one (a
+		// computation of traits cut off by the job's timeout) must not
+		// keep requests and notices that lost their job from being queued
+		// again. The traits come last: at a million profiles a full
+		// computation takes most of a minute.
+		var errs []error
 		n, err := r.work.LinkOrphans(ctx)
 		if n > 0 {
 			log.Info("records left unlinked by an earlier process linked", slog.Int("records", n))
 		}
 		if err != nil {
-			return err
+			errs = append(errs, fmt.Errorf("link orphans: %w", err))
+		}
+		if ids, err := r.work.OpenRequests(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("open requests: %w", err))
+		} else {
+			for _, id := range ids {
+				if err := r.Enqueue(ctx, id); err != nil {
+					errs = append(errs, err)
+					break
+				}
+			}
+		}
+		if ids, err := r.work.PendingNotices(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("pending notices: %w", err))
+		} else {
+			for _, id := range ids {
+				if err := r.Notify(ctx, id); err != nil {
+					errs = append(errs, err)
+					break
+				}
+			}
 		}
 		if profiling {
 			if _, err := r.work.RefreshTraits(ctx); err != nil {
-				return err
+				errs = append(errs, fmt.Errorf("refresh traits: %w", err))
 			}
 		}
-		ids, err := r.work.OpenRequests(ctx)
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			if err := r.Enqueue(ctx, id); err != nil {
-				return err
-			}
-		}
-		if ids, err = r.work.PendingNotices(ctx); err != nil {
-			return err
-		}
-		for _, id := range ids {
-			if err := r.Notify(ctx, id); err != nil {
-				return err
-			}
-		}
-		return nil
+		return errors.Join(errs...)
 	}))
 	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: o.Workers}},

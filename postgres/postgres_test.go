@@ -419,7 +419,7 @@ func TestDeletedRowsFindTheirReferencesByIndex(t *testing.T) {
 		"identity_links.record_a", "identity_links.record_b", "identity_constraints.record_a", "identity_constraints.record_b",
 		"review_pairs.record_a", "review_pairs.record_b", "profile_redirects.old_id", "profile_redirects.new_id",
 		"profile_events.profile_id", "profile_traits.profile_id", "lifecycle_changes.profile_id",
-		"segment_members.profile_id", "segment_changes.profile_id", "trait_queue.profile_id", "erased_profiles.profile_id",
+		"segment_members.profile_id", "segment_changes.profile_id", "erased_profiles.profile_id",
 	}
 	for _, tc := range searched {
 		table, column, _ := strings.Cut(tc, ".")
@@ -427,6 +427,15 @@ func TestDeletedRowsFindTheirReferencesByIndex(t *testing.T) {
 			JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
 			WHERE i.indrelid = $1::regclass AND a.attname = $2 AND i.indpred IS NULL`, table, column); got == "0" {
 			t.Errorf("%s: no index leads with it", tc)
+		}
+	}
+	// The queue is searched among the rows waiting and among those claimed
+	// (migration 0024), each by an index of its own.
+	for _, pred := range []string{"(NOT claimed)", "claimed"} {
+		if got := pgtest.Query(t, u, `SELECT count(*)::text FROM pg_index i
+			JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+			WHERE i.indrelid = 'trait_queue'::regclass AND a.attname = 'profile_id' AND pg_get_expr(i.indpred, i.indrelid) = $1`, pred); got == "0" {
+			t.Errorf("trait_queue.profile_id WHERE %s: no index leads with it", pred)
 		}
 	}
 }

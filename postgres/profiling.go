@@ -277,6 +277,20 @@ func (db *DB) SaveProfiling(ctx context.Context, run *crm.Run) error {
 		if err != nil {
 			return fmt.Errorf("write traits: %w", err)
 		}
+		// Profiles merged away or erased since the facts were read: their
+		// rows would break the key to profiles and fail the whole write.
+		rows, err := tx.Query(ctx, `DELETE FROM traits_next n WHERE NOT EXISTS (SELECT 1 FROM profiles p WHERE p.id = n.profile_id)
+			RETURNING n.profile_id`)
+		if err != nil {
+			return fmt.Errorf("write traits: %w", err)
+		}
+		gone, err := pgx.CollectRows(rows, scanID)
+		if err != nil {
+			return fmt.Errorf("write traits: %w", err)
+		}
+		if len(gone) > 0 {
+			run.Changes = slices.DeleteFunc(run.Changes, func(c crm.StageChange) bool { return slices.Contains(gone, c.Profile) })
+		}
 		if _, err := tx.Exec(ctx, "ANALYZE traits_next"); err != nil { // the merge's plan needs its size
 			return err
 		}
@@ -286,8 +300,10 @@ func (db *DB) SaveProfiling(ctx context.Context, run *crm.Run) error {
 		}
 		b := &pgx.Batch{}
 		if run.Full {
-			// Everyone the run did not compute, whether forgotten or gone.
+			// Everyone the run did not compute, whether forgotten or gone;
+			// and the queue it claimed before it read (ClaimQueue).
 			b.Queue("DELETE FROM profile_traits t WHERE NOT EXISTS (SELECT 1 FROM traits_next n WHERE n.profile_id = t.profile_id)")
+			b.Queue("DELETE FROM trait_queue WHERE claimed")
 		} else {
 			b.Queue("DELETE FROM profile_traits WHERE profile_id = ANY($1)", uuids(forget))
 		}
@@ -361,25 +377,58 @@ func stoppedSince(ctx context.Context, tx pgx.Tx, since, purpose string) (map[uu
 	return out, nil
 }
 
-// ClaimQueue empties the queue of stale profiles before a full
-// computation reads anything (crm.ProfileStore). A full run used to empty
-// it as it saved, and so dropped the profiles queued while it computed,
-// whose changes it had not seen.
+// ClaimQueue marks every queued profile claimed by the full computation
+// about to read (crm.ProfileStore; migration 0024): its save deletes the
+// claimed rows, and a profile queued after this gets a row of its own.
+// It then waits, at most claimWait, for the transactions that had written
+// to the queue and were still running as it claimed, so that the
+// computation's reads see what they wrote: one that found its profile
+// already queued added no row of its own. (Every writer of the queue
+// holds a lock on the table until it ends, found in pg_locks with its
+// transaction id.)
 func (db *DB) ClaimQueue(ctx context.Context) error {
-	if _, err := db.pool.Exec(ctx, "DELETE FROM trait_queue"); err != nil {
-		return fmt.Errorf("trait queue: %w", err)
+	var writers []string
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "UPDATE trait_queue SET claimed = true WHERE NOT claimed"); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT coalesce(array_agg(DISTINCT x.transactionid::text), '{}') FROM pg_locks q
+			JOIN pg_locks x ON x.pid = q.pid AND x.locktype = 'transactionid' AND x.mode = 'ExclusiveLock'
+			WHERE q.locktype = 'relation' AND q.relation = 'public.trait_queue'::regclass
+				AND q.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+				AND q.pid <> pg_backend_pid()`).Scan(&writers)
+	})
+	if err != nil {
+		return fmt.Errorf("claim the trait queue: %w", err)
+	}
+	for deadline := time.Now().Add(claimWait); len(writers) > 0; {
+		var running bool
+		if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks
+			WHERE locktype = 'transactionid' AND transactionid::text = ANY($1))`, writers).Scan(&running); err != nil {
+			return fmt.Errorf("claim the trait queue: %w", err)
+		}
+		if !running || time.Now().After(deadline) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	return nil
 }
 
-// Requeue queues profiles again (nil: every profile, the nil id of
-// migration 0017) after a computation that took them failed.
+// claimWait bounds ClaimQueue's wait for the transactions running as it
+// claims: writes of profiles take well under it. One that runs longer and
+// found its profile already queued is left to the next full computation.
+const claimWait = 30 * time.Second
+
+// Requeue queues profiles again after a computation that took them
+// failed.
 func (db *DB) Requeue(ctx context.Context, profiles []uuid.UUID) error {
-	ids := uuids(profiles)
-	if profiles == nil {
-		ids = [][16]byte{uuid.Nil}
-	}
-	if _, err := db.pool.Exec(ctx, "INSERT INTO trait_queue (profile_id) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING", ids); err != nil {
+	if _, err := db.pool.Exec(ctx, "INSERT INTO trait_queue (profile_id) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING",
+		uuids(profiles)); err != nil {
 		return fmt.Errorf("trait queue: %w", err)
 	}
 	return nil
@@ -388,19 +437,27 @@ func (db *DB) Requeue(ctx context.Context, profiles []uuid.UUID) error {
 // TakeQueued takes up to limit stale profiles off the queue. When the
 // queue holds the nil id (every profile is stale, migration 0017), it
 // takes nothing and says so: the full computation that follows claims the
-// whole queue before it reads.
+// whole queue. The caller holds the refresh lock (HoldRefresh), so no full
+// computation runs: rows still claimed are those of one that died, and
+// are taken back first.
 func (db *DB) TakeQueued(ctx context.Context, limit int) ([]uuid.UUID, int, bool, error) {
 	var total int
 	var every bool
-	if err := db.pool.QueryRow(ctx, "SELECT count(*), coalesce(bool_or(profile_id = $1), false) FROM trait_queue",
-		[16]byte(uuid.Nil)).Scan(&total, &every); err != nil {
+	b := &pgx.Batch{}
+	b.Queue(`DELETE FROM trait_queue c WHERE c.claimed
+		AND EXISTS (SELECT 1 FROM trait_queue w WHERE NOT w.claimed AND w.profile_id = c.profile_id)`)
+	b.Queue(`UPDATE trait_queue c SET claimed = false WHERE c.claimed
+		AND NOT EXISTS (SELECT 1 FROM trait_queue w WHERE NOT w.claimed AND w.profile_id = c.profile_id)`)
+	b.Queue("SELECT count(*), coalesce(bool_or(profile_id = $1), false) FROM trait_queue", [16]byte(uuid.Nil)).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&total, &every) })
+	if err := db.pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, 0, false, fmt.Errorf("trait queue: %w", err)
 	}
 	if every {
 		return nil, total, true, nil
 	}
-	rows, err := db.pool.Query(ctx, `DELETE FROM trait_queue WHERE profile_id IN (
-		SELECT profile_id FROM trait_queue LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING profile_id`, limit)
+	rows, err := db.pool.Query(ctx, `DELETE FROM trait_queue WHERE NOT claimed AND profile_id IN (
+		SELECT profile_id FROM trait_queue WHERE NOT claimed LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING profile_id`, limit)
 	if err != nil {
 		return nil, 0, false, fmt.Errorf("trait queue: %w", err)
 	}
@@ -409,6 +466,51 @@ func (db *DB) TakeQueued(ctx context.Context, limit int) ([]uuid.UUID, int, bool
 		return nil, 0, false, fmt.Errorf("trait queue: %w", err)
 	}
 	return ids, total, false, nil
+}
+
+// The computation locks (session advisory locks, held on a connection of
+// their own for a whole computation, across its transactions): a full
+// computation holds it exclusively, a refresh shared, so that neither
+// saves what the other computed from older facts over what it saved, in
+// this process or any other.
+const computationLockKey = "hashtext('cdp.profiling.computation')"
+
+// HoldFull waits for the computation lock, exclusively, and returns its
+// release.
+func (db *DB) HoldFull(ctx context.Context) (func(), error) {
+	release, _, err := db.holdLock(ctx, "SELECT pg_advisory_lock("+computationLockKey+"), true")
+	return release, err
+}
+
+// HoldRefresh takes the computation lock shared if no full computation
+// holds it, and says whether it did.
+func (db *DB) HoldRefresh(ctx context.Context) (func(), bool, error) {
+	return db.holdLock(ctx, "SELECT NULL, pg_try_advisory_lock_shared("+computationLockKey+")")
+}
+
+func (db *DB) holdLock(ctx context.Context, query string) (func(), bool, error) {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("computation lock: %w", err)
+	}
+	var got bool
+	if err := conn.QueryRow(ctx, query).Scan(nil, &got); err != nil {
+		conn.Release()
+		return nil, false, fmt.Errorf("computation lock: %w", err)
+	}
+	if !got {
+		conn.Release()
+		return nil, false, nil
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock_all()"); err != nil {
+			conn.Hijack().Close(ctx) // the session ends, and its locks with it
+			return
+		}
+		conn.Release()
+	}, true, nil
 }
 
 const segmentColumns = `s.id, s.name, s.purpose, s.condition, s.description, s.significant, s.created_by, s.created_at, s.refreshed_at,
