@@ -37,7 +37,7 @@ func (db *DB) ProfilingFacts(ctx context.Context, profiles []uuid.UUID) (*crm.Fa
 		return nil, err
 	}
 	ids := uuidsOrNil(profiles)
-	rows, err := db.pool.Query(ctx, `SELECT id FROM profiles WHERE $1::uuid[] IS NULL OR id = ANY($1)`, ids)
+	rows, err := db.pool.Query(ctx, `SELECT id FROM profiles WHERE `+anyOf("id", "$1", profiles), ids)
 	if err != nil {
 		return nil, fmt.Errorf("profiles: %w", err)
 	}
@@ -46,7 +46,7 @@ func (db *DB) ProfilingFacts(ctx context.Context, profiles []uuid.UUID) (*crm.Fa
 	}
 	rows, err = db.pool.Query(ctx, `SELECT m.profile_id, e.purpose, e.state, e.at, e.recorded_at, e.expires_at
 		FROM consent_events e JOIN profile_members m ON m.record_id = e.record_id
-		WHERE $1::uuid[] IS NULL OR m.profile_id = ANY($1)`, ids)
+		WHERE `+anyOf("m.profile_id", "$1", profiles), ids)
 	if err != nil {
 		return nil, fmt.Errorf("consent of profiles: %w", err)
 	}
@@ -61,7 +61,7 @@ func (db *DB) ProfilingFacts(ctx context.Context, profiles []uuid.UUID) (*crm.Fa
 	}
 	rows, err = db.pool.Query(ctx, `SELECT DISTINCT m.profile_id FROM record_restrictions r
 		JOIN profile_members m ON m.record_id = r.record_id
-		WHERE r.lifted_at IS NULL AND ($1::uuid[] IS NULL OR m.profile_id = ANY($1))`, ids)
+		WHERE r.lifted_at IS NULL AND `+anyOf("m.profile_id", "$1", profiles), ids)
 	if err != nil {
 		return nil, fmt.Errorf("restricted profiles: %w", err)
 	}
@@ -181,7 +181,7 @@ func (r *activityRow) activity(profile [16]byte) crm.Activity {
 
 // Stages reads the lifecycle stages of profiled profiles.
 func (db *DB) Stages(ctx context.Context, profiles []uuid.UUID) (map[uuid.UUID]string, error) {
-	rows, err := db.pool.Query(ctx, `SELECT profile_id, lifecycle FROM profile_traits WHERE $1::uuid[] IS NULL OR profile_id = ANY($1)`, uuidsOrNil(profiles))
+	rows, err := db.pool.Query(ctx, `SELECT profile_id, lifecycle FROM profile_traits WHERE `+anyOf("profile_id", "$1", profiles), uuidsOrNil(profiles))
 	if err != nil {
 		return nil, fmt.Errorf("stages: %w", err)
 	}
@@ -586,7 +586,7 @@ func (db *DB) DeleteSegment(ctx context.Context, name string) error {
 // SegmentMembers reads the members of a segment among profiles.
 func (db *DB) SegmentMembers(ctx context.Context, segment uuid.UUID, profiles []uuid.UUID) (map[uuid.UUID]bool, error) {
 	rows, err := db.pool.Query(ctx, `SELECT profile_id FROM segment_members WHERE segment_id = $1
-		AND ($2::uuid[] IS NULL OR profile_id = ANY($2))`, [16]byte(segment), uuidsOrNil(profiles))
+		AND `+anyOf("profile_id", "$2", profiles), [16]byte(segment), uuidsOrNil(profiles))
 	if err != nil {
 		return nil, fmt.Errorf("segment members: %w", err)
 	}
@@ -678,7 +678,7 @@ func (db *DB) ProfiledTraits(ctx context.Context, profiles []uuid.UUID, names []
 		}
 	}
 	sel := strings.Join(exprs, ", ")
-	rows, err := db.pool.Query(ctx, `SELECT `+sel+` FROM profile_traits WHERE $1::uuid[] IS NULL OR profile_id = ANY($1)`,
+	rows, err := db.pool.Query(ctx, `SELECT `+sel+` FROM profile_traits WHERE `+anyOf("profile_id", "$1", profiles),
 		uuidsOrNil(profiles))
 	if err != nil {
 		return fmt.Errorf("traits: %w", err)

@@ -259,7 +259,7 @@ func (db *DB) RecordCount(ctx context.Context) (int64, error) {
 // (nil: any), at most limit, in id order.
 func (db *DB) UnlinkedRecords(ctx context.Context, ids []uuid.UUID, limit int) ([]uuid.UUID, error) {
 	rows, err := db.pool.Query(ctx, `SELECT r.id FROM records r
-		WHERE r.wrapped_key IS NOT NULL AND ($1::uuid[] IS NULL OR r.id = ANY($1))
+		WHERE r.wrapped_key IS NOT NULL AND `+anyOf("r.id", "$1", ids)+`
 		AND NOT EXISTS (SELECT 1 FROM profile_members m WHERE m.record_id = r.id)
 		ORDER BY r.id LIMIT $2`, uuidsOrNil(ids), limit)
 	if err != nil {

@@ -85,3 +85,17 @@ func scanID(r pgx.CollectableRow) (uuid.UUID, error) {
 	err := r.Scan(&id)
 	return id, err
 }
+
+// anyOf is the condition that col is one of ids, or always true for nil
+// ids (every row), with the ids in parameter param either way
+// (uuidsOrNil). Written as one condition, `$1 IS NULL OR col = ANY($1)`,
+// it is one prepared statement for both uses, and once PostgreSQL settles
+// on its generic plan (after five runs), a list of ids reads the whole
+// table too: 290 ms for profile_traits at a million profiles against
+// 0.36 ms. Two texts make two statements, each with its own plan.
+func anyOf(col, param string, ids []uuid.UUID) string {
+	if ids == nil {
+		return param + "::uuid[] IS NULL"
+	}
+	return col + " = ANY(" + param + "::uuid[])"
+}
