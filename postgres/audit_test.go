@@ -90,6 +90,15 @@ func TestAuditChainInTheDatabase(t *testing.T) {
 		if err != nil || len(es) != 0 {
 			t.Fatalf("in the future: %d entries, %v", len(es), err)
 		}
+		es, err = app.AuditEntries(ctx, audit.Query{To: time.Now().Add(-time.Hour), Limit: 1000})
+		if err != nil || len(es) != 0 {
+			t.Fatalf("before they were written: %d entries, %v", len(es), err)
+		}
+		es, err = app.AuditEntries(ctx, audit.Query{Profile: profiles[1].String(), From: time.Now().Add(-time.Hour),
+			To: time.Now().Add(time.Hour), Limit: 1000})
+		if err != nil || len(es) != 100 {
+			t.Fatalf("by profile within the hour: %d entries, %v", len(es), err)
+		}
 		es, err = app.AuditEntries(ctx, audit.Query{After: 290, Limit: 5})
 		if err != nil || len(es) != 5 || es[0].Seq != 291 {
 			t.Fatalf("paging: %+v, %v", es, err)
