@@ -120,23 +120,32 @@ func (s *Service) Execute(ctx context.Context, id uuid.UUID) error {
 // OrphanGrace is how long before the previous sweep a sweep looks for
 // records in no profile: longer than any write takes from making a
 // record's id to committing it, and than the clocks of the machines that
-// write records drift apart.
-const OrphanGrace = time.Hour
+// write records drift apart. Every record made within it is read again by
+// each sweep (about a second a million, for the minutes after an import).
+const OrphanGrace = 10 * time.Minute
+
+// orphansFullEvery is how often a sweep reads every record all the same:
+// the safety net under the assumptions of OrphanGrace.
+const orphansFullEvery = 24 * time.Hour
 
 // LinkOrphans links the records a crash left in no profile (see
-// resolver.LinkOrphans): every record the first time, then those made
-// since the previous run began, less OrphanGrace. Reading every record
-// took a second a million, on every sweep.
+// resolver.LinkOrphans): every record the first time and once a day,
+// otherwise those made since the previous run began, less OrphanGrace.
+// Reading every record took a second a million, on every sweep.
 func (s *Service) LinkOrphans(ctx context.Context) (int, error) {
 	s.orphans.Lock()
 	defer s.orphans.Unlock()
 	start, since := time.Now(), time.Time{}
-	if !s.orphansSwept.IsZero() {
+	full := start.Sub(s.orphansFull) >= orphansFullEvery
+	if !full {
 		since = s.orphansSwept.Add(-OrphanGrace)
 	}
 	n, err := s.resolver.LinkOrphans(ctx, jobActor, since)
 	if err == nil {
 		s.orphansSwept = start
+		if full {
+			s.orphansFull = start
+		}
 	}
 	return n, err
 }

@@ -140,6 +140,7 @@ type Service struct {
 
 	orphans      sync.Mutex // one orphan sweep at a time
 	orphansSwept time.Time  // when the last orphan sweep that succeeded began
+	orphansFull  time.Time  // when the last one that read every record began
 }
 
 // New builds the request service.
