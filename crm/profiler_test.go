@@ -99,6 +99,43 @@ func (f *fixture) interactions(t *testing.T, csvText string) {
 	}
 }
 
+// orders imports orders placed three days ago, each written
+// "id,customer,channel,amount" (in euros).
+func (f *fixture) orders(t *testing.T, orders ...string) {
+	t.Helper()
+	day := time.Now().AddDate(0, 0, -3).Format(time.DateOnly)
+	var b strings.Builder
+	b.WriteString("source,source_id,record_source_id,type,channel,occurred_at,amount,currency\n")
+	for _, o := range orders {
+		f := strings.Split(o, ",")
+		fmt.Fprintf(&b, "shop,%s,%s,order,%s,%s,%s,EUR\n", f[0], f[1], f[2], day, f[3])
+	}
+	f.interactions(t, b.String())
+}
+
+// orderCount is the number of orders in a profile's stored traits.
+func (f *fixture) orderCount(t *testing.T, profile uuid.UUID) string {
+	t.Helper()
+	return pgtest.Query(t, f.owner, "SELECT traits->>'orders' FROM profile_traits WHERE profile_id = $1", [16]byte(profile))
+}
+
+// ownerTx opens a transaction as the schema's owner, on a connection of
+// its own, closed when the test ends.
+func (f *fixture) ownerTx(t *testing.T) pgx.Tx {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, f.owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
 // segments saves segments, made by a member of staff.
 func (f *fixture) segments(t *testing.T, ss ...crm.Segment) {
 	t.Helper()
@@ -365,18 +402,8 @@ func TestAFullComputationWaitsForWritersOfTheQueue(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	profiles := f.customers(t, []string{"ann"})
-	day := time.Now().AddDate(0, 0, -3).Format(time.DateOnly)
-	const header = "source,source_id,record_source_id,type,channel,occurred_at,amount,currency\n"
-	f.interactions(t, header+"shop,a1,ann,order,web,"+day+",10,EUR\n") // queues Ann
-	conn, err := pgx.Connect(ctx, f.owner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f.orders(t, "a1,ann,web,10") // queues Ann
+	tx := f.ownerTx(t)
 	if _, err := tx.Exec(ctx, `INSERT INTO interactions (id, source, source_key, record_id, type, channel, occurred_at, amount, currency)
 		VALUES (gen_random_uuid(), 'shop', '\x01', $1, 'order', 'store', now() - interval '3 days', 30, 'EUR')`,
 		[16]byte(f.record(t, profiles["ann"]))); err != nil {
@@ -401,7 +428,7 @@ func TestAFullComputationWaitsForWritersOfTheQueue(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	got := pgtest.Query(t, f.owner, "SELECT traits->>'orders' FROM profile_traits WHERE profile_id = $1", [16]byte(profiles["ann"]))
+	got := f.orderCount(t, profiles["ann"])
 	queued := pgtest.Count(t, f.owner, "SELECT count(*) FROM trait_queue")
 	if got != "2" && queued == 0 {
 		t.Errorf("Ann's second order is neither computed (%s orders) nor queued", got)
@@ -416,9 +443,7 @@ func TestAProfileGoneDuringAFullComputationIsLeftOut(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	profiles := f.customers(t, []string{"ann", "ben"})
-	day := time.Now().AddDate(0, 0, -3).Format(time.DateOnly)
-	f.interactions(t, "source,source_id,record_source_id,type,channel,occurred_at,amount,currency\n"+
-		"shop,a1,ann,order,web,"+day+",10,EUR\nshop,b1,ben,order,web,"+day+",20,EUR\n")
+	f.orders(t, "a1,ann,web,10", "b1,ben,web,20")
 	p := f.profiler(t, crm.Options{})
 	ben := [16]byte(profiles["ben"])
 	p.Store = &arriveDuring{DB: f.db, arrive: func() {
@@ -441,14 +466,12 @@ func TestClaimsOfADeadComputationAreTakenBack(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	profiles := f.customers(t, []string{"ann", "ben"})
-	day := time.Now().AddDate(0, 0, -3).Format(time.DateOnly)
-	const header = "source,source_id,record_source_id,type,channel,occurred_at,amount,currency\n"
-	f.interactions(t, header+"shop,a1,ann,order,web,"+day+",10,EUR\n")
+	f.orders(t, "a1,ann,web,10")
 	p := f.profiler(t, crm.Options{})
 	if _, err := p.Full(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.interactions(t, header+"shop,a2,ann,order,web,"+day+",15,EUR\n")
+	f.orders(t, "a2,ann,web,15")
 	release, err := f.db.HoldFull(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -461,12 +484,12 @@ func TestClaimsOfADeadComputationAreTakenBack(t *testing.T) {
 	}
 	release()
 	// Ben's new order queues him beside Ann's claimed row.
-	f.interactions(t, header+"shop,b1,ben,order,web,"+day+",20,EUR\n")
+	f.orders(t, "b1,ben,web,20")
 	rep, err := p.Refresh(ctx, 100)
 	if err != nil || rep.Profiled != 2 {
 		t.Fatalf("the refresh after: %+v %v, want Ann and Ben computed", rep, err)
 	}
-	if got := pgtest.Query(t, f.owner, "SELECT traits->>'orders' FROM profile_traits WHERE profile_id = $1", [16]byte(profiles["ann"])); got != "2" {
+	if got := f.orderCount(t, profiles["ann"]); got != "2" {
 		t.Errorf("Ann's orders after the refresh: %s, want 2", got)
 	}
 	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM trait_queue"); n != 0 {
@@ -496,26 +519,21 @@ func TestAChangeDuringAFullComputationStaysQueued(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	profiles := f.customers(t, []string{"ann", "ben"})
-	day := time.Now().AddDate(0, 0, -3).Format(time.DateOnly)
-	const header = "source,source_id,record_source_id,type,channel,occurred_at,amount,currency\n"
-	f.interactions(t, header+"shop,a1,ann,order,web,"+day+",10,EUR\nshop,b1,ben,order,web,"+day+",20,EUR\n")
+	f.orders(t, "a1,ann,web,10", "b1,ben,web,20")
 	p := f.profiler(t, crm.Options{})
-	p.Store = &arriveDuring{DB: f.db, arrive: func() { f.interactions(t, header+"shop,b2,ben,order,store,"+day+",15,EUR\n") }}
+	p.Store = &arriveDuring{DB: f.db, arrive: func() { f.orders(t, "b2,ben,store,15") }}
 	if _, err := p.Full(ctx); err != nil {
 		t.Fatal(err)
 	}
 	p.Store = f.db
-	orders := func(who string) string {
-		return pgtest.Query(t, f.owner, "SELECT traits->>'orders' FROM profile_traits WHERE profile_id = $1", [16]byte(profiles[who]))
-	}
 	if q := pgtest.Query(t, f.owner, "SELECT string_agg(profile_id::text, ',') FROM trait_queue"); q != profiles["ben"].String() {
 		t.Fatalf("queued after the full run: %q, want Ben's profile, whose order came during it", q)
 	}
 	if rep, err := p.Refresh(ctx, 100); err != nil || rep.Profiled != 1 {
 		t.Fatalf("refresh: %+v %v", rep, err)
 	}
-	if orders("ben") != "2" || orders("ann") != "1" {
-		t.Errorf("after the refresh: Ben %s orders (want 2), Ann %s (want 1)", orders("ben"), orders("ann"))
+	if ben, ann := f.orderCount(t, profiles["ben"]), f.orderCount(t, profiles["ann"]); ben != "2" || ann != "1" {
+		t.Errorf("after the refresh: Ben %s orders (want 2), Ann %s (want 1)", ben, ann)
 	}
 }
 
@@ -785,15 +803,7 @@ func TestAStopDuringAComputationHolds(t *testing.T) {
 
 	// Ben's processing is restricted in a transaction still open when the
 	// next computation writes: the write waits for it, and leaves him out.
-	conn, err := pgx.Connect(ctx, f.owner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx := f.ownerTx(t)
 	defer tx.Rollback(ctx)
 	request := [16]byte(uuid.New())
 	if _, err := tx.Exec(ctx, insertRequest, request, "restriction", "completed", [16]byte(profiles["ben"])); err != nil {

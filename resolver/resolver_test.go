@@ -176,15 +176,22 @@ func TestIncrementalTrainsTheFirstModelAndResolvesEverything(t *testing.T) {
 	}
 }
 
+// resolved loads the people above, resolves them in full, and returns
+// Anna's profile.
+func (e *env) resolved(ctx context.Context) uuid.UUID {
+	e.t.Helper()
+	e.load(people...)
+	if _, err := e.r.Full(ctx, "test"); err != nil {
+		e.t.Fatal(err)
+	}
+	return e.profile("sales/s1")
+}
+
 func TestIncrementalJoinsTheRightProfile(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	e.load(people...)
-	if _, err := e.r.Full(ctx, "test"); err != nil {
-		t.Fatal(err)
-	}
-	anna := e.profile("sales/s1")
+	anna := e.resolved(ctx)
 	// A new support record of Anna, found through her email.
 	changed := e.load("support,t7,Anna,Schmidt,,anna.schmidt@example.com,,,,,GB,")
 	rep, err := e.r.Incremental(ctx, "test", changed)
@@ -352,11 +359,7 @@ func TestOrphansAreFoundNearTheirProfileAndBySince(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	e.load(people...)
-	if _, err := e.r.Full(ctx, "test"); err != nil {
-		t.Fatal(err)
-	}
-	anna := e.profile("sales/s1")
+	anna := e.resolved(ctx)
 	made := time.Now()
 	// Written, never linked: one of Anna's, one of a stranger's.
 	e.load("support,t7,Anna,Schmidt,,anna.schmidt@example.com,,,,,GB,",
