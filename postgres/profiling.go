@@ -1019,3 +1019,27 @@ func (db *DB) SetRecipientPurposes(ctx context.Context, name string, purposes []
 	}
 	return nil
 }
+
+// SaveChartFigures keeps the chart figures computed after the full
+// computation of model (migration 0026); a second save of the same
+// model's figures keeps the first.
+func (db *DB) SaveChartFigures(ctx context.Context, model uuid.UUID, figures []byte) error {
+	if _, err := db.pool.Exec(ctx, `INSERT INTO chart_figures (model_id, figures) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+		[16]byte(model), figures); err != nil {
+		return fmt.Errorf("chart figures: %w", err)
+	}
+	return nil
+}
+
+// ChartFigures reads the chart figures kept for model, if any.
+func (db *DB) ChartFigures(ctx context.Context, model uuid.UUID) ([]byte, bool, error) {
+	var figures []byte
+	err := db.pool.QueryRow(ctx, "SELECT figures FROM chart_figures WHERE model_id = $1", [16]byte(model)).Scan(&figures)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("chart figures: %w", err)
+	}
+	return figures, true, nil
+}
