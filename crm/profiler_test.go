@@ -119,23 +119,6 @@ func (f *fixture) orderCount(t *testing.T, profile uuid.UUID) string {
 	return pgtest.Query(t, f.owner, "SELECT traits->>'orders' FROM profile_traits WHERE profile_id = $1", [16]byte(profile))
 }
 
-// ownerTx opens a transaction as the schema's owner, on a connection of
-// its own, closed when the test ends.
-func (f *fixture) ownerTx(t *testing.T) pgx.Tx {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, f.owner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tx
-}
-
 // segments saves segments, made by a member of staff.
 func (f *fixture) segments(t *testing.T, ss ...crm.Segment) {
 	t.Helper()
@@ -403,7 +386,7 @@ func TestAFullComputationWaitsForWritersOfTheQueue(t *testing.T) {
 	ctx := context.Background()
 	profiles := f.customers(t, []string{"ann"})
 	f.orders(t, "a1,ann,web,10") // queues Ann
-	tx := f.ownerTx(t)
+	tx := pgtest.Begin(t, f.owner)
 	if _, err := tx.Exec(ctx, `INSERT INTO interactions (id, source, source_key, record_id, type, channel, occurred_at, amount, currency)
 		VALUES (gen_random_uuid(), 'shop', '\x01', $1, 'order', 'store', now() - interval '3 days', 30, 'EUR')`,
 		[16]byte(f.record(t, profiles["ann"]))); err != nil {
@@ -803,7 +786,7 @@ func TestAStopDuringAComputationHolds(t *testing.T) {
 
 	// Ben's processing is restricted in a transaction still open when the
 	// next computation writes: the write waits for it, and leaves him out.
-	tx := f.ownerTx(t)
+	tx := pgtest.Begin(t, f.owner)
 	defer tx.Rollback(ctx)
 	request := [16]byte(uuid.New())
 	if _, err := tx.Exec(ctx, insertRequest, request, "restriction", "completed", [16]byte(profiles["ben"])); err != nil {
@@ -871,15 +854,7 @@ func TestProfilingLockComesFirst(t *testing.T) {
 	request := uuid.New()
 	pgtest.Exec(t, f.owner, insertRequest, [16]byte(request), "erasure", "in_progress", eve)
 	// A profiling write in progress holds the lock.
-	writer, err := pgx.Connect(ctx, f.owner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer writer.Close(ctx)
-	tx, err := writer.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx := pgtest.Begin(t, f.owner)
 	defer tx.Rollback(ctx)
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('cdp.profiling'))"); err != nil {
 		t.Fatal(err)

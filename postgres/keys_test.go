@@ -78,18 +78,7 @@ func TestMembershipKeysHoldUnderConcurrentDeletes(t *testing.T) {
 	// again below.
 	pgtest.Exec(t, u, "DELETE FROM profile_members WHERE record_id = ANY($1::uuid[])", []string{records[1], records[2]})
 
-	begin := func() pgx.Tx {
-		conn, err := pgx.Connect(ctx, appURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close(context.Background()) })
-		tx, err := conn.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tx
-	}
+	begin := func() pgx.Tx { return pgtest.Begin(t, appURL) }
 	waiting := func() bool {
 		var n int64
 		for range 100 {

@@ -308,6 +308,21 @@ func Query(t testing.TB, dbURL, query string, args ...any) string {
 	return *v
 }
 
+// Begin opens a transaction on a connection of its own to the database at
+// dbURL, for tests that hold one open while something else runs; the
+// connection closes when the test ends (and the transaction with it, if
+// the test did not end it).
+func Begin(t testing.TB, dbURL string) pgx.Tx {
+	t.Helper()
+	conn := connect(t, dbURL)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	tx, err := conn.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
 func connect(t testing.TB, dbURL string) *pgx.Conn {
 	t.Helper()
 	conn, err := pgx.Connect(context.Background(), dbURL)
