@@ -214,24 +214,19 @@ func New(pool *pgxpool.Pool, o Options) (*Runner, error) {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("link orphans: %w", err))
 		}
-		if ids, err := r.work.OpenRequests(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("open requests: %w", err))
-		} else {
-			for _, id := range ids {
-				if err := r.Enqueue(ctx, id); err != nil {
-					errs = append(errs, err)
-					break
-				}
+		// What should have a job gets one again: each open request, each
+		// pending notice.
+		for _, q := range []struct {
+			what  string
+			list  func(context.Context) ([]uuid.UUID, error)
+			queue func(context.Context, uuid.UUID) error
+		}{{"open requests", r.work.OpenRequests, r.Enqueue}, {"pending notices", r.work.PendingNotices, r.Notify}} {
+			ids, err := q.list(ctx)
+			for i := 0; err == nil && i < len(ids); i++ {
+				err = q.queue(ctx, ids[i])
 			}
-		}
-		if ids, err := r.work.PendingNotices(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("pending notices: %w", err))
-		} else {
-			for _, id := range ids {
-				if err := r.Notify(ctx, id); err != nil {
-					errs = append(errs, err)
-					break
-				}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", q.what, err))
 			}
 		}
 		if profiling {

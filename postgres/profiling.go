@@ -401,7 +401,10 @@ func (db *DB) ClaimQueue(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("claim the trait queue: %w", err)
 	}
-	for deadline := time.Now().Add(claimWait); len(writers) > 0; {
+	if len(writers) == 0 {
+		return nil
+	}
+	for deadline := time.Now().Add(claimWait); ; {
 		var running bool
 		if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks
 			WHERE locktype = 'transactionid' AND transactionid::text = ANY($1))`, writers).Scan(&running); err != nil {
@@ -416,7 +419,6 @@ func (db *DB) ClaimQueue(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	return nil
 }
 
 // claimWait bounds ClaimQueue's wait for the transactions running as it

@@ -260,13 +260,13 @@ func (db *DB) RecordCount(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// UnlinkedRecords returns records that belong to no profile: among ids
-// (nil: any), at most limit, in id order.
+// UnlinkedRecords returns the records among ids that belong to no
+// profile, at most limit, in id order (every record: UnlinkedFrom).
 func (db *DB) UnlinkedRecords(ctx context.Context, ids []uuid.UUID, limit int) ([]uuid.UUID, error) {
 	rows, err := db.pool.Query(ctx, `SELECT r.id FROM records r
-		WHERE r.wrapped_key IS NOT NULL AND `+anyOf("r.id", "$1", ids)+`
+		WHERE r.wrapped_key IS NOT NULL AND r.id = ANY($1)
 		AND NOT EXISTS (SELECT 1 FROM profile_members m WHERE m.record_id = r.id)
-		ORDER BY r.id LIMIT $2`, uuidsOrNil(ids), limit)
+		ORDER BY r.id LIMIT $2`, uuids(ids), limit)
 	if err != nil {
 		return nil, fmt.Errorf("unlinked records: %w", err)
 	}

@@ -83,8 +83,8 @@ type Store interface {
 	// RecordCount is the number of stored records.
 	RecordCount(ctx context.Context) (int64, error)
 	// UnlinkedRecords returns records that belong to no profile (written,
-	// then the process died before linking them): among ids, or any when
-	// ids is nil; at most limit, in id order.
+	// then the process died before linking them) among ids, at most
+	// limit, in id order.
 	UnlinkedRecords(ctx context.Context, ids []uuid.UUID, limit int) ([]uuid.UUID, error)
 	// UnlinkedFrom returns records in no profile whose id is at least
 	// from, at most limit, in id order.

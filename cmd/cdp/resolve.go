@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/resolver"
 )
@@ -34,7 +36,7 @@ func resolveCommand() command {
 				if *all {
 					rep, err = r.Full(ctx, cliActor())
 				} else {
-					ids, lerr := db.UnlinkedRecords(ctx, nil, 1<<30)
+					ids, lerr := db.UnlinkedFrom(ctx, uuid.Nil, 1<<30)
 					if lerr != nil {
 						return lerr
 					}
