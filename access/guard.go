@@ -203,12 +203,15 @@ type Note struct {
 	Reason   string
 }
 
-// Record commits a note to the audit log; an error means it is not
-// recorded, and what it records must not happen (ErrUnavailable).
-func (s *Service) Record(ctx context.Context, req Request, n Note) error {
-	e := s.entry(&req, n.Action, n.Profiles, policy.Decision{}, n.Outcome, nil)
-	if n.Reason != "" {
-		e.Reason = n.Reason
+// Record commits notes to the audit log; an error means they may not
+// be recorded, and what they record must not happen (ErrUnavailable).
+func (s *Service) Record(ctx context.Context, req Request, ns ...Note) error {
+	es := make([]audit.Entry, len(ns))
+	for i, n := range ns {
+		es[i] = s.entry(&req, n.Action, n.Profiles, policy.Decision{}, n.Outcome, nil)
+		if n.Reason != "" {
+			es[i].Reason = n.Reason
+		}
 	}
-	return s.record(ctx, e)
+	return s.record(ctx, es...)
 }

@@ -2,12 +2,18 @@ package access
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/cdp-project/cdp/audit"
+	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/crm"
+	"github.com/cdp-project/cdp/derrors"
+	"github.com/cdp-project/cdp/policy"
 )
 
 // The actions of profiling: reading a person's traits and segments,
@@ -154,31 +160,89 @@ func (s *Service) traitsOf(ctx context.Context, res *resource, showTraits, showS
 // send, when the segment's purpose sees them.
 var ActivationFields = []string{"email", "given_name", "family_name"}
 
-// Deliverable opens, for one member of a segment being activated, the
-// contact fields the segment's purpose may see: the policy decides at
-// send time (consent, objections, restriction), and each person's entry
-// is audited. A refusal is ErrNotFound, audited too.
-func (s *Service) Deliverable(ctx context.Context, req Request, id uuid.UUID, segment string) (map[string]string, error) {
-	out := map[string]string{}
-	_, err := s.Guard(ctx, &req, Act{Action: ActionActivate, Profiles: []uuid.UUID{id}, StaffOnly: true,
-		Reason: "activate segment " + segment}, func(a *Allowed) error {
-		p, _, err := s.golden(a.cat, a.res, a.Decision)
-		if err != nil {
-			return err
-		}
-		var fields []string
-		for _, f := range ActivationFields {
-			if v, ok := p.Attributes[f]; ok {
-				out[f] = v.Value
-				fields = append(fields, f)
-			}
-		}
-		slices.Sort(fields)
-		a.Fields = fields
-		return nil
-	})
+// Deliverables opens, for members of a segment being activated, the
+// contact fields the segment's purpose may see: the policy decides each
+// person at send time (consent, objections, restriction) and each has an
+// audit entry of their own, allowed with the fields or denied. The
+// profiles are read a few at a time and the entries are committed
+// together, before any field is returned: one activation of thousands
+// of people waits for one commit, not one each. A person the policy
+// refuses, or whose profile is gone, is absent from the answer.
+func (s *Service) Deliverables(ctx context.Context, req Request, ids []uuid.UUID, segment string) (map[uuid.UUID]map[string]string, error) {
+	cat, err := s.checkPurpose(ctx, &req)
 	if err != nil {
 		return nil, err
 	}
+	reason := "activate segment " + segment
+	if req.Principal.Kind != auth.Staff {
+		return nil, s.gate(ctx, cat, &req, Act{Action: ActionActivate, StaffOnly: true, Reason: reason}, &Allowed{})
+	}
+	type one struct {
+		fields map[string]string
+		entry  audit.Entry
+	}
+	got := make([]one, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(deliverableReads)
+	for i, id := range ids {
+		g.Go(func() error {
+			cur, recs, events, err := s.store.ProfileRecords(gctx, id)
+			if errors.Is(err, derrors.ErrNotFound) {
+				got[i].entry = s.entry(&req, ActionActivate, []string{id.String()}, policy.Decision{}, audit.NotFound, nil)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			res := &resource{id: cur, asked: id, records: recs, events: events}
+			named := []string{cur.String()}
+			d, err := s.ask(gctx, cat, &req, ActionActivate, res)
+			if err != nil || !d.Allow {
+				got[i].entry = s.entry(&req, ActionActivate, named, d, audit.Denied, nil)
+				return err
+			}
+			p, _, err := s.golden(cat, res, d)
+			if err != nil {
+				return err
+			}
+			out := map[string]string{}
+			var fields []string
+			for _, f := range ActivationFields {
+				if v, ok := p.Attributes[f]; ok {
+					out[f] = v.Value
+					fields = append(fields, f)
+				}
+			}
+			slices.Sort(fields)
+			e := s.entry(&req, ActionActivate, named, d, audit.Allowed, fields)
+			e.Reason = reason
+			got[i] = one{fields: out, entry: e}
+			return nil
+		})
+	}
+	werr := g.Wait()
+	es := make([]audit.Entry, 0, len(got))
+	for _, o := range got {
+		if o.entry.Action != "" {
+			es = append(es, o.entry)
+		}
+	}
+	// What was decided is audited even when the activation fails: no
+	// field leaves unless every entry is committed.
+	if err := s.record(ctx, es...); err != nil {
+		return nil, err
+	}
+	if werr != nil {
+		return nil, werr
+	}
+	out := make(map[uuid.UUID]map[string]string, len(ids))
+	for i, o := range got {
+		if o.fields != nil {
+			out[ids[i]] = o.fields
+		}
+	}
 	return out, nil
 }
+
+// deliverableReads is how many profiles an activation reads at once.
+const deliverableReads = 4

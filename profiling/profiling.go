@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -480,6 +481,14 @@ type Change struct {
 // MaxActivation bounds the changes one activation sends.
 const MaxActivation = 10000
 
+// activationBatch is how many people an activation decides and audits
+// together.
+const activationBatch = 1000
+
+// awaitingReview holds back the entry of a significant segment no person
+// has reviewed yet: it stays pending.
+const awaitingReview = "awaiting review"
+
 // ErrNoPurpose reports a destination no purpose is mapped to for the
 // segment: activation fails closed.
 var ErrNoPurpose = derrors.New(derrors.ErrForbidden, "the destination receives no segments for this purpose")
@@ -531,50 +540,67 @@ func (s *Service) Activate(ctx context.Context, req access.Request, name, destin
 	}
 	now := time.Now().UTC()
 	out := &Activation{Segment: name, Purpose: seg.Purpose, Changes: []Change{}}
-	var done []int64
-	var outcomes []string
-	withhold := func(p crm.Pending, why string) {
-		done, outcomes = append(done, p.ID), append(outcomes, "withheld: "+why)
-		out.Withheld++
-	}
-	for _, p := range pending {
-		if p.Change == "left" {
-			if err := s.access.Record(ctx, req, access.Note{Action: access.ActionActivate, Outcome: audit.Allowed,
-				Profiles: []string{p.Profile.String()}, Reason: "activate segment " + name + ": left"}); err != nil {
-				return nil, err
-			}
-			out.Changes = append(out.Changes, Change{Profile: p.Profile, Change: p.Change, At: p.At})
-			done, outcomes = append(done, p.ID), append(outcomes, "sent to "+destination)
-			continue
-		}
+	// First the rules that need no read: why each change is held back
+	// ("" for one the policy decides, or an exit, which carries no data).
+	held := make([]string, len(pending))
+	var exits []access.Note
+	var ask []uuid.UUID
+	for i, p := range pending {
 		switch {
+		case p.Change == "left":
+			exits = append(exits, access.Note{Action: access.ActionActivate, Outcome: audit.Allowed,
+				Profiles: []string{p.Profile.String()}, Reason: "activate segment " + name + ": left"})
+			continue
 		case !p.Member:
-			withhold(p, "no longer a member")
-			continue
+			held[i] = "no longer a member"
 		case seg.Significant && p.Review == "":
-			out.AwaitingReview++
-			continue
+			held[i] = awaitingReview
 		case seg.Significant && p.Review != "approved":
-			withhold(p, "rejected on review")
+			held[i] = "rejected on review"
+		}
+		if held[i] != "" {
 			continue
 		}
 		if ok, why := facts.Allowed(p.Profile, crm.ProfilingPurpose, now); !ok {
-			withhold(p, why)
-			continue
+			held[i] = why
+		} else if ok, why := facts.Allowed(p.Profile, seg.Purpose, now); !ok {
+			held[i] = why
+		} else {
+			ask = append(ask, p.Profile)
 		}
-		if ok, why := facts.Allowed(p.Profile, seg.Purpose, now); !ok {
-			withhold(p, why)
-			continue
-		}
-		fields, err := s.access.Deliverable(ctx, req, p.Profile, name)
-		if errors.Is(err, access.ErrNotFound) {
-			withhold(p, "refused by the policy")
-			continue
-		}
+	}
+	if err := s.access.Record(ctx, req, exits...); err != nil {
+		return nil, err
+	}
+	// Then the policy, person by person at send time, each audited.
+	fields := map[uuid.UUID]map[string]string{}
+	for len(ask) > 0 {
+		n := min(len(ask), activationBatch)
+		got, err := s.access.Deliverables(ctx, req, ask[:n], name)
 		if err != nil {
 			return nil, err
 		}
-		out.Changes = append(out.Changes, Change{Profile: p.Profile, Change: p.Change, At: p.At, Fields: fields})
+		maps.Copy(fields, got)
+		ask = ask[n:]
+	}
+	var done []int64
+	var outcomes []string
+	for i, p := range pending {
+		f, sent := fields[p.Profile]
+		switch {
+		case p.Change == "left":
+		case held[i] == awaitingReview:
+			out.AwaitingReview++
+			continue
+		case held[i] == "" && !sent:
+			held[i] = "refused by the policy"
+		}
+		if held[i] != "" {
+			done, outcomes = append(done, p.ID), append(outcomes, "withheld: "+held[i])
+			out.Withheld++
+			continue
+		}
+		out.Changes = append(out.Changes, Change{Profile: p.Profile, Change: p.Change, At: p.At, Fields: f})
 		done, outcomes = append(done, p.ID), append(outcomes, "sent to "+destination)
 	}
 	out.Sent = len(out.Changes)

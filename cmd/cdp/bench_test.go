@@ -168,6 +168,22 @@ func benchCRM(b *testing.B, env func(string) string, dbURL, customers string, n 
 	refreshed := time.Since(start)
 	b.ReportMetric(refreshed.Seconds(), "segment-s")
 	fmt.Printf("segment over %d profiles: created with its members in %.1fs, recomputed in %.1fs (target over 1,000,000 profiles: under 5 s)\n", profiled, created.Seconds(), refreshed.Seconds())
+
+	// Its first activation: every member decided by the policy at send
+	// time and audited, one entry each (at most MaxActivation people).
+	out.Reset()
+	start = time.Now()
+	if code := run(ctx, []string{"segments", "activate", "bench-vip-lapsing", "--csv", filepath.Join(b.TempDir(), "segment.csv")}, env, nil, &out, &errs); code != 0 {
+		b.Fatalf("segments activate: exit %d: %s", code, errs.String())
+	}
+	activated := time.Since(start)
+	var sent, withheld, waiting int
+	if _, err := fmt.Sscanf(out.String(), "sent %d, withheld %d, awaiting review %d", &sent, &withheld, &waiting); err != nil || sent == 0 {
+		b.Fatalf("segments activate: %q %v", out.String(), err)
+	}
+	b.ReportMetric(activated.Seconds(), "activate-s")
+	fmt.Printf("segment activated to CSV: %d sent, %d withheld in %.2fs (%.2f ms a person, each decided and audited)\n",
+		sent, withheld, activated.Seconds(), 1000*activated.Seconds()/float64(sent+withheld))
 }
 
 // benchFile writes the demo file of the benchmarks: CDP_BENCH_RECORDS
