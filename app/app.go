@@ -146,7 +146,7 @@ func New(cfg Config) (*App, error) {
 		return nil, fmt.Errorf("lifecycle rules: %w", err)
 	}
 	a.Profiling = profiling.New(profiling.Config{
-		Store: cfg.DB, Access: a.Access, Vault: cfg.Vault, Sender: cfg.Sender,
+		Store: cfg.DB, Access: a.Access, Vault: cfg.Vault, Sender: cfg.Sender, Queue: runner,
 		Profiler: &crm.Profiler{Store: cfg.DB, Stages: stages, Options: cfg.Profiling},
 	})
 	return a, nil
@@ -196,7 +196,6 @@ type work struct {
 
 func (w work) RefreshTraits(ctx context.Context) (int, error) { return w.profiling.CatchUp(ctx) }
 
-func (w work) ComputeTraits(ctx context.Context) error {
-	_, err := w.profiling.Full(ctx)
-	return err
+func (w work) ComputeTraits(ctx context.Context, by string) (any, error) {
+	return w.profiling.Full(ctx, by)
 }

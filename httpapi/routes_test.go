@@ -42,6 +42,7 @@ func routeCalls(w, b uuid.UUID, request, myRequest string) map[string][]routeCal
 		"GET /v1/profiles/:id/timeline":   {{path: "/v1/profiles/" + w.String() + "/timeline?purpose=fraud_prevention"}},
 		"GET /v1/profiles/:id/traits":     {{path: wp + "/traits?purpose=profiling"}},
 		"POST /v1/traits/compute":         {{path: "/v1/traits/compute"}},
+		"GET /v1/traits/computations/:id": {{path: "/v1/traits/computations/1"}},
 		"GET /v1/crm/charts":              {{path: "/v1/crm/charts"}},
 		"GET /v1/segments":                {{path: "/v1/segments"}},
 		"POST /v1/segments":               {{path: "/v1/segments", ctype: "application/json", body: walkSegment}},

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -34,12 +35,27 @@ func (s *Server) getMyTraits(c *fiber.Ctx) error {
 	return c.JSON(t)
 }
 
+// computeTraits queues the full computation as a job (202): it takes
+// longer than a request may wait. Its state is at the Location.
 func (s *Server) computeTraits(c *fiber.Ctx) error {
-	rep, err := s.profiling.Compute(c.UserContext(), accessRequest(c))
+	comp, err := s.profiling.Ask(c.UserContext(), accessRequest(c))
 	if err != nil {
 		return err
 	}
-	return c.JSON(rep)
+	c.Location(fmt.Sprintf("/v1/traits/computations/%d", comp.ID))
+	return c.Status(fiber.StatusAccepted).JSON(comp)
+}
+
+func (s *Server) getComputation(c *fiber.Ctx) error {
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return problem(fiber.StatusBadRequest, "invalid-request", "Invalid request", "a computation's id is a positive whole number")
+	}
+	comp, err := s.profiling.Computation(c.UserContext(), accessRequest(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(comp)
 }
 
 func (s *Server) getCharts(c *fiber.Ctx) error {

@@ -1,8 +1,10 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -52,7 +54,55 @@ func TestSegmentsAnswerBadInputClearly(t *testing.T) {
 	e.wantProblem(post(mkt, "/v1/segments/loyal/members/"+uuid.NewString()+"/review", `{"approve":true}`), 400, "/problems/invalid-request")
 	e.wantProblem(e.get(mkt, "/v1/segments/loyal/members?after=yesterday"), 400, "/problems/invalid-request")
 	e.wantProblem(post(mkt, "/v1/traits/compute", ""), 403, "/problems/forbidden")
-	if r := post(dpo, "/v1/traits/compute", ""); r.status != 200 {
-		t.Errorf("the DPO computes traits: %d %s", r.status, r.body)
+	e.wantProblem(e.get(dpo, "/v1/traits/computations/first"), 400, "/problems/invalid-request")
+	e.wantProblem(e.get(dpo, "/v1/traits/computations/999999"), 404, "/problems/not-found")
+}
+
+// TestTraitsAreComputedAsAJob: the DPO's computation is queued (202, a
+// Location), runs as a job, and its state and report are read there,
+// by the DPO only.
+func TestTraitsAreComputedAsAJob(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.seed()
+	mkt, dpo := e.tokens["marketing-reader"], e.tokens["dpo"]
+	r := e.do("POST", "/v1/traits/compute", dpo, "", "")
+	if r.status != 202 {
+		t.Fatalf("the DPO asks for a computation: %d %s", r.status, r.body)
+	}
+	var asked struct {
+		ID    int64  `json:"id"`
+		State string `json:"state"`
+		By    string `json:"requested_by"`
+	}
+	r.json(t, &asked)
+	loc := r.header.Get("Location")
+	if loc != fmt.Sprintf("/v1/traits/computations/%d", asked.ID) || asked.By == "" {
+		t.Fatalf("Location %q for %+v", loc, asked)
+	}
+	e.wantProblem(e.get(mkt, loc), 403, "/problems/forbidden")
+	var got struct {
+		State  string `json:"state"`
+		Report struct {
+			Full     bool `json:"full"`
+			Profiled int  `json:"profiled"`
+		} `json:"report"`
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		r := e.get(dpo, loc)
+		if r.status != 200 {
+			t.Fatalf("reading the computation: %d %s", r.status, r.body)
+		}
+		r.json(t, &got)
+		if got.State == "completed" || got.State == "failed" || time.Now().After(deadline) {
+			break
+		}
+	}
+	if got.State != "completed" || !got.Report.Full || got.Report.Profiled == 0 {
+		t.Fatalf("the computation: %+v", got)
+	}
+	// The job audited what it did, with who asked.
+	if n := pgtest.Count(t, e.owner, `SELECT count(*) FROM audit_log WHERE action = 'profile_all' AND reason LIKE 'traits computed:%asked by '||$1`, asked.By); n != 1 {
+		t.Errorf("%d audit entries of the computation asked by %s, want 1", n, asked.By)
 	}
 }

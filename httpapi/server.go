@@ -227,6 +227,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 
 	// Customer relationships: traits, segments and their activation.
 	v1.Post("/traits/compute", staff, s.computeTraits)
+	v1.Get("/traits/computations/:id", staff, s.getComputation)
 	v1.Get("/crm/charts", staff, s.getCharts)
 	v1.Get("/segments", staff, s.listSegments)
 	v1.Post("/segments", staff, s.postSegment)

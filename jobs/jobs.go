@@ -15,11 +15,13 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -72,9 +74,44 @@ func (retentionArgs) Kind() string { return "retention_sweep" }
 
 func (sweepArgs) Kind() string { return "dsr_sweep" }
 
-type profilingArgs struct{}
+// profilingArgs is the job of a full computation of traits: the
+// schedule's, or one a staff member asked for.
+type profilingArgs struct {
+	// By is who asked for it (none: the schedule).
+	By string `json:"by,omitempty"`
+}
 
 func (profilingArgs) Kind() string { return "profiling_full" }
+
+// InsertOpts: one computation waiting or running at a time; asking for
+// another meanwhile joins it. Not retried: the next one is at most a
+// schedule away, and the one who asked sees it failed.
+func (profilingArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{
+		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+			rivertype.JobStateRunning, rivertype.JobStateScheduled},
+	}}
+}
+
+// profilingWorker runs full computations, under a timeout of their own:
+// at ten million profiles one takes minutes.
+type profilingWorker struct {
+	river.WorkerDefaults[profilingArgs]
+	runner  *Runner
+	timeout time.Duration
+	log     *slog.Logger
+}
+
+func (w *profilingWorker) Timeout(*river.Job[profilingArgs]) time.Duration { return w.timeout }
+
+func (w *profilingWorker) Work(ctx context.Context, j *river.Job[profilingArgs]) error {
+	rep, err := w.runner.work.ComputeTraits(ctx, j.Args.By)
+	if err != nil {
+		w.log.Warn("computation of traits failed", slog.Int64("job", j.ID), slog.String("error", err.Error()))
+		return err
+	}
+	return river.RecordOutput(ctx, rep)
+}
 
 // Options configure the runner.
 type Options struct {
@@ -84,8 +121,10 @@ type Options struct {
 	// JobTimeout bounds one run of a job (default 2 minutes).
 	JobTimeout time.Duration
 	// RescueAfter is how long a job may stay running before it is
-	// considered orphaned by a dead process and run again (default 5
-	// minutes; longer than JobTimeout).
+	// considered orphaned by a dead process and run again (default:
+	// three minutes past the longer of JobTimeout and ProfilingTimeout;
+	// always longer than JobTimeout, and a shorter one shortens
+	// ProfilingTimeout).
 	RescueAfter time.Duration
 	// SweepEvery is the period of the sweep (default 1 minute).
 	SweepEvery time.Duration
@@ -96,6 +135,9 @@ type Options struct {
 	// and segments; stale profiles are refreshed on every sweep (zero:
 	// no profiling jobs).
 	ProfilingEvery time.Duration
+	// ProfilingTimeout bounds one full computation of traits (default
+	// 15 minutes).
+	ProfilingTimeout time.Duration
 }
 
 // Runner runs request jobs.
@@ -125,9 +167,11 @@ type Work interface {
 	// sweep.
 	LinkOrphans(ctx context.Context) (int, error)
 	// RefreshTraits recomputes the traits of profiles whose interactions
-	// or records changed, on every sweep; ComputeTraits everyone's.
+	// or records changed, on every sweep; ComputeTraits everyone's, for
+	// the schedule (by "") or a staff member, and says what it did (kept
+	// as the job's output, JSON).
 	RefreshTraits(ctx context.Context) (int, error)
-	ComputeTraits(ctx context.Context) error
+	ComputeTraits(ctx context.Context, by string) (any, error)
 }
 
 // New builds a runner: a queue at once (Enqueue, Notify), which runs
@@ -139,8 +183,19 @@ func New(pool *pgxpool.Pool, o Options) (*Runner, error) {
 	if o.JobTimeout <= 0 {
 		o.JobTimeout = 2 * time.Minute
 	}
-	if o.RescueAfter <= o.JobTimeout {
+	if o.ProfilingTimeout <= 0 {
+		o.ProfilingTimeout = 15 * time.Minute
+	}
+	switch {
+	case o.RescueAfter <= 0:
+		o.RescueAfter = max(o.JobTimeout, o.ProfilingTimeout) + 3*time.Minute
+	case o.RescueAfter <= o.JobTimeout:
 		o.RescueAfter = o.JobTimeout + 3*time.Minute
+	}
+	// A computation ends before it would be taken as orphaned and run a
+	// second time beside itself.
+	if o.ProfilingTimeout >= o.RescueAfter {
+		o.ProfilingTimeout = max(o.JobTimeout, o.RescueAfter*4/5)
 	}
 	if o.SweepEvery <= 0 {
 		o.SweepEvery = time.Minute
@@ -192,9 +247,7 @@ func New(pool *pgxpool.Pool, o Options) (*Runner, error) {
 	}))
 	periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(o.RetentionEvery),
 		func() (river.JobArgs, *river.InsertOpts) { return retentionArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
-	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[profilingArgs]) error {
-		return r.work.ComputeTraits(ctx)
-	}))
+	river.AddWorker(workers, &profilingWorker{runner: r, timeout: o.ProfilingTimeout, log: log})
 	if o.ProfilingEvery > 0 {
 		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(o.ProfilingEvery),
 			func() (river.JobArgs, *river.InsertOpts) { return profilingArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
@@ -325,4 +378,86 @@ func lower(l slog.Level) slog.Level {
 		return l - 4 // INFO to DEBUG
 	}
 	return l
+}
+
+// Computation is a full computation of traits as a job: asked for,
+// running, or done with what it did.
+type Computation struct {
+	ID int64 `json:"id"`
+	// State is queued, running, completed or failed.
+	State string `json:"state"`
+	// By is the staff member who asked for it; none for the schedule.
+	By         string     `json:"requested_by,omitempty"`
+	QueuedAt   time.Time  `json:"queued_at"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// Report is what a completed computation did.
+	Report json.RawMessage `json:"report,omitempty"`
+	// Joined says the computation was already waiting or running when
+	// it was asked for: the answer is that one.
+	Joined bool `json:"joined,omitempty"`
+}
+
+// ErrNoComputation reports a job id that is no computation of traits.
+var ErrNoComputation = derrors.New(derrors.ErrNotFound, "no such computation of traits")
+
+// ComputeTraits queues a full computation of traits asked for by a staff
+// member, or joins the one waiting or running.
+func (r *Runner) ComputeTraits(ctx context.Context, by string) (Computation, error) {
+	res, err := r.client.Insert(ctx, profilingArgs{By: by}, nil)
+	if err != nil {
+		return Computation{}, fmt.Errorf("queue a computation of traits: %w", err)
+	}
+	c, err := computation(res.Job)
+	c.Joined = res.UniqueSkippedAsDuplicate
+	return c, err
+}
+
+// Computation reads a computation of traits by its job id.
+func (r *Runner) Computation(ctx context.Context, id int64) (Computation, error) {
+	j, err := r.client.JobGet(ctx, id)
+	if errors.Is(err, river.ErrNotFound) {
+		return Computation{}, fmt.Errorf("job %d: %w", id, ErrNoComputation)
+	}
+	if err != nil {
+		return Computation{}, fmt.Errorf("read job %d: %w", id, err)
+	}
+	return computation(j)
+}
+
+func computation(j *rivertype.JobRow) (Computation, error) {
+	if j.Kind != (profilingArgs{}).Kind() {
+		return Computation{}, fmt.Errorf("job %d: %w", j.ID, ErrNoComputation)
+	}
+	var args profilingArgs
+	if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
+		return Computation{}, fmt.Errorf("job %d: %w", j.ID, err)
+	}
+	c := Computation{ID: j.ID, By: args.By, QueuedAt: j.CreatedAt, StartedAt: j.AttemptedAt, FinishedAt: j.FinalizedAt}
+	switch j.State {
+	case rivertype.JobStateRunning:
+		c.State = "running"
+	case rivertype.JobStateCompleted:
+		c.State, c.Report = "completed", j.Output()
+	case rivertype.JobStateCancelled, rivertype.JobStateDiscarded:
+		c.State = "failed"
+	default:
+		c.State, c.StartedAt = "queued", nil
+	}
+	return c, nil
+}
+
+// LatestComputation reads the last computation of traits queued, by the
+// schedule or by staff; false when there was none.
+func (r *Runner) LatestComputation(ctx context.Context) (Computation, bool, error) {
+	res, err := r.client.JobList(ctx, river.NewJobListParams().Kinds(profilingArgs{}.Kind()).
+		OrderBy(river.JobListOrderByID, river.SortOrderDesc).First(1))
+	if err != nil {
+		return Computation{}, false, fmt.Errorf("read the computations of traits: %w", err)
+	}
+	if len(res.Jobs) == 0 {
+		return Computation{}, false, nil
+	}
+	c, err := computation(res.Jobs[0])
+	return c, err == nil, err
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/crm"
 	"github.com/cdp-project/cdp/derrors"
+	"github.com/cdp-project/cdp/jobs"
 	"github.com/cdp-project/cdp/requests"
 	"github.com/cdp-project/cdp/vault"
 )
@@ -71,6 +72,16 @@ type Config struct {
 	Vault    *vault.Vault
 	// Sender delivers activations to recipients (optional: CSV only).
 	Sender Sender
+	// Queue runs the full computations staff ask for as jobs (optional:
+	// Ask fails without it).
+	Queue Queue
+}
+
+// Queue runs full computations of traits as durable jobs (jobs.Runner).
+type Queue interface {
+	ComputeTraits(ctx context.Context, by string) (jobs.Computation, error)
+	Computation(ctx context.Context, id int64) (jobs.Computation, error)
+	LatestComputation(ctx context.Context) (jobs.Computation, bool, error)
 }
 
 // Service is the CRM's service.
@@ -80,13 +91,14 @@ type Service struct {
 	profiler *crm.Profiler
 	vault    *vault.Vault
 	sender   Sender
+	queue    Queue
 
 	figuresMu sync.Mutex // one computation of the charts' figures at a time
 }
 
 // New builds the service.
 func New(c Config) *Service {
-	return &Service{store: c.Store, access: c.Access, profiler: c.Profiler, vault: c.Vault, sender: c.Sender}
+	return &Service{store: c.Store, access: c.Access, profiler: c.Profiler, vault: c.Vault, sender: c.Sender, queue: c.Queue}
 }
 
 // Stages are the lifecycle stages in the order of their rules.
@@ -112,6 +124,48 @@ func (s *Service) Compute(ctx context.Context, req access.Request) (*crm.Report,
 		return nil, err
 	}
 	return rep, s.keepFigures(ctx, rep)
+}
+
+// Ask queues a full computation of everyone's traits and segments as a
+// job, or joins the one waiting or running (DPO), audited: at a million
+// profiles one takes most of a minute, at ten million minutes, longer
+// than a request may wait. Compute runs one in the caller instead.
+func (s *Service) Ask(ctx context.Context, req access.Request) (jobs.Computation, error) {
+	req.Purpose = crm.ProfilingPurpose
+	var c jobs.Computation
+	_, err := s.access.Guard(ctx, &req, access.Act{Action: access.ActionProfileAll, StaffOnly: true, Reason: "compute traits"},
+		func(a *access.Allowed) (err error) {
+			if s.queue == nil {
+				return errNoQueue
+			}
+			if c, err = s.queue.ComputeTraits(ctx, req.Principal.ID); err != nil {
+				return err
+			}
+			a.Reason = fmt.Sprintf("compute traits: queued as job %d", c.ID)
+			if c.Joined {
+				a.Reason = fmt.Sprintf("compute traits: joined job %d, %s", c.ID, c.State)
+			}
+			return nil
+		})
+	return c, err
+}
+
+var errNoQueue = errors.New("no job queue: computations of traits run with cdp traits compute")
+
+// Computation reads a computation of traits by its job id (DPO): its
+// state and, once completed, what it did.
+func (s *Service) Computation(ctx context.Context, req access.Request, id int64) (jobs.Computation, error) {
+	req.Purpose = crm.ProfilingPurpose
+	var c jobs.Computation
+	_, err := s.access.Guard(ctx, &req, access.Act{Action: access.ActionProfileAll, StaffOnly: true,
+		Reason: fmt.Sprintf("read computation of traits %d", id)}, func(a *access.Allowed) (err error) {
+		if s.queue == nil {
+			return errNoQueue
+		}
+		c, err = s.queue.Computation(ctx, id)
+		return err
+	})
+	return c, err
 }
 
 func summary(rep *crm.Report) string {
@@ -158,7 +212,7 @@ func (s *Service) CatchUp(ctx context.Context) (int, error) {
 		}
 		n += rep.Profiled
 		if rep.Remaining > fullAbove {
-			rep, err := s.Full(ctx)
+			rep, err := s.Full(ctx, "")
 			if err != nil {
 				return n, err
 			}
@@ -170,13 +224,18 @@ func (s *Service) CatchUp(ctx context.Context) (int, error) {
 	}
 }
 
-// Full recomputes everything for the scheduled job, audited.
-func (s *Service) Full(ctx context.Context) (*crm.Report, error) {
+// Full recomputes everything for a job, audited as the system's: the
+// schedule's, or one a staff member asked for (by).
+func (s *Service) Full(ctx context.Context, by string) (*crm.Report, error) {
 	rep, err := s.profiler.Full(ctx)
 	if err != nil {
 		return nil, err
 	}
-	err = s.access.Record(ctx, system(), access.Note{Action: access.ActionProfileAll, Outcome: audit.Allowed, Reason: summary(rep)})
+	why := summary(rep)
+	if by != "" {
+		why += ", asked by " + by
+	}
+	err = s.access.Record(ctx, system(), access.Note{Action: access.ActionProfileAll, Outcome: audit.Allowed, Reason: why})
 	return rep, errors.Join(err, s.keepFigures(ctx, rep))
 }
 
@@ -668,6 +727,9 @@ type Charts struct {
 	Revenue   map[string]float64 `json:"tier_revenue"`
 	Cohorts   []crm.Cohort       `json:"cohorts"`
 	Segments  []crm.Segment      `json:"segments"`
+	// Computing is the computation of traits waiting or running, if any:
+	// the figures will be its own once it is done.
+	Computing *jobs.Computation `json:"computing,omitempty"`
 }
 
 // Charts reads the figures for the DPO and marketing: aggregates, no
@@ -699,8 +761,19 @@ func (s *Service) Charts(ctx context.Context, req access.Request) (*Charts, erro
 			}
 		}
 		out.Pareto, out.Lifecycle, out.Tiers, out.Revenue, out.Cohorts = f.Pareto, f.Lifecycle, f.Tiers, f.Revenue, f.Cohorts
-		out.Segments, err = s.store.Segments(ctx)
-		return err
+		if out.Segments, err = s.store.Segments(ctx); err != nil {
+			return err
+		}
+		if s.queue != nil {
+			c, ok, err := s.queue.LatestComputation(ctx)
+			if err != nil {
+				return err
+			}
+			if ok && (c.State == "queued" || c.State == "running") {
+				out.Computing = &c
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err

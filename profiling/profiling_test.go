@@ -313,7 +313,7 @@ func TestChartsShowTheFiguresOfTheLastFullComputation(t *testing.T) {
 	if ch, err = svc.Charts(ctx, dpo()); err != nil || total(ch.Lifecycle) != 2 {
 		t.Errorf("charts after a refresh: %v %v, want the full computation's 2 customers", ch.Lifecycle, err)
 	}
-	rep, err = svc.Full(ctx)
+	rep, err = svc.Full(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,4 +328,38 @@ func total(counts map[string]int) int {
 		n += c
 	}
 	return n
+}
+
+// TestAComputationAskedForIsQueuedOnceAndShown: the DPO's computation
+// is a job; asking again while it waits joins it; the charts say it is
+// coming; nobody else may ask or read it.
+func TestAComputationAskedForIsQueuedOnceAndShown(t *testing.T) {
+	f := newFixture(t) // its jobs are not started: what is queued waits
+	ctx := context.Background()
+	svc := f.app.Profiling
+	if _, err := svc.Ask(ctx, marketer()); !errors.Is(err, derrors.ErrForbidden) {
+		t.Errorf("a reader asked for everyone's traits: %v", err)
+	}
+	first, err := svc.Ask(ctx, dpo())
+	if err != nil || first.State != "queued" || first.Joined || first.By != "dana" {
+		t.Fatalf("asked: %+v %v", first, err)
+	}
+	again, err := svc.Ask(ctx, dpo())
+	if err != nil || !again.Joined || again.ID != first.ID {
+		t.Errorf("asked again while it waits: %+v %v, want job %d joined", again, err, first.ID)
+	}
+	if _, err := svc.Computation(ctx, marketer(), first.ID); !errors.Is(err, derrors.ErrForbidden) {
+		t.Errorf("a reader read the computation: %v", err)
+	}
+	if _, err := svc.Computation(ctx, dpo(), first.ID+1000); !errors.Is(err, derrors.ErrNotFound) {
+		t.Errorf("an unknown computation: %v", err)
+	}
+	ch, err := svc.Charts(ctx, marketer())
+	if err != nil || ch.Computing == nil || ch.Computing.ID != first.ID {
+		t.Errorf("the charts do not say a computation is coming: %+v %v", ch, err)
+	}
+	n := pgtest.Count(t, f.owner, `SELECT count(*) FROM audit_log WHERE action = 'profile_all' AND principal = 'dana' AND outcome = 'allowed'`)
+	if n != 2 {
+		t.Errorf("%d audit entries of the DPO's asking, want 2", n)
+	}
 }

@@ -187,15 +187,16 @@ func (s *Site) segmentProblem(c *fiber.Ctx, m *staffMember, d profiling.Draft, p
 	return s.renderStaff(c, status, "console_customers", s.locale(c).T("console.customers"), m, v)
 }
 
-// computeTraits runs the full computation (DPO).
+// computeTraits queues the full computation (DPO): it runs as a job,
+// and the page says so until it is done.
 func (s *Site) computeTraits(c *fiber.Ctx, m *staffMember) error {
 	if err := s.checkForm(c, m.session); err != nil {
 		return err
 	}
-	if _, err := s.cfg.Profiling.Compute(c.UserContext(), s.staffRequest(c, m, "")); err != nil {
+	if _, err := s.cfg.Profiling.Ask(c.UserContext(), s.staffRequest(c, m, "")); err != nil {
 		return err
 	}
-	return c.Redirect("/console/customers?done=computed", fiber.StatusSeeOther)
+	return c.Redirect("/console/customers?done=queued", fiber.StatusSeeOther)
 }
 
 type segmentPage struct {

@@ -76,7 +76,7 @@ func (c *Config) appConfig(ctx context.Context, db *postgres.DB, needKey bool) (
 		DB: db, Vault: v, Policy: pol, AuditKey: key, Normalizer: nz, BatchSize: c.BatchSize,
 		Survivorship: rules, DefaultRegion: nz.DefaultRegion, DateOrder: nz.DateOrder, StepUp: c.StepUp,
 		Jobs: jobs.Options{JobTimeout: c.JobTimeout, RescueAfter: c.JobRescueAfter, RetentionEvery: c.RetentionEvery,
-			ProfilingEvery: c.ProfilingEvery},
+			ProfilingEvery: c.ProfilingEvery, ProfilingTimeout: c.ProfilingTimeout},
 		Lifecycle: stages, Profiling: crm.Options{VIPShare: c.VIPShare, HorizonWeeks: c.CLVHorizonWeeks},
 	}, nil
 }

@@ -44,6 +44,7 @@ type Config struct {
 	JobRescueAfter    time.Duration
 	RetentionEvery    time.Duration
 	ProfilingEvery    time.Duration
+	ProfilingTimeout  time.Duration
 	LifecycleRules    string
 	VIPShare          float64
 	CLVHorizonWeeks   float64
@@ -82,9 +83,10 @@ var settings = []setting{
 	{"kratos", "kratos-admin-url", "CDP_KRATOS_ADMIN_URL", "", "admin API of that Kratos (never public): an erasure deletes the person's account through it; empty: the account is listed in the erasure's report, not deleted", func(c *Config) any { return &c.KratosAdminURL }},
 	{"serve", "step-up", "CDP_STEP_UP", "false", "customers must log in with a second factor (Kratos AAL2) to request erasure, access or portability", func(c *Config) any { return &c.StepUp }},
 	{"serve", "job-timeout", "CDP_JOB_TIMEOUT", "2m", "longest run of one request job", func(c *Config) any { return &c.JobTimeout }},
-	{"serve", "job-rescue-after", "CDP_JOB_RESCUE_AFTER", "5m", "how long a job may stay running before it is taken as orphaned by a dead process and run again (more than the job timeout)", func(c *Config) any { return &c.JobRescueAfter }},
+	{"serve", "job-rescue-after", "CDP_JOB_RESCUE_AFTER", "0", "how long a job may stay running before it is taken as orphaned by a dead process and run again (0: three minutes past the longer of the job and profiling timeouts; a shorter one shortens the profiling timeout)", func(c *Config) any { return &c.JobRescueAfter }},
 	{"serve", "retention-every", "CDP_RETENTION_EVERY", "24h", "period of the retention sweep, which erases records whose retention expired", func(c *Config) any { return &c.RetentionEvery }},
 	{"serve", "profiling-every", "CDP_PROFILING_EVERY", "24h", "period of the full computation of traits and segments (0: none; stale profiles are then not refreshed either)", func(c *Config) any { return &c.ProfilingEvery }},
+	{"serve", "profiling-timeout", "CDP_PROFILING_TIMEOUT", "15m", "longest run of one full computation of traits and segments (the job rescue waits longer than this too)", func(c *Config) any { return &c.ProfilingTimeout }},
 	{"serve", "webhook-allow-local", "CDP_WEBHOOK_ALLOW_LOCAL", "false", "notices may go to loopback and private addresses over plain http (development and tests; --dev sets it)", func(c *Config) any { return &c.WebhookLocal }},
 	{"serve", "allow-audit-owner", "CDP_ALLOW_AUDIT_OWNER", "false", "serve even when the database role could change the audit log (a single-role development database only)", func(c *Config) any { return &c.AllowAuditOwner }},
 	{"serve", "gc-percent", "CDP_GC_PERCENT", "400", "Go garbage collector target (GOGC): the server allocates per request, and a higher target trades memory for CPU", func(c *Config) any { return &c.GCPercent }},
