@@ -118,21 +118,29 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 // departments each, through the request job (keys destroyed, records,
 // links and consent deleted, identifiers suppressed, tombstone), and
 // reports the p50 and p95 of one erasure (no recipients: webhook
-// acknowledgements excluded).
+// acknowledgements excluded). The first erasures of a process are slower
+// (each pooled connection prepares its statements and fills its caches
+// on first use: 27 ms for the first, about 7 from the twelfth on): they
+// are reported on their own, and the percentiles are those of the
+// erasures after them.
 func BenchmarkErasure(b *testing.B) {
 	rb := newRequestBench(b)
 	ctx := context.Background()
-	const people = 40
+	const warm, people = 12, 100
 	for i := 0; i < b.N; i++ {
-		var ds []time.Duration
-		for n := 0; n < people; n++ {
-			p := rb.person(b, i*people+n, 50)
+		var first, ds []time.Duration
+		for n := 0; n < warm+people; n++ {
+			p := rb.person(b, i*(warm+people)+n, 50)
 			id := rb.approved(b, dsr.Erasure, p)
 			start := time.Now()
 			if err := rb.svc.Execute(ctx, id); err != nil {
 				b.Fatal(err)
 			}
-			ds = append(ds, time.Since(start))
+			if n < warm {
+				first = append(first, time.Since(start))
+			} else {
+				ds = append(ds, time.Since(start))
+			}
 			if r, err := rb.db.Request(ctx, id); err != nil || r.State != dsr.Completed {
 				b.Fatalf("request %s: %v %v", id, r.State, err)
 			}
@@ -140,8 +148,9 @@ func BenchmarkErasure(b *testing.B) {
 		p50, p95 := percentile(ds, 0.5), percentile(ds, 0.95)
 		b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
 		b.ReportMetric(float64(p95.Microseconds())/1000, "p95-ms")
-		fmt.Fprintf(os.Stderr, "erasure of a person with 50 records over 4 departments: p50 %s, p95 %s (%d people; target: keep p95 at 9.0 ms or better)\n",
-			p50.Round(time.Microsecond), p95.Round(time.Microsecond), people)
+		fmt.Fprintf(os.Stderr, "erasure of a person with 50 records over 4 departments: p50 %s, p95 %s (%d people after the process's first %d, which took p50 %s, max %s; target: keep p95 at 9.0 ms or better)\n",
+			p50.Round(time.Microsecond), p95.Round(time.Microsecond), people, warm,
+			percentile(first, 0.5).Round(time.Microsecond), first[len(first)-1].Round(time.Microsecond))
 	}
 }
 
