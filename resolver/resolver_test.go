@@ -3,6 +3,7 @@ package resolver_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -385,5 +386,73 @@ func TestOrphansAreFoundNearTheirProfileAndBySince(t *testing.T) {
 	}
 	if e.profile("sales/s9") == uuid.Nil {
 		t.Errorf("the stranger's orphan is still in no profile")
+	}
+}
+
+// TestAnIncrementalRunWritesOnlyWhatChanged: a run over a neighbourhood
+// where nothing changed rewrites no membership, link or open review pair
+// (their ids stay, a steward may have one open) and queues no profile for
+// the profiler; a record that joins a profile queues that profile only.
+// Before, every write rewrote and requeued its whole neighbourhood.
+func TestAnIncrementalRunWritesOnlyWhatChanged(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.load(append(people, "support,t4,Anna,Schmidt,,,,,,,GB,")...)
+	if _, err := e.r.Full(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	anna := []uuid.UUID{e.ids["sales/s1"]}
+	// The first incremental run may restate what the full run wrote (it
+	// scores without term frequencies); the second has nothing to say.
+	if _, err := e.r.Incremental(ctx, "test", anna); err != nil {
+		t.Fatal(err)
+	}
+	state := func() string {
+		return pgtest.Query(t, e.url, `SELECT concat_ws(' | ',
+			(SELECT string_agg(record_id::text || ':' || xmin::text, ',' ORDER BY record_id) FROM profile_members),
+			(SELECT string_agg(record_a::text || record_b::text || ':' || xmin::text, ',' ORDER BY record_a, record_b) FROM identity_links),
+			(SELECT string_agg(id::text || ':' || xmin::text, ',' ORDER BY id) FROM review_pairs))`)
+	}
+	if n := pgtest.Count(t, e.url, "SELECT count(*) FROM review_pairs WHERE decided_at IS NULL"); n == 0 {
+		t.Fatal("the data makes no review pair: the test would prove nothing about them")
+	}
+	pgtest.Exec(t, e.url, "DELETE FROM trait_queue")
+	before := state()
+	rep, err := e.r.Incremental(ctx, "test", anna)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Records < 3 || rep.Moved != 0 {
+		t.Fatalf("the run: %+v, want Anna's neighbourhood and nothing moved", rep)
+	}
+	if after := state(); after != before {
+		t.Errorf("a run where nothing changed rewrote rows:\nbefore %s\nafter  %s", before, after)
+	}
+	if n := pgtest.Count(t, e.url, "SELECT count(*) FROM trait_queue"); n != 0 {
+		t.Errorf("%d profiles queued by a run where nothing changed", n)
+	}
+	// A record joining Anna's profile queues hers, and nobody else's.
+	changed := e.load("sales,s5,Anna,Schmidt,1980-02-01,anna.schmidt@example.com,07700 900123,,,,GB,")
+	if _, err := e.r.Incremental(ctx, "test", changed); err != nil {
+		t.Fatal(err)
+	}
+	if !e.sameProfile("sales/s5", "sales/s1") {
+		t.Fatal("the new record did not join Anna's profile")
+	}
+	if q := pgtest.Query(t, e.url, "SELECT string_agg(profile_id::text, ',') FROM trait_queue"); q != e.profile("sales/s1").String() {
+		t.Errorf("queued %q, want Anna's profile %s only", q, e.profile("sales/s1"))
+	}
+	// A record split off: the profile that lost it is queued with the one
+	// it went to.
+	pgtest.Exec(t, e.url, "DELETE FROM trait_queue")
+	annas := e.profile("sales/s1")
+	if _, err := e.r.Split(ctx, "steward", annas, []uuid.UUID{e.ids["sales/s5"]}, "not her", false); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{annas.String(), e.profile("sales/s5").String()}
+	slices.Sort(want)
+	if q := pgtest.Query(t, e.url, "SELECT string_agg(profile_id::text, ',' ORDER BY profile_id) FROM trait_queue"); q != strings.Join(want, ",") {
+		t.Errorf("queued %q after a split, want both profiles %q", q, want)
 	}
 }
