@@ -83,14 +83,12 @@ type profilingArgs struct {
 
 func (profilingArgs) Kind() string { return "profiling_full" }
 
-// InsertOpts: one computation waiting or running at a time; asking for
-// another meanwhile joins it. Not retried: the next one is at most a
-// schedule away, and the one who asked sees it failed.
+// InsertOpts: not retried (the next one is at most a schedule away, and
+// the one who asked sees it failed). Not unique in River's sense either:
+// a job left running by a dead process would block every other until
+// the rescue; ComputeTraits joins a waiting one instead.
 func (profilingArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{
-		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
-			rivertype.JobStateRunning, rivertype.JobStateScheduled},
-	}}
+	return river.InsertOpts{MaxAttempts: 1}
 }
 
 // profilingWorker runs full computations, under a timeout of their own:
@@ -121,10 +119,9 @@ type Options struct {
 	// JobTimeout bounds one run of a job (default 2 minutes).
 	JobTimeout time.Duration
 	// RescueAfter is how long a job may stay running before it is
-	// considered orphaned by a dead process and run again (default:
-	// three minutes past the longer of JobTimeout and ProfilingTimeout;
-	// always longer than JobTimeout, and a shorter one shortens
-	// ProfilingTimeout).
+	// considered orphaned by a dead process and run again (default 5
+	// minutes; longer than JobTimeout; a full computation of traits is
+	// left alone for ProfilingTimeout at least).
 	RescueAfter time.Duration
 	// SweepEvery is the period of the sweep (default 1 minute).
 	SweepEvery time.Duration
@@ -186,16 +183,10 @@ func New(pool *pgxpool.Pool, o Options) (*Runner, error) {
 	if o.ProfilingTimeout <= 0 {
 		o.ProfilingTimeout = 15 * time.Minute
 	}
-	switch {
-	case o.RescueAfter <= 0:
-		o.RescueAfter = max(o.JobTimeout, o.ProfilingTimeout) + 3*time.Minute
-	case o.RescueAfter <= o.JobTimeout:
+	// River's rescuer also waits out a job's own timeout (the full
+	// computation's), so this is about the request jobs.
+	if o.RescueAfter <= o.JobTimeout {
 		o.RescueAfter = o.JobTimeout + 3*time.Minute
-	}
-	// A computation ends before it would be taken as orphaned and run a
-	// second time beside itself.
-	if o.ProfilingTimeout >= o.RescueAfter {
-		o.ProfilingTimeout = max(o.JobTimeout, o.RescueAfter*4/5)
 	}
 	if o.SweepEvery <= 0 {
 		o.SweepEvery = time.Minute
@@ -315,7 +306,9 @@ func (r *Runner) Start(ctx context.Context, work Work) error {
 // Stop waits for running jobs to finish, and cancels those still running
 // a little before ctx ends (a fifth of the time left, at most five
 // seconds), so that the process stops in time: a cancelled job is rescued
-// and run again by the next process, every step being idempotent.
+// and run again by the next process, every step being idempotent (a full
+// computation of traits is not retried: the next process computes at
+// start).
 func (r *Runner) Stop(ctx context.Context) error {
 	deadline, ok := ctx.Deadline()
 	if !ok {
@@ -402,15 +395,27 @@ type Computation struct {
 var ErrNoComputation = derrors.New(derrors.ErrNotFound, "no such computation of traits")
 
 // ComputeTraits queues a full computation of traits asked for by a staff
-// member, or joins the one waiting or running.
+// member (by; "" for the schedule), or joins one that waits to start.
+// One already running may have read the data before the change that
+// prompted the asking: a new one is queued behind it (the computations
+// take turns, under the database's computation lock).
 func (r *Runner) ComputeTraits(ctx context.Context, by string) (Computation, error) {
-	res, err := r.client.Insert(ctx, profilingArgs{By: by}, nil)
+	res, err := r.client.JobList(ctx, river.NewJobListParams().Kinds(profilingArgs{}.Kind()).
+		States(rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled).
+		OrderBy(river.JobListOrderByID, river.SortOrderAsc).First(1))
+	if err != nil {
+		return Computation{}, fmt.Errorf("read the computations of traits: %w", err)
+	}
+	if len(res.Jobs) > 0 {
+		c, err := computation(res.Jobs[0])
+		c.Joined = true
+		return c, err
+	}
+	in, err := r.client.Insert(ctx, profilingArgs{By: by}, nil)
 	if err != nil {
 		return Computation{}, fmt.Errorf("queue a computation of traits: %w", err)
 	}
-	c, err := computation(res.Job)
-	c.Joined = res.UniqueSkippedAsDuplicate
-	return c, err
+	return computation(in.Job)
 }
 
 // Computation reads a computation of traits by its job id.

@@ -127,42 +127,38 @@ func (s *Service) Compute(ctx context.Context, req access.Request) (*crm.Report,
 }
 
 // Ask queues a full computation of everyone's traits and segments as a
-// job, or joins the one waiting or running (DPO), audited: at a million
-// profiles one takes most of a minute, at ten million minutes, longer
-// than a request may wait. Compute runs one in the caller instead.
+// job, or joins one that waits to start (DPO), audited before it is
+// queued: at a million profiles one takes most of a minute, at ten
+// million minutes, longer than a request may wait. The job audits what it
+// did, with who asked. Compute runs one in the caller instead.
 func (s *Service) Ask(ctx context.Context, req access.Request) (jobs.Computation, error) {
+	if s.queue == nil {
+		return jobs.Computation{}, errNoQueue
+	}
 	req.Purpose = crm.ProfilingPurpose
-	var c jobs.Computation
-	_, err := s.access.Guard(ctx, &req, access.Act{Action: access.ActionProfileAll, StaffOnly: true, Reason: "compute traits"},
-		func(a *access.Allowed) (err error) {
-			if s.queue == nil {
-				return errNoQueue
-			}
-			if c, err = s.queue.ComputeTraits(ctx, req.Principal.ID); err != nil {
-				return err
-			}
-			a.Reason = fmt.Sprintf("compute traits: queued as job %d", c.ID)
-			if c.Joined {
-				a.Reason = fmt.Sprintf("compute traits: joined job %d, %s", c.ID, c.State)
-			}
-			return nil
-		})
-	return c, err
+	if _, err := s.access.Guard(ctx, &req, access.Act{Action: access.ActionProfileAll, StaffOnly: true,
+		Reason: "compute traits: queue a computation"}, nil); err != nil {
+		return jobs.Computation{}, err
+	}
+	return s.queue.ComputeTraits(ctx, req.Principal.ID)
 }
 
 var errNoQueue = errors.New("no job queue: computations of traits run with cdp traits compute")
 
-// Computation reads a computation of traits by its job id (DPO): its
-// state and, once completed, what it did.
+// Computation reads a computation of traits by its job id, for those
+// who see the charts: its state and, once completed, what it did (no
+// person's data); who asked, for the DPO. River keeps a finished job
+// for a day.
 func (s *Service) Computation(ctx context.Context, req access.Request, id int64) (jobs.Computation, error) {
-	req.Purpose = crm.ProfilingPurpose
 	var c jobs.Computation
-	_, err := s.access.Guard(ctx, &req, access.Act{Action: access.ActionProfileAll, StaffOnly: true,
-		Reason: fmt.Sprintf("read computation of traits %d", id)}, func(a *access.Allowed) (err error) {
+	err := s.gate(ctx, req, crm.ProfilingPurpose, fmt.Sprintf("read computation of traits %d", id), nil, func() (err error) {
 		if s.queue == nil {
 			return errNoQueue
 		}
 		c, err = s.queue.Computation(ctx, id)
+		if !req.Principal.Has(auth.RoleDPO) {
+			c.By = "" // who asked is the DPO's business
+		}
 		return err
 	})
 	return c, err
@@ -201,7 +197,10 @@ func (s *Service) Refresh(ctx context.Context, limit int) (*crm.Report, error) {
 
 // CatchUp refreshes every stale profile, in batches; when more are stale
 // than a full run would take longer for (a full resolution, a large
-// import), it runs the full computation instead.
+// import), it queues the full computation instead, as a job with its own
+// timeout (the sweep's is the request jobs'), unless one waits or runs
+// (what it did not see stays queued for the next sweep); without a
+// queue it runs it.
 func (s *Service) CatchUp(ctx context.Context) (int, error) {
 	const batch, fullAbove = 5000, 100000
 	n := 0
@@ -211,6 +210,13 @@ func (s *Service) CatchUp(ctx context.Context) (int, error) {
 			return n, err
 		}
 		n += rep.Profiled
+		if rep.Remaining > fullAbove && s.queue != nil {
+			c, ok, err := s.queue.LatestComputation(ctx)
+			if err == nil && !(ok && (c.State == "queued" || c.State == "running")) {
+				_, err = s.queue.ComputeTraits(ctx, "")
+			}
+			return n, err
+		}
 		if rep.Remaining > fullAbove {
 			rep, err := s.Full(ctx, "")
 			if err != nil {
@@ -604,6 +610,7 @@ func (s *Service) Activate(ctx context.Context, req access.Request, name, destin
 	held := make([]string, len(pending))
 	var exits []access.Note
 	var ask []uuid.UUID
+	asked := map[uuid.UUID]bool{}
 	for i, p := range pending {
 		switch {
 		case p.Change == "left":
@@ -624,7 +631,8 @@ func (s *Service) Activate(ctx context.Context, req access.Request, name, destin
 			held[i] = why
 		} else if ok, why := facts.Allowed(p.Profile, seg.Purpose, now); !ok {
 			held[i] = why
-		} else {
+		} else if !asked[p.Profile] { // each person once, however many changes
+			asked[p.Profile] = true
 			ask = append(ask, p.Profile)
 		}
 	}
@@ -658,6 +666,9 @@ func (s *Service) Activate(ctx context.Context, req access.Request, name, destin
 			done, outcomes = append(done, p.ID), append(outcomes, "withheld: "+held[i])
 			out.Withheld++
 			continue
+		}
+		if p.Change == "left" {
+			f = nil // an exit carries no data, even of someone who entered again
 		}
 		out.Changes = append(out.Changes, Change{Profile: p.Profile, Change: p.Change, At: p.At, Fields: f})
 		done, outcomes = append(done, p.ID), append(outcomes, "sent to "+destination)
@@ -770,6 +781,7 @@ func (s *Service) Charts(ctx context.Context, req access.Request) (*Charts, erro
 				return err
 			}
 			if ok && (c.State == "queued" || c.State == "running") {
+				c.By = "" // who asked is the DPO's business
 				out.Computing = &c
 			}
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/jobs"
 	"github.com/cdp-project/cdp/policy"
 	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/postgres/pgtest"
@@ -332,7 +333,7 @@ func total(counts map[string]int) int {
 
 // TestAComputationAskedForIsQueuedOnceAndShown: the DPO's computation
 // is a job; asking again while it waits joins it; the charts say it is
-// coming; nobody else may ask or read it.
+// coming; only the DPO may ask, and learns who asked.
 func TestAComputationAskedForIsQueuedOnceAndShown(t *testing.T) {
 	f := newFixture(t) // its jobs are not started: what is queued waits
 	ctx := context.Background()
@@ -348,18 +349,102 @@ func TestAComputationAskedForIsQueuedOnceAndShown(t *testing.T) {
 	if err != nil || !again.Joined || again.ID != first.ID {
 		t.Errorf("asked again while it waits: %+v %v, want job %d joined", again, err, first.ID)
 	}
-	if _, err := svc.Computation(ctx, marketer(), first.ID); !errors.Is(err, derrors.ErrForbidden) {
-		t.Errorf("a reader read the computation: %v", err)
+	if c, err := svc.Computation(ctx, marketer(), first.ID); err != nil || c.State != "queued" || c.By != "" {
+		t.Errorf("a reader reads the computation: %+v %v, want its state without who asked", c, err)
+	}
+	if c, err := svc.Computation(ctx, dpo(), first.ID); err != nil || c.By != "dana" {
+		t.Errorf("the DPO reads the computation: %+v %v, want who asked", c, err)
 	}
 	if _, err := svc.Computation(ctx, dpo(), first.ID+1000); !errors.Is(err, derrors.ErrNotFound) {
 		t.Errorf("an unknown computation: %v", err)
 	}
 	ch, err := svc.Charts(ctx, marketer())
-	if err != nil || ch.Computing == nil || ch.Computing.ID != first.ID {
-		t.Errorf("the charts do not say a computation is coming: %+v %v", ch, err)
+	if err != nil || ch.Computing == nil || ch.Computing.ID != first.ID || ch.Computing.By != "" {
+		t.Errorf("the charts do not say a computation is coming, or say who asked: %+v %v", ch, err)
 	}
 	n := pgtest.Count(t, f.owner, `SELECT count(*) FROM audit_log WHERE action = 'profile_all' AND principal = 'dana' AND outcome = 'allowed'`)
 	if n != 2 {
 		t.Errorf("%d audit entries of the DPO's asking, want 2", n)
+	}
+}
+
+// TestAnExitCarriesNoFields: a person who left a segment and entered it
+// again before one activation has both changes delivered; the exit
+// carries none of their data, as an exit never does.
+func TestAnExitCarriesNoFields(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	svc := f.app.Profiling
+	if _, err := svc.Compute(ctx, dpo()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Save(ctx, marketer(), profiling.Draft{Name: "newsletter", Purpose: "marketing", Condition: "orders >= 3",
+		Description: "Customers with three orders or more"}); err != nil {
+		t.Fatal(err)
+	}
+	f.say(t, "ben", "marketing", consent.Withdrawn) // Ben leaves
+	f.say(t, "ben", "marketing", consent.Granted)
+	if _, err := svc.RefreshSegment(ctx, marketer(), "newsletter"); err != nil { // and enters again
+		t.Fatal(err)
+	}
+	act, err := svc.Activate(ctx, marketer(), "newsletter", profiling.CSVDestination)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exits := 0
+	for _, c := range act.Changes {
+		if c.Change == "left" {
+			exits++
+			if len(c.Fields) > 0 {
+				t.Errorf("the exit of %s carries %v", c.Profile, c.Fields)
+			}
+		}
+	}
+	if exits == 0 {
+		t.Fatalf("no exit delivered: the test proves nothing:\n%s", act.CSV)
+	}
+}
+
+// TestAComputationLeftRunningByADeadProcessBlocksNoOther: the next
+// process computes at start, and the DPO's asking queues a computation
+// instead of joining the dead one.
+func TestAComputationLeftRunningByADeadProcessBlocksNoOther(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	first, err := f.app.Profiling.Ask(ctx, dpo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The process that took it dies.
+	pgtest.Exec(t, f.owner, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now(), attempted_by = ARRAY['dead'] WHERE id = $1`, first.ID)
+	pol, err := policy.Load(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	next, err := app.New(app.Config{DB: f.app.DB, Vault: f.app.Vault, Policy: pol, AuditKey: key,
+		Normalizer: identity.Normalizer{DefaultRegion: "GB"}, Jobs: jobs.Options{ProfilingEvery: time.Hour, SweepEvery: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(next.Close)
+	if err := next.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := next.Stop(sctx); err != nil {
+			t.Error(err)
+		}
+	})
+	for deadline := time.Now().Add(30 * time.Second); pgtest.Count(t, f.owner, "SELECT count(*) FROM trait_models") == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the next process computed nothing at start")
+		}
+	}
+	again, err := next.Profiling.Ask(ctx, dpo())
+	if err != nil || again.ID == first.ID {
+		t.Errorf("asked again: %+v %v, joined the dead process's job %d", again, err, first.ID)
 	}
 }
