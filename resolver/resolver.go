@@ -39,6 +39,10 @@ import (
 var (
 	// ErrNotFound reports an unknown profile, record or review pair.
 	ErrNotFound = derrors.ErrNotFound
+	// ErrStale reports a run whose records changed between its read and
+	// its write (a record erased meanwhile): nothing was written; running
+	// it again reads them anew.
+	ErrStale = errors.New("records changed during the run")
 	// ErrConflict reports a steward decision that contradicts an earlier
 	// one or a rule (a source with one record per person).
 	ErrConflict = derrors.New(derrors.ErrConflict, "conflicting decision")
@@ -318,7 +322,12 @@ func (r *Resolver) Incremental(ctx context.Context, actor string, ids []uuid.UUI
 		return nil, err
 	}
 	defer unlock()
-	return r.incremental(ctx, actor, ids, nil)
+	rep, err := r.incremental(ctx, actor, ids, nil)
+	if errors.Is(err, ErrStale) {
+		// Erased between the read and the write: once more, without them.
+		rep, err = r.incremental(ctx, actor, ids, nil)
+	}
+	return rep, err
 }
 
 // BulkRecords is how many records a write must change for Link to

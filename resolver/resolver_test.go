@@ -404,9 +404,17 @@ func TestAnIncrementalRunWritesOnlyWhatChanged(t *testing.T) {
 	}
 	anna := []uuid.UUID{e.ids["sales/s1"]}
 	// The first incremental run may restate what the full run wrote (it
-	// scores without term frequencies); the second has nothing to say.
+	// scores without term frequencies), but an open pair it finds again
+	// keeps its id; the second run has nothing to say.
+	pgtest.Exec(t, e.url, "CREATE TABLE pairs_before AS SELECT id, record_a, record_b FROM review_pairs")
 	if _, err := e.r.Incremental(ctx, "test", anna); err != nil {
 		t.Fatal(err)
+	}
+	if n := pgtest.Count(t, e.url, "SELECT count(*) FROM pairs_before JOIN review_pairs p USING (record_a, record_b)"); n == 0 {
+		t.Fatal("no review pair found again: the test would prove nothing about their ids")
+	}
+	if n := pgtest.Count(t, e.url, "SELECT count(*) FROM pairs_before b JOIN review_pairs p USING (record_a, record_b) WHERE p.id <> b.id"); n != 0 {
+		t.Errorf("%d review pairs found again got a new id", n)
 	}
 	state := func() string {
 		return pgtest.Query(t, e.url, `SELECT concat_ws(' | ',
@@ -455,4 +463,101 @@ func TestAnIncrementalRunWritesOnlyWhatChanged(t *testing.T) {
 	if q := pgtest.Query(t, e.url, "SELECT string_agg(profile_id::text, ',' ORDER BY profile_id) FROM trait_queue"); q != strings.Join(want, ",") {
 		t.Errorf("queued %q after a split, want both profiles %q", q, want)
 	}
+}
+
+// racingStore runs before() once, just before the run's write: what an
+// erasure (which does not take the resolution lock) committing between
+// the neighbourhood's read and the write looks like.
+type racingStore struct {
+	*postgres.DB
+	before func()
+}
+
+func (s *racingStore) Apply(ctx context.Context, a *resolver.Apply) error {
+	if s.before != nil {
+		f := s.before
+		s.before = nil
+		f()
+	}
+	return s.DB.Apply(ctx, a)
+}
+
+const erasureRequest = `INSERT INTO dsr_requests (id, type, state, profile_id, channel, received_at, received_by, due_at,
+		updated_at, kek_id, wrapped_key, scope)
+	VALUES ($1, 'erasure', 'in_progress', $2, 'dpo', now(), 'staff:test', now() + interval '30 days', now(), 1, '\x00', $3)`
+
+// TestAnErasureDuringAnIncrementalRunIsNotUndone: an erasure does not
+// take the resolution lock, so it can commit between a run's read of its
+// neighbourhood and its write. The run, which writes only what changed,
+// must not write back the erased profile, its anchor or its links: it
+// sees that its records changed and runs again without them. (Found in
+// review: the run committed the erased profile's row, anchor and links.)
+func TestAnErasureDuringAnIncrementalRunIsNotUndone(t *testing.T) {
+	t.Parallel()
+	for _, whole := range []bool{true, false} {
+		name := "partial"
+		if whole {
+			name = "whole"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			ctx := context.Background()
+			e.load(people...)
+			if _, err := e.r.Full(ctx, "test"); err != nil {
+				t.Fatal(err)
+			}
+			anna := []uuid.UUID{e.ids["sales/s1"]}
+			if _, err := e.r.Incremental(ctx, "test", anna); err != nil {
+				t.Fatal(err)
+			}
+			p := e.profile("sales/s1")
+			erased := []uuid.UUID{e.ids["sales/s1"], e.ids["support/t1"], e.ids["billing/b1"]}
+			scope := [][16]byte{}
+			if !whole {
+				erased = erased[:1] // the anchor only
+				scope = [][16]byte{e.ids["sales/s1"]}
+			}
+			if n := pgtest.Count(t, e.url, "SELECT count(*) FROM identity_links WHERE record_a = ANY($1) OR record_b = ANY($1)", uuidArray(erased)); n == 0 {
+				t.Fatal("no link names the records to erase: the test would prove nothing")
+			}
+			request := uuid.New()
+			pgtest.Exec(t, e.url, erasureRequest, [16]byte(request), [16]byte(p), scope)
+			since := time.Now()
+			r := *e.r
+			r.Store = &racingStore{DB: e.db, before: func() {
+				if _, err := e.db.Erase(ctx, request, p, time.Now()); err != nil {
+					t.Fatal(err)
+				}
+			}}
+			if _, err := r.Incremental(ctx, "test", anna); err != nil {
+				t.Fatalf("the run after the erasure: %v", err)
+			}
+			ids := uuidArray(erased)
+			if !whole && !e.sameProfile("support/t1", "billing/b1") {
+				t.Error("Anna's records the erasure kept are no longer together")
+			}
+			for what, q := range map[string]string{
+				"profiles row of the erased profile":                    "SELECT count(*) FROM profiles WHERE id = $2 AND cardinality($1::uuid[]) = 3",
+				"profiles anchored at an erased record":                 "SELECT count(*) FROM profiles WHERE anchor = ANY($1)",
+				"identity_links naming an erased record":                "SELECT count(*) FROM identity_links WHERE record_a = ANY($1) OR record_b = ANY($1)",
+				"review_pairs naming an erased record":                  "SELECT count(*) FROM review_pairs WHERE record_a = ANY($1) OR record_b = ANY($1)",
+				"profile_events naming an erased record, written since": "SELECT count(*) FROM profile_events WHERE record_id = ANY($1) AND at > $3",
+			} {
+				q = "SELECT count(*) FROM (SELECT $1::uuid[] AS a, $2::uuid AS b, $3::timestamptz AS c) params, LATERAL (" +
+					q + ") x WHERE x.count > 0"
+				if n := pgtest.Count(t, e.url, "SELECT coalesce(("+q+"), 0)", ids, [16]byte(p), since); n != 0 {
+					t.Errorf("after an erasure raced an incremental run: %s", what)
+				}
+			}
+		})
+	}
+}
+
+func uuidArray(ids []uuid.UUID) [][16]byte {
+	out := make([][16]byte, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
 }
