@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cdp-project/cdp/crm"
 	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/google/uuid"
@@ -373,24 +374,6 @@ func lower(l slog.Level) slog.Level {
 	return l
 }
 
-// Computation is a full computation of traits as a job: asked for,
-// running, or done with what it did.
-type Computation struct {
-	ID int64 `json:"id"`
-	// State is queued, running, completed or failed.
-	State string `json:"state"`
-	// By is the staff member who asked for it; none for the schedule.
-	By         string     `json:"requested_by,omitempty"`
-	QueuedAt   time.Time  `json:"queued_at"`
-	StartedAt  *time.Time `json:"started_at,omitempty"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	// Report is what a completed computation did.
-	Report json.RawMessage `json:"report,omitempty"`
-	// Joined says the computation was already waiting or running when
-	// it was asked for: the answer is that one.
-	Joined bool `json:"joined,omitempty"`
-}
-
 // ErrNoComputation reports a job id that is no computation of traits.
 var ErrNoComputation = derrors.New(derrors.ErrNotFound, "no such computation of traits")
 
@@ -399,12 +382,12 @@ var ErrNoComputation = derrors.New(derrors.ErrNotFound, "no such computation of 
 // One already running may have read the data before the change that
 // prompted the asking: a new one is queued behind it (the computations
 // take turns, under the database's computation lock).
-func (r *Runner) ComputeTraits(ctx context.Context, by string) (Computation, error) {
+func (r *Runner) ComputeTraits(ctx context.Context, by string) (crm.Computation, error) {
 	res, err := r.client.JobList(ctx, river.NewJobListParams().Kinds(profilingArgs{}.Kind()).
 		States(rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled).
 		OrderBy(river.JobListOrderByID, river.SortOrderAsc).First(1))
 	if err != nil {
-		return Computation{}, fmt.Errorf("read the computations of traits: %w", err)
+		return crm.Computation{}, fmt.Errorf("read the computations of traits: %w", err)
 	}
 	if len(res.Jobs) > 0 {
 		c, err := computation(res.Jobs[0])
@@ -413,32 +396,32 @@ func (r *Runner) ComputeTraits(ctx context.Context, by string) (Computation, err
 	}
 	in, err := r.client.Insert(ctx, profilingArgs{By: by}, nil)
 	if err != nil {
-		return Computation{}, fmt.Errorf("queue a computation of traits: %w", err)
+		return crm.Computation{}, fmt.Errorf("queue a computation of traits: %w", err)
 	}
 	return computation(in.Job)
 }
 
 // Computation reads a computation of traits by its job id.
-func (r *Runner) Computation(ctx context.Context, id int64) (Computation, error) {
+func (r *Runner) Computation(ctx context.Context, id int64) (crm.Computation, error) {
 	j, err := r.client.JobGet(ctx, id)
 	if errors.Is(err, river.ErrNotFound) {
-		return Computation{}, fmt.Errorf("job %d: %w", id, ErrNoComputation)
+		return crm.Computation{}, fmt.Errorf("job %d: %w", id, ErrNoComputation)
 	}
 	if err != nil {
-		return Computation{}, fmt.Errorf("read job %d: %w", id, err)
+		return crm.Computation{}, fmt.Errorf("read job %d: %w", id, err)
 	}
 	return computation(j)
 }
 
-func computation(j *rivertype.JobRow) (Computation, error) {
+func computation(j *rivertype.JobRow) (crm.Computation, error) {
 	if j.Kind != (profilingArgs{}).Kind() {
-		return Computation{}, fmt.Errorf("job %d: %w", j.ID, ErrNoComputation)
+		return crm.Computation{}, fmt.Errorf("job %d: %w", j.ID, ErrNoComputation)
 	}
 	var args profilingArgs
 	if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
-		return Computation{}, fmt.Errorf("job %d: %w", j.ID, err)
+		return crm.Computation{}, fmt.Errorf("job %d: %w", j.ID, err)
 	}
-	c := Computation{ID: j.ID, By: args.By, QueuedAt: j.CreatedAt, StartedAt: j.AttemptedAt, FinishedAt: j.FinalizedAt}
+	c := crm.Computation{ID: j.ID, By: args.By, QueuedAt: j.CreatedAt, StartedAt: j.AttemptedAt, FinishedAt: j.FinalizedAt}
 	switch j.State {
 	case rivertype.JobStateRunning:
 		c.State = "running"
@@ -454,14 +437,14 @@ func computation(j *rivertype.JobRow) (Computation, error) {
 
 // LatestComputation reads the last computation of traits queued, by the
 // schedule or by staff; false when there was none.
-func (r *Runner) LatestComputation(ctx context.Context) (Computation, bool, error) {
+func (r *Runner) LatestComputation(ctx context.Context) (crm.Computation, bool, error) {
 	res, err := r.client.JobList(ctx, river.NewJobListParams().Kinds(profilingArgs{}.Kind()).
 		OrderBy(river.JobListOrderByID, river.SortOrderDesc).First(1))
 	if err != nil {
-		return Computation{}, false, fmt.Errorf("read the computations of traits: %w", err)
+		return crm.Computation{}, false, fmt.Errorf("read the computations of traits: %w", err)
 	}
 	if len(res.Jobs) == 0 {
-		return Computation{}, false, nil
+		return crm.Computation{}, false, nil
 	}
 	c, err := computation(res.Jobs[0])
 	return c, err == nil, err

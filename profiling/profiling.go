@@ -31,7 +31,6 @@ import (
 	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/crm"
 	"github.com/cdp-project/cdp/derrors"
-	"github.com/cdp-project/cdp/jobs"
 	"github.com/cdp-project/cdp/requests"
 	"github.com/cdp-project/cdp/vault"
 )
@@ -79,9 +78,9 @@ type Config struct {
 
 // Queue runs full computations of traits as durable jobs (jobs.Runner).
 type Queue interface {
-	ComputeTraits(ctx context.Context, by string) (jobs.Computation, error)
-	Computation(ctx context.Context, id int64) (jobs.Computation, error)
-	LatestComputation(ctx context.Context) (jobs.Computation, bool, error)
+	ComputeTraits(ctx context.Context, by string) (crm.Computation, error)
+	Computation(ctx context.Context, id int64) (crm.Computation, error)
+	LatestComputation(ctx context.Context) (crm.Computation, bool, error)
 }
 
 // Service is the CRM's service.
@@ -131,14 +130,14 @@ func (s *Service) Compute(ctx context.Context, req access.Request) (*crm.Report,
 // queued: at a million profiles one takes most of a minute, at ten
 // million minutes, longer than a request may wait. The job audits what it
 // did, with who asked. Compute runs one in the caller instead.
-func (s *Service) Ask(ctx context.Context, req access.Request) (jobs.Computation, error) {
+func (s *Service) Ask(ctx context.Context, req access.Request) (crm.Computation, error) {
 	if s.queue == nil {
-		return jobs.Computation{}, errNoQueue
+		return crm.Computation{}, errNoQueue
 	}
 	req.Purpose = crm.ProfilingPurpose
 	if _, err := s.access.Guard(ctx, &req, access.Act{Action: access.ActionProfileAll, StaffOnly: true,
 		Reason: "compute traits: queue a computation"}, nil); err != nil {
-		return jobs.Computation{}, err
+		return crm.Computation{}, err
 	}
 	return s.queue.ComputeTraits(ctx, req.Principal.ID)
 }
@@ -149,8 +148,8 @@ var errNoQueue = errors.New("no job queue: computations of traits run with cdp t
 // who see the charts: its state and, once completed, what it did (no
 // person's data); who asked, for the DPO. River keeps a finished job
 // for a day.
-func (s *Service) Computation(ctx context.Context, req access.Request, id int64) (jobs.Computation, error) {
-	var c jobs.Computation
+func (s *Service) Computation(ctx context.Context, req access.Request, id int64) (crm.Computation, error) {
+	var c crm.Computation
 	err := s.gate(ctx, req, crm.ProfilingPurpose, fmt.Sprintf("read computation of traits %d", id), nil, func() (err error) {
 		if s.queue == nil {
 			return errNoQueue
@@ -740,7 +739,7 @@ type Charts struct {
 	Segments  []crm.Segment      `json:"segments"`
 	// Computing is the computation of traits waiting or running, if any:
 	// the figures will be its own once it is done.
-	Computing *jobs.Computation `json:"computing,omitempty"`
+	Computing *crm.Computation `json:"computing,omitempty"`
 }
 
 // Charts reads the figures for the DPO and marketing: aggregates, no
