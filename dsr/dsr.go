@@ -265,6 +265,11 @@ type Change struct {
 	Extend     int    // months added to the deadline
 	Outcome    string // set when not empty
 	Evidence   []byte // sealed verification evidence, set when not nil
+	// Redoable marks a change that the job making it makes again if a
+	// crash loses it (going in progress, or completed by the job): the
+	// store may commit it without waiting for the disk, and the next
+	// durable commit makes it durable too.
+	Redoable bool
 }
 
 // HeldRecord is a record an erasure kept under a legal hold (Art. 17(3)).

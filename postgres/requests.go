@@ -140,29 +140,25 @@ func (db *DB) EarlierRequest(ctx context.Context, profile uuid.UUID, customer *u
 
 // Transition moves a request from one state to another (from == to: an
 // event without a state change, e.g. an extension) and records the event,
-// in one transaction. A request no longer in state from is
+// in one transaction and one round trip (migration 0027). A change marked
+// Redoable is committed without waiting for the disk. A request no longer in state from is
 // dsr.ErrTransition: someone else moved it first.
 func (db *DB) Transition(ctx context.Context, id uuid.UUID, from, to dsr.State, c dsr.Change, e dsr.StoredEvent) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
-		var closed any
-		if to.Final() {
-			closed = e.At
-		}
-		tag, err := tx.Exec(ctx, `UPDATE dsr_requests SET state = $3, updated_at = $4,
-			verified_at = coalesce($5, verified_at), due_at = coalesce($6, due_at), extended_months = extended_months + $7,
-			outcome = CASE WHEN $8 = '' THEN outcome ELSE $8 END, evidence = coalesce($9, evidence),
-			closed_at = coalesce(closed_at, $10)
-			WHERE id = $1 AND state = $2`,
-			[16]byte(id), string(from), string(to), e.At, c.VerifiedAt, c.Due, c.Extend, c.Outcome, c.Evidence, closed)
-		if err != nil {
-			return fmt.Errorf("request transition: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return fmt.Errorf("request %s is not %s any more: %w", id, from, dsr.ErrTransition)
-		}
-		e.From, e.To = from, to
-		return insertRequestEvent(ctx, tx, id, e)
-	})
+	var closed any
+	if to.Final() {
+		closed = e.At
+	}
+	var moved bool
+	err := db.pool.QueryRow(ctx, `SELECT dsr_transition($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		[16]byte(id), string(from), string(to), e.At, c.VerifiedAt, c.Due, c.Extend, c.Outcome, c.Evidence, closed,
+		e.Actor, e.Reason, c.Redoable).Scan(&moved)
+	if err != nil {
+		return fmt.Errorf("request transition: %w", err)
+	}
+	if !moved {
+		return fmt.Errorf("request %s is not %s any more: %w", id, from, dsr.ErrTransition)
+	}
+	return nil
 }
 
 // RequestCounts counts open requests for the metrics: open, due within

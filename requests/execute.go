@@ -35,7 +35,9 @@ func (s *Service) Execute(ctx context.Context, id uuid.UUID) error {
 	}
 	now := time.Now().UTC()
 	if r.State == dsr.Approved {
-		if err := s.store.Transition(ctx, id, dsr.Approved, dsr.InProgress, dsr.Change{},
+		// Redoable: lost in a crash, the request is approved again and its
+		// job runs again.
+		if err := s.store.Transition(ctx, id, dsr.Approved, dsr.InProgress, dsr.Change{Redoable: true},
 			dsr.StoredEvent{Event: dsr.Event{Actor: jobActor, At: now}}); err != nil {
 			return err
 		}
@@ -113,7 +115,10 @@ func (s *Service) Execute(ctx context.Context, id uuid.UUID) error {
 		return fmt.Errorf("request %s: unknown type %q", id, r.Type)
 	}
 	b, _ := json.Marshal(outcome)
-	return s.store.Transition(ctx, id, dsr.InProgress, dsr.Completed, dsr.Change{Outcome: string(b)},
+	// Redoable: every step above is idempotent, and River's durable
+	// record of the job's completion, committed after this, flushes it;
+	// lost before that, the job runs again and completes it again.
+	return s.store.Transition(ctx, id, dsr.InProgress, dsr.Completed, dsr.Change{Outcome: string(b), Redoable: true},
 		dsr.StoredEvent{Event: dsr.Event{Actor: jobActor, At: time.Now().UTC()}})
 }
 
