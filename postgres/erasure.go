@@ -206,7 +206,7 @@ func (e *erasure) listAccounts(b *pgx.Batch) {
 }
 
 // deleteRecords deletes the erased records, their keys with them, and
-// their customer links, identity links and constraints, review pairs,
+// their versions, customer links, disputes, restrictions, identity links and constraints, review pairs,
 // interactions and consent events, and everything profiling derived from
 // the profile: its traits, stage history and segment memberships
 // (recomputed from what is left, if anything is). It is one transaction:
@@ -225,12 +225,13 @@ func (e *erasure) deleteRecords(b *pgx.Batch) {
 		`DELETE FROM lifecycle_changes WHERE profile_id IN (SELECT profile_id FROM profile_members WHERE record_id = ANY($1))`,
 		`DELETE FROM segment_changes WHERE profile_id IN (SELECT profile_id FROM profile_members WHERE record_id = ANY($1))`,
 		`DELETE FROM segment_members WHERE profile_id IN (SELECT profile_id FROM profile_members WHERE record_id = ANY($1))`,
-		`DELETE FROM customer_links WHERE record_id = ANY($1)`,
 		`DELETE FROM identity_links WHERE record_a = ANY($1) OR record_b = ANY($1)`,
 		`DELETE FROM identity_constraints WHERE record_a = ANY($1) OR record_b = ANY($1)`,
 		`DELETE FROM review_pairs WHERE record_a = ANY($1) OR record_b = ANY($1)`,
 		`DELETE FROM interactions WHERE record_id = ANY($1)`,
-		`DELETE FROM records WHERE id = ANY($1)`, // versions, memberships and restrictions cascade
+		// Their versions, memberships, customer links, disputes and
+		// restrictions go with them (records_delete_dependents, 0028).
+		`DELETE FROM records WHERE id = ANY($1)`,
 		// Consent events are append-only: this function deletes only those
 		// of records that no longer exist.
 		`SELECT erase_deleted_records_consent($1)`,

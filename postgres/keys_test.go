@@ -79,17 +79,7 @@ func TestMembershipKeysHoldUnderConcurrentDeletes(t *testing.T) {
 	pgtest.Exec(t, u, "DELETE FROM profile_members WHERE record_id = ANY($1::uuid[])", []string{records[1], records[2]})
 
 	begin := func() pgx.Tx { return pgtest.Begin(t, appURL) }
-	waiting := func() bool {
-		var n int64
-		for range 100 {
-			n = pgtest.Count(t, u, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`)
-			if n > 0 {
-				return true
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		return false
-	}
+	waiting := func() bool { return waitingForLock(t, u) }
 
 	// A write first: the delete waits for it, then takes its membership.
 	writer := begin()
@@ -143,6 +133,101 @@ func TestMembershipKeysHoldUnderConcurrentDeletes(t *testing.T) {
 	if _, err := rr.Exec(ctx, "UPDATE profile_members SET profile_id = profile_id WHERE record_id = $1", records[0]); err == nil {
 		t.Fatal("a membership was written in a REPEATABLE READ transaction")
 	}
+}
+
+// The keys from record versions, customer links, disputes and
+// restrictions to records are kept once per statement (migration 0028),
+// not by a cascade trigger per deleted record. They must still refuse
+// what the foreign keys refused, take a deleted record's rows with it,
+// and hold under a concurrent delete in either order.
+func TestRecordDependentsKeepTheirKeys(t *testing.T) {
+	t.Parallel()
+	u, appURL, profiles, records := keyedPeople(t, 3)
+	ctx := context.Background()
+	request := pgtest.Query(t, u, `INSERT INTO dsr_requests (id, type, state, profile_id, channel, received_at, received_by,
+		due_at, updated_at, kek_id, wrapped_key) VALUES (gen_random_uuid(), 'restriction', 'completed', $1, 'dpo', now(), 'test',
+		now(), now(), 1, '\x01') RETURNING id`, profiles[0])
+	inserts := map[string]string{ // a row of the table naming record $1
+		"record_versions": `INSERT INTO record_versions (record_id, version, attrs, fingerprint, flags, written_at, written_by,
+			superseded_at, superseded_by) VALUES ($1, 1, '\x01', '\x01', 0, now(), 'test', now(), 'test')`,
+		"customer_links": `INSERT INTO customer_links (kratos_identity, record_id, email_index, how)
+			VALUES (gen_random_uuid(), $1, '\x01', 'new_profile')`,
+		"disputes": `INSERT INTO disputes (id, record_id, profile_id, customer)
+			VALUES (gen_random_uuid(), $1, gen_random_uuid(), gen_random_uuid())`,
+		"record_restrictions": `INSERT INTO record_restrictions (record_id, request_id, reason)
+			VALUES ($1, '` + request + `', 'restriction')`,
+	}
+	refused := func(what, table string, err error) {
+		t.Helper()
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "23503" {
+			t.Errorf("%s of %s: %v; want a foreign key violation", what, table, err)
+		} else if want := table + "_record_id_fkey"; pgErr.ConstraintName != want && what != "moving a row" {
+			t.Errorf("%s of %s: constraint %q; want %q", what, table, pgErr.ConstraintName, want)
+		}
+	}
+	for table, insert := range inserts {
+		refused("a row of an unknown record", table, pgtest.TryExec(t, appURL, insert, uuid.NewString()))
+		pgtest.Exec(t, appURL, insert, records[0])
+		refused("moving a row", table, pgtest.TryExec(t, u, "UPDATE "+table+" SET record_id = $1 WHERE record_id = $2", records[1], records[0]))
+	}
+	pgtest.Exec(t, appURL, "DELETE FROM records WHERE id = $1", records[0])
+	for table := range inserts {
+		if n := pgtest.Count(t, u, "SELECT count(*) FROM "+table+" WHERE record_id = $1", records[0]); n != 0 {
+			t.Errorf("the deleted record kept %d rows in %s", n, table)
+		}
+	}
+
+	// A link written first: the delete waits for it, then takes it.
+	writer := pgtest.Begin(t, appURL)
+	if _, err := writer.Exec(ctx, inserts["customer_links"], records[1]); err != nil {
+		t.Fatal(err)
+	}
+	deleted := make(chan error, 1)
+	go func() { deleted <- pgtest.TryExec(t, appURL, "DELETE FROM records WHERE id = $1", records[1]) }()
+	if !waitingForLock(t, u) {
+		t.Fatal("the delete of a record did not wait for the transaction linking a customer to it")
+	}
+	if err := writer.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+	if n := pgtest.Count(t, u, "SELECT count(*) FROM customer_links WHERE record_id = $1", records[1]); n != 0 {
+		t.Fatalf("the deleted record kept %d customer links", n)
+	}
+
+	// A delete first: the link waits for it, then finds the record gone.
+	deleter := pgtest.Begin(t, appURL)
+	if _, err := deleter.Exec(ctx, "DELETE FROM records WHERE id = $1", records[2]); err != nil {
+		t.Fatal(err)
+	}
+	written := make(chan error, 1)
+	go func() { written <- pgtest.TryExec(t, appURL, inserts["customer_links"], records[2]) }()
+	if !waitingForLock(t, u) {
+		t.Fatal("the link of a customer did not wait for the transaction deleting its record")
+	}
+	if err := deleter.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	refused("a link to a record deleted meanwhile", "customer_links", <-written)
+	if n := pgtest.Count(t, u, "SELECT count(*) FROM customer_links WHERE record_id = $1", records[2]); n != 0 {
+		t.Fatalf("the deleted record has %d customer links", n)
+	}
+}
+
+// waitingForLock reports whether a statement of the database waits for a
+// lock, within two seconds.
+func waitingForLock(t *testing.T, u string) bool {
+	t.Helper()
+	for range 100 {
+		if pgtest.Count(t, u, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`) > 0 {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
 }
 
 // keyedPeople keeps n people of one source, each in a profile of their
