@@ -87,39 +87,49 @@ func (db *DB) Recipients(ctx context.Context) ([]dsr.Recipient, error) {
 
 // CreateNotifications writes the notices of a request to every enabled
 // recipient whose sources it concerns (or that wants every notice), once:
-// run again, it adds none. It returns the request's notices.
+// run again, it adds none. It returns the request's notices. Finding the
+// recipients still to notify and reading the notices are one round trip;
+// when there is none to write (no recipient, or a job run again), that
+// is all.
 func (db *DB) CreateNotifications(ctx context.Context, request uuid.UUID, kind string, sources []string, payload func(id uuid.UUID, recipientSources []string) ([]byte, error)) ([]dsr.Notification, error) {
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, sources FROM recipients r WHERE disabled_at IS NULL AND $3 = ANY(r.events)
-			AND ($3 = 'request_filed' OR r.sources = '{}' OR r.sources && $1)
-			AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.request_id = $2 AND n.recipient_id = r.id AND n.kind = $3)`,
-			sources, [16]byte(request), kind)
-		if err != nil {
-			return err
-		}
-		type recipient struct {
-			id      uuid.UUID
-			sources []string
-		}
-		rs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (recipient, error) {
-			var id [16]byte
+	type recipient struct {
+		id      [16]byte
+		sources []string
+	}
+	var todo []recipient
+	var notices []dsr.Notification
+	b := &pgx.Batch{}
+	b.Queue(`SELECT id, sources FROM recipients r WHERE disabled_at IS NULL AND $3 = ANY(r.events)
+		AND ($3 = 'request_filed' OR r.sources = '{}' OR r.sources && $1)
+		AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.request_id = $2 AND n.recipient_id = r.id AND n.kind = $3)`,
+		sources, [16]byte(request), kind).Query(func(rows pgx.Rows) error {
+		var err error
+		todo, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (recipient, error) {
 			var x recipient
-			err := r.Scan(&id, &x.sources)
-			x.id = id
-			return x, err
+			return x, r.Scan(&x.id, &x.sources)
 		})
-		if err != nil {
-			return err
-		}
-		for _, rc := range rs {
-			rid := rc.id
+		return err
+	})
+	b.Queue(notificationsSQL, [16]byte(request)).Query(func(rows pgx.Rows) error {
+		var err error
+		notices, err = pgx.CollectRows(rows, scanNotification)
+		return err
+	})
+	if err := db.pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("notices: %w", err)
+	}
+	if len(todo) == 0 {
+		return notices, nil
+	}
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		for _, rc := range todo {
 			id := uuid.Must(uuid.NewV7())
 			body, err := payload(id, rc.sources)
 			if err != nil {
 				return err
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO notifications (id, request_id, recipient_id, kind, payload) VALUES ($1, $2, $3, $4, $5)
-				ON CONFLICT (request_id, recipient_id, kind) DO NOTHING`, [16]byte(id), [16]byte(request), [16]byte(rid), kind, body); err != nil {
+				ON CONFLICT (request_id, recipient_id, kind) DO NOTHING`, [16]byte(id), [16]byte(request), rc.id, kind, body); err != nil {
 				return err
 			}
 		}
@@ -133,6 +143,10 @@ func (db *DB) CreateNotifications(ctx context.Context, request uuid.UUID, kind s
 
 const notificationColumns = `n.id, n.request_id, n.recipient_id, r.name, n.kind, n.status, n.attempts, n.last_error, n.delivered_at, n.acknowledged_at`
 
+// notificationsSQL reads a request's notices ($1), by recipient.
+const notificationsSQL = `SELECT ` + notificationColumns + ` FROM notifications n JOIN recipients r ON r.id = n.recipient_id
+	WHERE n.request_id = $1 ORDER BY r.name`
+
 func scanNotification(row pgx.CollectableRow) (dsr.Notification, error) {
 	var n dsr.Notification
 	var id, req, rec [16]byte
@@ -143,8 +157,7 @@ func scanNotification(row pgx.CollectableRow) (dsr.Notification, error) {
 
 // Notifications lists a request's notices.
 func (db *DB) Notifications(ctx context.Context, request uuid.UUID) ([]dsr.Notification, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+notificationColumns+` FROM notifications n JOIN recipients r ON r.id = n.recipient_id
-		WHERE n.request_id = $1 ORDER BY r.name`, [16]byte(request))
+	rows, err := db.pool.Query(ctx, notificationsSQL, [16]byte(request))
 	if err != nil {
 		return nil, fmt.Errorf("notices: %w", err)
 	}
