@@ -313,23 +313,25 @@ func (db *DB) ErasedBy(ctx context.Context, profile uuid.UUID) (uuid.UUID, time.
 
 // Restrict restricts (Art. 18) the records of a profile a request
 // reaches (its scope, or every record), or lifts the restrictions of the
-// request (lift).
+// request (lift). Finding the profile and restricting its records is one
+// statement: as two, a merge committed between them left the profile
+// found without records, and the request restricted nothing.
 func (db *DB) Restrict(ctx context.Context, request, profile uuid.UUID, lift bool) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
-		cur, err := currentProfile(ctx, tx, profile)
-		if err != nil {
-			return err
-		}
-		if lift {
-			_, err = tx.Exec(ctx, `UPDATE record_restrictions SET lifted_at = now() WHERE request_id = $1 AND lifted_at IS NULL`, [16]byte(request))
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO record_restrictions (record_id, request_id, reason)
-			SELECT m.record_id, $2, 'restriction' FROM profile_members m JOIN dsr_requests q ON q.id = $2
-			WHERE m.profile_id = $1 AND (cardinality(q.scope) = 0 OR m.record_id = ANY(q.scope)) ON CONFLICT DO NOTHING`,
-			[16]byte(cur), [16]byte(request))
-		return err
-	})
+	var found bool
+	err := db.pool.QueryRow(ctx, currentCTE+`,
+		restricted AS (INSERT INTO record_restrictions (record_id, request_id, reason)
+			SELECT m.record_id, $2, 'restriction' FROM cur JOIN profile_members m ON m.profile_id = cur.id JOIN dsr_requests q ON q.id = $2
+			WHERE NOT $3 AND (cardinality(q.scope) = 0 OR m.record_id = ANY(q.scope)) ON CONFLICT DO NOTHING),
+		lifted AS (UPDATE record_restrictions SET lifted_at = now() WHERE $3 AND request_id = $2 AND lifted_at IS NULL
+			AND EXISTS (SELECT 1 FROM cur))
+		SELECT EXISTS (SELECT 1 FROM cur)`, [16]byte(profile), [16]byte(request), lift).Scan(&found)
+	if err != nil {
+		return fmt.Errorf("restriction of profile %s: %w", profile, err)
+	}
+	if !found {
+		return fmt.Errorf("profile %s: %w", profile, ErrNotFound)
+	}
+	return nil
 }
 
 // LiftSuppression lifts the suppression of an identifier (a person who
