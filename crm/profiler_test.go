@@ -55,13 +55,6 @@ func (f *fixture) customers(t *testing.T, ids []string) map[string]uuid.UUID {
 	return out
 }
 
-// insertRequest stores a data-subject request as the DPO's desk would
-// ($1 id, $2 type, $3 state, $4 profile), for tests that need one to
-// exist without running its workflow.
-const insertRequest = `INSERT INTO dsr_requests (id, type, state, profile_id, channel, received_at, received_by, due_at,
-		updated_at, kek_id, wrapped_key)
-	VALUES ($1, $2, $3, $4, 'dpo', now(), 'staff:test', now() + interval '30 days', now(), 1, '\x00')`
-
 // say records a statement of the person of a one-record profile about a
 // purpose, as a department's form would.
 func (f *fixture) say(t *testing.T, profile uuid.UUID, purpose string, st consent.State) {
@@ -251,7 +244,7 @@ func TestProfilingObeysObjectionsConsentAndRestriction(t *testing.T) {
 	// consented to marketing.
 	say("ben", crm.ProfilingPurpose, consent.Objected)
 	say("dan", "marketing", consent.Granted)
-	pgtest.Exec(t, f.owner, insertRequest, [16]byte(uuid.New()), "restriction", "completed", [16]byte(profiles["cat"]))
+	pgtest.Exec(t, f.owner, pgtest.InsertRequest, [16]byte(uuid.New()), "restriction", "completed", [16]byte(profiles["cat"]), nil)
 	pgtest.Exec(t, f.owner, `INSERT INTO record_restrictions (record_id, request_id, reason)
 		SELECT $1, id, 'restriction' FROM dsr_requests LIMIT 1`, [16]byte(record("cat")))
 
@@ -789,7 +782,7 @@ func TestAStopDuringAComputationHolds(t *testing.T) {
 	tx := pgtest.Begin(t, f.owner)
 	defer tx.Rollback(ctx)
 	request := [16]byte(uuid.New())
-	if _, err := tx.Exec(ctx, insertRequest, request, "restriction", "completed", [16]byte(profiles["ben"])); err != nil {
+	if _, err := tx.Exec(ctx, pgtest.InsertRequest, request, "restriction", "completed", [16]byte(profiles["ben"]), nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO record_restrictions (record_id, request_id, reason) VALUES ($1, $2, 'restriction')`,
@@ -852,7 +845,7 @@ func TestProfilingLockComesFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	request := uuid.New()
-	pgtest.Exec(t, f.owner, insertRequest, [16]byte(request), "erasure", "in_progress", eve)
+	pgtest.Exec(t, f.owner, pgtest.InsertRequest, [16]byte(request), "erasure", "in_progress", eve, nil)
 	// A profiling write in progress holds the lock.
 	tx := pgtest.Begin(t, f.owner)
 	defer tx.Rollback(ctx)

@@ -12,7 +12,7 @@
 --   the memberships (records_delete_dependents replaces
 --   records_delete_members; the memberships keep their table lock, 0016);
 -- * inserting into those tables locks the records named FOR KEY SHARE, as
---   the keys' checks did, so a record's concurrent delete waits for the
+--   the keys' checks did (finding and locking them in one statement), so a record's concurrent delete waits for the
 --   insert to commit and then deletes its rows too, and an insert that
 --   waited for a delete finds the record gone; a missing record raises
 --   foreign_key_violation (23503) under the key's name;
@@ -26,13 +26,17 @@ ALTER TABLE customer_links DROP CONSTRAINT customer_links_record_id_fkey;
 ALTER TABLE disputes DROP CONSTRAINT disputes_record_id_fkey;
 ALTER TABLE record_restrictions DROP CONSTRAINT record_restrictions_record_id_fkey;
 
+-- The records named are found and locked by one statement: a record
+-- found in a later snapshot than its lock's would not be kept from a
+-- delete. One deleted meanwhile (the lock waited for its delete to
+-- commit) is skipped by the lock, and so missing.
 CREATE FUNCTION record_dependents_check() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     missing uuid;
 BEGIN
-    PERFORM 1 FROM records WHERE id IN (SELECT record_id FROM new_rows) FOR KEY SHARE;
     SELECT n.record_id INTO missing FROM (SELECT DISTINCT record_id FROM new_rows) n
-        WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.id = n.record_id) LIMIT 1;
+        WHERE n.record_id NOT IN (SELECT r.id FROM records r WHERE r.id IN (SELECT record_id FROM new_rows) FOR KEY SHARE)
+        LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'insert or update on table "%" violates foreign key constraint "%"', TG_TABLE_NAME, TG_TABLE_NAME || '_record_id_fkey'
             USING ERRCODE = 'foreign_key_violation', TABLE = TG_TABLE_NAME, CONSTRAINT = TG_TABLE_NAME || '_record_id_fkey',
@@ -61,10 +65,17 @@ CREATE TRIGGER record_restrictions_key_immutable BEFORE UPDATE OF record_id ON r
 
 -- The service may not delete disputes (0008); a record's go with it, as
 -- the key's cascade (which ran as the table's owner) took them: hence
--- SECURITY DEFINER, and nothing else is deleted.
+-- SECURITY DEFINER, and nothing else is deleted. Records are deleted in
+-- READ COMMITTED transactions only: these deletes must see the rows an
+-- insert that the delete waited for committed, which a REPEATABLE READ
+-- snapshot taken before would not (the keys' cascade failed there).
 CREATE FUNCTION records_delete_dependents() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'records are deleted in READ COMMITTED transactions only, not %',
+            current_setting('transaction_isolation') USING ERRCODE = 'feature_not_supported';
+    END IF;
     DELETE FROM public.profile_members WHERE record_id IN (SELECT id FROM old_rows);
     DELETE FROM public.record_versions WHERE record_id IN (SELECT id FROM old_rows);
     DELETE FROM public.customer_links WHERE record_id IN (SELECT id FROM old_rows);

@@ -64,7 +64,9 @@ func (e *erasure) run(ctx context.Context) error {
 	}
 	if result != nil {
 		// Done before (a job run again after a crash that followed the
-		// commit): the report says what was done.
+		// commit, or after the recipients acknowledged): the stored report
+		// says what was done, and nothing the batch read since goes in it.
+		e.rep = dsr.ErasureReport{}
 		if err := json.Unmarshal(result, &e.rep); err != nil {
 			return fmt.Errorf("erasure report of request %s: %w", e.request, err)
 		}

@@ -21,9 +21,7 @@ func TestRequestTransitions(t *testing.T) {
 	app, _, u := pgtest.NewAppStore(t)
 	ctx := context.Background()
 	id := uuid.Must(uuid.NewV7())
-	pgtest.Exec(t, u, `INSERT INTO dsr_requests (id, type, state, profile_id, channel, received_at, received_by,
-		due_at, updated_at, kek_id, wrapped_key) VALUES ($1, 'erasure', 'approved', gen_random_uuid(), 'dpo', now(), 'test',
-		now(), now(), 1, '\x01')`, id)
+	pgtest.Exec(t, u, pgtest.InsertRequest, id, "erasure", "approved", uuid.New(), nil)
 	at := time.Now().UTC()
 	ev := dsr.StoredEvent{Event: dsr.Event{Actor: "system:jobs", At: at}}
 

@@ -482,10 +482,6 @@ func (s *racingStore) Apply(ctx context.Context, a *resolver.Apply) error {
 	return s.DB.Apply(ctx, a)
 }
 
-const erasureRequest = `INSERT INTO dsr_requests (id, type, state, profile_id, channel, received_at, received_by, due_at,
-		updated_at, kek_id, wrapped_key, scope)
-	VALUES ($1, 'erasure', 'in_progress', $2, 'dpo', now(), 'staff:test', now() + interval '30 days', now(), 1, '\x00', $3)`
-
 // TestAnErasureDuringAnIncrementalRunIsNotUndone: an erasure does not
 // take the resolution lock, so it can commit between a run's read of its
 // neighbourhood and its write. The run, which writes only what changed,
@@ -522,7 +518,7 @@ func TestAnErasureDuringAnIncrementalRunIsNotUndone(t *testing.T) {
 				t.Fatal("no link names the records to erase: the test would prove nothing")
 			}
 			request := uuid.New()
-			pgtest.Exec(t, e.url, erasureRequest, [16]byte(request), [16]byte(p), scope)
+			pgtest.Exec(t, e.url, pgtest.InsertRequest, [16]byte(request), "erasure", "in_progress", [16]byte(p), scope)
 			since := time.Now()
 			r := *e.r
 			r.Store = &racingStore{DB: e.db, before: func() {

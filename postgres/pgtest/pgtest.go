@@ -261,6 +261,14 @@ func NewAppStore(t testing.TB) (app, owner *postgres.DB, ownerURL string) {
 	return app, owner, u
 }
 
+// InsertRequest stores a data-subject request as the DPO's desk would
+// ($1 id, $2 type, $3 state, $4 profile, $5 the records it reaches, NULL
+// for all), for tests that need one to exist without running its
+// workflow. Run it as the owner.
+const InsertRequest = `INSERT INTO dsr_requests (id, type, state, profile_id, channel, received_at, received_by, due_at,
+		updated_at, kek_id, wrapped_key, scope)
+	VALUES ($1, $2, $3, $4, 'dpo', now(), 'staff:test', now() + interval '30 days', now(), 1, '\x00', coalesce($5::uuid[], '{}'))`
+
 // Exec runs statements on the database at dbURL, for tests that simulate
 // damage or outages (REVOKE INSERT ON audit_log FROM cdp_app). With args,
 // sql is one statement and takes them as $1, $2...

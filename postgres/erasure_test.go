@@ -1,0 +1,111 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cdp-project/cdp/dsr"
+	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/postgres"
+	"github.com/cdp-project/cdp/postgres/pgtest"
+)
+
+// An erasure finds the profile it names (or the one it went into) and
+// locks it. A profile merged away after it was found and before it was
+// locked is not reported gone, which would fail the request for good:
+// the erasure fails, and run again it erases the profile the person is
+// now in.
+func TestAnErasureOfAProfileMergedAsItBeginsRunsAgain(t *testing.T) {
+	t.Parallel()
+	app, owner, u := pgtest.NewAppStore(t)
+	pgtest.AddSources(t, owner, identity.Source{Name: "sales", Department: "sales"})
+	v := pgtest.NewVault(t, owner)
+	profiles := pgtest.Keep(t, app, v,
+		pgtest.Person("sales", "s1", "Anna", "Schmidt", "anna@example.com"),
+		pgtest.Person("sales", "s2", "Anna", "Schmidt", "anna.schmidt@example.com"))
+	gone, kept := profiles[0], profiles[1]
+	request := uuid.Must(uuid.NewV7())
+	pgtest.Exec(t, u, pgtest.InsertRequest, request, "erasure", "in_progress", gone, nil)
+	ctx := context.Background()
+
+	// A merge of the first profile into the second, under way.
+	merge := pgtest.Begin(t, u)
+	for _, q := range []string{
+		"SELECT 1 FROM profiles WHERE id = $1 FOR UPDATE",
+		"UPDATE profile_members SET profile_id = $2 WHERE profile_id = $1",
+		"INSERT INTO profile_redirects (old_id, new_id) VALUES ($1, $2)",
+		"DELETE FROM profile_events WHERE profile_id = $1",
+		"DELETE FROM profiles WHERE id = $1",
+	} {
+		args := []any{gone, kept}[:strings.Count(q, "$")]
+		if _, err := merge.Exec(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	erased := make(chan error, 1)
+	go func() {
+		_, err := app.Erase(ctx, request, gone, time.Now())
+		erased <- err
+	}()
+	if !waitingForLock(t, u) {
+		t.Fatal("the erasure did not wait for the merge of its profile")
+	}
+	if err := merge.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-erased; err == nil || errors.Is(err, postgres.ErrNotFound) {
+		t.Fatalf("erasure of a profile merged as it was locked: %v; want an error to run again, not gone", err)
+	}
+	rep, err := app.Erase(ctx, request, gone, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Profile != kept || len(rep.Erased) != 2 {
+		t.Fatalf("erased %d records of %s; want both records of %s", len(rep.Erased), rep.Profile, kept)
+	}
+}
+
+// An erasure run again after it was done (a crash after its commit, or
+// the recipients' acknowledgements queueing its job) reports what it did
+// then, and nothing of the profile as it is now: the report is the
+// request's proof. Here a record kept under a legal hold would be erased
+// now that the hold is lifted; it must not appear among the erased.
+func TestAnErasureRunAgainReportsWhatItDid(t *testing.T) {
+	t.Parallel()
+	app, owner, u := pgtest.NewAppStore(t)
+	pgtest.AddSources(t, owner, identity.Source{Name: "sales", Department: "sales"}, identity.Source{Name: "billing", Department: "billing"})
+	v := pgtest.NewVault(t, owner)
+	profiles := pgtest.Keep(t, app, v,
+		pgtest.Person("sales", "s1", "Anna", "Schmidt", "anna@example.com"),
+		pgtest.Person("billing", "b1", "Anna", "Schmidt", "anna@example.com"))
+	if profiles[0] != profiles[1] {
+		t.Fatalf("the two records are in profiles %s and %s; want one", profiles[0], profiles[1])
+	}
+	ctx := context.Background()
+	if _, err := app.AddLegalHold(ctx, dsr.LegalHold{ID: uuid.New(), Source: "billing", Obligation: "tax records", RetainDays: 3650, CreatedBy: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	request := uuid.Must(uuid.NewV7())
+	pgtest.Exec(t, u, pgtest.InsertRequest, request, "erasure", "in_progress", profiles[0], nil)
+	first, err := app.Erase(ctx, request, profiles[0], time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.Erased) != 1 || len(first.Held) != 1 || len(first.RecordSources) != 1 {
+		t.Fatalf("first run: %d erased, %d held, %d record sources; want 1, 1, 1", len(first.Erased), len(first.Held), len(first.RecordSources))
+	}
+	pgtest.Exec(t, u, "UPDATE legal_holds SET lifted_at = now()")
+	again, err := app.Erase(ctx, request, profiles[0], time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Done || len(again.Erased) != 1 || len(again.Held) != 1 || len(again.RecordSources) != 1 || again.RecordSources[first.Erased[0]] != "sales" {
+		t.Fatalf("run again: done %v, %d erased, %d held, record sources %v; want the first run's report", again.Done,
+			len(again.Erased), len(again.Held), again.RecordSources)
+	}
+}
