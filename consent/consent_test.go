@@ -197,3 +197,62 @@ func TestUnmergeRestoresWhatAPartSaidItself(t *testing.T) {
 		t.Fatalf("unmerge twice: %+v", again)
 	}
 }
+
+// A refusal written on a record that is erased while the person's other
+// records stay is re-stated on one of those, as it was said; grants and
+// refusals a later statement overrode are not.
+func TestOutliveKeepsTheRefusalsOfErasedRecords(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	gone, kept := uuid.New(), uuid.New()
+	on := func(r uuid.UUID, e consent.Event) consent.Event { e.Record = r; return e }
+	isGone := func(r uuid.UUID) bool { return r == gone }
+	now := t0.Add(30 * 24 * time.Hour)
+
+	events := []consent.Event{
+		on(kept, event("marketing", consent.Granted, t0)),
+		on(gone, event("marketing", consent.Withdrawn, t0.Add(time.Hour))),
+		on(gone, event("analytics", consent.Objected, t0.Add(2*time.Hour))),
+		on(gone, event("billing", consent.Granted, t0)),
+	}
+	out := consent.Outlive(catalogue, events, isGone, kept, "system:jobs", now)
+	got := map[string]consent.Event{}
+	for _, e := range out {
+		got[e.Purpose] = e
+	}
+	if len(out) != 2 || got["marketing"].State != consent.Withdrawn || got["analytics"].State != consent.Objected {
+		t.Fatalf("carried %+v; want marketing withdrawn and analytics objected", out)
+	}
+	for _, e := range out {
+		if e.Record != kept || e.Method != consent.MethodCarried || len(e.Basis) != 1 || e.Basis[0] != gone {
+			t.Errorf("carried %+v: want it on the kept record, carried, with the erased record as its basis", e)
+		}
+	}
+	if a := got["analytics"]; !a.At.Equal(t0.Add(2*time.Hour)) || !a.RecordedAt.Equal(t0.Add(2*time.Hour)) {
+		t.Errorf("carried at %s, recorded %s; want when it was said and recorded", a.At, a.RecordedAt)
+	}
+	// The state the records left give, with what was carried, is the
+	// state before the erasure.
+	var left []consent.Event
+	for _, e := range events {
+		if !isGone(e.Record) {
+			left = append(left, e)
+		}
+	}
+	before, after := consent.Derive(catalogue, events, now), consent.Derive(catalogue, append(left, out...), now)
+	for _, p := range catalogue {
+		if before[p.ID].State != after[p.ID].State && p.ID != "billing" {
+			t.Errorf("%s: %s before the erasure, %s after", p.ID, before[p.ID].State, after[p.ID].State)
+		}
+	}
+
+	// Overridden by a later statement on the kept record: nothing to carry.
+	events = append(events, on(kept, event("analytics", consent.Granted, t0.Add(3*time.Hour))),
+		on(kept, event("marketing", consent.Withdrawn, t0.Add(3*time.Hour))))
+	if out := consent.Outlive(catalogue, events, isGone, kept, "system:jobs", now); len(out) != 0 {
+		t.Fatalf("carried %+v; want nothing", out)
+	}
+	// Nothing erased: nothing to carry.
+	if out := consent.Outlive(catalogue, events, func(uuid.UUID) bool { return false }, kept, "system:jobs", now); out != nil {
+		t.Fatalf("carried %+v with nothing erased", out)
+	}
+}

@@ -21,6 +21,7 @@ const (
 	MethodGPC            Method = "gpc"             // a Global Privacy Control signal (Sec-GPC: 1)
 	MethodMerge          Method = "merge"           // profiles merged with differing states: the most restrictive
 	MethodRequest        Method = "request"         // an objection (Art. 21) made through a data-subject request
+	MethodCarried        Method = "carried"         // a refusal re-stated on a record left when the record it was on was erased
 )
 
 // Methods a department may record with.
@@ -294,6 +295,42 @@ func Unmerge(purposes []Purpose, events []Event, left func(uuid.UUID) bool, anch
 		}
 		out = append(out, Event{ID: uuid.Must(uuid.NewV7()), Record: anchor, Purpose: p.ID, State: st, Method: MethodMerge,
 			Origin: "split", Actor: actor, At: now, RecordedAt: now, Basis: basis})
+	}
+	return out
+}
+
+// Outlive returns the statements a profile's state would lose with
+// records erased from it while others stay (gone reports the erased
+// ones: a retention's expired records, a scoped erasure, the records an
+// erasure deletes beside those a legal hold keeps). A refusal is about the
+// person, not the record it was written on: an objection recorded on the
+// record that expired must keep the person out of what they objected to.
+// For each purpose whose state, derived from every event, is more
+// restrictive than the state the events of the records left give, that
+// state is re-stated on anchor (a record left), with the time it was said
+// and recorded (so that later statements still override it as they did)
+// and the erased record as its basis. Grants are not carried: losing one
+// only fails closed.
+func Outlive(purposes []Purpose, events []Event, gone func(uuid.UUID) bool, anchor uuid.UUID, actor string, now time.Time) []Event {
+	var left []Event
+	for _, e := range events {
+		if !gone(e.Record) {
+			left = append(left, e)
+		}
+	}
+	if len(left) == len(events) {
+		return nil
+	}
+	all, kept := Derive(purposes, events, now), Derive(purposes, left, now)
+	var out []Event
+	for _, p := range purposes {
+		c := all[p.ID]
+		if c.Event == nil || !gone(c.Event.Record) || !MoreRestrictive(c.State, kept[p.ID].State) || !MoreRestrictive(c.State, Expired) {
+			continue
+		}
+		out = append(out, Event{ID: uuid.Must(uuid.NewV7()), Record: anchor, Purpose: p.ID, State: c.State,
+			NoticeVersion: c.Event.NoticeVersion, Method: MethodCarried, Origin: "erasure", Actor: actor,
+			At: c.Event.At, RecordedAt: c.Event.RecordedAt, Basis: []uuid.UUID{c.Event.Record}})
 	}
 	return out
 }

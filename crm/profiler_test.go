@@ -854,7 +854,7 @@ func TestProfilingLockComesFirst(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := f.db.Erase(ctx, request, profiles["eve"], time.Now())
+		_, err := f.db.Erase(ctx, request, profiles["eve"], time.Now(), nil)
 		done <- err
 	}()
 	for deadline := time.Now().Add(30 * time.Second); pgtest.Count(t, f.owner,

@@ -294,7 +294,11 @@ type ErasureReport struct {
 	// erased records; AccountsDeleted those deleted from Kratos so far.
 	Accounts        []uuid.UUID `json:"customer_accounts,omitempty"`
 	AccountsDeleted []uuid.UUID `json:"customer_accounts_deleted,omitempty"`
-	Done            bool        `json:"-"` // the profile was erased by this request before: nothing left to do
+	// RefusalsKept counts the refusals (withdrawals, objections, denials)
+	// that were on erased records and were re-stated on a record the
+	// profile keeps (consent.Outlive): the person's refusals stand.
+	RefusalsKept int  `json:"refusals_kept,omitempty"`
+	Done         bool `json:"-"` // the profile was erased by this request before: nothing left to do
 }
 
 // RectificationReport is what a rectification did: the record of the

@@ -344,10 +344,11 @@ func (db *DB) RecordsByIndex(ctx context.Context, kind string, sum []byte, limit
 }
 
 // ConsentMonths counts the statements made since, by month, purpose and
-// state (merges' reconciliations left out: nobody said them).
+// state (merges' reconciliations and refusals carried from erased records
+// left out: nobody said them then).
 func (db *DB) ConsentMonths(ctx context.Context, since time.Time) ([]consent.MonthCount, error) {
 	rows, err := db.pool.Query(ctx, `SELECT date_trunc('month', at), purpose, state, count(*) FROM consent_events
-		WHERE at >= $1 AND method <> 'merge' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, since)
+		WHERE at >= $1 AND method NOT IN ('merge', 'carried') GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, since)
 	if err != nil {
 		return nil, fmt.Errorf("consent months: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -23,10 +24,15 @@ import (
 //
 // The steps are the methods of erasure below, run in the order listed in
 // erasure.run.
-func (db *DB) Erase(ctx context.Context, request, profile uuid.UUID, now time.Time) (dsr.ErasureReport, error) {
+//
+// keep, if not nil, gives the consent events to write on a record the
+// profile keeps, from the profile's events and the records erased: the
+// person's refusals written on an erased record stand (consent.Outlive).
+func (db *DB) Erase(ctx context.Context, request, profile uuid.UUID, now time.Time,
+	keep func(events []consent.Event, gone func(uuid.UUID) bool, anchor uuid.UUID) []consent.Event) (dsr.ErasureReport, error) {
 	var rep dsr.ErasureReport
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		e := &erasure{tx: tx, request: request, asked: profile, now: now}
+		e := &erasure{tx: tx, request: request, asked: profile, now: now, keep: keep}
 		err := e.run(ctx)
 		rep = e.rep
 		return err
@@ -44,6 +50,10 @@ type erasure struct {
 	channel string     // how the request came ("retention": records that expired)
 	erased  [][16]byte // rep.Erased, as a statement parameter
 	rep     dsr.ErasureReport
+
+	keep    func(events []consent.Event, gone func(uuid.UUID) bool, anchor uuid.UUID) []consent.Event
+	members []uuid.UUID     // every record of the profile
+	events  []consent.Event // their consent events
 }
 
 // run runs the steps of the erasure in order, stopping at the first
@@ -59,6 +69,7 @@ func (e *erasure) run(ctx context.Context) error {
 	e.lockRequest(b, &result)
 	e.lockProfile(b, &seen, &locked)
 	e.sortRecords(b)
+	e.readConsent(b)
 	if err := e.tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("erasure of request %s: %w", e.request, err)
 	}
@@ -83,6 +94,7 @@ func (e *erasure) run(ctx context.Context) error {
 	for _, step := range []func(*pgx.Batch){
 		e.suppress,
 		e.listAccounts,
+		e.keepRefusals,
 		e.deleteRecords,
 		e.restrictHeld,
 	} {
@@ -174,6 +186,60 @@ func (e *erasure) sortRecords(b *pgx.Batch) {
 			e.erased = uuids(e.rep.Erased)
 			return rows.Err()
 		})
+}
+
+// readConsent reads the records of the profile lockProfile locked and
+// their consent events, for keepRefusals.
+func (e *erasure) readConsent(b *pgx.Batch) {
+	if e.keep == nil {
+		return
+	}
+	b.Queue(currentCTE+` SELECT m.record_id FROM cur JOIN profile_members m ON m.profile_id = cur.id`, [16]byte(e.asked)).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			e.members, err = pgx.CollectRows(rows, scanID)
+			return err
+		})
+	b.Queue(currentCTE+` SELECT `+consentColumns+` FROM cur JOIN profile_members m ON m.profile_id = cur.id
+		JOIN consent_events e ON e.record_id = m.record_id`, [16]byte(e.asked)).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			e.events, err = pgx.CollectRows(rows, scanConsent)
+			return err
+		})
+}
+
+// keepRefusals writes the consent events keep gives on the oldest record
+// the profile keeps, if it keeps any: the person's refusals written on an
+// erased record are re-stated there, with the times they were said and
+// recorded.
+func (e *erasure) keepRefusals(b *pgx.Batch) {
+	if e.keep == nil || len(e.erased) == 0 {
+		return
+	}
+	gone := make(map[uuid.UUID]bool, len(e.rep.Erased))
+	for _, id := range e.rep.Erased {
+		gone[id] = true
+	}
+	var anchor string
+	for _, id := range e.members {
+		if s := id.String(); !gone[id] && (anchor == "" || s < anchor) {
+			anchor = s
+		}
+	}
+	if anchor == "" {
+		return // nothing is left to be refused for
+	}
+	for _, c := range e.keep(e.events, func(id uuid.UUID) bool { return gone[id] }, uuid.MustParse(anchor)) {
+		var version *int
+		if c.NoticeVersion > 0 {
+			version = &c.NoticeVersion
+		}
+		b.Queue(`INSERT INTO consent_events (id, record_id, purpose, state, notice_version, method, origin, actor, at, recorded_at, basis)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, [16]byte(c.ID), [16]byte(c.Record), c.Purpose, string(c.State), version,
+			string(c.Method), c.Origin, c.Actor, c.At, c.RecordedAt, uuids(c.Basis))
+		e.rep.RefusalsKept++
+	}
 }
 
 // bySubject reports whether the person asked for the erasure. One they

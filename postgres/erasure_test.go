@@ -49,7 +49,7 @@ func TestAnErasureOfAProfileMergedAsItBeginsRunsAgain(t *testing.T) {
 	}
 	erased := make(chan error, 1)
 	go func() {
-		_, err := app.Erase(ctx, request, gone, time.Now())
+		_, err := app.Erase(ctx, request, gone, time.Now(), nil)
 		erased <- err
 	}()
 	if !waitingForLock(t, u) {
@@ -61,7 +61,7 @@ func TestAnErasureOfAProfileMergedAsItBeginsRunsAgain(t *testing.T) {
 	if err := <-erased; err == nil || errors.Is(err, postgres.ErrNotFound) {
 		t.Fatalf("erasure of a profile merged as it was locked: %v; want an error to run again, not gone", err)
 	}
-	rep, err := app.Erase(ctx, request, gone, time.Now())
+	rep, err := app.Erase(ctx, request, gone, time.Now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestAnErasureRunAgainReportsWhatItDid(t *testing.T) {
 	}
 	request := uuid.Must(uuid.NewV7())
 	pgtest.Exec(t, u, pgtest.InsertRequest, request, "erasure", "in_progress", profiles[0], nil)
-	first, err := app.Erase(ctx, request, profiles[0], time.Now())
+	first, err := app.Erase(ctx, request, profiles[0], time.Now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestAnErasureRunAgainReportsWhatItDid(t *testing.T) {
 		t.Fatalf("first run: %d erased, %d held, %d record sources; want 1, 1, 1", len(first.Erased), len(first.Held), len(first.RecordSources))
 	}
 	pgtest.Exec(t, u, "UPDATE legal_holds SET lifted_at = now()")
-	again, err := app.Erase(ctx, request, profiles[0], time.Now())
+	again, err := app.Erase(ctx, request, profiles[0], time.Now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

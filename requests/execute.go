@@ -54,7 +54,16 @@ func (s *Service) Execute(ctx context.Context, id uuid.UUID) error {
 	var outcome any
 	switch r.Type {
 	case dsr.Erasure:
-		rep, err := s.store.Erase(ctx, r.ID, r.Profile, now)
+		catalogue, err := s.access.Purposes(ctx)
+		if err != nil {
+			return err
+		}
+		// The person's refusals written on erased records stay with the
+		// records the profile keeps (a retention's or a legal hold's).
+		rep, err := s.store.Erase(ctx, r.ID, r.Profile, now,
+			func(events []consent.Event, gone func(uuid.UUID) bool, anchor uuid.UUID) []consent.Event {
+				return consent.Outlive(catalogue, events, gone, anchor, jobActor, now)
+			})
 		if errors.Is(err, derrors.ErrNotFound) {
 			// Gone before this request's turn: erased by another request
 			// (done, then), or never there to erase.

@@ -62,7 +62,11 @@ type Store interface {
 	ErasedBy(ctx context.Context, profile uuid.UUID) (uuid.UUID, time.Time, bool, error)
 
 	// Carrying requests out.
-	Erase(ctx context.Context, request, profile uuid.UUID, now time.Time) (dsr.ErasureReport, error)
+	// Erase erases; keep gives the consent events to write on a record the
+	// profile keeps (anchor), from the profile's events and the records
+	// erased (gone), in the erasure's transaction.
+	Erase(ctx context.Context, request, profile uuid.UUID, now time.Time,
+		keep func(events []consent.Event, gone func(uuid.UUID) bool, anchor uuid.UUID) []consent.Event) (dsr.ErasureReport, error)
 	Restrict(ctx context.Context, request, profile uuid.UUID, lift bool) error
 	AppendConsent(ctx context.Context, events []consent.Event) error
 	ExpiredRecords(ctx context.Context, now time.Time, limit int) (map[uuid.UUID][]uuid.UUID, error)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/app"
 	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/crm"
 	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/dsr"
@@ -214,5 +216,80 @@ func TestInteractionsExpire(t *testing.T) {
 	}
 	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM interactions WHERE type = 'ticket'"); n != 2 {
 		t.Errorf("%d tickets after a sweep under a legal hold, want 2 (the recent and the held)", n)
+	}
+}
+
+// An objection is written on one of the person's records. That record
+// expiring while the person's other records stay must not take the
+// objection with it: the retention's erasure re-states it on a record the
+// profile keeps, and the person's state is what it was.
+func TestAnObjectionOutlivesTheRecordItWasWrittenOn(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	svc := f.app.Requests
+	v, err := svc.NewRequest(ctx, dpo, requests.Intake{Type: dsr.Objection, Profile: f.profile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []requests.Step{{Action: "verify", Verification: map[string]string{"method": "id card seen"}}, {Action: "approve"}} {
+		if _, err := svc.Take(ctx, dpo, v.ID, step); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := svc.Execute(ctx, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	catalogue, err := f.app.Access.Purposes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := func() map[string]consent.State {
+		_, _, events, err := f.app.DB.ProfileRecords(ctx, f.profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]consent.State{}
+		for p, c := range consent.Derive(catalogue, events, time.Now()) {
+			out[p] = c.State
+		}
+		return out
+	}
+	before := states()
+	objected := pgtest.Count(t, f.owner, "SELECT count(*) FROM consent_events WHERE state = 'objected'")
+	if objected == 0 {
+		t.Fatalf("no objection recorded; states %v", before)
+	}
+
+	// The record the objection is on expires: its source keeps records a
+	// day, and it was last changed two days ago.
+	record := pgtest.Query(t, f.owner, "SELECT record_id FROM consent_events WHERE state = 'objected' LIMIT 1")
+	pgtest.Exec(t, f.owner, "UPDATE sources SET retention_days = 1 WHERE name = (SELECT source FROM records WHERE id = $1)", record)
+	pgtest.Exec(t, f.owner, "UPDATE records SET updated_at = now() - interval '2 days' WHERE id = $1", record)
+	if n, err := svc.SweepRetention(ctx); err != nil || n != 1 {
+		t.Fatalf("retention sweep: %d requests, %v; want 1", n, err)
+	}
+	retention := uuid.MustParse(pgtest.Query(t, f.owner, "SELECT id FROM dsr_requests WHERE channel = 'retention'"))
+	if err := svc.Execute(ctx, retention); err != nil {
+		t.Fatal(err)
+	}
+	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM records WHERE id = $1", record); n != 0 {
+		t.Fatalf("the expired record is still there")
+	}
+	if after := states(); len(after) != len(before) {
+		t.Fatalf("states after %v, before %v", after, before)
+	} else {
+		for p, st := range before {
+			if after[p] != st {
+				t.Errorf("%s: %s before the record expired, %s after", p, st, after[p])
+			}
+		}
+	}
+	got, err := svc.GetRequest(ctx, dpo, retention)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep dsr.ErasureReport
+	if err := json.Unmarshal([]byte(got.Outcome), &rep); err != nil || int64(rep.RefusalsKept) != objected {
+		t.Fatalf("report %s (%v); want %d refusals kept", got.Outcome, err, objected)
 	}
 }

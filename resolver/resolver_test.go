@@ -522,7 +522,7 @@ func TestAnErasureDuringAnIncrementalRunIsNotUndone(t *testing.T) {
 			since := time.Now()
 			r := *e.r
 			r.Store = &racingStore{DB: e.db, before: func() {
-				if _, err := e.db.Erase(ctx, request, p, time.Now()); err != nil {
+				if _, err := e.db.Erase(ctx, request, p, time.Now(), nil); err != nil {
 					t.Fatal(err)
 				}
 			}}
