@@ -297,8 +297,11 @@ type ErasureReport struct {
 	// RefusalsKept counts the refusals (withdrawals, objections, denials)
 	// that were on erased records and were re-stated on a record the
 	// profile keeps (consent.Outlive): the person's refusals stand.
-	RefusalsKept int  `json:"refusals_kept,omitempty"`
-	Done         bool `json:"-"` // the profile was erased by this request before: nothing left to do
+	RefusalsKept int `json:"refusals_kept,omitempty"`
+	// RestrictionsKept counts the restrictions (Art. 18) that erased
+	// records were under and that a record the profile keeps now carries.
+	RestrictionsKept int  `json:"restrictions_kept,omitempty"`
+	Done             bool `json:"-"` // the profile was erased by this request before: nothing left to do
 }
 
 // RectificationReport is what a rectification did: the record of the

@@ -53,7 +53,8 @@ type erasure struct {
 
 	keep    func(events []consent.Event, gone func(uuid.UUID) bool, anchor uuid.UUID) []consent.Event
 	members []uuid.UUID     // every record of the profile
-	events  []consent.Event // their consent events
+	events  []consent.Event // their consent events (read when keep is given)
+	kept    *uuid.UUID      // the oldest record the profile keeps, if it keeps any
 }
 
 // run runs the steps of the erasure in order, stopping at the first
@@ -69,7 +70,7 @@ func (e *erasure) run(ctx context.Context) error {
 	e.lockRequest(b, &result)
 	e.lockProfile(b, &seen, &locked)
 	e.sortRecords(b)
-	e.readConsent(b)
+	e.readProfile(b)
 	if err := e.tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("erasure of request %s: %w", e.request, err)
 	}
@@ -90,11 +91,13 @@ func (e *erasure) run(ctx context.Context) error {
 	if !locked {
 		return fmt.Errorf("profile %s: %w", e.asked, ErrNotFound)
 	}
+	e.findKept()
 	b = &pgx.Batch{}
 	for _, step := range []func(*pgx.Batch){
 		e.suppress,
 		e.listAccounts,
 		e.keepRefusals,
+		e.keepRestrictions,
 		e.deleteRecords,
 		e.restrictHeld,
 	} {
@@ -188,18 +191,18 @@ func (e *erasure) sortRecords(b *pgx.Batch) {
 		})
 }
 
-// readConsent reads the records of the profile lockProfile locked and
-// their consent events, for keepRefusals.
-func (e *erasure) readConsent(b *pgx.Batch) {
-	if e.keep == nil {
-		return
-	}
+// readProfile reads the records of the profile lockProfile locked and,
+// for keepRefusals, their consent events.
+func (e *erasure) readProfile(b *pgx.Batch) {
 	b.Queue(currentCTE+` SELECT m.record_id FROM cur JOIN profile_members m ON m.profile_id = cur.id`, [16]byte(e.asked)).
 		Query(func(rows pgx.Rows) error {
 			var err error
 			e.members, err = pgx.CollectRows(rows, scanID)
 			return err
 		})
+	if e.keep == nil {
+		return
+	}
 	b.Queue(currentCTE+` SELECT `+consentColumns+` FROM cur JOIN profile_members m ON m.profile_id = cur.id
 		JOIN consent_events e ON e.record_id = m.record_id`, [16]byte(e.asked)).
 		Query(func(rows pgx.Rows) error {
@@ -209,28 +212,38 @@ func (e *erasure) readConsent(b *pgx.Batch) {
 		})
 }
 
-// keepRefusals writes the consent events keep gives on the oldest record
-// the profile keeps, if it keeps any: the person's refusals written on an
+// findKept finds the oldest record the profile keeps (the anchor it will
+// have, settleProfile), if the erasure leaves it any.
+func (e *erasure) findKept() {
+	gone := make(map[uuid.UUID]bool, len(e.rep.Erased))
+	for _, id := range e.rep.Erased {
+		gone[id] = true
+	}
+	var oldest string
+	for _, id := range e.members {
+		if s := id.String(); !gone[id] && (oldest == "" || s < oldest) {
+			oldest = s
+		}
+	}
+	if oldest != "" {
+		id := uuid.MustParse(oldest)
+		e.kept = &id
+	}
+}
+
+// keepRefusals writes the consent events keep gives on the record the
+// profile keeps, if it keeps one: the person's refusals written on an
 // erased record are re-stated there, with the times they were said and
 // recorded.
 func (e *erasure) keepRefusals(b *pgx.Batch) {
-	if e.keep == nil || len(e.erased) == 0 {
+	if e.keep == nil || e.kept == nil || len(e.erased) == 0 {
 		return
 	}
 	gone := make(map[uuid.UUID]bool, len(e.rep.Erased))
 	for _, id := range e.rep.Erased {
 		gone[id] = true
 	}
-	var anchor string
-	for _, id := range e.members {
-		if s := id.String(); !gone[id] && (anchor == "" || s < anchor) {
-			anchor = s
-		}
-	}
-	if anchor == "" {
-		return // nothing is left to be refused for
-	}
-	for _, c := range e.keep(e.events, func(id uuid.UUID) bool { return gone[id] }, uuid.MustParse(anchor)) {
+	for _, c := range e.keep(e.events, func(id uuid.UUID) bool { return gone[id] }, *e.kept) {
 		var version *int
 		if c.NoticeVersion > 0 {
 			version = &c.NoticeVersion
@@ -240,6 +253,24 @@ func (e *erasure) keepRefusals(b *pgx.Batch) {
 			string(c.Method), c.Origin, c.Actor, c.At, c.RecordedAt, uuids(c.Basis))
 		e.rep.RefusalsKept++
 	}
+}
+
+// keepRestrictions restricts the record the profile keeps, if it keeps
+// one, under each restriction (Art. 18) an erased record was under: a
+// restriction is the person's, and a profile holding a restricted record
+// is restricted, so it stays restricted until the request is lifted. A
+// legal hold's restriction is the held record's own, and goes with it.
+func (e *erasure) keepRestrictions(b *pgx.Batch) {
+	if e.kept == nil || len(e.erased) == 0 {
+		return
+	}
+	b.Queue(`INSERT INTO record_restrictions (record_id, request_id, reason)
+		SELECT DISTINCT $2::uuid, request_id, reason FROM record_restrictions
+		WHERE record_id = ANY($1) AND reason = 'restriction' AND lifted_at IS NULL
+		ON CONFLICT DO NOTHING`, e.erased, [16]byte(*e.kept)).Exec(func(tag pgconn.CommandTag) error {
+		e.rep.RestrictionsKept = int(tag.RowsAffected())
+		return nil
+	})
 }
 
 // bySubject reports whether the person asked for the erasure. One they

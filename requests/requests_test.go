@@ -293,3 +293,64 @@ func TestAnObjectionOutlivesTheRecordItWasWrittenOn(t *testing.T) {
 		t.Fatalf("report %s (%v); want %d refusals kept", got.Outcome, err, objected)
 	}
 }
+
+// A restriction (Art. 18) restricts the records the person has when it is
+// carried out; a profile holding a restricted record is restricted. A
+// record that joined later is not restricted itself, so when the records
+// the restriction is on expire, the erasure restricts the record the
+// profile keeps under the same request: the person stays restricted until
+// the request is lifted.
+func TestARestrictionOutlivesTheRecordsItWasWrittenOn(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	svc := f.app.Requests
+	v, err := svc.NewRequest(ctx, dpo, requests.Intake{Type: dsr.Restriction, Profile: f.profile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []requests.Step{{Action: "verify", Verification: map[string]string{"method": "id card seen"}}, {Action: "approve"}} {
+		if _, err := svc.Take(ctx, dpo, v.ID, step); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := svc.Execute(ctx, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	restricted := func() int64 {
+		return pgtest.Count(t, f.owner, `SELECT count(*) FROM record_restrictions x JOIN profile_members m ON m.record_id = x.record_id
+			WHERE m.profile_id = $1 AND x.lifted_at IS NULL`, f.profile)
+	}
+	if n := restricted(); n != 2 {
+		t.Fatalf("%d records restricted; want both", n)
+	}
+	joined := pgtest.Keep(t, f.app.DB, f.app.Vault,
+		pgtest.Person("sales", "c-2", "Bartholomew", "Quist", "b.quist@example.org", identity.BirthDate, "1971-11-23"))
+	if joined[0] != f.profile {
+		t.Fatalf("the new record joined %s; want the person's profile %s", joined[0], f.profile)
+	}
+
+	// Both records restricted expire; the one that joined stays.
+	pgtest.Exec(t, f.owner, "UPDATE sources SET retention_days = 1")
+	pgtest.Exec(t, f.owner, `UPDATE records SET updated_at = now() - interval '2 days'
+		WHERE id IN (SELECT record_id FROM record_restrictions)`)
+	if n, err := svc.SweepRetention(ctx); err != nil || n != 1 {
+		t.Fatalf("retention sweep: %d requests, %v; want 1", n, err)
+	}
+	retention := uuid.MustParse(pgtest.Query(t, f.owner, "SELECT id FROM dsr_requests WHERE channel = 'retention'"))
+	if err := svc.Execute(ctx, retention); err != nil {
+		t.Fatal(err)
+	}
+	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM profile_members WHERE profile_id = $1", f.profile); n != 1 {
+		t.Fatalf("the profile has %d records; want the one that joined", n)
+	}
+	if n := restricted(); n != 1 {
+		t.Fatalf("%d records of the profile restricted after its restricted records expired; want 1", n)
+	}
+	// Lifting the request lifts it there too.
+	if _, err := svc.Take(ctx, dpo, v.ID, requests.Step{Action: "lift", Reason: "the dispute is settled"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := restricted(); n != 0 {
+		t.Fatalf("%d records restricted after the restriction was lifted", n)
+	}
+}
