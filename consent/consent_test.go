@@ -240,7 +240,7 @@ func TestOutliveKeepsTheRefusalsOfErasedRecords(t *testing.T) {
 	}
 	before, after := consent.Derive(catalogue, events, now), consent.Derive(catalogue, append(left, out...), now)
 	for _, p := range catalogue {
-		if before[p.ID].State != after[p.ID].State && p.ID != "billing" {
+		if before[p.ID].State != after[p.ID].State {
 			t.Errorf("%s: %s before the erasure, %s after", p.ID, before[p.ID].State, after[p.ID].State)
 		}
 	}
@@ -254,5 +254,51 @@ func TestOutliveKeepsTheRefusalsOfErasedRecords(t *testing.T) {
 	// Nothing erased: nothing to carry.
 	if out := consent.Outlive(catalogue, events, func(uuid.UUID) bool { return false }, kept, "system:jobs", now); out != nil {
 		t.Fatalf("carried %+v with nothing erased", out)
+	}
+
+	// A refusal the kept records agree with is carried all the same: a
+	// statement dated between the two must still lose to the later one.
+	events = []consent.Event{
+		on(kept, event("analytics", consent.Objected, t0)),
+		on(gone, event("analytics", consent.Objected, t0.Add(48*time.Hour))),
+	}
+	out = consent.Outlive(catalogue, events, isGone, kept, "system:jobs", now)
+	if len(out) != 1 || !out[0].At.Equal(t0.Add(48*time.Hour)) {
+		t.Fatalf("carried %+v; want the later objection", out)
+	}
+	// A grant whose expiry passed decides the state: the kept record's
+	// older grant, which the person withdrew, must not stand in for it.
+	expired := on(gone, event("marketing", consent.Granted, t0.Add(72*time.Hour)))
+	until := t0.Add(96 * time.Hour)
+	expired.ExpiresAt = &until
+	events = []consent.Event{
+		on(kept, event("marketing", consent.Granted, t0)),
+		on(gone, event("marketing", consent.Withdrawn, t0.Add(48*time.Hour))),
+		expired,
+	}
+	if st := consent.Derive(catalogue, events, now)["marketing"].State; st != consent.Expired {
+		t.Fatalf("marketing %s before; want expired", st)
+	}
+	out = consent.Outlive(catalogue, events, isGone, kept, "system:jobs", now)
+	if len(out) != 1 || out[0].ExpiresAt == nil || !out[0].ExpiresAt.Equal(until) {
+		t.Fatalf("carried %+v; want the expired grant with its expiry", out)
+	}
+	if st := consent.Derive(catalogue, append(events[:1:1], out...), now)["marketing"].State; st != consent.Expired {
+		t.Fatalf("marketing %s after; want expired", st)
+	}
+	// A refusal that stood because it was recorded after the latest grant,
+	// one on the erased record, still stands over the kept record's grant,
+	// dated after the refusal and recorded later still (an import of an
+	// old form): it is re-stated as recorded now.
+	grant := on(kept, said(event("analytics", consent.Granted, t0.Add(40*time.Hour)), t0.Add(15*time.Hour)))
+	late := on(gone, event("analytics", consent.Granted, t0.Add(20*time.Hour)))
+	refusal := on(gone, said(event("analytics", consent.Objected, t0.Add(30*time.Hour)), t0.Add(5*time.Hour)))
+	events = []consent.Event{grant, late, refusal}
+	if st := consent.Derive(catalogue, events, now)["analytics"].State; st != consent.Objected {
+		t.Fatalf("analytics %s before; want objected", st)
+	}
+	out = consent.Outlive(catalogue, events, isGone, kept, "system:jobs", now)
+	if st := consent.Derive(catalogue, append([]consent.Event{grant}, out...), now)["analytics"].State; len(out) != 1 || st != consent.Objected || !out[0].RecordedAt.Equal(now) {
+		t.Fatalf("carried %+v, analytics %s after; want objected, recorded now", out, st)
 	}
 }

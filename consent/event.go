@@ -305,12 +305,18 @@ func Unmerge(purposes []Purpose, events []Event, left func(uuid.UUID) bool, anch
 // erasure deletes beside those a legal hold keeps). A refusal is about the
 // person, not the record it was written on: an objection recorded on the
 // record that expired must keep the person out of what they objected to.
-// For each purpose whose state, derived from every event, is more
-// restrictive than the state the events of the records left give, that
-// state is re-stated on anchor (a record left), with the time it was said
-// and recorded (so that later statements still override it as they did)
-// and the erased record as its basis. Grants are not carried: losing one
-// only fails closed.
+//
+// For each purpose whose state is decided by a statement on an erased
+// record, that statement is re-stated on anchor (a record left), unless
+// it is a standing grant: a refusal, or a grant whose expiry passed (the
+// kept records' older grant must not stand in for it). It keeps when it
+// was said and recorded, its expiry, notice and conflict flag, so that
+// the state, and how later statements override it, stay what they were;
+// its basis names the erased record (and a merge event's basis). Where
+// the kept statements would still win over it (a refusal that stood only
+// because it was recorded after a grant on the erased record), it is
+// re-stated as recorded now, which makes a refusal stand over any grant
+// made before. A standing grant is not carried: losing it fails closed.
 func Outlive(purposes []Purpose, events []Event, gone func(uuid.UUID) bool, anchor uuid.UUID, actor string, now time.Time) []Event {
 	var left []Event
 	for _, e := range events {
@@ -321,16 +327,21 @@ func Outlive(purposes []Purpose, events []Event, gone func(uuid.UUID) bool, anch
 	if len(left) == len(events) {
 		return nil
 	}
-	all, kept := Derive(purposes, events, now), Derive(purposes, left, now)
+	all := Derive(purposes, events, now)
 	var out []Event
 	for _, p := range purposes {
 		c := all[p.ID]
-		if c.Event == nil || !gone(c.Event.Record) || !MoreRestrictive(c.State, kept[p.ID].State) || !MoreRestrictive(c.State, Expired) {
+		if c.Event == nil || !gone(c.Event.Record) || c.State == Granted {
 			continue
 		}
-		out = append(out, Event{ID: uuid.Must(uuid.NewV7()), Record: anchor, Purpose: p.ID, State: c.State,
-			NoticeVersion: c.Event.NoticeVersion, Method: MethodCarried, Origin: "erasure", Actor: actor,
-			At: c.Event.At, RecordedAt: c.Event.RecordedAt, Basis: []uuid.UUID{c.Event.Record}})
+		e := *c.Event
+		e.ID, e.Record, e.Method, e.Origin, e.Actor = uuid.Must(uuid.NewV7()), anchor, MethodCarried, "erasure", actor
+		e.Basis = append([]uuid.UUID{c.Event.Record}, c.Event.Basis...)
+		e.Evidence = nil // sealed under the erased record's key
+		if Derive([]Purpose{p}, append(left, e), now)[p.ID].State != c.State {
+			e.RecordedAt = now
+		}
+		out = append(out, e)
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cdp-project/cdp/consent"
@@ -54,7 +55,10 @@ type erasure struct {
 	keep    func(events []consent.Event, gone func(uuid.UUID) bool, anchor uuid.UUID) []consent.Event
 	members []uuid.UUID     // every record of the profile
 	events  []consent.Event // their consent events (read when keep is given)
-	kept    *uuid.UUID      // the oldest record the profile keeps, if it keeps any
+	// restricted gives, for each record of the profile, the requests
+	// whose restriction (Art. 18) it is under.
+	restricted map[uuid.UUID][]uuid.UUID
+	kept       *uuid.UUID // the oldest record the profile keeps, if it keeps any
 }
 
 // run runs the steps of the erasure in order, stopping at the first
@@ -96,9 +100,10 @@ func (e *erasure) run(ctx context.Context) error {
 	for _, step := range []func(*pgx.Batch){
 		e.suppress,
 		e.listAccounts,
+		e.checkConsent,
+		e.deleteRecords,
 		e.keepRefusals,
 		e.keepRestrictions,
-		e.deleteRecords,
 		e.restrictHeld,
 	} {
 		step(b)
@@ -191,14 +196,28 @@ func (e *erasure) sortRecords(b *pgx.Batch) {
 		})
 }
 
-// readProfile reads the records of the profile lockProfile locked and,
-// for keepRefusals, their consent events.
+// readProfile reads the records of the profile lockProfile locked, the
+// restrictions they are under and, for keepRefusals, their consent
+// events: what the erasure keeps of the person is decided on them.
 func (e *erasure) readProfile(b *pgx.Batch) {
-	b.Queue(currentCTE+` SELECT m.record_id FROM cur JOIN profile_members m ON m.profile_id = cur.id`, [16]byte(e.asked)).
+	b.Queue(currentCTE+` SELECT m.record_id, coalesce(array_agg(x.request_id) FILTER (WHERE x.request_id IS NOT NULL), '{}')
+		FROM cur JOIN profile_members m ON m.profile_id = cur.id
+		LEFT JOIN record_restrictions x ON x.record_id = m.record_id AND x.reason = 'restriction' AND x.lifted_at IS NULL
+		GROUP BY m.record_id`, [16]byte(e.asked)).
 		Query(func(rows pgx.Rows) error {
-			var err error
-			e.members, err = pgx.CollectRows(rows, scanID)
-			return err
+			e.restricted = map[uuid.UUID][]uuid.UUID{}
+			for rows.Next() {
+				var id [16]byte
+				var requests [][16]byte
+				if err := rows.Scan(&id, &requests); err != nil {
+					return err
+				}
+				e.members = append(e.members, id)
+				for _, r := range requests {
+					e.restricted[id] = append(e.restricted[id], r)
+				}
+			}
+			return rows.Err()
 		})
 	if e.keep == nil {
 		return
@@ -212,8 +231,8 @@ func (e *erasure) readProfile(b *pgx.Batch) {
 		})
 }
 
-// findKept finds the oldest record the profile keeps (the anchor it will
-// have, settleProfile), if the erasure leaves it any.
+// findKept finds the oldest record the profile keeps, if the erasure
+// leaves it any: where what the person said and asked for goes.
 func (e *erasure) findKept() {
 	gone := make(map[uuid.UUID]bool, len(e.rep.Erased))
 	for _, id := range e.rep.Erased {
@@ -231,10 +250,38 @@ func (e *erasure) findKept() {
 	}
 }
 
+// checkConsent fails the erasure when a consent event was written on one
+// of the records it erases after readProfile read them (a department's
+// statement or an objection committed meanwhile): keepRefusals would not
+// know of it, and deleteRecords would take it away. The erasure is
+// rolled back, and its job runs it again.
+func (e *erasure) checkConsent(b *pgx.Batch) {
+	if e.keep == nil || e.kept == nil || len(e.erased) == 0 {
+		return
+	}
+	read := [][16]byte{} // never NULL: id <> ALL(NULL) would hide them all
+	for _, ev := range e.events {
+		read = append(read, ev.ID)
+	}
+	b.Queue(`SELECT count(*) FROM consent_events WHERE record_id = ANY($1) AND id <> ALL($2)`, e.erased, read).
+		QueryRow(func(row pgx.Row) error {
+			var n int
+			if err := row.Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return fmt.Errorf("erasure of request %s: %d consent events written on its records meanwhile; to be run again", e.request, n)
+			}
+			return nil
+		})
+}
+
 // keepRefusals writes the consent events keep gives on the record the
 // profile keeps, if it keeps one: the person's refusals written on an
-// erased record are re-stated there, with the times they were said and
-// recorded.
+// erased record are re-stated there, as they were said and recorded.
+// It runs after the records are deleted, so that the profiling the
+// refusals stop was already taken away, in the order every erasure takes
+// it.
 func (e *erasure) keepRefusals(b *pgx.Batch) {
 	if e.keep == nil || e.kept == nil || len(e.erased) == 0 {
 		return
@@ -248,26 +295,37 @@ func (e *erasure) keepRefusals(b *pgx.Batch) {
 		if c.NoticeVersion > 0 {
 			version = &c.NoticeVersion
 		}
-		b.Queue(`INSERT INTO consent_events (id, record_id, purpose, state, notice_version, method, origin, actor, at, recorded_at, basis)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, [16]byte(c.ID), [16]byte(c.Record), c.Purpose, string(c.State), version,
-			string(c.Method), c.Origin, c.Actor, c.At, c.RecordedAt, uuids(c.Basis))
+		b.Queue(`INSERT INTO consent_events (id, record_id, purpose, state, notice_version, method, origin, actor, at, recorded_at,
+			expires_at, conflict, basis) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			[16]byte(c.ID), [16]byte(c.Record), c.Purpose, string(c.State), version, string(c.Method), c.Origin, c.Actor,
+			c.At, c.RecordedAt, c.ExpiresAt, c.Conflict, uuids(c.Basis))
 		e.rep.RefusalsKept++
 	}
 }
 
 // keepRestrictions restricts the record the profile keeps, if it keeps
-// one, under each restriction (Art. 18) an erased record was under: a
-// restriction is the person's, and a profile holding a restricted record
-// is restricted, so it stays restricted until the request is lifted. A
-// legal hold's restriction is the held record's own, and goes with it.
+// one, under each restriction (Art. 18) an erased record was under
+// (readProfile read them: the records' delete takes their restrictions
+// with them): a restriction is the person's, and a profile holding a
+// restricted record is restricted, so it stays restricted until the
+// request is lifted. A legal hold's restriction is the held record's own.
 func (e *erasure) keepRestrictions(b *pgx.Batch) {
 	if e.kept == nil || len(e.erased) == 0 {
 		return
 	}
-	b.Queue(`INSERT INTO record_restrictions (record_id, request_id, reason)
-		SELECT DISTINCT $2::uuid, request_id, reason FROM record_restrictions
-		WHERE record_id = ANY($1) AND reason = 'restriction' AND lifted_at IS NULL
-		ON CONFLICT DO NOTHING`, e.erased, [16]byte(*e.kept)).Exec(func(tag pgconn.CommandTag) error {
+	var requests [][16]byte
+	for _, id := range e.rep.Erased {
+		for _, r := range e.restricted[id] {
+			if !slices.Contains(requests, [16]byte(r)) {
+				requests = append(requests, r)
+			}
+		}
+	}
+	if len(requests) == 0 {
+		return
+	}
+	b.Queue(`INSERT INTO record_restrictions (record_id, request_id, reason) SELECT $1, unnest($2::uuid[]), 'restriction'
+		ON CONFLICT DO NOTHING`, [16]byte(*e.kept), requests).Exec(func(tag pgconn.CommandTag) error {
 		e.rep.RestrictionsKept = int(tag.RowsAffected())
 		return nil
 	})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/postgres"
@@ -107,5 +108,69 @@ func TestAnErasureRunAgainReportsWhatItDid(t *testing.T) {
 	if !again.Done || len(again.Erased) != 1 || len(again.Held) != 1 || len(again.RecordSources) != 1 || again.RecordSources[first.Erased[0]] != "sales" {
 		t.Fatalf("run again: done %v, %d erased, %d held, record sources %v; want the first run's report", again.Done,
 			len(again.Erased), len(again.Held), again.RecordSources)
+	}
+}
+
+// An erasure decides what it keeps of the person (their refusals) from
+// the consent events it read at its start. One written on a record it
+// erases after that (a department's statement committed meanwhile) would
+// be deleted unseen: the erasure fails instead, and run again it sees it.
+func TestAnErasureFailsWhenConsentArrivesOnItsRecordsMeanwhile(t *testing.T) {
+	t.Parallel()
+	app, owner, u := pgtest.NewAppStore(t)
+	pgtest.AddSources(t, owner, identity.Source{Name: "sales", Department: "sales"}, identity.Source{Name: "billing", Department: "billing"})
+	v := pgtest.NewVault(t, owner)
+	profiles := pgtest.Keep(t, app, v,
+		pgtest.Person("sales", "s1", "Anna", "Schmidt", "anna@example.com"),
+		pgtest.Person("billing", "b1", "Anna", "Schmidt", "anna@example.com"))
+	if profiles[0] != profiles[1] {
+		t.Fatalf("the two records are in profiles %s and %s; want one", profiles[0], profiles[1])
+	}
+	erased := pgtest.Query(t, u, "SELECT id FROM records WHERE source = 'sales'")
+	request := uuid.Must(uuid.NewV7())
+	pgtest.Exec(t, u, pgtest.InsertRequest, request, "erasure", "in_progress", profiles[0], []string{erased})
+	ctx := context.Background()
+	var seen []consent.Event
+	keep := func(events []consent.Event, gone func(uuid.UUID) bool, anchor uuid.UUID) []consent.Event {
+		seen = events
+		return nil
+	}
+
+	// A transaction holds the suppression the erasure writes first, so the
+	// erasure waits after reading the profile; it then writes a statement
+	// on the record being erased, and commits.
+	earlier := uuid.Must(uuid.NewV7())
+	pgtest.Exec(t, u, pgtest.InsertRequest, earlier, "erasure", "completed", uuid.New(), nil)
+	other := pgtest.Begin(t, u)
+	if _, err := other.Exec(ctx, `INSERT INTO suppressions (kind, blind_index, request_id)
+		SELECT 'email', email_index, $2 FROM records WHERE id = $1`, erased, earlier); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := app.Erase(ctx, request, profiles[0], time.Now(), keep)
+		done <- err
+	}()
+	if !waitingForLock(t, u) {
+		t.Fatal("the erasure did not wait for the suppression")
+	}
+	if _, err := other.Exec(ctx, `INSERT INTO consent_events (id, record_id, purpose, state, method, origin, actor, at)
+		VALUES (gen_random_uuid(), $1, 'marketing', 'withdrawn', 'department_form', 'sales', 'test', now())`, erased); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err == nil {
+		t.Fatal("the erasure went on past a statement written on its records meanwhile")
+	}
+	if n := pgtest.Count(t, u, "SELECT count(*) FROM records WHERE id = $1", erased); n != 1 {
+		t.Fatal("the failed erasure deleted the record")
+	}
+	if _, err := app.Erase(ctx, request, profiles[0], time.Now(), keep); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || seen[0].State != consent.Withdrawn {
+		t.Fatalf("run again, the erasure saw %+v; want the withdrawal", seen)
 	}
 }

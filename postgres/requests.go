@@ -195,8 +195,9 @@ func (db *DB) OpenRequestIDs(ctx context.Context) ([]uuid.UUID, error) {
 // ExpiredRecords finds records whose retention expired, by profile: the
 // source's own retention, else the longest retention of the purposes it
 // collected them for, counted from the record's last update. Records
-// under a legal hold, and records an open request already covers, are
-// left out.
+// under a legal hold, records an open request already covers, and the
+// records of a restricted profile (Art. 18: a person may ask for their
+// data to be kept, restricted, instead of erased) are left out.
 func (db *DB) ExpiredRecords(ctx context.Context, now time.Time, limit int) (map[uuid.UUID][]uuid.UUID, error) {
 	rows, err := db.pool.Query(ctx, `SELECT m.profile_id, r.id FROM records r
 		JOIN sources s ON s.name = r.source JOIN profile_members m ON m.record_id = r.id
@@ -206,6 +207,8 @@ func (db *DB) ExpiredRecords(ctx context.Context, now time.Time, limit int) (map
 		AND NOT EXISTS (SELECT 1 FROM legal_holds h WHERE h.source = r.source AND h.lifted_at IS NULL
 			AND r.created_at + make_interval(days => h.retain_days) > $1)
 		AND NOT EXISTS (SELECT 1 FROM dsr_requests q WHERE q.closed_at IS NULL AND r.id = ANY(q.scope))
+		AND NOT EXISTS (SELECT 1 FROM profile_members o JOIN record_restrictions x ON x.record_id = o.record_id
+			WHERE o.profile_id = m.profile_id AND x.reason = 'restriction' AND x.lifted_at IS NULL)
 		ORDER BY m.profile_id, r.id LIMIT $2`, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("expired records: %w", err)

@@ -295,11 +295,12 @@ func TestAnObjectionOutlivesTheRecordItWasWrittenOn(t *testing.T) {
 }
 
 // A restriction (Art. 18) restricts the records the person has when it is
-// carried out; a profile holding a restricted record is restricted. A
-// record that joined later is not restricted itself, so when the records
-// the restriction is on expire, the erasure restricts the record the
-// profile keeps under the same request: the person stays restricted until
-// the request is lifted.
+// carried out; a profile holding a restricted record is restricted. Its
+// records do not expire (the person may have asked for them to be kept
+// instead of erased). A record that joined later is not restricted
+// itself, so when the DPO erases the restricted records, the erasure
+// restricts the record the profile keeps under the same request: the
+// person stays restricted until the request is lifted.
 func TestARestrictionOutlivesTheRecordsItWasWrittenOn(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -329,22 +330,30 @@ func TestARestrictionOutlivesTheRecordsItWasWrittenOn(t *testing.T) {
 		t.Fatalf("the new record joined %s; want the person's profile %s", joined[0], f.profile)
 	}
 
-	// Both records restricted expire; the one that joined stays.
+	// Past their retention, the records of a restricted profile stay.
 	pgtest.Exec(t, f.owner, "UPDATE sources SET retention_days = 1")
-	pgtest.Exec(t, f.owner, `UPDATE records SET updated_at = now() - interval '2 days'
-		WHERE id IN (SELECT record_id FROM record_restrictions)`)
-	if n, err := svc.SweepRetention(ctx); err != nil || n != 1 {
-		t.Fatalf("retention sweep: %d requests, %v; want 1", n, err)
+	pgtest.Exec(t, f.owner, "UPDATE records SET updated_at = now() - interval '2 days'")
+	if n, err := svc.SweepRetention(ctx); err != nil || n != 0 {
+		t.Fatalf("retention sweep of a restricted profile: %d requests, %v; want none", n, err)
 	}
-	retention := uuid.MustParse(pgtest.Query(t, f.owner, "SELECT id FROM dsr_requests WHERE channel = 'retention'"))
-	if err := svc.Execute(ctx, retention); err != nil {
+
+	// The DPO erases the two restricted records; the one that joined stays.
+	scope := pgtest.Query(t, f.owner, "SELECT array_agg(record_id)::text FROM record_restrictions")
+	erasure := uuid.Must(uuid.NewV7())
+	pgtest.Exec(t, f.owner, pgtest.InsertRequest, erasure, "erasure", "approved", f.profile, scope)
+	if err := svc.Execute(ctx, erasure); err != nil {
 		t.Fatal(err)
 	}
 	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM profile_members WHERE profile_id = $1", f.profile); n != 1 {
 		t.Fatalf("the profile has %d records; want the one that joined", n)
 	}
 	if n := restricted(); n != 1 {
-		t.Fatalf("%d records of the profile restricted after its restricted records expired; want 1", n)
+		t.Fatalf("%d records of the profile restricted after its restricted records were erased; want 1", n)
+	}
+	outcome := pgtest.Query(t, f.owner, "SELECT outcome FROM dsr_requests WHERE id = $1", erasure)
+	var rep dsr.ErasureReport
+	if err := json.Unmarshal([]byte(outcome), &rep); err != nil || rep.RestrictionsKept != 1 {
+		t.Fatalf("report %s (%v); want 1 restriction kept", outcome, err)
 	}
 	// Lifting the request lifts it there too.
 	if _, err := svc.Take(ctx, dpo, v.ID, requests.Step{Action: "lift", Reason: "the dispute is settled"}); err != nil {
