@@ -78,15 +78,8 @@ func TestAnErasureOfAProfileMergedAsItBeginsRunsAgain(t *testing.T) {
 // now that the hold is lifted; it must not appear among the erased.
 func TestAnErasureRunAgainReportsWhatItDid(t *testing.T) {
 	t.Parallel()
-	app, owner, u := pgtest.NewAppStore(t)
-	pgtest.AddSources(t, owner, identity.Source{Name: "sales", Department: "sales"}, identity.Source{Name: "billing", Department: "billing"})
-	v := pgtest.NewVault(t, owner)
-	profiles := pgtest.Keep(t, app, v,
-		pgtest.Person("sales", "s1", "Anna", "Schmidt", "anna@example.com"),
-		pgtest.Person("billing", "b1", "Anna", "Schmidt", "anna@example.com"))
-	if profiles[0] != profiles[1] {
-		t.Fatalf("the two records are in profiles %s and %s; want one", profiles[0], profiles[1])
-	}
+	app, u, profile := personOfTwoSources(t)
+	profiles := []uuid.UUID{profile}
 	ctx := context.Background()
 	if _, err := app.AddLegalHold(ctx, dsr.LegalHold{ID: uuid.New(), Source: "billing", Obligation: "tax records", RetainDays: 3650, CreatedBy: "test"}); err != nil {
 		t.Fatal(err)
@@ -117,15 +110,8 @@ func TestAnErasureRunAgainReportsWhatItDid(t *testing.T) {
 // be deleted unseen: the erasure fails instead, and run again it sees it.
 func TestAnErasureFailsWhenConsentArrivesOnItsRecordsMeanwhile(t *testing.T) {
 	t.Parallel()
-	app, owner, u := pgtest.NewAppStore(t)
-	pgtest.AddSources(t, owner, identity.Source{Name: "sales", Department: "sales"}, identity.Source{Name: "billing", Department: "billing"})
-	v := pgtest.NewVault(t, owner)
-	profiles := pgtest.Keep(t, app, v,
-		pgtest.Person("sales", "s1", "Anna", "Schmidt", "anna@example.com"),
-		pgtest.Person("billing", "b1", "Anna", "Schmidt", "anna@example.com"))
-	if profiles[0] != profiles[1] {
-		t.Fatalf("the two records are in profiles %s and %s; want one", profiles[0], profiles[1])
-	}
+	app, u, profile := personOfTwoSources(t)
+	profiles := []uuid.UUID{profile}
 	erased := pgtest.Query(t, u, "SELECT id FROM records WHERE source = 'sales'")
 	request := uuid.Must(uuid.NewV7())
 	pgtest.Exec(t, u, pgtest.InsertRequest, request, "erasure", "in_progress", profiles[0], []string{erased})
@@ -173,4 +159,21 @@ func TestAnErasureFailsWhenConsentArrivesOnItsRecordsMeanwhile(t *testing.T) {
 	if len(seen) != 1 || seen[0].State != consent.Withdrawn {
 		t.Fatalf("run again, the erasure saw %+v; want the withdrawal", seen)
 	}
+}
+
+// personOfTwoSources keeps one person with a record in sales and one in
+// billing, in one profile, and returns the service's store, the owner's
+// database URL and the profile.
+func personOfTwoSources(t *testing.T) (*postgres.DB, string, uuid.UUID) {
+	t.Helper()
+	app, owner, u := pgtest.NewAppStore(t)
+	pgtest.AddSources(t, owner, identity.Source{Name: "sales", Department: "sales"}, identity.Source{Name: "billing", Department: "billing"})
+	v := pgtest.NewVault(t, owner)
+	profiles := pgtest.Keep(t, app, v,
+		pgtest.Person("sales", "s1", "Anna", "Schmidt", "anna@example.com"),
+		pgtest.Person("billing", "b1", "Anna", "Schmidt", "anna@example.com"))
+	if profiles[0] != profiles[1] {
+		t.Fatalf("the two records are in profiles %s and %s; want one", profiles[0], profiles[1])
+	}
+	return app, u, profiles[0]
 }

@@ -60,6 +60,26 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{app: a, owner: owner, profile: profile}
 }
 
+// carryOut files a request of the fixture's person at the DPO's desk,
+// verifies and approves it, and runs its job once.
+func (f *fixture) carryOut(t *testing.T, typ dsr.Type) dsr.Request {
+	t.Helper()
+	ctx, svc := context.Background(), f.app.Requests
+	v, err := svc.NewRequest(ctx, dpo, requests.Intake{Type: typ, Profile: f.profile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []requests.Step{{Action: "verify", Verification: map[string]string{"method": "id card seen"}}, {Action: "approve"}} {
+		if _, err := svc.Take(ctx, dpo, v.ID, step); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := svc.Execute(ctx, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	return v.Request
+}
+
 func principal(dept string, roles ...auth.Role) access.Request {
 	return access.Request{Principal: auth.Principal{Kind: auth.Staff, ID: "test-" + dept, Department: dept, Roles: roles}}
 }
@@ -227,18 +247,7 @@ func TestAnObjectionOutlivesTheRecordItWasWrittenOn(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	svc := f.app.Requests
-	v, err := svc.NewRequest(ctx, dpo, requests.Intake{Type: dsr.Objection, Profile: f.profile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, step := range []requests.Step{{Action: "verify", Verification: map[string]string{"method": "id card seen"}}, {Action: "approve"}} {
-		if _, err := svc.Take(ctx, dpo, v.ID, step); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := svc.Execute(ctx, v.ID); err != nil {
-		t.Fatal(err)
-	}
+	f.carryOut(t, dsr.Objection)
 	catalogue, err := f.app.Access.Purposes(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -305,18 +314,7 @@ func TestARestrictionOutlivesTheRecordsItWasWrittenOn(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	svc := f.app.Requests
-	v, err := svc.NewRequest(ctx, dpo, requests.Intake{Type: dsr.Restriction, Profile: f.profile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, step := range []requests.Step{{Action: "verify", Verification: map[string]string{"method": "id card seen"}}, {Action: "approve"}} {
-		if _, err := svc.Take(ctx, dpo, v.ID, step); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := svc.Execute(ctx, v.ID); err != nil {
-		t.Fatal(err)
-	}
+	v := f.carryOut(t, dsr.Restriction)
 	restricted := func() int64 {
 		return pgtest.Count(t, f.owner, `SELECT count(*) FROM record_restrictions x JOIN profile_members m ON m.record_id = x.record_id
 			WHERE m.profile_id = $1 AND x.lifted_at IS NULL`, f.profile)
