@@ -298,7 +298,52 @@ func TestOutliveKeepsTheRefusalsOfErasedRecords(t *testing.T) {
 		t.Fatalf("analytics %s before; want objected", st)
 	}
 	out = consent.Outlive(catalogue, events, isGone, kept, "system:jobs", now)
-	if st := consent.Derive(catalogue, append([]consent.Event{grant}, out...), now)["analytics"].State; len(out) != 1 || st != consent.Objected || !out[0].RecordedAt.Equal(now) {
-		t.Fatalf("carried %+v, analytics %s after; want objected, recorded now", out, st)
+	if st := consent.Derive(catalogue, append([]consent.Event{grant}, out...), now)["analytics"].State; len(out) != 1 || st != consent.Objected ||
+		!out[0].RecordedAt.After(grant.RecordedAt) {
+		t.Fatalf("carried %+v, analytics %s after; want objected, re-stated after every statement", out, st)
+	}
+	// The refusal that decides is on the kept record, and stood because it
+	// was recorded after the latest grant, on the erased record: it is
+	// re-stated after every statement.
+	kgrant := on(kept, said(event("analytics", consent.Granted, t0.Add(40*time.Hour)), t0.Add(10*time.Hour)))
+	kobjection := on(kept, said(event("analytics", consent.Objected, t0.Add(30*time.Hour)), t0.Add(5*time.Hour)))
+	egrant := on(gone, event("analytics", consent.Granted, t0.Add(20*time.Hour)))
+	events = []consent.Event{kgrant, kobjection, egrant}
+	checkKept(t, events, isGone, kept, now, now)
+	// A grant with an expiry to come on the erased record: the kept
+	// record's open-ended grant must not outlast it.
+	until = t0.Add(200 * time.Hour)
+	expiring := on(gone, event("marketing", consent.Granted, t0.Add(20*time.Hour)))
+	expiring.ExpiresAt = &until
+	events = []consent.Event{on(kept, event("marketing", consent.Granted, t0.Add(10*time.Hour))), expiring}
+	checkKept(t, events, isGone, kept, t0.Add(100*time.Hour), t0.Add(300*time.Hour))
+	// A withdrawal on the erased record that stood over a grant there, with
+	// a denial on the kept record said between them: withdrawn it stays.
+	events = []consent.Event{
+		on(gone, event("marketing", consent.Granted, t0.Add(10*time.Hour))),
+		on(gone, said(event("marketing", consent.Withdrawn, t0.Add(30*time.Hour)), t0.Add(5*time.Hour))),
+		on(kept, event("marketing", consent.Denied, t0.Add(8*time.Hour))),
+	}
+	checkKept(t, events, isGone, kept, now, now)
+}
+
+// checkKept checks that the kept events and what Outlive carries give
+// every purpose the state all the events gave, at the erasure and later.
+func checkKept(t *testing.T, events []consent.Event, gone func(uuid.UUID) bool, kept uuid.UUID, at, later time.Time) {
+	t.Helper()
+	out := consent.Outlive(catalogue, events, gone, kept, "system:jobs", at)
+	var left []consent.Event
+	for _, e := range events {
+		if !gone(e.Record) {
+			left = append(left, e)
+		}
+	}
+	for _, when := range []time.Time{at, later} {
+		before, after := consent.Derive(catalogue, events, when), consent.Derive(catalogue, append(left, out...), when)
+		for _, p := range catalogue {
+			if before[p.ID].State != after[p.ID].State {
+				t.Errorf("%s at %s: %s before the erasure, %s after (carried %+v)", p.ID, when, before[p.ID].State, after[p.ID].State, out)
+			}
+		}
 	}
 }

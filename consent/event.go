@@ -308,40 +308,56 @@ func Unmerge(purposes []Purpose, events []Event, left func(uuid.UUID) bool, anch
 //
 // For each purpose whose state is decided by a statement on an erased
 // record, that statement is re-stated on anchor (a record left), unless
-// it is a standing grant: a refusal, or a grant whose expiry passed (the
-// kept records' older grant must not stand in for it). It keeps when it
-// was said and recorded, its expiry, notice and conflict flag, so that
-// the state, and how later statements override it, stay what they were;
-// its basis names the erased record (and a merge event's basis). Where
-// the kept statements would still win over it (a refusal that stood only
-// because it was recorded after a grant on the erased record), it is
-// re-stated as recorded now, which makes a refusal stand over any grant
-// made before. A standing grant is not carried: losing it fails closed.
+// it is a grant without expiry: a refusal, or a grant with an expiry
+// (passed or to come: the kept records' older or open-ended grant must
+// not stand in for it). It keeps when it was said and recorded, its
+// expiry and notice, so that later statements override it as they did;
+// its basis names the erased record (and a merge event's basis). Then,
+// for every purpose whose state the kept and re-stated statements do not
+// give as before (a statement that stood only because it was recorded
+// after a grant on the erased record), the deciding statement is
+// re-stated as said and recorded just after every statement of the
+// profile, as a merge's reconciliation is: the person's next statement
+// overrides it. A grant without expiry is not carried: losing one fails
+// closed.
 func Outlive(purposes []Purpose, events []Event, gone func(uuid.UUID) bool, anchor uuid.UUID, actor string, now time.Time) []Event {
 	var left []Event
+	var last time.Time
 	for _, e := range events {
 		if !gone(e.Record) {
 			left = append(left, e)
+		}
+		if e.RecordedAt.After(last) {
+			last = e.RecordedAt
 		}
 	}
 	if len(left) == len(events) {
 		return nil
 	}
+	restate := func(c *Event) Event {
+		e := *c
+		e.ID, e.Record, e.Method, e.Origin, e.Actor = uuid.Must(uuid.NewV7()), anchor, MethodCarried, "erasure", actor
+		e.Basis = append([]uuid.UUID{c.Record}, c.Basis...)
+		e.Evidence = nil // sealed under its record's key
+		return e
+	}
 	all := Derive(purposes, events, now)
 	var out []Event
 	for _, p := range purposes {
 		c := all[p.ID]
-		if c.Event == nil || !gone(c.Event.Record) || c.State == Granted {
+		if c.Event == nil {
 			continue
 		}
-		e := *c.Event
-		e.ID, e.Record, e.Method, e.Origin, e.Actor = uuid.Must(uuid.NewV7()), anchor, MethodCarried, "erasure", actor
-		e.Basis = append([]uuid.UUID{c.Event.Record}, c.Event.Basis...)
-		e.Evidence = nil // sealed under the erased record's key
-		if Derive([]Purpose{p}, append(left, e), now)[p.ID].State != c.State {
-			e.RecordedAt = now
+		var carried []Event
+		if gone(c.Event.Record) && (c.Event.State != Granted || c.Event.ExpiresAt != nil) {
+			carried = append(carried, restate(c.Event))
 		}
-		out = append(out, e)
+		if Derive([]Purpose{p}, append(left, carried...), now)[p.ID].State != c.State {
+			e := restate(c.Event)
+			e.At, e.RecordedAt, e.Conflict = last.Add(time.Microsecond), last.Add(time.Microsecond), false
+			carried = []Event{e}
+		}
+		out = append(out, carried...)
 	}
 	return out
 }

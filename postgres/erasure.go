@@ -100,7 +100,6 @@ func (e *erasure) run(ctx context.Context) error {
 	for _, step := range []func(*pgx.Batch){
 		e.suppress,
 		e.listAccounts,
-		e.checkConsent,
 		e.deleteRecords,
 		e.keepRefusals,
 		e.keepRestrictions,
@@ -250,30 +249,15 @@ func (e *erasure) findKept() {
 	}
 }
 
-// checkConsent fails the erasure when a consent event was written on one
-// of the records it erases after readProfile read them (a department's
-// statement or an objection committed meanwhile): keepRefusals would not
-// know of it, and deleteRecords would take it away. The erasure is
-// rolled back, and its job runs it again.
-func (e *erasure) checkConsent(b *pgx.Batch) {
-	if e.keep == nil || e.kept == nil || len(e.erased) == 0 {
-		return
-	}
-	read := [][16]byte{} // never NULL: id <> ALL(NULL) would hide them all
+// readOn counts the consent events readProfile read on the records.
+func (e *erasure) readOn(records []uuid.UUID) int {
+	n := 0
 	for _, ev := range e.events {
-		read = append(read, ev.ID)
+		if slices.Contains(records, ev.Record) {
+			n++
+		}
 	}
-	b.Queue(`SELECT count(*) FROM consent_events WHERE record_id = ANY($1) AND id <> ALL($2)`, e.erased, read).
-		QueryRow(func(row pgx.Row) error {
-			var n int
-			if err := row.Scan(&n); err != nil {
-				return err
-			}
-			if n > 0 {
-				return fmt.Errorf("erasure of request %s: %d consent events written on its records meanwhile; to be run again", e.request, n)
-			}
-			return nil
-		})
+	return n
 }
 
 // keepRefusals writes the consent events keep gives on the record the
@@ -392,12 +376,25 @@ func (e *erasure) deleteRecords(b *pgx.Batch) {
 		// Their versions, memberships, customer links, disputes and
 		// restrictions go with them (records_delete_dependents, 0028).
 		`DELETE FROM records WHERE id = ANY($1)`,
-		// Consent events are append-only: this function deletes only those
-		// of records that no longer exist.
-		`SELECT erase_deleted_records_consent($1)`,
 	} {
 		b.Queue(q, e.erased)
 	}
+	// Consent events are append-only: this function deletes only those of
+	// records that no longer exist. One more than readProfile read on
+	// them was written meanwhile (a department's statement, an objection):
+	// keepRefusals did not see it, so the erasure fails, is rolled back,
+	// and its job runs it again.
+	b.Queue(`SELECT erase_deleted_records_consent($1)`, e.erased).QueryRow(func(row pgx.Row) error {
+		var deleted int
+		if err := row.Scan(&deleted); err != nil {
+			return err
+		}
+		if read := e.readOn(e.rep.Erased); e.keep != nil && deleted > read {
+			return fmt.Errorf("erasure of request %s: %d consent events written on its records meanwhile; to be run again",
+				e.request, deleted-read)
+		}
+		return nil
+	})
 }
 
 // saveReport stores the report as the request's result: what a run of the
