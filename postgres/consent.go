@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -171,8 +172,33 @@ func scanConsent(r pgx.CollectableRow) (consent.Event, error) {
 // AppendConsent records events; they are never changed afterwards. A
 // notice version that does not exist for the purpose is
 // consent.ErrUnknownNotice, and nothing is written.
+//
+// The records the events are on are locked FOR KEY SHARE first, as a key
+// would: an erasure that locked one (it locks its records before reading
+// their events, to keep the person's refusals) is waited for, and then
+// the record is gone: ErrConflict, nothing written, to be tried
+// again on the person's records as they are now. Without the lock, a
+// statement committed while the erasure ran landed on an erased record
+// and was lost to the person.
 func (db *DB) AppendConsent(ctx context.Context, events []consent.Event) error {
-	_, err := db.pool.CopyFrom(ctx, pgx.Identifier{"consent_events"}, consentCopyColumns, consentCopy(events))
+	var records [][16]byte
+	for _, e := range events {
+		if !slices.Contains(records, [16]byte(e.Record)) {
+			records = append(records, e.Record)
+		}
+	}
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		var locked int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM records WHERE id = ANY($1) FOR KEY SHARE) l`, records).
+			Scan(&locked); err != nil {
+			return err
+		}
+		if locked < len(records) {
+			return fmt.Errorf("a record of the statement no longer exists (erased meanwhile): %w", ErrConflict)
+		}
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"consent_events"}, consentCopyColumns, consentCopy(events))
+		return err
+	})
 	if isForeignKeyViolation(err) {
 		return fmt.Errorf("record consent: %w", consent.ErrUnknownNotice)
 	}

@@ -160,13 +160,18 @@ func (e *erasure) lockProfile(b *pgx.Batch, seen, locked *bool) {
 // sortRecords reads the records of the profile lockProfile locked that the
 // request reaches, and sorts them into held (a legal hold on their source
 // still runs) and erased, noting the sources of the erased ones.
+//
+// It locks them, before readProfile reads their consent events: a
+// statement (AppendConsent) or an interaction (the import) being written
+// on one holds it FOR KEY SHARE, and commits before the erasure reads
+// it; one that comes later waits, and finds the record gone.
 func (e *erasure) sortRecords(b *pgx.Batch) {
 	b.Queue(currentCTE+`, q AS (SELECT scope FROM dsr_requests WHERE id = $3)
 		SELECT r.id, r.source, r.created_at, h.obligation, h.retain_days
 		FROM cur JOIN profile_members m ON m.profile_id = cur.id JOIN records r ON r.id = m.record_id CROSS JOIN q
 		LEFT JOIN LATERAL (SELECT obligation, retain_days FROM legal_holds h WHERE h.source = r.source AND h.lifted_at IS NULL
 			AND r.created_at + make_interval(days => h.retain_days) > $2 ORDER BY h.retain_days DESC LIMIT 1) h ON true
-		WHERE cardinality(q.scope) = 0 OR r.id = ANY(q.scope) ORDER BY r.id`, [16]byte(e.asked), e.now, [16]byte(e.request)).
+		WHERE cardinality(q.scope) = 0 OR r.id = ANY(q.scope) ORDER BY r.id FOR UPDATE OF r`, [16]byte(e.asked), e.now, [16]byte(e.request)).
 		Query(func(rows pgx.Rows) error {
 			sources := map[string]bool{}
 			for rows.Next() {
@@ -360,10 +365,7 @@ func (e *erasure) listAccounts(b *pgx.Batch) {
 // row for the DELETE to remove (migration 0023).
 func (e *erasure) deleteRecords(b *pgx.Batch) {
 	for _, q := range []string{
-		// Lock the records first: an import that locked one (FOR KEY
-		// SHARE) commits its interactions before the delete below sees
-		// them, and one that comes later finds the record gone.
-		`SELECT 1 FROM records WHERE id = ANY($1) FOR UPDATE`,
+		// The records are locked already (sortRecords).
 		`INSERT INTO trait_queue (profile_id) SELECT DISTINCT profile_id FROM profile_members WHERE record_id = ANY($1) ON CONFLICT DO NOTHING`,
 		`DELETE FROM profile_traits WHERE profile_id IN (SELECT profile_id FROM profile_members WHERE record_id = ANY($1))`,
 		`DELETE FROM lifecycle_changes WHERE profile_id IN (SELECT profile_id FROM profile_members WHERE record_id = ANY($1))`,

@@ -177,3 +177,56 @@ func personOfTwoSources(t *testing.T) (*postgres.DB, string, uuid.UUID) {
 	}
 	return app, u, profiles[0]
 }
+
+// A statement written on a record while an erasure of that record runs
+// waits for it (the erasure locked its records before reading their
+// consent), then finds the record gone and writes nothing: it is tried
+// again on the records the person has now, instead of landing on an
+// erased one unseen.
+func TestAConsentStatementWaitsForTheErasureOfItsRecord(t *testing.T) {
+	t.Parallel()
+	app, u, profile := personOfTwoSources(t)
+	erased := pgtest.Query(t, u, "SELECT id FROM records WHERE source = 'sales'")
+	request, earlier := uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
+	pgtest.Exec(t, u, pgtest.InsertRequest, request, "erasure", "in_progress", profile, []string{erased})
+	pgtest.Exec(t, u, pgtest.InsertRequest, earlier, "erasure", "completed", uuid.New(), nil)
+	ctx := context.Background()
+	keep := func([]consent.Event, func(uuid.UUID) bool, uuid.UUID) []consent.Event { return nil }
+
+	// The erasure is held after it locked its records, by a suppression
+	// another transaction is writing.
+	other := pgtest.Begin(t, u)
+	if _, err := other.Exec(ctx, `INSERT INTO suppressions (kind, blind_index, request_id)
+		SELECT 'email', email_index, $2 FROM records WHERE id = $1`, erased, earlier); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := app.Erase(ctx, request, profile, time.Now(), keep)
+		done <- err
+	}()
+	if !waitingForLock(t, u) {
+		t.Fatal("the erasure did not wait for the suppression")
+	}
+	appended := make(chan error, 1)
+	go func() {
+		appended <- app.AppendConsent(ctx, []consent.Event{{ID: uuid.Must(uuid.NewV7()), Record: uuid.MustParse(erased),
+			Purpose: "marketing", State: consent.Withdrawn, Method: consent.MethodDepartmentForm, Origin: "sales", Actor: "test",
+			At: time.Now(), RecordedAt: time.Now()}})
+	}()
+	if n := waitingFor(t, u, 2); n < 2 {
+		t.Fatalf("%d statements waiting; want the erasure's and the consent's", n)
+	}
+	if err := other.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-appended; !errors.Is(err, postgres.ErrConflict) {
+		t.Fatalf("a statement on a record erased meanwhile: %v; want a conflict", err)
+	}
+	if n := pgtest.Count(t, u, "SELECT count(*) FROM consent_events WHERE record_id = $1", erased); n != 0 {
+		t.Fatalf("%d statements left on the erased record", n)
+	}
+}

@@ -234,13 +234,22 @@ func TestRecordDependentsKeepTheirKeys(t *testing.T) {
 // lock, within two seconds.
 func waitingForLock(t *testing.T, u string) bool {
 	t.Helper()
+	return waitingFor(t, u, 1) >= 1
+}
+
+// waitingFor waits up to two seconds for n statements of the database to
+// wait for a lock, and returns how many do.
+func waitingFor(t *testing.T, u string, n int64) int64 {
+	t.Helper()
+	var got int64
 	for range 100 {
-		if pgtest.Count(t, u, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`) > 0 {
-			return true
+		got = pgtest.Count(t, u, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`)
+		if got >= n {
+			return got
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return false
+	return got
 }
 
 // keyedPeople keeps n people of one source, each in a profile of their
