@@ -174,12 +174,12 @@ func scanConsent(r pgx.CollectableRow) (consent.Event, error) {
 // consent.ErrUnknownNotice, and nothing is written.
 //
 // The records the events are on are locked FOR KEY SHARE first, as a key
-// would: an erasure that locked one (it locks its records before reading
-// their events, to keep the person's refusals) is waited for, and then
-// the record is gone: ErrConflict, nothing written, to be tried
-// again on the person's records as they are now. Without the lock, a
-// statement committed while the erasure ran landed on an erased record
-// and was lost to the person.
+// would, and their profiles before them: an erasure that locked one (it
+// locks the profile, then its records, before reading their events, to
+// keep the person's refusals) is waited for, and then the record is
+// gone: ErrConflict, nothing written, to be tried again on the person's
+// records as they are now. Without the lock, a statement committed while
+// the erasure ran landed on an erased record and was lost to the person.
 func (db *DB) AppendConsent(ctx context.Context, events []consent.Event) error {
 	var records [][16]byte
 	for _, e := range events {
@@ -188,9 +188,17 @@ func (db *DB) AppendConsent(ctx context.Context, events []consent.Event) error {
 		}
 	}
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		// In the erasure's order (the profiling lock, profiles, records):
+		// a refusal's trigger stops profiling, which references the
+		// profile, and an erasure holds the profile before the records.
 		var locked int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM records WHERE id = ANY($1) FOR KEY SHARE) l`, records).
-			Scan(&locked); err != nil {
+		b := &pgx.Batch{}
+		b.Queue("SELECT " + profilingLockSharedCall)
+		b.Queue(`SELECT 1 FROM profiles WHERE id IN (SELECT profile_id FROM profile_members WHERE record_id = ANY($1))
+			ORDER BY id FOR KEY SHARE`, records)
+		b.Queue(`SELECT count(*) FROM (SELECT 1 FROM records WHERE id = ANY($1) ORDER BY id FOR KEY SHARE) l`, records).
+			QueryRow(func(row pgx.Row) error { return row.Scan(&locked) })
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
 		if locked < len(records) {

@@ -230,3 +230,62 @@ func TestAConsentStatementWaitsForTheErasureOfItsRecord(t *testing.T) {
 		t.Fatalf("%d statements left on the erased record", n)
 	}
 }
+
+// A statement that locked its record before an erasure began is waited
+// for by the erasure, which then keeps it. The statement's trigger stops
+// the profile's profiling (it leaves the segments of its purpose, which
+// references the profile): with the record locked before the profile, it
+// waited for the erasure holding the profile while the erasure waited for
+// the record, a deadlock. Here the statement is held between its locks
+// and its write by another transaction writing an event of the same id.
+func TestAnErasureWaitsForAStatementOnItsRecord(t *testing.T) {
+	t.Parallel()
+	app, u, profile := personOfTwoSources(t)
+	erased := pgtest.Query(t, u, "SELECT id FROM records WHERE source = 'sales'")
+	request := uuid.Must(uuid.NewV7())
+	pgtest.Exec(t, u, pgtest.InsertRequest, request, "erasure", "in_progress", profile, []string{erased})
+	segment := uuid.New()
+	pgtest.Exec(t, u, `INSERT INTO segments (id, name, purpose, condition, description, created_by)
+		VALUES ($1, 'newsletter', 'marketing', 'true', 'everyone', 'test')`, segment)
+	pgtest.Exec(t, u, "INSERT INTO segment_members (segment_id, profile_id, entered_at) VALUES ($1, $2, now())", segment, profile)
+	ctx := context.Background()
+
+	statement := consent.Event{ID: uuid.Must(uuid.NewV7()), Record: uuid.MustParse(erased), Purpose: "marketing",
+		State: consent.Withdrawn, Method: consent.MethodDepartmentForm, Origin: "sales", Actor: "test", At: time.Now(), RecordedAt: time.Now()}
+	other := pgtest.Begin(t, u)
+	if _, err := other.Exec(ctx, `INSERT INTO consent_events (id, record_id, purpose, state, method, origin, actor, at)
+		SELECT $1, id, 'support', 'granted', 'department_form', 'billing', 'test', now() FROM records WHERE source = 'billing'`,
+		statement.ID); err != nil {
+		t.Fatal(err)
+	}
+	appended := make(chan error, 1)
+	go func() { appended <- app.AppendConsent(ctx, []consent.Event{statement}) }()
+	if !waitingForLock(t, u) {
+		t.Fatal("the statement did not wait for the event of the same id")
+	}
+	done := make(chan error, 1)
+	var rep dsr.ErasureReport
+	go func() {
+		var err error
+		rep, err = app.Erase(ctx, request, profile, time.Now(), func(events []consent.Event, gone func(uuid.UUID) bool, anchor uuid.UUID) []consent.Event {
+			return consent.Outlive([]consent.Purpose{{ID: "marketing", LegalBasis: consent.BasisConsent, RequiresConsent: true,
+				DefaultState: consent.Denied}}, events, gone, anchor, "test", time.Now())
+		})
+		done <- err
+	}()
+	if n := waitingFor(t, u, 2); n < 2 {
+		t.Fatalf("%d statements waiting; want the statement's and the erasure's", n)
+	}
+	if err := other.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-appended; err != nil {
+		t.Fatalf("the statement written before the erasure: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the erasure after the statement: %v", err)
+	}
+	if rep.RefusalsKept != 1 {
+		t.Fatalf("the erasure kept %d refusals; want the withdrawal", rep.RefusalsKept)
+	}
+}

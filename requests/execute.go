@@ -189,9 +189,9 @@ func (s *Service) object(ctx context.Context, r dsr.Request, now time.Time) (int
 	if err != nil {
 		return 0, err
 	}
-	if len(r.Scope) > 0 {
-		recs = only(recs, r.Scope) // a customer's objection is theirs: recorded on their records
-	}
+	if mine := only(recs, r.Scope); len(mine) > 0 {
+		recs = mine // a customer's objection is theirs: recorded on their records
+	} // none left (erased meanwhile, by a retention): it still stands for the profile they are in
 	if len(recs) == 0 {
 		return 0, fmt.Errorf("profile %s has no records: %w", cur, access.ErrNotFound)
 	}
