@@ -299,6 +299,12 @@ func Unmerge(purposes []Purpose, events []Event, left func(uuid.UUID) bool, anch
 	return out
 }
 
+// Keep gives the statements to write on a record a profile keeps
+// (anchor) when an erasure deletes others of its records (gone reports
+// them), from the events of all its records: Outlive, with the catalogue
+// and the time bound in.
+type Keep func(events []Event, gone func(uuid.UUID) bool, anchor uuid.UUID) []Event
+
 // Outlive returns the statements a profile's state would lose with
 // records erased from it while others stay (gone reports the erased
 // ones: a retention's expired records, a scoped erasure, the records an

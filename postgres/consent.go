@@ -219,14 +219,19 @@ func (db *DB) AppendConsent(ctx context.Context, events []consent.Event) error {
 var consentCopyColumns = []string{"id", "record_id", "purpose", "state", "notice_version", "method", "origin", "actor", "at",
 	"expires_at", "conflict", "evidence", "basis"}
 
+// noticeVersion is an event's notice version as stored: NULL when no
+// notice applies.
+func noticeVersion(e *consent.Event) *int {
+	if e.NoticeVersion > 0 {
+		return &e.NoticeVersion
+	}
+	return nil
+}
+
 func consentCopy(events []consent.Event) pgx.CopyFromSource {
 	return pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
 		e := &events[i]
-		var version *int
-		if e.NoticeVersion > 0 {
-			version = &e.NoticeVersion
-		}
-		return []any{[16]byte(e.ID), [16]byte(e.Record), e.Purpose, string(e.State), version, string(e.Method), e.Origin,
+		return []any{[16]byte(e.ID), [16]byte(e.Record), e.Purpose, string(e.State), noticeVersion(e), string(e.Method), e.Origin,
 			e.Actor, e.At, e.ExpiresAt, e.Conflict, e.Evidence, uuids(e.Basis)}, nil
 	})
 }

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,7 +31,7 @@ import (
 // profile keeps, from the profile's events and the records erased: the
 // person's refusals written on an erased record stand (consent.Outlive).
 func (db *DB) Erase(ctx context.Context, request, profile uuid.UUID, now time.Time,
-	keep func(events []consent.Event, gone func(uuid.UUID) bool, anchor uuid.UUID) []consent.Event) (dsr.ErasureReport, error) {
+	keep consent.Keep) (dsr.ErasureReport, error) {
 	var rep dsr.ErasureReport
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		e := &erasure{tx: tx, request: request, asked: profile, now: now, keep: keep}
@@ -52,13 +53,14 @@ type erasure struct {
 	erased  [][16]byte // rep.Erased, as a statement parameter
 	rep     dsr.ErasureReport
 
-	keep    func(events []consent.Event, gone func(uuid.UUID) bool, anchor uuid.UUID) []consent.Event
+	keep    consent.Keep
 	members []uuid.UUID     // every record of the profile
 	events  []consent.Event // their consent events (read when keep is given)
 	// restricted gives, for each record of the profile, the requests
 	// whose restriction (Art. 18) it is under.
 	restricted map[uuid.UUID][]uuid.UUID
-	kept       *uuid.UUID // the oldest record the profile keeps, if it keeps any
+	gone       map[uuid.UUID]bool // rep.Erased, as a set
+	kept       *uuid.UUID         // the oldest record the profile keeps, if it keeps any
 }
 
 // run runs the steps of the erasure in order, stopping at the first
@@ -235,30 +237,27 @@ func (e *erasure) readProfile(b *pgx.Batch) {
 		})
 }
 
-// findKept finds the oldest record the profile keeps, if the erasure
-// leaves it any: where what the person said and asked for goes.
+// findKept finds the oldest record the profile keeps (the least id, as
+// remaining finds it), if the erasure leaves it any: where what the
+// person said and asked for goes.
 func (e *erasure) findKept() {
-	gone := make(map[uuid.UUID]bool, len(e.rep.Erased))
+	e.gone = make(map[uuid.UUID]bool, len(e.rep.Erased))
 	for _, id := range e.rep.Erased {
-		gone[id] = true
+		e.gone[id] = true
 	}
-	var oldest string
 	for _, id := range e.members {
-		if s := id.String(); !gone[id] && (oldest == "" || s < oldest) {
-			oldest = s
+		if !e.gone[id] && (e.kept == nil || bytes.Compare(id[:], e.kept[:]) < 0) {
+			e.kept = &id
 		}
-	}
-	if oldest != "" {
-		id := uuid.MustParse(oldest)
-		e.kept = &id
 	}
 }
 
-// readOn counts the consent events readProfile read on the records.
-func (e *erasure) readOn(records []uuid.UUID) int {
+// readOnErased counts the consent events readProfile read on the erased
+// records.
+func (e *erasure) readOnErased() int {
 	n := 0
 	for _, ev := range e.events {
-		if slices.Contains(records, ev.Record) {
+		if e.gone[ev.Record] {
 			n++
 		}
 	}
@@ -275,18 +274,10 @@ func (e *erasure) keepRefusals(b *pgx.Batch) {
 	if e.keep == nil || e.kept == nil || len(e.erased) == 0 {
 		return
 	}
-	gone := make(map[uuid.UUID]bool, len(e.rep.Erased))
-	for _, id := range e.rep.Erased {
-		gone[id] = true
-	}
-	for _, c := range e.keep(e.events, func(id uuid.UUID) bool { return gone[id] }, *e.kept) {
-		var version *int
-		if c.NoticeVersion > 0 {
-			version = &c.NoticeVersion
-		}
+	for _, c := range e.keep(e.events, func(id uuid.UUID) bool { return e.gone[id] }, *e.kept) {
 		b.Queue(`INSERT INTO consent_events (id, record_id, purpose, state, notice_version, method, origin, actor, at, recorded_at,
 			expires_at, conflict, basis) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-			[16]byte(c.ID), [16]byte(c.Record), c.Purpose, string(c.State), version, string(c.Method), c.Origin, c.Actor,
+			[16]byte(c.ID), [16]byte(c.Record), c.Purpose, string(c.State), noticeVersion(&c), string(c.Method), c.Origin, c.Actor,
 			c.At, c.RecordedAt, c.ExpiresAt, c.Conflict, uuids(c.Basis))
 		e.rep.RefusalsKept++
 	}
@@ -391,7 +382,7 @@ func (e *erasure) deleteRecords(b *pgx.Batch) {
 		if err := row.Scan(&deleted); err != nil {
 			return err
 		}
-		if read := e.readOn(e.rep.Erased); e.keep != nil && deleted > read {
+		if read := e.readOnErased(); e.keep != nil && deleted > read {
 			return fmt.Errorf("erasure of request %s: %d consent events written on its records meanwhile; to be run again",
 				e.request, deleted-read)
 		}

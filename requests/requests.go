@@ -66,7 +66,7 @@ type Store interface {
 	// profile keeps (anchor), from the profile's events and the records
 	// erased (gone), in the erasure's transaction.
 	Erase(ctx context.Context, request, profile uuid.UUID, now time.Time,
-		keep func(events []consent.Event, gone func(uuid.UUID) bool, anchor uuid.UUID) []consent.Event) (dsr.ErasureReport, error)
+		keep consent.Keep) (dsr.ErasureReport, error)
 	Restrict(ctx context.Context, request, profile uuid.UUID, lift bool) error
 	AppendConsent(ctx context.Context, events []consent.Event) error
 	ExpiredRecords(ctx context.Context, now time.Time, limit int) (map[uuid.UUID][]uuid.UUID, error)
