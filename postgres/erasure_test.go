@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/dsr"
@@ -110,11 +111,7 @@ func TestAnErasureRunAgainReportsWhatItDid(t *testing.T) {
 // be deleted unseen: the erasure fails instead, and run again it sees it.
 func TestAnErasureFailsWhenConsentArrivesOnItsRecordsMeanwhile(t *testing.T) {
 	t.Parallel()
-	app, u, profile := personOfTwoSources(t)
-	profiles := []uuid.UUID{profile}
-	erased := pgtest.Query(t, u, "SELECT id FROM records WHERE source = 'sales'")
-	request := uuid.Must(uuid.NewV7())
-	pgtest.Exec(t, u, pgtest.InsertRequest, request, "erasure", "in_progress", profiles[0], []string{erased})
+	app, u, profile, erased, request := erasureOfTheSalesRecord(t)
 	ctx := context.Background()
 	var seen []consent.Event
 	keep := func(events []consent.Event, gone func(uuid.UUID) bool, anchor uuid.UUID) []consent.Event {
@@ -122,19 +119,12 @@ func TestAnErasureFailsWhenConsentArrivesOnItsRecordsMeanwhile(t *testing.T) {
 		return nil
 	}
 
-	// A transaction holds the suppression the erasure writes first, so the
-	// erasure waits after reading the profile; it then writes a statement
-	// on the record being erased, and commits.
-	earlier := uuid.Must(uuid.NewV7())
-	pgtest.Exec(t, u, pgtest.InsertRequest, earlier, "erasure", "completed", uuid.New(), nil)
-	other := pgtest.Begin(t, u)
-	if _, err := other.Exec(ctx, `INSERT INTO suppressions (kind, blind_index, request_id)
-		SELECT 'email', email_index, $2 FROM records WHERE id = $1`, erased, earlier); err != nil {
-		t.Fatal(err)
-	}
+	// The erasure waits after reading the profile; the transaction holding
+	// it then writes a statement on the record being erased, and commits.
+	other := holdSuppression(t, u, erased)
 	done := make(chan error, 1)
 	go func() {
-		_, err := app.Erase(ctx, request, profiles[0], time.Now(), keep)
+		_, err := app.Erase(ctx, request, profile, time.Now(), keep)
 		done <- err
 	}()
 	if !waitingForLock(t, u) {
@@ -153,7 +143,7 @@ func TestAnErasureFailsWhenConsentArrivesOnItsRecordsMeanwhile(t *testing.T) {
 	if n := pgtest.Count(t, u, "SELECT count(*) FROM records WHERE id = $1", erased); n != 1 {
 		t.Fatal("the failed erasure deleted the record")
 	}
-	if _, err := app.Erase(ctx, request, profiles[0], time.Now(), keep); err != nil {
+	if _, err := app.Erase(ctx, request, profile, time.Now(), keep); err != nil {
 		t.Fatal(err)
 	}
 	if len(seen) != 1 || seen[0].State != consent.Withdrawn {
@@ -178,6 +168,35 @@ func personOfTwoSources(t *testing.T) (*postgres.DB, string, uuid.UUID) {
 	return app, u, profiles[0]
 }
 
+// erasureOfTheSalesRecord keeps a person of two sources and files an
+// erasure of their sales record only (in progress), and returns the
+// service's store, the owner's database URL, the profile, the sales
+// record's id and the request's.
+func erasureOfTheSalesRecord(t *testing.T) (*postgres.DB, string, uuid.UUID, string, uuid.UUID) {
+	t.Helper()
+	app, u, profile := personOfTwoSources(t)
+	erased := pgtest.Query(t, u, "SELECT id FROM records WHERE source = 'sales'")
+	request := uuid.Must(uuid.NewV7())
+	pgtest.Exec(t, u, pgtest.InsertRequest, request, "erasure", "in_progress", profile, []string{erased})
+	return app, u, profile, erased, request
+}
+
+// holdSuppression begins a transaction that writes, for an earlier
+// request, the suppression of the record's email that an erasure of the
+// record writes first: that erasure waits for it after its first batch,
+// holding the profile and its records.
+func holdSuppression(t *testing.T, u, record string) pgx.Tx {
+	t.Helper()
+	earlier := uuid.Must(uuid.NewV7())
+	pgtest.Exec(t, u, pgtest.InsertRequest, earlier, "erasure", "completed", uuid.New(), nil)
+	tx := pgtest.Begin(t, u)
+	if _, err := tx.Exec(context.Background(), `INSERT INTO suppressions (kind, blind_index, request_id)
+		SELECT 'email', email_index, $2 FROM records WHERE id = $1`, record, earlier); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
 // A statement written on a record while an erasure of that record runs
 // waits for it (the erasure locked its records before reading their
 // consent), then finds the record gone and writes nothing: it is tried
@@ -185,21 +204,12 @@ func personOfTwoSources(t *testing.T) (*postgres.DB, string, uuid.UUID) {
 // erased one unseen.
 func TestAConsentStatementWaitsForTheErasureOfItsRecord(t *testing.T) {
 	t.Parallel()
-	app, u, profile := personOfTwoSources(t)
-	erased := pgtest.Query(t, u, "SELECT id FROM records WHERE source = 'sales'")
-	request, earlier := uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
-	pgtest.Exec(t, u, pgtest.InsertRequest, request, "erasure", "in_progress", profile, []string{erased})
-	pgtest.Exec(t, u, pgtest.InsertRequest, earlier, "erasure", "completed", uuid.New(), nil)
+	app, u, profile, erased, request := erasureOfTheSalesRecord(t)
 	ctx := context.Background()
 	keep := func([]consent.Event, func(uuid.UUID) bool, uuid.UUID) []consent.Event { return nil }
 
-	// The erasure is held after it locked its records, by a suppression
-	// another transaction is writing.
-	other := pgtest.Begin(t, u)
-	if _, err := other.Exec(ctx, `INSERT INTO suppressions (kind, blind_index, request_id)
-		SELECT 'email', email_index, $2 FROM records WHERE id = $1`, erased, earlier); err != nil {
-		t.Fatal(err)
-	}
+	// The erasure is held after it locked its records.
+	other := holdSuppression(t, u, erased)
 	done := make(chan error, 1)
 	go func() {
 		_, err := app.Erase(ctx, request, profile, time.Now(), keep)
@@ -240,10 +250,7 @@ func TestAConsentStatementWaitsForTheErasureOfItsRecord(t *testing.T) {
 // and its write by another transaction writing an event of the same id.
 func TestAnErasureWaitsForAStatementOnItsRecord(t *testing.T) {
 	t.Parallel()
-	app, u, profile := personOfTwoSources(t)
-	erased := pgtest.Query(t, u, "SELECT id FROM records WHERE source = 'sales'")
-	request := uuid.Must(uuid.NewV7())
-	pgtest.Exec(t, u, pgtest.InsertRequest, request, "erasure", "in_progress", profile, []string{erased})
+	app, u, profile, erased, request := erasureOfTheSalesRecord(t)
 	segment := uuid.New()
 	pgtest.Exec(t, u, `INSERT INTO segments (id, name, purpose, condition, description, created_by)
 		VALUES ($1, 'newsletter', 'marketing', 'true', 'everyone', 'test')`, segment)
