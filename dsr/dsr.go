@@ -300,7 +300,12 @@ type ErasureReport struct {
 	RefusalsKept int `json:"refusals_kept,omitempty"`
 	// RestrictionsKept counts the restrictions (Art. 18) that erased
 	// records were under and that a record the profile keeps now carries.
-	RestrictionsKept int  `json:"restrictions_kept,omitempty"`
+	RestrictionsKept int `json:"restrictions_kept,omitempty"`
+	// RefusalsStanding counts the refusals kept by identifier when a
+	// retention erased every record of the person (one per blind index
+	// of a strong identifier and purpose): a record that comes back
+	// with one of those identifiers carries them again.
+	RefusalsStanding int  `json:"refusals_standing,omitempty"`
 	Done             bool `json:"-"` // the profile was erased by this request before: nothing left to do
 }
 

@@ -101,6 +101,7 @@ func (e *erasure) run(ctx context.Context) error {
 	b = &pgx.Batch{}
 	for _, step := range []func(*pgx.Batch){
 		e.suppress,
+		e.standRefusals,
 		e.listAccounts,
 		e.deleteRecords,
 		e.keepRefusals,
@@ -321,12 +322,63 @@ func (e *erasure) bySubject() bool { return e.channel != "retention" }
 // identifiers as suppressions (for an erasure the person asked for).
 func (e *erasure) suppress(b *pgx.Batch) {
 	b.Queue(`INSERT INTO suppressions (kind, blind_index, request_id)
-		SELECT DISTINCT k.kind, k.sum, $2::uuid FROM records r,
-			LATERAL (VALUES ('email', r.email_index), ('phone', r.phone_index), ('national_id', r.national_id_index)) AS k (kind, sum)
-		WHERE r.id = ANY($1) AND k.sum IS NOT NULL AND $3
+		SELECT DISTINCT k.kind, k.sum, $2::uuid `+strongIdentifiers+` AND $3
 		ON CONFLICT (kind, blind_index) DO UPDATE SET request_id = EXCLUDED.request_id, at = now(), lifted_at = NULL, lifted_by = NULL`,
 		e.erased, [16]byte(e.request), e.bySubject()).Exec(func(tag pgconn.CommandTag) error {
 		e.rep.Suppressed = int(tag.RowsAffected())
+		return nil
+	})
+}
+
+// strongIdentifiers lists the blind indexes of the strong identifiers
+// of the records $1 as (kind, sum), for the statement it begins.
+const strongIdentifiers = `FROM records r,
+	LATERAL (VALUES ('email', r.email_index), ('phone', r.phone_index), ('national_id', r.national_id_index)) AS k (kind, sum)
+	WHERE r.id = ANY($1) AND k.sum IS NOT NULL`
+
+// standRefusals keeps the person's refusals by identifier when a
+// retention erases every record they have (migration 0030): the
+// statements that decided each refused purpose, as keep re-states them,
+// for each blind index of the erased records' strong identifiers, so
+// that a record that comes back with one of them carries them again
+// (UpsertRecords). A later statement of the same identifier and purpose
+// replaces an earlier one. An erasure the person asked for removes those
+// of their identifiers instead: they asked for everything to go, and
+// their suppression refuses their records from now on.
+func (e *erasure) standRefusals(b *pgx.Batch) {
+	if len(e.erased) == 0 {
+		return
+	}
+	if e.bySubject() {
+		b.Queue(`DELETE FROM standing_refusals s USING (SELECT DISTINCT k.kind, k.sum `+strongIdentifiers+`) AS k
+			WHERE s.kind = k.kind AND s.blind_index = k.sum`, e.erased)
+		return
+	}
+	if e.keep == nil || e.kept != nil {
+		return // keepRefusals re-states them on the record the profile keeps
+	}
+	var purposes, states []string
+	var notices []*int
+	var ats, recorded []time.Time
+	for _, c := range e.keep(e.events, func(id uuid.UUID) bool { return e.gone[id] }, uuid.Nil) {
+		if c.State == consent.Granted {
+			continue
+		}
+		purposes, states, notices = append(purposes, c.Purpose), append(states, string(c.State)), append(notices, noticeVersion(&c))
+		ats, recorded = append(ats, c.At), append(recorded, c.RecordedAt)
+	}
+	if len(purposes) == 0 {
+		return
+	}
+	b.Queue(`INSERT INTO standing_refusals (kind, blind_index, purpose, state, notice_version, at, recorded_at, request_id)
+		SELECT DISTINCT k.kind, k.sum, s.purpose, s.state, s.notice_version, s.at, s.recorded_at, $7::uuid
+		FROM (SELECT DISTINCT k.kind, k.sum `+strongIdentifiers+`) AS k,
+			unnest($2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::timestamptz[]) AS s (purpose, state, notice_version, at, recorded_at)
+		ON CONFLICT (kind, blind_index, purpose) DO UPDATE SET state = EXCLUDED.state, notice_version = EXCLUDED.notice_version,
+			at = EXCLUDED.at, recorded_at = EXCLUDED.recorded_at, request_id = EXCLUDED.request_id, kept_at = now()
+		WHERE (EXCLUDED.at, EXCLUDED.recorded_at) > (standing_refusals.at, standing_refusals.recorded_at)`,
+		e.erased, purposes, states, notices, ats, recorded, [16]byte(e.request)).Exec(func(tag pgconn.CommandTag) error {
+		e.rep.RefusalsStanding = int(tag.RowsAffected())
 		return nil
 	})
 }

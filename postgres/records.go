@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
 )
@@ -54,6 +55,9 @@ func (db *DB) UpsertRecords(ctx context.Context, actor string, batch []*ingest.S
 		}
 		now := time.Now().UTC()
 		if err := insertRecords(ctx, tx, actor, now, created); err != nil {
+			return err
+		}
+		if err := restateStandingRefusals(ctx, tx, created); err != nil {
 			return err
 		}
 		return updateRecords(ctx, tx, actor, now, updated)
@@ -112,6 +116,62 @@ func suppressedRecords(ctx context.Context, tx pgx.Tx, batch []*ingest.Sealed, e
 		}
 	}
 	return out, nil
+}
+
+// restateStandingRefusals re-states on each new record the refusals kept
+// by one of its strong identifiers when a retention erased every record
+// of the person (migration 0030, standRefusals): for each purpose the
+// latest of them, as it was said and recorded, so that the person's next
+// statement overrides it as before. The record's profile is not profiled
+// for what they refused, from its first computation on.
+func restateStandingRefusals(ctx context.Context, tx pgx.Tx, created []*ingest.Sealed) error {
+	var ids [][16]byte
+	var kinds []string
+	var sums [][]byte
+	for _, s := range created {
+		for _, k := range [...]struct {
+			kind string
+			sum  []byte
+		}{{"email", s.Email}, {"phone", s.Phone}, {"national_id", s.NationalID}} {
+			if len(k.sum) > 0 {
+				ids, kinds, sums = append(ids, s.ID), append(kinds, k.kind), append(sums, k.sum)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT DISTINCT ON (b.record, s.purpose) b.record, s.purpose, s.state, coalesce(s.notice_version, 0), s.at, s.recorded_at
+		FROM unnest($1::uuid[], $2::text[], $3::bytea[]) AS b (record, kind, sum)
+		JOIN standing_refusals s ON s.kind = b.kind AND s.blind_index = b.sum
+		ORDER BY b.record, s.purpose, s.at DESC, s.recorded_at DESC`, ids, kinds, sums)
+	if err != nil {
+		return fmt.Errorf("standing refusals: %w", err)
+	}
+	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (consent.Event, error) {
+		var e consent.Event
+		var rec [16]byte
+		err := r.Scan(&rec, &e.Purpose, &e.State, &e.NoticeVersion, &e.At, &e.RecordedAt)
+		e.ID, e.Record, e.Method, e.Origin, e.Actor = uuid.Must(uuid.NewV7()), rec, consent.MethodCarried, "retention", "system:retention"
+		return e, err
+	})
+	if err != nil {
+		return fmt.Errorf("standing refusals: %w", err)
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	// As they were recorded: recorded_at is written, not left to now().
+	columns := []string{"id", "record_id", "purpose", "state", "notice_version", "method", "origin", "actor", "at", "recorded_at"}
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"consent_events"}, columns, pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
+		e := &events[i]
+		return []any{[16]byte(e.ID), [16]byte(e.Record), e.Purpose, string(e.State), noticeVersion(e), string(e.Method), e.Origin,
+			e.Actor, e.At, e.RecordedAt}, nil
+	}))
+	if err != nil {
+		return fmt.Errorf("restate standing refusals: %w", err)
+	}
+	return nil
 }
 
 func recordKey(source string, sourceKey []byte) string { return source + "\x00" + string(sourceKey) }

@@ -80,6 +80,22 @@ func (f *fixture) carryOut(t *testing.T, typ dsr.Type) dsr.Request {
 	return v.Request
 }
 
+// consent derives the state of every purpose of the catalogue for a
+// profile from the statements on its records.
+func (f *fixture) consent(t *testing.T, profile uuid.UUID) map[string]consent.Current {
+	t.Helper()
+	ctx := context.Background()
+	catalogue, err := f.app.Access.Purposes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, events, err := f.app.DB.ProfileRecords(ctx, profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return consent.Derive(catalogue, events, time.Now())
+}
+
 func principal(dept string, roles ...auth.Role) access.Request {
 	return access.Request{Principal: auth.Principal{Kind: auth.Staff, ID: "test-" + dept, Department: dept, Roles: roles}}
 }
@@ -248,17 +264,9 @@ func TestAnObjectionOutlivesTheRecordItWasWrittenOn(t *testing.T) {
 	ctx := context.Background()
 	svc := f.app.Requests
 	f.carryOut(t, dsr.Objection)
-	catalogue, err := f.app.Access.Purposes(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	states := func() map[string]consent.State {
-		_, _, events, err := f.app.DB.ProfileRecords(ctx, f.profile)
-		if err != nil {
-			t.Fatal(err)
-		}
 		out := map[string]consent.State{}
-		for p, c := range consent.Derive(catalogue, events, time.Now()) {
+		for p, c := range f.consent(t, f.profile) {
 			out[p] = c.State
 		}
 		return out
@@ -300,6 +308,90 @@ func TestAnObjectionOutlivesTheRecordItWasWrittenOn(t *testing.T) {
 	var rep dsr.ErasureReport
 	if err := json.Unmarshal([]byte(got.Outcome), &rep); err != nil || int64(rep.RefusalsKept) != objected {
 		t.Fatalf("report %s (%v); want %d refusals kept", got.Outcome, err, objected)
+	}
+}
+
+// When a retention erases every record of a person who objected, nothing
+// is left to carry their objection, and a retention suppresses nothing:
+// the person may come back as a customer. Their refusals stand by
+// identifier instead (keyed hashes and purposes), and the record that
+// brings them back carries them again as they were said: the returning
+// customer is not marketed to or profiled for what they refused. An
+// erasure they ask for later removes those standing refusals with the
+// rest.
+func TestAnObjectionOutlivesARetentionOfEveryRecord(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	svc := f.app.Requests
+	f.carryOut(t, dsr.Objection)
+	refusals := func(profile uuid.UUID) map[string]consent.Current {
+		out := map[string]consent.Current{}
+		for p, c := range f.consent(t, profile) {
+			if c.Event != nil && c.State.Refuses() {
+				out[p] = c
+			}
+		}
+		return out
+	}
+	before := refusals(f.profile)
+	if len(before) == 0 {
+		t.Fatal("the objection refused nothing")
+	}
+
+	// Both records expire.
+	pgtest.Exec(t, f.owner, "UPDATE sources SET retention_days = 1")
+	pgtest.Exec(t, f.owner, "UPDATE records SET updated_at = now() - interval '2 days'")
+	if n, err := svc.SweepRetention(ctx); err != nil || n != 1 {
+		t.Fatalf("retention sweep: %d requests, %v; want 1", n, err)
+	}
+	retention := uuid.MustParse(pgtest.Query(t, f.owner, "SELECT id FROM dsr_requests WHERE channel = 'retention'"))
+	if err := svc.Execute(ctx, retention); err != nil {
+		t.Fatal(err)
+	}
+	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM records"); n != 0 {
+		t.Fatalf("%d records left after the retention", n)
+	}
+	got, err := svc.GetRequest(ctx, dpo, retention)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep dsr.ErasureReport
+	if err := json.Unmarshal([]byte(got.Outcome), &rep); err != nil || rep.RefusalsStanding != len(before) {
+		t.Errorf("report %s (%v); want %d refusals standing (one address, %d purposes)", got.Outcome, err, len(before), len(before))
+	}
+	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM suppressions"); n != 0 {
+		t.Fatalf("a retention suppressed %d identifiers", n)
+	}
+
+	// The person comes back through another department, and a stranger
+	// arrives beside them.
+	back := pgtest.Keep(t, f.app.DB, f.app.Vault,
+		pgtest.Person("billing", "c-77", "Bart", "Quist", "b.quist@example.org"),
+		pgtest.Person("billing", "c-78", "Ottilie", "Brandt", "o.brandt@example.org"))
+	after := refusals(back[0])
+	if len(after) != len(before) {
+		t.Fatalf("the returning person refuses %v; before the retention %v", after, before)
+	}
+	for p, c := range before {
+		a := after[p]
+		if a.State != c.State || !a.Event.At.Equal(c.Event.At) || !a.Event.RecordedAt.Equal(c.Event.RecordedAt) ||
+			a.Event.Method != consent.MethodCarried || a.Event.Origin != "retention" {
+			t.Errorf("%s: %+v on the returning record; want %s as said at %s and recorded at %s, carried", p, a.Event, c.State, c.Event.At, c.Event.RecordedAt)
+		}
+	}
+	if stranger := refusals(back[1]); len(stranger) != 0 {
+		t.Fatalf("a stranger carries %v", stranger)
+	}
+
+	// They ask to be erased: their standing refusals go with the rest,
+	// and their suppression stands instead.
+	f.profile = back[0]
+	f.carryOut(t, dsr.Erasure)
+	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM standing_refusals"); n != 0 {
+		t.Fatalf("%d standing refusals left after the person's erasure", n)
+	}
+	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM suppressions"); n != 1 {
+		t.Fatalf("%d identifiers suppressed; want the address", n)
 	}
 }
 
