@@ -1,4 +1,4 @@
--- A person's refusals (an objection, a withdrawal, a denial) outlive a
+-- A person's refusals (an objection, a withdrawal) outlive a
 -- retention that erases all their records. Such an erasure suppresses
 -- nothing: records expiring is not the person leaving, and a department
 -- may send them again as a customer. Without this table their objection to
@@ -22,7 +22,7 @@ CREATE TABLE standing_refusals (
     kind           text        NOT NULL CHECK (kind IN ('email', 'phone', 'national_id')),
     blind_index    bytea       NOT NULL,
     purpose        text        NOT NULL REFERENCES purposes (id),
-    state          text        NOT NULL CHECK (state IN ('denied', 'withdrawn', 'objected')),
+    state          text        NOT NULL CHECK (state IN ('withdrawn', 'objected')),
     notice_version integer,
     at             timestamptz NOT NULL,
     recorded_at    timestamptz NOT NULL,

@@ -338,50 +338,92 @@ const strongIdentifiers = `FROM records r,
 
 // standRefusals keeps the person's refusals by identifier when a
 // retention erases every record they have (migration 0030): the
-// statements that decided each refused purpose, as keep re-states them,
-// for each blind index of the erased records' strong identifiers, so
-// that a record that comes back with one of them carries them again
-// (UpsertRecords). A later statement of the same identifier and purpose
-// replaces an earlier one. An erasure the person asked for removes those
-// of their identifiers instead: they asked for everything to go, and
-// their suppression refuses their records from now on.
+// statements that decided each purpose they withdrew from or objected
+// to, as keep re-states them, for each blind index of their strong
+// identifiers, so that a record that comes back with one of them carries
+// them again (UpsertRecords). A person is known by the erased records'
+// identifiers and by the retentions whose refusals those records carry
+// again (the basis of such a statement): what an earlier retention kept
+// under an address they no longer have is theirs too. Every statement
+// they made on a purpose since replaces what stood for it (a grant
+// leaves nothing standing). An identifier under a suppression keeps none:
+// the suppression refuses its records, and its lifting starts afresh.
+//
+// An erasure the person asked for removes all of theirs instead: they
+// asked for everything to go.
 func (e *erasure) standRefusals(b *pgx.Batch) {
 	if len(e.erased) == 0 {
 		return
 	}
+	earlier := [][16]byte{}
+	var decided []string
+	for _, ev := range e.events {
+		if e.gone[ev.Record] && ev.Method == consent.MethodCarried && ev.Origin == standingOrigin {
+			for _, r := range ev.Basis {
+				if !slices.Contains(earlier, [16]byte(r)) {
+					earlier = append(earlier, r)
+				}
+			}
+		}
+		if !slices.Contains(decided, ev.Purpose) {
+			decided = append(decided, ev.Purpose)
+		}
+	}
 	if e.bySubject() {
-		b.Queue(`DELETE FROM standing_refusals s USING (SELECT DISTINCT k.kind, k.sum `+strongIdentifiers+`) AS k
-			WHERE s.kind = k.kind AND s.blind_index = k.sum`, e.erased)
+		b.Queue(`DELETE FROM standing_refusals s
+			WHERE s.request_id = ANY($2) OR (s.kind, s.blind_index) IN (SELECT k.kind, k.sum `+strongIdentifiers+`)`, e.erased, earlier)
 		return
 	}
 	if e.keep == nil || e.kept != nil {
 		return // keepRefusals re-states them on the record the profile keeps
 	}
+	// What earlier retentions of the person kept is theirs now, under
+	// whatever identifiers.
+	b.Queue(`UPDATE standing_refusals SET request_id = $2 WHERE request_id = ANY($1)`, earlier, [16]byte(e.request))
 	var purposes, states []string
 	var notices []*int
 	var ats, recorded []time.Time
 	for _, c := range e.keep(e.events, func(id uuid.UUID) bool { return e.gone[id] }, uuid.Nil) {
-		if c.State == consent.Granted {
+		if !c.State.Refuses() {
 			continue
 		}
 		purposes, states, notices = append(purposes, c.Purpose), append(states, string(c.State)), append(notices, noticeVersion(&c))
 		ats, recorded = append(ats, c.At), append(recorded, c.RecordedAt)
 	}
-	if len(purposes) == 0 {
-		return
+	if len(purposes) > 0 {
+		b.Queue(`INSERT INTO standing_refusals (kind, blind_index, purpose, state, notice_version, at, recorded_at, request_id)
+			SELECT k.kind, k.sum, s.purpose, s.state, s.notice_version, s.at, s.recorded_at, $7::uuid
+			FROM (SELECT k.kind, k.sum `+strongIdentifiers+`
+				UNION SELECT kind, blind_index FROM standing_refusals WHERE request_id = $7) AS k,
+				unnest($2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::timestamptz[]) AS s (purpose, state, notice_version, at, recorded_at)
+			WHERE NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.kind = k.kind AND x.blind_index = k.sum AND x.lifted_at IS NULL)
+			ORDER BY 1, 2, 3
+			ON CONFLICT (kind, blind_index, purpose) DO UPDATE SET state = EXCLUDED.state, notice_version = EXCLUDED.notice_version,
+				at = EXCLUDED.at, recorded_at = EXCLUDED.recorded_at, request_id = EXCLUDED.request_id, kept_at = now()`,
+			e.erased, purposes, states, notices, ats, recorded, [16]byte(e.request)).Exec(func(tag pgconn.CommandTag) error {
+			e.rep.RefusalsStanding = int(tag.RowsAffected())
+			return nil
+		})
 	}
-	b.Queue(`INSERT INTO standing_refusals (kind, blind_index, purpose, state, notice_version, at, recorded_at, request_id)
-		SELECT DISTINCT k.kind, k.sum, s.purpose, s.state, s.notice_version, s.at, s.recorded_at, $7::uuid
-		FROM (SELECT DISTINCT k.kind, k.sum `+strongIdentifiers+`) AS k,
-			unnest($2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::timestamptz[]) AS s (purpose, state, notice_version, at, recorded_at)
-		ON CONFLICT (kind, blind_index, purpose) DO UPDATE SET state = EXCLUDED.state, notice_version = EXCLUDED.notice_version,
-			at = EXCLUDED.at, recorded_at = EXCLUDED.recorded_at, request_id = EXCLUDED.request_id, kept_at = now()
-		WHERE (EXCLUDED.at, EXCLUDED.recorded_at) > (standing_refusals.at, standing_refusals.recorded_at)`,
-		e.erased, purposes, states, notices, ats, recorded, [16]byte(e.request)).Exec(func(tag pgconn.CommandTag) error {
-		e.rep.RefusalsStanding = int(tag.RowsAffected())
-		return nil
-	})
+	// A purpose the person spoke of since and does not refuse now (they
+	// granted it) has nothing standing.
+	var settled []string
+	for _, p := range decided {
+		if !slices.Contains(purposes, p) {
+			settled = append(settled, p)
+		}
+	}
+	if len(settled) > 0 {
+		b.Queue(`DELETE FROM standing_refusals s WHERE s.purpose = ANY($3)
+			AND (s.request_id = $2 OR (s.kind, s.blind_index) IN (SELECT k.kind, k.sum `+strongIdentifiers+`))`,
+			e.erased, [16]byte(e.request), settled)
+	}
 }
+
+// standingOrigin is the origin of a standing refusal re-stated on a
+// record that came back (UpsertRecords); its basis is the retention that
+// kept it.
+const standingOrigin = "retention"
 
 // listAccounts puts the customer accounts linked to the erased records in
 // the report, to be deleted from Kratos once this commits (for an

@@ -141,7 +141,8 @@ func restateStandingRefusals(ctx context.Context, tx pgx.Tx, created []*ingest.S
 	if len(ids) == 0 {
 		return nil
 	}
-	rows, err := tx.Query(ctx, `SELECT DISTINCT ON (b.record, s.purpose) b.record, s.purpose, s.state, coalesce(s.notice_version, 0), s.at, s.recorded_at
+	rows, err := tx.Query(ctx, `SELECT DISTINCT ON (b.record, s.purpose) b.record, s.purpose, s.state, coalesce(s.notice_version, 0), s.at, s.recorded_at,
+			s.request_id
 		FROM unnest($1::uuid[], $2::text[], $3::bytea[]) AS b (record, kind, sum)
 		JOIN standing_refusals s ON s.kind = b.kind AND s.blind_index = b.sum
 		ORDER BY b.record, s.purpose, s.at DESC, s.recorded_at DESC`, ids, kinds, sums)
@@ -150,9 +151,10 @@ func restateStandingRefusals(ctx context.Context, tx pgx.Tx, created []*ingest.S
 	}
 	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (consent.Event, error) {
 		var e consent.Event
-		var rec [16]byte
-		err := r.Scan(&rec, &e.Purpose, &e.State, &e.NoticeVersion, &e.At, &e.RecordedAt)
-		e.ID, e.Record, e.Method, e.Origin, e.Actor = uuid.Must(uuid.NewV7()), rec, consent.MethodCarried, "retention", "system:retention"
+		var rec, request [16]byte
+		err := r.Scan(&rec, &e.Purpose, &e.State, &e.NoticeVersion, &e.At, &e.RecordedAt, &request)
+		e.ID, e.Record, e.Method, e.Origin, e.Actor = uuid.Must(uuid.NewV7()), rec, consent.MethodCarried, standingOrigin, "system:retention"
+		e.Basis = []uuid.UUID{request}
 		return e, err
 	})
 	if err != nil {
@@ -162,11 +164,13 @@ func restateStandingRefusals(ctx context.Context, tx pgx.Tx, created []*ingest.S
 		return nil
 	}
 	// As they were recorded: recorded_at is written, not left to now().
-	columns := []string{"id", "record_id", "purpose", "state", "notice_version", "method", "origin", "actor", "at", "recorded_at"}
+	// Its basis is the retention that kept it: the person's standing
+	// refusals are found by it when their records go again.
+	columns := []string{"id", "record_id", "purpose", "state", "notice_version", "method", "origin", "actor", "at", "recorded_at", "basis"}
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{"consent_events"}, columns, pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
 		e := &events[i]
 		return []any{[16]byte(e.ID), [16]byte(e.Record), e.Purpose, string(e.State), noticeVersion(e), string(e.Method), e.Origin,
-			e.Actor, e.At, e.RecordedAt}, nil
+			e.Actor, e.At, e.RecordedAt, uuids(e.Basis)}, nil
 	}))
 	if err != nil {
 		return fmt.Errorf("restate standing refusals: %w", err)

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -334,58 +335,103 @@ func TestAnObjectionOutlivesARetentionOfEveryRecord(t *testing.T) {
 		return out
 	}
 	before := refusals(f.profile)
-	if len(before) == 0 {
-		t.Fatal("the objection refused nothing")
+	if len(before) < 2 {
+		t.Fatalf("the objection refused %v; want two purposes or more", before)
 	}
-
-	// Both records expire.
-	pgtest.Exec(t, f.owner, "UPDATE sources SET retention_days = 1")
-	pgtest.Exec(t, f.owner, "UPDATE records SET updated_at = now() - interval '2 days'")
-	if n, err := svc.SweepRetention(ctx); err != nil || n != 1 {
-		t.Fatalf("retention sweep: %d requests, %v; want 1", n, err)
+	// A third record gives the person a phone number besides the address.
+	const phone = "+44 20 7946 0958"
+	pgtest.Keep(t, f.app.DB, f.app.Vault, pgtest.Person("sales", "c-3", "Bartholomew", "Quist", "b.quist@example.org", identity.Phone, phone))
+	// expire lets every record expire and carries out the retention.
+	expire := func() dsr.ErasureReport {
+		t.Helper()
+		pgtest.Exec(t, f.owner, "UPDATE sources SET retention_days = 1")
+		pgtest.Exec(t, f.owner, "UPDATE records SET updated_at = now() - interval '2 days'")
+		if n, err := svc.SweepRetention(ctx); err != nil || n != 1 {
+			t.Fatalf("retention sweep: %d requests, %v; want 1", n, err)
+		}
+		retention := uuid.MustParse(pgtest.Query(t, f.owner, "SELECT id FROM dsr_requests WHERE channel = 'retention' AND state <> 'completed' ORDER BY id DESC LIMIT 1"))
+		if err := svc.Execute(ctx, retention); err != nil {
+			t.Fatal(err)
+		}
+		if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM records"); n != 0 {
+			t.Fatalf("%d records left after the retention", n)
+		}
+		got, err := svc.GetRequest(ctx, dpo, retention)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep dsr.ErasureReport
+		if err := json.Unmarshal([]byte(got.Outcome), &rep); err != nil {
+			t.Fatalf("report %s: %v", got.Outcome, err)
+		}
+		if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM suppressions"); n != 0 {
+			t.Fatalf("a retention suppressed %d identifiers", n)
+		}
+		return rep
 	}
-	retention := uuid.MustParse(pgtest.Query(t, f.owner, "SELECT id FROM dsr_requests WHERE channel = 'retention'"))
-	if err := svc.Execute(ctx, retention); err != nil {
-		t.Fatal(err)
-	}
-	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM records"); n != 0 {
-		t.Fatalf("%d records left after the retention", n)
-	}
-	got, err := svc.GetRequest(ctx, dpo, retention)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep dsr.ErasureReport
-	if err := json.Unmarshal([]byte(got.Outcome), &rep); err != nil || rep.RefusalsStanding != len(before) {
-		t.Errorf("report %s (%v); want %d refusals standing (one address, %d purposes)", got.Outcome, err, len(before), len(before))
-	}
-	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM suppressions"); n != 0 {
-		t.Fatalf("a retention suppressed %d identifiers", n)
-	}
-
-	// The person comes back through another department, and a stranger
-	// arrives beside them.
-	back := pgtest.Keep(t, f.app.DB, f.app.Vault,
-		pgtest.Person("billing", "c-77", "Bart", "Quist", "b.quist@example.org"),
-		pgtest.Person("billing", "c-78", "Ottilie", "Brandt", "o.brandt@example.org"))
-	after := refusals(back[0])
-	if len(after) != len(before) {
-		t.Fatalf("the returning person refuses %v; before the retention %v", after, before)
-	}
-	for p, c := range before {
-		a := after[p]
-		if a.State != c.State || !a.Event.At.Equal(c.Event.At) || !a.Event.RecordedAt.Equal(c.Event.RecordedAt) ||
-			a.Event.Method != consent.MethodCarried || a.Event.Origin != "retention" {
-			t.Errorf("%s: %+v on the returning record; want %s as said at %s and recorded at %s, carried", p, a.Event, c.State, c.Event.At, c.Event.RecordedAt)
+	// carries checks that a profile refuses what the person refused, as
+	// they said it.
+	carries := func(profile uuid.UUID, want map[string]consent.Current) {
+		t.Helper()
+		got := refusals(profile)
+		if len(got) != len(want) {
+			t.Fatalf("the returning person refuses %v; want %v", got, want)
+		}
+		for p, c := range want {
+			a := got[p]
+			if a.State != c.State || !a.Event.At.Equal(c.Event.At) || !a.Event.RecordedAt.Equal(c.Event.RecordedAt) ||
+				a.Event.Method != consent.MethodCarried || a.Event.Origin != "retention" {
+				t.Errorf("%s: %+v on the returning record; want %s as said at %s and recorded at %s, carried", p, a.Event, c.State, c.Event.At, c.Event.RecordedAt)
+			}
 		}
 	}
+
+	// Every record expires: the refusals stand by the address and the
+	// phone number.
+	if rep := expire(); rep.RefusalsStanding != 2*len(before) {
+		t.Errorf("%d refusals standing; want %d (two identifiers, %d purposes)", rep.RefusalsStanding, 2*len(before), len(before))
+	}
+
+	// The person comes back through another department with a new
+	// address and the same phone, and a stranger arrives beside them.
+	back := pgtest.Keep(t, f.app.DB, f.app.Vault,
+		pgtest.Person("billing", "c-77", "Bart", "Quist", "bart@quist.example", identity.Phone, phone),
+		pgtest.Person("billing", "c-78", "Ottilie", "Brandt", "o.brandt@example.org"))
+	carries(back[0], before)
 	if stranger := refusals(back[1]); len(stranger) != 0 {
 		t.Fatalf("a stranger carries %v", stranger)
 	}
 
-	// They ask to be erased: their standing refusals go with the rest,
-	// and their suppression stands instead.
-	f.profile = back[0]
+	// They lift one objection, and their records expire again: what they
+	// still refuse stands, under the first address too; what they granted
+	// does not.
+	var granted string
+	for p := range before {
+		granted = p
+		break
+	}
+	record := uuid.MustParse(pgtest.Query(t, f.owner, "SELECT record_id FROM profile_members WHERE profile_id = $1", back[0]))
+	now := time.Now()
+	if err := f.app.DB.AppendConsent(ctx, []consent.Event{{ID: uuid.Must(uuid.NewV7()), Record: record, Purpose: granted, State: consent.Granted,
+		Method: consent.MethodSelfService, Origin: "privacy_center", Actor: "customer", At: now, RecordedAt: now}}); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.Exec(t, f.owner, "DELETE FROM records WHERE id IN (SELECT record_id FROM profile_members WHERE profile_id = $1)", back[1])
+	expire()
+	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM standing_refusals WHERE purpose = $1", granted); n != 0 {
+		t.Errorf("%d refusals of %s stand after the person granted it", n, granted)
+	}
+	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM standing_refusals"); n != int64(3*(len(before)-1)) {
+		t.Errorf("%d refusals standing; want %d (three identifiers, %d purposes)", n, 3*(len(before)-1), len(before)-1)
+	}
+	still := maps.Clone(before)
+	delete(still, granted)
+	again := pgtest.Keep(t, f.app.DB, f.app.Vault, pgtest.Person("sales", "c-90", "Bartholomew", "Quist", "b.quist@example.org"))
+	carries(again[0], still)
+
+	// They ask to be erased: every standing refusal of theirs goes with
+	// the rest, and their suppression stands instead.
+	f.profile = again[0]
 	f.carryOut(t, dsr.Erasure)
 	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM standing_refusals"); n != 0 {
 		t.Fatalf("%d standing refusals left after the person's erasure", n)
