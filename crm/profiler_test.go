@@ -19,6 +19,7 @@ import (
 	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/crm"
 	"github.com/cdp-project/cdp/identity"
+	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/postgres"
 	"github.com/cdp-project/cdp/postgres/pgtest"
 	"github.com/cdp-project/cdp/resolver"
@@ -313,6 +314,62 @@ func TestProfilingObeysObjectionsConsentAndRestriction(t *testing.T) {
 	}
 	if n := pgtest.Count(t, f.owner, "SELECT count(*) FROM profile_traits"); n != 1 {
 		t.Errorf("%d profiles with traits, want Dan's only", n)
+	}
+}
+
+// TestARecordThatBringsAnObjectionStopsProfilingAtOnce: a person's
+// objection can arrive on a record that joins their profile (a
+// department's record with the objection it collected, a standing refusal
+// re-stated on a record that came back after a retention). The merge
+// stops their profiling at once, as the statement itself would, not at
+// the next computation: no traits, in no segment.
+func TestARecordThatBringsAnObjectionStopsProfilingAtOnce(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	pgtest.AddSources(t, f.db, identity.Source{Name: "desk", Department: "support", Priority: 60, LegalBasis: "contract"})
+	profiles := f.customers(t, []string{"ann", "ben"})
+	f.orders(t, "a1,ann,web,40", "b1,ben,web,60")
+	f.segments(t, crm.Segment{Name: "buyers", Purpose: "support", Condition: "orders >= 1", Description: "Everyone who ordered"})
+	if _, err := f.profiler(t, crm.Options{}).Full(ctx); err != nil {
+		t.Fatal(err)
+	}
+	profiled := func(profile uuid.UUID) (traits, members int64) {
+		return pgtest.Count(t, f.owner, "SELECT count(*) FROM profile_traits WHERE profile_id = $1", [16]byte(profile)),
+			pgtest.Count(t, f.owner, "SELECT count(*) FROM segment_members WHERE profile_id = $1", [16]byte(profile))
+	}
+	if tr, m := profiled(profiles["ann"]); tr != 1 || m != 1 {
+		t.Fatalf("Ann before: %d traits, %d memberships", tr, m)
+	}
+
+	// The support desk's record of Ann, with her objection to profiling,
+	// is written and then linked.
+	im := ingest.Importer{Vault: f.v, Store: f.db, Normalizer: identity.Normalizer{DefaultRegion: "GB"}, Actor: "test"}
+	var record uuid.UUID
+	rec := pgtest.Person("desk", "d-1", "Givenaaaa", "Familydaaa", "cann@example.org")
+	if _, err := im.Import(ctx, ingest.NewSliceReader([]ingest.Input{{Line: 1, Record: rec}}), func(r ingest.Result) { record = r.RecordID }); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := f.db.AppendConsent(ctx, []consent.Event{{ID: uuid.New(), Record: record, Purpose: crm.ProfilingPurpose, State: consent.Objected,
+		Method: consent.Method("department_form"), Origin: "support", Actor: "staff:test", At: now, RecordedAt: now}}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := (&resolver.Resolver{Store: f.db, Vault: f.v}).Link(ctx, "test", []uuid.UUID{record}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Members[record] != profiles["ann"] {
+		t.Fatalf("the desk's record joined %s; want Ann's profile %s", rep.Members[record], profiles["ann"])
+	}
+	if tr, m := profiled(profiles["ann"]); tr != 0 || m != 0 {
+		t.Errorf("Ann after her objection joined: %d traits, %d memberships; want none", tr, m)
+	}
+	why := pgtest.Query(t, f.owner, `SELECT coalesce(string_agg(reason, ','), '') FROM segment_changes WHERE profile_id = $1 AND change = 'left'`, [16]byte(profiles["ann"]))
+	if why != "objection to profiling" {
+		t.Errorf("Ann left the segment because %q", why)
+	}
+	if tr, m := profiled(profiles["ben"]); tr != 1 || m != 1 {
+		t.Errorf("Ben after Ann's objection: %d traits, %d memberships", tr, m)
 	}
 }
 

@@ -642,18 +642,33 @@ func reconcileConsent(ctx context.Context, tx pgx.Tx, a *resolver.Apply, now tim
 		parts[h.ProfileID][part] = append(parts[h.ProfileID][part], h.Event)
 	}
 	var out []consent.Event
+	var joined []joinedRefusal
 	for profile, ps := range parts {
+		var written []consent.Event
 		if len(ps) >= 2 {
-			out = append(out, consent.Reconcile(purposes, ps, a.Anchors[profile], a.Actor, now)...)
-			continue
+			written = consent.Reconcile(purposes, ps, a.Anchors[profile], a.Actor, now)
+		} else {
+			// One part: perhaps what a split left of a merged profile.
+			var all []consent.Event
+			for _, es := range ps {
+				all = append(all, es...)
+			}
+			left := func(r uuid.UUID) bool { p, moved := a.Members[r]; return moved && p != profile }
+			written = consent.Unmerge(purposes, all, left, a.Anchors[profile], a.Actor, now)
 		}
-		// One part: perhaps what a split left of a merged profile.
-		var all []consent.Event
-		for _, es := range ps {
-			all = append(all, es...)
+		out = append(out, written...)
+		joined = append(joined, refusalsJoined(purposes, profile, ps, written, now)...)
+	}
+	if len(joined) > 0 {
+		// A profile new in this run has no traits or memberships to stop.
+		existed := map[uuid.UUID]bool{}
+		for _, p := range a.Previous {
+			existed[p] = true
 		}
-		left := func(r uuid.UUID) bool { p, moved := a.Members[r]; return moved && p != profile }
-		out = append(out, consent.Unmerge(purposes, all, left, a.Anchors[profile], a.Actor, now)...)
+		joined = slices.DeleteFunc(joined, func(j joinedRefusal) bool { return !existed[j.profile] })
+	}
+	if err := stopJoinedProfiling(ctx, tx, joined); err != nil {
+		return err
 	}
 	if len(out) == 0 {
 		return nil
@@ -661,6 +676,67 @@ func reconcileConsent(ctx context.Context, tx pgx.Tx, a *resolver.Apply, now tim
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{"consent_events"}, consentCopyColumns, consentCopy(out))
 	if err != nil {
 		return fmt.Errorf("reconcile consent: %w", err)
+	}
+	return nil
+}
+
+// joinedRefusal is a refusal that a merge brought into a profile from
+// another of its parts.
+type joinedRefusal struct {
+	profile        uuid.UUID
+	purpose, state string
+}
+
+// refusalsJoined lists the purposes a merged profile refuses by a
+// statement of a part other than the profile's own (the records that
+// were in it before): a record that joined with an objection, or a
+// profile merged into it. Reconciled purposes are left out: their new
+// statement stops the profiling by trigger.
+func refusalsJoined(purposes []consent.Purpose, profile uuid.UUID, parts map[uuid.UUID][]consent.Event, reconciled []consent.Event, now time.Time) []joinedRefusal {
+	var all []consent.Event
+	from := map[uuid.UUID]uuid.UUID{} // event -> part
+	for part, es := range parts {
+		for _, e := range es {
+			all = append(all, e)
+			from[e.ID] = part
+		}
+	}
+	var out []joinedRefusal
+	for p, c := range consent.Derive(purposes, all, now) {
+		if c.Event == nil || !(c.State.Refuses() || c.State == consent.Denied) || from[c.Event.ID] == profile ||
+			slices.ContainsFunc(reconciled, func(e consent.Event) bool { return e.Purpose == p }) {
+			continue
+		}
+		out = append(out, joinedRefusal{profile: profile, purpose: p, state: string(c.State)})
+	}
+	return out
+}
+
+// stopJoinedProfiling stops the profiling of the profiles a merge brought
+// a refusal into, at once, as the statement itself did when it was made
+// (forget_profiling, which consent_stops_profiling calls): without it the
+// profile kept the traits and segment memberships computed before, until
+// the next computation.
+func stopJoinedProfiling(ctx context.Context, tx pgx.Tx, joined []joinedRefusal) error {
+	if len(joined) == 0 {
+		return nil
+	}
+	type group struct{ purpose, state string }
+	groups := map[group][][16]byte{}
+	for _, j := range joined {
+		g := group{j.purpose, j.state}
+		groups[g] = append(groups[g], j.profile)
+	}
+	b := &pgx.Batch{}
+	for g, profiles := range groups {
+		why := "no consent for " + g.purpose
+		if g.state == string(consent.Objected) {
+			why = "objection to " + g.purpose
+		}
+		b.Queue(`SELECT forget_profiling($1::uuid[], $2, $3)`, profiles, g.purpose, why)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("stop the profiling of merged profiles: %w", err)
 	}
 	return nil
 }
