@@ -129,8 +129,9 @@ type ReadStore interface {
 	// there is no such profile.
 	ProfileRecords(ctx context.Context, id uuid.UUID) (uuid.UUID, []StoredRecord, []consent.Event, error)
 	// ProfilesByIndex returns the profiles holding a record whose blind
-	// index of kind ("email", "phone") is sum, at most limit.
-	ProfilesByIndex(ctx context.Context, kind string, sum []byte, limit int) ([]uuid.UUID, error)
+	// index of kind ("email", "phone", a blocking key) is sum, at most
+	// limit, and for each the sources of the records that hold it.
+	ProfilesByIndex(ctx context.Context, kind string, sum []byte, limit int) ([]uuid.UUID, [][]string, error)
 	Sources(ctx context.Context) ([]identity.Source, error)
 	Purposes(ctx context.Context) ([]consent.Purpose, error)
 	// ProfileLineage returns the history of a profile.

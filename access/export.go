@@ -121,7 +121,7 @@ func (s *Service) export(ctx context.Context, req *Request, cat *catalogue, res 
 	if err != nil {
 		return nil, nil, err
 	}
-	timeline, shown, err := s.contacts(ctx, cat, res, []string{"interaction:*", "interaction_attributes"}, 100000)
+	timeline, shown, err := s.contacts(ctx, cat, res, []string{"interaction:*", "interaction_attributes"}, nil, 100000)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -337,7 +338,7 @@ func (s *Service) Find(ctx context.Context, req Request, q Lookup) ([]*Profile, 
 	if sum == nil {
 		sum = s.indexSum(kind, value)
 	}
-	ids, err := s.store.ProfilesByIndex(ctx, kind, sum, MaxResults)
+	ids, holders, err := s.store.ProfilesByIndex(ctx, kind, sum, MaxResults)
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +346,7 @@ func (s *Service) Find(ctx context.Context, req Request, q Lookup) ([]*Profile, 
 		found   []*Profile
 		entries []audit.Entry
 	)
-	for _, id := range ids {
+	for i, id := range ids {
 		cur, recs, events, err := s.store.ProfileRecords(ctx, id)
 		if err != nil {
 			continue // resolved away meanwhile
@@ -361,6 +362,12 @@ func (s *Service) Find(ctx context.Context, req Request, q Lookup) ([]*Profile, 
 		}
 		if !d.Allow {
 			entries = append(entries, s.entry(&req, ActionSearch, []string{cur.String()}, d, audit.Denied, nil))
+			continue
+		}
+		if !slices.ContainsFunc(holders[i], d.AllowsSource) {
+			// Only records of sources this reader may not see hold what
+			// was asked (an address a consent-based source collected):
+			// the person is not found by it, as if it were not there.
 			continue
 		}
 		p, fields, err := s.golden(cat, res, d)

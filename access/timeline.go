@@ -91,7 +91,7 @@ func (s *Service) Timeline(ctx context.Context, req Request, id uuid.UUID, limit
 	g, err := s.Guard(ctx, &req, act, func(a *Allowed) error {
 		out.ProfileID = a.Profiles[0]
 		var err error
-		out.Contacts, a.Fields, err = s.contacts(ctx, a.cat, a.res, a.Decision.Fields, limit)
+		out.Contacts, a.Fields, err = s.contacts(ctx, a.cat, a.res, a.Decision.Fields, a.Decision.AllowsSource, limit)
 		return err
 	})
 	if err != nil {
@@ -103,13 +103,19 @@ func (s *Service) Timeline(ctx context.Context, req Request, id uuid.UUID, limit
 
 // contacts reads the interactions of a loaded profile's records that the
 // fields allow ("interaction:<type>", "interaction:*"; their text with
-// "interaction_attributes"), newest first, and names the fields it
-// showed.
-func (s *Service) contacts(ctx context.Context, cat *catalogue, res *resource, allowed []string, limit int) ([]Contact, []string, error) {
+// "interaction_attributes"), of the records of the sources the decision
+// allows (nil: every source, for the person's own export), newest first,
+// and names the fields it showed. An interaction is the source's record
+// of a contact: a source the reader may not see (one collected under a
+// consent the person did not give) shows none of its interactions.
+func (s *Service) contacts(ctx context.Context, cat *catalogue, res *resource, allowed []string, source func(string) bool, limit int) ([]Contact, []string, error) {
 	ids := make([]uuid.UUID, 0, len(res.records))
 	byID := map[uuid.UUID]*StoredRecord{}
 	for i := range res.records {
 		r := &res.records[i]
+		if source != nil && !source(r.Source) {
+			continue
+		}
 		ids = append(ids, r.ID)
 		byID[r.ID] = r
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/google/uuid"
 
 	"github.com/cdp-project/cdp/access"
@@ -41,6 +43,10 @@ type subject struct {
 // Cookies and CSRF: every state-changing /v1/me route takes
 // application/json only, which a cross-site form cannot send without a
 // CORS preflight, and the server answers no preflight.
+// crossOrigin tells a request of another origin (Go's
+// CrossOriginProtection, as the pages use it).
+var crossOrigin = http.NewCrossOriginProtection()
+
 func (s *Server) customer(c *fiber.Ctx) error {
 	if s.sessions == nil {
 		return problem(fiber.StatusServiceUnavailable, "unavailable", "Customer sign-in not configured",
@@ -54,6 +60,18 @@ func (s *Server) customer(c *fiber.Ctx) error {
 	if token == "" && cookie == "" {
 		return problem(fiber.StatusUnauthorized, "unauthenticated", "Authentication required",
 			"log in through Ory Kratos and send the session as 'X-Session-Token' or the ory_kratos_session cookie")
+	}
+	if cookie != "" && c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead {
+		// The browser sends the cookie with a form another site posts
+		// here too; a change comes only from a page of this origin (the
+		// browser's Sec-Fetch-Site, else Origin against Host), as on the
+		// pages. A route that reads no body (a withdrawal, a dispute) had
+		// no other defence.
+		r, err := adaptor.ConvertRequest(c, false)
+		if err != nil || crossOrigin.Check(r) != nil {
+			return problem(fiber.StatusForbidden, "cross-origin", "Cross-origin request refused",
+				"a change with the session cookie must come from a page of this site; other clients send 'X-Session-Token'")
+		}
 	}
 	cs, err := s.sessions.Session(c.UserContext(), token, cookie)
 	if err != nil {

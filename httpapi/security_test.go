@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -797,5 +798,110 @@ func TestDenialsOfAMergedAwayIDNameIt(t *testing.T) {
 	}
 	if es := e.entriesOf(r.header.Get("X-Request-ID")); len(es) != 1 || es[0].Outcome != audit.Denied || !strings.Contains(es[0].Reason, "not in the profile") {
 		t.Errorf("the DPO's statement on a record not in the profile audited as %+v", es)
+	}
+}
+
+// A second outside probe (2026-12-04) found the first's class of defect
+// one route away: staff read what a consent-based source holds of a person
+// who never consented. The timeline showed every source's interactions,
+// the newsletter's free text included, to a purpose whose decision leaves
+// the newsletter out of the profile itself.
+func TestTheTimelineShowsOnlyTheSourcesTheDecisionAllows(t *testing.T) {
+	e := newEnv(t)
+	w, _ := e.seed()
+	csv := "source,source_id,record_source_id,type,channel,occurred_at,note\n" +
+		"newsletter,nl-e1,nl-9,email,email,2026-03-01T10:00:00Z,opened the spring newsletter NL-TEXT\n" +
+		"newsletter,nl-c1,nl-9,campaign_response,email,2026-03-02T10:00:00Z,clicked the offer NL-CLICK\n"
+	if r := e.do("POST", "/v1/events", e.tokens["marketing-ingest"], "text/csv", csv); r.status != 200 {
+		t.Fatalf("events: %d %s", r.status, r.body)
+	}
+	csv = "source,source_id,record_source_id,type,channel,occurred_at,note\n" +
+		"sales,s-t1,sales-cust-88231,ticket,phone,2026-03-03T10:00:00Z,asked about delivery\n"
+	if r := e.do("POST", "/v1/events", e.tokens["sales-ingest"], "text/csv", csv); r.status != 200 {
+		t.Fatalf("events: %d %s", r.status, r.body)
+	}
+	var p struct {
+		Sources []string `json:"sources"`
+	}
+	e.get(e.tokens["support-reader"], "/v1/profiles/"+w.String()+"?purpose=support").json(t, &p)
+	if slices.Contains(p.Sources, "newsletter") {
+		t.Fatalf("the premise fails: support sees the newsletter's record (%v)", p.Sources)
+	}
+	for _, purpose := range []string{"support", "analytics"} {
+		r := e.get(e.tokens["support-reader"], "/v1/profiles/"+w.String()+"/timeline?purpose="+purpose)
+		if r.status != 200 {
+			t.Fatalf("timeline for %s: %d %s", purpose, r.status, r.body)
+		}
+		if strings.Contains(string(r.body), "newsletter") || strings.Contains(string(r.body), "NL-") {
+			t.Errorf("the timeline for %s shows the newsletter's interactions: %s", purpose, r.body)
+		}
+		if purpose == "support" && !strings.Contains(string(r.body), `"source":"sales"`) {
+			t.Errorf("the timeline for support leaves out the sales ticket: %s", r.body)
+		}
+	}
+}
+
+// The same probe: a search by an address that only the consent-based
+// newsletter holds found the person for support, allowed and audited,
+// telling support that the address is subscribed. A lookup matches only
+// the records of the sources the decision allows.
+func TestASearchMatchesOnlyTheSourcesTheDecisionAllows(t *testing.T) {
+	e := newEnv(t)
+	w, _ := e.seed()
+	e.ingest("marketing-ingest", `[{"source":"newsletter","source_id":"nl-77","given_name":"Zebedee","email":"zeb.only@example.org"}]`)
+	r := e.get(e.tokens["support-reader"], "/v1/profiles?purpose=support&email=zeb.only@example.org")
+	if r.status != 200 || strings.Contains(string(r.body), `"id"`) {
+		t.Errorf("support finds a person by an address only the newsletter holds: %d %s", r.status, r.body)
+	}
+	// An address a source support sees still finds its person.
+	r = e.get(e.tokens["support-reader"], "/v1/profiles?purpose=support&email="+person["email"])
+	if r.status != 200 || !strings.Contains(string(r.body), w.String()) {
+		t.Errorf("support does not find Wilhelmina by her address: %d %s", r.status, r.body)
+	}
+}
+
+// The web probe of 2026-12-04: a customer's routes that read no body (a
+// withdrawal, a dispute) took a form another site posted with the
+// browser's session cookie, since only a JSON body kept such a post out.
+// A change with the cookie now comes only from a page of this origin; a
+// client with X-Session-Token is not a browser and is not asked. Every
+// answer of the API is kept out of caches.
+func TestCustomerCookieChangesComeOnlyFromThisOrigin(t *testing.T) {
+	e := newEnv(t)
+	send := func(method, path string, header map[string]string) response {
+		t.Helper()
+		req := e.request(method, path, "")
+		req.Header.Set("Cookie", "ory_kratos_session=whatever-the-browser-holds")
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		h := req.Header.Clone()
+		r := e.send(req)
+		checkContract(t, method, e.url+path, h, "", r)
+		return r
+	}
+	id := "01950000-0000-7000-8000-000000000000"
+	for _, path := range []string{"/v1/me/records/" + id + "/dispute", "/v1/me/requests/" + id + "/withdraw", "/v1/me/requests"} {
+		for _, h := range []map[string]string{{"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"}, {"Origin": "http://evil.example"}} {
+			if r := send("POST", path, h); r.status != 403 || !strings.Contains(string(r.body), "cross-origin") {
+				t.Errorf("POST %s with the cookie and %v: %d %s; want 403 cross-origin", path, h, r.status, r.body)
+			}
+		}
+		// From this origin, the session itself is checked (and this one is
+		// no session).
+		if r := send("POST", path, map[string]string{"Sec-Fetch-Site": "same-origin"}); r.status != 401 {
+			t.Errorf("POST %s with the cookie from this origin: %d %s; want 401", path, r.status, r.body)
+		}
+	}
+	// Reading is not refused for its origin, and no answer is cached.
+	r := send("GET", "/v1/me", map[string]string{"Sec-Fetch-Site": "cross-site"})
+	if r.status != 401 {
+		t.Errorf("GET /v1/me cross-site: %d %s; want 401", r.status, r.body)
+	}
+	for _, r := range []response{r, e.get(e.tokens["support-reader"], "/v1/purposes")} {
+		if got := r.header.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("Cache-Control %q; want no-store", got)
+		}
 	}
 }

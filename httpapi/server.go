@@ -166,7 +166,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 		return c.Send(openapiYAML)
 	})
 
-	v1 := s.app.Group("/v1", textualQuery)
+	v1 := s.app.Group("/v1", textualQuery, noStore)
 	v1.Post("/records", s.authenticate(auth.RoleIngest), s.postRecords)
 	v1.Post("/events", s.authenticate(auth.RoleIngest), s.postEvents)
 
@@ -349,6 +349,14 @@ func requestID(c *fiber.Ctx) string {
 // textualQuery refuses a query string whose names or values are not text:
 // invalid UTF-8 or a NUL can be stored nowhere (PostgreSQL refuses both),
 // so they are a client's error, answered before any handler runs.
+// noStore keeps every answer of the API out of caches: they carry
+// personal data, tokens or the proof of a request, and a shared browser
+// or a proxy must not keep them.
+func noStore(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Next()
+}
+
 func textualQuery(c *fiber.Ctx) error {
 	bad := ""
 	c.Context().QueryArgs().VisitAll(func(k, v []byte) {

@@ -163,8 +163,9 @@ func (db *DB) readTx(ctx context.Context, fn func(pgx.Tx) error) error {
 }
 
 // ProfilesByIndex returns the profiles holding a record with the given
-// blind index of an email address or phone number.
-func (db *DB) ProfilesByIndex(ctx context.Context, kind string, sum []byte, limit int) ([]uuid.UUID, error) {
+// blind index of an email address or phone number, and for each the
+// sources of the records that hold it.
+func (db *DB) ProfilesByIndex(ctx context.Context, kind string, sum []byte, limit int) ([]uuid.UUID, [][]string, error) {
 	var column string
 	switch kind {
 	case "email":
@@ -174,18 +175,26 @@ func (db *DB) ProfilesByIndex(ctx context.Context, kind string, sum []byte, limi
 	case "name_key", "birth_key", "place_key": // blocking keys (identity.CandidateRules)
 		column = kind
 	default:
-		return nil, fmt.Errorf("lookup by %q: %w", kind, ErrInvalid)
+		return nil, nil, fmt.Errorf("lookup by %q: %w", kind, ErrInvalid)
 	}
-	rows, err := db.pool.Query(ctx, `SELECT DISTINCT m.profile_id FROM records r JOIN profile_members m ON m.record_id = r.id
-		WHERE r.`+column+` = $1 AND r.wrapped_key IS NOT NULL ORDER BY m.profile_id LIMIT $2`, sum, limit)
+	rows, err := db.pool.Query(ctx, `SELECT m.profile_id, array_agg(DISTINCT r.source) FROM records r JOIN profile_members m ON m.record_id = r.id
+		WHERE r.`+column+` = $1 AND r.wrapped_key IS NOT NULL GROUP BY m.profile_id ORDER BY m.profile_id LIMIT $2`, sum, limit)
 	if err != nil {
-		return nil, fmt.Errorf("lookup: %w", err)
+		return nil, nil, fmt.Errorf("lookup: %w", err)
 	}
-	ids, err := pgx.CollectRows(rows, scanID)
+	var ids []uuid.UUID
+	var sources [][]string
+	var id [16]byte
+	var from []string
+	_, err = pgx.ForEachRow(rows, []any{&id, &from}, func() error {
+		ids, sources = append(ids, id), append(sources, from)
+		from = nil
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("lookup: %w", err)
+		return nil, nil, fmt.Errorf("lookup: %w", err)
 	}
-	return ids, nil
+	return ids, sources, nil
 }
 
 // ProfileLineage returns how a profile came to be (see resolver.Lineage).

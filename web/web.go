@@ -33,6 +33,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"sort"
 	"strings"
 	"time"
@@ -302,11 +303,34 @@ func (s *Site) language(c *fiber.Ctx) error {
 				Secure: s.cfg.Secure, SameSite: fiber.CookieSameSiteLaxMode})
 		}
 	}
-	back := c.Query("back")
-	if !strings.HasPrefix(back, "/privacy/") && !strings.HasPrefix(back, "/dev/") && !strings.HasPrefix(back, "/console/") {
-		back = "/privacy/"
+	return c.Redirect(backTo(c.Query("back")), fiber.StatusSeeOther)
+}
+
+// backTo is where the language switch goes back to: a page of the site's
+// own (a path under /privacy/, /console/ or /dev/, with its query),
+// written out again from its parsed form; anything else, the privacy
+// center. The value ends in a Location header: a line break in it would
+// have let a link set any header of the answer, a session cookie too.
+func backTo(back string) string {
+	const home = "/privacy/"
+	if strings.ContainsFunc(back, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) {
+		return home
 	}
-	return c.Redirect(back, fiber.StatusSeeOther)
+	u, err := url.Parse(back)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || strings.HasPrefix(back, "//") {
+		return home
+	}
+	p := u.EscapedPath()
+	if path.Clean(u.Path)+"/" != u.Path && path.Clean(u.Path) != u.Path {
+		return home // dot segments
+	}
+	if !strings.HasPrefix(p, "/privacy/") && !strings.HasPrefix(p, "/dev/") && !strings.HasPrefix(p, "/console/") {
+		return home
+	}
+	if u.RawQuery != "" {
+		p += "?" + u.Query().Encode()
+	}
+	return p
 }
 
 // token is the form token of a session: a keyed hash of its id, so a
