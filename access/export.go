@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -121,6 +122,13 @@ func (s *Service) export(ctx context.Context, req *Request, cat *catalogue, res 
 	if err != nil {
 		return nil, nil, err
 	}
+	customer := req.Principal.Kind == auth.Customer
+	if customer {
+		// res.records are those their evidence covers.
+		lineage = lineage.Only(func(id uuid.UUID) bool {
+			return slices.ContainsFunc(res.records, func(r StoredRecord) bool { return r.ID == id })
+		})
+	}
 	timeline, shown, err := s.contacts(ctx, cat, res, []string{"interaction:*", "interaction_attributes"}, nil, 100000)
 	if err != nil {
 		return nil, nil, err
@@ -147,6 +155,9 @@ func (s *Service) export(ctx context.Context, req *Request, cat *catalogue, res 
 			return nil, nil, err
 		}
 		for _, e := range page {
+			if customer && anotherCustomer(req, e) {
+				continue
+			}
 			out.Reads = append(out.Reads, ExportRead{At: e.At, PrincipalKind: e.PrincipalKind, Principal: e.Principal,
 				Department: e.Department, Action: e.Action, Purpose: e.Purpose, Fields: e.Fields, Outcome: e.Outcome})
 		}
@@ -225,6 +236,13 @@ const ActionReads = "reads"
 // has them all).
 const maxShownReads = 500
 
+// anotherCustomer tells an entry of another customer's: two customers
+// whose records share a profile (matched alone, not by evidence) are not
+// told of each other, their accounts or their reads.
+func anotherCustomer(req *Request, e audit.Entry) bool {
+	return e.PrincipalKind == string(auth.Customer) && e.Principal != req.Principal.ID
+}
+
 // Reads lists who read a person's data, newest first, from the audit log:
 // the person's own view (the policy allows it to them alone), itself
 // audited.
@@ -237,7 +255,7 @@ func (s *Service) Reads(ctx context.Context, req Request, id uuid.UUID) ([]Expor
 				return err
 			}
 			for _, e := range page {
-				if e.Action == ActionReads || e.Outcome != audit.Allowed {
+				if e.Action == ActionReads || e.Outcome != audit.Allowed || (req.Principal.Kind == auth.Customer && anotherCustomer(&req, e)) {
 					continue // their own look at this list, and refusals, tell them nothing
 				}
 				// Which department, never which employee: staff are

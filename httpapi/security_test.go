@@ -905,3 +905,83 @@ func TestCustomerCookieChangesComeOnlyFromThisOrigin(t *testing.T) {
 		}
 	}
 }
+
+// The probe of 2026-12-04: a customer's request named, as its duplicate,
+// the request the DPO had filed on the same profile, which the customer
+// may not read. The DPO still sees the link; the customer is told only of
+// their own earlier request.
+func TestACustomerIsToldOnlyOfTheirOwnEarlierRequest(t *testing.T) {
+	e := newEnv(t)
+	w, _ := e.seed()
+	other := e.intake("erasure", w, false, "")
+	me := e.customer(person["email"])
+	var first struct {
+		ID          string `json:"id"`
+		DuplicateOf string `json:"duplicate_of"`
+	}
+	r := e.do("POST", "/v1/me/requests", me.SessionToken, "application/json", `{"type":"erasure"}`)
+	r.json(t, &first)
+	if r.status != 201 || strings.Contains(string(r.body), other.ID) {
+		t.Fatalf("the customer's request: %d %s; the DPO's %s must not be named", r.status, r.body, other.ID)
+	}
+	if g := e.get(me.SessionToken, "/v1/me/requests/"+first.ID); strings.Contains(string(g.body), other.ID) {
+		t.Errorf("reading it names the DPO's request: %s", g.body)
+	}
+	var dpo struct {
+		DuplicateOf string `json:"duplicate_of"`
+	}
+	e.get(e.tokens["dpo"], "/v1/requests/"+first.ID).json(t, &dpo)
+	if dpo.DuplicateOf != other.ID {
+		t.Errorf("the DPO is told of duplicate %q; want %s", dpo.DuplicateOf, other.ID)
+	}
+	// Their own second request is linked to their first.
+	var second struct {
+		DuplicateOf string `json:"duplicate_of"`
+	}
+	e.do("POST", "/v1/me/requests", me.SessionToken, "application/json", `{"type":"erasure"}`).json(t, &second)
+	if second.DuplicateOf != first.ID {
+		t.Errorf("the customer's second request names %q as its duplicate; want their first, %s", second.DuplicateOf, first.ID)
+	}
+}
+
+// The probe of 2026-12-04: a record that joins a customer's profile by
+// matching alone (another address, the same phone and national id) is
+// not theirs by evidence, and its holder may be a customer too. The
+// customer's export named the other customer's account (their reads of
+// the shared profile) and listed the other record in its lineage. Two
+// customers sharing a profile are not told of each other.
+func TestCustomersSharingAProfileAreNotToldOfEachOther(t *testing.T) {
+	e := newEnv(t)
+	w, _ := e.seed()
+	e.ingest("sales-ingest", `[{"source":"sales","source_id":"twin-1","given_name":"Wilhelmina","family_name":"Oyelaran-Brightwater",
+	 "email":"w.twin@example.net","phone":"07700 900987","national_id":"QQ 12 34 56 C","country":"GB"}]`)
+	twinRecord := pgtest.Query(t, e.owner, `SELECT r.id::text FROM records r JOIN profile_members m ON m.record_id = r.id
+		WHERE r.source = 'sales' AND m.profile_id = $1 ORDER BY r.created_at DESC LIMIT 1`, w)
+	twin := e.kratos.Account(t, "w.twin@example.net", "correct horse battery staple 7", "Wilhelmina", "Oyelaran-Brightwater")
+	if r := e.get(twin.SessionToken, "/v1/me/records"); r.status != 200 {
+		t.Fatalf("the twin reads their records: %d %s", r.status, r.body)
+	}
+	me := e.customer(person["email"])
+	x := e.exportOf(me.SessionToken)
+	if x.status != 200 {
+		t.Fatalf("export: %d %s", x.status, x.body)
+	}
+	if strings.Contains(string(x.body), twin.IdentityID) {
+		t.Errorf("Wilhelmina's export names the other customer's account %s", twin.IdentityID)
+	}
+	if strings.Contains(string(x.body), twinRecord) {
+		t.Errorf("Wilhelmina's export names record %s, which is not hers by evidence", twinRecord)
+	}
+	var ex struct {
+		Lineage struct {
+			Records []struct{ ID string } `json:"records"`
+		} `json:"lineage"`
+		Reads []struct {
+			Principal string `json:"principal"`
+		} `json:"reads"`
+	}
+	x.json(t, &ex)
+	if len(ex.Lineage.Records) == 0 || len(ex.Reads) == 0 {
+		t.Errorf("the export lost her own lineage (%d records) or reads (%d)", len(ex.Lineage.Records), len(ex.Reads))
+	}
+}

@@ -407,6 +407,13 @@ func (s *Service) view(ctx context.Context, id uuid.UUID, dpo bool) (*View, erro
 		return nil, err
 	}
 	v := &View{Request: r.Request, Overdue: r.Overdue(time.Now()), Events: make([]EventView, len(es))}
+	if !dpo && r.DuplicateOf != nil {
+		// The earlier request of the same person may be one the DPO or
+		// a department filed: the customer is told only of their own.
+		if earlier, err := s.store.Request(ctx, *r.DuplicateOf); err != nil || earlier.Customer == nil || r.Customer == nil || *earlier.Customer != *r.Customer {
+			v.Request.DuplicateOf = nil
+		}
+	}
 	if v.Notices, err = s.store.Notifications(ctx, id); err != nil {
 		return nil, err
 	}

@@ -80,3 +80,47 @@ type Review struct {
 	ValuesA map[string]string `json:"values_a,omitempty"`
 	ValuesB map[string]string `json:"values_b,omitempty"`
 }
+
+// Only narrows the lineage to the records in keeps: their records, the
+// links and review pairs between two of them, the steps that name one of
+// them and the steward's decisions about them (with only those records).
+// A customer's export is of the records their evidence covers, not of
+// records that joined their profile by matching alone.
+func (l *Lineage) Only(keeps func(uuid.UUID) bool) *Lineage {
+	out := &Lineage{ProfileID: l.ProfileID, Records: []LineageRecord{}, Links: []LineageLink{}, Decisions: []LineageDecision{},
+		Events: []LineageEvent{}, Review: []Review{}}
+	for _, r := range l.Records {
+		if keeps(r.ID) {
+			out.Records = append(out.Records, r)
+		}
+	}
+	for _, k := range l.Links {
+		if keeps(k.A) && keeps(k.B) {
+			out.Links = append(out.Links, k)
+		}
+	}
+	for _, d := range l.Decisions {
+		var records []uuid.UUID
+		for _, r := range d.Records {
+			if keeps(r) {
+				records = append(records, r)
+			}
+		}
+		if len(records) > 0 {
+			d.Records, d.Profiles = records, []uuid.UUID{l.ProfileID}
+			out.Decisions = append(out.Decisions, d)
+		}
+	}
+	for _, e := range l.Events {
+		if e.RecordID != nil && keeps(*e.RecordID) {
+			e.OtherID = nil
+			out.Events = append(out.Events, e)
+		}
+	}
+	for _, r := range l.Review {
+		if keeps(r.A) && keeps(r.B) {
+			out.Review = append(out.Review, r)
+		}
+	}
+	return out
+}
