@@ -146,7 +146,14 @@ func (s *Service) traitsOf(ctx context.Context, res *resource, showTraits, showS
 		for _, m := range p.Segments {
 			r := SegmentReason{Name: m.Segment.Name, Purpose: m.Segment.Purpose, Description: m.Segment.Description,
 				Condition: m.Segment.Condition, Significant: m.Segment.Significant, EnteredAt: m.EnteredAt}
-			if c, err := crm.Compile(m.Segment.Condition); err == nil {
+			c, err := crm.Compile(m.Segment.Condition)
+			if out.OwnRecordsOnly && (err != nil || !c.Holds(&t)) {
+				// The profile is in it for what records that are not
+				// theirs by evidence hold: it says nothing of them, and
+				// showing it would tell them of those records.
+				continue
+			}
+			if err == nil {
 				r.Values = c.Values(&t, "")
 			}
 			out.Segments = append(out.Segments, r)

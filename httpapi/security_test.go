@@ -985,3 +985,51 @@ func TestCustomersSharingAProfileAreNotToldOfEachOther(t *testing.T) {
 		t.Errorf("the export lost her own lineage (%d records) or reads (%d)", len(ex.Lineage.Records), len(ex.Reads))
 	}
 }
+
+// The probe of 2026-12-04: a customer was shown the segments their profile
+// is in for what a record that is not theirs by evidence holds (its
+// orders), beside their own figures, which contradicted it: it told them
+// of that record. A customer sees a segment only if its condition holds on
+// their own figures.
+func TestACustomerSeesOnlyTheSegmentsTheirOwnFiguresPut(t *testing.T) {
+	e := newEnv(t)
+	w, _ := e.seed()
+	e.ingest("sales-ingest", `[{"source":"sales","source_id":"twin-1","given_name":"Wilhelmina","family_name":"Oyelaran-Brightwater",
+	 "email":"w.twin@example.net","phone":"07700 900987","national_id":"QQ 12 34 56 C","country":"GB"}]`)
+	if n := pgtest.Count(t, e.owner, `SELECT count(*) FROM records r JOIN profile_members m ON m.record_id = r.id
+		WHERE r.source = 'sales' AND m.profile_id = $1`, w); n < 2 {
+		t.Fatalf("the other record did not join Wilhelmina's profile (%d sales records in it)", n)
+	}
+	csv := "source,source_id,record_source_id,type,channel,occurred_at,amount,currency\n" +
+		"sales,big-1,twin-1,order,web,2026-01-01T10:00:00Z,5000,GBP\n" +
+		"sales,big-2,twin-1,order,web,2026-02-01T10:00:00Z,5000,GBP\n"
+	if r := e.do("POST", "/v1/events", e.tokens["sales-ingest"], "text/csv", csv); r.status != 200 {
+		t.Fatalf("events: %d %s", r.status, r.body)
+	}
+	dpo := e.tokens["dpo"]
+	loc := e.do("POST", "/v1/traits/compute", dpo, "", "").header.Get("Location")
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(string(e.get(dpo, loc).body), `"completed"`); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the computation did not complete")
+		}
+	}
+	for _, seg := range []string{
+		`{"name":"bigspenders","purpose":"profiling","condition":"revenue >= 1000.0","description":"People who spent over 1000"}`,
+		`{"name":"everyone","purpose":"profiling","condition":"revenue >= 0.0","description":"Everyone"}`,
+	} {
+		if r := e.do("POST", "/v1/segments", dpo, "application/json", seg); r.status != 201 {
+			t.Fatalf("segment: %d %s", r.status, r.body)
+		}
+	}
+	me := e.customer(person["email"])
+	r := e.get(me.SessionToken, "/v1/me/traits")
+	if r.status != 200 || !strings.Contains(string(r.body), `"own_records_only":true`) {
+		t.Fatalf("my traits: %d %s", r.status, r.body)
+	}
+	if strings.Contains(string(r.body), "bigspenders") {
+		t.Errorf("the customer is shown a segment their profile is in for another's orders: %s", r.body)
+	}
+	if !strings.Contains(string(r.body), `"everyone"`) {
+		t.Errorf("the customer is not shown the segment their own figures put them in: %s", r.body)
+	}
+}
