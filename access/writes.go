@@ -50,6 +50,16 @@ func (s *Service) RecordWriteIntent(ctx context.Context, req Request, what strin
 	return s.record(ctx, e)
 }
 
+// RefuseWrite audits a write refused before anything was read of it (a
+// department writing records of another department's sources): a refusal
+// is a trace the DPO looks for as much as a write. Ids and field names
+// only, never values.
+func (s *Service) RefuseWrite(ctx context.Context, req Request, what, why string) error {
+	e := s.entry(&req, ActionWrite, nil, policy.Decision{}, audit.Denied, nil)
+	e.Reason = what + ": " + why
+	return s.record(ctx, e)
+}
+
 // RecordWrite audits a write of source records once it is done, so that the DPO can ask
 // who changed a person's data as well as who read it: one entry (or one
 // per maxWriteProfiles profiles) in the same chain, with the principal,

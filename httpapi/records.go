@@ -97,6 +97,12 @@ func (s *Server) postRecords(c *fiber.Ctx) error {
 			fmt.Sprintf("a request may carry at most %d records; send %d in several requests", s.maxRecords, len(inputs)))
 	}
 	if err := s.checkSources(c, p.Department, inputs); err != nil {
+		if pr, ok := err.(*Problem); ok && pr.Status == fiber.StatusForbidden {
+			if aerr := s.access.RefuseWrite(c.UserContext(), accessRequest(c), "POST /v1/records",
+				"records of sources of another department"); aerr != nil {
+				return aerr
+			}
+		}
 		return err
 	}
 

@@ -1033,3 +1033,22 @@ func TestACustomerSeesOnlyTheSegmentsTheirOwnFiguresPut(t *testing.T) {
 		t.Errorf("the customer is not shown the segment their own figures put them in: %s", r.body)
 	}
 }
+
+// The probe of 2026-12-04: a department's write of records of another
+// department's source was refused (403) without a trace in the audit log,
+// which the DPO reads for attempts as much as for writes.
+func TestARefusedWriteOfAnotherDepartmentsRecordsIsAudited(t *testing.T) {
+	e := newEnv(t)
+	r := e.do("POST", "/v1/records", e.tokens["billing-ingest"], "application/json",
+		`[{"source":"sales","source_id":"S-9","given_name":"Anna","email":"anna@example.com"}]`)
+	if r.status != 403 {
+		t.Fatalf("billing writes sales's records: %d %s", r.status, r.body)
+	}
+	es := e.entriesOf(r.header.Get("X-Request-ID"))
+	if len(es) != 1 || es[0].Action != "write_records" || es[0].Outcome != audit.Denied || es[0].Principal != "billing-ingest" {
+		t.Fatalf("the refused write's audit entries: %+v; want one denied write_records", es)
+	}
+	if strings.Contains(es[0].Reason, "anna") || strings.Contains(es[0].Reason, "Anna") {
+		t.Errorf("the entry holds the record's values: %q", es[0].Reason)
+	}
+}

@@ -108,3 +108,48 @@ func TestTraitsAreComputedAsAJob(t *testing.T) {
 		t.Errorf("%d audit entries of the computation asked by %s, want 1", n, asked.By)
 	}
 }
+
+// The probe of 2026-12-04: a reader, refused the members of a fraud
+// prevention segment, learned one person's membership of it from a
+// preview's overlaps (a condition narrow enough to hold one person). The
+// overlaps shown are with segments of the purpose the reader was allowed;
+// the DPO sees them all.
+func TestOverlapsShowOnlySegmentsOfTheAllowedPurpose(t *testing.T) {
+	e := newEnv(t)
+	e.seed()
+	csv := "source,source_id,record_source_id,type,channel,occurred_at,amount,currency\n" +
+		"sales,o-77,sales-cust-88231,order,web,2026-01-01T10:00:00Z,4321.09,GBP\n"
+	if r := e.do("POST", "/v1/events", e.tokens["sales-ingest"], "text/csv", csv); r.status != 200 {
+		t.Fatalf("events: %d %s", r.status, r.body)
+	}
+	dpo := e.tokens["dpo"]
+	loc := e.do("POST", "/v1/traits/compute", dpo, "", "").header.Get("Location")
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(string(e.get(dpo, loc).body), `"completed"`); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the computation did not complete")
+		}
+	}
+	for _, seg := range []string{
+		`{"name":"fraudwatch","purpose":"fraud_prevention","condition":"revenue >= 1000.0","description":"Watched for fraud"}`,
+		`{"name":"spenders","purpose":"profiling","condition":"revenue >= 1000.0","description":"People who spent over 1000"}`,
+	} {
+		if r := e.do("POST", "/v1/segments", dpo, "application/json", seg); r.status != 201 {
+			t.Fatalf("segment: %d %s", r.status, r.body)
+		}
+	}
+	reader := e.tokens["support-reader"]
+	if m := e.get(reader, "/v1/segments/fraudwatch/members"); m.status != 403 && m.status != 404 {
+		t.Fatalf("the premise fails: the reader reads fraudwatch's members (%d)", m.status)
+	}
+	draft := `{"purpose":"profiling","condition":"revenue == 4321.09"}`
+	p := e.do("POST", "/v1/segments/preview", reader, "application/json", draft)
+	if p.status != 200 || strings.Contains(string(p.body), "fraudwatch") || !strings.Contains(string(p.body), `"spenders":1`) {
+		t.Errorf("the reader's preview: %d %s; want the overlap with spenders, none with fraudwatch", p.status, p.body)
+	}
+	if v := e.get(reader, "/v1/segments/spenders"); v.status != 200 || strings.Contains(string(v.body), "fraudwatch") {
+		t.Errorf("the reader's view of spenders: %d %s; want no overlap with fraudwatch", v.status, v.body)
+	}
+	if p := e.do("POST", "/v1/segments/preview", dpo, "application/json", draft); !strings.Contains(string(p.body), `"fraudwatch":1`) {
+		t.Errorf("the DPO's preview: %s; want the overlap with fraudwatch", p.body)
+	}
+}

@@ -312,6 +312,16 @@ func (s *Service) gate(ctx context.Context, req access.Request, purpose, reason 
 	return err
 }
 
+// overlapShown tells whether the overlap of a segment of purpose with
+// another segment is shown to the principal: the other's purpose is the
+// same (the principal was allowed it), or the principal is the DPO. A
+// condition narrow enough to hold one person told a reader that person's
+// membership of a segment of a purpose they may not declare (fraud
+// prevention, say).
+func overlapShown(req access.Request, purpose string, other crm.Segment) bool {
+	return other.Purpose == purpose || req.Principal.Has(auth.RoleDPO)
+}
+
 // Segments lists every segment with its size.
 func (s *Service) Segments(ctx context.Context, req access.Request) ([]crm.Segment, error) {
 	var out []crm.Segment
@@ -341,6 +351,15 @@ func (s *Service) Segment(ctx context.Context, req access.Request, name string) 
 	err = s.gate(ctx, req, seg.Purpose, "read segment "+name, nil, func() error {
 		if v.Overlaps, err = s.store.SegmentOverlaps(ctx, seg.ID); err != nil {
 			return err
+		}
+		others, err := s.store.Segments(ctx)
+		if err != nil {
+			return err
+		}
+		for _, o := range others {
+			if _, ok := v.Overlaps[o.Name]; ok && !overlapShown(req, seg.Purpose, o) {
+				delete(v.Overlaps, o.Name)
+			}
 		}
 		if v.History, err = s.store.SegmentHistory(ctx, seg.ID, 100); err != nil {
 			return err
@@ -417,6 +436,9 @@ func (s *Service) Preview(ctx context.Context, req access.Request, d Draft) (*Pr
 			return err
 		}
 		for _, seg := range segs {
+			if !overlapShown(req, d.Purpose, seg) {
+				continue
+			}
 			members, err := s.store.SegmentMembers(ctx, seg.ID, nil)
 			if err != nil {
 				return err
