@@ -123,7 +123,7 @@ func wordDiff(old, new string) template.HTML {
 		for _, w := range splitWords(text) {
 			r, ok := index[w]
 			if !ok {
-				r = rune(len(words))
+				r = wordRune(len(words))
 				index[w] = r
 				words = append(words, w)
 			}
@@ -137,7 +137,7 @@ func wordDiff(old, new string) template.HTML {
 	for _, x := range d.DiffCleanupSemantic(d.DiffMainRunes(a, b, false)) {
 		var text strings.Builder
 		for _, r := range x.Text {
-			text.WriteString(words[r])
+			text.WriteString(words[runeWord(r)])
 		}
 		t := template.HTMLEscapeString(text.String())
 		switch x.Type {
@@ -150,6 +150,24 @@ func wordDiff(old, new string) template.HTML {
 		}
 	}
 	return template.HTML(out.String())
+}
+
+// wordRune is the rune that stands for the n-th distinct word, and
+// runeWord its inverse. The surrogates (U+D800 to U+DFFF) are not runes a
+// string can hold: the diff's text turned word 55,296 into U+FFFD, and
+// looking it up failed (a notice of that many distinct words).
+func wordRune(n int) rune {
+	if n >= 0xD800 {
+		return rune(n + 0x800)
+	}
+	return rune(n)
+}
+
+func runeWord(r rune) int {
+	if r >= 0xE000 {
+		return int(r) - 0x800
+	}
+	return int(r)
 }
 
 // splitWords cuts a text into words and the spaces after them.
