@@ -246,9 +246,21 @@ func TestStaffConsoleJourney(t *testing.T) {
 		!strings.Contains(html, unverified.ID.String()) {
 		t.Fatal("the bulk preview does not list the request it takes and the one it skips with why")
 	}
+	// A request verified after the preview was shown is not in what the
+	// DPO confirms (the web probe of 2026-12-04: the confirmation ran the
+	// filter again and approved whatever matched then).
+	newcomer := pgtest.Keep(t, s.app.DB, s.app.Vault, pgtest.Person("sales", "s-4", "Rosalind", "Thistlewood", "r.thistlewood@example.org"))
+	late, err := s.app.Requests.NewRequest(ctx, dpoReq, requests.Intake{Type: dsr.Access, Profile: newcomer[0],
+		Verification: map[string]string{"method": "video call"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	dpo.ClickAndWait(t, `form[action="/console/bulk"] button`)
 	if v, err := s.app.Requests.GetRequest(ctx, dpoReq, verified.ID); err != nil || v.State == dsr.Verified {
 		t.Errorf("bulk approval: the verified request is %v (%v)", v.State, err)
+	}
+	if v, err := s.app.Requests.GetRequest(ctx, dpoReq, late.ID); err != nil || v.State != dsr.Verified {
+		t.Errorf("bulk approval took a request the DPO never saw: %v (%v)", v.State, err)
 	}
 	if v, _ := s.app.Requests.GetRequest(ctx, dpoReq, unverified.ID); v.State != dsr.Received {
 		t.Errorf("bulk approval touched the unverified request: %s", v.State)

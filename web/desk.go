@@ -134,8 +134,17 @@ func (s *Site) bulk(c *fiber.Ctx, m *staffMember) error {
 	if err := s.checkForm(c, m.session); err != nil {
 		return err
 	}
+	// Only the requests the DPO saw in the preview and confirmed: one
+	// that arrived since (or became eligible) waits for a look of its own.
+	seen := map[string]bool{}
+	for _, id := range c.Request().PostArgs().PeekMulti("id") {
+		seen[string(id)] = true
+	}
 	reason := strings.TrimSpace(c.FormValue("reason"))
 	for _, r := range v.Take {
+		if !seen[r.ID.String()] {
+			continue
+		}
 		_, err := s.cfg.Requests.Take(c.UserContext(), s.staffRequest(c, m, ""), r.ID, requests.Step{Action: action, Reason: reason})
 		if errors.Is(err, dsr.ErrInvalid) {
 			return failWith(fiber.StatusUnprocessableEntity, "console.reject_reason_short")
