@@ -240,6 +240,13 @@ func (s *Service) Settle(ctx context.Context, req Request, pair uuid.UUID, same 
 	if err := checkNote(note); err != nil {
 		return nil, err
 	}
+	// As a dispute's settlement: the role first, audited, then the pair.
+	stewardPurpose(&req)
+	if _, err := s.Guard(ctx, &req, Act{Action: ActionDecide, StaffOnly: true, Named: []string{pair.String()},
+		Reason: "decide review pair " + pair.String(),
+		Refused: func(policy.Decision) error { return fmt.Errorf("review pair %s: %w", pair, ErrNotFound) }}, nil); err != nil {
+		return nil, err
+	}
 	r, err := s.store.Review(ctx, pair)
 	if err != nil {
 		return nil, err

@@ -401,6 +401,12 @@ func TestStewardsMergeSplitAndReview(t *testing.T) {
 	if r := e.do("POST", "/v1/review/"+uuid.NewString(), e.tokens["steward"], "application/json", `{"decision":"match","reason":"x"}`); r.status != 404 {
 		t.Errorf("unknown pair: %d %s", r.status, r.body)
 	}
+	// A principal who may not decide is refused before the pair is looked
+	// at, and the refusal is audited (the probe of 2026-12-04).
+	r = e.do("POST", "/v1/review/"+uuid.NewString(), e.tokens["sales-ingest"], "application/json", `{"decision":"match","reason":"x"}`)
+	if es := e.entriesOf(r.header.Get("X-Request-ID")); r.status != 404 || len(es) != 1 || es[0].Outcome != audit.Denied {
+		t.Errorf("an ingest token decides an unknown pair: %d %s, audited %+v", r.status, r.body, es)
+	}
 	r = e.get(e.tokens["steward"], "/v1/review")
 	if r.status != 200 || !strings.Contains(string(r.body), `"pairs":[`) {
 		t.Errorf("review list: %d %s", r.status, r.body)
