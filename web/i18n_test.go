@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/crm"
+	"github.com/cdp-project/cdp/requests"
 )
 
 // The language is the person's choice, else the best match of their
@@ -114,6 +116,35 @@ func TestEveryPointOfTheProfilingLogicIsTranslated(t *testing.T) {
 		for i := range crm.Logic {
 			if key := fmt.Sprintf("profiling.logic.%d", i+1); !loc.has(key) {
 				t.Errorf("%s: no %s", lang, key)
+			}
+		}
+	}
+}
+
+// The web probe of 2026-12-04: a customer who chose on the consents page
+// while the DPO published a new notice was told "please check what you
+// entered", and an expired export "there is nothing here, or it is not
+// yours". Each has a message of its own, in every language.
+func TestPageErrorsSayWhatHappened(t *testing.T) {
+	l, err := loadLanguages(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		err    error
+		status int
+		key    string
+	}{
+		{fmt.Errorf("marketing v1: %w", consent.ErrUnknownNotice), 409, "error.notice_changed"},
+		{fmt.Errorf("export of request x: %w", requests.ErrExportExpired), 410, "error.export_expired"},
+	} {
+		status, key := statusOf(c.err)
+		if status != c.status || key != c.key {
+			t.Errorf("%v: %d %s; want %d %s", c.err, status, key, c.status, c.key)
+		}
+		for _, tag := range []string{"en", "de"} {
+			if msg := l.pick(tag, "").T(key); msg == key || msg == "" {
+				t.Errorf("%s has no message for %s", tag, key)
 			}
 		}
 	}

@@ -34,6 +34,11 @@ func statusOf(err error) (int, string) {
 		return fiber.StatusConflict, "error.settled"
 	case errors.Is(err, dsr.ErrTransition):
 		return fiber.StatusConflict, "error.transition"
+	case errors.Is(err, consent.ErrUnknownNotice):
+		// The DPO published a new notice while the page was open.
+		return fiber.StatusConflict, "error.notice_changed"
+	case errors.Is(err, requests.ErrExportExpired):
+		return fiber.StatusGone, "error.export_expired"
 	case errors.Is(err, derrors.ErrNotFound):
 		return fiber.StatusNotFound, "error.not_found"
 	case errors.Is(err, derrors.ErrInvalid), errors.Is(err, derrors.ErrUnprocessable):
