@@ -243,7 +243,7 @@ func (s *Service) Settle(ctx context.Context, req Request, pair uuid.UUID, same 
 	// As a dispute's settlement: the role first, audited, then the pair.
 	stewardPurpose(&req)
 	if _, err := s.Guard(ctx, &req, Act{Action: ActionDecide, StaffOnly: true, Named: []string{pair.String()},
-		Reason: "decide review pair " + pair.String(),
+		Reason:  "decide review pair " + pair.String(),
 		Refused: func(policy.Decision) error { return fmt.Errorf("review pair %s: %w", pair, ErrNotFound) }}, nil); err != nil {
 		return nil, err
 	}
