@@ -342,8 +342,17 @@ func TestPrivacyCenterJourney(t *testing.T) {
 		t.Errorf("cross-site consent post: %d, want 403", status)
 	}
 
-	// Sign out: the pages ask to sign in again.
-	b.Navigate(t, s.url+"/privacy/logout")
+	// Signing out is a form: a link of another site (a GET) only asks.
+	page(t, b, "logout", b.Navigate(t, s.url+"/privacy/logout"), 200)
+	if !strings.Contains(b.HTML(t), `name="csrf"`) {
+		t.Error("the sign-out page has no form with the session's token")
+	}
+	if _, status := s.post(t, b, "/privacy/logout", "http://evil.example"); status != http.StatusForbidden {
+		t.Errorf("cross-site sign-out: %d, want 403", status)
+	}
+	// Sign out from the header: the pages ask to sign in again.
+	b.Navigate(t, s.url+"/privacy/")
+	b.ClickAndWait(t, `header form[action="/privacy/logout"] button`)
 	page(t, b, "signed-out", b.Navigate(t, s.url+"/privacy/"), 200)
 	if !strings.Contains(b.HTML(t), `href="/privacy/login"`) {
 		t.Error("signed out, the front page does not offer to sign in")

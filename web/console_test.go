@@ -330,6 +330,7 @@ func (s *site) withTOTP(t *testing.T, b *browsertest.Browser, email, path string
 	b.SetValue(t, `input[name="totp_code"]`, code)
 	b.ClickAndWait(t, `button[name="method"][value="totp"]`)
 	b.Navigate(t, s.url+"/privacy/logout")
+	b.ClickAndWait(t, `main form[action="/privacy/logout"] button`)
 	s.signIn(t, b, email, path)
 	// The next period's code (Kratos accepts one period of skew), so as
 	// not to present the set-up's code twice.

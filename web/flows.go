@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -136,14 +137,34 @@ func (s *Site) flowError(c *fiber.Ctx) error {
 }
 
 // logout signs the browser's session out (through Kratos) and comes back
-// to the front page.
+// to the front page. Signing out changes state, so it is a form (POST,
+// with the session's form token, from a page of this origin): a link
+// another site put in a page or an image signed people out. A GET shows
+// the form, for a bookmark or a typed address.
 func (s *Site) logout(c *fiber.Ctx) error {
 	if s.cfg.Kratos == nil {
 		return failWith(fiber.StatusServiceUnavailable, "error.no_kratos")
 	}
-	u, err := s.cfg.Kratos.LogoutURL(c.UserContext(), strings.Clone(c.Get(fiber.HeaderCookie)), c.BaseURL()+"/privacy/")
-	if err != nil {
+	cookie := strings.Clone(c.Get(fiber.HeaderCookie))
+	cs, err := s.cfg.Kratos.Session(c.UserContext(), "", cookie)
+	switch {
+	case errors.Is(err, kratos.ErrUnauthenticated):
+		// Signed out already, or halfway in (a second factor due), which
+		// the sign-in page ends.
 		return c.Redirect("/privacy/", fiber.StatusSeeOther)
+	case err != nil:
+		return err
+	}
+	if c.Method() != fiber.MethodPost {
+		v := view{Email: cs.Email, Token: s.token(cs.SessionID)}
+		return s.renderView(c, fiber.StatusOK, "logout", s.locale(c).T("nav.logout"), v, nil)
+	}
+	if err := s.checkForm(c, cs.SessionID); err != nil {
+		return err
+	}
+	u, err := s.cfg.Kratos.LogoutURL(c.UserContext(), cookie, c.BaseURL()+"/privacy/")
+	if err != nil {
+		return err // not signed out: said so, never a silent return to the front page
 	}
 	return c.Redirect(u, fiber.StatusSeeOther)
 }

@@ -174,6 +174,7 @@ func (s *Site) Mount(app fiber.Router) {
 	}
 	p.Get("/error", s.handle(s.flowError))
 	p.Get("/logout", s.handle(s.logout))
+	p.Post("/logout", s.handle(s.logout))
 	p.Get("/language", s.handle(s.language))
 	p.Get("/data", s.handle(s.signedIn(s.myData)))
 	p.Get("/consents", s.handle(s.signedIn(s.myConsents)))
