@@ -55,25 +55,43 @@ func (d *timedDecider) Decide(ctx context.Context, in policy.Input) (policy.Deci
 	return dec, err
 }
 
+// waits keeps durations while on.
+type waits struct {
+	on atomic.Bool
+	mu sync.Mutex
+	ds []time.Duration
+}
+
+// since keeps the time since start, while on.
+func (w *waits) since(start time.Time) {
+	if w.on.Load() {
+		d := time.Since(start)
+		w.mu.Lock()
+		w.ds = append(w.ds, d)
+		w.mu.Unlock()
+	}
+}
+
+// take returns the p50, p99 and largest duration (ms) kept since the
+// last take, and forgets them.
+func (w *waits) take() (p50, p99, most float64) {
+	w.mu.Lock()
+	ds := w.ds
+	w.ds = nil
+	w.mu.Unlock()
+	return spread(ds)
+}
+
 // timedRecorder measures how long reads wait for their audit entries to
 // commit, while on: the share of a read's latency the audit log takes.
 type timedRecorder struct {
 	access.Recorder
-	on    atomic.Bool
-	mu    sync.Mutex
-	waits []time.Duration
+	waits
 }
 
 func (r *timedRecorder) RecordAll(ctx context.Context, es []audit.Entry) ([]audit.Entry, error) {
-	start := time.Now()
-	out, err := r.Recorder.RecordAll(ctx, es)
-	if r.on.Load() {
-		d := time.Since(start)
-		r.mu.Lock()
-		r.waits = append(r.waits, d)
-		r.mu.Unlock()
-	}
-	return out, err
+	defer r.since(time.Now())
+	return r.Recorder.RecordAll(ctx, es)
 }
 
 // timedStore measures the audit writer's round trips to the database,
@@ -81,39 +99,12 @@ func (r *timedRecorder) RecordAll(ctx context.Context, es []audit.Entry) ([]audi
 // database's (the rest is the writer's queue).
 type timedStore struct {
 	audit.Store
-	on    atomic.Bool
-	mu    sync.Mutex
-	waits []time.Duration
+	waits
 }
 
 func (s *timedStore) InsertAudit(ctx context.Context, es []audit.Entry) error {
-	start := time.Now()
-	err := s.Store.InsertAudit(ctx, es)
-	if s.on.Load() {
-		d := time.Since(start)
-		s.mu.Lock()
-		s.waits = append(s.waits, d)
-		s.mu.Unlock()
-	}
-	return err
-}
-
-func (s *timedStore) take() (p50, p99, most float64) {
-	s.mu.Lock()
-	w := s.waits
-	s.waits = nil
-	s.mu.Unlock()
-	return spread(w)
-}
-
-// take returns the p50, p99 and largest wait (ms) recorded since the last
-// take, and forgets them.
-func (r *timedRecorder) take() (p50, p99, most float64) {
-	r.mu.Lock()
-	w := r.waits
-	r.waits = nil
-	r.mu.Unlock()
-	return spread(w)
+	defer s.since(time.Now())
+	return s.Store.InsertAudit(ctx, es)
 }
 
 // spread is the p50, p99 and largest of durations (ms).
@@ -269,8 +260,8 @@ func BenchmarkReadProfile(b *testing.B) {
 		b.Cleanup(func() { srv.Shutdown(context.Background()) })
 		return "http://" + ln.Addr().String()
 	}
-	waits := &timedRecorder{Recorder: writer}
-	auditedURL := serve(timed, waits)
+	waited := &timedRecorder{Recorder: writer}
+	auditedURL := serve(timed, waited)
 	unmemoised, err := policy.Load(ctx, "", policy.WithoutMemo())
 	if err != nil {
 		b.Fatal(err)
@@ -325,14 +316,14 @@ func BenchmarkReadProfile(b *testing.B) {
 		// reached: the latency of a read on a machine that is not
 		// saturated.
 		half := aud.RPS / 2
-		waits.take()
+		waited.take()
 		trips.take()
-		waits.on.Store(true)
+		waited.on.Store(true)
 		trips.on.Store(true)
 		ol := openLoopIn(b, auditedURL, cred, profiles, half, time.Duration(seconds)*time.Second, "?purpose=support")
-		waits.on.Store(false)
+		waited.on.Store(false)
 		trips.on.Store(false)
-		w50, w99, wmax := waits.take()
+		w50, w99, wmax := waited.take()
 		t50, t99, tmax := trips.take()
 		fmt.Printf("  open loop at half the audited maximum (%.0f req/s): p50 %6.2f ms  p99 %6.2f ms (target p99 < 10 ms); waiting for the audit commit: p50 %.2f ms, p99 %.2f ms, longest %.2f ms; of which the writer's round trip: p50 %.2f ms, p99 %.2f ms, longest %.2f ms\n",
 			half, ol.P50, ol.P99, w50, w99, wmax, t50, t99, tmax)
@@ -341,12 +332,12 @@ func BenchmarkReadProfile(b *testing.B) {
 			fmt.Printf("  the same open loop, policy and audit bypassed: p50 %6.2f ms  p99 %6.2f ms\n", olb.P50, olb.P99)
 		}
 		tlHalf := tl.RPS / 2
-		waits.on.Store(true)
+		waited.on.Store(true)
 		trips.on.Store(true)
 		olt := openLoopIn(b, auditedURL, cred, profiles, tlHalf, time.Duration(seconds)*time.Second, "/timeline?purpose=support")
-		waits.on.Store(false)
+		waited.on.Store(false)
 		trips.on.Store(false)
-		w50, w99, wmax = waits.take()
+		w50, w99, wmax = waited.take()
 		t50, t99, tmax = trips.take()
 		fmt.Printf("  timeline, open loop at half its maximum (%.0f req/s): p50 %6.2f ms  p99 %6.2f ms (target p99 < 10 ms); waiting for the audit commit: p50 %.2f ms, p99 %.2f ms, longest %.2f ms; of which the writer's round trip: p50 %.2f ms, p99 %.2f ms, longest %.2f ms\n",
 			tlHalf, olt.P50, olt.P99, w50, w99, wmax, t50, t99, tmax)

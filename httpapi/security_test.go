@@ -1000,27 +1000,10 @@ func TestACustomerSeesOnlyTheSegmentsTheirOwnFiguresPut(t *testing.T) {
 		WHERE r.source = 'sales' AND m.profile_id = $1`, w); n < 2 {
 		t.Fatalf("the other record did not join Wilhelmina's profile (%d sales records in it)", n)
 	}
-	csv := "source,source_id,record_source_id,type,channel,occurred_at,amount,currency\n" +
-		"sales,big-1,twin-1,order,web,2026-01-01T10:00:00Z,5000,GBP\n" +
-		"sales,big-2,twin-1,order,web,2026-02-01T10:00:00Z,5000,GBP\n"
-	if r := e.do("POST", "/v1/events", e.tokens["sales-ingest"], "text/csv", csv); r.status != 200 {
-		t.Fatalf("events: %d %s", r.status, r.body)
-	}
-	dpo := e.tokens["dpo"]
-	loc := e.do("POST", "/v1/traits/compute", dpo, "", "").header.Get("Location")
-	for deadline := time.Now().Add(time.Minute); !strings.Contains(string(e.get(dpo, loc).body), `"completed"`); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the computation did not complete")
-		}
-	}
-	for _, seg := range []string{
+	e.profiled("sales-ingest", "sales,big-1,twin-1,order,web,2026-01-01T10:00:00Z,5000,GBP\n"+
+		"sales,big-2,twin-1,order,web,2026-02-01T10:00:00Z,5000,GBP\n",
 		`{"name":"bigspenders","purpose":"profiling","condition":"revenue >= 1000.0","description":"People who spent over 1000"}`,
-		`{"name":"everyone","purpose":"profiling","condition":"revenue >= 0.0","description":"Everyone"}`,
-	} {
-		if r := e.do("POST", "/v1/segments", dpo, "application/json", seg); r.status != 201 {
-			t.Fatalf("segment: %d %s", r.status, r.body)
-		}
-	}
+		`{"name":"everyone","purpose":"profiling","condition":"revenue >= 0.0","description":"Everyone"}`)
 	me := e.customer(person["email"])
 	r := e.get(me.SessionToken, "/v1/me/traits")
 	if r.status != 200 || !strings.Contains(string(r.body), `"own_records_only":true`) {

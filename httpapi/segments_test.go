@@ -117,26 +117,10 @@ func TestTraitsAreComputedAsAJob(t *testing.T) {
 func TestOverlapsShowOnlySegmentsOfTheAllowedPurpose(t *testing.T) {
 	e := newEnv(t)
 	e.seed()
-	csv := "source,source_id,record_source_id,type,channel,occurred_at,amount,currency\n" +
-		"sales,o-77,sales-cust-88231,order,web,2026-01-01T10:00:00Z,4321.09,GBP\n"
-	if r := e.do("POST", "/v1/events", e.tokens["sales-ingest"], "text/csv", csv); r.status != 200 {
-		t.Fatalf("events: %d %s", r.status, r.body)
-	}
 	dpo := e.tokens["dpo"]
-	loc := e.do("POST", "/v1/traits/compute", dpo, "", "").header.Get("Location")
-	for deadline := time.Now().Add(time.Minute); !strings.Contains(string(e.get(dpo, loc).body), `"completed"`); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the computation did not complete")
-		}
-	}
-	for _, seg := range []string{
+	e.profiled("sales-ingest", "sales,o-77,sales-cust-88231,order,web,2026-01-01T10:00:00Z,4321.09,GBP\n",
 		`{"name":"fraudwatch","purpose":"fraud_prevention","condition":"revenue >= 1000.0","description":"Watched for fraud"}`,
-		`{"name":"spenders","purpose":"profiling","condition":"revenue >= 1000.0","description":"People who spent over 1000"}`,
-	} {
-		if r := e.do("POST", "/v1/segments", dpo, "application/json", seg); r.status != 201 {
-			t.Fatalf("segment: %d %s", r.status, r.body)
-		}
-	}
+		`{"name":"spenders","purpose":"profiling","condition":"revenue >= 1000.0","description":"People who spent over 1000"}`)
 	reader := e.tokens["support-reader"]
 	if m := e.get(reader, "/v1/segments/fraudwatch/members"); m.status != 403 && m.status != 404 {
 		t.Fatalf("the premise fails: the reader reads fraudwatch's members (%d)", m.status)
@@ -151,5 +135,29 @@ func TestOverlapsShowOnlySegmentsOfTheAllowedPurpose(t *testing.T) {
 	}
 	if p := e.do("POST", "/v1/segments/preview", dpo, "application/json", draft); !strings.Contains(string(p.body), `"fraudwatch":1`) {
 		t.Errorf("the DPO's preview: %s; want the overlap with fraudwatch", p.body)
+	}
+}
+
+// profiled imports orders (CSV lines of source, source_id,
+// record_source_id, type, channel, occurred_at, amount, currency) with an
+// ingest token, has the DPO compute everyone's traits and waits for it,
+// then creates the segments (JSON bodies).
+func (e *env) profiled(token, orders string, segments ...string) {
+	e.t.Helper()
+	csv := "source,source_id,record_source_id,type,channel,occurred_at,amount,currency\n" + orders
+	if r := e.do("POST", "/v1/events", e.tokens[token], "text/csv", csv); r.status != 200 {
+		e.t.Fatalf("events: %d %s", r.status, r.body)
+	}
+	dpo := e.tokens["dpo"]
+	loc := e.do("POST", "/v1/traits/compute", dpo, "", "").header.Get("Location")
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(string(e.get(dpo, loc).body), `"completed"`); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			e.t.Fatal("the computation did not complete")
+		}
+	}
+	for _, seg := range segments {
+		if r := e.do("POST", "/v1/segments", dpo, "application/json", seg); r.status != 201 {
+			e.t.Fatalf("segment: %d %s", r.status, r.body)
+		}
 	}
 }
