@@ -685,3 +685,16 @@ func withoutColumn(t *testing.T, dump, table, column string) string {
 	}
 	return dump[:start] + strings.Join(lines, "\n") + dump[end:]
 }
+
+// The web probe of 2026-12-04: --dev serves every account's verification
+// and recovery codes at /dev/mailbox without sign-in, and nothing kept it
+// from listening on every interface. It listens on the loopback only.
+func TestServeDevListensOnTheLoopbackOnly(t *testing.T) {
+	for _, listen := range []string{"0.0.0.0:0", ":0", "192.0.2.1:8080"} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), []string{"serve", "--dev", "--listen", listen}, func(string) string { return "" }, nil, &out, &errb)
+		if code != 2 || !strings.Contains(errb.String(), "loopback") {
+			t.Errorf("serve --dev --listen %s: exit %d, %q; want 2 and why", listen, code, errb.String())
+		}
+	}
+}

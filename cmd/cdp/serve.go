@@ -66,6 +66,13 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(cfg.GCPercent)
 	}
+	if dev && !loopback(cfg.Listen) {
+		// Development mode serves every account's verification and
+		// recovery codes (/dev/mailbox) without sign-in, and demo keys
+		// and a demo token: for this machine only.
+		return fmt.Errorf("--dev serves a development mailbox with every account's sign-in codes: listen on a loopback address "+
+			"(--listen 127.0.0.1:8080), not %q: %w", cfg.Listen, errUsage)
+	}
 	if dev {
 		if err := ensureDevKey(cl, cfg); err != nil {
 			return err
