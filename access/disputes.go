@@ -10,7 +10,6 @@ import (
 	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/identity"
-	"github.com/cdp-project/cdp/policy"
 )
 
 // ActionDispute is a customer's "this isn't me" about a record.
@@ -105,14 +104,7 @@ func (s *Service) SettleDispute(ctx context.Context, req Request, id uuid.UUID, 
 	if err := checkNote(note); err != nil {
 		return identity.Dispute{}, err
 	}
-	// Whether the principal may settle disputes at all is decided, and
-	// audited, before the dispute is looked at: otherwise any token told
-	// an unknown dispute from a settled one and an open one (and the
-	// refusal of an open one named the disputing customer's profile).
-	stewardPurpose(&req)
-	if _, err := s.Guard(ctx, &req, Act{Action: ActionSplit, StaffOnly: true, Named: []string{id.String()},
-		Reason:  "settle dispute " + id.String(),
-		Refused: func(policy.Decision) error { return fmt.Errorf("dispute %s: %w", id, ErrNotFound) }}, nil); err != nil {
+	if err := s.stewardFirst(ctx, &req, ActionSplit, "settle", "dispute", id); err != nil {
 		return identity.Dispute{}, err
 	}
 	d, err := s.store.Dispute(ctx, id)

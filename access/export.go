@@ -155,7 +155,7 @@ func (s *Service) export(ctx context.Context, req *Request, cat *catalogue, res 
 			return nil, nil, err
 		}
 		for _, e := range page {
-			if customer && anotherCustomer(req, e) {
+			if anotherCustomer(req, e) {
 				continue
 			}
 			out.Reads = append(out.Reads, ExportRead{At: e.At, PrincipalKind: e.PrincipalKind, Principal: e.Principal,
@@ -236,11 +236,11 @@ const ActionReads = "reads"
 // has them all).
 const maxShownReads = 500
 
-// anotherCustomer tells an entry of another customer's: two customers
-// whose records share a profile (matched alone, not by evidence) are not
-// told of each other, their accounts or their reads.
+// anotherCustomer tells, for a customer, an entry of another customer's:
+// two customers whose records share a profile (matched alone, not by
+// evidence) are not told of each other, their accounts or their reads.
 func anotherCustomer(req *Request, e audit.Entry) bool {
-	return e.PrincipalKind == string(auth.Customer) && e.Principal != req.Principal.ID
+	return req.Principal.Kind == auth.Customer && e.PrincipalKind == string(auth.Customer) && e.Principal != req.Principal.ID
 }
 
 // Reads lists who read a person's data, newest first, from the audit log:
@@ -255,7 +255,7 @@ func (s *Service) Reads(ctx context.Context, req Request, id uuid.UUID) ([]Expor
 				return err
 			}
 			for _, e := range page {
-				if e.Action == ActionReads || e.Outcome != audit.Allowed || (req.Principal.Kind == auth.Customer && anotherCustomer(&req, e)) {
+				if e.Action == ActionReads || e.Outcome != audit.Allowed || anotherCustomer(&req, e) {
 					continue // their own look at this list, and refusals, tell them nothing
 				}
 				// Which department, never which employee: staff are

@@ -176,6 +176,19 @@ func (s *Service) steward(ctx context.Context, req *Request, action string, prof
 	return current, err
 }
 
+// stewardFirst decides, and audits, whether the principal may take a
+// steward's action at all, before the thing it names (a dispute, a
+// review pair) is looked up: otherwise any token told an unknown one from
+// a settled one and an open one, unaudited, and the refusal of an open
+// one named its profile. A refusal answers as an unknown one.
+func (s *Service) stewardFirst(ctx context.Context, req *Request, action, doing, what string, id uuid.UUID) error {
+	stewardPurpose(req)
+	_, err := s.Guard(ctx, req, Act{Action: action, StaffOnly: true, Named: []string{id.String()},
+		Reason:  doing + " " + what + " " + id.String(),
+		Refused: func(policy.Decision) error { return fmt.Errorf("%s %s: %w", what, id, ErrNotFound) }}, nil)
+	return err
+}
+
 // checkNote refuses a steward decision without a usable reason before
 // anything is decided or audited.
 func checkNote(note string) error {
@@ -240,11 +253,7 @@ func (s *Service) Settle(ctx context.Context, req Request, pair uuid.UUID, same 
 	if err := checkNote(note); err != nil {
 		return nil, err
 	}
-	// As a dispute's settlement: the role first, audited, then the pair.
-	stewardPurpose(&req)
-	if _, err := s.Guard(ctx, &req, Act{Action: ActionDecide, StaffOnly: true, Named: []string{pair.String()},
-		Reason:  "decide review pair " + pair.String(),
-		Refused: func(policy.Decision) error { return fmt.Errorf("review pair %s: %w", pair, ErrNotFound) }}, nil); err != nil {
+	if err := s.stewardFirst(ctx, &req, ActionDecide, "decide", "review pair", pair); err != nil {
 		return nil, err
 	}
 	r, err := s.store.Review(ctx, pair)

@@ -35,18 +35,19 @@ type subject struct {
 	evidence        *access.Evidence
 }
 
+// crossOrigin tells a request of another origin (Go's
+// CrossOriginProtection, as the pages use it).
+var crossOrigin = http.NewCrossOriginProtection()
+
 // customer authenticates a data subject by their Kratos session (the
 // X-Session-Token header of native apps, or the ory_kratos_session cookie
 // of browsers) and links them to their profile. A Sec-GPC: 1 header
 // records their objection to selling and sharing before anything else.
 //
-// Cookies and CSRF: every state-changing /v1/me route takes
+// Cookies and CSRF: a change made with the cookie must come from a page
+// of this origin (crossOrigin); a route with a body also takes
 // application/json only, which a cross-site form cannot send without a
 // CORS preflight, and the server answers no preflight.
-// crossOrigin tells a request of another origin (Go's
-// CrossOriginProtection, as the pages use it).
-var crossOrigin = http.NewCrossOriginProtection()
-
 func (s *Server) customer(c *fiber.Ctx) error {
 	if s.sessions == nil {
 		return problem(fiber.StatusServiceUnavailable, "unavailable", "Customer sign-in not configured",

@@ -346,9 +346,6 @@ func requestID(c *fiber.Ctx) string {
 	return id
 }
 
-// textualQuery refuses a query string whose names or values are not text:
-// invalid UTF-8 or a NUL can be stored nowhere (PostgreSQL refuses both),
-// so they are a client's error, answered before any handler runs.
 // noStore keeps every answer of the API out of caches: they carry
 // personal data, tokens or the proof of a request, and a shared browser
 // or a proxy must not keep them.
@@ -357,6 +354,9 @@ func noStore(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// textualQuery refuses a query string whose names or values are not text:
+// invalid UTF-8 or a NUL can be stored nowhere (PostgreSQL refuses both),
+// so they are a client's error, answered before any handler runs.
 func textualQuery(c *fiber.Ctx) error {
 	bad := ""
 	c.Context().QueryArgs().VisitAll(func(k, v []byte) {

@@ -78,9 +78,9 @@ func suppressedRecords(ctx context.Context, tx pgx.Tx, batch []*ingest.Sealed, e
 		if _, ok := existing[recordKey(s.Source, s.SourceKey)]; ok {
 			continue
 		}
-		for kind, sum := range map[string][]byte{"email": s.Email, "phone": s.Phone, "national_id": s.NationalID} {
-			if len(sum) > 0 {
-				kinds, sums = append(kinds, kind), append(sums, sum)
+		for _, k := range strongSums(s) {
+			if len(k.sum) > 0 {
+				kinds, sums = append(kinds, k.kind), append(sums, k.sum)
 			}
 		}
 	}
@@ -109,8 +109,8 @@ func suppressedRecords(ctx context.Context, tx pgx.Tx, batch []*ingest.Sealed, e
 	}
 	out := map[int]bool{}
 	for i, s := range batch {
-		for kind, sum := range map[string][]byte{"email": s.Email, "phone": s.Phone, "national_id": s.NationalID} {
-			if len(sum) > 0 && hit[kind+"\x00"+string(sum)] {
+		for _, k := range strongSums(s) {
+			if len(k.sum) > 0 && hit[k.kind+"\x00"+string(k.sum)] {
 				out[i] = true
 			}
 		}
@@ -129,10 +129,7 @@ func restateStandingRefusals(ctx context.Context, tx pgx.Tx, created []*ingest.S
 	var kinds []string
 	var sums [][]byte
 	for _, s := range created {
-		for _, k := range [...]struct {
-			kind string
-			sum  []byte
-		}{{"email", s.Email}, {"phone", s.Phone}, {"national_id", s.NationalID}} {
+		for _, k := range strongSums(s) {
 			if len(k.sum) > 0 {
 				ids, kinds, sums = append(ids, s.ID), append(kinds, k.kind), append(sums, k.sum)
 			}
@@ -176,6 +173,19 @@ func restateStandingRefusals(ctx context.Context, tx pgx.Tx, created []*ingest.S
 		return fmt.Errorf("restate standing refusals: %w", err)
 	}
 	return nil
+}
+
+// kindSum is the blind index of one strong identifier, with its kind.
+type kindSum struct {
+	kind string
+	sum  []byte
+}
+
+// strongSums are a record's blind indexes of its strong identifiers (nil
+// when it has none of a kind), by the kinds suppressions and standing
+// refusals key them by.
+func strongSums(s *ingest.Sealed) [3]kindSum {
+	return [3]kindSum{{"email", s.Email}, {"phone", s.Phone}, {"national_id", s.NationalID}}
 }
 
 func recordKey(source string, sourceKey []byte) string { return source + "\x00" + string(sourceKey) }
