@@ -67,6 +67,11 @@ func TestNewTokenValidates(t *testing.T) {
 		{"x", "Sales", []Role{RoleReader}},
 		{"x", "", []Role{RoleReader}},
 		{"x", "sales", nil},
+		// The departments of the built-in sources: a token of theirs
+		// would write customers' own statements or the DPO's records of
+		// what subjects said.
+		{"x", "customers", []Role{RoleIngest}},
+		{"x", "subjects", []Role{RoleReader}},
 	}
 	for _, tt := range tests {
 		if _, _, err := NewToken(tt.principal, tt.dept, tt.roles, 0); !errors.Is(err, ErrInvalid) {

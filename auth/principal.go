@@ -47,11 +47,24 @@ func ParseRole(s string) (Role, error) {
 	return "", fmt.Errorf("role %q: want one of reader, ingest, steward, dpo, admin: %w", s, ErrInvalid)
 }
 
-// ValidateDepartment checks a department name: 1 to 63 lower-case letters,
-// digits, '_' or '-', starting with a letter or digit.
+// The departments of the built-in sources (migrations 0005 and 0006): the
+// customers' own records and the statements the DPO records for subjects.
+// No token, source or recipient may be made for them: a token of the
+// customers' department would write what customers say themselves.
+const (
+	DepartmentCustomers = "customers"
+	DepartmentSubjects  = "subjects"
+)
+
+// ValidateDepartment checks a department name given for a token, a source
+// or a recipient: 1 to 63 lower-case letters, digits, '_' or '-', starting
+// with a letter or digit, and not one of the built-in sources' departments.
 func ValidateDepartment(d string) error {
 	if d == "" || len(d) > 63 {
 		return fmt.Errorf("department %q: must be 1 to 63 characters: %w", d, ErrInvalid)
+	}
+	if d == DepartmentCustomers || d == DepartmentSubjects {
+		return fmt.Errorf("department %q is reserved for the built-in sources of customers and data subjects: %w", d, ErrInvalid)
 	}
 	for i := 0; i < len(d); i++ {
 		c := d[i]

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/ingest"
 	"github.com/cdp-project/cdp/postgres"
@@ -347,6 +348,9 @@ func TestSources(t *testing.T) {
 	ctx := context.Background()
 	if _, err := db.AddSource(ctx, identity.Source{Name: "sales", Department: "sales", Priority: 70}); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := db.AddSource(ctx, identity.Source{Name: "portal", Department: "customers"}); !errors.Is(err, derrors.ErrInvalid) {
+		t.Errorf("a source of the customers' own department: %v, want ErrInvalid", err)
 	}
 	if _, err := db.AddSource(ctx, identity.Source{Name: "sales", Department: "sales"}); !errors.Is(err, postgres.ErrConflict) {
 		t.Fatalf("duplicate source: %v", err)

@@ -7,12 +7,16 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/identity"
 )
 
 // AddSource registers a source. It fails with ErrConflict when the name is
 // taken.
 func (db *DB) AddSource(ctx context.Context, s identity.Source) (identity.Source, error) {
+	if err := auth.ValidateDepartment(s.Department); err != nil {
+		return s, fmt.Errorf("source %q: %w", s.Name, err)
+	}
 	if s.UniqueIdentifiers == nil {
 		s.UniqueIdentifiers = []string{}
 	}
