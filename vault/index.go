@@ -21,7 +21,8 @@ const (
 	IndexBlock
 	IndexFingerprint
 	IndexSuppression
-	IndexClient // network addresses of callers, pseudonymised in the audit log
+	IndexClient    // network addresses of callers, pseudonymised in the audit log
+	IndexFormToken // the pages' form tokens, keyed hashes of session ids
 
 	indexKindEnd
 )
@@ -35,6 +36,7 @@ var indexKindNames = [indexKindEnd]string{
 	IndexFingerprint: "fingerprint",
 	IndexSuppression: "suppression",
 	IndexClient:      "client",
+	IndexFormToken:   "form_token",
 }
 
 // String returns the kind's name.

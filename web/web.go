@@ -46,6 +46,7 @@ import (
 	"github.com/cdp-project/cdp/kratos"
 	"github.com/cdp-project/cdp/profiling"
 	"github.com/cdp-project/cdp/requests"
+	"github.com/cdp-project/cdp/vault"
 )
 
 //go:embed templates/*.html static/* locales/*.json
@@ -74,6 +75,10 @@ type Config struct {
 	// Chain shows and verifies the audit log's chain (app.Chain;
 	// optional).
 	Chain Chain
+	// Index keys the form tokens (optional: without it, a key of this
+	// process only). With the vault's index every instance of the service,
+	// and one restarted, accepts the forms the others rendered.
+	Index *vault.Index
 }
 
 // Site is the pages.
@@ -81,7 +86,7 @@ type Site struct {
 	cfg    Config
 	pages  map[string]*template.Template
 	langs  *languages
-	secret []byte // keys form tokens
+	secret []byte // keys form tokens without cfg.Index
 	kratos string // Kratos's origin, where sign-in forms post
 	cop    *http.CrossOriginProtection
 }
@@ -337,6 +342,9 @@ func backTo(back string) string {
 // token is the form token of a session: a keyed hash of its id, so a
 // page of another origin cannot know it.
 func (s *Site) token(session string) string {
+	if s.cfg.Index != nil {
+		return hex.EncodeToString(s.cfg.Index.SumString(vault.IndexFormToken, session))
+	}
 	m := hmac.New(sha256.New, s.secret)
 	m.Write([]byte(session))
 	return hex.EncodeToString(m.Sum(nil))

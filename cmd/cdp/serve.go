@@ -171,7 +171,7 @@ func serve(ctx context.Context, cl *cli, cfg *Config, dev, migrate bool, demoPeo
 		}
 	}
 	site, err := web.New(web.Config{Access: a.Access, Requests: a.Requests, Profiling: a.Profiling, Kratos: kc, Log: log, Mailbox: mailbox,
-		Secure: !loopback(cfg.Listen), StaffSecondFactor: cfg.StaffSecondFactor && !dev, Chain: a.Chain})
+		Secure: !loopback(cfg.Listen), StaffSecondFactor: cfg.StaffSecondFactor && !dev, Chain: a.Chain, Index: a.Vault.Index()})
 	if err != nil {
 		return err
 	}
