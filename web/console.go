@@ -544,13 +544,17 @@ func (s *Site) purposesOf(c *fiber.Ctx) []string {
 }
 
 // profiles is the departments' profile search: a purpose first, then a
-// lookup by email, phone or name; the purpose stays on every page.
+// lookup by email, phone or name; the purpose stays on every page. The
+// lookup is a form posted with the session's token (checked by search):
+// what was typed is personal data, and an address keeps it in the
+// browser's history, in proxies' logs and in links passed on.
 func (s *Site) profiles(c *fiber.Ctx, m *staffMember) error {
-	v := profilesView{Purpose: c.Query("purpose"), Purposes: s.purposesOf(c),
-		Query: access.Lookup{Email: strings.TrimSpace(c.Query("email")), Phone: strings.TrimSpace(c.Query("phone")),
-			GivenName: strings.TrimSpace(c.Query("given_name")), FamilyName: strings.TrimSpace(c.Query("family_name")),
-			BirthDate: strings.TrimSpace(c.Query("birth_date")), Postcode: strings.TrimSpace(c.Query("postcode")),
-			City: strings.TrimSpace(c.Query("city"))}}
+	v := profilesView{Purpose: c.Query("purpose"), Purposes: s.purposesOf(c)}
+	if c.Method() == fiber.MethodPost {
+		field := func(name string) string { return strings.TrimSpace(c.FormValue(name)) }
+		v.Query = access.Lookup{Email: field("email"), Phone: field("phone"), GivenName: field("given_name"),
+			FamilyName: field("family_name"), BirthDate: field("birth_date"), Postcode: field("postcode"), City: field("city")}
+	}
 	if v.Purpose != "" && (v.Query != access.Lookup{}) {
 		v.Asked = true
 		found, err := s.cfg.Access.Find(c.UserContext(), s.staffRequest(c, m, v.Purpose), v.Query)
@@ -560,6 +564,14 @@ func (s *Site) profiles(c *fiber.Ctx, m *staffMember) error {
 		v.Found = found
 	}
 	return s.renderStaff(c, fiber.StatusOK, "console_profiles", s.locale(c).T("console.profiles"), m, v)
+}
+
+// search is the profile search's form posted.
+func (s *Site) search(c *fiber.Ctx, m *staffMember) error {
+	if err := s.checkForm(c, m.session); err != nil {
+		return err
+	}
+	return s.profiles(c, m)
 }
 
 // profile shows a profile under the declared purpose: only the fields the
@@ -618,6 +630,7 @@ func (s *Site) mountConsole(app fiber.Router) {
 	k.Post("/lineage/:id/:act", s.handle(s.staff(s.stewardAct, stewardRoles...)))
 	k.Get("/imports", s.handle(s.staff(s.imports, auth.RoleIngest)))
 	k.Get("/profiles", s.handle(s.staff(s.profiles, auth.RoleReader, auth.RoleSteward, auth.RoleDPO)))
+	k.Post("/profiles", s.handle(s.staff(s.search, auth.RoleReader, auth.RoleSteward, auth.RoleDPO)))
 	k.Get("/profiles/:id", s.handle(s.staff(s.profile, auth.RoleReader, auth.RoleSteward, auth.RoleDPO)))
 	k.Get("/customers", s.handle(s.staff(s.customers, auth.RoleReader, auth.RoleDPO)))
 	k.Post("/customers/compute", s.handle(s.staff(s.computeTraits, auth.RoleDPO)))

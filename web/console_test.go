@@ -99,7 +99,20 @@ func TestStaffConsoleJourney(t *testing.T) {
 	rd := browsertest.New(t)
 	s.signIn(t, rd, "reader@corp.example", "/console/profiles")
 	page(t, rd, "console-profiles", 200, 200)
-	page(t, rd, "console-search", rd.Navigate(t, s.url+"/console/profiles?purpose=support&given_name=Oswin&family_name=Farthingale&birth_date=1979-05-04"), 200)
+	// A search is a form posted with the session's token: what was
+	// typed stays out of the address, the history and the server logs,
+	// and a link with a name in its query searches nothing.
+	if rd.Navigate(t, s.url+"/console/profiles?purpose=support&given_name=Oswin&family_name=Farthingale&birth_date=1979-05-04"); strings.Contains(rd.HTML(t), profiles[0].String()) {
+		t.Error("a link with a name in its query ran a search")
+	}
+	rd.Navigate(t, s.url+"/console/profiles?purpose=support")
+	rd.SetValue(t, "#q-given", "Oswin")
+	rd.SetValue(t, "#q-family", "Farthingale")
+	rd.SetValue(t, "#q-birth", "1979-05-04")
+	page(t, rd, "console-search", rd.ClickAndWait(t, "form.filters button[type=submit]"), 200)
+	if loc := rd.Location(t); strings.Contains(loc, "Oswin") || strings.Contains(loc, "1979") {
+		t.Errorf("the search put what was typed in the address: %s", loc)
+	}
 	// Support may not see the birth date: the agreement counts what it
 	// may compare (2 of 3 fields).
 	if html := rd.HTML(t); !strings.Contains(html, profiles[0].String()) || !strings.Contains(html, "67%") {
