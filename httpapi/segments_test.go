@@ -161,3 +161,37 @@ func (e *env) profiled(token, orders string, segments ...string) {
 		}
 	}
 }
+
+// Left known by the probe of 2026-12-04: a segment's page told any reader
+// allowed its purpose why each member entered, in the values of the traits
+// its condition names ("revenue = 4321.09"), though the purpose may not see
+// traits, and its audit entry named nobody. The reasons are shown only
+// under a purpose that sees traits, and the entry names every profile the
+// answer lists.
+func TestSegmentReasonsOnlyForPurposesThatSeeTraits(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.seed()
+	e.profiled("sales-ingest", "sales,o-91,sales-cust-88231,order,web,2026-01-01T10:00:00Z,4321.09,GBP\n",
+		`{"name":"big-bills","purpose":"billing","condition":"revenue >= 1000.0","description":"Large invoices, checked by billing"}`,
+		`{"name":"big-spenders","purpose":"support","condition":"revenue >= 1000.0","description":"Customers whose calls are answered first"}`)
+	reader := e.tokens["support-reader"]
+	for _, c := range []struct {
+		segment string
+		shown   bool
+	}{{"big-bills", false}, {"big-spenders", true}} {
+		for _, path := range []string{"/v1/segments/" + c.segment, "/v1/segments/" + c.segment + "/members"} {
+			r := e.get(reader, path)
+			if r.status != 200 {
+				t.Fatalf("%s: %d %s", path, r.status, r.body)
+			}
+			if got := strings.Contains(string(r.body), "4321.09"); got != c.shown && !strings.HasSuffix(path, "/members") {
+				t.Errorf("%s: the trait's value shown %v, want %v: %s", path, got, c.shown, r.body)
+			}
+		}
+		if n := pgtest.Count(t, e.owner, `SELECT count(*) FROM audit_log a WHERE action = 'segments' AND outcome = 'allowed' AND reason LIKE '%'||$1
+			AND profiles @> (SELECT array_agg(m.profile_id) FROM segment_members m JOIN segments s ON s.id = m.segment_id WHERE s.name = $1)`, c.segment); n != 2 {
+			t.Errorf("%d audit entries of the reads of %s name its member, want 2", n, c.segment)
+		}
+	}
+}

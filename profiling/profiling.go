@@ -150,7 +150,7 @@ var errNoQueue = errors.New("no job queue: computations of traits run with cdp t
 // for a day.
 func (s *Service) Computation(ctx context.Context, req access.Request, id int64) (crm.Computation, error) {
 	var c crm.Computation
-	err := s.gate(ctx, req, crm.ProfilingPurpose, fmt.Sprintf("read computation of traits %d", id), nil, func() (err error) {
+	err := s.gate(ctx, req, crm.ProfilingPurpose, fmt.Sprintf("read computation of traits %d", id), nil, func(*access.Allowed) (err error) {
 		if s.queue == nil {
 			return errNoQueue
 		}
@@ -300,16 +300,45 @@ func (s *Service) liveFigures(ctx context.Context, now time.Time) (*figures, err
 
 // gate decides an action on segments for a purpose: the principal's
 // roles must allow that purpose; audited.
-func (s *Service) gate(ctx context.Context, req access.Request, purpose, reason string, named []string, work func() error) error {
+func (s *Service) gate(ctx context.Context, req access.Request, purpose, reason string, named []string, work func(*access.Allowed) error) error {
 	req.Purpose = purpose
 	_, err := s.access.Guard(ctx, &req, access.Act{Action: access.ActionSegments, StaffOnly: true, Reason: reason, Named: named},
-		func(*access.Allowed) error {
+		func(a *access.Allowed) error {
 			if work == nil {
 				return nil
 			}
-			return work()
+			return work(a)
 		})
 	return err
+}
+
+// listed makes the audit entry of a segment's page name every profile it
+// lists (membership of a segment is personal data: "returns a third of
+// what they order"), and withholds why each entered or left unless the
+// decision lets the purpose see traits: a reason carries the values of
+// the traits the condition names ("revenue = 4321.09"), or the person's
+// objection.
+func listed(a *access.Allowed, history []crm.HistoryEntry, members []crm.Member) {
+	seen := map[uuid.UUID]bool{}
+	name := func(id uuid.UUID) {
+		if !seen[id] {
+			seen[id] = true
+			a.Named = append(a.Named, id.String())
+		}
+	}
+	shown := slices.Contains(a.Decision.Fields, "traits")
+	for i := range history {
+		name(history[i].Profile)
+		if !shown {
+			history[i].Reason = ""
+		}
+	}
+	for _, m := range members {
+		name(m.Profile)
+	}
+	if shown && len(history) > 0 {
+		a.Fields = []string{"traits"}
+	}
 }
 
 // overlapShown tells whether the overlap of a segment of purpose with
@@ -325,7 +354,7 @@ func overlapShown(req access.Request, purpose string, other crm.Segment) bool {
 // Segments lists every segment with its size.
 func (s *Service) Segments(ctx context.Context, req access.Request) ([]crm.Segment, error) {
 	var out []crm.Segment
-	err := s.gate(ctx, req, crm.ProfilingPurpose, "list segments", nil, func() (err error) {
+	err := s.gate(ctx, req, crm.ProfilingPurpose, "list segments", nil, func(*access.Allowed) (err error) {
 		out, err = s.store.Segments(ctx)
 		return err
 	})
@@ -348,7 +377,7 @@ func (s *Service) Segment(ctx context.Context, req access.Request, name string) 
 		return nil, err
 	}
 	v := &View{Segment: seg}
-	err = s.gate(ctx, req, seg.Purpose, "read segment "+name, nil, func() error {
+	err = s.gate(ctx, req, seg.Purpose, "read segment "+name, nil, func(a *access.Allowed) error {
 		if v.Overlaps, err = s.store.SegmentOverlaps(ctx, seg.ID); err != nil {
 			return err
 		}
@@ -364,6 +393,7 @@ func (s *Service) Segment(ctx context.Context, req access.Request, name string) 
 		if v.History, err = s.store.SegmentHistory(ctx, seg.ID, 100); err != nil {
 			return err
 		}
+		listed(a, v.History, nil)
 		v.Pending, err = s.store.PendingCount(ctx, seg.ID)
 		return err
 	})
@@ -425,7 +455,7 @@ func (s *Service) Preview(ctx context.Context, req access.Request, d Draft) (*Pr
 		return nil, err
 	}
 	out := &Preview{Overlaps: map[string]int{}}
-	err := s.gate(ctx, req, d.Purpose, "preview segment: "+d.Condition, nil, func() error {
+	err := s.gate(ctx, req, d.Purpose, "preview segment: "+d.Condition, nil, func(*access.Allowed) error {
 		ids, err := s.profiler.Select(ctx, d.Purpose, d.Condition)
 		if err != nil {
 			return err
@@ -465,7 +495,7 @@ func (s *Service) Save(ctx context.Context, req access.Request, d Draft) (*crm.S
 		return nil, err
 	}
 	var seg crm.Segment
-	err := s.gate(ctx, req, d.Purpose, "create segment "+d.Name+": "+d.Condition, nil, func() (err error) {
+	err := s.gate(ctx, req, d.Purpose, "create segment "+d.Name+": "+d.Condition, nil, func(*access.Allowed) (err error) {
 		seg, err = s.store.CreateSegment(ctx, crm.Segment{Name: d.Name, Purpose: d.Purpose, Condition: strings.TrimSpace(d.Condition),
 			Description: d.Description, Significant: d.Significant, CreatedBy: req.Principal.Actor()})
 		if err != nil {
@@ -487,7 +517,7 @@ func (s *Service) RefreshSegment(ctx context.Context, req access.Request, name s
 		return 0, err
 	}
 	var n int
-	err = s.gate(ctx, req, seg.Purpose, "refresh segment "+name, nil, func() (err error) {
+	err = s.gate(ctx, req, seg.Purpose, "refresh segment "+name, nil, func(*access.Allowed) (err error) {
 		n, err = s.profiler.RefreshSegment(ctx, seg)
 		return err
 	})
@@ -500,7 +530,7 @@ func (s *Service) Delete(ctx context.Context, req access.Request, name string) e
 	if err != nil {
 		return err
 	}
-	return s.gate(ctx, req, seg.Purpose, "delete segment "+name, nil, func() error {
+	return s.gate(ctx, req, seg.Purpose, "delete segment "+name, nil, func(*access.Allowed) error {
 		return s.store.DeleteSegment(ctx, name)
 	})
 }
@@ -515,8 +545,9 @@ func (s *Service) Members(ctx context.Context, req access.Request, name string, 
 		limit = 100
 	}
 	var out []crm.Member
-	err = s.gate(ctx, req, seg.Purpose, "list members of segment "+name, nil, func() (err error) {
+	err = s.gate(ctx, req, seg.Purpose, "list members of segment "+name, nil, func(a *access.Allowed) (err error) {
 		out, err = s.store.SegmentMemberList(ctx, seg.ID, after, limit)
+		listed(a, nil, out)
 		return err
 	})
 	return out, err
@@ -534,7 +565,7 @@ func (s *Service) Review(ctx context.Context, req access.Request, name string, p
 	if approve {
 		verdict = "approved"
 	}
-	return s.gate(ctx, req, seg.Purpose, "review "+verdict+" in segment "+name, []string{profile.String()}, func() error {
+	return s.gate(ctx, req, seg.Purpose, "review "+verdict+" in segment "+name, []string{profile.String()}, func(*access.Allowed) error {
 		if !seg.Significant {
 			return fmt.Errorf("%w: segment %s has no significant effects: its decisions need no review", ErrInvalid, name)
 		}
@@ -768,7 +799,7 @@ type Charts struct {
 // person; audited like any action.
 func (s *Service) Charts(ctx context.Context, req access.Request) (*Charts, error) {
 	out := &Charts{Stages: s.Stages()}
-	err := s.gate(ctx, req, crm.ProfilingPurpose, "customer base charts", nil, func() (err error) {
+	err := s.gate(ctx, req, crm.ProfilingPurpose, "customer base charts", nil, func(*access.Allowed) (err error) {
 		if out.Model, err = s.store.LatestModel(ctx); err != nil {
 			return err
 		}

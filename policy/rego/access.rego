@@ -135,6 +135,10 @@ traits_fields := {
 	"marketing": {"traits", "segments"},
 	"analytics": {"traits", "segments"},
 	"support": {"traits"},
+	# A segment with legal or similar effects is reviewed by a person
+	# before it acts (Art. 22(3)): the reviewer weighs the values that
+	# put each person in it. The demo's return-review is one.
+	"fraud_prevention": {"traits"},
 	"compliance": {"traits", "segments"},
 	"self_service": {"traits", "segments"},
 }
@@ -363,6 +367,11 @@ allowed_fields := {"note"} if {
 	input.action == "lineage"
 } else := consent_fields[input.action] if {
 	input.action in consent_actions
+} else := object.get(traits_fields, input.purpose, set()) & {"traits"} if {
+	# Working with a segment concerns no person, but its entries and
+	# exits say why each member came or went, in the values of the
+	# traits its condition names: shown under a purpose that sees traits.
+	input.action == "segments"
 } else := set() if {
 	input.action in attribute_free
 } else := object.get(timeline_fields, input.purpose, set()) if {

@@ -291,10 +291,15 @@ test_traits_obey_profiling_objections if {
 }
 
 # Defining a segment concerns no person: marketing may define one without
-# anyone's consent; each member is decided when it is activated.
+# anyone's consent; each member is decided when it is activated. Why each
+# member entered (the values of its traits) is shown only under a purpose
+# that sees traits.
 test_segments_concern_no_person if {
 	d := access.decision with input as object.union(req(["reader"], "marketing", {}), {"action": "segments"})
 	d.allow
-	d.fields == []
+	d.fields == ["traits"]
 	not access.decision.allow with input as object.union(req(["reader"], "marketing", {}), {"action": "activate"})
+	b := access.decision with input as object.union(req(["reader"], "billing", {}), {"action": "segments"})
+	b.allow
+	b.fields == []
 }
