@@ -52,7 +52,7 @@ func newSite(t *testing.T) *site {
 	return newSiteWith(t, false)
 }
 
-// newSiteWith is newSite; secondFactor makes the DPO and stewards sign
+// newSiteWith is newSite; secondFactor makes readers, stewards and the DPO sign
 // in to the console with TOTP.
 func newSiteWith(t *testing.T, secondFactor bool) *site {
 	t.Helper()

@@ -96,8 +96,13 @@ func TestStaffConsoleJourney(t *testing.T) {
 	page(t, dpo, "console-request-completed", 200, 200)
 
 	// The reader: support shows no national id; marketing shows nothing.
+	// A reader reads people's data: the second factor too.
 	rd := browsertest.New(t)
 	s.signIn(t, rd, "reader@corp.example", "/console/profiles")
+	if strings.Contains(rd.HTML(t), `name="purpose"`) {
+		t.Error("a reader signed in with a password alone reaches the profile search")
+	}
+	s.withTOTP(t, rd, "reader@corp.example", "/console/profiles")
 	page(t, rd, "console-profiles", 200, 200)
 	// A search is a form posted with the session's token: what was
 	// typed stays out of the address, the history and the server logs,

@@ -69,7 +69,8 @@ type Config struct {
 	Mailbox *Mailbox
 	// Secure marks cookies Secure (everywhere but loopback development).
 	Secure bool
-	// StaffSecondFactor requires the DPO and stewards to sign in to the
+	// StaffSecondFactor requires every staff member but ingest accounts
+	// (readers, stewards, the DPO, admins) to sign in to the
 	// console with their second factor (TOTP); off only in development.
 	StaffSecondFactor bool
 	// Chain shows and verifies the audit log's chain (app.Chain;

@@ -79,7 +79,7 @@ var settings = []setting{
 	{"policy", "policy-dir", "CDP_POLICY_DIR", "", "directory of Rego files replacing the embedded access policy", func(c *Config) any { return &c.PolicyDir }},
 	{"serve", "survivorship-file", "CDP_SURVIVORSHIP_FILE", "", "JSON object of attribute to survivorship rule (source_priority, most_recent, most_frequent, longest) over the defaults, e.g. {\"email\": \"source_priority\"}", func(c *Config) any { return &c.Survivorship }},
 	{"kratos", "kratos-public-url", "CDP_KRATOS_PUBLIC_URL", "", "public API of the Ory Kratos that customers log in with (/v1/me); empty: customer routes answer 503", func(c *Config) any { return &c.KratosPublicURL }},
-	{"serve", "staff-second-factor", "CDP_STAFF_SECOND_FACTOR", "true", "the DPO and stewards sign in to the console with their second factor (TOTP); --dev turns it off", func(c *Config) any { return &c.StaffSecondFactor }},
+	{"serve", "staff-second-factor", "CDP_STAFF_SECOND_FACTOR", "true", "staff who read or change people's data (readers, stewards, the DPO, admins) sign in to the console with their second factor (TOTP); --dev turns it off", func(c *Config) any { return &c.StaffSecondFactor }},
 	{"kratos", "kratos-admin-url", "CDP_KRATOS_ADMIN_URL", "", "admin API of that Kratos (never public): an erasure deletes the person's account through it; empty: the account is listed in the erasure's report, not deleted", func(c *Config) any { return &c.KratosAdminURL }},
 	{"serve", "step-up", "CDP_STEP_UP", "false", "customers must log in with a second factor (Kratos AAL2) to request erasure, access or portability", func(c *Config) any { return &c.StepUp }},
 	{"serve", "job-timeout", "CDP_JOB_TIMEOUT", "2m", "longest run of one request job", func(c *Config) any { return &c.JobTimeout }},
