@@ -1035,3 +1035,37 @@ func TestARefusedWriteOfAnotherDepartmentsRecordsIsAudited(t *testing.T) {
 		t.Errorf("the entry holds the record's values: %q", es[0].Reason)
 	}
 }
+
+// Left known by the probe of 2026-12-04: a person's traits counted the
+// interactions of every source of their profile, so support read, in the
+// figures, what the consent-based newsletter holds of a person who never
+// consented: its emails in the channels, its campaign responses in the
+// count. Traits are computed from the sources that serve profiling only
+// (a source that names its purposes and not profiling is left out, as the
+// policy leaves it out of a read for another purpose).
+func TestTraitsCountOnlyTheSourcesThatServeProfiling(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w, _ := e.seed()
+	csv := "source,source_id,record_source_id,type,channel,occurred_at,note\n" +
+		"newsletter,nl-e1,nl-9,email,email,2026-03-01T10:00:00Z,opened the spring newsletter\n" +
+		"newsletter,nl-c1,nl-9,campaign_response,email,2026-03-02T10:00:00Z,clicked the offer\n"
+	if r := e.do("POST", "/v1/events", e.tokens["marketing-ingest"], "text/csv", csv); r.status != 200 {
+		t.Fatalf("events: %d %s", r.status, r.body)
+	}
+	e.profiled("sales-ingest", "sales,o-5,sales-cust-88231,order,web,2026-03-03T10:00:00Z,25.00,GBP\n")
+	var got struct {
+		Traits struct {
+			Interactions int            `json:"interactions"`
+			Channels     map[string]int `json:"channels"`
+		} `json:"traits"`
+	}
+	r := e.get(e.tokens["support-reader"], "/v1/profiles/"+w.String()+"/traits?purpose=support")
+	if r.status != 200 {
+		t.Fatalf("traits: %d %s", r.status, r.body)
+	}
+	r.json(t, &got)
+	if tr := got.Traits; tr.Interactions != 1 || tr.Channels["email"] != 0 || tr.Channels["web"] != 1 {
+		t.Errorf("support's traits count %d interactions, channels %v; want the sales order alone", tr.Interactions, tr.Channels)
+	}
+}

@@ -82,7 +82,7 @@ func (db *DB) Activities(ctx context.Context, profiles []uuid.UUID, each func(cr
 	}
 	rows, err := db.pool.Query(ctx, `SELECT m.profile_id, `+activityColumns+`
 		FROM interactions i JOIN profile_members m ON m.record_id = i.record_id
-		WHERE m.profile_id = ANY($1)`, uuids(profiles))
+		WHERE m.profile_id = ANY($1) AND `+servesProfiling, uuids(profiles))
 	if err != nil {
 		return fmt.Errorf("activities: %w", err)
 	}
@@ -123,7 +123,7 @@ func (db *DB) allActivities(ctx context.Context, each func(crm.Activity)) error 
 		}); err != nil {
 			return fmt.Errorf("activities: %w", err)
 		}
-		rows, err = tx.Query(ctx, `SELECT record_id, `+activityColumns+` FROM interactions`)
+		rows, err = tx.Query(ctx, `SELECT record_id, `+activityColumns+` FROM interactions i WHERE `+servesProfiling)
 		if err != nil {
 			return fmt.Errorf("activities: %w", err)
 		}
@@ -141,6 +141,16 @@ func (db *DB) allActivities(ctx context.Context, each func(crm.Activity)) error 
 		return nil
 	})
 }
+
+// servesProfiling keeps the interactions (alias i) of the sources whose
+// records may serve profiling: those that name no purposes, and those that
+// name it. A source collected for named purposes (the newsletter, under
+// consent, for marketing) is left out of every person's figures, as the
+// policy leaves it out of a read for another purpose: support read what
+// the newsletter holds of people who never consented through their
+// traits' counts. Whether a person may be profiled at all is decided
+// apart (crm.Facts).
+const servesProfiling = `i.source IN (SELECT name FROM sources WHERE purposes = '{}' OR '` + crm.ProfilingPurpose + `' = ANY (purposes))`
 
 // activityColumns are an interaction's figures, in the order activityRow
 // scans them.
@@ -953,7 +963,7 @@ func (db *DB) Cohorts(ctx context.Context, since time.Time) ([]crm.Cohort, error
 			SELECT m.profile_id, date_trunc('month', i.occurred_at AT TIME ZONE 'UTC') AS mon
 			FROM interactions i JOIN profile_members m ON m.record_id = i.record_id
 			JOIN profile_traits t ON t.profile_id = m.profile_id
-			WHERE i.type = 'order' GROUP BY 1, 2),
+			WHERE i.type = 'order' AND `+servesProfiling+` GROUP BY 1, 2),
 		f AS (SELECT profile_id, min(mon) AS first FROM o GROUP BY 1),
 		k AS (SELECT f.first, ((extract(year FROM o.mon) - extract(year FROM f.first)) * 12
 			+ extract(month FROM o.mon) - extract(month FROM f.first))::int AS k
