@@ -74,6 +74,7 @@ func (s *Site) staff(h staffHandler, roles ...auth.Role) fiber.Handler {
 			return err
 		}
 		m := &staffMember{Principal: p, Email: cs.Email, session: cs.SessionID}
+		c.Locals(localSignedIn, s.staffView(m))
 		if len(roles) > 0 {
 			allowed := false
 			for _, r := range roles {
@@ -95,7 +96,12 @@ func (s *Site) staffRequest(c *fiber.Ctx, m *staffMember, purpose string) access
 
 // renderStaff writes a console page.
 func (s *Site) renderStaff(c *fiber.Ctx, status int, page, title string, m *staffMember, data any) error {
-	return s.renderView(c, status, page, title, view{Staff: m, Token: s.token(m.session)}, data)
+	return s.renderView(c, status, page, title, s.staffView(m), data)
+}
+
+// staffView is the view of a page served to a staff member.
+func (s *Site) staffView(m *staffMember) view {
+	return view{Staff: m, Token: s.token(m.session)}
 }
 
 // overviewView is the console's front page.

@@ -138,6 +138,9 @@ func TestStaffConsoleJourney(t *testing.T) {
 	if got := rd.Navigate(t, s.url+"/console/requests"); got != 404 {
 		t.Errorf("a reader on the DPO's queue: %d, want 404", got)
 	}
+	if html := rd.HTML(t); !strings.Contains(html, `action="/privacy/logout"`) || !strings.Contains(html, "reader@corp.example") {
+		t.Error("the error page of a signed-in staff member has no sign-out")
+	}
 	if got := rd.Navigate(t, s.url+"/console/breach"); got != 404 {
 		t.Errorf("a reader on the breach questions: %d, want 404", got)
 	}

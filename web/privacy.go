@@ -110,6 +110,7 @@ func (s *Site) signedIn(h customerHandler) fiber.Handler {
 		case cu == nil:
 			return c.Redirect(s.cfg.Kratos.BrowserURL(kratos.Login, s.here(c), ""), fiber.StatusSeeOther)
 		}
+		c.Locals(localSignedIn, s.customerView(cu))
 		return h(c, cu)
 	}
 }
@@ -120,6 +121,7 @@ func (s *Site) signedInOrErased(h customerHandler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		cu, err := s.customer(c)
 		if errors.Is(err, access.ErrErasedAccount) && cu != nil {
+			c.Locals(localSignedIn, s.customerView(cu))
 			return h(c, cu)
 		}
 		return s.signedIn(h)(c)

@@ -265,11 +265,16 @@ type view struct {
 
 // render writes a page of the privacy center.
 func (s *Site) render(c *fiber.Ctx, status int, page, title string, cu *access.Customer, data any) error {
+	return s.renderView(c, status, page, title, s.customerView(cu), data)
+}
+
+// customerView is the view of a page served to a customer (none: nil).
+func (s *Site) customerView(cu *access.Customer) view {
 	v := view{Customer: cu}
 	if cu != nil {
 		v.Email, v.Token = cu.Session.Email, s.token(cu.Session.SessionID)
 	}
-	return s.renderView(c, status, page, title, v, data)
+	return v
 }
 
 // renderView writes a page from a view that says who is signed in.
@@ -402,8 +407,16 @@ func (s *Site) fail(c *fiber.Ctx, status int, key string, args ...any) error {
 		c.Locals(localNonce, "")
 	}
 	l := s.locale(c)
-	return s.render(c, status, "error", l.T("error.title"), nil, l.T(key, args...))
+	// The page of a signed-in person keeps its header: who is signed in,
+	// and the sign-out form.
+	v, _ := c.Locals(localSignedIn).(view)
+	return s.renderView(c, status, "error", l.T("error.title"), v, l.T(key, args...))
 }
+
+// localSignedIn holds who a page was served to (a view with the staff
+// member or the customer, their email and form token), for its error
+// page.
+const localSignedIn = "web_signed_in"
 
 // idParam is the :id of a page's path; a malformed one is a page that
 // does not exist.
