@@ -809,17 +809,9 @@ func TestDenialsOfAMergedAwayIDNameIt(t *testing.T) {
 func TestTheTimelineShowsOnlyTheSourcesTheDecisionAllows(t *testing.T) {
 	e := newEnv(t)
 	w, _ := e.seed()
-	csv := "source,source_id,record_source_id,type,channel,occurred_at,note\n" +
-		"newsletter,nl-e1,nl-9,email,email,2026-03-01T10:00:00Z,opened the spring newsletter NL-TEXT\n" +
-		"newsletter,nl-c1,nl-9,campaign_response,email,2026-03-02T10:00:00Z,clicked the offer NL-CLICK\n"
-	if r := e.do("POST", "/v1/events", e.tokens["marketing-ingest"], "text/csv", csv); r.status != 200 {
-		t.Fatalf("events: %d %s", r.status, r.body)
-	}
-	csv = "source,source_id,record_source_id,type,channel,occurred_at,note\n" +
-		"sales,s-t1,sales-cust-88231,ticket,phone,2026-03-03T10:00:00Z,asked about delivery\n"
-	if r := e.do("POST", "/v1/events", e.tokens["sales-ingest"], "text/csv", csv); r.status != 200 {
-		t.Fatalf("events: %d %s", r.status, r.body)
-	}
+	e.events("marketing-ingest", newsletterContacts)
+	e.events("sales-ingest", "source,source_id,record_source_id,type,channel,occurred_at,note\n"+
+		"sales,s-t1,sales-cust-88231,ticket,phone,2026-03-03T10:00:00Z,asked about delivery\n")
 	var p struct {
 		Sources []string `json:"sources"`
 	}
@@ -1047,12 +1039,7 @@ func TestTraitsCountOnlyTheSourcesThatServeProfiling(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	w, _ := e.seed()
-	csv := "source,source_id,record_source_id,type,channel,occurred_at,note\n" +
-		"newsletter,nl-e1,nl-9,email,email,2026-03-01T10:00:00Z,opened the spring newsletter\n" +
-		"newsletter,nl-c1,nl-9,campaign_response,email,2026-03-02T10:00:00Z,clicked the offer\n"
-	if r := e.do("POST", "/v1/events", e.tokens["marketing-ingest"], "text/csv", csv); r.status != 200 {
-		t.Fatalf("events: %d %s", r.status, r.body)
-	}
+	e.events("marketing-ingest", newsletterContacts)
 	e.profiled("sales-ingest", "sales,o-5,sales-cust-88231,order,web,2026-03-03T10:00:00Z,25.00,GBP\n")
 	var got struct {
 		Traits struct {
@@ -1067,5 +1054,19 @@ func TestTraitsCountOnlyTheSourcesThatServeProfiling(t *testing.T) {
 	r.json(t, &got)
 	if tr := got.Traits; tr.Interactions != 1 || tr.Channels["email"] != 0 || tr.Channels["web"] != 1 {
 		t.Errorf("support's traits count %d interactions, channels %v; want the sales order alone", tr.Interactions, tr.Channels)
+	}
+}
+
+// newsletterContacts are two contacts the consent-based newsletter holds
+// of the seeded person (its record nl-9), their free text marked NL-.
+const newsletterContacts = "source,source_id,record_source_id,type,channel,occurred_at,note\n" +
+	"newsletter,nl-e1,nl-9,email,email,2026-03-01T10:00:00Z,opened the spring newsletter NL-TEXT\n" +
+	"newsletter,nl-c1,nl-9,campaign_response,email,2026-03-02T10:00:00Z,clicked the offer NL-CLICK\n"
+
+// events sends interactions (CSV) with a department's token.
+func (e *env) events(token, csv string) {
+	e.t.Helper()
+	if r := e.do("POST", "/v1/events", e.tokens[token], "text/csv", csv); r.status != 200 {
+		e.t.Fatalf("events: %d %s", r.status, r.body)
 	}
 }
