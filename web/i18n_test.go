@@ -11,6 +11,7 @@ import (
 
 	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/crm"
+	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/requests"
 )
 
@@ -115,6 +116,23 @@ func TestEveryPointOfTheProfilingLogicIsTranslated(t *testing.T) {
 		loc := l.pick(lang, "")
 		for i := range crm.Logic {
 			if key := fmt.Sprintf("profiling.logic.%d", i+1); !loc.has(key) {
+				t.Errorf("%s: no %s", lang, key)
+			}
+		}
+	}
+}
+
+// Every field a profile can hold has a label in every language: the
+// console's withheld list showed "field.full_name".
+func TestEveryFieldHasALabel(t *testing.T) {
+	l, err := loadLanguages(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range []string{"en", "de"} {
+		loc := l.pick(lang, "")
+		for _, f := range identity.Fields() {
+			if key := "field." + f.String(); !loc.has(key) {
 				t.Errorf("%s: no %s", lang, key)
 			}
 		}
