@@ -68,6 +68,9 @@ func NewDB(t testing.TB) string {
 		t.Fatalf("create test database: %v", err)
 	}
 	t.Cleanup(func() {
+		if os.Getenv("CDP_TEST_KEEP") != "" { // perf investigation: keep it to EXPLAIN
+			return
+		}
 		ctx := context.Background()
 		conn, err := pgx.Connect(ctx, adminURL)
 		if err != nil {
