@@ -257,7 +257,8 @@ func (s *Service) loadCatalogue(ctx context.Context) (*catalogue, error) {
 	}
 	for _, p := range ps {
 		c.purposes[p.ID] = p
-		c.input[p.ID] = policy.Purpose{LegalBasis: string(p.LegalBasis), RequiresConsent: p.RequiresConsent, AllowsObjection: p.AllowsObjection}
+		c.input[p.ID] = policy.Purpose{LegalBasis: string(p.LegalBasis), RequiresConsent: p.RequiresConsent, AllowsObjection: p.AllowsObjection,
+			Departments: p.Departments}
 	}
 	s.catalogue, s.loadedAt = c, time.Now()
 	return c, nil

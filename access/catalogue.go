@@ -3,8 +3,10 @@ package access
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/cdp-project/cdp/auth"
 	"github.com/cdp-project/cdp/consent"
 )
 
@@ -56,6 +58,9 @@ type PurposeChange struct {
 	AllowsObjection bool               `json:"allows_objection"`
 	RetentionDays   int                `json:"retention_days"`
 	Sharing         bool               `json:"sharing"`
+	// Departments are the only departments whose staff may declare the
+	// purpose (empty: any).
+	Departments []string `json:"departments"`
 }
 
 // SavePurpose creates a purpose (create) or changes one. The policy's
@@ -66,6 +71,15 @@ func (s *Service) SavePurpose(ctx context.Context, req Request, c PurposeChange,
 	if err := p.Validate(); err != nil {
 		return p, err
 	}
+	for _, d := range c.Departments {
+		if err := auth.ValidateDepartment(d); err != nil {
+			return p, fmt.Errorf("departments: %w", err)
+		}
+		if !slices.Contains(p.Departments, d) {
+			p.Departments = append(p.Departments, d)
+		}
+	}
+	slices.Sort(p.Departments)
 	verb := "update"
 	if create {
 		verb = "create"

@@ -101,8 +101,12 @@ type Purpose struct {
 	RetentionDays int `json:"retention_days"`
 	// Sharing marks a purpose that sells or shares data with third
 	// parties: a Global Privacy Control signal objects to it.
-	Sharing   bool      `json:"sharing"`
-	CreatedAt time.Time `json:"created_at"`
+	Sharing bool `json:"sharing"`
+	// Departments are the only departments whose staff may declare the
+	// purpose, as the DPO named them (empty: any department whose role
+	// allows it). The DPO may declare any purpose.
+	Departments []string  `json:"departments"`
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 var purposeID = regexp.MustCompile(`^[a-z][a-z0-9_]{1,62}$`)

@@ -1070,3 +1070,40 @@ func (e *env) events(token, csv string) {
 		e.t.Fatalf("events: %d %s", r.status, r.body)
 	}
 }
+
+// A reader of any department could declare any purpose their role allows:
+// a sales clerk read under support, a support agent under billing. The DPO
+// names the departments of a purpose (Art. 30(1)(d)); staff of another
+// department are refused it, whatever their role, and the refusal is
+// audited. The DPO may declare any purpose.
+func TestAPurposeIsDeclaredOnlyByTheDepartmentsNamedForIt(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w, _ := e.seed()
+	dpo := e.tokens["dpo"]
+	read := func(token string) int {
+		return e.get(token, "/v1/profiles/"+w.String()+"?purpose=support").status
+	}
+	if s := read(e.tokens["sales-reader"]); s != 200 {
+		t.Fatalf("the premise fails: sales reads under support before the DPO names its departments (%d)", s)
+	}
+	put := func(body string) response { return e.do("PUT", "/v1/purposes/support", dpo, "application/json", body) }
+	wantProblem(t, put(`{"description":"Answering the customer.","legal_basis":"contract","retention_days":730,"departments":["customers"]}`), 400, "/problems/invalid-request")
+	wantProblem(t, put(`{"description":"Answering the customer.","legal_basis":"contract","retention_days":730,"departments":["Support Desk"]}`), 400, "/problems/invalid-request")
+	r := put(`{"description":"Answering the customer.","legal_basis":"contract","retention_days":730,"departments":["support","support"]}`)
+	if r.status != 200 || !strings.Contains(string(r.body), `"departments":["support"]`) {
+		t.Fatalf("naming the departments of support: %d %s", r.status, r.body)
+	}
+	if s := read(e.tokens["sales-reader"]); s != 404 {
+		t.Errorf("a sales reader under support, named for the support department only: %d, want 404 (as for a profile it may not see)", s)
+	}
+	if n := pgtest.Count(t, e.owner, `SELECT count(*) FROM audit_log WHERE outcome = 'denied' AND purpose = 'support' AND department = 'sales'`); n != 1 {
+		t.Errorf("%d audited refusals of the sales reader, want 1", n)
+	}
+	if s := read(e.tokens["support-reader"]); s != 200 {
+		t.Errorf("a support reader under support: %d, want 200", s)
+	}
+	if s := read(dpo); s != 200 {
+		t.Errorf("the DPO under support: %d, want 200", s)
+	}
+}

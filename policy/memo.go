@@ -160,6 +160,10 @@ func (m *memo) key(in *Input) string {
 		str(p.LegalBasis)
 		flag(p.RequiresConsent)
 		flag(p.AllowsObjection)
+		b = binary.AppendUvarint(b, uint64(len(p.Departments)))
+		for _, d := range p.Departments {
+			str(d)
+		}
 	}
 	if m.use.profileID {
 		str(in.Resource.ProfileID)

@@ -138,6 +138,9 @@ type Purpose struct {
 	LegalBasis      string
 	RequiresConsent bool
 	AllowsObjection bool
+	// Departments are the only departments whose staff may declare the
+	// purpose (empty: any), as the DPO named them.
+	Departments []string
 }
 
 // Source describes one source of a profile's records.
@@ -279,10 +282,15 @@ func (in Input) value() ast.Value {
 	}
 	purposes := ast.NewObject()
 	for id, p := range in.Purposes {
+		depts := make([]*ast.Term, len(p.Departments))
+		for i, d := range p.Departments {
+			depts[i] = str(d)
+		}
 		purposes.Insert(str(id), ast.ObjectTerm(
 			ast.Item(str("legal_basis"), str(p.LegalBasis)),
 			ast.Item(str("requires_consent"), ast.BooleanTerm(p.RequiresConsent)),
 			ast.Item(str("allows_objection"), ast.BooleanTerm(p.AllowsObjection)),
+			ast.Item(str("departments"), ast.ArrayTerm(depts...)),
 		))
 	}
 	consent := ast.NewObject()

@@ -178,6 +178,11 @@ func TestMemoIsExact(t *testing.T) {
 	if d, _ := e.Decide(ctx, in); d.Allow {
 		t.Error("another role got the memoised allow")
 	}
+	in.Principal.Roles = []auth.Role{auth.RoleReader}
+	in.Purposes = map[string]Purpose{"marketing": {LegalBasis: "consent", RequiresConsent: true, AllowsObjection: true, Departments: []string{"marketing"}}}
+	if d, _ := e.Decide(ctx, in); d.Allow {
+		t.Error("a purpose bound to another department got the memoised allow")
+	}
 
 	dir := t.TempDir()
 	write := func(src string) *Engine {

@@ -13,12 +13,12 @@ import (
 	"github.com/cdp-project/cdp/consent"
 )
 
-const purposeColumns = `id, description, legal_basis, requires_consent, allows_objection, default_state, retention_days, sharing, created_at`
+const purposeColumns = `id, description, legal_basis, requires_consent, allows_objection, default_state, retention_days, sharing, departments, created_at`
 
 func scanPurpose(r pgx.CollectableRow) (consent.Purpose, error) {
 	var p consent.Purpose
 	err := r.Scan(&p.ID, &p.Description, &p.LegalBasis, &p.RequiresConsent, &p.AllowsObjection, &p.DefaultState,
-		&p.RetentionDays, &p.Sharing, &p.CreatedAt)
+		&p.RetentionDays, &p.Sharing, &p.Departments, &p.CreatedAt)
 	return p, err
 }
 
@@ -35,12 +35,21 @@ func (db *DB) Purposes(ctx context.Context) ([]consent.Purpose, error) {
 	return out, nil
 }
 
+// departments are a purpose's departments as the column takes them: an
+// empty array, never NULL.
+func departments(p consent.Purpose) []string {
+	if p.Departments == nil {
+		return []string{}
+	}
+	return p.Departments
+}
+
 // CreatePurpose adds a purpose (validated by the caller); ErrConflict when
 // its id is taken.
 func (db *DB) CreatePurpose(ctx context.Context, p consent.Purpose) (consent.Purpose, error) {
 	rows, err := db.pool.Query(ctx, `INSERT INTO purposes (id, description, legal_basis, requires_consent, allows_objection,
-		default_state, retention_days, sharing) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING `+purposeColumns,
-		p.ID, p.Description, p.LegalBasis, p.RequiresConsent, p.AllowsObjection, p.DefaultState, p.RetentionDays, p.Sharing)
+		default_state, retention_days, sharing, departments) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+purposeColumns,
+		p.ID, p.Description, p.LegalBasis, p.RequiresConsent, p.AllowsObjection, p.DefaultState, p.RetentionDays, p.Sharing, departments(p))
 	if err != nil {
 		return p, fmt.Errorf("create purpose: %w", err)
 	}
@@ -78,8 +87,8 @@ func (db *DB) UpdatePurpose(ctx context.Context, p consent.Purpose) (consent.Pur
 			}
 		}
 		rows, err := tx.Query(ctx, `UPDATE purposes SET description = $2, legal_basis = $3, requires_consent = $4,
-			allows_objection = $5, default_state = $6, retention_days = $7, sharing = $8 WHERE id = $1 RETURNING `+purposeColumns,
-			p.ID, p.Description, p.LegalBasis, p.RequiresConsent, p.AllowsObjection, p.DefaultState, p.RetentionDays, p.Sharing)
+			allows_objection = $5, default_state = $6, retention_days = $7, sharing = $8, departments = $9 WHERE id = $1 RETURNING `+purposeColumns,
+			p.ID, p.Description, p.LegalBasis, p.RequiresConsent, p.AllowsObjection, p.DefaultState, p.RetentionDays, p.Sharing, departments(p))
 		if err != nil {
 			return err
 		}

@@ -1,9 +1,12 @@
 package web
 
 import (
+	"errors"
 	"html/template"
+	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/consent"
+	"github.com/cdp-project/cdp/derrors"
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/requests"
 )
@@ -110,6 +114,34 @@ func (s *Site) publishNotice(c *fiber.Ctx, m *staffMember) error {
 	}
 	v := consentDeskView{Draft: &noticeDraft{Purpose: purpose, Text: text, Diff: wordDiff(previous, text), Version: len(ns) + 1}}
 	return s.renderStaff(c, fiber.StatusOK, "console_notice", s.locale(c).T("console.notice_new"), m, v)
+}
+
+// purposeDepartments names the departments whose staff may declare a
+// purpose (comma- or space-separated; empty: any department).
+func (s *Site) purposeDepartments(c *fiber.Ctx, m *staffMember) error {
+	if err := s.checkForm(c, m.session); err != nil {
+		return err
+	}
+	id := strings.Clone(c.Params("purpose"))
+	ps, err := s.cfg.Access.Purposes(c.UserContext())
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(ps, func(p consent.Purpose) bool { return p.ID == id })
+	if i < 0 {
+		return failWith(fiber.StatusNotFound, "error.not_found")
+	}
+	p := ps[i]
+	change := access.PurposeChange{ID: p.ID, Description: p.Description, LegalBasis: p.LegalBasis, AllowsObjection: p.AllowsObjection,
+		RetentionDays: p.RetentionDays, Sharing: p.Sharing,
+		Departments: strings.FieldsFunc(c.FormValue("departments"), func(r rune) bool { return r == ',' || unicode.IsSpace(r) })}
+	if _, err := s.cfg.Access.SavePurpose(c.UserContext(), s.staffRequest(c, m, ""), change, false); err != nil {
+		if errors.Is(err, derrors.ErrInvalid) {
+			return failWith(fiber.StatusUnprocessableEntity, "console.departments_invalid")
+		}
+		return err
+	}
+	return c.Redirect("/console/consent?done=saved", fiber.StatusSeeOther)
 }
 
 // wordDiff marks what a new text removes and adds, word by word

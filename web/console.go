@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/csv"
 	"errors"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -535,14 +536,17 @@ type profilesView struct {
 
 // purposesOf lists the purposes a staff member's roles may declare (those
 // the catalogue holds; the policy decides each read).
-func (s *Site) purposesOf(c *fiber.Ctx) []string {
+func (s *Site) purposesOf(c *fiber.Ctx, m *staffMember) []string {
 	ps, err := s.cfg.Access.Purposes(c.UserContext())
 	if err != nil {
 		return nil
 	}
 	var out []string
 	for _, p := range ps {
-		if p.ID != "self_service" {
+		// A purpose the DPO named other departments for is not offered
+		// (the policy would refuse it).
+		named := len(p.Departments) == 0 || slices.Contains(p.Departments, m.Principal.Department) || m.Principal.Has(auth.RoleDPO)
+		if p.ID != "self_service" && named {
 			out = append(out, p.ID)
 		}
 	}
@@ -555,7 +559,7 @@ func (s *Site) purposesOf(c *fiber.Ctx) []string {
 // what was typed is personal data, and an address keeps it in the
 // browser's history, in proxies' logs and in links passed on.
 func (s *Site) profiles(c *fiber.Ctx, m *staffMember) error {
-	v := profilesView{Purpose: c.Query("purpose"), Purposes: s.purposesOf(c)}
+	v := profilesView{Purpose: c.Query("purpose"), Purposes: s.purposesOf(c, m)}
 	if c.Method() == fiber.MethodPost {
 		field := func(name string) string { return strings.TrimSpace(c.FormValue(name)) }
 		v.Query = access.Lookup{Email: field("email"), Phone: field("phone"), GivenName: field("given_name"),
@@ -587,7 +591,7 @@ func (s *Site) profile(c *fiber.Ctx, m *staffMember) error {
 	if err != nil {
 		return err
 	}
-	v := profilesView{Purpose: c.Query("purpose"), Purposes: s.purposesOf(c)}
+	v := profilesView{Purpose: c.Query("purpose"), Purposes: s.purposesOf(c, m)}
 	if v.Purpose == "" {
 		return s.renderStaff(c, fiber.StatusOK, "console_profiles", s.locale(c).T("console.profiles"), m, v)
 	}
@@ -626,6 +630,7 @@ func (s *Site) mountConsole(app fiber.Router) {
 	k.Get("/consent", s.handle(s.staff(s.consentDesk, auth.RoleDPO)))
 	k.Post("/consent/notices/:purpose", s.handle(s.staff(s.publishNotice, auth.RoleDPO)))
 	k.Post("/consent/lift", s.handle(s.staff(s.liftSuppression, auth.RoleDPO)))
+	k.Post("/consent/departments/:purpose", s.handle(s.staff(s.purposeDepartments, auth.RoleDPO)))
 	k.Post("/audit/verify", s.handle(s.staff(s.verifyChain, auth.RoleDPO)))
 	k.Get("/bulk", s.handle(s.staff(s.bulk, auth.RoleDPO)))
 	k.Post("/bulk", s.handle(s.staff(s.bulk, auth.RoleDPO)))

@@ -251,6 +251,28 @@ func TestStaffConsoleJourney(t *testing.T) {
 		t.Errorf("%d marketing notices after publishing, want 2", n)
 	}
 
+	// The DPO names the departments of billing: the support reader, who
+	// read under it before, is refused it now.
+	if got := rd.Navigate(t, s.url+"/console/profiles/"+profiles[0].String()+"?purpose=billing"); got != 200 {
+		t.Fatalf("the premise fails: the support reader under billing: %d", got)
+	}
+	dpo.Navigate(t, s.url+"/console/consent")
+	dpo.Run(t, chromedp.SetAttributeValue(chromedp.CSS(`details:has(form[action="/console/consent/departments/billing"])`), "open", ""))
+	dpo.SetValue(t, `#d-billing`, "Billing, sales")
+	if got := dpo.ClickAndWait(t, `form[action="/console/consent/departments/billing"] button`); got != 422 {
+		t.Errorf("departments with a capital letter: %d, want 422", got)
+	}
+	dpo.Navigate(t, s.url+"/console/consent")
+	dpo.Run(t, chromedp.SetAttributeValue(chromedp.CSS(`details:has(form[action="/console/consent/departments/billing"])`), "open", ""))
+	dpo.SetValue(t, `#d-billing`, "billing, sales")
+	page(t, dpo, "console-purpose-departments", dpo.ClickAndWait(t, `form[action="/console/consent/departments/billing"] button`), 200)
+	if n := pgtest.Count(t, s.owner, "SELECT count(*) FROM purposes WHERE id = 'billing' AND departments = '{billing,sales}'"); n != 1 {
+		t.Error("the departments of billing were not saved")
+	}
+	if got := rd.Navigate(t, s.url+"/console/profiles/"+profiles[0].String()+"?purpose=billing"); got != 404 {
+		t.Errorf("the support reader under billing, named for billing and sales: %d, want 404", got)
+	}
+
 	// Bulk: a preview says which requests an approval takes and which it
 	// skips (an unverified one), then approves.
 	unverified, err := s.app.Requests.NewRequest(ctx, dpoReq, requests.Intake{Type: dsr.Access, Profile: profiles[0]})

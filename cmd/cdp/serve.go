@@ -340,6 +340,9 @@ func loadDemo(ctx context.Context, cl *cli, a *app.App, people int) error {
 			return err
 		}
 	}
+	if err := demoDepartments(ctx, a); err != nil {
+		return err
+	}
 	var buf bytes.Buffer
 	if _, err := demo.Generate(&buf, demo.Options{People: people, Seed: 1}); err != nil {
 		return fmt.Errorf("generate demo data: %w", err)
@@ -377,6 +380,25 @@ func loadDemo(ctx context.Context, cl *cli, a *app.App, people int) error {
 	}
 	fmt.Fprintf(cl.stdout, "loaded the demo interactions: %d created, %d rejected\n", esum.Created, esum.Rejected)
 	return demoProfiling(ctx, cl, a, customers)
+}
+
+// demoDepartments names the departments of billing, as a DPO would: the
+// billing department alone reads under it (the development reader, of
+// support, is refused it).
+func demoDepartments(ctx context.Context, a *app.App) error {
+	ps, err := a.DB.Purposes(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		if p.ID == "billing" {
+			p.Departments = []string{"billing"}
+			if _, err := a.DB.UpdatePurpose(ctx, p); err != nil {
+				return fmt.Errorf("demo: departments of billing: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // demoSegments are the demo's segments: one per legal basis, so that the

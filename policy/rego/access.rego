@@ -16,7 +16,9 @@
 #   purpose:   a purpose id from the catalogue (input.purposes)
 #   purposes:  the catalogue entry of the declared purpose (empty when the
 #              purpose is not in the catalogue):
-#              {id: {legal_basis, requires_consent, allows_objection}}
+#              {id: {legal_basis, requires_consent, allows_objection,
+#                    departments: [...] (the only departments whose staff may
+#                    declare it; empty: any)}}
 #   resource:  {profile_id, self (the principal is the data subject),
 #               consent: {purpose: "granted"|"denied"|"withdrawn"|"objected"|"expired"},
 #               restricted, legal_hold,
@@ -296,6 +298,9 @@ denial := "unknown purpose" if {
 	input.purpose == "self_service"
 } else := "no role allows this action" if {
 	not role_allows_action
+} else := concat(" ", ["the department", input.principal.department, "is not named for this purpose"]) if {
+	not role_allows_purpose
+	department_not_named
 } else := "no role allows this purpose" if {
 	not role_allows_purpose
 } else := "processing is restricted" if {
@@ -320,6 +325,31 @@ role_allows_action if {
 role_allows_purpose if {
 	some r in input.principal.roles
 	input.purpose in role_purposes[r]
+	department_may_declare(r)
+}
+
+# The DPO names the departments that process data for a purpose (Art.
+# 30(1)(d): the recipients of each processing); staff of another
+# department may not declare it, whatever their role. The DPO acts for the
+# controller and may declare any.
+department_may_declare("dpo")
+
+department_may_declare(r) if {
+	r != "dpo"
+	count(object.get(purpose, "departments", [])) == 0
+}
+
+department_may_declare(r) if {
+	r != "dpo"
+	input.principal.department in purpose.departments
+}
+
+# A role allows the purpose, but the principal's department is not among
+# those the DPO named for it.
+department_not_named if {
+	some r in input.principal.roles
+	input.purpose in role_purposes[r]
+	not department_may_declare(r)
 }
 
 role_allows_purpose if {

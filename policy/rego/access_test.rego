@@ -303,3 +303,19 @@ test_segments_concern_no_person if {
 	b.allow
 	b.fields == []
 }
+
+# The DPO names the departments of a purpose: staff of another department
+# may not declare it, whatever their role; the DPO may.
+test_a_purpose_is_declared_by_its_departments_only if {
+	bound := object.union(catalogue, {"marketing": object.union(catalogue.marketing, {"departments": ["marketing"]})})
+	support_reader := object.union(req(["reader"], "marketing", {"marketing": "granted"}), {"purposes": bound})
+	d := access.decision with input as support_reader
+	not d.allow
+	d.reason == "the department support is not named for this purpose"
+	marketing_reader := object.union(support_reader, {"principal": object.union(support_reader.principal, {"department": "marketing"})})
+	access.decision.allow with input as marketing_reader
+	dpo := object.union(support_reader, {"principal": object.union(support_reader.principal, {"roles": ["dpo"]})})
+	access.decision.allow with input as dpo
+	# Unbound purposes stay open to every department the role allows.
+	access.decision.allow with input as object.union(req(["reader"], "support", {}), {"purposes": bound})
+}
