@@ -64,6 +64,9 @@ type PurposeConsent struct {
 	Notice      *consent.Notice `json:"notice,omitempty"` // the notice in effect, to show before a grant
 	Choices     []consent.State `json:"choices"`          // what the person may say now
 	Event       *consent.Event  `json:"last_event,omitempty"`
+	// Departments are those the DPO named to process data for the
+	// purpose (Art. 13(1)(e): the recipients); none: not named.
+	Departments []string `json:"departments,omitempty"`
 }
 
 // ConsentOverview is a person's current consent, purpose by purpose.
@@ -103,7 +106,7 @@ func (s *Service) Consents(ctx context.Context, req Request, id uuid.UUID) (*Con
 		for _, p := range a.cat.list {
 			c := current[p.ID]
 			pc := PurposeConsent{Purpose: p.ID, Description: p.Description, LegalBasis: string(p.LegalBasis),
-				State: c.State, Default: c.Default, Choices: choices(p, c.State), Event: redacted(c.Event)}
+				State: c.State, Default: c.Default, Choices: choices(p, c.State), Event: redacted(c.Event), Departments: p.Departments}
 			if c.Event != nil {
 				pc.Since, pc.ExpiresAt = &c.Event.At, c.Event.ExpiresAt
 			}

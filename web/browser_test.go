@@ -225,7 +225,26 @@ func TestPrivacyCenterJourney(t *testing.T) {
 	}
 
 	// Consent: granted, a marketing read is allowed; withdrawn, it is not.
+	// The DPO named the marketing department for marketing: the page
+	// says who uses the data (Art. 13(1)(e)).
+	namer := access.Request{Principal: auth.Principal{Kind: auth.Staff, ID: "dpo", Department: "legal", Roles: []auth.Role{auth.RoleDPO}}}
+	ps, err := s.app.Access.Purposes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if p.ID == "marketing" {
+			if _, err := s.app.Access.SavePurpose(context.Background(), namer, access.PurposeChange{ID: p.ID, Description: p.Description,
+				LegalBasis: p.LegalBasis, AllowsObjection: p.AllowsObjection, RetentionDays: p.RetentionDays, Sharing: p.Sharing,
+				Departments: []string{"marketing"}}, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	page(t, b, "consents", b.Navigate(t, s.url+"/privacy/consents"), 200)
+	if !strings.Contains(b.HTML(t), "departments that use it: marketing") {
+		t.Error("the consents page does not say which departments use the data for marketing")
+	}
 	b.ClickAndWait(t, `form:has(input[name="purpose"][value="marketing"]) button`)
 	if got := s.api(t, "GET", "/v1/profiles/"+mine.String()+"?purpose=marketing", s.tokens["marketing-reader"]); got != 200 {
 		t.Fatalf("marketing read after the grant: %d, want 200", got)
