@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cdp-project/cdp/auth"
@@ -71,6 +72,11 @@ func (s *Service) SavePurpose(ctx context.Context, req Request, c PurposeChange,
 	if err := p.Validate(); err != nil {
 		return p, err
 	}
+	if len(c.Departments) > 0 && p.ID == consentPurpose {
+		// Every department keeps the records of the consent it collects
+		// under it (Art. 7(1)): it is not one department's processing.
+		return p, fmt.Errorf("departments: %s is every department's record of consent; it names none: %w", consentPurpose, consent.ErrInvalid)
+	}
 	for _, d := range c.Departments {
 		if err := auth.ValidateDepartment(d); err != nil {
 			return p, fmt.Errorf("departments: %w", err)
@@ -84,7 +90,13 @@ func (s *Service) SavePurpose(ctx context.Context, req Request, c PurposeChange,
 	if create {
 		verb = "create"
 	}
-	if _, err := s.dpoAction(ctx, &req, ActionCatalogue, verb+" purpose "+p.ID); err != nil {
+	what := verb + " purpose " + p.ID
+	if len(p.Departments) > 0 {
+		what += " (departments " + strings.Join(p.Departments, ", ") + ")"
+	} else {
+		what += " (any department)"
+	}
+	if _, err := s.dpoAction(ctx, &req, ActionCatalogue, what); err != nil {
 		return p, err
 	}
 	var err error

@@ -344,13 +344,30 @@ func TestTokens(t *testing.T) {
 
 func TestSources(t *testing.T) {
 	t.Parallel()
-	db, _ := pgtest.NewStore(t)
+	db, url := pgtest.NewStore(t)
 	ctx := context.Background()
 	if _, err := db.AddSource(ctx, identity.Source{Name: "sales", Department: "sales", Priority: 70}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.AddSource(ctx, identity.Source{Name: "portal", Department: "customers"}); !errors.Is(err, derrors.ErrInvalid) {
 		t.Errorf("a source of the customers' own department: %v, want ErrInvalid", err)
+	}
+	// The database refuses the built-in sources' departments to whatever
+	// writes, and a purpose's departments outside the names' rule.
+	for _, q := range []string{
+		`INSERT INTO sources (name, department, priority) VALUES ('portal', 'subjects', 1)`,
+		`INSERT INTO api_tokens (id, secret_hash, principal, department, roles) VALUES ('t1', '\x00', 'x', 'customers', '{reader}')`,
+		`INSERT INTO staff (kratos_identity, department, roles, granted_by) VALUES (gen_random_uuid(), 'subjects', '{reader}', 'x')`,
+		`UPDATE purposes SET departments = '{billing,customers}' WHERE id = 'billing'`,
+		`UPDATE purposes SET departments = '{"Billing Dept"}' WHERE id = 'billing'`,
+		`UPDATE purposes SET departments = '{""}' WHERE id = 'billing'`,
+	} {
+		if err := pgtest.TryExec(t, url, q); err == nil || !strings.Contains(err.Error(), "check constraint") {
+			t.Errorf("%s: %v, want a check constraint's refusal", q, err)
+		}
+	}
+	if err := pgtest.TryExec(t, url, `UPDATE purposes SET departments = '{billing,sales-eu}' WHERE id = 'billing'`); err != nil {
+		t.Errorf("departments named by the rule: %v", err)
 	}
 	if _, err := db.AddSource(ctx, identity.Source{Name: "sales", Department: "sales"}); !errors.Is(err, postgres.ErrConflict) {
 		t.Fatalf("duplicate source: %v", err)

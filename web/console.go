@@ -15,6 +15,7 @@ import (
 	"github.com/cdp-project/cdp/access"
 	"github.com/cdp-project/cdp/audit"
 	"github.com/cdp-project/cdp/auth"
+	"github.com/cdp-project/cdp/consent"
 	"github.com/cdp-project/cdp/dsr"
 	"github.com/cdp-project/cdp/identity"
 	"github.com/cdp-project/cdp/kratos"
@@ -553,13 +554,26 @@ func (s *Site) purposesOf(c *fiber.Ctx, m *staffMember) []string {
 	return out
 }
 
+// declared is the purpose the address declares, if the catalogue holds
+// it: any other text is not written on the page as a purpose ("reading
+// for: call 0800 …"). One the staff member may not declare goes on to
+// the policy, which refuses it and audits the refusal.
+func (s *Site) declared(c *fiber.Ctx) string {
+	p := c.Query("purpose")
+	ps, err := s.cfg.Access.Purposes(c.UserContext())
+	if err != nil || !slices.ContainsFunc(ps, func(q consent.Purpose) bool { return q.ID == p }) {
+		return ""
+	}
+	return strings.Clone(p)
+}
+
 // profiles is the departments' profile search: a purpose first, then a
 // lookup by email, phone or name; the purpose stays on every page. The
 // lookup is a form posted with the session's token (checked by search):
 // what was typed is personal data, and an address keeps it in the
 // browser's history, in proxies' logs and in links passed on.
 func (s *Site) profiles(c *fiber.Ctx, m *staffMember) error {
-	v := profilesView{Purpose: c.Query("purpose"), Purposes: s.purposesOf(c, m)}
+	v := profilesView{Purpose: s.declared(c), Purposes: s.purposesOf(c, m)}
 	if c.Method() == fiber.MethodPost {
 		field := func(name string) string { return strings.TrimSpace(c.FormValue(name)) }
 		v.Query = access.Lookup{Email: field("email"), Phone: field("phone"), GivenName: field("given_name"),
@@ -591,7 +605,7 @@ func (s *Site) profile(c *fiber.Ctx, m *staffMember) error {
 	if err != nil {
 		return err
 	}
-	v := profilesView{Purpose: c.Query("purpose"), Purposes: s.purposesOf(c, m)}
+	v := profilesView{Purpose: s.declared(c), Purposes: s.purposesOf(c, m)}
 	if v.Purpose == "" {
 		return s.renderStaff(c, fiber.StatusOK, "console_profiles", s.locale(c).T("console.profiles"), m, v)
 	}

@@ -110,6 +110,9 @@ func TestStaffConsoleJourney(t *testing.T) {
 	if rd.Navigate(t, s.url+"/console/profiles?purpose=support&given_name=Oswin&family_name=Farthingale&birth_date=1979-05-04"); strings.Contains(rd.HTML(t), profiles[0].String()) {
 		t.Error("a link with a name in its query ran a search")
 	}
+	if rd.Navigate(t, s.url+"/console/profiles?purpose=Call+0800+123456+now"); strings.Contains(rd.HTML(t), "0800") {
+		t.Error("the page writes a text from its address as the purpose read for")
+	}
 	rd.Navigate(t, s.url+"/console/profiles?purpose=support")
 	rd.SetValue(t, "#q-given", "Oswin")
 	rd.SetValue(t, "#q-family", "Farthingale")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -133,12 +134,11 @@ func (s *Site) crmView(c *fiber.Ctx, m *staffMember) (*crmView, error) {
 		}
 		v.Cohorts = append(v.Cohorts, row)
 	}
-	if ps, err := s.cfg.Access.Purposes(c.UserContext()); err == nil {
-		for _, p := range ps {
-			v.Purposes = append(v.Purposes, p.ID)
-		}
-	}
+	v.Purposes = s.purposesOf(c, m)
 	v.Draft.Purpose = "marketing"
+	if !slices.Contains(v.Purposes, v.Draft.Purpose) && len(v.Purposes) > 0 {
+		v.Draft.Purpose = v.Purposes[0]
+	}
 	return v, nil
 }
 

@@ -57,6 +57,9 @@ func staffGrantCommand() command {
 				if *dept == "" || len(roles) == 0 {
 					return fmt.Errorf("give --department and at least one --role: %w", errUsage)
 				}
+				if err := auth.ValidateDepartment(*dept); err != nil {
+					return fmt.Errorf("--department: %w", err)
+				}
 				var granted []auth.Role
 				for _, r := range roles {
 					role, err := auth.ParseRole(r)
