@@ -113,18 +113,27 @@ func (s *Service) traitsOf(ctx context.Context, res *resource, showTraits, showS
 		if err != nil {
 			return nil, nil, err
 		}
-		acts := make([]crm.Activity, len(got))
-		for i, x := range got {
-			acts[i] = crm.Activity{Type: x.Type, Channel: x.Channel, At: x.OccurredAt}
+		cat, err := s.loadCatalogue(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		// The stored figures' rule: only the sources that serve profiling.
+		acts := make([]crm.Activity, 0, len(got))
+		for _, x := range got {
+			if src, ok := cat.sources[x.Source]; !ok || !crm.ServesProfiling(src.Purposes) {
+				continue
+			}
+			a := crm.Activity{Type: x.Type, Channel: x.Channel, At: x.OccurredAt}
 			if x.Amount != nil {
-				acts[i].Amount = *x.Amount
+				a.Amount = *x.Amount
 			}
 			if x.Cost != nil {
-				acts[i].Cost = *x.Cost
+				a.Cost = *x.Cost
 			}
 			if x.Satisfaction != nil {
-				acts[i].Satisfaction = *x.Satisfaction
+				a.Satisfaction = *x.Satisfaction
 			}
+			acts = append(acts, a)
 		}
 		m, err := s.store.LatestModel(ctx)
 		if err != nil {

@@ -19,6 +19,15 @@ import (
 // person who objected to it is not profiled at all.
 const ProfilingPurpose = "profiling"
 
+// ServesProfiling tells whether the records of a source collected for
+// purposes (none: any) may serve profiling: a person's figures count only
+// the interactions of such sources. A source collected for named purposes
+// (a newsletter, under consent, for marketing) counts for nobody's
+// figures. The store applies the same rule in SQL (postgres.servesProfiling).
+func ServesProfiling(purposes []string) bool {
+	return len(purposes) == 0 || slices.Contains(purposes, ProfilingPurpose)
+}
+
 // Facts are what decides who may be profiled: the profiles, the consent
 // statements of those that made any, and the restricted ones.
 type Facts struct {

@@ -992,8 +992,12 @@ func TestACustomerSeesOnlyTheSegmentsTheirOwnFiguresPut(t *testing.T) {
 		WHERE r.source = 'sales' AND m.profile_id = $1`, w); n < 2 {
 		t.Fatalf("the other record did not join Wilhelmina's profile (%d sales records in it)", n)
 	}
+	// Her own newsletter record's contacts count for nobody's figures,
+	// hers included (TestTraitsCountOnlyTheSourcesThatServeProfiling).
+	e.events("marketing-ingest", newsletterContacts)
 	e.profiled("sales-ingest", "sales,big-1,twin-1,order,web,2026-01-01T10:00:00Z,5000,GBP\n"+
-		"sales,big-2,twin-1,order,web,2026-02-01T10:00:00Z,5000,GBP\n",
+		"sales,big-2,twin-1,order,web,2026-02-01T10:00:00Z,5000,GBP\n"+
+		"sales,own-1,sales-cust-88231,order,store,2026-03-01T10:00:00Z,20,GBP\n",
 		`{"name":"bigspenders","purpose":"profiling","condition":"revenue >= 1000.0","description":"People who spent over 1000"}`,
 		`{"name":"everyone","purpose":"profiling","condition":"revenue >= 0.0","description":"Everyone"}`)
 	me := e.customer(person["email"])
@@ -1006,6 +1010,16 @@ func TestACustomerSeesOnlyTheSegmentsTheirOwnFiguresPut(t *testing.T) {
 	}
 	if !strings.Contains(string(r.body), `"everyone"`) {
 		t.Errorf("the customer is not shown the segment their own figures put them in: %s", r.body)
+	}
+	var mine struct {
+		Traits struct {
+			Interactions int            `json:"interactions"`
+			Channels     map[string]int `json:"channels"`
+		} `json:"traits"`
+	}
+	r.json(t, &mine)
+	if mine.Traits.Interactions != 1 || mine.Traits.Channels["email"] != 0 {
+		t.Errorf("the customer's own figures: %d interactions, channels %v; want her own order alone", mine.Traits.Interactions, mine.Traits.Channels)
 	}
 }
 
@@ -1090,6 +1104,9 @@ func TestAPurposeIsDeclaredOnlyByTheDepartmentsNamedForIt(t *testing.T) {
 	put := func(body string) response { return e.do("PUT", "/v1/purposes/support", dpo, "application/json", body) }
 	wantProblem(t, put(`{"description":"Answering the customer.","legal_basis":"contract","retention_days":730,"departments":["customers"]}`), 400, "/problems/invalid-request")
 	wantProblem(t, put(`{"description":"Answering the customer.","legal_basis":"contract","retention_days":730,"departments":["Support Desk"]}`), 400, "/problems/invalid-request")
+	// Consent management is every department's record of consent: it names none.
+	wantProblem(t, e.do("PUT", "/v1/purposes/consent_management", dpo, "application/json",
+		`{"description":"Records of consent.","legal_basis":"legal_obligation","retention_days":3650,"departments":["legal"]}`), 400, "/problems/invalid-consent")
 	r := put(`{"description":"Answering the customer.","legal_basis":"contract","retention_days":730,"departments":["support","support"]}`)
 	if r.status != 200 || !strings.Contains(string(r.body), `"departments":["support"]`) {
 		t.Fatalf("naming the departments of support: %d %s", r.status, r.body)

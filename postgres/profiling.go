@@ -143,8 +143,8 @@ func (db *DB) allActivities(ctx context.Context, each func(crm.Activity)) error 
 }
 
 // servesProfiling keeps the interactions (alias i) of the sources whose
-// records may serve profiling: those that name no purposes, and those that
-// name it. A source collected for named purposes (the newsletter, under
+// records may serve profiling (crm.ServesProfiling): those that name no
+// purposes, and those that name it. A source collected for named purposes (the newsletter, under
 // consent, for marketing) is left out of every person's figures, as the
 // policy leaves it out of a read for another purpose: support read what
 // the newsletter holds of people who never consented through their

@@ -331,6 +331,12 @@ func listed(a *access.Allowed, history []crm.HistoryEntry, members []crm.Member)
 		name(history[i].Profile)
 		if !shown {
 			history[i].Reason = ""
+			// An activation's note says why a change was held back
+			// ("withheld: objection to profiling"): the fact stays, the
+			// reason goes.
+			if strings.HasPrefix(history[i].Activation, "withheld") {
+				history[i].Activation = "withheld"
+			}
 		}
 	}
 	for _, m := range members {
@@ -495,7 +501,13 @@ func (s *Service) Save(ctx context.Context, req access.Request, d Draft) (*crm.S
 		return nil, err
 	}
 	var seg crm.Segment
-	err := s.gate(ctx, req, d.Purpose, "create segment "+d.Name+": "+d.Condition, nil, func(*access.Allowed) (err error) {
+	err := s.gate(ctx, req, d.Purpose, "create segment "+d.Name+": "+d.Condition, nil, func(a *access.Allowed) (err error) {
+		if d.Significant && !slices.Contains(a.Decision.Fields, "traits") {
+			// Its decisions wait for a person's review (Art. 22(3)), and a
+			// review weighs why each person is in it: the reasons are
+			// shown only under a purpose that sees traits (listed).
+			return fmt.Errorf("%w: a segment with significant effects needs a purpose whose reviewers see the traits behind each decision; %s does not see traits", ErrInvalid, d.Purpose)
+		}
 		seg, err = s.store.CreateSegment(ctx, crm.Segment{Name: d.Name, Purpose: d.Purpose, Condition: strings.TrimSpace(d.Condition),
 			Description: d.Description, Significant: d.Significant, CreatedBy: req.Principal.Actor()})
 		if err != nil {

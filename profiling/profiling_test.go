@@ -201,6 +201,13 @@ func TestSignificantSegmentsNeedAReviewOfEachDecision(t *testing.T) {
 	if _, err := svc.Compute(ctx, dpo()); err != nil {
 		t.Fatal(err)
 	}
+	// A reviewer weighs why each person is in the segment: a purpose that
+	// does not see traits, whose pages withhold the reasons, cannot hold
+	// one.
+	if _, err := svc.Save(ctx, dpo(), profiling.Draft{Name: "dunning", Purpose: "billing", Condition: "revenue >= 100.0",
+		Description: "Customers sent to collection", Significant: true}); !errors.Is(err, profiling.ErrInvalid) {
+		t.Errorf("a significant segment of billing: %v, want ErrInvalid", err)
+	}
 	if _, err := svc.Save(ctx, dpo(), profiling.Draft{Name: "credit-limit", Purpose: "fraud_prevention", Condition: "revenue >= 100.0",
 		Description: "Customers whose spending allows a higher credit limit", Significant: true}); err != nil {
 		t.Fatal(err)
