@@ -64,6 +64,12 @@ type PurposeChange struct {
 	Departments []string `json:"departments"`
 }
 
+// ChangeOf is a purpose as it stands, to change some of it.
+func ChangeOf(p consent.Purpose) PurposeChange {
+	return PurposeChange{ID: p.ID, Description: p.Description, LegalBasis: p.LegalBasis, AllowsObjection: p.AllowsObjection,
+		RetentionDays: p.RetentionDays, Sharing: p.Sharing, Departments: p.Departments}
+}
+
 // SavePurpose creates a purpose (create) or changes one. The policy's
 // cached view of the catalogue is dropped, so the next decision uses it.
 func (s *Service) SavePurpose(ctx context.Context, req Request, c PurposeChange, create bool) (consent.Purpose, error) {
@@ -81,11 +87,8 @@ func (s *Service) SavePurpose(ctx context.Context, req Request, c PurposeChange,
 		if err := auth.ValidateDepartment(d); err != nil {
 			return p, fmt.Errorf("departments: %w", err)
 		}
-		if !slices.Contains(p.Departments, d) {
-			p.Departments = append(p.Departments, d)
-		}
 	}
-	slices.Sort(p.Departments)
+	p.Departments = slices.Compact(slices.Sorted(slices.Values(c.Departments)))
 	verb := "update"
 	if create {
 		verb = "create"

@@ -312,6 +312,10 @@ func (s *Service) gate(ctx context.Context, req access.Request, purpose, reason 
 	return err
 }
 
+// withheld begins the activation note of a change held back, before why
+// ("withheld: objection to profiling").
+const withheld = "withheld"
+
 // listed makes the audit entry of a segment's page name every profile it
 // lists (membership of a segment is personal data: "returns a third of
 // what they order"), and withholds why each entered or left unless the
@@ -334,8 +338,8 @@ func listed(a *access.Allowed, history []crm.HistoryEntry, members []crm.Member)
 			// An activation's note says why a change was held back
 			// ("withheld: objection to profiling"): the fact stays, the
 			// reason goes.
-			if strings.HasPrefix(history[i].Activation, "withheld") {
-				history[i].Activation = "withheld"
+			if strings.HasPrefix(history[i].Activation, withheld) {
+				history[i].Activation = withheld
 			}
 		}
 	}
@@ -727,7 +731,7 @@ func (s *Service) Activate(ctx context.Context, req access.Request, name, destin
 			held[i] = "refused by the policy"
 		}
 		if held[i] != "" {
-			done, outcomes = append(done, p.ID), append(outcomes, "withheld: "+held[i])
+			done, outcomes = append(done, p.ID), append(outcomes, withheld+": "+held[i])
 			out.Withheld++
 			continue
 		}

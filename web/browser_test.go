@@ -234,9 +234,9 @@ func TestPrivacyCenterJourney(t *testing.T) {
 	}
 	for _, p := range ps {
 		if p.ID == "marketing" {
-			if _, err := s.app.Access.SavePurpose(context.Background(), namer, access.PurposeChange{ID: p.ID, Description: p.Description,
-				LegalBasis: p.LegalBasis, AllowsObjection: p.AllowsObjection, RetentionDays: p.RetentionDays, Sharing: p.Sharing,
-				Departments: []string{"marketing"}}, false); err != nil {
+			change := access.ChangeOf(p)
+			change.Departments = []string{"marketing"}
+			if _, err := s.app.Access.SavePurpose(context.Background(), namer, change, false); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -131,10 +131,8 @@ func (s *Site) purposeDepartments(c *fiber.Ctx, m *staffMember) error {
 	if i < 0 {
 		return failWith(fiber.StatusNotFound, "error.not_found")
 	}
-	p := ps[i]
-	change := access.PurposeChange{ID: p.ID, Description: p.Description, LegalBasis: p.LegalBasis, AllowsObjection: p.AllowsObjection,
-		RetentionDays: p.RetentionDays, Sharing: p.Sharing,
-		Departments: strings.FieldsFunc(c.FormValue("departments"), func(r rune) bool { return r == ',' || unicode.IsSpace(r) })}
+	change := access.ChangeOf(ps[i])
+	change.Departments = strings.FieldsFunc(c.FormValue("departments"), func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 	if _, err := s.cfg.Access.SavePurpose(c.UserContext(), s.staffRequest(c, m, ""), change, false); err != nil {
 		if errors.Is(err, derrors.ErrInvalid) {
 			return failWith(fiber.StatusUnprocessableEntity, "console.departments_invalid")

@@ -542,10 +542,15 @@ func (s *Site) purposesOf(c *fiber.Ctx, m *staffMember) []string {
 	if err != nil {
 		return nil
 	}
+	return offered(ps, m)
+}
+
+// offered are the purposes of the catalogue offered to a staff member: a
+// purpose the DPO named other departments for is not (the policy would
+// refuse it).
+func offered(ps []consent.Purpose, m *staffMember) []string {
 	var out []string
 	for _, p := range ps {
-		// A purpose the DPO named other departments for is not offered
-		// (the policy would refuse it).
 		named := len(p.Departments) == 0 || slices.Contains(p.Departments, m.Principal.Department) || m.Principal.Has(auth.RoleDPO)
 		if p.ID != "self_service" && named {
 			out = append(out, p.ID)
@@ -554,17 +559,21 @@ func (s *Site) purposesOf(c *fiber.Ctx, m *staffMember) []string {
 	return out
 }
 
-// declared is the purpose the address declares, if the catalogue holds
-// it: any other text is not written on the page as a purpose ("reading
-// for: call 0800 …"). One the staff member may not declare goes on to
-// the policy, which refuses it and audits the refusal.
-func (s *Site) declared(c *fiber.Ctx) string {
-	p := c.Query("purpose")
+// purposeView is what a profile page says of purposes: those offered, and
+// the one its address declares if the catalogue holds it. Any other text
+// is not written on the page as a purpose ("reading for: call 0800 …");
+// one the staff member may not declare goes on to the policy, which
+// refuses it and audits the refusal.
+func (s *Site) purposeView(c *fiber.Ctx, m *staffMember) profilesView {
 	ps, err := s.cfg.Access.Purposes(c.UserContext())
-	if err != nil || !slices.ContainsFunc(ps, func(q consent.Purpose) bool { return q.ID == p }) {
-		return ""
+	if err != nil {
+		return profilesView{}
 	}
-	return strings.Clone(p)
+	v := profilesView{Purposes: offered(ps, m)}
+	if q := c.Query("purpose"); slices.ContainsFunc(ps, func(p consent.Purpose) bool { return p.ID == q }) {
+		v.Purpose = strings.Clone(q)
+	}
+	return v
 }
 
 // profiles is the departments' profile search: a purpose first, then a
@@ -573,7 +582,7 @@ func (s *Site) declared(c *fiber.Ctx) string {
 // what was typed is personal data, and an address keeps it in the
 // browser's history, in proxies' logs and in links passed on.
 func (s *Site) profiles(c *fiber.Ctx, m *staffMember) error {
-	v := profilesView{Purpose: s.declared(c), Purposes: s.purposesOf(c, m)}
+	v := s.purposeView(c, m)
 	if c.Method() == fiber.MethodPost {
 		field := func(name string) string { return strings.TrimSpace(c.FormValue(name)) }
 		v.Query = access.Lookup{Email: field("email"), Phone: field("phone"), GivenName: field("given_name"),
@@ -605,7 +614,7 @@ func (s *Site) profile(c *fiber.Ctx, m *staffMember) error {
 	if err != nil {
 		return err
 	}
-	v := profilesView{Purpose: s.declared(c), Purposes: s.purposesOf(c, m)}
+	v := s.purposeView(c, m)
 	if v.Purpose == "" {
 		return s.renderStaff(c, fiber.StatusOK, "console_profiles", s.locale(c).T("console.profiles"), m, v)
 	}
